@@ -1,0 +1,22 @@
+"""Ballast: reliable reinforcement learning for PyTorch and Gymnasium.
+
+    from ballast import PPO, evaluate_policy
+    model = PPO("MlpPolicy", "CartPole-v1", seed=0).learn(100_000)
+    mean, std = evaluate_policy(model, "CartPole-v1", n_eval_episodes=10)
+"""
+
+from ballast.algos import A2C, PPO, load
+from ballast.callbacks import (BaseCallback, CallbackList, CheckpointCallback, EvalCallback,
+                               StopTrainingOnRewardThreshold)
+from ballast.envs import make_vec_env
+from ballast.errors import (BallastError, CheckpointError, ConfigurationError, EnvError, ObservationError,
+                            SpaceMismatchError, UnsupportedSpaceError)
+from ballast.evaluation import evaluate_policy
+from ballast.version import __version__
+
+__all__ = [
+    "A2C", "PPO", "load", "evaluate_policy", "make_vec_env",
+    "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
+    "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ObservationError", "SpaceMismatchError",
+    "UnsupportedSpaceError", "__version__",
+]

@@ -1,0 +1,175 @@
+"""Advantage Actor-Critic (A2C; Mnih et al., 2016, arXiv:1602.01783), synchronous.
+
+One iteration: collect ``n_steps`` vector steps, compute advantages (GAE with
+``gae_lambda = 1`` by default, i.e. n-step returns), then one gradient step on the whole
+rollout minimising ``policy + ent_coef * entropy + vf_coef * value``. Defaults are SB3's,
+including RMSprop (``alpha = 0.99``, ``eps = rms_prop_eps``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast import losses
+from ballast.algos.base import Algorithm
+from ballast.algos.on_policy import collect_rollout
+from ballast.buffers import RolloutBatch, RolloutBuffer
+from ballast.callbacks import BaseCallback
+from ballast.checkpoint import Checkpoint
+from ballast.envs.make import EnvLike
+from ballast.optim import FlatParameters, make_adam
+from ballast.schedules import Schedule, ScheduleLike, as_schedule
+
+
+@dataclass
+class A2CConfig:
+    """A2C's hyperparameters (see :class:`A2C`)."""
+
+    learning_rate: Schedule
+    n_steps: int
+    gamma: float
+    gae_lambda: float
+    ent_coef: float
+    vf_coef: float
+    max_grad_norm: float
+    rms_prop_eps: float
+    use_rms_prop: bool
+    use_sde: bool
+    sde_sample_freq: int
+    normalize_advantage: bool
+
+
+class A2C(Algorithm):
+    """A2C with SB3's interface and defaults: ``A2C("MlpPolicy", "CartPole-v1", n_envs=8).learn(...)``.
+
+    Hyperparameters as in SB3: ``learning_rate=7e-4, n_steps=5, gamma=0.99, gae_lambda=1.0,
+    ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, rms_prop_eps=1e-5, use_rms_prop=True,
+    use_sde=False, sde_sample_freq=-1, normalize_advantage=False``; the other arguments are
+    those of :class:`ballast.PPO`.
+    """
+
+    algorithm_name = "a2c"
+    config_class = A2CConfig
+    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+    def __init__(
+        self,
+        policy: str | nn.Module | type[nn.Module],
+        env: EnvLike | None,
+        *,
+        learning_rate: ScheduleLike = 7e-4,
+        n_steps: int = 5,
+        gamma: float = 0.99,
+        gae_lambda: float = 1.0,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        rms_prop_eps: float = 1e-5,
+        use_rms_prop: bool = True,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        normalize_advantage: bool = False,
+        normalize_observations: bool = False,
+        normalize_rewards: bool = False,
+        policy_kwargs: dict[str, Any] | None = None,
+        n_envs: int = 1,
+        vectorization: str = "auto",
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+    ) -> None:
+        config = A2CConfig(
+            learning_rate=as_schedule(learning_rate, "learning_rate"), n_steps=int(n_steps), gamma=float(gamma),
+            gae_lambda=float(gae_lambda), ent_coef=float(ent_coef), vf_coef=float(vf_coef),
+            max_grad_norm=float(max_grad_norm), rms_prop_eps=float(rms_prop_eps), use_rms_prop=bool(use_rms_prop),
+            use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq), normalize_advantage=bool(normalize_advantage),
+        )
+        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
+                    normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
+                    verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
+                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+
+    def _build(self) -> None:
+        cfg = self.config
+        lr = cfg.learning_rate(1.0)
+        self.flat_params = FlatParameters(self.policy.parameters())
+        if cfg.use_rms_prop:
+            self.optimizer = torch.optim.RMSprop([self.flat_params.param], lr=lr, alpha=0.99, eps=cfg.rms_prop_eps,
+                                                 weight_decay=0.0)
+        else:
+            self.optimizer = make_adam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
+        self._make_buffer()
+
+    def _make_buffer(self) -> None:
+        normalizer = self.policy.normalizer
+        self.rollout_buffer = RolloutBuffer(
+            self.observation_space, self.action_space, self.config.n_steps, self.n_envs,
+            normalized_keys=set(normalizer.keys) if normalizer is not None else set(), device=self.device,
+        )
+
+    def _on_n_envs_changed(self) -> None:
+        self._make_buffer()
+
+    def _learn_iteration(self, callback: BaseCallback) -> bool:
+        if not collect_rollout(self, self.rollout_buffer, callback):
+            return False
+        self._iteration += 1
+        self._update_progress()
+        self.train()
+        return True
+
+    def compute_losses(self, batch: RolloutBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Named, weighted loss terms: ``policy`` (policy gradient), ``value``, ``entropy``."""
+        cfg = self.config
+        values, log_prob, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
+        advantages = batch.advantages
+        if cfg.normalize_advantage and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = losses.policy_gradient_loss(log_prob, advantages)
+        value_loss = losses.value_loss(values, batch.returns)
+        entropy_loss = losses.entropy_loss(entropy)
+        terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": cfg.ent_coef * entropy_loss}
+        stats = {"train/policy_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
+                 "train/entropy_loss": entropy_loss.detach()}
+        return terms, stats
+
+    def train(self) -> None:
+        """One gradient step on the whole rollout."""
+        cfg = self.config
+        self.policy.train(True)
+        lr = cfg.learning_rate(self._progress_remaining)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch = next(self.rollout_buffer.minibatches(None, self._generator))
+        terms, stats = self.compute_losses(batch)
+        loss = sum(terms.values())
+        self.flat_params.zero_grad()
+        loss.backward()
+        self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
+        self.optimizer.step()
+        self._n_updates += 1
+        for key, value in stats.items():
+            self.logger.record(key, value)
+        self.logger.record("train/learning_rate", lr)
+        self.logger.record("train/n_updates", self._n_updates)
+
+    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        tensors, _ = self._optimizer_group(self.optimizer)
+        return {"optimizer": tensors}
+
+    def _extra_state(self) -> dict[str, Any]:
+        _, data = self._optimizer_group(self.optimizer)
+        return {"optimizer": data}
+
+    def _load_extra(self, checkpoint: Checkpoint) -> None:
+        if "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
+            self._restore_optimizer(self.optimizer, checkpoint.tensors["optimizer"], checkpoint.state["optimizer"])

@@ -1,0 +1,454 @@
+"""What every algorithm shares: env handling, seeding, ``predict``, the ``learn`` loop, save/load.
+
+An algorithm subclass supplies its configuration dataclass, builds its modules and optimizers in
+``_build``, and implements one training iteration in ``_learn_iteration``. Nothing else is
+inherited: rollouts, returns and losses are separate components and pure functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections import deque
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import VectorEnv
+from torch import nn
+
+from ballast.callbacks import BaseCallback, as_callback
+from ballast.checkpoint import (Checkpoint, optimizer_from_tensors, optimizer_to_tensors, read_checkpoint,
+                                write_checkpoint)
+from ballast.envs.make import EnvLike, env_id_of, make_vec_env
+from ballast.envs.normalize import RewardNormalizer
+from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
+from ballast.logger import Logger
+from ballast.policies import ActorCriticPolicy, PolicyConfig
+from ballast.policies.config import POLICY_NAMES
+from ballast.schedules import Schedule, schedule_to_json
+from ballast.spaces import (batch_observation, check_action_space, check_observation_space, is_image_space,
+                            space_from_json, space_to_json, spaces_equal)
+
+ALGORITHMS: dict[str, type[Algorithm]] = {}
+POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` means CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def obs_to_tensor(obs: Any, device: torch.device) -> Any:
+    """NumPy observations (or a dict of them) as tensors on ``device``, without copies on CPU."""
+    if isinstance(obs, dict):
+        return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()}
+    return torch.as_tensor(np.asarray(obs), device=device)
+
+
+def auto_policy_name(observation_space: spaces.Space) -> str:
+    """The SB3 policy name that fits the observation space."""
+    if isinstance(observation_space, spaces.Dict):
+        return "MultiInputPolicy"
+    if is_image_space(observation_space):
+        return "CnnPolicy"
+    return "MlpPolicy"
+
+
+def class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def import_class(path: str) -> type:
+    """Import ``module:QualName``; only called for names a user registered or passed explicitly."""
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise CheckpointError(f"cannot import {path!r} named in the checkpoint ({err})") from None
+    return obj
+
+
+class Algorithm:
+    """Base of all algorithms; see the module docstring."""
+
+    algorithm_name: ClassVar[str] = ""
+    config_class: ClassVar[type] = object
+    supported_action_spaces: ClassVar[tuple[type, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.algorithm_name:
+            ALGORITHMS[cls.algorithm_name] = cls
+
+    def _setup(
+        self,
+        policy: str | nn.Module | type[nn.Module],
+        env: EnvLike | None,
+        *,
+        config: Any,
+        seed: int | None,
+        device: str | torch.device,
+        n_envs: int,
+        policy_kwargs: dict[str, Any] | None,
+        normalize_observations: bool,
+        normalize_rewards: bool,
+        verbose: int,
+        tensorboard_log: str | None,
+        vectorization: str,
+        env_kwargs: dict[str, Any] | None,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+    ) -> None:
+        self.config = config
+        self.seed = seed
+        self.device = resolve_device(device)
+        self.verbose = verbose
+        self.tensorboard_log = tensorboard_log
+        self.vectorization = vectorization
+        self.env_id = env_id_of(env)
+        self.env_kwargs = dict(env_kwargs or {})
+        self.normalize_rewards = normalize_rewards
+        self.env: VectorEnv | None = None
+        self.n_envs = n_envs
+        if env is not None:
+            self.env = make_vec_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
+            self.n_envs = self.env.num_envs
+            observation_space = self.env.single_observation_space
+            action_space = self.env.single_action_space
+        if observation_space is None or action_space is None:
+            raise ConfigurationError("give an env, or both observation_space and action_space")
+        check_observation_space(observation_space)
+        check_action_space(action_space, self.supported_action_spaces, self.algorithm_name.upper())
+        self.observation_space, self.action_space = observation_space, action_space
+        self.set_random_seed(seed)
+        self.policy_kwargs = dict(policy_kwargs or {})
+        self.policy = self._make_policy(policy, normalize_observations).to(self.device)
+        self.reward_normalizer = (
+            RewardNormalizer(self.n_envs, getattr(config, "gamma", 0.99)).to(self.device) if normalize_rewards else None
+        )
+        self.num_timesteps = 0
+        self.total_timesteps = 0
+        self._n_updates = 0
+        self._iteration = 0
+        self._progress_remaining = 1.0
+        self._last_obs: Any = None
+        self.ep_info_buffer: deque[tuple[float, int]] = deque(maxlen=100)
+        self.logger = Logger(verbose=verbose)
+        self._build()
+
+    # --- construction -------------------------------------------------------------------
+    def _make_policy(self, policy: str | nn.Module | type[nn.Module], normalize_observations: bool) -> nn.Module:
+        if isinstance(policy, nn.Module):
+            if not (spaces_equal(policy.observation_space, self.observation_space)
+                    and spaces_equal(policy.action_space, self.action_space)):
+                raise SpaceMismatchError(
+                    f"the policy was built for observations {policy.observation_space} and actions "
+                    f"{policy.action_space}, but the env has {self.observation_space} and {self.action_space}"
+                )
+            self.policy_name = getattr(policy, "policy_name", "MlpPolicy")
+            self.policy_class = type(policy)
+            self.policy_config = getattr(policy, "config", PolicyConfig())
+            return policy
+        policy_class: type[nn.Module] = ActorCriticPolicy
+        name = policy
+        if isinstance(policy, type):
+            policy_class, name = policy, "auto"
+        if name == "auto":
+            name = auto_policy_name(self.observation_space)
+        if name not in POLICY_NAMES:
+            raise ConfigurationError(f"unknown policy {policy!r}; use one of {list(POLICY_NAMES)}, 'auto', or a module")
+        if name == "MultiInputPolicy" and not isinstance(self.observation_space, spaces.Dict):
+            raise ConfigurationError(f"MultiInputPolicy is for Dict observations, but the env has {self.observation_space}")
+        if name == "CnnPolicy" and not is_image_space(self.observation_space):
+            raise ConfigurationError(
+                f"CnnPolicy needs uint8 image observations (a Box of rank 3 in [0, 255]), got {self.observation_space}"
+            )
+        self.policy_name, self.policy_class = name, policy_class
+        self.policy_config = PolicyConfig.from_policy_kwargs(name, self.policy_kwargs)
+        return self._policy_from_config(normalize_observations)
+
+    def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
+        return self.policy_class(
+            self.observation_space, self.action_space, policy_name=self.policy_name, config=self.policy_config,
+            use_sde=getattr(self.config, "use_sde", False), normalize_observations=normalize_observations,
+        )
+
+    def _build(self) -> None:
+        """Create optimizers and buffers (subclasses)."""
+        raise NotImplementedError
+
+    def set_random_seed(self, seed: int | None) -> None:
+        """Seed torch, the shuffling generator and the action space."""
+        self._generator = torch.Generator()
+        if seed is None:
+            self._generator.seed()
+            return
+        torch.manual_seed(seed)
+        self._generator.manual_seed(seed)
+        self.action_space.seed(seed)
+
+    # --- env -----------------------------------------------------------------------------
+    def get_env(self) -> VectorEnv | None:
+        return self.env
+
+    def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
+        """Train or evaluate on another env with the same spaces."""
+        vec = make_vec_env(env, self.n_envs if not isinstance(env, VectorEnv) else 1, seed=None,
+                           vectorization=self.vectorization, env_kwargs=self.env_kwargs if isinstance(env, str) else None)
+        self._check_spaces(vec.single_observation_space, vec.single_action_space)
+        self.env = vec
+        if vec.num_envs != self.n_envs:
+            self.n_envs = vec.num_envs
+            if self.reward_normalizer is not None:
+                self.reward_normalizer.resize(self.n_envs)
+            self._on_n_envs_changed()
+        if force_reset:
+            self._last_obs = None
+
+    def _on_n_envs_changed(self) -> None:
+        """Rebuild what depends on the number of env copies (subclasses)."""
+
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+        if not spaces_equal(observation_space, self.observation_space):
+            raise SpaceMismatchError(
+                f"the env's observation space {observation_space} differs from the model's {self.observation_space}"
+            )
+        if not spaces_equal(action_space, self.action_space):
+            raise SpaceMismatchError(f"the env's action space {action_space} differs from the model's {self.action_space}")
+
+    # --- acting ----------------------------------------------------------------------------
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: Any = None,
+        deterministic: bool = False,
+    ) -> tuple[np.ndarray, Any]:
+        """The env action(s) for one observation or a batch; returns ``(action, state)`` as in SB3.
+
+        Observation normalisation runs with frozen statistics. A wrong shape raises
+        :class:`ballast.errors.ObservationError` naming the expected and received shapes.
+        """
+        batch, batched = batch_observation(self.observation_space, observation)
+        obs = obs_to_tensor(batch, self.device)
+        with torch.inference_mode():
+            actions = self.policy.act(obs, deterministic=deterministic).cpu().numpy()
+        return (actions if batched else actions[0]), state
+
+    # --- training loop ---------------------------------------------------------------------
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: BaseCallback | Any = None,
+        log_interval: int = 1,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> Algorithm:
+        """Train for ``total_timesteps`` env steps (more, when not resetting the counters) and return self."""
+        if self.env is None:
+            raise ConfigurationError("this model has no env: pass env= when loading or call model.set_env(env)")
+        if reset_num_timesteps:
+            self.num_timesteps = 0
+            self._iteration = 0
+            self.total_timesteps = int(total_timesteps)
+        else:
+            self.total_timesteps = int(total_timesteps) + self.num_timesteps
+        if reset_num_timesteps or self._last_obs is None:
+            self._reset_env()
+        if self.tensorboard_log is not None and self.logger.folder is None:
+            run = tb_log_name or self.algorithm_name.upper()
+            self.logger = Logger(Path(self.tensorboard_log) / f"{run}_{self._next_run_id(run)}", verbose=self.verbose,
+                                 tensorboard=True)
+        callback = as_callback(callback, progress_bar)
+        callback.init_callback(self)
+        callback.on_training_start(locals())
+        while self.num_timesteps < self.total_timesteps:
+            if not self._learn_iteration(callback):
+                break
+            if log_interval and self._iteration % log_interval == 0:
+                self._log_rollout_stats()
+                self.logger.dump(self.num_timesteps)
+        callback.on_training_end()
+        return self
+
+    def _next_run_id(self, run: str) -> int:
+        folder = Path(self.tensorboard_log)
+        existing = [p.name.rsplit("_", 1)[-1] for p in folder.glob(f"{run}_*")] if folder.exists() else []
+        return 1 + max([int(x) for x in existing if x.isdigit()], default=0)
+
+    def _reset_env(self) -> None:
+        self._last_obs, _ = self.env.reset(seed=self.seed)
+        self._needs_reset = np.zeros(self.n_envs, dtype=bool)
+        self._episode_returns = np.zeros(self.n_envs)
+        self._episode_lengths = np.zeros(self.n_envs, dtype=int)
+
+    def _learn_iteration(self, callback: BaseCallback) -> bool:
+        """Collect data and update once; return False to stop (subclasses)."""
+        raise NotImplementedError
+
+    def _update_progress(self) -> None:
+        self._progress_remaining = 1.0 - self.num_timesteps / max(self.total_timesteps, 1)
+
+    def _log_rollout_stats(self) -> None:
+        if self.ep_info_buffer:
+            returns, lengths = zip(*self.ep_info_buffer)
+            self.logger.record("rollout/ep_rew_mean", float(np.mean(returns)))
+            self.logger.record("rollout/ep_len_mean", float(np.mean(lengths)))
+        self.logger.record("time/iterations", self._iteration)
+
+    # --- save / load -------------------------------------------------------------------------
+    def _config_to_json(self) -> dict[str, Any]:
+        out = {}
+        for f in dataclasses.fields(self.config):
+            value = getattr(self.config, f.name)
+            if isinstance(value, Schedule.__args__):  # type: ignore[attr-defined]
+                value = schedule_to_json(value, self._progress_remaining)
+            out[f.name] = value
+        return out
+
+    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Optimizer states and other tensors of the subclass, by group name."""
+        return {}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _load_extra(self, checkpoint: Checkpoint) -> None:
+        pass
+
+    def save(self, path: str | Path) -> Path:
+        """Write one safe checkpoint file (see :mod:`ballast.checkpoint`); returns its path."""
+        policy_class = next((k for k, v in POLICY_CLASSES.items() if v is self.policy_class),
+                            class_path(self.policy_class))
+        config = {
+            "hyperparameters": self._config_to_json(),
+            "policy": {"name": self.policy_name, "class": policy_class, "config": self.policy_config.to_json(),
+                       "normalize_observations": self.policy.normalizer is not None},
+            "normalize_rewards": self.reward_normalizer is not None,
+            "observation_space": space_to_json(self.observation_space),
+            "action_space": space_to_json(self.action_space),
+            "env_id": self.env_id,
+            "env_kwargs": self.env_kwargs,
+            "n_envs": self.n_envs,
+            "seed": self.seed,
+        }
+        state = {
+            "num_timesteps": self.num_timesteps,
+            "total_timesteps": self.total_timesteps,
+            "n_updates": self._n_updates,
+            "iteration": self._iteration,
+            "progress_remaining": self._progress_remaining,
+            "action_space_rng": self.action_space.np_random.bit_generator.state,
+            **self._extra_state(),
+        }
+        tensors = {
+            "policy": dict(self.policy.state_dict()),
+            "rng": {"torch": torch.get_rng_state(), "generator": self._generator.get_state()},
+            **self._extra_tensors(),
+        }
+        if self.reward_normalizer is not None:
+            tensors["reward_normalizer"] = dict(self.reward_normalizer.state_dict())
+        meta = {"algorithm": self.algorithm_name, "policy": self.policy_name}
+        return write_checkpoint(path, Checkpoint(meta=meta, config=config, state=state, tensors=tensors))
+
+    @classmethod
+    def load(cls, path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
+             **overrides: Any) -> Algorithm:
+        """Load a checkpoint written by :meth:`save`. ``env`` must have the saved spaces.
+
+        ``overrides`` replace saved hyperparameters (e.g. ``learning_rate``), as SB3's ``custom_objects``.
+        """
+        checkpoint = read_checkpoint(path)
+        algo_name = checkpoint.meta.get("algorithm")
+        if cls is not Algorithm and algo_name != cls.algorithm_name:
+            raise CheckpointError(
+                f"{path} holds a {str(algo_name).upper()} model, not {cls.algorithm_name.upper()}; "
+                f"use ballast.{str(algo_name).upper()}.load or ballast.load"
+            )
+        algo_cls = ALGORITHMS.get(algo_name)
+        if algo_cls is None:
+            raise CheckpointError(f"{path} holds an unknown algorithm {algo_name!r}; known: {sorted(ALGORITHMS)}")
+        try:
+            return algo_cls._from_checkpoint(checkpoint, env, device, overrides)
+        except (KeyError, TypeError) as err:
+            raise CheckpointError(f"{path} is missing or has malformed content ({err!r}); the file is damaged") from None
+
+    @classmethod
+    def _from_checkpoint(cls, ckpt: Checkpoint, env: EnvLike | None, device: str | torch.device,
+                         overrides: dict[str, Any]) -> Algorithm:
+        cfg = ckpt.config
+        observation_space = space_from_json(cfg["observation_space"])
+        action_space = space_from_json(cfg["action_space"])
+        policy_cfg = cfg["policy"]
+        policy_class = POLICY_CLASSES.get(policy_cfg["class"])
+        if policy_class is None:
+            policy_class = import_class(policy_cfg["class"])
+        hyperparameters = {**cfg["hyperparameters"], **overrides}
+        vec = None
+        if env is not None:
+            vec = make_vec_env(env, cfg.get("n_envs", 1) if not isinstance(env, (VectorEnv,)) else 1,
+                               env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
+            for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
+                                     ("action", action_space, vec.single_action_space)):
+                if not spaces_equal(saved, new):
+                    raise SpaceMismatchError(
+                        f"the model was saved with the {kind} space {saved}, but the env has {new}; "
+                        "load it with an env of the same spaces"
+                    )
+        model = cls.__new__(cls)
+        policy = policy_cfg["name"] if policy_class is ActorCriticPolicy else policy_class
+        cls.__init__(
+            model, policy, vec, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
+            n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
+            normalize_rewards=cfg["normalize_rewards"], observation_space=observation_space,
+            action_space=action_space, env_kwargs=cfg.get("env_kwargs"), **hyperparameters,
+        )
+        model.env_id = cfg.get("env_id") or model.env_id
+        model._restore(ckpt)
+        return model
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        missing, unexpected = self.policy.load_state_dict(ckpt.tensors["policy"], strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"the saved weights do not fit the policy: missing {missing}, unexpected {unexpected}")
+        if self.reward_normalizer is not None and "reward_normalizer" in ckpt.tensors:
+            saved = ckpt.tensors["reward_normalizer"]
+            if saved["returns"].shape != self.reward_normalizer.returns.shape:
+                saved = {**saved, "returns": torch.zeros_like(self.reward_normalizer.returns)}
+            self.reward_normalizer.load_state_dict(saved)
+        state = ckpt.state
+        self.num_timesteps = int(state["num_timesteps"])
+        self.total_timesteps = int(state.get("total_timesteps", self.num_timesteps))
+        self._n_updates = int(state["n_updates"])
+        self._iteration = int(state["iteration"])
+        self._progress_remaining = float(state.get("progress_remaining", 1.0))
+        if "action_space_rng" in state:
+            self.action_space.np_random.bit_generator.state = state["action_space_rng"]
+        rng = ckpt.tensors.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "generator" in rng:
+            self._generator.set_state(rng["generator"])
+        self._load_extra(ckpt)
+
+    # helpers for subclasses
+    @staticmethod
+    def _optimizer_group(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return optimizer_to_tensors(optimizer)
+
+    @staticmethod
+    def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], data: dict[str, Any]) -> None:
+        optimizer_from_tensors(optimizer, tensors, data)
+
+
+def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto") -> Algorithm:
+    """Load any Ballast checkpoint; the algorithm is read from the file."""
+    return Algorithm.load(path, env=env, device=device)

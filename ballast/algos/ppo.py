@@ -1,0 +1,239 @@
+"""Proximal Policy Optimization (Schulman et al., 2017, arXiv:1707.06347), clip variant.
+
+One iteration: collect ``n_steps`` vector steps (``ballast.algos.on_policy``), compute GAE, then
+``n_epochs`` passes of shuffled minibatches of ``batch_size``; each minibatch minimises
+``policy + ent_coef * entropy + vf_coef * value`` (``ballast.losses``). Hyperparameter names,
+meanings and defaults are Stable-Baselines3's, so published settings carry over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast import losses
+from ballast.algos.base import Algorithm
+from ballast.algos.on_policy import collect_rollout
+from ballast.buffers import RolloutBatch, RolloutBuffer
+from ballast.callbacks import BaseCallback
+from ballast.checkpoint import Checkpoint
+from ballast.envs.make import EnvLike
+from ballast.errors import ConfigurationError
+from ballast.optim import FlatParameters, make_adam
+from ballast.schedules import Schedule, ScheduleLike, as_schedule
+
+
+@dataclass
+class PPOConfig:
+    """PPO's hyperparameters (see :class:`PPO` for their meaning)."""
+
+    learning_rate: Schedule
+    n_steps: int
+    batch_size: int
+    n_epochs: int
+    gamma: float
+    gae_lambda: float
+    clip_range: Schedule
+    clip_range_vf: Schedule | None
+    normalize_advantage: bool
+    ent_coef: float
+    vf_coef: float
+    max_grad_norm: float
+    use_sde: bool
+    sde_sample_freq: int
+    target_kl: float | None
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 1:
+            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
+        if self.batch_size < 2 and self.normalize_advantage:
+            raise ConfigurationError("batch_size must be > 1 when normalize_advantage=True (a std needs two samples)")
+
+
+class PPO(Algorithm):
+    """PPO with SB3's interface: ``PPO("MlpPolicy", "CartPole-v1", seed=0).learn(100_000)``.
+
+    Args (all keyword-only after ``env``, defaults as in SB3):
+        policy: ``"MlpPolicy"``, ``"CnnPolicy"``, ``"MultiInputPolicy"``, ``"auto"``, a policy
+            class, or a policy module.
+        env: an env id, a ``gymnasium.Env``, a factory, or a Gymnasium vector env.
+        learning_rate: a number, a schedule (``ballast.schedules.linear``), a callable of the
+            remaining progress (1 -> 0), or a zoo string such as ``"lin_3e-4"``.
+        n_steps: vector steps per env copy and rollout.
+        batch_size, n_epochs: minibatch size and number of passes over each rollout.
+        gamma, gae_lambda: discount and GAE lambda.
+        clip_range, clip_range_vf: PPO clip and optional value clip (schedules allowed).
+        normalize_advantage: standardise advantages per minibatch.
+        ent_coef, vf_coef, max_grad_norm: loss weights and gradient-norm clip.
+        use_sde, sde_sample_freq: gSDE exploration, new noise every ``sde_sample_freq`` steps (-1: once per rollout).
+        target_kl: stop the epochs early when the approximate KL exceeds ``1.5 * target_kl``.
+        normalize_observations, normalize_rewards: running normalisation inside the model.
+        n_envs: env copies to create when ``env`` is an id or a factory.
+        vectorization: ``"auto"`` (numpy-batched when the env has it, else sync), ``"sync"`` or ``"async"``.
+    """
+
+    algorithm_name = "ppo"
+    config_class = PPOConfig
+    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+    def __init__(
+        self,
+        policy: str | nn.Module | type[nn.Module],
+        env: EnvLike | None,
+        *,
+        learning_rate: ScheduleLike = 3e-4,
+        n_steps: int = 2048,
+        batch_size: int = 64,
+        n_epochs: int = 10,
+        gamma: float = 0.99,
+        gae_lambda: float = 0.95,
+        clip_range: ScheduleLike = 0.2,
+        clip_range_vf: ScheduleLike | None = None,
+        normalize_advantage: bool = True,
+        ent_coef: float = 0.0,
+        vf_coef: float = 0.5,
+        max_grad_norm: float = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        target_kl: float | None = None,
+        normalize_observations: bool = False,
+        normalize_rewards: bool = False,
+        policy_kwargs: dict[str, Any] | None = None,
+        n_envs: int = 1,
+        vectorization: str = "auto",
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+    ) -> None:
+        config = PPOConfig(
+            learning_rate=as_schedule(learning_rate, "learning_rate"),
+            n_steps=int(n_steps), batch_size=int(batch_size), n_epochs=int(n_epochs), gamma=float(gamma),
+            gae_lambda=float(gae_lambda), clip_range=as_schedule(clip_range, "clip_range"),
+            clip_range_vf=None if clip_range_vf is None else as_schedule(clip_range_vf, "clip_range_vf"),
+            normalize_advantage=bool(normalize_advantage), ent_coef=float(ent_coef), vf_coef=float(vf_coef),
+            max_grad_norm=float(max_grad_norm), use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq),
+            target_kl=None if target_kl is None else float(target_kl),
+        )
+        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
+                    normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
+                    verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
+                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+
+    def _build(self) -> None:
+        self.flat_params = FlatParameters(self.policy.parameters())
+        self.optimizer = make_adam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5)
+        self._make_buffer()
+
+    def _make_buffer(self) -> None:
+        normalizer = self.policy.normalizer
+        self.rollout_buffer = RolloutBuffer(
+            self.observation_space, self.action_space, self.config.n_steps, self.n_envs,
+            normalized_keys=set(normalizer.keys) if normalizer is not None else set(), device=self.device,
+        )
+
+    def _on_n_envs_changed(self) -> None:
+        self._make_buffer()
+
+    # --- one iteration -------------------------------------------------------------------
+    def _learn_iteration(self, callback: BaseCallback) -> bool:
+        if not collect_rollout(self, self.rollout_buffer, callback):
+            return False
+        self._iteration += 1
+        self._update_progress()
+        self.train()
+        return True
+
+    def compute_losses(self, batch: RolloutBatch, clip_range: float, clip_range_vf: float | None
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Named, weighted loss terms for one minibatch, and detached statistics to log.
+
+        Terms: ``policy`` (clipped surrogate), ``value`` (``vf_coef`` x MSE), ``entropy``
+        (``ent_coef`` x negative entropy). Their sum is minimised.
+        """
+        cfg = self.config
+        values, log_prob, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
+        advantages = batch.advantages
+        if cfg.normalize_advantage and advantages.numel() > 1:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        policy_loss = losses.ppo_clip_loss(log_prob, batch.old_log_prob, advantages, clip_range)
+        value_loss = losses.value_loss(values, batch.returns, batch.old_values, clip_range_vf)
+        entropy_loss = losses.entropy_loss(entropy)
+        terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": cfg.ent_coef * entropy_loss}
+        with torch.no_grad():
+            stats = {
+                "train/policy_gradient_loss": policy_loss.detach(),
+                "train/value_loss": value_loss.detach(),
+                "train/entropy_loss": entropy_loss.detach(),
+                "train/approx_kl": losses.approx_kl(log_prob, batch.old_log_prob),
+                "train/clip_fraction": losses.clip_fraction(log_prob, batch.old_log_prob, clip_range),
+            }
+        return terms, stats
+
+    def train(self) -> None:
+        """``n_epochs`` passes of minibatch updates over the collected rollout."""
+        cfg = self.config
+        self.policy.train(True)
+        lr = cfg.learning_rate(self._progress_remaining)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        clip_range = cfg.clip_range(self._progress_remaining)
+        clip_range_vf = None if cfg.clip_range_vf is None else cfg.clip_range_vf(self._progress_remaining)
+        if cfg.use_sde:
+            self.policy.reset_noise(cfg.batch_size)
+        continue_training = True
+        epochs_done = 0
+        for _ in range(cfg.n_epochs):
+            for batch in self.rollout_buffer.minibatches(cfg.batch_size, self._generator):
+                terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
+                if cfg.target_kl is not None and stats["train/approx_kl"].item() > 1.5 * cfg.target_kl:
+                    continue_training = False
+                    if self.verbose:
+                        print(f"Early stopping at epoch {epochs_done}: approx_kl exceeds 1.5 x target_kl")
+                    break
+                loss = sum(terms.values())
+                self.flat_params.zero_grad()
+                loss.backward()
+                self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
+                self.optimizer.step()
+                self._n_updates += 1
+                for key, value in stats.items():
+                    self.logger.record_mean(key, value)
+                self.logger.record_mean("train/loss", loss.detach())
+            epochs_done += 1
+            if not continue_training:
+                break
+        self.logger.record("train/learning_rate", lr)
+        self.logger.record("train/clip_range", clip_range)
+        self.logger.record("train/n_updates", self._n_updates)
+        self.logger.record("train/explained_variance", self._explained_variance())
+        head = self.policy.action_head
+        if hasattr(head, "log_std"):
+            self.logger.record("train/std", head.log_std.detach().exp().mean())
+
+    def _explained_variance(self) -> float:
+        buf = self.rollout_buffer
+        valid = buf.valid.reshape(-1)
+        values, returns = buf.values.reshape(-1)[valid], buf.returns.reshape(-1)[valid]
+        var = returns.var()
+        return float("nan") if var == 0 else float(1 - (returns - values).var() / var)
+
+    # --- checkpoint ----------------------------------------------------------------------
+    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        tensors, _ = self._optimizer_group(self.optimizer)
+        return {"optimizer": tensors}
+
+    def _extra_state(self) -> dict[str, Any]:
+        _, data = self._optimizer_group(self.optimizer)
+        return {"optimizer": data}
+
+    def _load_extra(self, checkpoint: Checkpoint) -> None:
+        if "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
+            self._restore_optimizer(self.optimizer, checkpoint.tensors["optimizer"], checkpoint.state["optimizer"])

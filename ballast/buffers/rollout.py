@@ -1,0 +1,114 @@
+"""The on-policy rollout buffer: ``n_steps`` vector steps of ``n_envs`` env copies.
+
+Besides the usual fields it records which entries are real transitions (``valid``): with
+Gymnasium's NEXT_STEP autoreset, the step after an episode's end only resets that env copy, and
+that entry is not a transition. It is kept in place (its value is V of the final observation,
+which is the bootstrap value of the truncated step before it) and left out of every minibatch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from ballast.buffers.storage import Batch, make_storage
+from ballast.returns import compute_gae
+
+
+@dataclass
+class RolloutBatch:
+    """A minibatch of transitions for an on-policy update."""
+
+    observations: Batch
+    actions: torch.Tensor
+    old_values: torch.Tensor
+    old_log_prob: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+
+def policy_action_shape(action_space: spaces.Space) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of one action as the policy samples it."""
+    if isinstance(action_space, spaces.Discrete):
+        return (), np.dtype(np.int64)
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return (int(action_space.nvec.size),), np.dtype(np.int64)
+    return (int(np.prod(action_space.shape)),), np.dtype(np.float32)
+
+
+class RolloutBuffer:
+    """Preallocated storage for one rollout; see the module docstring."""
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, n_steps: int, n_envs: int,
+                 *, normalized_keys: set[str] | None = None, device: torch.device | str = "cpu") -> None:
+        self.n_steps, self.n_envs, self.device = n_steps, n_envs, torch.device(device)
+        self.observations = make_storage(observation_space, n_steps, n_envs, normalized_keys=normalized_keys,
+                                         device=device)
+        self.action_shape, action_dtype = policy_action_shape(action_space)
+        shape = (n_steps, n_envs)
+        self.actions = np.zeros((*shape, *self.action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.log_probs = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.episode_end = np.zeros(shape, dtype=bool)
+        self.valid = np.ones(shape, dtype=bool)
+        self.advantages = np.zeros(shape, dtype=np.float32)
+        self.returns = np.zeros(shape, dtype=np.float32)
+
+    def add(self, t: int, observations: Batch, actions: np.ndarray, rewards: np.ndarray, values: np.ndarray,
+            log_probs: np.ndarray, terminated: np.ndarray, episode_end: np.ndarray, valid: np.ndarray) -> None:
+        """Write vector step ``t``."""
+        self.observations.put(t, observations)
+        self.actions[t] = actions
+        self.rewards[t] = rewards
+        self.values[t] = values
+        self.log_probs[t] = log_probs
+        self.terminated[t] = terminated
+        self.episode_end[t] = episode_end
+        self.valid[t] = valid
+
+    def compute_returns_and_advantages(self, last_values: np.ndarray, gamma: float, gae_lambda: float,
+                                       final_values: dict[tuple[int, int], float] | None = None) -> None:
+        """GAE over the rollout, then move everything the update reads to tensors on the device.
+
+        ``next_values[t]`` is ``values[t + 1]`` (``last_values`` after the last step);
+        ``final_values`` overrides it where an env reported its final observation separately
+        (SAME_STEP autoreset).
+        """
+        next_values = np.concatenate([self.values[1:], np.asarray(last_values, dtype=np.float32)[None]], axis=0)
+        for (t, env), value in (final_values or {}).items():
+            next_values[t, env] = value
+        self.advantages, self.returns = compute_gae(
+            self.rewards, self.values, next_values, self.terminated, self.episode_end, gamma, gae_lambda
+        )
+        self.observations.sync()
+        to = lambda a: torch.from_numpy(a.reshape(self.n_steps * self.n_envs, *a.shape[2:])).to(self.device)
+        self._tensors = {name: to(getattr(self, name)) for name in
+                         ("actions", "values", "log_probs", "advantages", "returns")}
+        self._valid_index = torch.from_numpy(np.flatnonzero(self.valid.reshape(-1))).to(self.device)
+
+    def batch(self, index: torch.Tensor) -> RolloutBatch:
+        t = self._tensors
+        return RolloutBatch(
+            observations=self.observations.gather(index),
+            actions=t["actions"][index],
+            old_values=t["values"][index],
+            old_log_prob=t["log_probs"][index],
+            advantages=t["advantages"][index],
+            returns=t["returns"][index],
+        )
+
+    def minibatches(self, batch_size: int | None, generator: torch.Generator) -> Iterator[RolloutBatch]:
+        """Shuffled minibatches over the valid entries (all of them, in order, when batch_size is None)."""
+        index = self._valid_index
+        if batch_size is None or batch_size >= len(index):
+            yield self.batch(index)
+            return
+        index = index[torch.randperm(len(index), generator=generator).to(index.device)]
+        for start in range(0, len(index), batch_size):
+            yield self.batch(index[start:start + batch_size])

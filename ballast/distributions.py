@@ -1,0 +1,129 @@
+"""Light action distributions for the policies.
+
+Plain tensors in, plain tensors out: no argument validation or broadcasting machinery on the hot
+path. Each distribution offers ``sample``, ``mode`` (the deterministic action), ``log_prob`` and
+``entropy``; log-probabilities and entropies are summed over action dimensions, one value per
+batch row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+class Categorical:
+    """Categorical over the last axis of ``logits`` (shape ``(batch, n)``)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.log_probs_all = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+
+    def sample(self) -> torch.Tensor:
+        return torch.multinomial(self.log_probs_all.exp(), 1).squeeze(-1)
+
+    def mode(self) -> torch.Tensor:
+        return self.log_probs_all.argmax(dim=-1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return self.log_probs_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return -(self.log_probs_all.exp() * self.log_probs_all).sum(-1)
+
+
+class MultiCategorical:
+    """Independent categoricals, one per dimension; ``logits`` concatenates them (``nvec`` sizes)."""
+
+    def __init__(self, logits: torch.Tensor, nvec: list[int]) -> None:
+        self.parts = [Categorical(chunk) for chunk in torch.split(logits, nvec, dim=-1)]
+
+    def sample(self) -> torch.Tensor:
+        return torch.stack([p.sample() for p in self.parts], dim=-1)
+
+    def mode(self) -> torch.Tensor:
+        return torch.stack([p.mode() for p in self.parts], dim=-1)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return sum(p.log_prob(a) for p, a in zip(self.parts, torch.unbind(actions, dim=-1)))
+
+    def entropy(self) -> torch.Tensor:
+        return sum(p.entropy() for p in self.parts)
+
+
+class Bernoulli:
+    """Independent Bernoulli variables with the given ``logits`` (shape ``(batch, n)``)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
+
+    def sample(self) -> torch.Tensor:
+        return (torch.rand_like(self.logits) < torch.sigmoid(self.logits)).to(torch.float32)
+
+    def mode(self) -> torch.Tensor:
+        return (self.logits > 0).to(torch.float32)
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return -F.binary_cross_entropy_with_logits(self.logits, actions.to(self.logits.dtype), reduction="none").sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        p = torch.sigmoid(self.logits)
+        return F.binary_cross_entropy_with_logits(self.logits, p, reduction="none").sum(-1)
+
+
+class DiagGaussian:
+    """Normal with diagonal covariance: ``mean`` (batch, d) and ``std`` broadcastable to it.
+
+    ``log_prob(a) = sum_i [-(a_i - mu_i)^2 / (2 sigma_i^2) - log sigma_i - log sqrt(2 pi)]``.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean = mean
+        self.std = std.expand_as(mean)
+
+    def sample(self) -> torch.Tensor:
+        return self.mean + self.std * torch.randn_like(self.mean)
+
+    def mode(self) -> torch.Tensor:
+        return self.mean
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        z = (actions - self.mean) / self.std
+        return (-0.5 * z.square() - self.std.log() - _LOG_SQRT_2PI).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        return (0.5 + _LOG_SQRT_2PI + self.std.log()).sum(-1)
+
+
+class StateDependentGaussian(DiagGaussian):
+    """Generalized State-Dependent Exploration (gSDE; Raffin et al., 2021, arXiv:2005.05719).
+
+    The exploration noise is ``latent @ W`` with ``W ~ N(0, sigma^2)`` drawn every
+    ``sde_sample_freq`` steps, so it is a deterministic function of the state between draws. The
+    distribution of the action given the state is Gaussian with variance
+    ``(latent^2) @ sigma^2`` (plus ``epsilon``), which gives the log-probability.
+    """
+
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        latent_sde: torch.Tensor,
+        sigma: torch.Tensor,
+        exploration: torch.Tensor,
+        epsilon: float = 1e-6,
+    ) -> None:
+        variance = latent_sde.square() @ sigma.square()
+        super().__init__(mean, torch.sqrt(variance + epsilon))
+        self.latent_sde = latent_sde
+        self.exploration = exploration
+
+    def sample(self) -> torch.Tensor:
+        if self.exploration.dim() == 3 and self.exploration.shape[0] == self.latent_sde.shape[0]:
+            noise = torch.bmm(self.latent_sde.unsqueeze(1), self.exploration).squeeze(1)
+        else:
+            matrix = self.exploration[0] if self.exploration.dim() == 3 else self.exploration
+            noise = self.latent_sde @ matrix
+        return self.mean + noise

@@ -1,0 +1,91 @@
+"""Encoders for the fixed-shape spaces: Box (vectors and images), Discrete, MultiDiscrete,
+MultiBinary, and Dict of these. Written with plain tensor operations so they export."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast.spaces import is_channels_first, is_image_space
+
+
+class FlattenEncoder(nn.Module):
+    """Flattens a Box or MultiBinary observation to float; uint8 images are scaled to [0, 1]."""
+
+    def __init__(self, space: spaces.Box | spaces.MultiBinary, normalize_images: bool = True) -> None:
+        super().__init__()
+        self.features_dim = int(np.prod(space.shape))
+        self.scale = 1.0 / 255.0 if (normalize_images and is_image_space(space)) else 1.0
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.reshape(obs.shape[0], -1).to(torch.float32)
+        return x * self.scale if self.scale != 1.0 else x
+
+
+class OneHotEncoder(nn.Module):
+    """One-hot encoding of a Discrete or MultiDiscrete observation (concatenated per dimension)."""
+
+    def __init__(self, space: spaces.Discrete | spaces.MultiDiscrete) -> None:
+        super().__init__()
+        if isinstance(space, spaces.Discrete):
+            nvec, start = [int(space.n)], [int(space.start)]
+        else:
+            nvec, start = space.nvec.reshape(-1).tolist(), np.broadcast_to(space.start, space.nvec.shape).reshape(-1).tolist()
+        self.features_dim = int(sum(nvec))
+        # Each output column c is 1 where input dimension dim_of[c] equals value_of[c].
+        dim_of = np.repeat(np.arange(len(nvec)), nvec)
+        value_of = np.concatenate([np.arange(n) + s for n, s in zip(nvec, start)])
+        self.register_buffer("dim_of", torch.as_tensor(dim_of, dtype=torch.long), persistent=False)
+        self.register_buffer("value_of", torch.as_tensor(value_of, dtype=torch.float32), persistent=False)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.reshape(obs.shape[0], -1).to(torch.float32)
+        return (x[:, self.dim_of] == self.value_of).to(torch.float32)
+
+
+class NatureCNN(nn.Module):
+    """The CNN of Mnih et al. (2015, "Human-level control through deep RL"), as in SB3.
+
+    Accepts channels-first or channels-last uint8 images and scales them to [0, 1].
+    """
+
+    def __init__(self, space: spaces.Box, features_dim: int = 512, normalize_images: bool = True) -> None:
+        super().__init__()
+        self.channels_last = not is_channels_first(space)
+        n_channels = space.shape[-1] if self.channels_last else space.shape[0]
+        self.scale = 1.0 / 255.0 if normalize_images else 1.0
+        self.cnn = nn.Sequential(
+            nn.Conv2d(n_channels, 32, kernel_size=8, stride=4),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, kernel_size=4, stride=2),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, kernel_size=3, stride=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            sample = torch.zeros((1, *space.shape))
+            n_flat = self.cnn(self._to_nchw(sample)).shape[1]
+        self.linear = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
+        self.features_dim = features_dim
+
+    def _to_nchw(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.to(torch.float32) * self.scale
+        return x.permute(0, 3, 1, 2) if self.channels_last else x
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.linear(self.cnn(self._to_nchw(obs)))
+
+
+class DictEncoder(nn.Module):
+    """Encodes each key with its own encoder and concatenates the features (keys in space order)."""
+
+    def __init__(self, encoders: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleDict(encoders)
+        self.features_dim = sum(e.features_dim for e in encoders.values())
+
+    def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([enc(obs[key]) for key, enc in self.encoders.items()], dim=1)

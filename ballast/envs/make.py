@@ -1,0 +1,79 @@
+"""Turning what a user passes as ``env`` into a Gymnasium vector env.
+
+Accepted: an env id (``"CartPole-v1"``), a ``gymnasium.Env`` instance, a factory (a callable
+returning an Env), or a ``gymnasium.vector.VectorEnv``. Ids use Gymnasium's numpy-batched
+``vector_entry_point`` when the env has one and ``vectorization="auto"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, Union
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from ballast.errors import ConfigurationError
+
+EnvLike = Union[str, gym.Env, Callable[[], gym.Env], VectorEnv]
+Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
+
+
+def autoreset_mode(env: VectorEnv) -> AutoresetMode:
+    """The vector env's autoreset mode (NEXT_STEP when it does not say)."""
+    mode = env.metadata.get("autoreset_mode", AutoresetMode.NEXT_STEP)
+    return AutoresetMode(mode) if not isinstance(mode, AutoresetMode) else mode
+
+
+def env_id_of(env: EnvLike | None) -> str | None:
+    """The registered id behind ``env`` when it can be known, else None."""
+    if isinstance(env, str):
+        return env
+    spec = getattr(env, "spec", None)
+    return getattr(spec, "id", None)
+
+
+def make_vec_env(
+    env: EnvLike,
+    n_envs: int = 1,
+    *,
+    seed: int | None = None,
+    vectorization: Vectorization = "auto",
+    env_kwargs: dict[str, Any] | None = None,
+) -> VectorEnv:
+    """Build a vector env with ``n_envs`` copies of ``env`` (see the module docstring)."""
+    env_kwargs = dict(env_kwargs or {})
+    if n_envs < 1:
+        raise ConfigurationError(f"n_envs must be at least 1, got {n_envs}")
+    if isinstance(env, VectorEnv):
+        if env_kwargs:
+            raise ConfigurationError("env_kwargs cannot be applied to an already built vector env")
+        vec = env
+    elif isinstance(env, str):
+        mode = vectorization
+        if mode == "auto":
+            spec = gym.spec(env)
+            mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+        vec = gym.make_vec(env, num_envs=n_envs, vectorization_mode=mode, **env_kwargs)
+    elif isinstance(env, gym.Env):
+        if n_envs != 1:
+            raise ConfigurationError(
+                f"a gymnasium.Env instance is one environment but n_envs={n_envs} copies were asked for; "
+                "pass an env id or a factory (a function returning a new Env) to run several copies"
+            )
+        vec = gym.vector.SyncVectorEnv([lambda: env])
+    elif callable(env):
+        fns = [lambda: env(**env_kwargs)] * n_envs
+        vec = gym.vector.AsyncVectorEnv(fns) if vectorization == "async" else gym.vector.SyncVectorEnv(fns)
+    else:
+        raise ConfigurationError(
+            f"env must be an env id, a gymnasium.Env, a factory or a gymnasium VectorEnv; got {type(env).__name__}"
+        )
+    if autoreset_mode(vec) == AutoresetMode.DISABLED:
+        raise ConfigurationError(
+            "the vector env has autoreset disabled; Ballast needs NEXT_STEP (Gymnasium's default) or SAME_STEP"
+        )
+    if seed is not None:
+        vec.action_space.seed(seed)
+        vec.single_action_space.seed(seed)
+    return vec

@@ -1,0 +1,36 @@
+"""Errors raised by Ballast.
+
+Every error says what was expected, what came, and what to do. They all derive from
+:class:`BallastError`, so ``except ballast.BallastError`` catches any of them.
+"""
+
+from __future__ import annotations
+
+
+class BallastError(Exception):
+    """Base class of every error Ballast raises on purpose."""
+
+
+class UnsupportedSpaceError(BallastError, TypeError):
+    """An observation or action space that the chosen algorithm or policy cannot handle."""
+
+
+class ObservationError(BallastError, ValueError):
+    """An observation that does not fit the observation space the model was built for."""
+
+
+class SpaceMismatchError(BallastError, ValueError):
+    """An environment whose spaces differ from the ones a model was built or saved with."""
+
+
+class EnvError(BallastError, RuntimeError):
+    """An environment that returned something Ballast cannot learn from (e.g. a NaN reward)."""
+
+
+class ConfigurationError(BallastError, ValueError):
+    """A hyperparameter or option with a value that cannot work."""
+
+
+class CheckpointError(BallastError, ValueError):
+    """A file that is not a readable Ballast checkpoint."""
+

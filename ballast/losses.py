@@ -1,0 +1,56 @@
+"""Loss terms as pure functions of tensors. Each returns a scalar to be minimised."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def ppo_clip_loss(
+    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_range: float
+) -> torch.Tensor:
+    """PPO's clipped surrogate (Schulman et al., 2017, arXiv:1707.06347), negated.
+
+    ``L = -mean(min(rho * A, clip(rho, 1 - eps, 1 + eps) * A))`` with ``rho = exp(log_prob - old_log_prob)``.
+    """
+    ratio = torch.exp(log_prob - old_log_prob)
+    unclipped = advantages * ratio
+    clipped = advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
+    return -torch.min(unclipped, clipped).mean()
+
+
+def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
+    """The vanilla policy-gradient (A2C) loss ``-mean(A * log pi(a|s))`` (Mnih et al., 2016)."""
+    return -(advantages * log_prob).mean()
+
+
+def value_loss(
+    values: torch.Tensor,
+    returns: torch.Tensor,
+    old_values: torch.Tensor | None = None,
+    clip_range_vf: float | None = None,
+) -> torch.Tensor:
+    """Mean squared error to the value targets, optionally with the prediction clipped.
+
+    With ``clip_range_vf = c``: ``V_clip = V_old + clip(V - V_old, -c, c)`` and the loss is
+    ``mean((R - V_clip)^2)``, as in SB3 (which clips the prediction, not the max of both losses).
+    """
+    if clip_range_vf is not None and old_values is not None:
+        values = old_values + torch.clamp(values - old_values, -clip_range_vf, clip_range_vf)
+    return F.mse_loss(returns, values)
+
+
+def entropy_loss(entropy: torch.Tensor) -> torch.Tensor:
+    """``-mean(H)``: minimising it maximises the policy's entropy."""
+    return -entropy.mean()
+
+
+def approx_kl(log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> torch.Tensor:
+    """The low-variance KL estimator ``mean((rho - 1) - log rho)`` (Schulman, "Approximating KL")."""
+    log_ratio = log_prob - old_log_prob
+    return torch.mean(torch.exp(log_ratio) - 1.0 - log_ratio)
+
+
+def clip_fraction(log_prob: torch.Tensor, old_log_prob: torch.Tensor, clip_range: float) -> torch.Tensor:
+    """Share of samples whose ratio left ``[1 - eps, 1 + eps]``."""
+    return (torch.abs(torch.exp(log_prob - old_log_prob) - 1.0) > clip_range).float().mean()

@@ -1,0 +1,151 @@
+"""The actor-critic policy used by PPO and A2C.
+
+observation -> [encoder] -> features -> [actor MLP]  -> latent_pi -> [action head] -> distribution
+                                     -> [critic MLP] -> latent_vf -> [value head]  -> value
+
+When actor and critic share the encoder and have the same hidden sizes (the default), both
+MLPs are one :class:`StackedMLP`. Observation normalisation (running statistics) is a submodule
+too, but the algorithm applies it when it collects data, so that a stored observation is the one
+the old log-probability was computed from; :meth:`act`, used by ``predict``, applies it itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast.encoders import build_encoder
+from ballast.envs.normalize import ObservationNormalizer
+from ballast.policies.config import PolicyConfig
+from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head
+from ballast.policies.mlp import StackedMLP
+
+Obs = torch.Tensor | dict[str, torch.Tensor]
+
+
+@dataclass
+class PolicyOutput:
+    """Intermediate outputs of one forward pass, for losses and for extensions."""
+
+    features: torch.Tensor
+    latent_pi: torch.Tensor
+    latent_vf: torch.Tensor
+    distribution: object
+    values: torch.Tensor
+
+
+class ActorCriticPolicy(nn.Module):
+    """Actor and critic MLPs over a shared (by default) encoder; see the module docstring."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        *,
+        policy_name: str = "MlpPolicy",
+        config: PolicyConfig | None = None,
+        use_sde: bool = False,
+        normalize_observations: bool = False,
+        encoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config or PolicyConfig()
+        self.policy_name = policy_name
+        self.observation_space, self.action_space = observation_space, action_space
+        self.use_sde = use_sde
+        cfg = self.config
+        options = {"normalize_images": cfg.normalize_images, **cfg.encoder_options}
+        self.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
+        self.encoder = encoder if encoder is not None else build_encoder(observation_space, policy_name, options)
+        self.vf_encoder = (
+            None if cfg.share_features_extractor else build_encoder(observation_space, policy_name, options)
+        )
+        features_dim = self.encoder.features_dim
+        pi_sizes, vf_sizes = list(cfg.net_arch.get("pi", [])), list(cfg.net_arch.get("vf", []))
+        if pi_sizes == vf_sizes and self.vf_encoder is None:
+            self.trunk: StackedMLP | None = StackedMLP(features_dim, pi_sizes, cfg.activation_fn, copies=2)
+            self.actor_mlp = self.critic_mlp = None
+            latent_pi_dim = latent_vf_dim = self.trunk.output_dim
+        else:
+            self.trunk = None
+            self.actor_mlp = StackedMLP(features_dim, pi_sizes, cfg.activation_fn, copies=1)
+            self.critic_mlp = StackedMLP(features_dim, vf_sizes, cfg.activation_fn, copies=1)
+            latent_pi_dim, latent_vf_dim = self.actor_mlp.output_dim, self.critic_mlp.output_dim
+        self.action_head = make_action_head(
+            action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std
+        )
+        self.value_head = nn.Linear(latent_vf_dim, 1)
+        self.action_adapter = ActionAdapter(action_space)
+        if cfg.ortho_init:
+            self._orthogonal_init()
+
+    def _orthogonal_init(self) -> None:
+        """SB3's initialisation: gain sqrt(2) for hidden layers, 0.01 for actions, 1 for the value."""
+        for mlp in (self.trunk, self.actor_mlp, self.critic_mlp):
+            if mlp is not None:
+                mlp.reset_parameters(gain=np.sqrt(2))
+        gains = [(self.encoder, np.sqrt(2)), (self.action_head.net, 0.01), (self.value_head, 1.0)]
+        if self.vf_encoder is not None:
+            gains.append((self.vf_encoder, np.sqrt(2)))
+        for module, gain in gains:
+            for layer in module.modules():
+                if isinstance(layer, (nn.Linear, nn.Conv2d)):
+                    nn.init.orthogonal_(layer.weight, gain=gain)
+                    if layer.bias is not None:
+                        layer.bias.data.fill_(0.0)
+
+    def latents(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(features, latent_pi, latent_vf)`` for a batch of (already normalised) observations."""
+        features = self.encoder(obs)
+        if self.trunk is not None:
+            latent = self.trunk(features)
+            return features, latent[0], latent[1]
+        vf_features = features if self.vf_encoder is None else self.vf_encoder(obs)
+        return features, self.actor_mlp(features)[0], self.critic_mlp(vf_features)[0]
+
+    def outputs(self, obs: Obs) -> PolicyOutput:
+        """Every intermediate output for a batch of (already normalised) observations."""
+        features, latent_pi, latent_vf = self.latents(obs)
+        return PolicyOutput(
+            features=features,
+            latent_pi=latent_pi,
+            latent_vf=latent_vf,
+            distribution=self.action_head(latent_pi),
+            values=self.value_head(latent_vf).squeeze(-1),
+        )
+
+    def forward(self, obs: Obs, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample (or take the mode of) actions; returns ``(actions, values, log_probs)``."""
+        out = self.outputs(obs)
+        dist = out.distribution
+        actions = dist.mode() if deterministic else dist.sample()
+        return actions, out.values, dist.log_prob(actions)
+
+    def evaluate_actions(self, obs: Obs, actions: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyOutput]:
+        """``(values, log_prob(actions), entropy, outputs)`` for a training minibatch."""
+        out = self.outputs(obs)
+        return out.values, out.distribution.log_prob(actions), out.distribution.entropy(), out
+
+    def predict_values(self, obs: Obs) -> torch.Tensor:
+        """V(obs) for (already normalised) observations."""
+        _, _, latent_vf = self.latents(obs)
+        return self.value_head(latent_vf).squeeze(-1)
+
+    def normalize(self, obs: Obs) -> Obs:
+        """Apply the running observation normalisation (identity when it is off)."""
+        return obs if self.normalizer is None else self.normalizer(obs)
+
+    def act(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+        """Env actions for raw observations: normalise, act, map into the action space."""
+        actions, _, _ = self(self.normalize(obs), deterministic=deterministic)
+        return self.action_adapter(actions)
+
+    def reset_noise(self, n_envs: int = 1) -> None:
+        """Draw new gSDE exploration matrices (no-op without gSDE)."""
+        if isinstance(self.action_head, StateDependentHead):
+            self.action_head.reset_noise(n_envs)

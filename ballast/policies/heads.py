@@ -1,0 +1,134 @@
+"""Action heads (latent -> distribution) and the adapter from policy actions to env actions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical, StateDependentGaussian
+from ballast.errors import UnsupportedSpaceError
+
+
+class CategoricalHead(nn.Module):
+    def __init__(self, latent_dim: int, n: int) -> None:
+        super().__init__()
+        self.net = nn.Linear(latent_dim, n)
+
+    def forward(self, latent: torch.Tensor) -> Categorical:
+        return Categorical(self.net(latent))
+
+
+class MultiCategoricalHead(nn.Module):
+    def __init__(self, latent_dim: int, nvec: list[int]) -> None:
+        super().__init__()
+        self.nvec = nvec
+        self.net = nn.Linear(latent_dim, sum(nvec))
+
+    def forward(self, latent: torch.Tensor) -> MultiCategorical:
+        return MultiCategorical(self.net(latent), self.nvec)
+
+
+class BernoulliHead(nn.Module):
+    def __init__(self, latent_dim: int, n: int) -> None:
+        super().__init__()
+        self.net = nn.Linear(latent_dim, n)
+
+    def forward(self, latent: torch.Tensor) -> Bernoulli:
+        return Bernoulli(self.net(latent))
+
+
+class GaussianHead(nn.Module):
+    """State-independent log-std, as in SB3's ``DiagGaussianDistribution``."""
+
+    def __init__(self, latent_dim: int, action_dim: int, log_std_init: float) -> None:
+        super().__init__()
+        self.net = nn.Linear(latent_dim, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
+
+    def forward(self, latent: torch.Tensor) -> DiagGaussian:
+        return DiagGaussian(self.net(latent), self.log_std.exp())
+
+
+class StateDependentHead(nn.Module):
+    """gSDE head: the mean from the latent, noise ``latent.detach() @ W`` with ``W ~ N(0, exp(log_std)^2)``."""
+
+    def __init__(self, latent_dim: int, action_dim: int, log_std_init: float, full_std: bool = True) -> None:
+        super().__init__()
+        self.net = nn.Linear(latent_dim, action_dim)
+        self.full_std = full_std
+        self.latent_dim, self.action_dim = latent_dim, action_dim
+        shape = (latent_dim, action_dim) if full_std else (latent_dim, 1)
+        self.log_std = nn.Parameter(torch.full(shape, float(log_std_init)))
+        self.register_buffer("exploration", torch.zeros(1, latent_dim, action_dim), persistent=False)
+        self.reset_noise(1)
+
+    def sigma(self) -> torch.Tensor:
+        std = self.log_std.exp()
+        return std if self.full_std else std.expand(self.latent_dim, self.action_dim)
+
+    @torch.no_grad()
+    def reset_noise(self, n: int = 1) -> None:
+        """Draw new exploration matrices, one per env copy."""
+        sigma = self.sigma()
+        self.exploration = torch.randn((n, *sigma.shape), device=sigma.device) * sigma
+
+    def forward(self, latent: torch.Tensor) -> StateDependentGaussian:
+        return StateDependentGaussian(self.net(latent), latent.detach(), self.sigma(), self.exploration)
+
+
+def make_action_head(
+    action_space: spaces.Space, latent_dim: int, *, use_sde: bool, log_std_init: float, full_std: bool
+) -> nn.Module:
+    """The head that turns the actor latent into a distribution over ``action_space``."""
+    if isinstance(action_space, spaces.Discrete):
+        return CategoricalHead(latent_dim, int(action_space.n))
+    if isinstance(action_space, spaces.MultiDiscrete):
+        return MultiCategoricalHead(latent_dim, action_space.nvec.reshape(-1).tolist())
+    if isinstance(action_space, spaces.MultiBinary):
+        return BernoulliHead(latent_dim, int(np.prod(action_space.shape)))
+    if isinstance(action_space, spaces.Box):
+        dim = int(np.prod(action_space.shape))
+        if use_sde:
+            return StateDependentHead(latent_dim, dim, log_std_init, full_std)
+        return GaussianHead(latent_dim, dim, log_std_init)
+    raise UnsupportedSpaceError(f"no action head for the action space {action_space}")
+
+
+class ActionAdapter(nn.Module):
+    """Maps actions as the policy samples them to actions as the env takes them.
+
+    Box: clipped to the bounds (or, for squashed policies acting in [-1, 1], mapped affinely onto
+    the bounds: ``low + (a + 1) / 2 * (high - low)``); Discrete and MultiDiscrete: shifted by the
+    space's ``start``; MultiBinary: as 0/1 integers. One mapping shared by predict, rollouts,
+    evaluation and export.
+    """
+
+    def __init__(self, action_space: spaces.Space, squashed: bool = False) -> None:
+        super().__init__()
+        self.kind = type(action_space).__name__
+        self.squashed = squashed
+        self.shape = tuple(action_space.shape) if action_space.shape is not None else ()
+        if isinstance(action_space, spaces.Box):
+            self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1))
+            self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1))
+        elif isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete)):
+            start = np.asarray(action_space.start).reshape(-1)
+            self.register_buffer("start", torch.as_tensor(start, dtype=torch.long))
+
+    def forward(self, actions: torch.Tensor) -> torch.Tensor:
+        if self.kind == "Box":
+            if self.squashed:
+                actions = self.low + (actions.clamp(-1.0, 1.0) + 1.0) * 0.5 * (self.high - self.low)
+            actions = torch.maximum(torch.minimum(actions, self.high), self.low)
+            return actions.reshape(actions.shape[0], *self.shape)
+        if self.kind == "Discrete":
+            return actions + self.start[0]
+        if self.kind == "MultiDiscrete":
+            return (actions + self.start).reshape(actions.shape[0], *self.shape)
+        return actions.to(torch.int8).reshape(actions.shape[0], *self.shape)
+
+    def to_numpy(self, actions: torch.Tensor) -> np.ndarray:
+        out = self(actions).cpu().numpy()
+        return out

@@ -20,10 +20,13 @@ class Categorical:
     """Categorical over the last axis of ``logits`` (shape ``(batch, n)``)."""
 
     def __init__(self, logits: torch.Tensor) -> None:
-        self.log_probs_all = logits - torch.logsumexp(logits, dim=-1, keepdim=True)
+        self.log_probs_all = torch.log_softmax(logits, dim=-1)
 
     def sample(self) -> torch.Tensor:
-        return torch.multinomial(self.log_probs_all.exp(), 1).squeeze(-1)
+        # Inverse-CDF sampling: the first index whose cumulative probability exceeds u ~ U(0, 1).
+        cdf = self.log_probs_all.exp().cumsum(-1)
+        u = torch.rand(cdf.shape[:-1] + (1,), dtype=cdf.dtype, device=cdf.device)
+        return (cdf <= u).sum(-1).clamp_(max=cdf.shape[-1] - 1)
 
     def mode(self) -> torch.Tensor:
         return self.log_probs_all.argmax(dim=-1)

@@ -6,14 +6,12 @@ import torch
 import torch.nn.functional as F
 
 
-def ppo_clip_loss(
-    log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_range: float
-) -> torch.Tensor:
+def ppo_clip_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
     """PPO's clipped surrogate (Schulman et al., 2017, arXiv:1707.06347), negated.
 
-    ``L = -mean(min(rho * A, clip(rho, 1 - eps, 1 + eps) * A))`` with ``rho = exp(log_prob - old_log_prob)``.
+    ``L = -mean(min(rho * A, clip(rho, 1 - eps, 1 + eps) * A))`` with the probability ratio
+    ``rho = pi(a|s) / pi_old(a|s) = exp(log_prob - old_log_prob)``.
     """
-    ratio = torch.exp(log_prob - old_log_prob)
     unclipped = advantages * ratio
     clipped = advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
     return -torch.min(unclipped, clipped).mean()
@@ -45,12 +43,12 @@ def entropy_loss(entropy: torch.Tensor) -> torch.Tensor:
     return -entropy.mean()
 
 
-def approx_kl(log_prob: torch.Tensor, old_log_prob: torch.Tensor) -> torch.Tensor:
-    """The low-variance KL estimator ``mean((rho - 1) - log rho)`` (Schulman, "Approximating KL")."""
-    log_ratio = log_prob - old_log_prob
+def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
+    """KL(pi_old || pi) estimated by ``mean((rho - 1) - log rho)`` (low variance, always >= 0;
+    J. Schulman, "Approximating KL divergence", 2020), with ``log_ratio = log rho``."""
     return torch.mean(torch.exp(log_ratio) - 1.0 - log_ratio)
 
 
-def clip_fraction(log_prob: torch.Tensor, old_log_prob: torch.Tensor, clip_range: float) -> torch.Tensor:
-    """Share of samples whose ratio left ``[1 - eps, 1 + eps]``."""
-    return (torch.abs(torch.exp(log_prob - old_log_prob) - 1.0) > clip_range).float().mean()
+def clip_fraction(ratio: torch.Tensor, clip_range: float) -> torch.Tensor:
+    """Share of samples whose ratio ``rho`` left ``[1 - eps, 1 + eps]``."""
+    return (torch.abs(ratio - 1.0) > clip_range).float().mean()

@@ -187,6 +187,7 @@ class Algorithm:
     def set_random_seed(self, seed: int | None) -> None:
         """Seed torch, the shuffling generator and the action space."""
         self._generator = torch.Generator()
+        self._np_rng = np.random.default_rng(seed)
         if seed is None:
             self._generator.seed()
             return
@@ -347,6 +348,7 @@ class Algorithm:
             "iteration": self._iteration,
             "progress_remaining": self._progress_remaining,
             "action_space_rng": self.action_space.np_random.bit_generator.state,
+            "numpy_rng": self._np_rng.bit_generator.state,
             **self._extra_state(),
         }
         tensors = {
@@ -430,6 +432,8 @@ class Algorithm:
         self._n_updates = int(state["n_updates"])
         self._iteration = int(state["iteration"])
         self._progress_remaining = float(state.get("progress_remaining", 1.0))
+        if "numpy_rng" in state:
+            self._np_rng.bit_generator.state = state["numpy_rng"]
         if "action_space_rng" in state:
             self.action_space.np_random.bit_generator.state = state["action_space_rng"]
         rng = ckpt.tensors.get("rng", {})

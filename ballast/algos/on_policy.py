@@ -21,6 +21,7 @@ from ballast.buffers import RolloutBuffer
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
 from ballast.errors import EnvError
+from ballast.policies.numpy_actor import numpy_actor
 
 
 def _to_tensor(obs: Any, device: torch.device) -> Any:
@@ -51,15 +52,15 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
     if cfg.use_sde:
         policy.reset_noise(model.n_envs)
     callback.on_rollout_start()
+    actor = numpy_actor(policy, model._np_rng)
     for t in range(buffer.n_steps):
         if cfg.use_sde and cfg.sde_sample_freq > 0 and t % cfg.sde_sample_freq == 0 and t > 0:
             policy.reset_noise(model.n_envs)
-        with torch.inference_mode():
-            obs = _to_tensor(model._last_obs, device)
-            if normalizer is not None:
-                obs = normalizer(obs)
-            actions, values, log_probs = policy(obs)
-            env_actions = policy.action_adapter(actions).cpu().numpy()
+        if actor is not None:
+            obs, actions, values, log_probs = actor(model._last_obs)
+            env_actions = policy.action_adapter.numpy(actions)
+        else:
+            obs, actions, values, log_probs, env_actions = _torch_step(policy, model._last_obs, device)
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
@@ -75,8 +76,7 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         if not next_step_reset and "final_obs" in infos:
             _final_values(model, infos, truncated, t, final_values)
 
-        buffer.add(t, obs, actions.cpu().numpy(), rewards, values.cpu().numpy(), log_probs.cpu().numpy(),
-                   terminated, episode_end, valid)
+        buffer.add(t, obs, actions, rewards, values, log_probs, terminated, episode_end, valid)
         model._last_obs = next_obs
         model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
         callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end})
@@ -88,6 +88,15 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
     buffer.compute_returns_and_advantages(last_values, cfg.gamma, cfg.gae_lambda, final_values)
     callback.on_rollout_end()
     return True
+
+
+@torch.inference_mode()
+def _torch_step(policy: Any, raw_obs: Any, device: torch.device) -> tuple[Any, ...]:
+    """One acting step with PyTorch: ``(stored_obs, actions, values, log_probs, env_actions)``."""
+    obs = policy.normalize(_to_tensor(raw_obs, device))
+    actions, values, log_probs = policy(obs)
+    env_actions = policy.action_adapter(actions).cpu().numpy()
+    return obs, actions.cpu().numpy(), values.cpu().numpy(), log_probs.cpu().numpy(), env_actions
 
 
 def _track_episodes(model: Any, rewards: np.ndarray, episode_end: np.ndarray, valid: np.ndarray) -> None:

@@ -156,24 +156,31 @@ class PPO(Algorithm):
         """Named, weighted loss terms for one minibatch, and detached statistics to log.
 
         Terms: ``policy`` (clipped surrogate), ``value`` (``vf_coef`` x MSE), ``entropy``
-        (``ent_coef`` x negative entropy). Their sum is minimised.
+        (``ent_coef`` x negative entropy; left out when ``ent_coef`` is 0, which changes no
+        gradient). Their sum is minimised.
         """
         cfg = self.config
         values, log_prob, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss = losses.ppo_clip_loss(log_prob, batch.old_log_prob, advantages, clip_range)
+        log_ratio = log_prob - batch.old_log_prob
+        ratio = torch.exp(log_ratio)
+        policy_loss = losses.ppo_clip_loss(ratio, advantages, clip_range)
         value_loss = losses.value_loss(values, batch.returns, batch.old_values, clip_range_vf)
-        entropy_loss = losses.entropy_loss(entropy)
-        terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": cfg.ent_coef * entropy_loss}
+        terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
+        if cfg.ent_coef != 0.0:
+            entropy_loss = losses.entropy_loss(entropy)
+            terms["entropy"] = cfg.ent_coef * entropy_loss
         with torch.no_grad():
+            if cfg.ent_coef == 0.0:
+                entropy_loss = losses.entropy_loss(entropy)
             stats = {
                 "train/policy_gradient_loss": policy_loss.detach(),
                 "train/value_loss": value_loss.detach(),
                 "train/entropy_loss": entropy_loss.detach(),
-                "train/approx_kl": losses.approx_kl(log_prob, batch.old_log_prob),
-                "train/clip_fraction": losses.clip_fraction(log_prob, batch.old_log_prob, clip_range),
+                "train/approx_kl": losses.approx_kl(log_ratio.detach()),
+                "train/clip_fraction": losses.clip_fraction(ratio.detach(), clip_range),
             }
         return terms, stats
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+_FUNCTIONAL = {"Tanh": torch.tanh, "ReLU": torch.relu, "Sigmoid": torch.sigmoid, "ELU": F.elu, "GELU": F.gelu,
+               "SiLU": F.silu, "LeakyReLU": F.leaky_relu, "Softplus": F.softplus}
+
+
+def activation_function(name: str):
+    """The functional form of the ``torch.nn`` activation ``name`` (the module itself if none is known)."""
+    return _FUNCTIONAL.get(name) or getattr(nn, name)()
 
 
 class StackedMLP(nn.Module):
@@ -27,7 +36,8 @@ class StackedMLP(nn.Module):
             self.weights.append(nn.Parameter(torch.empty(copies, last, size)))
             self.biases.append(nn.Parameter(torch.zeros(copies, 1, size)))
             last = size
-        self.activation = getattr(nn, activation)()
+        self.activation_name = activation
+        self.activation = activation_function(activation)
         self.reset_parameters()
 
     def reset_parameters(self, gain: float | None = None) -> None:
@@ -46,6 +56,8 @@ class StackedMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.unsqueeze(0).expand(self.copies, *x.shape)
-        for weight, bias in zip(self.weights, self.biases):
-            h = self.activation(torch.baddbmm(bias, h, weight))
+        activation = self.activation
+        # Plain lists: indexing a ParameterList costs more than the layer's arithmetic here.
+        for weight, bias in zip(self.weights._parameters.values(), self.biases._parameters.values()):
+            h = activation(torch.baddbmm(bias, h, weight))
         return h

@@ -81,6 +81,7 @@ class Algorithm:
     algorithm_name: ClassVar[str] = ""
     config_class: ClassVar[type] = object
     supported_action_spaces: ClassVar[tuple[type, ...]] = ()
+    default_policy_class: ClassVar[type[nn.Module]] = ActorCriticPolicy
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -156,7 +157,7 @@ class Algorithm:
             self.policy_class = type(policy)
             self.policy_config = getattr(policy, "config", PolicyConfig())
             return policy
-        policy_class: type[nn.Module] = ActorCriticPolicy
+        policy_class: type[nn.Module] = self.default_policy_class
         name = policy
         if isinstance(policy, type):
             policy_class, name = policy, "auto"
@@ -406,7 +407,7 @@ class Algorithm:
                         "load it with an env of the same spaces"
                     )
         model = cls.__new__(cls)
-        policy = policy_cfg["name"] if policy_class is ActorCriticPolicy else policy_class
+        policy = policy_cfg["name"] if policy_class is cls.default_policy_class else policy_class
         cls.__init__(
             model, policy, vec, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
             n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],

@@ -1,0 +1,77 @@
+"""import_sb3 reads Stable-Baselines3 files without unpickling and reproduces SB3's actions."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ballast.errors import CheckpointError
+from ballast.interop import import_sb3, read_torch_zip
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sb3"
+CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_deterministic_actions_match_sb3(name: str) -> None:
+    expected = json.loads((FIXTURES / f"{name}.json").read_text())
+    model = import_sb3(FIXTURES / f"{name}.zip", expected["env_id"])
+    obs = np.asarray(expected["observations"], dtype=np.float32)
+    actions, _ = model.predict(obs, deterministic=True)
+    reference = np.asarray(expected["actions"])
+    if np.issubdtype(reference.dtype, np.integer):
+        np.testing.assert_array_equal(actions, reference)
+    else:
+        np.testing.assert_allclose(actions, reference, atol=1e-5, rtol=0)
+    assert model.algorithm_name == expected["algorithm"].lower()
+
+
+def test_torch_zip_reader_matches_torch_load(tmp_path: Path) -> None:
+    base = torch.randn(4, 5)
+    state = {"a": base, "transposed_slice": base.t()[1:], "ints": torch.arange(6), "scalar": torch.tensor(2.5),
+             "flags": torch.tensor([True, False])}
+    torch.save(state, tmp_path / "state.pth")
+    read = read_torch_zip((tmp_path / "state.pth").read_bytes())
+    reference = torch.load(tmp_path / "state.pth", weights_only=True)
+    assert read.keys() == reference.keys()
+    for key in reference:
+        assert torch.equal(read[key], reference[key]), key
+
+
+class _Payload:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.path),))
+
+
+def test_pickle_payload_is_never_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+    program = pickle.dumps({"weights": _Payload(str(marker))}, protocol=2)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("archive/data.pkl", program)
+        zf.writestr("archive/version", "3")
+    sb3_file = tmp_path / "evil.zip"
+    with zipfile.ZipFile(sb3_file, "w") as zf:
+        zf.writestr("data", json.dumps({"n_epochs": 10}))
+        zf.writestr("policy.pth", buffer.getvalue())
+    with pytest.raises(CheckpointError, match="never uses|not a known global"):
+        import_sb3(sb3_file, "CartPole-v1")
+    assert not marker.exists()
+
+
+def test_non_sb3_zip_is_rejected_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "other.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("hello.txt", "hi")
+    with pytest.raises(CheckpointError, match="Stable-Baselines3"):
+        import_sb3(path, "CartPole-v1")

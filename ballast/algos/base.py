@@ -306,6 +306,15 @@ class Algorithm:
             self.logger.record("rollout/ep_len_mean", float(np.mean(lengths)))
         self.logger.record("time/iterations", self._iteration)
 
+    # --- export ----------------------------------------------------------------------------
+    def export(self, out_dir: str | Path, format: str = "onnx", *, opset: int = 17, check: bool = True,
+               function_name: str = "policy_step", include_value: bool = False) -> Path:
+        """Export the whole observation-to-action path (see :func:`ballast.export.export_model`)."""
+        from ballast.export import export_model
+
+        return export_model(self, out_dir, format=format, opset=opset, check=check, function_name=function_name,
+                            include_value=include_value)
+
     # --- save / load -------------------------------------------------------------------------
     def _config_to_json(self) -> dict[str, Any]:
         out = {}

@@ -1,0 +1,285 @@
+"""The ``ballast`` command: train and evaluate from the shell.
+
+    ballast train ppo CartPole-v1 --hyperparams hyperparams/ppo.yml --seed 0
+    ballast eval runs/ppo_CartPole-v1_s0 --episodes 20
+
+``train`` writes one folder per run (``model.zip``, ``config.json``, ``progress.csv``,
+``eval.json``) so that a result can be traced to the exact settings and command that made it.
+Each subcommand is one function taking the parsed arguments; errors Ballast raises on purpose
+are printed as ``error: ...`` with exit code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from ballast.algos.base import ALGORITHMS, Algorithm
+from ballast.algos.base import load as load_model
+from ballast.envs.make import EnvLike, make_vec_env
+from ballast.errors import BallastError, ConfigurationError
+from ballast.evaluation import evaluate_policy
+from ballast.logger import Logger
+from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
+from ballast.version import __version__
+from ballast.zoo import ZooSettings, default_settings, get_algorithm, load_hyperparams
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: one subparser per subcommand, each bound to its handler as ``handler``."""
+    parser = argparse.ArgumentParser(prog="ballast", description="Train and evaluate Ballast agents.")
+    parser.add_argument("--version", action="version", version=f"ballast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train_parser(sub)
+    _add_eval_parser(sub)
+    return parser
+
+
+def _add_train_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train an agent and save it in a new run folder",
+                       description="Train ALGO on ENV_ID, save the run in OUT/<algo>_<env>_s<seed> "
+                                   "and evaluate it.")
+    p.add_argument("algo", metavar="ALGO", help=f"algorithm name ({', '.join(sorted(ALGORITHMS))})")
+    p.add_argument("env_id", metavar="ENV_ID", help="Gymnasium env id, e.g. CartPole-v1")
+    p.add_argument("--steps", type=_positive_int, help="env steps to train (overrides n_timesteps)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="folder for run folders (default: runs/)")
+    p.add_argument("--hyperparams", type=Path, metavar="FILE.yml",
+                   help="rl-baselines3-zoo style YAML file; without it the algorithm's defaults are used")
+    p.add_argument("--n-envs", type=_positive_int, help="env copies (overrides n_envs of the file)")
+    p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default: auto)")
+    p.add_argument("--eval-episodes", type=_non_negative_int, default=10,
+                   help="deterministic evaluation episodes after training; 0 skips it (default: 10)")
+    p.add_argument("--verbose", type=int, choices=(0, 1), default=1, help="1 prints the training table")
+    p.add_argument("--progress-bar", action="store_true", help="show a progress bar")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(handler=cmd_train)
+
+
+def _add_eval_parser(sub: Any) -> None:
+    p = sub.add_parser("eval", help="evaluate a saved model",
+                       description="Run a saved model for a number of episodes and print the returns.")
+    p.add_argument("path", metavar="RUN_OR_MODEL", type=Path,
+                   help="a run folder (uses its model.zip) or a model file")
+    p.add_argument("--episodes", type=_positive_int, default=20, help="episodes to run (default: 20)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation env (default: 0)")
+    p.add_argument("--env", metavar="ENV_ID", help="env id (default: the one the model was trained on)")
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of deterministic ones")
+    p.add_argument("--device", default="auto", help="torch device (default: auto)")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(handler=cmd_eval)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``ballast`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_ERROR
+    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    args.argv = argv
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+    try:
+        return handler(args)
+    except (BallastError, gym.error.Error) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+# --- train -----------------------------------------------------------------------------------
+def cmd_train(args: argparse.Namespace) -> int:
+    """``ballast train``: build from settings, train, save, evaluate, and say where everything went."""
+    settings = resolve_train_settings(args)
+    model = settings.create_model(seed=args.seed, device=args.device, verbose=args.verbose)
+    run_dir = new_run_dir(args.out, settings.algorithm, settings.env_id, args.seed)
+    config_path = write_json(run_dir / "config.json", train_config(args, settings, model))
+    model.logger = Logger(run_dir, verbose=args.verbose)
+    try:
+        model.learn(settings.n_timesteps, progress_bar=args.progress_bar)
+    finally:
+        model.logger.close()
+    model_path = model.save(run_dir / "model.zip")
+    files = {"model": model_path, "config": config_path}
+    progress_path = run_dir / "progress.csv"
+    if progress_path.exists():
+        files["progress"] = progress_path
+    print(f"trained {settings.algorithm.upper()} on {settings.env_id} for {model.num_timesteps} steps")
+    if args.eval_episodes > 0:
+        result = evaluate(model, settings.env_id, args.eval_episodes, args.seed, deterministic=True,
+                          env_kwargs=settings.kwargs.get("env_kwargs"))
+        files["eval"] = write_json(run_dir / "eval.json", {**result, "num_timesteps": model.num_timesteps})
+        print(format_result(result))
+    print(f"run folder: {run_dir}")
+    for name, path in files.items():
+        print(f"  {name + ':':<10}{path}")
+    return EXIT_OK
+
+
+def resolve_train_settings(args: argparse.Namespace) -> ZooSettings:
+    """The file's settings (or the algorithm's defaults) with the command-line overrides applied."""
+    cls = get_algorithm(args.algo)
+    if args.hyperparams is not None:
+        settings = load_hyperparams(args.hyperparams, args.env_id, cls)
+    else:
+        settings = default_settings(cls, args.env_id)
+    if args.steps is not None:
+        settings.n_timesteps = args.steps
+    if args.n_envs is not None:
+        settings.n_envs = args.n_envs
+    if settings.n_timesteps is None:
+        if args.hyperparams is None:
+            raise ConfigurationError("no step budget: give --steps N or --hyperparams FILE with n_timesteps")
+        raise ConfigurationError(f"{settings.source} has no n_timesteps: give --steps N")
+    return settings
+
+
+def new_run_dir(out: Path, algorithm: str, env_id: str, seed: int | None) -> Path:
+    """Create and return ``out/<algo>_<env>_s<seed>``, or the same name with ``_2``, ``_3``, ... if taken."""
+    safe_env = re.sub(r"[^A-Za-z0-9._-]+", "-", env_id)
+    base = f"{algorithm}_{safe_env}_s{seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        path = out / (base if n == 1 else f"{base}_{n}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        return path
+    raise ConfigurationError(f"{out} already holds 10000 runs named {base}*; choose another --out")
+
+
+def train_config(args: argparse.Namespace, settings: ZooSettings, model: Algorithm) -> dict[str, Any]:
+    """What config.json records: the command, the settings as given, and the values the model resolved."""
+    return {
+        "command": ["ballast", *args.argv],
+        "ballast_version": __version__,
+        "algorithm": settings.algorithm,
+        "env_id": settings.env_id,
+        "seed": args.seed,
+        "device": str(model.device),
+        "n_timesteps": settings.n_timesteps,
+        "n_envs": settings.n_envs,
+        "policy": settings.policy,
+        "hyperparams_file": None if args.hyperparams is None else str(args.hyperparams),
+        "hyperparams_entry": settings.source,
+        "settings": settings.kwargs,
+        "resolved": {
+            "hyperparameters": resolved_hyperparameters(model),
+            "policy": model.policy_name,
+            "policy_config": model.policy_config.to_json(),
+            "normalize_observations": model.policy.normalizer is not None,
+            "normalize_rewards": model.reward_normalizer is not None,
+        },
+    }
+
+
+def resolved_hyperparameters(model: Algorithm) -> dict[str, Any]:
+    """The model's hyperparameter dataclass as JSON data, schedules as their JSON form."""
+    if not dataclasses.is_dataclass(model.config):
+        return {}
+    out = {}
+    for f in dataclasses.fields(model.config):
+        value = getattr(model.config, f.name)
+        if isinstance(value, (ConstantSchedule, LinearSchedule, CallableSchedule)):
+            value = schedule_to_json(value, 1.0)
+        out[f.name] = value
+    return out
+
+
+# --- eval ------------------------------------------------------------------------------------
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``ballast eval``: load a model, run it, print the returns."""
+    model_path = resolve_model_path(args.path)
+    model = load_model(model_path, device=args.device)
+    env_id = args.env or model.env_id
+    if not env_id:
+        raise ConfigurationError(f"{model_path} does not record the env it was trained on; pass --env ENV_ID")
+    env_kwargs = model.env_kwargs if env_id == model.env_id else None
+    result = evaluate(model, env_id, args.episodes, args.seed, deterministic=not args.stochastic,
+                      env_kwargs=env_kwargs)
+    print(f"model: {model_path} ({model.algorithm_name.upper()}, {model.num_timesteps} training steps)")
+    print(format_result(result))
+    print("episode returns: " + " ".join(f"{r:.2f}" for r in result["episode_rewards"]))
+    return EXIT_OK
+
+
+def resolve_model_path(path: Path) -> Path:
+    """A run folder's ``model.zip``, or the model file itself (``.zip`` may be left out)."""
+    if path.is_dir():
+        model_path = path / "model.zip"
+        if not model_path.is_file():
+            raise ConfigurationError(f"{path} is a folder without model.zip; give a run folder or model file")
+        return model_path
+    if path.is_file():
+        return path
+    with_zip = path.with_name(path.name + ".zip")
+    if with_zip.is_file():
+        return with_zip
+    raise ConfigurationError(f"{path} does not exist; give a run folder or a model file")
+
+
+# --- shared ----------------------------------------------------------------------------------
+def evaluate(model: Algorithm, env_id: str, episodes: int, seed: int | None, *, deterministic: bool,
+             env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run :func:`ballast.evaluate_policy` and return its result as JSON data."""
+    env: EnvLike = make_vec_env(env_id, 1, env_kwargs=env_kwargs) if env_kwargs else env_id
+    returns, lengths = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
+                                       seed=seed, return_episode_rewards=True)
+    return {
+        "env_id": env_id,
+        "n_eval_episodes": episodes,
+        "deterministic": deterministic,
+        "seed": seed,
+        "mean_reward": float(np.mean(returns)),
+        "std_reward": float(np.std(returns)),
+        "episode_rewards": [float(r) for r in returns],
+        "episode_lengths": [int(n) for n in lengths],
+    }
+
+
+def format_result(result: dict[str, Any]) -> str:
+    mode = "deterministic" if result["deterministic"] else "stochastic"
+    return (f"mean return {result['mean_reward']:.2f} ± {result['std_reward']:.2f} over "
+            f"{result['n_eval_episodes']} episodes ({mode}, seed {result['seed']})")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

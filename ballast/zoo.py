@@ -1,0 +1,379 @@
+"""Hyperparameters in the rl-baselines3-zoo YAML format.
+
+A zoo file maps env ids to settings, e.g. ``hyperparams/ppo.yml``::
+
+    CartPole-v1:
+      n_envs: 8
+      n_timesteps: !!float 1e5
+      policy: 'MlpPolicy'
+      learning_rate: lin_0.001
+      policy_kwargs: "dict(net_arch=dict(pi=[64], vf=[64]), activation_fn=nn.ReLU)"
+
+Every key is checked against the algorithm's keyword-only constructor arguments, so a typo or a
+zoo feature Ballast does not have (``env_wrapper``, ``frame_stack``, ``callback``, ...) is an
+error naming the key, not a silently different run. ``policy_kwargs`` and ``normalize`` are Python
+expressions in the zoo; they are parsed with :mod:`ast` into plain data and never evaluated, so a
+hyperparameter file cannot run code.
+
+    settings = load_hyperparams("hyperparams/ppo.yml", "CartPole-v1")
+    model = settings.create_model(seed=0)
+    model.learn(settings.n_timesteps)
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ballast.algos.base import ALGORITHMS, Algorithm
+from ballast.envs.make import EnvLike
+from ballast.errors import ConfigurationError
+
+#: Constructor arguments that describe the run rather than the method: the caller sets them.
+RUN_OPTIONS = frozenset({"seed", "device", "verbose", "tensorboard_log", "observation_space", "action_space"})
+
+#: Zoo keys handled here rather than passed to the constructor unchanged.
+ZOO_KEYS = frozenset({"n_timesteps", "policy", "normalize"})
+
+#: Zoo features Ballast does not reproduce, with what to do instead.
+_UNSUPPORTED_ZOO_KEYS = {
+    "env_wrapper": "wrap the env in Python and pass the wrapped env to the algorithm",
+    "vec_env_wrapper": "wrap the vector env in Python and pass it to the algorithm",
+    "eval_env_wrapper": "wrap the evaluation env in Python",
+    "frame_stack": "stack frames with a Gymnasium wrapper (gymnasium.wrappers.FrameStackObservation)",
+    "callback": "pass callbacks to model.learn(callback=...) in Python",
+    "normalize_kwargs": "use normalize: true, false or \"{'norm_obs': ..., 'norm_reward': ...}\"",
+}
+
+_NORMALIZE_KEYS = {"norm_obs": "normalize_observations", "norm_reward": "normalize_rewards"}
+_MAX_EXPRESSION_CHARS = 10_000
+_MAX_DEPTH = 32
+
+
+def get_algorithm(name: str | type[Algorithm]) -> type[Algorithm]:
+    """The algorithm class registered under ``name`` (case-insensitive, e.g. ``"ppo"``)."""
+    if isinstance(name, type):
+        return name
+    cls = ALGORITHMS.get(name.lower())
+    if cls is None:
+        raise ConfigurationError(f"unknown algorithm {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
+    return cls
+
+
+def _constructor_parameters(cls: type[Algorithm]) -> dict[str, inspect.Parameter]:
+    params = inspect.signature(cls.__init__).parameters
+    keyword_only = inspect.Parameter.KEYWORD_ONLY
+    return {n: p for n, p in params.items() if p.kind is keyword_only and n not in RUN_OPTIONS}
+
+
+def supported_keys(algorithm: str | type[Algorithm]) -> list[str]:
+    """The keys a zoo entry may hold for ``algorithm``: its keyword-only arguments plus the zoo's own."""
+    return sorted(set(_constructor_parameters(get_algorithm(algorithm))) | ZOO_KEYS)
+
+
+@dataclass
+class ZooSettings:
+    """One env's resolved settings: what to build and for how long to train.
+
+    ``kwargs`` are keyword arguments for the algorithm's constructor (hyperparameters,
+    ``policy_kwargs`` as plain data, ``normalize_observations`` / ``normalize_rewards``); they
+    are JSON-serialisable, so a run can record exactly what it used.
+    """
+
+    algorithm: str
+    env_id: str
+    policy: str = "auto"
+    n_envs: int = 1
+    n_timesteps: int | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"algorithm": self.algorithm, "env_id": self.env_id, "policy": self.policy,
+                "n_envs": self.n_envs, "n_timesteps": self.n_timesteps, "kwargs": self.kwargs,
+                "source": self.source}
+
+    def create_model(self, env: EnvLike | None = None, *, seed: int | None = None, device: str = "auto",
+                     verbose: int = 0) -> Algorithm:
+        """Build the algorithm on ``env`` (default: the env id) with these settings."""
+        cls = get_algorithm(self.algorithm)
+        try:
+            return cls(self.policy, self.env_id if env is None else env, n_envs=self.n_envs, seed=seed,
+                       device=device, verbose=verbose, **self.kwargs)
+        except ConfigurationError as err:
+            if self.source is None:
+                raise
+            raise ConfigurationError(f"{self.source}: {err}") from None
+
+
+def default_settings(algorithm: str | type[Algorithm], env_id: str) -> ZooSettings:
+    """The algorithm's own defaults, ``policy="auto"`` and its default ``n_envs``; no step budget."""
+    cls = get_algorithm(algorithm)
+    n_envs = _constructor_parameters(cls).get("n_envs")
+    default_n = n_envs.default if n_envs is not None and isinstance(n_envs.default, int) else 1
+    return ZooSettings(algorithm=cls.algorithm_name, env_id=env_id, n_envs=default_n)
+
+
+def load_hyperparams(path: str | Path, env_id: str,
+                     algorithm: str | type[Algorithm] | None = None) -> ZooSettings:
+    """Read the settings for ``env_id`` from a zoo YAML file.
+
+    ``algorithm`` defaults to the file's stem (``ppo.yml`` -> ``"ppo"``). When the file has no
+    entry for ``env_id`` its ``default`` entry is used; without one, the error lists the env ids
+    the file has. Only ``yaml.safe_load`` is used: tags that build Python objects are refused.
+    """
+    path = Path(path)
+    if algorithm is None:
+        if path.stem.lower() not in ALGORITHMS:
+            raise ConfigurationError(
+                f"cannot tell the algorithm from the file name {path.name!r}; "
+                f"pass it explicitly (one of {', '.join(sorted(ALGORITHMS))})"
+            )
+        algorithm = path.stem
+    if not path.is_file():
+        raise ConfigurationError(f"the hyperparameter file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigurationError(f"{path} is not valid YAML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigurationError(f"{path} is not UTF-8 text: {err}") from None
+    if not isinstance(data, Mapping):
+        raise ConfigurationError(
+            f"{path} must map env ids to settings, but its top level is {type(data).__name__}"
+        )
+    key = env_id if env_id in data else "default" if "default" in data else None
+    if key is None:
+        ids = ", ".join(str(k) for k in data) or "none"
+        raise ConfigurationError(
+            f"{path} has no settings for {env_id!r} and no 'default' entry; it has: {ids}"
+        )
+    return parse_hyperparams(data[key], env_id, algorithm, source=f"{path} [{key}]")
+
+
+def parse_hyperparams(entry: Mapping[str, Any] | None, env_id: str, algorithm: str | type[Algorithm],
+                      source: str | None = None) -> ZooSettings:
+    """Turn one zoo entry (the mapping under an env id) into :class:`ZooSettings`."""
+    cls = get_algorithm(algorithm)
+    where = source or f"settings for {env_id!r}"
+    entry = {} if entry is None else entry
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"{where} must be a mapping of hyperparameters, got {type(entry).__name__}")
+    params = _constructor_parameters(cls)
+    allowed = set(params) | ZOO_KEYS
+    for key in entry:
+        if key not in allowed:
+            raise _unknown_key_error(str(key), env_id, where, cls)
+    settings = default_settings(cls, env_id)
+    settings.source = source
+    kwargs: dict[str, Any] = {}
+    for key, value in entry.items():
+        if key == "n_timesteps":
+            settings.n_timesteps = _positive_int(value, key, where)
+        elif key == "n_envs":
+            settings.n_envs = _positive_int(value, key, where)
+        elif key == "policy":
+            if not isinstance(value, str):
+                raise ConfigurationError(f"{where}: policy must be a name such as 'MlpPolicy', got {value!r}")
+            settings.policy = value
+        elif key == "normalize":
+            for name, flag in parse_normalize(value, where).items():
+                if name in entry:
+                    raise ConfigurationError(f"{where}: give either normalize or {name}, not both")
+                kwargs[name] = flag
+        elif key == "policy_kwargs":
+            kwargs[key] = _policy_kwargs(value, where)
+        else:
+            kwargs[key] = _coerce(value, params[key], where)
+    settings.kwargs = kwargs
+    return settings
+
+
+def _unknown_key_error(key: str, env_id: str, where: str, cls: type[Algorithm]) -> ConfigurationError:
+    name = cls.algorithm_name.upper()
+    if key in RUN_OPTIONS:
+        reason = f"{key!r} is a run option, not a hyperparameter: set it on the command line or in Python"
+    elif key in _UNSUPPORTED_ZOO_KEYS:
+        reason = (f"the rl-baselines3-zoo option {key!r} is not supported by Ballast "
+                  f"({_UNSUPPORTED_ZOO_KEYS[key]})")
+    else:
+        reason = f"{key!r} is not a {name} hyperparameter"
+    env_note = "" if env_id in where else f" (env {env_id!r})"
+    return ConfigurationError(
+        f"{where}{env_note}: {reason}. Supported keys for {name}: {', '.join(supported_keys(cls))}"
+    )
+
+
+def _positive_int(value: Any, key: str, where: str) -> int:
+    number = _number_or_none(value)
+    if number is None or isinstance(value, bool) or not float(number).is_integer() or number < 1:
+        raise ConfigurationError(f"{where}: {key} must be a positive whole number, got {value!r}")
+    return int(number)
+
+
+def _number_or_none(value: Any) -> int | float | None:
+    """``value`` as a number, also when written as text (YAML 1.1 reads ``1e-3`` as a string)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _coerce(value: Any, param: inspect.Parameter, where: str) -> Any:
+    """Numbers written as text become numbers; whole numbers become ints where the default is an int."""
+    value = _plain(value, where)
+    default = param.default
+    number = _number_or_none(value)
+    if number is None or isinstance(default, (bool, str)):
+        return value
+    if isinstance(default, int):
+        if not float(number).is_integer():
+            raise ConfigurationError(f"{where}: {param.name} must be a whole number, got {value!r}")
+        return int(number)
+    return float(number) if isinstance(value, str) else value
+
+
+def parse_normalize(value: Any, where: str | None = None) -> dict[str, bool]:
+    """Map the zoo's ``normalize`` to ``normalize_observations`` / ``normalize_rewards``.
+
+    ``true`` normalises both, as the zoo's ``VecNormalize`` does; ``false`` (or null) neither; a
+    mapping or its string form ``"{'norm_obs': True, 'norm_reward': False}"`` chooses each, with
+    the zoo's default ``True`` for a missing one. Other ``VecNormalize`` options are refused.
+    """
+    where = "normalize" if where is None else f"{where}: normalize"
+    if value is None:
+        value = False
+    if isinstance(value, str):
+        value = _parse_expression(value, where)
+    if isinstance(value, bool):
+        return {"normalize_observations": value, "normalize_rewards": value}
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in _NORMALIZE_KEYS]
+        if unknown:
+            raise ConfigurationError(
+                f"{where}: option(s) {unknown} are not supported; Ballast supports "
+                f"{sorted(_NORMALIZE_KEYS)} (true or false each)"
+            )
+        out = {}
+        for zoo_key, kwarg in _NORMALIZE_KEYS.items():
+            flag = value.get(zoo_key, True)
+            if not isinstance(flag, bool):
+                raise ConfigurationError(f"{where}: {zoo_key} must be true or false, got {flag!r}")
+            out[kwarg] = flag
+        return out
+    raise ConfigurationError(
+        f"{where} must be true, false or a mapping like "
+        f"\"{{'norm_obs': True, 'norm_reward': False}}\", got {value!r}"
+    )
+
+
+def _policy_kwargs(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        value = parse_policy_kwargs(value, where)
+    elif isinstance(value, Mapping):
+        value = _plain(value, where)
+    else:
+        raise ConfigurationError(
+            f"{where}: policy_kwargs must be a mapping or a \"dict(...)\" string, got {value!r}"
+        )
+    net_arch = value.get("net_arch")
+    if isinstance(net_arch, list) and len(net_arch) == 1 and isinstance(net_arch[0], dict):
+        # Older zoo files write net_arch=[dict(pi=..., vf=...)]: the same network, no shared layers.
+        value["net_arch"] = net_arch[0]
+    return value
+
+
+def _plain(value: Any, where: str) -> Any:
+    """YAML data as JSON-compatible data (tuples become lists); anything else is refused."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, where) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, where) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ConfigurationError(
+        f"{where}: {value!r} is not plain data (numbers, strings, booleans, null, lists and mappings)"
+    )
+
+
+def parse_policy_kwargs(text: str, where: str | None = None) -> dict[str, Any]:
+    """Parse the zoo's ``policy_kwargs`` string, e.g. ``"dict(log_std_init=-2, activation_fn=nn.ReLU)"``.
+
+    Allowed: ``dict(key=value, ...)`` calls, dict/list/tuple literals, numbers (with a sign),
+    strings, booleans, ``None``, and names such as ``nn.ReLU`` or ``th.nn.Tanh``, which become the
+    string of their last part (``"ReLU"``). Anything else, a function call in particular, raises
+    :class:`ballast.errors.ConfigurationError`; nothing in the text is executed.
+    """
+    where = "policy_kwargs" if where is None else f"{where}: policy_kwargs"
+    value = _parse_expression(text, where)
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"{where} must be dict(...) or {{...}}, got {text!r}")
+    return value
+
+
+def _parse_expression(text: str, where: str) -> Any:
+    if len(text) > _MAX_EXPRESSION_CHARS:
+        raise ConfigurationError(f"{where} is longer than {_MAX_EXPRESSION_CHARS} characters")
+    source = " ".join(text.split())
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as err:
+        raise ConfigurationError(f"{where}: cannot parse {text!r} ({err.__class__.__name__})") from None
+    return _literal(tree.body, source, where, 0)
+
+
+def _literal(node: ast.AST, source: str, where: str, depth: int) -> Any:
+    """The value of one node of the restricted expression language (see :func:`parse_policy_kwargs`)."""
+    if depth > _MAX_DEPTH:
+        raise ConfigurationError(f"{where}: the expression is nested more than {_MAX_DEPTH} levels deep")
+    depth += 1
+    if isinstance(node, ast.Constant) and isinstance(node.value, (type(None), bool, int, float, str)):
+        return node.value
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _literal(node.operand, source, where, depth)
+        if isinstance(operand, (int, float)) and not isinstance(operand, bool):
+            return -operand if isinstance(node.op, ast.USub) else operand
+    elif isinstance(node, (ast.List, ast.Tuple)):
+        if not any(isinstance(e, ast.Starred) for e in node.elts):
+            return [_literal(e, source, where, depth) for e in node.elts]
+    elif isinstance(node, ast.Dict):
+        if all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.keys):
+            pairs = zip(node.keys, node.values, strict=True)
+            return {k.value: _literal(v, source, where, depth) for k, v in pairs}
+    elif isinstance(node, ast.Call):
+        if (isinstance(node.func, ast.Name) and node.func.id == "dict" and not node.args
+                and all(kw.arg is not None for kw in node.keywords)):
+            return {kw.arg: _literal(kw.value, source, where, depth) for kw in node.keywords}
+    elif isinstance(node, ast.Name):
+        return node.id
+    elif isinstance(node, ast.Attribute):
+        root = node.value
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Name):
+            return node.attr
+    return _refuse(node, source, where)
+
+
+def _refuse(node: ast.AST, source: str, where: str) -> Any:
+    fragment = ast.get_source_segment(source, node) or type(node).__name__
+    raise ConfigurationError(
+        f"{where}: {fragment!r} is not allowed; only dict(...), dict/list/tuple literals, numbers, strings, "
+        "True/False/None and names such as nn.ReLU are accepted (the text is parsed, never executed)"
+    )

@@ -297,7 +297,7 @@ class Algorithm:
         raise NotImplementedError
 
     def _update_progress(self) -> None:
-        self._progress_remaining = 1.0 - self.num_timesteps / max(self.total_timesteps, 1)
+        self._progress_remaining = max(0.0, 1.0 - self.num_timesteps / max(self.total_timesteps, 1))
 
     def _log_rollout_stats(self) -> None:
         if self.ep_info_buffer:

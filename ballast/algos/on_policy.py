@@ -66,7 +66,9 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         _check_finite(rewards, next_obs)
         valid = ~model._needs_reset if next_step_reset else np.ones(model.n_envs, dtype=bool)
         episode_end = np.logical_or(terminated, truncated)
-        model.num_timesteps += int(valid.sum())
+        # Every env.step call counts towards the budget, as in SB3 (reset steps included), so that
+        # learn(N) runs N // n_envs vector steps and schedules end exactly at progress 0.
+        model.num_timesteps += model.n_envs
         _track_episodes(model, rewards, episode_end, valid)
 
         if normalizer is not None:

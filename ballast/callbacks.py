@@ -202,6 +202,36 @@ class CheckpointCallback(BaseCallback):
         return True
 
 
+class SaveLatestCallback(BaseCallback):
+    """Keeps one up-to-date checkpoint at ``path``, rewritten every ``every_steps`` env steps.
+
+    Saves happen between iterations (when a rollout is about to start), so the file never holds a
+    half-collected rollout, and at the end of training. Each write is atomic, so a process killed
+    at any moment leaves the previous checkpoint or the new one.
+    """
+
+    def __init__(self, every_steps: int, path: str | Path, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.every_steps, self.path = int(every_steps), Path(path)
+        self._last_saved = 0
+
+    def _on_training_start(self) -> None:
+        self._last_saved = self.model.num_timesteps
+
+    def _on_rollout_start(self) -> None:
+        if self.model.num_timesteps - self._last_saved >= self.every_steps:
+            self._save()
+
+    def _on_training_end(self) -> None:
+        self._save()
+
+    def _save(self) -> None:
+        self.model.save(self.path)
+        self._last_saved = self.model.num_timesteps
+        if self.verbose:
+            print(f"Saved a checkpoint at {self.model.num_timesteps} steps to {self.path}")
+
+
 class ProgressBarCallback(BaseCallback):
     """A rich progress bar with steps per second and the time left."""
 

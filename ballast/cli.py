@@ -26,6 +26,8 @@ import torch
 
 from ballast.algos.base import ALGORITHMS, Algorithm
 from ballast.algos.base import load as load_model
+from ballast.callbacks import SaveLatestCallback
+from ballast.checkpoint import atomic_write_bytes
 from ballast.envs.make import EnvLike, make_vec_env
 from ballast.errors import BallastError, ConfigurationError
 from ballast.evaluation import evaluate_policy
@@ -80,6 +82,11 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--verbose", type=int, choices=(0, 1), default=1, help="1 prints the training table")
     p.add_argument("--progress-bar", action="store_true", help="show a progress bar")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
+                   help="keep RUN/checkpoint.zip up to date every N env steps (atomic writes)")
+    p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR",
+                   help="continue a run from its checkpoint.zip to its full step budget; without RUN_DIR, the "
+                        "newest OUT/<algo>_<env>_s<seed>* folder that has a checkpoint")
     p.set_defaults(handler=cmd_train)
 
 
@@ -122,29 +129,74 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- train -----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
     """``ballast train``: build from settings, train, save, evaluate, and say where everything went."""
+    if args.resume is not None:
+        return resume_train(args)
     settings = resolve_train_settings(args)
     model = settings.create_model(seed=args.seed, device=args.device, verbose=args.verbose)
     run_dir = new_run_dir(args.out, settings.algorithm, settings.env_id, args.seed)
-    config_path = write_json(run_dir / "config.json", train_config(args, settings, model))
+    config = train_config(args, settings, model)
+    config["checkpoint_every"] = args.checkpoint_every
+    write_json(run_dir / "config.json", config)
+    return train_in_run_dir(model, settings.env_id, settings.n_timesteps, run_dir, args,
+                            env_kwargs=settings.kwargs.get("env_kwargs"), checkpoint_every=args.checkpoint_every)
+
+
+def resume_train(args: argparse.Namespace) -> int:
+    """``ballast train ... --resume``: load the run's latest checkpoint and train to the full budget."""
+    run_dir = find_resumable_run(args)
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    cls = get_algorithm(config["algorithm"])
+    model = cls.load(run_dir / "checkpoint.zip", env=config["env_id"], device=args.device)
+    model.verbose = args.verbose
+    print(f"resuming {run_dir} at {model.num_timesteps} of {config['n_timesteps']} steps")
+    checkpoint_every = args.checkpoint_every or config.get("checkpoint_every")
+    return train_in_run_dir(model, config["env_id"], int(config["n_timesteps"]), run_dir, args,
+                            env_kwargs=(config.get("settings") or {}).get("env_kwargs"),
+                            checkpoint_every=checkpoint_every, resume=True)
+
+
+def find_resumable_run(args: argparse.Namespace) -> Path:
+    """The run folder named by ``--resume``, or the newest matching one under ``--out`` with a checkpoint."""
+    if args.resume != "latest":
+        run_dir = Path(args.resume)
+    else:
+        safe_env = re.sub(r"[^A-Za-z0-9._-]+", "-", args.env_id)
+        pattern = f"{get_algorithm(args.algo).algorithm_name}_{safe_env}_s{args.seed}*"
+        candidates = [p for p in Path(args.out).glob(pattern) if (p / "checkpoint.zip").is_file()]
+        if not candidates:
+            raise ConfigurationError(f"no run folder {Path(args.out) / pattern} with a checkpoint.zip to resume")
+        run_dir = max(candidates, key=lambda p: (p / "checkpoint.zip").stat().st_mtime)
+    for needed in ("config.json", "checkpoint.zip"):
+        if not (run_dir / needed).is_file():
+            raise ConfigurationError(f"{run_dir} has no {needed}, so it cannot be resumed")
+    return run_dir
+
+
+def train_in_run_dir(model: Algorithm, env_id: str, n_timesteps: int, run_dir: Path, args: argparse.Namespace,
+                     *, env_kwargs: dict[str, Any] | None, checkpoint_every: int | None,
+                     resume: bool = False) -> int:
+    """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files."""
     model.logger = Logger(run_dir, verbose=args.verbose)
+    callbacks = [SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip")] if checkpoint_every else []
+    remaining = n_timesteps - model.num_timesteps if resume else n_timesteps
     try:
-        model.learn(settings.n_timesteps, progress_bar=args.progress_bar)
+        if remaining > 0:
+            model.learn(remaining, callback=callbacks, progress_bar=args.progress_bar, reset_num_timesteps=not resume)
     finally:
         model.logger.close()
     model_path = model.save(run_dir / "model.zip")
-    files = {"model": model_path, "config": config_path}
-    progress_path = run_dir / "progress.csv"
-    if progress_path.exists():
-        files["progress"] = progress_path
-    print(f"trained {settings.algorithm.upper()} on {settings.env_id} for {model.num_timesteps} steps")
+    files = {"model": model_path, "config": run_dir / "config.json"}
+    for name in ("progress.csv", "checkpoint.zip"):
+        if (run_dir / name).exists():
+            files[name.split(".")[0]] = run_dir / name
+    print(f"trained {model.algorithm_name.upper()} on {env_id} for {model.num_timesteps} steps")
     if args.eval_episodes > 0:
-        result = evaluate(model, settings.env_id, args.eval_episodes, args.seed, deterministic=True,
-                          env_kwargs=settings.kwargs.get("env_kwargs"))
+        result = evaluate(model, env_id, args.eval_episodes, args.seed, deterministic=True, env_kwargs=env_kwargs)
         files["eval"] = write_json(run_dir / "eval.json", {**result, "num_timesteps": model.num_timesteps})
         print(format_result(result))
     print(f"run folder: {run_dir}")
     for name, path in files.items():
-        print(f"  {name + ':':<10}{path}")
+        print(f"  {name + ':':<12}{path}")
     return EXIT_OK
 
 
@@ -277,7 +329,8 @@ def format_result(result: dict[str, Any]) -> str:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    """Write ``data`` as JSON, atomically."""
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
     return path
 
 

@@ -12,10 +12,11 @@ from ballast.envs import make_vec_env
 from ballast.errors import (BallastError, CheckpointError, ConfigurationError, EnvError, ObservationError,
                             SpaceMismatchError, UnsupportedSpaceError)
 from ballast.evaluation import evaluate_policy
+from ballast.interop import import_sb3
 from ballast.version import __version__
 
 __all__ = [
-    "A2C", "PPO", "load", "evaluate_policy", "make_vec_env",
+    "A2C", "PPO", "load", "evaluate_policy", "import_sb3", "make_vec_env",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
     "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ObservationError", "SpaceMismatchError",
     "UnsupportedSpaceError", "__version__",

@@ -13,6 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, ClassVar
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -34,6 +35,11 @@ from ballast.spaces import (batch_observation, check_action_space, check_observa
 
 ALGORITHMS: dict[str, type[Algorithm]] = {}
 POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy}
+
+
+def _copies_for(env: EnvLike, n_envs: int) -> int:
+    """How many copies to build from ``env``: ``n_envs`` for ids and factories, 1 for an instance or vector env."""
+    return 1 if isinstance(env, (VectorEnv, gym.Env)) else n_envs
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -127,6 +133,8 @@ class Algorithm:
             raise ConfigurationError("give an env, or both observation_space and action_space")
         check_observation_space(observation_space)
         check_action_space(action_space, self.supported_action_spaces, self.algorithm_name.upper())
+        if getattr(config, "use_sde", False) and not isinstance(action_space, spaces.Box):
+            raise ConfigurationError(f"use_sde=True needs a Box action space, but the env's is {action_space}")
         self.observation_space, self.action_space = observation_space, action_space
         self.set_random_seed(seed)
         self.policy_kwargs = dict(policy_kwargs or {})
@@ -202,8 +210,8 @@ class Algorithm:
 
     def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
         """Train or evaluate on another env with the same spaces."""
-        vec = make_vec_env(env, self.n_envs if not isinstance(env, VectorEnv) else 1, seed=None,
-                           vectorization=self.vectorization, env_kwargs=self.env_kwargs if isinstance(env, str) else None)
+        vec = make_vec_env(env, _copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
+                           env_kwargs=self.env_kwargs if isinstance(env, str) else None)
         self._check_spaces(vec.single_observation_space, vec.single_action_space)
         self.env = vec
         if vec.num_envs != self.n_envs:
@@ -272,12 +280,17 @@ class Algorithm:
         callback = as_callback(callback, progress_bar)
         callback.init_callback(self)
         callback.on_training_start(locals())
+        dumped_at = -1
         while self.num_timesteps < self.total_timesteps:
             if not self._learn_iteration(callback):
                 break
             if log_interval and self._iteration % log_interval == 0:
                 self._log_rollout_stats()
                 self.logger.dump(self.num_timesteps)
+                dumped_at = self.num_timesteps
+        if dumped_at != self.num_timesteps:
+            self._log_rollout_stats()
+            self.logger.dump(self.num_timesteps)
         callback.on_training_end()
         return self
 
@@ -406,7 +419,7 @@ class Algorithm:
         hyperparameters = {**cfg["hyperparameters"], **overrides}
         vec = None
         if env is not None:
-            vec = make_vec_env(env, cfg.get("n_envs", 1) if not isinstance(env, (VectorEnv,)) else 1,
+            vec = make_vec_env(env, _copies_for(env, cfg.get("n_envs", 1)),
                                env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
             for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
                                      ("action", action_space, vec.single_action_space)):

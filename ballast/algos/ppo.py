@@ -153,11 +153,12 @@ class PPO(Algorithm):
 
     def compute_losses(self, batch: RolloutBatch, clip_range: float, clip_range_vf: float | None
                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Named, weighted loss terms for one minibatch, and detached statistics to log.
+        """Named, weighted loss terms for one minibatch, and detached statistics.
 
         Terms: ``policy`` (clipped surrogate), ``value`` (``vf_coef`` x MSE), ``entropy``
         (``ent_coef`` x negative entropy; left out when ``ent_coef`` is 0, which changes no
-        gradient). Their sum is minimised.
+        gradient). Their sum is minimised. The statistics include ``log_ratio`` (per sample), from
+        which the approximate KL and the clip fraction are computed once per epoch.
         """
         cfg = self.config
         values, log_prob, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
@@ -165,23 +166,15 @@ class PPO(Algorithm):
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         log_ratio = log_prob - batch.old_log_prob
-        ratio = torch.exp(log_ratio)
-        policy_loss = losses.ppo_clip_loss(ratio, advantages, clip_range)
+        policy_loss = losses.ppo_clip_loss(torch.exp(log_ratio), advantages, clip_range)
         value_loss = losses.value_loss(values, batch.returns, batch.old_values, clip_range_vf)
         terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
+        stats = {"train/policy_gradient_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
+                 "log_ratio": log_ratio.detach()}
         if cfg.ent_coef != 0.0:
             entropy_loss = losses.entropy_loss(entropy)
             terms["entropy"] = cfg.ent_coef * entropy_loss
-        with torch.no_grad():
-            if cfg.ent_coef == 0.0:
-                entropy_loss = losses.entropy_loss(entropy)
-            stats = {
-                "train/policy_gradient_loss": policy_loss.detach(),
-                "train/value_loss": value_loss.detach(),
-                "train/entropy_loss": entropy_loss.detach(),
-                "train/approx_kl": losses.approx_kl(log_ratio.detach()),
-                "train/clip_fraction": losses.clip_fraction(ratio.detach(), clip_range),
-            }
+            stats["train/entropy_loss"] = entropy_loss.detach()
         return terms, stats
 
     def train(self) -> None:
@@ -195,15 +188,16 @@ class PPO(Algorithm):
         clip_range_vf = None if cfg.clip_range_vf is None else cfg.clip_range_vf(self._progress_remaining)
         if cfg.use_sde:
             self.policy.reset_noise(cfg.batch_size)
-        continue_training = True
-        epochs_done = 0
-        for _ in range(cfg.n_epochs):
+        log_ratios: list[torch.Tensor] = []
+        for epoch in range(cfg.n_epochs):
+            stop = False
             for batch in self.rollout_buffer.minibatches(cfg.batch_size, self._generator):
                 terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
-                if cfg.target_kl is not None and stats["train/approx_kl"].item() > 1.5 * cfg.target_kl:
-                    continue_training = False
+                log_ratio = stats.pop("log_ratio")
+                if cfg.target_kl is not None and losses.approx_kl(log_ratio).item() > 1.5 * cfg.target_kl:
+                    stop = True
                     if self.verbose:
-                        print(f"Early stopping at epoch {epochs_done}: approx_kl exceeds 1.5 x target_kl")
+                        print(f"Early stopping at epoch {epoch}: approx_kl exceeds 1.5 x target_kl")
                     break
                 loss = sum(terms.values())
                 self.flat_params.zero_grad()
@@ -211,12 +205,23 @@ class PPO(Algorithm):
                 self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
                 self.optimizer.step()
                 self._n_updates += 1
+                log_ratios.append(log_ratio)
                 for key, value in stats.items():
                     self.logger.record_mean(key, value)
                 self.logger.record_mean("train/loss", loss.detach())
-            epochs_done += 1
-            if not continue_training:
+            if stop:
                 break
+        self._log_training(lr, clip_range, log_ratios, batch)
+
+    def _log_training(self, lr: float, clip_range: float, log_ratios: list[torch.Tensor], batch: RolloutBatch) -> None:
+        if log_ratios:
+            log_ratio = torch.cat(log_ratios)
+            self.logger.record("train/approx_kl", losses.approx_kl(log_ratio))
+            self.logger.record("train/clip_fraction", losses.clip_fraction(torch.exp(log_ratio), clip_range))
+        if self.config.ent_coef == 0.0:
+            with torch.no_grad():
+                _, _, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
+                self.logger.record("train/entropy_loss", losses.entropy_loss(entropy))
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/clip_range", clip_range)
         self.logger.record("train/n_updates", self._n_updates)

@@ -1,8 +1,10 @@
 """Turning what a user passes as ``env`` into a Gymnasium vector env.
 
 Accepted: an env id (``"CartPole-v1"``), a ``gymnasium.Env`` instance, a factory (a callable
-returning an Env), or a ``gymnasium.vector.VectorEnv``. Ids use Gymnasium's numpy-batched
-``vector_entry_point`` when the env has one and ``vectorization="auto"``.
+returning an Env), or a ``gymnasium.vector.VectorEnv``. With ``vectorization="auto"``, ids use
+Gymnasium's NumPy-batched ``vector_entry_point`` when the env has one and at least
+``BATCHED_FROM`` copies are asked for (below that, stepping copies one by one is faster:
+CartPole-v1 steps 1 copy in about a third of the batched implementation's time), else sync.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from ballast.errors import ConfigurationError
 
 EnvLike = Union[str, gym.Env, Callable[[], gym.Env], VectorEnv]
+BATCHED_FROM = 8
 Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
 
 
@@ -53,7 +56,8 @@ def make_vec_env(
         mode = vectorization
         if mode == "auto":
             spec = gym.spec(env)
-            mode = "vector_entry_point" if spec.vector_entry_point is not None else "sync"
+            batched = spec.vector_entry_point is not None and n_envs >= BATCHED_FROM
+            mode = "vector_entry_point" if batched else "sync"
         vec = gym.make_vec(env, num_envs=n_envs, vectorization_mode=mode, **env_kwargs)
     elif isinstance(env, gym.Env):
         if n_envs != 1:

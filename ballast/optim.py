@@ -1,13 +1,17 @@
-"""Flat parameter storage: every trainable parameter as a view of one tensor.
+"""Flat parameter storage and optimizers that update it with a few tensor operations.
 
-With all parameters (and their gradients) in one contiguous tensor, zeroing the gradients,
-clipping their global norm and the Adam step are one or two tensor operations each, instead
-of a few per parameter; for the small networks of RL this removes most of the optimizer's cost.
+With all parameters (and their gradients) as views of one contiguous tensor, zeroing the
+gradients, clipping their global norm and an Adam or RMSprop step are a handful of tensor
+operations in total, instead of a few per parameter plus the bookkeeping of
+``torch.optim.Optimizer.step``; for the small networks of RL that bookkeeping otherwise costs
+more than the arithmetic.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,8 +21,8 @@ class FlatParameters:
     """Re-home ``params`` into one flat tensor ``self.param`` whose ``.grad`` holds all gradients.
 
     The modules keep their parameters (now views), so forward passes, ``state_dict`` and
-    ``load_state_dict`` work as before; give ``[flat.param]`` to the optimizer. Moving the module
-    to another device afterwards breaks the views: build the flat storage after ``.to(device)``.
+    ``load_state_dict`` work as before. Moving the module to another device afterwards breaks the
+    views: build the flat storage after ``.to(device)``.
     """
 
     def __init__(self, params: Iterable[nn.Parameter]) -> None:
@@ -43,13 +47,84 @@ class FlatParameters:
         self.param.grad.zero_()
 
     def clip_grad_norm_(self, max_norm: float) -> torch.Tensor:
-        """Scale the gradients so that their global L2 norm is at most ``max_norm``; returns the norm."""
+        """Scale the gradients so that their global L2 norm is at most ``max_norm``; returns the norm.
+
+        Same rule as ``torch.nn.utils.clip_grad_norm_``: ``g *= min(1, max_norm / (||g|| + 1e-6))``.
+        """
         grad = self.param.grad
         norm = torch.linalg.vector_norm(grad)
         grad.mul_(torch.clamp(max_norm / (norm + 1e-6), max=1.0))
         return norm
 
 
-def make_adam(flat: FlatParameters, lr: float, eps: float = 1e-8) -> torch.optim.Adam:
-    """Adam over the flat parameter, with PyTorch's fused kernel (CPU and CUDA)."""
-    return torch.optim.Adam([flat.param], lr=lr, eps=eps, fused=True)
+class FlatOptimizer:
+    """Base of the flat optimizers: ``param_groups[0]["lr"]`` and a state dict like torch's."""
+
+    def __init__(self, flat: FlatParameters, lr: float, **hyperparameters: float) -> None:
+        self.flat = flat
+        self.param_groups: list[dict[str, Any]] = [{"lr": float(lr), **hyperparameters, "params": [0]}]
+        self.state: dict[str, torch.Tensor] = {}
+
+    def zero_grad(self, set_to_none: bool = False) -> None:
+        self.flat.zero_grad()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": {0: dict(self.state)} if self.state else {}, "param_groups": self.param_groups}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.param_groups = [dict(g) for g in state_dict["param_groups"]]
+        saved = state_dict["state"].get(0, state_dict["state"].get("0", {}))
+        self.state = {k: v.to(self.flat.param.device) if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
+
+
+class FlatAdam(FlatOptimizer):
+    """Adam (Kingma & Ba, 2015, arXiv:1412.6980) on a flat parameter.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
+    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+    """
+
+    def __init__(self, flat: FlatParameters, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8) -> None:
+        super().__init__(flat, lr, eps=float(eps))
+        self.param_groups[0]["betas"] = [float(betas[0]), float(betas[1])]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
+        param, grad = self.flat.param, self.flat.param.grad
+        if not self.state:
+            self.state = {"step": torch.zeros((), dtype=torch.float64), "exp_avg": torch.zeros_like(param),
+                          "exp_avg_sq": torch.zeros_like(param)}
+        state = self.state
+        state["step"] += 1
+        t = float(state["step"])
+        state["exp_avg"].lerp_(grad, 1.0 - beta1)
+        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
+        denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1.0 - beta2 ** t)).add_(eps)
+        param.addcdiv_(state["exp_avg"], denom, value=-lr / (1.0 - beta1 ** t))
+
+
+class FlatRMSprop(FlatOptimizer):
+    """RMSprop as ``torch.optim.RMSprop`` computes it: ``s = alpha s + (1 - alpha) g^2``,
+    ``p -= lr * g / (sqrt(s) + eps)`` (Tieleman & Hinton, 2012)."""
+
+    def __init__(self, flat: FlatParameters, lr: float, alpha: float = 0.99, eps: float = 1e-8) -> None:
+        super().__init__(flat, lr, alpha=float(alpha), eps=float(eps))
+
+    @torch.no_grad()
+    def step(self) -> None:
+        group = self.param_groups[0]
+        param, grad = self.flat.param, self.flat.param.grad
+        if not self.state:
+            self.state = {"step": torch.zeros((), dtype=torch.float64), "square_avg": torch.zeros_like(param)}
+        self.state["step"] += 1
+        square_avg = self.state["square_avg"]
+        square_avg.mul_(group["alpha"]).addcmul_(grad, grad, value=1.0 - group["alpha"])
+        param.addcdiv_(grad, square_avg.sqrt().add_(group["eps"]), value=-group["lr"])
+
+
+def make_adam(flat: FlatParameters, lr: float, eps: float = 1e-8) -> FlatAdam:
+    """Adam over ``flat`` with PyTorch's default betas."""
+    return FlatAdam(flat, lr=lr, eps=eps)

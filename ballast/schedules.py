@@ -75,9 +75,9 @@ def as_schedule(value: ScheduleLike, name: str = "value") -> Schedule:
     if isinstance(value, (int, float)):
         return ConstantSchedule(float(value))
     if isinstance(value, str):
-        if value.startswith("lin_"):
-            return LinearSchedule(float(value[4:]), 0.0)
         try:
+            if value.startswith("lin_"):
+                return LinearSchedule(float(value[4:]), 0.0)
             return ConstantSchedule(float(value))
         except ValueError:
             raise ConfigurationError(

@@ -125,9 +125,10 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
             "high": space.high.tolist(),
         }
     if isinstance(space, spaces.Discrete):
-        return {"type": "Discrete", "n": int(space.n), "start": int(space.start)}
+        return {"type": "Discrete", "n": int(space.n), "start": int(space.start), "dtype": str(space.dtype)}
     if isinstance(space, spaces.MultiDiscrete):
-        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist()}
+        return {"type": "MultiDiscrete", "nvec": space.nvec.tolist(), "start": space.start.tolist(),
+                "dtype": str(space.dtype)}
     if isinstance(space, spaces.MultiBinary):
         n = space.n
         return {"type": "MultiBinary", "n": list(n) if isinstance(n, (tuple, list, np.ndarray)) else int(n)}
@@ -149,9 +150,11 @@ def space_from_json(data: dict[str, Any]) -> spaces.Space:
         high = _float_list(data["high"]).astype(dtype)
         return spaces.Box(low=low, high=high, shape=tuple(data["shape"]), dtype=dtype)
     if kind == "Discrete":
-        return spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)))
+        return spaces.Discrete(int(data["n"]), start=int(data.get("start", 0)),
+                               dtype=np.dtype(data.get("dtype", "int64")))
     if kind == "MultiDiscrete":
-        return spaces.MultiDiscrete(np.asarray(data["nvec"]), start=np.asarray(data.get("start", 0)))
+        return spaces.MultiDiscrete(np.asarray(data["nvec"]), start=np.asarray(data.get("start", 0)),
+                                    dtype=np.dtype(data.get("dtype", "int64")))
     if kind == "MultiBinary":
         return spaces.MultiBinary(data["n"])
     if kind == "Dict":

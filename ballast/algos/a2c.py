@@ -22,7 +22,7 @@ from ballast.buffers import RolloutBatch, RolloutBuffer
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
-from ballast.optim import FlatParameters, make_adam
+from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
@@ -103,10 +103,9 @@ class A2C(Algorithm):
         lr = cfg.learning_rate(1.0)
         self.flat_params = FlatParameters(self.policy.parameters())
         if cfg.use_rms_prop:
-            self.optimizer = torch.optim.RMSprop([self.flat_params.param], lr=lr, alpha=0.99, eps=cfg.rms_prop_eps,
-                                                 weight_decay=0.0)
+            self.optimizer = FlatRMSprop(self.flat_params, lr=lr, alpha=0.99, eps=cfg.rms_prop_eps)
         else:
-            self.optimizer = make_adam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
+            self.optimizer = FlatAdam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
         self._make_buffer()
 
     def _make_buffer(self) -> None:

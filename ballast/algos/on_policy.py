@@ -74,7 +74,7 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         if normalizer is not None:
             normalizer.update(_to_tensor(next_obs, device))
         if model.reward_normalizer is not None:
-            rewards = model.reward_normalizer.update_and_normalize(rewards, episode_end)
+            rewards = model.reward_normalizer.update_and_normalize(rewards, episode_end, valid)
         if not next_step_reset and "final_obs" in infos:
             _final_values(model, infos, truncated, t, final_values)
 

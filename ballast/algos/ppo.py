@@ -23,7 +23,7 @@ from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
-from ballast.optim import FlatParameters, make_adam
+from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
@@ -129,7 +129,7 @@ class PPO(Algorithm):
 
     def _build(self) -> None:
         self.flat_params = FlatParameters(self.policy.parameters())
-        self.optimizer = make_adam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5)
+        self.optimizer = FlatAdam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5)
         self._make_buffer()
 
     def _make_buffer(self) -> None:

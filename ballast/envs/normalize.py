@@ -115,12 +115,20 @@ class RewardNormalizer(nn.Module):
         self.returns = torch.zeros(n_envs, dtype=torch.float64, device=self.returns.device)
 
     @torch.no_grad()
-    def update_and_normalize(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """Update the return statistics with one vector step and return the scaled rewards."""
-        r = torch.as_tensor(rewards, dtype=torch.float64, device=self.returns.device)
-        self.returns.mul_(self.gamma).add_(r)
-        self.return_rms.update(self.returns)
-        self.returns[torch.as_tensor(dones, device=self.returns.device)] = 0.0
+    def update_and_normalize(self, rewards: np.ndarray, dones: np.ndarray, valid: np.ndarray | None = None
+                             ) -> np.ndarray:
+        """Update the return statistics with one vector step and return the scaled rewards.
+
+        ``valid`` marks the copies whose step is a real transition; the others (the reset steps
+        of NEXT_STEP autoreset) do not enter the statistics.
+        """
+        device = self.returns.device
+        self.returns.mul_(self.gamma).add_(torch.as_tensor(rewards, dtype=torch.float64, device=device))
+        if valid is None or valid.all():
+            self.return_rms.update(self.returns)
+        elif valid.any():
+            self.return_rms.update(self.returns[torch.as_tensor(valid, device=device)])
+        self.returns[torch.as_tensor(dones, device=device)] = 0.0
         return self.normalize(rewards)
 
     def normalize(self, rewards: np.ndarray) -> np.ndarray:

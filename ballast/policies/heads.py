@@ -61,7 +61,8 @@ class StateDependentHead(nn.Module):
         self.latent_dim, self.action_dim = latent_dim, action_dim
         shape = (latent_dim, action_dim) if full_std else (latent_dim, 1)
         self.log_std = nn.Parameter(torch.full(shape, float(log_std_init)))
-        self.register_buffer("exploration", torch.zeros(1, latent_dim, action_dim), persistent=False)
+        # Saved with the weights, so stochastic actions after loading equal those before saving.
+        self.register_buffer("exploration", torch.zeros(1, latent_dim, action_dim))
         self.reset_noise(1)
 
     def sigma(self) -> torch.Tensor:
@@ -73,6 +74,13 @@ class StateDependentHead(nn.Module):
         """Draw new exploration matrices, one per env copy."""
         sigma = self.sigma()
         self.exploration = torch.randn((n, *sigma.shape), device=sigma.device) * sigma
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+        # The number of exploration matrices follows the number of env copies, which may differ.
+        saved = state_dict.get(prefix + "exploration")
+        if saved is not None and saved.shape != self.exploration.shape:
+            self.exploration = torch.empty_like(saved, device=self.exploration.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, latent: torch.Tensor) -> StateDependentGaussian:
         return StateDependentGaussian(self.net(latent), latent.detach(), self.sigma(), self.exploration)

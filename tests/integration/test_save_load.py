@@ -177,8 +177,6 @@ def test_load_with_an_env_instance_after_training_on_several_copies(tmp_path):
     assert loaded.num_timesteps >= 128 + 64
 
 
-@pytest.mark.xfail(reason="the gSDE exploration matrix is a non-persistent buffer, so a loaded model samples "
-                          "different stochastic actions", strict=True)
 def test_gsde_stochastic_predictions_survive_save_and_load(tmp_path):
     model = PPO("MlpPolicy", "Pendulum-v1", use_sde=True, n_steps=64, batch_size=64, seed=0, device="cpu")
     model.learn(128)

@@ -216,8 +216,6 @@ def test_space_json_round_trip(name):
     assert back.dtype == space.dtype
 
 
-@pytest.mark.xfail(reason="space_to_json drops the dtype of Discrete and MultiDiscrete; they come back int64",
-                   strict=True)
 @pytest.mark.parametrize("space", [
     spaces.Discrete(3, dtype=np.int32),
     spaces.MultiDiscrete([3, 4], dtype=np.int32),

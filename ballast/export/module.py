@@ -1,0 +1,179 @@
+"""The module every format exports, and the names, shapes and dtypes of its inputs and outputs.
+
+:class:`ExportedPolicy` wraps a CPU copy of the policy and calls ``policy.act(obs,
+deterministic=True)``: the same call ``model.predict`` makes, so normalisation, image scaling and
+the action adapter are in the exported graph because they are in the policy (design principle 2).
+Dict observations become one positional input per key, in the space's key order.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast.export import ExportError
+
+BATCH = "batch"
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output: its name, the shape of one item (the batch axis comes first), its dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    key: str | None = None
+    meaning: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "shape": [BATCH, *self.shape], "dtype": self.dtype}
+        if self.key is not None:
+            out["key"] = self.key
+        if self.meaning:
+            out["meaning"] = self.meaning
+        return out
+
+
+def input_dtype(space: spaces.Space) -> str:
+    """The dtype an artifact takes for observations of ``space``.
+
+    uint8 images stay uint8 (the model scales them), other Boxes are float32, integer spaces are
+    int64 (Discrete, MultiDiscrete) or int8 (MultiBinary, as Gymnasium samples them).
+    """
+    if isinstance(space, spaces.Box):
+        return "uint8" if space.dtype == np.uint8 else "float32"
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)):
+        return "int64"
+    if isinstance(space, spaces.MultiBinary):
+        return "int8"
+    raise ExportError(f"observations of {space} ({type(space).__name__}) cannot be exported")
+
+
+def leaf_shape(space: spaces.Space) -> tuple[int, ...]:
+    return () if isinstance(space, spaces.Discrete) else tuple(int(d) for d in space.shape)
+
+
+def input_specs(observation_space: spaces.Space) -> list[TensorSpec]:
+    """``obs`` for a plain space; one input per key (named by the key) for a Dict space."""
+    if not isinstance(observation_space, spaces.Dict):
+        return [TensorSpec("obs", leaf_shape(observation_space), input_dtype(observation_space))]
+    specs = []
+    for key, sub in observation_space.spaces.items():
+        name = f"obs_{key}" if key in ("action", "value") else key
+        specs.append(TensorSpec(name, leaf_shape(sub), input_dtype(sub), key=key))
+    return specs
+
+
+def action_bounds(action_space: spaces.Space) -> dict[str, Any]:
+    """What the exported action can take, for the metadata and the README."""
+    if isinstance(action_space, spaces.Box):
+        return {"type": "Box", "low": action_space.low.reshape(-1).tolist(),
+                "high": action_space.high.reshape(-1).tolist(), "clipped": True}
+    if isinstance(action_space, spaces.Discrete):
+        start = int(action_space.start)
+        return {"type": "Discrete", "low": start, "high": start + int(action_space.n) - 1}
+    if isinstance(action_space, spaces.MultiDiscrete):
+        start = np.broadcast_to(action_space.start, action_space.nvec.shape)
+        return {"type": "MultiDiscrete", "low": start.reshape(-1).tolist(),
+                "high": (start + action_space.nvec - 1).reshape(-1).tolist()}
+    return {"type": "MultiBinary", "low": 0, "high": 1}
+
+
+def value_kind(policy: nn.Module) -> str:
+    """``"value"`` (V(s), from ``predict_values``) or ``"q_values"`` (from ``q_values``) for ``policy``."""
+    if callable(getattr(policy, "predict_values", None)):
+        return "value"
+    if callable(getattr(policy, "q_values", None)):
+        return "q_values"
+    raise ExportError(
+        f"include_value=True needs a policy with predict_values (V(s)) or q_values (Q(s, .)); "
+        f"{type(policy).__name__} has neither"
+    )
+
+
+class ExportedPolicy(nn.Module):
+    """Raw observation(s) -> env action (and optionally V(s) or Q(s, .)), for a batch of any size."""
+
+    def __init__(self, policy: nn.Module, keys: list[str] | None, include_value: bool) -> None:
+        super().__init__()
+        self.policy = policy
+        self.keys = keys
+        self.value = value_kind(policy) if include_value else None
+
+    def step(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The exported function for an observation tensor or a dict of them."""
+        action = self.policy.act(obs, deterministic=True)
+        if self.value is None:
+            return action
+        normalized = self.policy.normalize(obs)
+        if self.value == "value":
+            return action, self.policy.predict_values(normalized)
+        return action, self.policy.q_values(normalized)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        obs = dict(zip(self.keys, inputs)) if self.keys is not None else inputs[0]
+        return self.step(obs)
+
+
+def cpu_policy_copy(policy: nn.Module) -> nn.Module:
+    """A float32 CPU copy of ``policy`` in eval mode, so exporting neither moves nor changes the model's."""
+    try:
+        clone = copy.deepcopy(policy)
+    except Exception as err:  # noqa: BLE001 - any failure means the policy cannot be copied for export
+        raise ExportError(f"cannot copy the policy {type(policy).__name__} for export ({err!r})") from None
+    clone = clone.to("cpu").eval()
+    for param in clone.parameters():
+        param.requires_grad_(False)
+        param.grad = None
+    return clone
+
+
+@dataclass
+class ExportPlan:
+    """The wrapped policy with its input and output descriptions."""
+
+    module: ExportedPolicy
+    observation_space: spaces.Space
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    def example_inputs(self, batch: int = 3) -> tuple[torch.Tensor, ...]:
+        """Valid observations (from the space) to trace with; ``batch`` > 1 so no size is specialised."""
+        from ballast.export.parity import sample_observations
+
+        obs = sample_observations(self.observation_space, batch, seed=0)
+        return tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs))
+
+
+def as_input_arrays(obs: Any, inputs: list[TensorSpec]) -> list[np.ndarray]:
+    """A batch of observations (array or dict of arrays) as the artifact's inputs, in order and dtype."""
+    arrays = [np.asarray(obs)] if inputs[0].key is None else [np.asarray(obs[spec.key]) for spec in inputs]
+    return [np.ascontiguousarray(a.astype(spec.dtype, copy=False)) for a, spec in zip(arrays, inputs)]
+
+
+def make_plan(model: Any, include_value: bool) -> ExportPlan:
+    """Wrap a CPU copy of ``model.policy`` and describe the artifact's inputs and outputs."""
+    policy = getattr(model, "policy", None)
+    if not isinstance(policy, nn.Module) or not callable(getattr(policy, "act", None)):
+        raise ExportError(
+            f"export needs a Ballast model whose policy has act(obs, deterministic); got {type(model).__name__}"
+        )
+    observation_space = model.observation_space
+    inputs = input_specs(observation_space)
+    keys = [s.key for s in inputs] if isinstance(observation_space, spaces.Dict) else None
+    module = ExportedPolicy(cpu_policy_copy(policy), keys, include_value)
+    plan = ExportPlan(module=module, observation_space=observation_space, inputs=inputs, outputs=[])
+    with torch.no_grad():
+        results = module(*plan.example_inputs())
+    results = results if isinstance(results, tuple) else (results,)
+    meanings = ["env action", "state value V(s)" if module.value == "value" else "Q(s, a) for each action a"]
+    plan.outputs = [TensorSpec(name, tuple(r.shape[1:]), str(r.dtype).removeprefix("torch."), meaning=meaning)
+                    for name, r, meaning in zip(("action", "value"), results, meanings)]
+    return plan

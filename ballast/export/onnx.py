@@ -1,0 +1,152 @@
+"""ONNX export with a dynamic batch axis, standard operators only, metadata in ``metadata_props``.
+
+Two exporters ship with PyTorch: the TorchScript-based one (``dynamo=False``) emits any opset up to
+20 directly, and the ``torch.export``-based one (``dynamo=True``, needs ``onnxscript``) emits opset 18
+and later, converting down with the ONNX version converter. For an opset below 18 the
+TorchScript-based exporter is tried first, otherwise the ``torch.export``-based one; when the first
+fails or is missing (a future PyTorch may remove it), the other is used. The result must have the
+requested opset and only operators of the default ONNX domain.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ballast.checkpoint import atomic_write_bytes
+from ballast.export import ExportError
+from ballast.export.module import ExportPlan
+
+_STANDARD_DOMAINS = ("", "ai.onnx")
+
+
+def _require_onnx() -> Any:
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx package: pip install 'ballast-rl[export]'") from None
+    return onnx
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """Silence the exporters' deprecation warnings and progress logging (errors still raise)."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _export_torchscript_based(plan: ExportPlan, example: tuple[torch.Tensor, ...], opset: int) -> bytes:
+    names = [s.name for s in plan.inputs] + [s.name for s in plan.outputs]
+    buffer = io.BytesIO()
+    with _quiet_exporter(), torch.no_grad():
+        torch.onnx.export(
+            plan.module, example, buffer, input_names=[s.name for s in plan.inputs],
+            output_names=[s.name for s in plan.outputs], opset_version=opset, dynamo=False,
+            dynamic_axes={name: {0: "batch"} for name in names}, do_constant_folding=True,
+        )
+    return buffer.getvalue()
+
+
+def _export_dynamo(plan: ExportPlan, example: tuple[torch.Tensor, ...], opset: int) -> bytes:
+    try:
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ExportError("the torch.export-based ONNX exporter needs onnxscript: pip install onnxscript") from None
+    batch = torch.export.Dim("batch")
+    with _quiet_exporter(), torch.no_grad():
+        program = torch.onnx.export(
+            plan.module, example, None, input_names=[s.name for s in plan.inputs],
+            output_names=[s.name for s in plan.outputs], opset_version=opset, dynamo=True,
+            dynamic_shapes=(tuple({0: batch} for _ in example),), optimize=True, verbose=False,
+        )
+    return program.model_proto.SerializeToString()
+
+
+EXPORTERS = {"torchscript-based": _export_torchscript_based, "dynamo": _export_dynamo}
+
+
+def _check_standard(proto: Any, opset: int) -> None:
+    versions = {o.domain: o.version for o in proto.opset_import}
+    if versions.get("", versions.get("ai.onnx")) != opset:
+        raise ExportError(f"the exporter produced opset {versions}, not the requested {opset}")
+    custom = sorted({n.domain for n in proto.graph.node if n.domain not in _STANDARD_DOMAINS})
+    if custom or len(proto.functions):
+        raise ExportError(f"the exported graph uses non-standard operator domains {custom or 'functions'}")
+
+
+def export_onnx(plan: ExportPlan, path: Path, *, opset: int, metadata: dict[str, Any],
+                exporter: str = "auto") -> dict[str, Any]:
+    """Write ``plan.module`` to ``path`` as ONNX; returns what the metadata should record about it.
+
+    ``exporter``: ``"auto"`` (see the module docstring), ``"torchscript-based"`` or ``"dynamo"``.
+    ``metadata`` (strings or JSON-serialisable values) goes into the model's ``metadata_props``.
+    """
+    onnx = _require_onnx()
+    example = plan.example_inputs()
+    if exporter == "auto":
+        order = ["torchscript-based", "dynamo"] if opset < 18 else ["dynamo", "torchscript-based"]
+    elif exporter in EXPORTERS:
+        order = [exporter]
+    else:
+        raise ExportError(f"unknown ONNX exporter {exporter!r}; use 'auto' or one of {list(EXPORTERS)}")
+    failures = []
+    for name in order:
+        try:
+            proto = onnx.load_from_string(EXPORTERS[name](plan, example, opset))
+            _check_standard(proto, opset)
+            break
+        except Exception as err:  # noqa: BLE001 - try the other exporter, report both if both fail
+            failures.append(f"{name}: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}")
+    else:
+        raise ExportError("ONNX export failed: " + "; ".join(failures))
+    proto.producer_name = "ballast"
+    proto.producer_version = str(metadata.get("ballast_version", ""))
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value, allow_nan=False)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as err:  # noqa: BLE001 - onnx raises several checker error types
+        raise ExportError(f"the exported ONNX model fails onnx.checker: {err}") from None
+    atomic_write_bytes(path, proto.SerializeToString())
+    return {"exporter": name, "opset": opset, "exporter_fallback_reasons": failures}
+
+
+def onnx_runner(path: Path) -> tuple[Any, str]:
+    """A function running the ONNX file with ONNX Runtime on a list of input arrays, and a description."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ExportError(
+            "the parity check of an ONNX export needs onnxruntime: pip install 'ballast-rl[export]', "
+            "or pass check=False"
+        ) from None
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return session.run(None, dict(zip(names, arrays)))
+
+    return run, f"onnxruntime {ort.__version__}"

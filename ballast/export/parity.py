@@ -1,0 +1,261 @@
+"""The parity check: run the exported artifact and compare it with ``model.predict(..., deterministic=True)``.
+
+Observations come from two sources: a few hundred sampled from the observation space (seeded;
+uniform inside finite bounds, exponential beyond a one-sided bound, standard normal on unbounded
+dimensions) and those of a short deterministic rollout in the model's env, which cover the
+region the policy actually visits. Continuous actions must agree within ``1e-5`` (scaled by the
+largest action bound when that exceeds 1, since float32 keeps about seven significant digits);
+discrete actions must agree exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from ballast.export.module import ExportPlan, as_input_arrays
+
+N_SAMPLED = 256
+ROLLOUT_STEPS = 128
+SEED = 0
+TOLERANCE = 1e-5
+# Finite Box bounds beyond this are treated as unbounded (CartPole's velocity bounds are float32's max).
+_HUGE_BOUND = 1e6
+
+Observations = np.ndarray | dict[str, np.ndarray]
+Runner = Callable[[list[np.ndarray]], list[np.ndarray]]
+
+
+def _sample_leaf(space: spaces.Space, n: int, rng: np.random.Generator) -> np.ndarray:
+    if isinstance(space, spaces.Discrete):
+        return rng.integers(int(space.start), int(space.start) + int(space.n), size=n, dtype=np.int64)
+    if isinstance(space, spaces.MultiDiscrete):
+        start = np.broadcast_to(space.start, space.nvec.shape)
+        return (start + np.floor(rng.random((n, *space.nvec.shape)) * space.nvec)).astype(np.int64)
+    if isinstance(space, spaces.MultiBinary):
+        return rng.integers(0, 2, size=(n, *space.shape), dtype=np.int8)
+    if isinstance(space, spaces.Box):
+        low = np.broadcast_to(space.low, space.shape).astype(np.float64)
+        high = np.broadcast_to(space.high, space.shape).astype(np.float64)
+        below = np.isfinite(low) & (low > -_HUGE_BOUND)
+        above = np.isfinite(high) & (high < _HUGE_BOUND)
+        low, high = np.where(below, low, 0.0), np.where(above, high, 0.0)
+        shape = (n, *space.shape)
+        out = rng.standard_normal(shape)
+        out = np.where(below & above, low + rng.random(shape) * (high - low), out)
+        out = np.where(below & ~above, low + rng.exponential(size=shape), out)
+        out = np.where(~below & above, high - rng.exponential(size=shape), out)
+        if np.issubdtype(space.dtype, np.integer):
+            out = np.clip(np.floor(out), np.where(below, low, -np.inf), np.where(above, high, np.inf))
+        return out.astype(space.dtype)
+    raise TypeError(f"cannot sample observations of {space}")
+
+
+def sample_observations(space: spaces.Space, n: int, seed: int = SEED) -> Observations:
+    """``n`` observations of ``space`` as one batch (a dict of batches for Dict spaces); see the module docstring."""
+    rng = np.random.default_rng(seed)
+    if isinstance(space, spaces.Dict):
+        return {key: _sample_leaf(sub, n, rng) for key, sub in space.spaces.items()}
+    return _sample_leaf(space, n, rng)
+
+
+def _stack(items: list[Any]) -> Observations:
+    if isinstance(items[0], dict):
+        return {k: np.stack([np.asarray(i[k]) for i in items]) for k in items[0]}
+    return np.stack([np.asarray(i) for i in items])
+
+
+def _unstack(batch: Any) -> list[Any]:
+    if isinstance(batch, dict):
+        n = len(next(iter(batch.values())))
+        return [{k: v[i] for k, v in batch.items()} for i in range(n)]
+    return list(batch)
+
+
+def rollout_observations(model: Any, steps: int = ROLLOUT_STEPS, seed: int = SEED) -> tuple[Observations | None, str]:
+    """Observations of a deterministic rollout of ``steps`` steps, and a note on where they came from.
+
+    A fresh env is made from the model's env id; a model with an env but no id uses its own env,
+    which is then reset on the next ``learn`` (as ``set_env`` does). Without either, ``None``.
+    """
+    env_id, vec = getattr(model, "env_id", None), getattr(model, "env", None)
+    observations: list[Any] = []
+    try:
+        if env_id is not None:
+            env = gym.make(env_id, **dict(getattr(model, "env_kwargs", None) or {}))
+            try:
+                obs, _ = env.reset(seed=seed)
+                for _ in range(steps):
+                    observations.append(obs)
+                    action, _ = model.predict(obs, deterministic=True)
+                    obs, _, terminated, truncated, _ = env.step(action)
+                    if terminated or truncated:
+                        obs, _ = env.reset()
+            finally:
+                env.close()
+            source = f"a fresh {env_id} env"
+        elif vec is not None:
+            obs, _ = vec.reset(seed=seed)
+            for _ in range(max(1, steps // vec.num_envs)):
+                observations.extend(_unstack(obs))
+                actions, _ = model.predict(obs, deterministic=True)
+                obs, *_ = vec.step(actions)
+            model.set_env(vec)
+            source = "the model's env (reset; the next learn() starts from a fresh reset)"
+        else:
+            return None, "no rollout: the model has no env and no env id"
+    except Exception as err:  # noqa: BLE001 - any env failure only skips the rollout part of the check
+        return None, f"no rollout: the env failed ({type(err).__name__}: {err})"
+    return _stack(observations), f"{len(observations)} observations of a deterministic rollout in {source}"
+
+
+def concat(a: Observations, b: Observations | None) -> Observations:
+    if b is None:
+        return a
+    if isinstance(a, dict):
+        return {k: np.concatenate([np.asarray(a[k]), np.asarray(b[k]).astype(np.asarray(a[k]).dtype)]) for k in a}
+    return np.concatenate([np.asarray(a), np.asarray(b).astype(np.asarray(a).dtype)])
+
+
+@dataclass
+class ParityResult:
+    """What the check ran, what it found, and whether it passed (``None``: not checked)."""
+
+    checked: bool
+    passed: bool | None
+    runtime: str
+    message: str
+    n_sampled: int = 0
+    n_rollout: int = 0
+    rollout: str = ""
+    action_kind: str = ""
+    max_abs_diff: float | None = None
+    mismatches: int | None = None
+    tolerance: float | None = None
+    value_max_abs_diff: float | None = None
+    details: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None and v != [] and v != ""}
+
+
+def tolerance_for(action_space: spaces.Space) -> float:
+    """``TOLERANCE`` scaled by the largest action bound when that exceeds 1 (float32 has ~7 significant digits)."""
+    if isinstance(action_space, spaces.Box):
+        scale = float(np.max(np.abs(np.concatenate([action_space.low.reshape(-1), action_space.high.reshape(-1)]))))
+        return TOLERANCE * max(1.0, scale)
+    return 0.0
+
+
+def reference_outputs(model: Any, plan: ExportPlan, obs: Observations) -> list[np.ndarray]:
+    """``model.predict(obs, deterministic=True)`` and, when exported, the value from the model's own policy."""
+    action, _ = model.predict(obs, deterministic=True)
+    outputs = [np.asarray(action)]
+    if plan.module.value is not None:
+        policy = model.policy
+        device = next(policy.parameters()).device
+        batch = ({k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()} if isinstance(obs, dict)
+                 else torch.as_tensor(np.asarray(obs), device=device))
+        with torch.inference_mode():
+            normalized = policy.normalize(batch)
+            value = policy.predict_values(normalized) if plan.module.value == "value" else policy.q_values(normalized)
+        outputs.append(value.cpu().numpy())
+    return outputs
+
+
+def _cast_like_inputs(obs: Observations, plan: ExportPlan) -> Observations:
+    """The observations as the artifact receives them (its input dtypes), so both sides see the same numbers."""
+    arrays = as_input_arrays(obs, plan.inputs)
+    if plan.inputs[0].key is None:
+        return arrays[0]
+    return {spec.key: a for spec, a in zip(plan.inputs, arrays)}
+
+
+def check_parity(model: Any, plan: ExportPlan, runner: Runner, runtime: str) -> ParityResult:
+    """Run ``runner`` (the artifact) on sampled and rollout observations and compare with the model."""
+    sampled = sample_observations(model.observation_space, N_SAMPLED, seed=SEED)
+    rollout, rollout_note = rollout_observations(model, ROLLOUT_STEPS, seed=SEED)
+    n_rollout = 0 if rollout is None else len(_unstack(rollout))
+    obs = _cast_like_inputs(concat(sampled, rollout), plan)
+    expected = reference_outputs(model, plan, obs)
+    got = runner(as_input_arrays(obs, plan.inputs))
+    result = ParityResult(checked=True, passed=True, runtime=runtime, message="", n_sampled=N_SAMPLED,
+                          n_rollout=n_rollout, rollout=rollout_note)
+    n = len(expected[0])
+    want_action = np.asarray(expected[0]).reshape(n, -1)
+    got_action = np.asarray(got[0]).reshape(n, -1) if np.asarray(got[0]).size == want_action.size else None
+    if got_action is None:
+        result.passed = False
+        result.details.append(f"the artifact returned actions of shape {np.asarray(got[0]).shape}, "
+                              f"expected {np.asarray(expected[0]).shape}")
+    elif isinstance(model.action_space, spaces.Box):
+        result.action_kind = "continuous"
+        result.tolerance = tolerance_for(model.action_space)
+        diff = np.abs(got_action.astype(np.float64) - want_action.astype(np.float64))
+        result.max_abs_diff = float(np.nanmax(diff)) if diff.size else 0.0
+        bad = ~(diff <= result.tolerance)
+        if bad.any():
+            result.passed = False
+            row = int(np.argwhere(bad)[0][0])
+            result.details.append(
+                f"{int(bad.any(axis=1).sum())} of {n} actions differ by more than {result.tolerance:.1e} "
+                f"(largest {result.max_abs_diff:.3e}); first at row {row}: expected {want_action[row].tolist()}, "
+                f"got {got_action[row].tolist()}")
+    else:
+        result.action_kind = "discrete"
+        got_int = np.rint(got_action.astype(np.float64))
+        diff = np.abs(got_int - want_action.astype(np.float64))
+        result.max_abs_diff = float(diff.max()) if diff.size else 0.0
+        rows = (diff != 0).any(axis=1) | (got_int != got_action.astype(np.float64)).any(axis=1)
+        result.mismatches = int(rows.sum())
+        if result.mismatches:
+            result.passed = False
+            row = int(np.argwhere(rows)[0][0])
+            result.details.append(f"{result.mismatches} of {n} discrete actions differ; first at row {row}: "
+                                  f"expected {want_action[row].tolist()}, got {got_action[row].tolist()}")
+    if len(expected) > 1:
+        want_value, got_value = np.asarray(expected[1], dtype=np.float64), np.asarray(got[1], dtype=np.float64)
+        if got_value.size != want_value.size:
+            result.passed = False
+            result.details.append(f"the artifact returned values of shape {got_value.shape}, "
+                                  f"expected {want_value.shape}")
+        else:
+            got_value = got_value.reshape(want_value.shape)
+            diff = np.abs(got_value - want_value)
+            result.value_max_abs_diff = float(np.nanmax(diff)) if diff.size else 0.0
+            if not (diff <= TOLERANCE * np.maximum(1.0, np.abs(want_value))).all():
+                result.passed = False
+                result.details.append(f"values differ by up to {result.value_max_abs_diff:.3e} "
+                                      f"(tolerance {TOLERANCE:.0e}, relative beyond magnitude 1)")
+    result.message = summary_line(result)
+    return result
+
+
+def summary_line(result: ParityResult) -> str:
+    """One line: what ran on how many observations, the largest difference, and the verdict."""
+    if not result.checked:
+        return result.message
+    what = f"{result.n_sampled} sampled + {result.n_rollout} rollout observations"
+    if not result.n_rollout and result.rollout:
+        what += f" ({result.rollout})"
+    if result.action_kind == "continuous":
+        diff = f"max |action difference| = {result.max_abs_diff:.3e} (tolerance {result.tolerance:.1e})"
+    elif result.action_kind == "discrete":
+        diff = f"{result.mismatches} discrete action mismatches (max |difference| = {result.max_abs_diff:g})"
+    else:
+        diff = "actions not comparable"
+    if result.value_max_abs_diff is not None:
+        diff += f", max |value difference| = {result.value_max_abs_diff:.3e}"
+    verdict = "PASSED" if result.passed else "FAILED"
+    return f"parity {verdict} with {result.runtime} on {what}: {diff}"
+
+
+def unchecked(runtime: str, reason: str) -> ParityResult:
+    """A result for a check that did not run, with the reason in capitals so it is not missed."""
+    return ParityResult(checked=False, passed=None, runtime=runtime, message=f"parity NOT CHECKED: {reason}")

@@ -1,0 +1,124 @@
+"""The ``README.md`` written next to an exported policy: inputs, outputs, bounds, how to run it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def _shape(spec: dict[str, Any]) -> str:
+    return "(" + ", ".join(str(d) for d in spec["shape"]) + ("," if len(spec["shape"]) == 1 else "") + ")"
+
+
+def _tables(meta: dict[str, Any], matlab: bool) -> list[str]:
+    lines = ["## Inputs", "", "| name | shape | dtype | what |", "|---|---|---|---|"]
+    for spec in meta["inputs"]:
+        what = f"observation key `{spec['key']}`" if "key" in spec else "the raw env observation"
+        name = spec["name"] if not matlab else spec.get("matlab_name", spec["name"])
+        dtype = "double" if matlab else spec["dtype"]
+        shape = _matlab_shape(spec) if matlab else _shape(spec)
+        lines.append(f"| `{name}` | {shape} | {dtype} | {what} |")
+    lines += ["", "## Outputs", "", "| name | shape | dtype | what |", "|---|---|---|---|"]
+    for spec in meta["outputs"]:
+        dtype = "double" if matlab else spec["dtype"]
+        shape = _matlab_shape(spec) if matlab else _shape(spec)
+        lines.append(f"| `{spec['name']}` | {shape} | {dtype} | {spec.get('meaning', '')} |")
+    bounds = meta["action_bounds"]
+    lines += ["", "## Action bounds", ""]
+    if bounds["type"] == "Box":
+        lines.append(f"Continuous actions in `[low, high]` with low = `{bounds['low']}` and high = `{bounds['high']}` "
+                     "(flattened); the model's squashing, unscaling and clipping are inside the artifact.")
+    elif bounds["type"] == "MultiBinary":
+        lines.append("Binary actions, 0 or 1 (logit > 0).")
+    else:
+        lines.append(f"Integer actions from `{bounds['low']}` to `{bounds['high']}` (argmax of the logits plus the "
+                     "action space's start).")
+    pre = meta["preprocessing"]
+    lines += ["", "## Inside the artifact", ""]
+    norm = pre.get("observation_normalization")
+    if norm:
+        keys = f" for keys {norm['keys']}" if norm.get("keys") else ""
+        lines.append(f"- Observation normalisation{keys} with the saved running statistics: "
+                     f"`{norm['formula']}`, clip = {norm['clip']}, epsilon = {norm['epsilon']}.")
+    if pre.get("image_scaling"):
+        lines.append(f"- Image scaling: {pre['image_scaling']}.")
+    lines.append("- The deterministic action (`model.predict(obs, deterministic=True)`), mapped into the action "
+                 "space. Feed raw env observations; do no preprocessing of your own.")
+    return lines
+
+
+def _matlab_shape(spec: dict[str, Any]) -> str:
+    cols = 1
+    for d in spec["shape"][1:]:
+        cols *= int(d)
+    return f"batch x {cols}"
+
+
+def _parity(meta: dict[str, Any]) -> list[str]:
+    parity = meta["parity"]
+    lines = ["", "## Parity check", "", parity.get("message", "")]
+    if parity.get("rollout"):
+        lines += ["", f"Rollout: {parity['rollout']}."]
+    return lines
+
+
+def render_readme(meta: dict[str, Any], function_name: str) -> str:
+    """The README text for an export described by ``meta`` (the content of ``metadata.json``)."""
+    fmt = meta["format"]
+    title = {"onnx": "ONNX", "torchscript": "TorchScript", "matlab": "MATLAB"}[fmt]
+    lines = [f"# {meta['algorithm']} policy exported from Ballast {meta['ballast_version']} ({title})", "",
+             "Maps a batch of raw environment observations to the actions that "
+             "`model.predict(obs, deterministic=True)` returns. Nothing here needs Ballast. "
+             "`metadata.json` describes the spaces, inputs, outputs and the parity check in full.", "",
+             f"Observation space: `{json.dumps(meta['observation_space'])}`", "",
+             f"Action space: `{json.dumps(meta['action_space'])}`", ""]
+    if fmt == "matlab":
+        names = meta["matlab"]["input_arguments"]
+        for spec, name in zip(meta["inputs"], names):
+            spec["matlab_name"] = name
+    lines += _tables(meta, matlab=fmt == "matlab")
+    lines += ["", "## How to run it", ""]
+    names = [s["name"] for s in meta["inputs"]]
+    outs = [s["name"] for s in meta["outputs"]]
+    if fmt == "onnx":
+        feeds = ", ".join(f'"{n}": {n}_batch' for n in names)
+        lines += ["With ONNX Runtime (`pip install onnxruntime numpy`):", "", "```python",
+                  "import onnxruntime as ort", "", 'session = ort.InferenceSession("policy.onnx")',
+                  "# each *_batch: a NumPy array of shape (batch, ...) and the dtype in the table above",
+                  f"{', '.join(outs)} = session.run(None, {{{feeds}}})", "```", "",
+                  f"Opset {meta['onnx']['opset']}, standard operators only; the batch axis is dynamic. The model's "
+                  "`metadata_props` repeat the version, spaces and bounds."]
+    elif fmt == "torchscript":
+        args = ", ".join(f"{n}_batch" for n in names)
+        lines += ["With PyTorch (no Ballast needed):", "", "```python", "import torch", "",
+                  'policy = torch.jit.load("policy.pt")',
+                  "# each *_batch: a tensor of shape (batch, ...) and the dtype in the table above",
+                  f"{', '.join(outs)} = policy({args})", "```", "", "From C++ with libtorch:", "", "```cpp",
+                  "#include <torch/script.h>", "", 'torch::jit::script::Module policy = torch::jit::load("policy.pt");',
+                  "std::vector<torch::jit::IValue> inputs{obs};  // one tensor per input, in the order above",
+                  "at::Tensor action = policy.forward(inputs).toTensor();"
+                  if len(outs) == 1 else
+                  "auto out = policy.forward(inputs).toTuple();  // (action, value)",
+                  "```"]
+    else:
+        args = ", ".join(meta["matlab"]["input_arguments"])
+        sig = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
+        lines += [f"`{function_name}.m` holds plain matrix code (no toolbox) and loads `{function_name}_params.mat` "
+                  "(MAT v5) once, from its own folder. It runs unchanged in MATLAB and GNU Octave:", "", "```matlab",
+                  "addpath('path/to/this/folder');",
+                  f"{sig} = {function_name}({args});  % one row per observation", "```", "",
+                  "Observations with more than one axis are flattened row-major (C order, as NumPy's `reshape`) into "
+                  "one row each; MATLAB's own `reshape` is column-major, so permute before flattening.", "",
+                  "### From a Simulink MATLAB Function block", "",
+                  "Simulation, calling the function in MATLAB (extrinsic): declare the output size first.", "",
+                  "```matlab", f"function action = fcn({args})",
+                  f"coder.extrinsic('{function_name}');",
+                  f"action = zeros(1, {_matlab_shape(meta['outputs'][0]).split(' x ')[1]});  % output size and type",
+                  f"action = {function_name}({args});", "end", "```", "",
+                  "Without the extrinsic call, pass the parameters in: load them once, e.g. "
+                  f"`P = load('{function_name}_params.mat')` in the model's workspace, add `P` to the block as a "
+                  "parameter argument (Edit Data: Scope = Parameter), and call "
+                  f"`{function_name}({args}, P)`; the function then never touches the file system.",
+                  ]
+    lines += _parity(meta)
+    return "\n".join(lines) + "\n"

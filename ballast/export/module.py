@@ -87,14 +87,14 @@ def action_bounds(action_space: spaces.Space) -> dict[str, Any]:
 
 
 def value_kind(policy: nn.Module) -> str:
-    """``"value"`` (V(s), from ``predict_values``) or ``"q_values"`` (from ``q_values``) for ``policy``."""
+    """``"value"`` (V(s), from ``predict_values``) or ``"q_values"`` (Q(s, .), from the ``q_net`` module)."""
     if callable(getattr(policy, "predict_values", None)):
         return "value"
-    if callable(getattr(policy, "q_values", None)):
+    if isinstance(getattr(policy, "q_net", None), nn.Module):
         return "q_values"
     raise ExportError(
-        f"include_value=True needs a policy with predict_values (V(s)) or q_values (Q(s, .)); "
-        f"{type(policy).__name__} has neither"
+        "include_value=True is supported for actor-critic policies (V(s) from predict_values) and Q-network "
+        f"policies (Q(s, .) from q_net); {type(policy).__name__} has neither"
     )
 
 
@@ -115,7 +115,7 @@ class ExportedPolicy(nn.Module):
         normalized = self.policy.normalize(obs)
         if self.value == "value":
             return action, self.policy.predict_values(normalized)
-        return action, self.policy.q_values(normalized)
+        return action, self.policy.q_net(normalized)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         obs = dict(zip(self.keys, inputs)) if self.keys is not None else inputs[0]

@@ -1,9 +1,19 @@
 """Callbacks: code that runs at fixed points of training and can stop it.
 
 The points, as in Stable-Baselines3: ``on_training_start``, ``on_rollout_start``, ``on_step``
-(after every vector-env step; return False to stop training), ``on_rollout_end`` and
-``on_training_end``. A callback sees the model as ``self.model`` and the step count as
-``self.num_timesteps``.
+(after every vector-env step; return False to stop training), ``on_rollout_end`` (the rollout
+is collected, returns and advantages computed, the update not started) and ``on_training_end``.
+A callback sees the model as ``self.model`` and the step count as ``self.num_timesteps``.
+
+Update hooks, for extending an algorithm (all return True to go on, False to stop training
+after the current gradient step):
+
+* ``on_minibatch(batch)``: before the losses of a minibatch are computed; may change the batch's
+  tensors in place (e.g. augment observations), nothing else;
+* ``before_gradient_step(terms)``: after ``backward``, before the optimizer steps; ``terms`` are the
+  named loss terms; may read or change the gradients (``p.grad``) in place;
+* ``after_gradient_step(terms)``: after the optimizer step; may change parameters in place
+  (e.g. constraints), or record ``terms``.
 """
 
 from __future__ import annotations
@@ -73,6 +83,15 @@ class BaseCallback:
     def update_locals(self, locals_: dict[str, Any]) -> None:
         self.locals.update(locals_)
 
+    def on_minibatch(self, batch: Any) -> bool:
+        return True
+
+    def before_gradient_step(self, terms: dict[str, Any]) -> bool:
+        return True
+
+    def after_gradient_step(self, terms: dict[str, Any]) -> bool:
+        return True
+
 
 class CallbackList(BaseCallback):
     """Runs several callbacks in order; training stops if any of them asks to."""
@@ -110,6 +129,15 @@ class CallbackList(BaseCallback):
     def update_locals(self, locals_: dict[str, Any]) -> None:
         for cb in self.callbacks:
             cb.update_locals(locals_)
+
+    def on_minibatch(self, batch: Any) -> bool:
+        return all([cb.on_minibatch(batch) for cb in self.callbacks])
+
+    def before_gradient_step(self, terms: dict[str, Any]) -> bool:
+        return all([cb.before_gradient_step(terms) for cb in self.callbacks])
+
+    def after_gradient_step(self, terms: dict[str, Any]) -> bool:
+        return all([cb.after_gradient_step(terms) for cb in self.callbacks])
 
 
 class FunctionCallback(BaseCallback):

@@ -8,6 +8,7 @@ including RMSprop (``alpha = 0.99``, ``eps = rms_prop_eps``).
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from ballast.buffers import RolloutBatch, RolloutBuffer
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
+from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
 from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -74,6 +76,8 @@ class A2C(Algorithm):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         normalize_advantage: bool = False,
+        aux_modules: Mapping[str, AuxModule] | None = None,
+        extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
         normalize_rewards: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -96,16 +100,18 @@ class A2C(Algorithm):
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
                     normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
                     verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
-                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space,
+                    aux_modules=aux_modules, extra_losses=extra_losses)
 
     def _build(self) -> None:
         cfg = self.config
         lr = cfg.learning_rate(1.0)
-        self.flat_params = FlatParameters(self.policy.parameters())
+        self.flat_params = FlatParameters(self._trainable_parameters())
         if cfg.use_rms_prop:
             self.optimizer = FlatRMSprop(self.flat_params, lr=lr, alpha=0.99, eps=cfg.rms_prop_eps)
         else:
             self.optimizer = FlatAdam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
+        self.extensions.build_own_optimizers()
         self._make_buffer()
 
     def _make_buffer(self) -> None:
@@ -129,7 +135,7 @@ class A2C(Algorithm):
     def compute_losses(self, batch: RolloutBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Named, weighted loss terms: ``policy`` (policy gradient), ``value``, ``entropy``."""
         cfg = self.config
-        values, log_prob, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
+        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -139,6 +145,8 @@ class A2C(Algorithm):
         terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": cfg.ent_coef * entropy_loss}
         stats = {"train/policy_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
                  "train/entropy_loss": entropy_loss.detach()}
+        if self.extensions.extra_losses:
+            add_extra_terms(terms, self.extensions.terms(batch, outputs, self))
         return terms, stats
 
     def train(self) -> None:
@@ -149,15 +157,21 @@ class A2C(Algorithm):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         batch = next(self.rollout_buffer.minibatches(None, self._generator))
+        self._hook("on_minibatch", batch)
         terms, stats = self.compute_losses(batch)
         loss = sum(terms.values())
         self.flat_params.zero_grad()
+        self.extensions.zero_own_grads()
         loss.backward()
         self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
+        self._hook("before_gradient_step", terms)
         self.optimizer.step()
+        self.extensions.step_own_optimizers()
+        self._hook("after_gradient_step", terms)
         self._n_updates += 1
         for key, value in stats.items():
             self.logger.record(key, value)
+        record_terms(self.logger, terms, loss)
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/n_updates", self._n_updates)
 

@@ -8,6 +8,7 @@ meanings and defaults are Stable-Baselines3's, so published settings carry over.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
+from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
 from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -100,6 +102,8 @@ class PPO(Algorithm):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         target_kl: float | None = None,
+        aux_modules: Mapping[str, AuxModule] | None = None,
+        extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
         normalize_rewards: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -125,11 +129,13 @@ class PPO(Algorithm):
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
                     normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
                     verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
-                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space,
+                    aux_modules=aux_modules, extra_losses=extra_losses)
 
     def _build(self) -> None:
-        self.flat_params = FlatParameters(self.policy.parameters())
+        self.flat_params = FlatParameters(self._trainable_parameters())
         self.optimizer = FlatAdam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5)
+        self.extensions.build_own_optimizers()
         self._make_buffer()
 
     def _make_buffer(self) -> None:
@@ -161,7 +167,7 @@ class PPO(Algorithm):
         which the approximate KL and the clip fraction are computed once per epoch.
         """
         cfg = self.config
-        values, log_prob, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
+        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -175,6 +181,8 @@ class PPO(Algorithm):
             entropy_loss = losses.entropy_loss(entropy)
             terms["entropy"] = cfg.ent_coef * entropy_loss
             stats["train/entropy_loss"] = entropy_loss.detach()
+        if self.extensions.extra_losses:
+            add_extra_terms(terms, self.extensions.terms(batch, outputs, self))
         return terms, stats
 
     def train(self) -> None:
@@ -192,6 +200,8 @@ class PPO(Algorithm):
         for epoch in range(cfg.n_epochs):
             stop = False
             for batch in self.rollout_buffer.minibatches(cfg.batch_size, self._generator):
+                if not self._hook("on_minibatch", batch):
+                    stop = True
                 terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
                 log_ratio = stats.pop("log_ratio")
                 if cfg.target_kl is not None and losses.approx_kl(log_ratio).item() > 1.5 * cfg.target_kl:
@@ -201,14 +211,20 @@ class PPO(Algorithm):
                     break
                 loss = sum(terms.values())
                 self.flat_params.zero_grad()
+                self.extensions.zero_own_grads()
                 loss.backward()
                 self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
+                stop = not self._hook("before_gradient_step", terms) or stop
                 self.optimizer.step()
+                self.extensions.step_own_optimizers()
+                stop = not self._hook("after_gradient_step", terms) or stop
                 self._n_updates += 1
                 log_ratios.append(log_ratio)
                 for key, value in stats.items():
                     self.logger.record_mean(key, value)
-                self.logger.record_mean("train/loss", loss.detach())
+                record_terms(self.logger, terms, loss)
+                if stop:
+                    break
             if stop:
                 break
         self._log_training(lr, clip_range, log_ratios, batch)

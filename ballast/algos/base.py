@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 from collections import deque
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -26,6 +27,7 @@ from ballast.checkpoint import (Checkpoint, optimizer_from_tensors, optimizer_to
 from ballast.envs.make import EnvLike, env_id_of, make_vec_env
 from ballast.envs.normalize import RewardNormalizer
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
+from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_losses
 from ballast.logger import Logger
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
@@ -112,6 +114,8 @@ class Algorithm:
         env_kwargs: dict[str, Any] | None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        aux_modules: Mapping[str, AuxModule] | None = None,
+        extra_losses: Iterable[ExtraLoss] | None = None,
     ) -> None:
         self.config = config
         self.seed = seed
@@ -139,6 +143,10 @@ class Algorithm:
         self.set_random_seed(seed)
         self.policy_kwargs = dict(policy_kwargs or {})
         self.policy = self._make_policy(policy, normalize_observations).to(self.device)
+        self.extensions = Extensions(aux_modules, extra_losses, self.device)
+        self.aux_modules = self.extensions.modules
+        self._callback: BaseCallback | None = None
+        self._stop_requested = False
         self.reward_normalizer = (
             RewardNormalizer(self.n_envs, getattr(config, "gamma", 0.99)).to(self.device) if normalize_rewards else None
         )
@@ -192,6 +200,10 @@ class Algorithm:
     def _build(self) -> None:
         """Create optimizers and buffers (subclasses)."""
         raise NotImplementedError
+
+    def _trainable_parameters(self) -> list[nn.Parameter]:
+        """The policy's parameters and those of the aux modules trained with the main optimizer."""
+        return [*self.policy.parameters(), *self.extensions.shared_parameters()]
 
     def set_random_seed(self, seed: int | None) -> None:
         """Seed torch, the shuffling generator and the action space."""
@@ -279,10 +291,11 @@ class Algorithm:
                                  tensorboard=True)
         callback = as_callback(callback, progress_bar)
         callback.init_callback(self)
+        self._callback, self._stop_requested = callback, False
         callback.on_training_start(locals())
         dumped_at = -1
         while self.num_timesteps < self.total_timesteps:
-            if not self._learn_iteration(callback):
+            if not self._learn_iteration(callback) or self._stop_requested:
                 break
             if log_interval and self._iteration % log_interval == 0:
                 self._log_rollout_stats()
@@ -292,7 +305,18 @@ class Algorithm:
             self._log_rollout_stats()
             self.logger.dump(self.num_timesteps)
         callback.on_training_end()
+        self._callback = None
         return self
+
+    # --- update hooks (see BaseCallback) ------------------------------------------------------
+    def _hook(self, name: str, *args: Any) -> bool:
+        """Call the callback's update hook ``name``; a False answer stops training after this step."""
+        if self._callback is None:
+            return True
+        go_on = getattr(self._callback, name)(*args)
+        if not go_on:
+            self._stop_requested = True
+        return go_on
 
     def _next_run_id(self, run: str) -> int:
         folder = Path(self.tensorboard_log)
@@ -363,6 +387,7 @@ class Algorithm:
             "env_kwargs": self.env_kwargs,
             "n_envs": self.n_envs,
             "seed": self.seed,
+            "extensions": self.extensions.to_json(),
         }
         state = {
             "num_timesteps": self.num_timesteps,
@@ -372,12 +397,14 @@ class Algorithm:
             "progress_remaining": self._progress_remaining,
             "action_space_rng": self.action_space.np_random.bit_generator.state,
             "numpy_rng": self._np_rng.bit_generator.state,
+            "aux_optimizers": self.extensions.optimizer_json(),
             **self._extra_state(),
         }
         tensors = {
             "policy": dict(self.policy.state_dict()),
             "rng": {"torch": torch.get_rng_state(), "generator": self._generator.get_state()},
             **self._extra_tensors(),
+            **self.extensions.state_tensors(),
         }
         if self.reward_normalizer is not None:
             tensors["reward_normalizer"] = dict(self.reward_normalizer.state_dict())
@@ -386,10 +413,12 @@ class Algorithm:
 
     @classmethod
     def load(cls, path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
-             **overrides: Any) -> Algorithm:
+             extra_losses: Iterable[ExtraLoss] | None = None, **overrides: Any) -> Algorithm:
         """Load a checkpoint written by :meth:`save`. ``env`` must have the saved spaces.
 
         ``overrides`` replace saved hyperparameters (e.g. ``learning_rate``), as SB3's ``custom_objects``.
+        Auxiliary modules are rebuilt from the file; extra losses are imported by the names saved,
+        or taken from ``extra_losses`` when given.
         """
         checkpoint = read_checkpoint(path)
         algo_name = checkpoint.meta.get("algorithm")
@@ -402,6 +431,8 @@ class Algorithm:
         if algo_cls is None:
             raise CheckpointError(f"{path} holds an unknown algorithm {algo_name!r}; known: {sorted(ALGORITHMS)}")
         try:
+            if extra_losses is not None:
+                overrides = {**overrides, "extra_losses": list(extra_losses)}
             return algo_cls._from_checkpoint(checkpoint, env, device, overrides)
         except (KeyError, TypeError) as err:
             raise CheckpointError(f"{path} is missing or has malformed content ({err!r}); the file is damaged") from None
@@ -417,6 +448,12 @@ class Algorithm:
         if policy_class is None:
             policy_class = import_class(policy_cfg["class"])
         hyperparameters = {**cfg["hyperparameters"], **overrides}
+        extensions = cfg.get("extensions") or {}
+        if extensions.get("aux_modules"):
+            hyperparameters["aux_modules"] = {name: AuxModule.from_json(spec)
+                                              for name, spec in extensions["aux_modules"].items()}
+        if extensions.get("extra_losses") and "extra_losses" not in hyperparameters:
+            hyperparameters["extra_losses"] = resolve_extra_losses(extensions["extra_losses"])
         vec = None
         if env is not None:
             vec = make_vec_env(env, _copies_for(env, cfg.get("n_envs", 1)),
@@ -464,6 +501,7 @@ class Algorithm:
             torch.set_rng_state(rng["torch"])
         if "generator" in rng:
             self._generator.set_state(rng["generator"])
+        self.extensions.load(ckpt.tensors, state.get("aux_optimizers", {}))
         self._load_extra(ckpt)
 
     # helpers for subclasses

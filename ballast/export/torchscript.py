@@ -37,14 +37,18 @@ def export_torchscript(plan: ExportPlan, path: Path) -> dict[str, Any]:
     for value, spec in zip(graph_inputs, plan.inputs):
         value.setDebugName(re.sub(r"\W", "_", spec.name) if re.match(r"[A-Za-z_]", spec.name) else f"obs_{spec.name}")
     buffer = io.BytesIO()
-    torch.jit.save(traced, buffer)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(traced, buffer)
     atomic_write_bytes(path, buffer.getvalue())
     return {"torch_version": torch.__version__.split("+")[0]}
 
 
 def torchscript_runner(path: Path) -> tuple[Any, str]:
     """A function running the saved file (loaded back with ``torch.jit.load``) on a list of input arrays."""
-    module = torch.jit.load(str(path), map_location="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = torch.jit.load(str(path), map_location="cpu")
 
     def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
         with torch.no_grad():

@@ -143,7 +143,12 @@ class Algorithm:
         self.set_random_seed(seed)
         self.policy_kwargs = dict(policy_kwargs or {})
         self.policy = self._make_policy(policy, normalize_observations).to(self.device)
-        self.extensions = Extensions(aux_modules, extra_losses, self.device)
+        # Aux modules draw their initial weights from a stream of their own, so adding one leaves
+        # every other random draw of a seeded run unchanged.
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed + 1)
+            self.extensions = Extensions(aux_modules, extra_losses, self.device)
         self.aux_modules = self.extensions.modules
         self._callback: BaseCallback | None = None
         self._stop_requested = False

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -117,7 +119,7 @@ class Program:
     params: dict[str, np.ndarray] = field(default_factory=dict)
     _by_content: dict[str, str] = field(default_factory=dict)
     _count: int = 0
-    _memo: dict[str, Any] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def var(self) -> str:
         self._count += 1
@@ -396,8 +398,43 @@ _BINARY = {
 }
 _UNARY = {"tanh": "tanh({})", "exp": "exp({})", "log": "log({})", "neg": "-({})", "abs": "abs({})",
           "sqrt": "sqrt({})", "square": "({}).^2", "relu": "max({}, 0)", "sigmoid": "1 ./ (1 + exp(-{}))"}
+# functional activation -> (module name, its positional parameter names after the input)
+_FUNCTIONAL_ACTIVATIONS = {"elu": ("ELU", "alpha"), "leaky_relu": ("LeakyReLU", "negative_slope"), "silu": ("SiLU",),
+                           "gelu": ("GELU",), "softplus": ("Softplus", "beta", "threshold")}
 _RESHAPES = {"reshape", "view", "flatten", "squeeze", "unsqueeze", "contiguous", "view_as", "reshape_as"}
 _CASTS = {"to", "float", "double", "long", "int", "type", "type_as", "bool"}
+
+
+def _param_hint(node: fx.Node, index: int, default: str) -> str:
+    """A parameter name from the attribute an argument of ``node`` was read from (e.g. ``q_net.weights.0``)."""
+    arg = node.args[index] if index < len(node.args) else None
+    if isinstance(arg, fx.Node) and arg.op == "get_attr":
+        return _short(str(arg.target))
+    return default
+
+
+def _matmul(program: Program, node: fx.Node, name: str, args: list[Any], kwargs: dict[str, Any]) -> Mat:
+    """``x @ W (+ b)`` with a batch ``x`` and constant ``W``: ``addmm(b, x, W)``, ``mm``, ``matmul``, ``F.linear``."""
+    if name == "addmm":
+        if kwargs.get("beta", 1) != 1 or kwargs.get("alpha", 1) != 1:
+            raise Unsupported("addmm with beta or alpha other than 1")
+        (bias, x, weight), slots = args[:3], (0, 2)
+    elif name == "linear":
+        x, weight = args[0], args[1]
+        bias = args[2] if len(args) > 2 else kwargs.get("bias")
+        weight, slots = (weight.T if isinstance(weight, torch.Tensor) else weight), (2, 1)
+    else:
+        (x, weight), bias, slots = args[:2], None, (None, 1)
+    if not (isinstance(x, Mat) and len(x.shape) == 1 and isinstance(weight, torch.Tensor) and weight.dim() == 2):
+        raise Unsupported(f"{name} other than (batch x n) @ constant (n x m)")
+    w = program.param(_f32(weight), _param_hint(node, slots[1], f"{name}_W"))
+    expr = f"{x.var} * {w}"
+    if bias is not None:
+        if not isinstance(bias, torch.Tensor) or bias.numel() != weight.shape[1]:
+            raise Unsupported(f"{name} with a bias of this kind")
+        b = program.param(_f32(bias).reshape(-1), _param_hint(node, slots[0], f"{name}_b"))
+        expr = f"bsxfun(@plus, {expr}, {b})"
+    return program.assign(expr, (int(weight.shape[1]),), torch.float32)
 
 
 def _op_name(node: fx.Node) -> str:
@@ -437,6 +474,8 @@ def _translate_op(program: Program, node: fx.Node, name: str, args: list[Any], k
         raise Unsupported(f"the attribute {args[1]!r}")
     if name == "mode" and isinstance(first, Dist):
         return _mode(program, first)
+    if name in ("addmm", "mm", "matmul", "linear"):
+        return _matmul(program, node, name, args, kwargs)
     second_is_batch = len(args) > 1 and isinstance(args[1], Mat)
     if not isinstance(first, Mat) and name not in ("cat", "stack") and not (name in _BINARY and second_is_batch):
         raise Unsupported(f"{name} on {type(first).__name__}")
@@ -459,6 +498,13 @@ def _translate_op(program: Program, node: fx.Node, name: str, args: list[Any], k
         return Mat(first.var, first.shape, dtype)
     if name in _UNARY:
         return program.assign(_UNARY[name].format(first.var), first.shape, example.dtype)
+    if name in _FUNCTIONAL_ACTIVATIONS:
+        names = _FUNCTIONAL_ACTIVATIONS[name]
+        options = {**dict(zip(names[1:], args[1:])), **kwargs}
+        if options.pop("inplace", False):
+            raise Unsupported(f"{name}(inplace=True)")
+        expr = _activation_expr(names[0], first.var, SimpleNamespace(**options))
+        return program.assign(expr, first.shape, first.dtype)
     if name in _BINARY:
         a, b = args[0], args[1] if len(args) > 1 else kwargs.get("other")
         like = a if isinstance(a, Mat) else b
@@ -564,6 +610,17 @@ class _Recorder(fx.Interpreter):
         return out
 
 
+def _memo_key(value: Any) -> str:
+    """A key that is equal for equal translated arguments (constant tensors by identity)."""
+    if isinstance(value, torch.Tensor):
+        return f"<tensor {id(value)}>"
+    if isinstance(value, (list, tuple)):
+        return "(" + ", ".join(_memo_key(v) for v in value) + ")"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_memo_key(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
 def _owner(stack: list[tuple[str, type]] | None, fallback: str) -> str:
     """The innermost non-``torch.nn`` module on ``stack``: the part of the policy that is not supported."""
     for path, cls in reversed(stack or []):
@@ -638,18 +695,21 @@ def translate(plan: ExportPlan) -> Translation:
             if node.op == "get_attr" or not (_is_batch(args) or _is_batch(kwargs)):
                 values[node] = example_out
                 continue
+            # The same call on the same values is written once (the value output repeats the actor's trunk).
+            key = _memo_key((node.op, str(node.target), args, kwargs))
+            if key in program.memo:
+                values[node] = program.memo[key]
+                continue
             if node.op == "call_module":
                 submodule = module.get_submodule(node.target)
                 translator = _translator_for(submodule)
                 if translator is None:
                     stack = stack + [(node.target, type(submodule))]
                     raise Unsupported(f"the module {type(submodule).__name__}")
-                key = f"{node.target}|{args!r}|{kwargs!r}"
-                if key not in program._memo:
-                    program._memo[key] = translator(program, submodule, node.target, args, example_out)
-                values[node] = program._memo[key]
+                values[node] = translator(program, submodule, node.target, args, example_out)
             else:
                 values[node] = _translate_op(program, node, _op_name(node), args, kwargs, example_out)
+            program.memo[key] = values[node]
         except Unsupported as err:
             owner = _owner(stack, type(plan.module.policy).__name__)
             raise _unsupported(str(err), owner) from None
@@ -745,8 +805,9 @@ def octave_runner(out_dir: Path, function_name: str, n_outputs: int, octave: str
                 f"[{', '.join(outs)}] = {function_name}({', '.join('S.' + k for k in inputs)}); "
                 f"save('-v6', 'outputs.mat', {', '.join(repr(o) for o in outs)});"
             )
+            env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
             proc = subprocess.run([octave, "--norc", "--quiet", "--no-window-system", "--eval", script], cwd=tmp,
-                                  capture_output=True, text=True, timeout=300)
+                                  capture_output=True, text=True, timeout=300, env=env)
             if proc.returncode != 0 or not (Path(tmp) / "outputs.mat").exists():
                 raise ExportError(f"the generated MATLAB code failed in Octave:\n{proc.stdout}\n{proc.stderr}".strip())
             result = loadmat(Path(tmp) / "outputs.mat")

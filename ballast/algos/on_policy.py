@@ -31,13 +31,15 @@ def _to_tensor(obs: Any, device: torch.device) -> Any:
 
 
 def _check_finite(rewards: np.ndarray, observations: Any) -> None:
-    if not np.isfinite(rewards).all():
+    # A sum is finite exactly when no element is NaN or infinite (barring overflow, which the exact
+    # check below then clears), so one reduction per array covers the usual case.
+    if not np.isfinite(rewards.sum()) and not np.isfinite(rewards).all():
         raise EnvError(
             f"the env returned non-finite rewards {rewards.tolist()}; fix the env or wrap it so that rewards are finite"
         )
     arrays = observations.values() if isinstance(observations, dict) else (observations,)
     for array in arrays:
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
+        if array.dtype.kind == "f" and not np.isfinite(array.sum()) and not np.isfinite(array).all():
             raise EnvError("the env returned an observation with NaN or infinite values; fix the env or clip them")
 
 
@@ -57,10 +59,9 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         if cfg.use_sde and cfg.sde_sample_freq > 0 and t % cfg.sde_sample_freq == 0 and t > 0:
             policy.reset_noise(model.n_envs)
         if actor is not None:
-            obs, actions, values, log_probs = actor(model._last_obs)
-            env_actions = policy.action_adapter.numpy(actions)
+            obs, actions, env_actions = actor(model._last_obs)
         else:
-            obs, actions, values, log_probs, env_actions = _torch_step(policy, model._last_obs, device)
+            obs, actions, env_actions = _torch_step(policy, model._last_obs, device)
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
@@ -78,12 +79,13 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         if not next_step_reset and "final_obs" in infos:
             _final_values(model, infos, truncated, t, final_values)
 
-        buffer.add(t, obs, actions, rewards, values, log_probs, terminated, episode_end, valid)
+        buffer.add(t, obs, actions, rewards, terminated, episode_end, valid)
         model._last_obs = next_obs
         model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
         callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end})
         if not callback.on_step():
             return False
+    buffer.evaluate(policy)
     with torch.inference_mode():
         last_obs = _to_tensor(model._last_obs, device)
         last_values = policy.predict_values(policy.normalize(last_obs)).cpu().numpy()
@@ -94,11 +96,11 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
 
 @torch.inference_mode()
 def _torch_step(policy: Any, raw_obs: Any, device: torch.device) -> tuple[Any, ...]:
-    """One acting step with PyTorch: ``(stored_obs, actions, values, log_probs, env_actions)``."""
+    """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``."""
     obs = policy.normalize(_to_tensor(raw_obs, device))
-    actions, values, log_probs = policy(obs)
+    actions = policy.outputs(obs).distribution.sample()
     env_actions = policy.action_adapter(actions).cpu().numpy()
-    return obs, actions.cpu().numpy(), values.cpu().numpy(), log_probs.cpu().numpy(), env_actions
+    return obs, actions.cpu().numpy(), env_actions
 
 
 def _track_episodes(model: Any, rewards: np.ndarray, episode_end: np.ndarray, valid: np.ndarray) -> None:

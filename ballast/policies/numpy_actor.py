@@ -5,13 +5,11 @@ observations; for the small networks of RL, PyTorch's per-operation overhead the
 than the arithmetic. :class:`NumpyActor` computes the same function with NumPy views of the
 policy's own parameters (no copies: updates to the parameters are seen at once) for the common
 case: vector observations (optionally normalised), the stacked actor-critic MLP, and a
-categorical or diagonal Gaussian head. Any other policy returns ``None`` from :func:`numpy_actor`
+categorical or diagonal Gaussian head over Discrete or Box actions. Any other policy returns ``None`` from :func:`numpy_actor`
 and rollouts use PyTorch. The update step always uses PyTorch and autograd.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import torch
@@ -20,7 +18,6 @@ from ballast.encoders.standard import FlattenEncoder
 from ballast.policies.heads import CategoricalHead, GaussianHead
 
 _ACTIVATIONS = {"Tanh": np.tanh, "ReLU": lambda x: np.maximum(x, 0.0)}
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
 def _view(tensor: torch.Tensor) -> np.ndarray:
@@ -28,7 +25,11 @@ def _view(tensor: torch.Tensor) -> np.ndarray:
 
 
 class NumpyActor:
-    """``actor(obs) -> (normalised_obs, actions, values, log_probs)`` for a batch of raw observations."""
+    """``actor(obs) -> (normalised_obs, actions, env_actions)`` for a batch of raw observations.
+
+    Only the actor half is evaluated: values and log-probabilities of a whole rollout are computed
+    afterwards in one batched PyTorch pass (the parameters do not change during a rollout).
+    """
 
     def __init__(self, policy: torch.nn.Module, rng: np.random.Generator) -> None:
         self.rng = rng
@@ -38,12 +39,17 @@ class NumpyActor:
             self.normalizer = (_view(rms.mean), _view(rms.var), policy.normalizer.epsilon, policy.normalizer.clip_obs)
         self.scale = policy.encoder.scale
         trunk = policy.trunk
-        self.layers = [(_view(w), _view(b)) for w, b in zip(trunk.weights, trunk.biases)]
+        self.layers = [(_view(w)[0], _view(b)[0]) for w, b in zip(trunk.weights, trunk.biases)]
         self.activation = _ACTIVATIONS[trunk.activation_name]
         head = policy.action_head
         self.head_weight, self.head_bias = _view(head.net.weight).T, _view(head.net.bias)
         self.log_std = _view(head.log_std) if isinstance(head, GaussianHead) else None
-        self.value_weight, self.value_bias = _view(policy.value_head.weight).T, _view(policy.value_head.bias)
+        adapter = policy.action_adapter
+        self.action_shape = adapter.shape
+        if self.log_std is None:
+            self.offset = int(adapter.start[0])
+        else:
+            self.low, self.high = adapter.low.numpy().copy(), adapter.high.numpy().copy()
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         x = obs.reshape(obs.shape[0], -1).astype(np.float32, copy=False)
@@ -52,27 +58,23 @@ class NumpyActor:
             x = np.clip((x - mean) / np.sqrt(var + eps), -clip, clip).astype(np.float32)
         return x
 
-    def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def __call__(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         normalized = self.normalize(obs)
         h = normalized * self.scale if self.scale != 1.0 else normalized
         for weight, bias in self.layers:
             h = self.activation(h @ weight + bias)
-        latent_pi, latent_vf = (h[0], h[1]) if h.ndim == 3 else (h, h)
-        values = (latent_vf @ self.value_weight + self.value_bias)[:, 0]
-        out = latent_pi @ self.head_weight + self.head_bias
+        out = h @ self.head_weight + self.head_bias
         if self.log_std is None:
-            z = out - out.max(axis=-1, keepdims=True)
-            log_probs_all = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-            cdf = np.exp(log_probs_all).cumsum(axis=-1)
-            u = self.rng.random((out.shape[0], 1), dtype=np.float32)
+            # Inverse-CDF sampling from softmax(out), as ballast.distributions.Categorical.sample.
+            probs = np.exp(out - out.max(axis=-1, keepdims=True))
+            cdf = probs.cumsum(axis=-1)
+            u = self.rng.random((out.shape[0], 1), dtype=np.float32) * cdf[:, -1:]
             actions = np.minimum((cdf <= u).sum(axis=-1), out.shape[-1] - 1)
-            log_probs = log_probs_all[np.arange(out.shape[0]), actions]
+            env_actions = actions + self.offset
         else:
-            std = np.exp(self.log_std)
-            noise = self.rng.standard_normal(out.shape, dtype=np.float32)
-            actions = out + std * noise
-            log_probs = (-0.5 * noise * noise - self.log_std - _LOG_SQRT_2PI).sum(axis=-1)
-        return normalized.reshape(obs.shape), actions, values, log_probs.astype(np.float32)
+            actions = out + np.exp(self.log_std) * self.rng.standard_normal(out.shape, dtype=np.float32)
+            env_actions = np.clip(actions, self.low, self.high).reshape(actions.shape[0], *self.action_shape)
+        return normalized.reshape(obs.shape), actions, env_actions
 
 
 def numpy_actor(policy: torch.nn.Module, rng: np.random.Generator) -> NumpyActor | None:
@@ -84,6 +86,8 @@ def numpy_actor(policy: torch.nn.Module, rng: np.random.Generator) -> NumpyActor
         and policy.trunk.activation_name in _ACTIVATIONS
         and len(policy.trunk.weights) > 0
         and type(policy.action_head) in (CategoricalHead, GaussianHead)
+        and policy.action_adapter.kind in ("Discrete", "Box")
+        and not policy.action_adapter.squashed
         and (policy.normalizer is None or list(policy.normalizer.stats.keys()) == ["obs"])
         and next(policy.parameters()).dtype == torch.float32
     )

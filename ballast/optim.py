@@ -75,6 +75,7 @@ class FlatOptimizer:
         self.param_groups = [dict(g) for g in state_dict["param_groups"]]
         saved = state_dict["state"].get(0, state_dict["state"].get("0", {}))
         self.state = {k: v.to(self.flat.param.device) if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
+        self._t = int(self.state["step"]) if "step" in self.state else 0
 
 
 class FlatAdam(FlatOptimizer):
@@ -97,9 +98,11 @@ class FlatAdam(FlatOptimizer):
         if not self.state:
             self.state = {"step": torch.zeros((), dtype=torch.float64), "exp_avg": torch.zeros_like(param),
                           "exp_avg_sq": torch.zeros_like(param)}
+            self._t = 0
         state = self.state
-        state["step"] += 1
-        t = float(state["step"])
+        self._t += 1
+        t = self._t
+        state["step"].fill_(t)
         state["exp_avg"].lerp_(grad, 1.0 - beta1)
         state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
         denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1.0 - beta2 ** t)).add_(eps)

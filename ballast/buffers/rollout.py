@@ -30,6 +30,13 @@ class RolloutBatch:
     advantages: torch.Tensor
     returns: torch.Tensor
 
+    def slice(self, start: int, stop: int) -> RolloutBatch:
+        """Rows ``start:stop`` (views, no copy)."""
+        obs = self.observations
+        obs = {k: v[start:stop] for k, v in obs.items()} if isinstance(obs, dict) else obs[start:stop]
+        return RolloutBatch(obs, self.actions[start:stop], self.old_values[start:stop],
+                            self.old_log_prob[start:stop], self.advantages[start:stop], self.returns[start:stop])
+
 
 def policy_action_shape(action_space: spaces.Space) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of one action as the policy samples it."""
@@ -124,6 +131,7 @@ class RolloutBuffer:
         if batch_size is None or batch_size >= len(index):
             yield self.batch(index)
             return
-        index = index[torch.randperm(len(index), generator=generator).to(index.device)]
+        # One gather per epoch in shuffled order; the minibatches are then views of it.
+        shuffled = self.batch(index[torch.randperm(len(index), generator=generator).to(index.device)])
         for start in range(0, len(index), batch_size):
-            yield self.batch(index[start:start + batch_size])
+            yield shuffled.slice(start, start + batch_size)

@@ -5,7 +5,8 @@
     mean, std = evaluate_policy(model, "CartPole-v1", n_eval_episodes=10)
 """
 
-from ballast.algos import A2C, PPO, load
+from ballast import noise
+from ballast.algos import A2C, DDPG, DQN, PPO, SAC, TD3, load
 from ballast.callbacks import (BaseCallback, CallbackList, CheckpointCallback, EvalCallback,
                                StopTrainingOnRewardThreshold)
 from ballast.envs import make_vec_env
@@ -16,7 +17,7 @@ from ballast.interop import import_sb3
 from ballast.version import __version__
 
 __all__ = [
-    "A2C", "PPO", "load", "evaluate_policy", "import_sb3", "make_vec_env",
+    "A2C", "DDPG", "DQN", "PPO", "SAC", "TD3", "load", "noise", "evaluate_policy", "import_sb3", "make_vec_env",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
     "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ObservationError", "SpaceMismatchError",
     "UnsupportedSpaceError", "__version__",

@@ -52,3 +52,47 @@ def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
 def clip_fraction(ratio: torch.Tensor, clip_range: float) -> torch.Tensor:
     """Share of samples whose ratio ``rho`` left ``[1 - eps, 1 + eps]``."""
     return (torch.abs(ratio - 1.0) > clip_range).float().mean()
+
+
+# --- off-policy losses ---------------------------------------------------------------------------
+
+
+def q_regression_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Sum over critics of the mean squared TD error: ``sum_i mean((Q_i(s, a) - y)^2)``.
+
+    ``q_values`` has shape ``(n_critics, B)``, ``targets`` shape ``(B,)`` and no gradient. TD3
+    minimises this sum (Fujimoto et al., 2018); SAC, as SB3, half of it.
+    """
+    return (q_values - targets.unsqueeze(0)).square().mean(dim=1).sum()
+
+
+def sac_actor_loss(log_prob: torch.Tensor, q_values: torch.Tensor, ent_coef: torch.Tensor | float) -> torch.Tensor:
+    """SAC's policy loss (Haarnoja et al., 2018, arXiv:1801.01290, eq. 7 with reparameterisation).
+
+    ``L = mean(alpha * log pi(a~|s) - min_i Q_i(s, a~))`` with ``a~`` sampled by reparameterisation;
+    ``q_values`` (shape ``(n_critics, B)``) must carry gradients to the actions only.
+    """
+    return (ent_coef * log_prob - q_values.min(dim=0).values).mean()
+
+
+def deterministic_actor_loss(q_values: torch.Tensor) -> torch.Tensor:
+    """The deterministic policy-gradient loss of DDPG/TD3 (Silver et al., 2014; Lillicrap et al., 2016).
+
+    ``L = -mean(Q_1(s, mu(s)))``: only the first critic, as in TD3.
+    """
+    return -q_values.mean()
+
+
+def entropy_coef_loss(log_ent_coef: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+    """Automatic entropy tuning (Haarnoja et al., 2018, arXiv:1812.05905, eq. 18), on ``log alpha``.
+
+    ``L = -mean(log(alpha) * (log pi(a|s) + H_target))`` with ``log_prob`` detached: alpha grows
+    when the policy's entropy ``-log pi`` falls below the target ``H_target``. Optimising
+    ``log alpha`` rather than ``alpha`` (as SB3 and softlearning do) keeps alpha positive.
+    """
+    return -(log_ent_coef * (log_prob.detach() + target_entropy)).mean()
+
+
+def huber_q_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """DQN's loss (Mnih et al., 2015): the Huber loss (smooth L1, delta = 1) of the TD error ``Q(s, a) - y``."""
+    return F.smooth_l1_loss(q_values, targets)

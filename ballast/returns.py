@@ -11,6 +11,7 @@ step still bootstraps from the value of its final observation, ``next_values[t]`
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 
 def compute_gae(
@@ -41,3 +42,92 @@ def compute_gae(
         running = deltas[t] + discount[t] * running
         advantages[t] = running
     return advantages, advantages + values
+
+
+# --- off-policy targets -------------------------------------------------------------------------
+# These take batch-major tensors: one row per sampled transition. ``discounts`` is the factor in
+# front of the bootstrap value, ``gamma^k * (1 - terminated)`` for a k-step transition (see
+# :func:`n_step_returns`): zero at termination, ``gamma^k`` at truncation, where the final
+# observation is the bootstrap state (design principle 5).
+
+
+def n_step_returns(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    episode_end: torch.Tensor,
+    available: torch.Tensor,
+    gamma: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n-step returns of windows of ``n`` consecutive steps (Sutton & Barto, 2018, section 7.1).
+
+    All inputs have shape ``(B, n)``: column ``j`` is step ``t + j`` of the window that starts at
+    the sampled step ``t``. ``available[:, j]`` says that step ``t + j`` was stored as a real
+    transition of the same episode copy and its successor observation is stored too
+    (``available[:, 0]`` must be True). The window keeps step ``j >= 1`` while every step before
+    it is available and did not end the episode:
+
+    ``k = 1 + #{j >= 1 : available[i] for all 1 <= i <= j and not episode_end[i] for all i < j}``
+    ``R = sum_{j < k} gamma^j * r_{t+j}``
+    ``discount = gamma^k * (1 - terminated_{t+k-1})``
+
+    and the target is ``R + discount * V(s_{t+k})``. Returns ``(R, discount, k)``; ``k`` tells
+    which stored observation is ``s_{t+k}`` (the final observation when the episode ended).
+    """
+    rewards = rewards.to(torch.float32)
+    n = rewards.shape[1]
+    keep = torch.ones_like(rewards, dtype=torch.bool)
+    if n > 1:
+        not_ended = ~episode_end[:, :-1].to(torch.bool)
+        # step j is kept iff steps 1..j are available and steps 0..j-1 did not end the episode
+        keep[:, 1:] = torch.cumprod((available[:, 1:].to(torch.bool) & not_ended).to(torch.uint8), dim=1).bool()
+    lengths = keep.sum(dim=1)
+    powers = gamma ** torch.arange(n, dtype=torch.float32, device=rewards.device)
+    returns = (rewards * powers * keep).sum(dim=1)
+    last_terminated = terminated.to(torch.bool).gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
+    discounts = (gamma ** lengths.to(torch.float32)) * (~last_terminated).to(torch.float32)
+    return returns, discounts, lengths
+
+
+def soft_q_target(
+    rewards: torch.Tensor,
+    discounts: torch.Tensor,
+    next_q: torch.Tensor,
+    next_log_prob: torch.Tensor,
+    ent_coef: torch.Tensor | float,
+) -> torch.Tensor:
+    """SAC's soft Bellman target (Haarnoja et al., 2018, arXiv:1801.01290 and arXiv:1812.05905).
+
+    ``y = r + discount * (min_i Q'_i(s', a') - alpha * log pi(a'|s'))`` with ``a' ~ pi(.|s')``,
+    the target critics ``Q'_i`` (``next_q`` has shape ``(n_critics, B)``) and the entropy
+    coefficient ``alpha``; the minimum over critics is the clipped double-Q trick of TD3.
+    """
+    return rewards + discounts * (next_q.min(dim=0).values - ent_coef * next_log_prob)
+
+
+def clipped_double_q_target(rewards: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor) -> torch.Tensor:
+    """TD3's target (Fujimoto et al., 2018, arXiv:1802.09477), DDPG's with one critic.
+
+    ``y = r + discount * min_i Q'_i(s', clip(mu'(s') + clip(eps, -c, c), -1, 1))``; ``next_q`` has
+    shape ``(n_critics, B)`` and already holds the target critics at the smoothed target action.
+    """
+    return rewards + discounts * next_q.min(dim=0).values
+
+
+def q_learning_target(
+    rewards: torch.Tensor,
+    discounts: torch.Tensor,
+    next_q_target: torch.Tensor,
+    next_q_online: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """DQN's target (Mnih et al., 2015), or Double DQN's (van Hasselt et al., 2016, arXiv:1509.06461).
+
+    ``y = r + discount * max_a Q'(s', a)`` with the target network ``Q'`` (``next_q_target``,
+    shape ``(B, n_actions)``). With the online network's values ``next_q_online`` the action is
+    chosen by the online network and evaluated by the target one:
+    ``y = r + discount * Q'(s', argmax_a Q(s', a))``.
+    """
+    if next_q_online is None:
+        next_values = next_q_target.max(dim=1).values
+    else:
+        next_values = next_q_target.gather(1, next_q_online.argmax(dim=1, keepdim=True)).squeeze(1)
+    return rewards + discounts * next_values

@@ -2,6 +2,11 @@
 
 from ballast.algos.a2c import A2C, A2CConfig
 from ballast.algos.base import Algorithm, load
+from ballast.algos.ddpg import DDPG
+from ballast.algos.dqn import DQN, DQNConfig
 from ballast.algos.ppo import PPO, PPOConfig
+from ballast.algos.sac import SAC, SACConfig
+from ballast.algos.td3 import TD3, TD3Config
 
-__all__ = ["A2C", "A2CConfig", "Algorithm", "PPO", "PPOConfig", "load"]
+__all__ = ["A2C", "A2CConfig", "Algorithm", "DDPG", "DQN", "DQNConfig", "PPO", "PPOConfig", "SAC", "SACConfig", "TD3",
+           "TD3Config", "load"]

@@ -31,12 +31,15 @@ from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_l
 from ballast.logger import Logger
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
+from ballast.policies.continuous import SACPolicy, TD3Policy
+from ballast.policies.q_network import DQNPolicy
 from ballast.schedules import Schedule, schedule_to_json
 from ballast.spaces import (batch_observation, check_action_space, check_observation_space, is_image_space,
                             space_from_json, space_to_json, spaces_equal)
 
 ALGORITHMS: dict[str, type[Algorithm]] = {}
-POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy}
+POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy, "SACPolicy": SACPolicy,
+                                              "TD3Policy": TD3Policy, "DQNPolicy": DQNPolicy}
 
 
 def _copies_for(env: EnvLike, n_envs: int) -> int:

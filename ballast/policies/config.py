@@ -37,6 +37,10 @@ class PolicyConfig:
     share_features_extractor: bool = True
     normalize_images: bool = True
     encoder_options: dict[str, Any] = field(default_factory=dict)
+    # Off-policy policies (SAC, TD3, DDPG) only: Q-networks per critic ensemble, and SAC's gSDE options.
+    n_critics: int = 2
+    use_expln: bool = False
+    clip_mean: float = 2.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,259 @@
+"""Deep Q-Network (DQN; Mnih et al., 2015, "Human-level control through deep reinforcement learning").
+
+Acting is epsilon-greedy, with epsilon going linearly from ``exploration_initial_eps`` to
+``exploration_final_eps`` over the first ``exploration_fraction`` of training. Each gradient
+step minimises the Huber loss ``q`` between ``Q(s, a)`` and the target
+``y = r + discount * max_a' Q'(s', a')`` (:func:`ballast.returns.q_learning_target`), with the
+gradient norm clipped to ``max_grad_norm``. The target network ``Q'`` follows the online one
+(Polyak with ``tau``; ``tau=1`` copies it) every ``target_update_interval`` env steps.
+
+Options beyond SB3: ``double_q=True`` for Double DQN (van Hasselt et al., 2016), where the
+online network picks ``a'`` and the target network evaluates it; ``n_steps > 1`` for n-step
+returns (also in SB3 >= 2.6), cut at episode ends and bootstrapped at truncations.
+Hyperparameter names, meanings and defaults are otherwise SB3's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast import losses, returns
+from ballast.algos import off_policy
+from ballast.algos.base import Algorithm
+from ballast.callbacks import BaseCallback
+from ballast.checkpoint import Checkpoint
+from ballast.envs.make import EnvLike
+from ballast.errors import ConfigurationError
+from ballast.policies.q_network import DQNPolicy, numpy_greedy_actor
+from ballast.schedules import Schedule, ScheduleLike, as_schedule
+
+#: SB3's DQN policy defaults ([64, 64] after vectors, no hidden layer after a CNN: PolicyConfig's own).
+DQN_POLICY_DEFAULTS: dict[str, Any] = {"activation_fn": "ReLU", "ortho_init": False}
+
+
+def linear_exploration(initial: float, final: float, fraction: float, progress_remaining: float) -> float:
+    """SB3's epsilon schedule: linear from ``initial`` to ``final`` over the first ``fraction`` of training."""
+    progress = 1.0 - progress_remaining
+    if fraction <= 0 or progress > fraction:
+        return final
+    return initial + progress * (final - initial) / fraction
+
+
+@dataclass
+class DQNConfig:
+    """DQN's hyperparameters (see :class:`DQN`)."""
+
+    learning_rate: Schedule
+    buffer_size: int
+    learning_starts: int
+    batch_size: int
+    tau: float
+    gamma: float
+    train_freq: tuple[int, str]
+    gradient_steps: int
+    n_steps: int
+    target_update_interval: int
+    exploration_fraction: float
+    exploration_initial_eps: float
+    exploration_final_eps: float
+    max_grad_norm: float
+    double_q: bool
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 1 or self.batch_size < 1 or self.target_update_interval < 1:
+            raise ConfigurationError("n_steps, batch_size and target_update_interval must be at least 1")
+
+
+class DQN(Algorithm):
+    """DQN with SB3's interface: ``DQN("MlpPolicy", "CartPole-v1", seed=0).learn(50_000)``.
+
+    Args (keyword-only after ``env``; defaults as in SB3):
+        learning_rate: Adam's learning rate (a number or a schedule).
+        buffer_size, learning_starts, batch_size, tau, gamma, train_freq, gradient_steps: as in
+            :class:`ballast.SAC` (here ``tau=1.0``: hard target updates, ``train_freq=4``).
+        n_steps: n-step returns for the target (1: one-step Q-learning).
+        target_update_interval: env steps (summed over env copies) between target updates.
+        exploration_fraction: share of training over which epsilon decreases.
+        exploration_initial_eps, exploration_final_eps: epsilon at the start and the end of it.
+        max_grad_norm: gradient-norm clip.
+        double_q: Double DQN targets.
+        The other arguments are those of :class:`ballast.PPO`.
+    """
+
+    algorithm_name = "dqn"
+    config_class = DQNConfig
+    supported_action_spaces = (spaces.Discrete,)
+    default_policy_class = DQNPolicy
+
+    def __init__(
+        self,
+        policy: str | nn.Module | type[nn.Module],
+        env: EnvLike | None,
+        *,
+        learning_rate: ScheduleLike = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 32,
+        tau: float = 1.0,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        n_steps: int = 1,
+        target_update_interval: int = 10_000,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        max_grad_norm: float = 10.0,
+        double_q: bool = False,
+        normalize_observations: bool = False,
+        normalize_rewards: bool = False,
+        policy_kwargs: dict[str, Any] | None = None,
+        n_envs: int = 1,
+        vectorization: str = "auto",
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+    ) -> None:
+        config = DQNConfig(
+            learning_rate=as_schedule(learning_rate, "learning_rate"), buffer_size=int(buffer_size),
+            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau), gamma=float(gamma),
+            train_freq=off_policy.parse_train_freq(train_freq), gradient_steps=int(gradient_steps),
+            n_steps=int(n_steps), target_update_interval=int(target_update_interval),
+            exploration_fraction=float(exploration_fraction), exploration_initial_eps=float(exploration_initial_eps),
+            exploration_final_eps=float(exploration_final_eps), max_grad_norm=float(max_grad_norm),
+            double_q=bool(double_q),
+        )
+        self.action_noise = None
+        self.exploration_rate = 0.0
+        self._n_calls = 0
+        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
+                    normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
+                    verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
+                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+
+    def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
+        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs, DQN_POLICY_DEFAULTS)
+        return super()._policy_from_config(normalize_observations)
+
+    def _build(self) -> None:
+        cfg = self.config
+        off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
+        self.q_params, self.optimizer = off_policy.make_optimizer(self.policy.q_net, cfg.learning_rate(1.0))
+        pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
+        self.targets = off_policy.PolyakTargets(pairs, [self.q_params])
+        self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
+        self._greedy_numpy = numpy_greedy_actor(self.policy)
+
+    def _on_n_envs_changed(self) -> None:
+        off_policy.check_n_envs_train_freq(self.config.train_freq, self.n_envs)
+        self.replay_buffer = off_policy.make_replay_buffer(self, self.config.buffer_size)
+
+    def _reset_env(self) -> None:
+        off_policy.end_stored_episodes(self)
+        super()._reset_env()
+
+    # --- acting ------------------------------------------------------------------------------
+    def _acts_during_warmup(self) -> bool:
+        return False
+
+    def _greedy(self, obs: Any) -> np.ndarray:
+        if self._greedy_numpy is not None and not isinstance(obs, dict):
+            return self._greedy_numpy(np.asarray(obs))
+        return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=True)
+
+    def _policy_actions(self, obs: Any) -> np.ndarray:
+        """Epsilon-greedy action indices, epsilon drawn per env copy."""
+        actions = self._greedy(obs)
+        explore = self._np_rng.random(len(actions)) < self.exploration_rate
+        if explore.any():
+            actions = np.where(explore, self._np_rng.integers(0, int(self.action_space.n), len(actions)), actions)
+        return actions
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, Any]:
+        """Greedy actions, or epsilon-greedy ones (current exploration rate) when not ``deterministic``."""
+        actions, state = super().predict(observation, state, episode_start, deterministic)
+        if deterministic or self.exploration_rate <= 0:
+            return actions, state
+        batch = np.atleast_1d(actions)
+        explore = self._np_rng.random(batch.shape[0]) < self.exploration_rate
+        if explore.any():
+            start = int(self.action_space.start)
+            random = start + self._np_rng.integers(0, int(self.action_space.n), batch.shape[0])
+            batch = np.where(explore, random, batch).astype(batch.dtype)
+        return (batch if np.ndim(actions) else batch[0]), state
+
+    def _on_step(self) -> None:
+        """After each env step: target update every ``target_update_interval`` steps, epsilon schedule."""
+        cfg = self.config
+        self._n_calls += 1
+        if self._n_calls % max(cfg.target_update_interval // self.n_envs, 1) == 0:
+            self.targets.update(cfg.tau)
+        self.exploration_rate = linear_exploration(cfg.exploration_initial_eps, cfg.exploration_final_eps,
+                                                   cfg.exploration_fraction, self._progress_remaining)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def _learn_iteration(self, callback: BaseCallback) -> bool:
+        return off_policy.learn_iteration(self, callback)
+
+    # --- training ----------------------------------------------------------------------------
+    def train(self, gradient_steps: int) -> None:
+        """``gradient_steps`` updates, each on a fresh replay batch."""
+        cfg = self.config
+        off_policy.set_training_mode(self, True)
+        lr = cfg.learning_rate(self._progress_remaining)
+        off_policy.set_learning_rate([self.optimizer], lr)
+        reward_fn = off_policy.reward_transform(self)
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps, gamma=cfg.gamma,
+                                              reward_fn=reward_fn)
+            stats = self.update(self.policy.normalize(batch.observations), batch.actions, batch.rewards,
+                                self.policy.normalize(batch.next_observations), batch.discounts)
+            for key, value in stats.items():
+                self.logger.record_mean(key, value)
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates)
+        self.logger.record("train/learning_rate", lr)
+
+    def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
+               discounts: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One gradient step on a batch of (normalised) transitions; returns detached statistics.
+
+        A function of fixed-shape tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        """
+        policy, cfg = self.policy, self.config
+        with torch.no_grad():
+            next_q_target = policy.q_net_target(next_obs)
+            next_q_online = policy.q_net(next_obs) if cfg.double_q else None
+            target = returns.q_learning_target(rewards, discounts, next_q_target, next_q_online)
+        q = policy.q_net(obs).gather(1, actions.long().unsqueeze(1)).squeeze(1)
+        terms = {"q": losses.huber_q_loss(q, target)}
+        self.q_params.zero_grad()
+        terms["q"].backward()
+        self.q_params.clip_grad_norm_(cfg.max_grad_norm)
+        self.optimizer.step()
+        return {"train/loss": terms["q"].detach()}
+
+    # --- checkpoint ----------------------------------------------------------------------------
+    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {"optimizer": self._optimizer_group(self.optimizer)[0]}
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"optimizer": self._optimizer_group(self.optimizer)[1], "exploration_rate": self.exploration_rate,
+                "n_calls": self._n_calls}
+
+    def _load_extra(self, checkpoint: Checkpoint) -> None:
+        if "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
+            self._restore_optimizer(self.optimizer, checkpoint.tensors["optimizer"], checkpoint.state["optimizer"])
+        self.exploration_rate = float(checkpoint.state.get("exploration_rate", 0.0))
+        self._n_calls = int(checkpoint.state.get("n_calls", 0))

@@ -1,0 +1,306 @@
+"""What SAC, TD3, DDPG and DQN share: acting, storing transitions, scheduling updates, targets.
+
+Functions, not a base class. An off-policy algorithm (a direct subclass of ``Algorithm``) has a
+``replay_buffer``, an ``action_noise`` (or None), a ``train(gradient_steps)`` method, a
+``_policy_actions(obs)`` method returning exploratory actions in the policy's space, and calls
+:func:`learn_iteration` from its ``_learn_iteration``. One iteration, as in SB3:
+
+1. collect ``train_freq`` steps (or episodes) of every env copy: uniformly random actions while
+   fewer than ``learning_starts`` steps were taken, then the policy's (plus ``action_noise``,
+   clipped to [-1, 1], for Box actions); store each transition once in the replay buffer;
+2. if more than ``learning_starts`` steps were taken (and stored: see :func:`ready_to_train`),
+   ``train(gradient_steps)`` (``-1``: as many gradient steps as env steps were taken).
+
+Iterations repeat until an episode ended, so ``learn(log_interval=k)`` logs every ``k``
+iterations with at least one finished episode each (SB3 counts episodes).
+
+Autoreset (design principle 5): with NEXT_STEP, the step after an episode's end only resets
+that env copy; it is no transition (it counts as a timestep, as every ``env.step`` call does) and
+is stored as an invalid entry holding the final observation (see :mod:`ballast.buffers.replay`). With SAME_STEP, the final
+observations from ``infos["final_obs"]`` are stored as a padding row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from torch import nn
+
+from ballast.algos.on_policy import _check_finite, _track_episodes
+from ballast.buffers.replay import ReplayBuffer
+from ballast.callbacks import BaseCallback
+from ballast.envs.make import autoreset_mode
+from ballast.errors import ConfigurationError
+from ballast.noise import ActionNoise, VectorizedActionNoise
+from ballast.optim import FlatParameters, make_adam
+from ballast.policies.config import PolicyConfig
+
+#: An iteration also ends after this many env steps without a finished episode, so logs keep coming.
+MAX_ITERATION_STEPS = 1000
+
+
+# --- configuration -------------------------------------------------------------------------------
+def parse_train_freq(train_freq: int | tuple[int, str] | list[Any]) -> tuple[int, str]:
+    """SB3's ``train_freq``: an int (steps) or ``(n, "step")`` / ``(n, "episode")``."""
+    value = (train_freq, "step") if isinstance(train_freq, (int, np.integer)) else tuple(train_freq)
+    if len(value) != 2 or value[1] not in ("step", "episode"):
+        raise ConfigurationError(f"train_freq must be an int or (n, 'step' | 'episode'), got {train_freq!r}")
+    frequency = value[0]
+    if isinstance(frequency, bool) or not isinstance(frequency, (int, np.integer)) or frequency < 1:
+        raise ConfigurationError(f"train_freq's frequency must be a positive integer, got {frequency!r}")
+    return int(frequency), str(value[1])
+
+
+def policy_config(policy_name: str, policy_kwargs: dict[str, Any], defaults: dict[str, Any]) -> PolicyConfig:
+    """The policy configuration from ``policy_kwargs`` over the algorithm's SB3 defaults."""
+    return PolicyConfig.from_policy_kwargs(policy_name, {**defaults, **policy_kwargs})
+
+
+def check_n_envs_train_freq(train_freq: tuple[int, str], n_envs: int) -> None:
+    if train_freq[1] == "episode" and n_envs > 1:
+        raise ConfigurationError("train_freq in episodes needs a single env (n_envs=1), as in SB3")
+
+
+def make_replay_buffer(model: Any, buffer_size: int) -> ReplayBuffer:
+    return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs, device=model.device)
+
+
+def vectorize_noise(noise: ActionNoise | None, n_envs: int) -> ActionNoise | None:
+    """One independent noise process per env copy when there are several."""
+    if noise is None or n_envs == 1:
+        return noise
+    if isinstance(noise, VectorizedActionNoise):
+        noise = noise.base_noise
+    return VectorizedActionNoise(noise, n_envs)
+
+
+# --- optimisation helpers -------------------------------------------------------------------------
+def make_optimizer(module: nn.Module, lr: float) -> tuple[FlatParameters, torch.optim.Adam]:
+    """Flat parameters of ``module`` and a fused Adam over them (PyTorch's defaults, as SB3)."""
+    flat = FlatParameters(module.parameters())
+    return flat, make_adam(flat, lr=lr)
+
+
+def set_learning_rate(optimizers: list[torch.optim.Optimizer], lr: float) -> None:
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+
+
+def flatten_parameters(params: list[nn.Parameter]) -> torch.Tensor:
+    """Re-home ``params`` (no gradients) as views of one new flat tensor, which is returned."""
+    total = sum(p.numel() for p in params)
+    data = torch.empty(total, dtype=params[0].dtype, device=params[0].device)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        data[offset:offset + n].copy_(p.data.reshape(-1))
+        p.data = data[offset:offset + n].view_as(p)
+        offset += n
+    return data
+
+
+class PolyakTargets:
+    """Target parameters that follow online ones: ``theta' <- (1 - tau) * theta' + tau * theta``.
+
+    ``pairs`` are ``(target module, online parameters in the target's order)``. Where the online
+    parameters are exactly those of a :class:`FlatParameters` in ``flats``, the target's are
+    flattened the same way and the update is one ``lerp_`` on two flat tensors.
+    """
+
+    def __init__(self, pairs: list[tuple[nn.Module, list[nn.Parameter]]], flats: list[FlatParameters]) -> None:
+        self.targets: list[torch.Tensor] = []
+        self.sources: list[torch.Tensor] = []
+        for target, online in pairs:
+            target_params = list(target.parameters())
+            flat = next((f for f in flats if len(f.params) == len(online)
+                         and all(a is b for a, b in zip(f.params, online))), None)
+            if flat is not None:
+                self.targets.append(flatten_parameters(target_params))
+                self.sources.append(flat.param)
+            else:
+                self.targets += target_params
+                self.sources += online
+
+    @torch.no_grad()
+    def update(self, tau: float) -> None:
+        torch._foreach_lerp_(self.targets, self.sources, tau)
+
+
+# --- acting -------------------------------------------------------------------------------------
+def obs_tensor(obs: Any, device: torch.device) -> Any:
+    if isinstance(obs, dict):
+        return {k: torch.as_tensor(v, device=device) for k, v in obs.items()}
+    return torch.as_tensor(obs, device=device)
+
+
+@torch.inference_mode()
+def policy_space_actions(policy: nn.Module, obs: Any, device: torch.device, deterministic: bool) -> np.ndarray:
+    """The policy's actions (before the mapping onto the env's space) for raw observations."""
+    return policy(policy.normalize(obs_tensor(obs, device)), deterministic=deterministic).cpu().numpy()
+
+
+def random_actions(action_space: spaces.Space, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Uniform actions in the policy's space: [-1, 1] for Box (the image of the uniform
+    distribution over the bounds), indices for Discrete."""
+    if isinstance(action_space, spaces.Box):
+        return rng.uniform(-1.0, 1.0, (n, int(np.prod(action_space.shape)))).astype(np.float32)
+    if isinstance(action_space, spaces.Discrete):
+        return rng.integers(0, int(action_space.n), n)
+    raise ConfigurationError(f"no random warm-up actions for {action_space}")
+
+
+def select_actions(model: Any, obs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(env_actions, policy_actions)``: what the env takes and what the replay buffer stores."""
+    if model.num_timesteps < model.config.learning_starts and not model._acts_during_warmup():
+        actions = random_actions(model.action_space, model.n_envs, model._np_rng)
+    else:
+        actions = model._policy_actions(obs)
+    noise = model.action_noise
+    if noise is not None and isinstance(model.action_space, spaces.Box):
+        actions = np.clip(actions + noise(), -1.0, 1.0).astype(np.float32)
+    return model.policy.action_adapter.numpy(actions), actions
+
+
+# --- collecting -----------------------------------------------------------------------------------
+def _with_final_observations(next_obs: Any, infos: dict[str, Any], ended: np.ndarray) -> Any:
+    """``next_obs`` with the final observations (SAME_STEP autoreset) in the copies that ended."""
+    mask = np.asarray(infos.get("_final_obs", ended)) & ended
+    if isinstance(next_obs, dict):
+        out = {k: np.array(v, copy=True) for k, v in next_obs.items()}
+        for i in np.flatnonzero(mask):
+            for k in out:
+                out[k][i] = infos["final_obs"][i][k]
+        return out
+    out = np.array(next_obs, copy=True)
+    for i in np.flatnonzero(mask):
+        out[i] = infos["final_obs"][i]
+    return out
+
+
+_MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
+
+
+def set_training_mode(model: Any, mode: bool) -> None:
+    """``model.policy.train(mode)`` when some module behaves differently in training (dropout, batch norm).
+
+    Collection and updates alternate at every step, and walking the modules costs more than a
+    small update, so policies without such modules are left as they are.
+    """
+    policy = model.policy
+    if policy.training == mode:
+        return
+    checked = getattr(model, "_mode_check", None)  # (policy, has mode-dependent modules), computed once
+    if checked is None or checked[0] is not policy:
+        checked = model._mode_check = (policy, any(isinstance(m, _MODE_DEPENDENT) for m in policy.modules()))
+    if checked[1]:
+        policy.train(mode)
+
+
+def collect(model: Any, callback: BaseCallback) -> tuple[bool, int, int]:
+    """Run ``train_freq`` vector steps or episodes; returns ``(go_on, env steps, finished episodes)``.
+
+    Every ``env.step`` call counts ``n_envs`` timesteps, reset steps included, as in on-policy
+    collection, so that ``learn(N)`` runs ``N // n_envs`` vector steps.
+    """
+    env, buffer, cfg, policy = model.env, model.replay_buffer, model.config, model.policy
+    frequency, unit = cfg.train_freq
+    n_envs = model.n_envs
+    next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
+    use_sde = getattr(cfg, "use_sde", False)
+    sde_sample_freq = getattr(cfg, "sde_sample_freq", -1)
+    normalizer = policy.normalizer
+    noise = model.action_noise
+    steps = episodes = 0
+    set_training_mode(model, False)
+    if use_sde:
+        policy.reset_noise(n_envs)
+    callback.on_rollout_start()
+    while (steps if unit == "step" else episodes) < frequency:
+        if use_sde and sde_sample_freq > 0 and steps % sde_sample_freq == 0 and steps > 0:
+            policy.reset_noise(n_envs)
+        obs = model._last_obs
+        buffer.add_observation(obs)
+        env_actions, actions = select_actions(model, obs)
+        next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
+        rewards = np.asarray(rewards, dtype=np.float64)
+        _check_finite(rewards, next_obs)
+        terminated, truncated = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
+        valid = ~model._needs_reset if next_step_reset else np.ones(n_envs, dtype=bool)
+        episode_end = terminated | truncated
+        buffer.add_transition(actions, rewards, terminated & valid, truncated & valid, valid)
+        model.num_timesteps += n_envs
+        _track_episodes(model, rewards, episode_end, valid)
+        if normalizer is not None:
+            normalizer.update(obs_tensor(next_obs, model.device))
+        if model.reward_normalizer is not None:
+            model.reward_normalizer.update_and_normalize(rewards, episode_end, valid)
+        if not next_step_reset and episode_end.any():
+            buffer.add_padding(_with_final_observations(next_obs, infos, episode_end))
+        model._last_obs = next_obs
+        model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
+        finished = episode_end & valid
+        if noise is not None and finished.any():
+            if isinstance(noise, VectorizedActionNoise):
+                noise.reset(np.flatnonzero(finished))
+            else:
+                noise.reset()
+        steps += 1
+        episodes += int(finished.sum())
+        model._update_progress()
+        model._on_step()
+        callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end, "new_obs": next_obs,
+                                "actions": env_actions, "buffer_actions": actions})
+        if not callback.on_step():
+            return False, steps * n_envs, episodes
+    callback.on_rollout_end()
+    return True, steps * n_envs, episodes
+
+
+def ready_to_train(model: Any) -> bool:
+    """More than ``learning_starts`` steps taken (as SB3), and as many transitions stored: a model
+    loaded without its replay buffer refills it before training again."""
+    buffer, learning_starts = model.replay_buffer, model.config.learning_starts
+    stored = len(buffer)
+    return (model.num_timesteps > max(learning_starts, 0) and buffer.size() >= 2
+            and stored >= min(learning_starts, buffer.capacity * buffer.n_envs))
+
+
+def learn_iteration(model: Any, callback: BaseCallback) -> bool:
+    """Collect and train (see the module docstring) until an episode ended; False if a callback stopped."""
+    cfg = model.config
+    collected = 0
+    while True:
+        go_on, env_steps, episodes = collect(model, callback)
+        if not go_on:
+            return False
+        collected += env_steps
+        if ready_to_train(model):
+            gradient_steps = cfg.gradient_steps if cfg.gradient_steps >= 0 else env_steps
+            if gradient_steps > 0:
+                model.train(gradient_steps)
+        if episodes or collected >= MAX_ITERATION_STEPS or model.num_timesteps >= model.total_timesteps:
+            break
+    model._iteration += 1
+    return True
+
+
+def end_stored_episodes(model: Any) -> None:
+    """Before an env reset outside the collection loop: close the episodes in the replay buffer."""
+    buffer = getattr(model, "replay_buffer", None)
+    if buffer is not None:
+        buffer.end_episodes(model._last_obs)
+
+
+def reward_transform(model: Any) -> Any:
+    """Scale stored rewards with the current return statistics (``normalize_rewards=True``), else None."""
+    normalizer = model.reward_normalizer
+    if normalizer is None:
+        return None
+    std = float(np.sqrt(normalizer.return_rms.var.item() + normalizer.epsilon))
+    clip = normalizer.clip_reward
+    return lambda rewards: torch.clamp(rewards / std, -clip, clip)

@@ -1,0 +1,239 @@
+"""Twin Delayed DDPG (TD3; Fujimoto et al., 2018, arXiv:1802.09477).
+
+Each gradient step on a replay batch, as SB3 orders it:
+
+1. ``critic``: ``sum_i mean((Q_i(s, a) - y)^2)`` with the clipped double-Q target
+   ``y = r + discount * min_i Q'_i(s', clip(mu'(s') + clip(eps, -c, c), -1, 1))``,
+   ``eps ~ N(0, target_policy_noise^2)``, ``c = target_noise_clip``
+   (:func:`ballast.returns.clipped_double_q_target`);
+2. every ``policy_delay`` gradient steps: ``actor``, ``-mean(Q_1(s, mu(s)))`` with the updated
+   first critic, whose weights get no gradient from it
+   (:func:`ballast.losses.deterministic_actor_loss`), then Polyak averaging of the target
+   actor and critics.
+
+:class:`ballast.DDPG` is this algorithm with one critic, ``policy_delay=1`` and no target
+policy noise. Hyperparameter names, meanings and defaults are SB3's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast import losses, returns
+from ballast.algos import off_policy
+from ballast.algos.base import Algorithm
+from ballast.callbacks import BaseCallback
+from ballast.checkpoint import Checkpoint
+from ballast.envs.make import EnvLike
+from ballast.errors import ConfigurationError
+from ballast.noise import ActionNoise, as_action_noise, noise_to_json
+from ballast.policies.continuous import TD3Policy, target_pairs
+from ballast.schedules import Schedule, ScheduleLike, as_schedule
+
+
+def td3_policy_defaults(policy_name: str, n_critics: int = 2) -> dict[str, Any]:
+    """SB3's TD3 policy defaults: ``[400, 300]`` ReLU layers (``[256, 256]`` after a CNN), separate encoders."""
+    net_arch = [256, 256] if policy_name == "CnnPolicy" else [400, 300]
+    return {"net_arch": net_arch, "activation_fn": "ReLU", "ortho_init": False, "share_features_extractor": False,
+            "n_critics": n_critics}
+
+
+@dataclass
+class TD3Config:
+    """TD3's hyperparameters (see :class:`TD3`)."""
+
+    learning_rate: Schedule
+    buffer_size: int
+    learning_starts: int
+    batch_size: int
+    tau: float
+    gamma: float
+    train_freq: tuple[int, str]
+    gradient_steps: int
+    action_noise: dict[str, Any] | None
+    n_steps: int
+    policy_delay: int
+    target_policy_noise: float
+    target_noise_clip: float
+
+    def __post_init__(self) -> None:
+        if self.policy_delay < 1 or self.n_steps < 1 or self.batch_size < 1:
+            raise ConfigurationError("policy_delay, n_steps and batch_size must be at least 1")
+
+
+class TD3(Algorithm):
+    """TD3 with SB3's interface: ``TD3("MlpPolicy", "Pendulum-v1", action_noise=..., seed=0).learn(20_000)``.
+
+    Args (keyword-only after ``env``; defaults as in SB3): ``learning_rate=1e-3``,
+    ``buffer_size=1_000_000``, ``learning_starts=100``, ``batch_size=256``, ``tau=0.005``,
+    ``gamma=0.99``, ``train_freq=1``, ``gradient_steps=1``, ``action_noise=None``, ``n_steps=1``
+    (meanings as in :class:`ballast.SAC`), and
+        policy_delay: critic updates per actor (and target) update.
+        target_policy_noise: std of the Gaussian noise added to the target action (smoothing).
+        target_noise_clip: that noise is clipped to ``[-target_noise_clip, target_noise_clip]``.
+    """
+
+    algorithm_name = "td3"
+    config_class = TD3Config
+    supported_action_spaces = (spaces.Box,)
+    default_policy_class = TD3Policy
+    default_n_critics = 2
+
+    def __init__(
+        self,
+        policy: str | nn.Module | type[nn.Module],
+        env: EnvLike | None,
+        *,
+        learning_rate: ScheduleLike = 1e-3,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 256,
+        tau: float = 0.005,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 1,
+        gradient_steps: int = 1,
+        action_noise: ActionNoise | dict[str, Any] | None = None,
+        n_steps: int = 1,
+        policy_delay: int = 2,
+        target_policy_noise: float = 0.2,
+        target_noise_clip: float = 0.5,
+        normalize_observations: bool = False,
+        normalize_rewards: bool = False,
+        policy_kwargs: dict[str, Any] | None = None,
+        n_envs: int = 1,
+        vectorization: str = "auto",
+        env_kwargs: dict[str, Any] | None = None,
+        seed: int | None = None,
+        device: str | torch.device = "auto",
+        verbose: int = 0,
+        tensorboard_log: str | None = None,
+        observation_space: spaces.Space | None = None,
+        action_space: spaces.Space | None = None,
+    ) -> None:
+        self.action_noise = as_action_noise(action_noise)
+        config = TD3Config(
+            learning_rate=as_schedule(learning_rate, "learning_rate"), buffer_size=int(buffer_size),
+            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau), gamma=float(gamma),
+            train_freq=off_policy.parse_train_freq(train_freq), gradient_steps=int(gradient_steps),
+            action_noise=noise_to_json(self.action_noise), n_steps=int(n_steps), policy_delay=int(policy_delay),
+            target_policy_noise=float(target_policy_noise), target_noise_clip=float(target_noise_clip),
+        )
+        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
+                    normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
+                    verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
+                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+
+    def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
+        defaults = td3_policy_defaults(self.policy_name, self.default_n_critics)
+        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs, defaults)
+        return super()._policy_from_config(normalize_observations)
+
+    def _build(self) -> None:
+        cfg = self.config
+        off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
+        lr = cfg.learning_rate(1.0)
+        self.actor_params, self.actor_optimizer = off_policy.make_optimizer(self.policy.actor, lr)
+        self.critic_params, self.critic_optimizer = off_policy.make_optimizer(self.policy.critic, lr)
+        self.targets = off_policy.PolyakTargets(target_pairs(self.policy), [self.critic_params, self.actor_params])
+        self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
+        self.action_noise = off_policy.vectorize_noise(self.action_noise, self.n_envs)
+        if self.action_noise is not None and self.seed is not None:
+            self.action_noise.seed(self.seed)
+
+    def _on_n_envs_changed(self) -> None:
+        off_policy.check_n_envs_train_freq(self.config.train_freq, self.n_envs)
+        self.replay_buffer = off_policy.make_replay_buffer(self, self.config.buffer_size)
+        self.action_noise = off_policy.vectorize_noise(self.action_noise, self.n_envs)
+
+    def _reset_env(self) -> None:
+        off_policy.end_stored_episodes(self)
+        super()._reset_env()
+
+    # --- acting ------------------------------------------------------------------------------
+    def _acts_during_warmup(self) -> bool:
+        return False
+
+    def _policy_actions(self, obs: Any) -> np.ndarray:
+        return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=True)
+
+    def _on_step(self) -> None:
+        pass
+
+    def _learn_iteration(self, callback: BaseCallback) -> bool:
+        return off_policy.learn_iteration(self, callback)
+
+    # --- training ----------------------------------------------------------------------------
+    def train(self, gradient_steps: int) -> None:
+        """``gradient_steps`` critic updates, each on a fresh replay batch, with delayed actor updates."""
+        cfg = self.config
+        off_policy.set_training_mode(self, True)
+        lr = cfg.learning_rate(self._progress_remaining)
+        off_policy.set_learning_rate([self.actor_optimizer, self.critic_optimizer], lr)
+        reward_fn = off_policy.reward_transform(self)
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps, gamma=cfg.gamma,
+                                              reward_fn=reward_fn)
+            self._n_updates += 1
+            update_actor = self._n_updates % cfg.policy_delay == 0
+            stats = self.update(self.policy.normalize(batch.observations), batch.actions, batch.rewards,
+                                self.policy.normalize(batch.next_observations), batch.discounts, update_actor)
+            for key, value in stats.items():
+                self.logger.record_mean(key, value)
+        self.logger.record("train/n_updates", self._n_updates)
+        self.logger.record("train/learning_rate", lr)
+
+    def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
+               discounts: torch.Tensor, update_actor: bool) -> dict[str, torch.Tensor]:
+        """One gradient step on a batch of (normalised) transitions; returns detached statistics.
+
+        A function of fixed-shape tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        """
+        policy, cfg = self.policy, self.config
+        with torch.no_grad():
+            next_actions = policy.actor_target(next_obs)
+            if cfg.target_policy_noise > 0:
+                noise = (torch.randn_like(next_actions) * cfg.target_policy_noise).clamp(
+                    -cfg.target_noise_clip, cfg.target_noise_clip)
+                next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+            next_q = policy.q_values(next_obs, next_actions, target=True)
+            target = returns.clipped_double_q_target(rewards, discounts, next_q)
+        terms = {"critic": losses.q_regression_loss(policy.q_values(obs, actions), target)}
+        self.critic_params.zero_grad()
+        terms["critic"].backward()
+        self.critic_optimizer.step()
+        stats = {"train/critic_loss": terms["critic"].detach()}
+        if update_actor:
+            q_pi = policy.q_values(obs, policy.actor(obs), detach_params=True, first_only=True)
+            terms["actor"] = losses.deterministic_actor_loss(q_pi)
+            self.actor_params.zero_grad()
+            terms["actor"].backward()
+            self.actor_optimizer.step()
+            self.targets.update(cfg.tau)
+            stats["train/actor_loss"] = terms["actor"].detach()
+        return stats
+
+    # --- checkpoint ----------------------------------------------------------------------------
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
+
+    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        return {name: self._optimizer_group(opt)[0] for name, opt in self._optimizers().items()}
+
+    def _extra_state(self) -> dict[str, Any]:
+        state = {name: self._optimizer_group(opt)[1] for name, opt in self._optimizers().items()}
+        if self.action_noise is not None:
+            state["action_noise"] = self.action_noise.state_dict()
+        return state
+
+    def _load_extra(self, checkpoint: Checkpoint) -> None:
+        for name, optimizer in self._optimizers().items():
+            if name in checkpoint.tensors and name in checkpoint.state:
+                self._restore_optimizer(optimizer, checkpoint.tensors[name], checkpoint.state[name])
+        if self.action_noise is not None and "action_noise" in checkpoint.state:
+            self.action_noise.load_state_dict(checkpoint.state["action_noise"])

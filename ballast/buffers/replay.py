@@ -1,0 +1,296 @@
+"""The replay buffer of the off-policy algorithms: every observation is stored once.
+
+Layout: a circular buffer of ``capacity = buffer_size // n_envs`` rows of ``n_envs`` entries,
+built on the per-space storages of :mod:`ballast.buffers.storage`. Row ``t`` holds, per env copy,
+the observation the agent acted on, the action in the policy's space (in [-1, 1] for squashed
+continuous policies: what the critics are trained on), the reward, ``terminated``,
+``truncated`` and ``valid``. The next observation of entry ``(t, e)`` is the observation of
+``(t + 1, e)``; nothing is stored twice.
+
+Episode ends need no second observation array either. With Gymnasium's NEXT_STEP autoreset
+(the default) the step after an episode's end only resets that env copy: it is not a
+transition, and the observation the agent holds at that step is the episode's final
+observation. That step is written as a row entry with ``valid = False``, so the terminal or
+truncated entry above it finds the true final observation as its next observation, and the
+entry is never sampled. For SAME_STEP autoreset the collector writes the final observations as
+an extra row of invalid entries (:meth:`ReplayBuffer.add_padding`), giving the same layout.
+
+Sampling draws entries uniformly among the valid ones, never the newest row (its next
+observation is not written yet), with a ``torch.Generator`` owned by the algorithm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from ballast.buffers.rollout import policy_action_shape
+from ballast.buffers.storage import Batch, DictStorage, make_storage, numpy_dtype_for
+from ballast.errors import ConfigurationError
+from ballast.returns import n_step_returns
+
+_MAX_REDRAWS = 1000
+
+
+@dataclass
+class ReplayBatch:
+    """Sampled transitions, ready for a target ``rewards + discounts * V(next_observations)``.
+
+    ``rewards`` are n-step returns (the reward itself for ``n_steps = 1``) and ``discounts`` is
+    ``gamma^k * (1 - terminated)`` (see :func:`ballast.returns.n_step_returns`). ``indices`` are
+    the flat entries (``row * n_envs + env``) the transitions start at.
+    """
+
+    observations: Batch
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_observations: Batch
+    discounts: torch.Tensor
+    indices: torch.Tensor
+
+
+def _to_device(batch: Batch, device: torch.device) -> Batch:
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch.to(device, non_blocking=True)
+
+
+class ReplayBuffer:
+    """Preallocated circular replay buffer; see the module docstring.
+
+    Args:
+        observation_space, action_space: the spaces of one env copy.
+        buffer_size: transitions held in total (``buffer_size // n_envs`` rows, as in SB3).
+        n_envs: env copies writing one entry each per row.
+        device: where sampled batches are sent (the storage itself stays in CPU memory).
+    """
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
+                 n_envs: int = 1, *, device: torch.device | str = "cpu") -> None:
+        self.capacity = max(int(buffer_size) // int(n_envs), 2)
+        self.n_envs = int(n_envs)
+        self.device = torch.device(device)
+        self.observations = make_storage(observation_space, self.capacity, self.n_envs)
+        self.action_shape, action_dtype = policy_action_shape(action_space)
+        shape = (self.capacity, self.n_envs)
+        self.actions = np.zeros((*shape, *self.action_shape), dtype=action_dtype)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.terminated = np.zeros(shape, dtype=bool)
+        self.truncated = np.zeros(shape, dtype=bool)
+        self.valid = np.zeros(shape, dtype=bool)
+        self.pos = 0
+        self.full = False
+        # Flat views (shared memory) for gathering sampled entries.
+        flat = self.capacity * self.n_envs
+        self._actions_flat = self.actions.reshape(flat, *self.action_shape)
+        self._rewards_flat = self.rewards.reshape(flat)
+        self._terminated_flat = self.terminated.reshape(flat)
+        self._truncated_flat = self.truncated.reshape(flat)
+        self._valid_flat = self.valid.reshape(flat)
+
+    # --- writing -------------------------------------------------------------------------------
+    def add_observation(self, observations: Batch) -> None:
+        """Write the observations the agent acts on now (before stepping the env, which may reuse its arrays)."""
+        self.observations.put(self.pos, observations)
+
+    def add_transition(self, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
+                       truncated: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Complete the current row with the step's outcome and move to the next row.
+
+        ``valid`` is False for env copies whose step only reset them (NEXT_STEP autoreset).
+        """
+        pos = self.pos
+        self.actions[pos] = np.asarray(actions).reshape(self.actions.shape[1:])
+        self.rewards[pos] = rewards
+        self.terminated[pos] = terminated
+        self.truncated[pos] = truncated
+        self.valid[pos] = True if valid is None else valid
+        self._advance()
+
+    def add(self, observations: Batch, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
+            truncated: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Write one row: :meth:`add_observation` then :meth:`add_transition`."""
+        self.add_observation(observations)
+        self.add_transition(actions, rewards, terminated, truncated, valid)
+
+    def add_padding(self, observations: Batch) -> None:
+        """Write a row of observations that are only successors (final observations), never sampled."""
+        self.add_observation(observations)
+        pos = self.pos
+        self.actions[pos] = 0
+        self.rewards[pos] = 0.0
+        self.terminated[pos] = False
+        self.truncated[pos] = False
+        self.valid[pos] = False
+        self._advance()
+
+    def end_episodes(self, next_observations: Batch | None) -> None:
+        """Close the stored episodes before the env is reset outside the collection loop.
+
+        With the observations that followed the newest row, those entries become truncated
+        transitions that bootstrap from them; without, the newest row is dropped.
+        """
+        if self.pos == 0 and not self.full:
+            return
+        newest = (self.pos - 1) % self.capacity
+        if next_observations is None:
+            self.valid[newest] = False
+            return
+        self.truncated[newest] |= self.valid[newest] & ~self.terminated[newest]
+        self.add_padding(next_observations)
+
+    def _advance(self) -> None:
+        self.pos += 1
+        if self.pos == self.capacity:
+            self.pos = 0
+            self.full = True
+
+    # --- reading -------------------------------------------------------------------------------
+    def size(self) -> int:
+        """Rows written so far (at most ``capacity``)."""
+        return self.capacity if self.full else self.pos
+
+    def __len__(self) -> int:
+        return self.size() * self.n_envs
+
+    def sample_indices(self, batch_size: int, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Rows and env copies of ``batch_size`` entries drawn uniformly among the sampleable ones.
+
+        Sampleable: valid entries of every row but the newest. Invalid entries are redrawn
+        (rejection sampling keeps the draw uniform; there is at most one per episode).
+        """
+        n_rows = self.capacity - 1 if self.full else self.pos - 1
+        if n_rows < 1:
+            raise ConfigurationError("the replay buffer needs at least two stored rows before sampling")
+        start = self.pos if self.full else 0
+        n_envs = self.n_envs
+
+        def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
+            rows = torch.randint(n_rows, (n,), generator=generator).numpy()
+            if start:
+                rows = (rows + start) % self.capacity
+            envs = (torch.randint(n_envs, (n,), generator=generator).numpy() if n_envs > 1
+                    else np.zeros(n, dtype=np.int64))
+            return rows, envs
+
+        rows, envs = draw(batch_size)
+        valid = self._valid_flat
+        for _ in range(_MAX_REDRAWS):
+            bad = ~valid[rows * n_envs + envs] if n_envs > 1 else ~valid[rows]
+            if not bad.any():
+                return rows, envs
+            rows[bad], envs[bad] = draw(int(bad.sum()))
+        raise ConfigurationError("the replay buffer holds (almost) no valid transitions to sample")
+
+    def sample(self, batch_size: int, generator: torch.Generator, *, n_steps: int = 1, gamma: float = 0.99,
+               reward_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               device: torch.device | str | None = None) -> ReplayBatch:
+        """``batch_size`` transitions with ``n_steps``-step returns (see :class:`ReplayBatch`).
+
+        ``reward_fn`` transforms stored rewards before they are summed (reward normalisation
+        with the current statistics, as SB3's ``VecNormalize`` does at sampling time).
+        """
+        rows, envs = self.sample_indices(batch_size, generator)
+        n_envs, capacity = self.n_envs, self.capacity
+        index = rows * n_envs + envs
+        if n_steps <= 1:
+            rewards = torch.from_numpy(self._rewards_flat[index])
+            if reward_fn is not None:
+                rewards = reward_fn(rewards)
+            discounts = torch.from_numpy(np.where(self._terminated_flat[index], np.float32(0.0), np.float32(gamma)))
+            next_rows = rows + 1
+            next_rows[next_rows == capacity] = 0
+        else:
+            offsets = np.arange(n_steps)
+            window = ((rows[:, None] + offsets) % capacity) * n_envs + envs[:, None]
+            # steps past the newest row have no successor observation yet
+            distance = (self.pos - 1 - rows) % capacity
+            available = self._valid_flat[window] & (offsets < distance[:, None])
+            rewards = torch.from_numpy(self._rewards_flat[window])
+            if reward_fn is not None:
+                rewards = reward_fn(rewards)
+            terminated = self._terminated_flat[window]
+            rewards, discounts, lengths = n_step_returns(
+                rewards, torch.from_numpy(terminated), torch.from_numpy(terminated | self._truncated_flat[window]),
+                torch.from_numpy(available), gamma,
+            )
+            next_rows = (rows + lengths.numpy()) % capacity
+        index_t = torch.from_numpy(index)
+        batch = ReplayBatch(
+            observations=self.observations.gather(index_t),
+            actions=torch.from_numpy(self._actions_flat[index]),
+            rewards=rewards,
+            next_observations=self.observations.gather(torch.from_numpy(next_rows * n_envs + envs)),
+            discounts=discounts,
+            indices=index_t,
+        )
+        target = self.device if device is None else torch.device(device)
+        if target.type != "cpu":
+            batch = ReplayBatch(*(_to_device(getattr(batch, name), target) for name in
+                                  ("observations", "actions", "rewards", "next_observations", "discounts",
+                                   "indices")))
+        return batch
+
+    # --- memory and state ------------------------------------------------------------------------
+    def nbytes(self) -> int:
+        """Bytes held by the buffer's arrays."""
+        return int(self.observations.nbytes() + self.actions.nbytes + self.rewards.nbytes + self.terminated.nbytes
+                   + self.truncated.nbytes + self.valid.nbytes)
+
+    def _observation_arrays(self) -> dict[str, np.ndarray]:
+        storages = (self.observations.storages if isinstance(self.observations, DictStorage)
+                    else {None: self.observations})
+        arrays = {}
+        for key, storage in storages.items():
+            if not hasattr(storage, "array"):
+                raise ConfigurationError(f"the observation storage {type(storage).__name__} cannot be saved as tensors")
+            arrays["observations" if key is None else f"observations.{key}"] = storage.array
+        return arrays
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """The whole content as named CPU tensors (sharing memory with the buffer), for safetensors."""
+        arrays = {**self._observation_arrays(), "actions": self.actions, "rewards": self.rewards,
+                  "terminated": self.terminated, "truncated": self.truncated, "valid": self.valid}
+        tensors = {name: torch.from_numpy(array) for name, array in arrays.items()}
+        tensors["position"] = torch.tensor([self.pos, int(self.full)], dtype=torch.int64)
+        return tensors
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Restore what :meth:`state_tensors` returned (same spaces, capacity and ``n_envs``)."""
+        arrays = {**self._observation_arrays(), "actions": self.actions, "rewards": self.rewards,
+                  "terminated": self.terminated, "truncated": self.truncated, "valid": self.valid}
+        for name, array in arrays.items():
+            if name not in tensors:
+                raise ConfigurationError(f"the saved replay buffer lacks {name!r}")
+            saved = tensors[name].detach().cpu().numpy()
+            if saved.shape != array.shape:
+                raise ConfigurationError(
+                    f"the saved replay buffer's {name!r} has shape {saved.shape}, this buffer {array.shape}; "
+                    "use the same buffer_size and n_envs"
+                )
+            array[...] = saved
+        self.pos, full = (int(x) for x in tensors["position"].tolist())
+        self.full = bool(full)
+
+
+def replay_buffer_nbytes(observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
+                         n_envs: int = 1) -> int:
+    """Bytes a :class:`ReplayBuffer` of these spaces and size holds, computed without allocating it."""
+    rows = max(int(buffer_size) // int(n_envs), 2)
+    entries = rows * int(n_envs)
+
+    def observation_bytes(space: spaces.Space) -> int:
+        if isinstance(space, spaces.Dict):
+            return sum(observation_bytes(sub) for sub in space.spaces.values())
+        shape = () if isinstance(space, spaces.Discrete) else tuple(space.shape)
+        return int(np.prod(shape, dtype=np.int64)) * numpy_dtype_for(space).itemsize
+
+    action_shape, action_dtype = policy_action_shape(action_space)
+    action_bytes = int(np.prod(action_shape, dtype=np.int64)) * action_dtype.itemsize
+    per_entry = observation_bytes(observation_space) + action_bytes + np.dtype(np.float32).itemsize + 3
+    return entries * per_entry
+

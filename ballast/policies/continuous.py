@@ -1,0 +1,363 @@
+"""Policies for continuous actions learned off-policy: SAC's and TD3's (and DDPG's).
+
+::
+
+    SACPolicy: obs -> [encoder] -> [MLP] -> mean, log_std -> a = tanh(mean + std * eps)   (actor)
+    TD3Policy: obs -> [encoder] -> [MLP] -> a = tanh(mu)                                  (actor, actor_target)
+    both:      (obs, a) -> [encoder] -> concat -> n_critics MLPs in one StackedMLP -> Q_1..Q_n
+               (critic, critic_target)
+
+The actors act in [-1, 1]; ``ActionAdapter(action_space, squashed=True)`` maps those actions
+onto the Box bounds, once, for predict, rollouts, evaluation and export. The replay buffer and
+the critics see the [-1, 1] actions. Each critic ensemble is one :class:`StackedMLP`, so twin
+critics cost one batched matrix product per layer, forward and backward.
+
+Defaults follow SB3 (set by the algorithms): ReLU, ``[256, 256]`` (SAC) or ``[400, 300]``
+(TD3) hidden units, PyTorch's default initialisation, and separate encoders for actor and
+critic (``share_features_extractor=False``). With a shared encoder the critics read its
+features without gradient, so only the actor loss trains it, as in SB3.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast.distributions import StateDependentGaussian
+from ballast.encoders import build_encoder
+from ballast.envs.normalize import ObservationNormalizer
+from ballast.errors import UnsupportedSpaceError
+from ballast.policies.config import PolicyConfig
+from ballast.policies.heads import ActionAdapter
+from ballast.policies.mlp import StackedMLP
+
+Obs = torch.Tensor | dict[str, torch.Tensor]
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_SQUASH_EPS = 1e-6
+
+
+def actor_critic_sizes(config: PolicyConfig) -> tuple[list[int], list[int]]:
+    """Hidden sizes of the actor (``pi``) and of each critic (``qf``, or ``vf`` when given as a list)."""
+    arch = config.net_arch
+    pi = list(arch.get("pi", []))
+    return pi, list(arch.get("qf", arch.get("vf", pi)))
+
+
+def scale_action(adapter: ActionAdapter, env_actions: np.ndarray) -> np.ndarray:
+    """The inverse of a squashed :class:`ActionAdapter`: env actions in ``[low, high]`` to [-1, 1].
+
+    ``a_policy = 2 * (a_env - low) / (high - low) - 1`` (used to put actions that were not chosen
+    by the policy, e.g. demonstrations, into the replay buffer's space).
+    """
+    low, high = adapter.low.cpu().numpy(), adapter.high.cpu().numpy()
+    flat = np.asarray(env_actions, dtype=np.float32).reshape(-1, low.shape[0])
+    return np.clip(2.0 * (flat - low) / (high - low) - 1.0, -1.0, 1.0).astype(np.float32)
+
+
+def squashed_box(action_space: spaces.Space, who: str) -> int:
+    if not isinstance(action_space, spaces.Box):
+        raise UnsupportedSpaceError(f"{who} needs a Box action space, got {action_space}")
+    return int(np.prod(action_space.shape))
+
+
+def _init_mlp(mlp: StackedMLP, ortho_init: bool) -> None:
+    mlp.reset_parameters(gain=math.sqrt(2) if ortho_init else None)
+
+
+class ContinuousCritic(nn.Module):
+    """``n_critics`` Q-networks ``Q_i(s, a)`` over one encoder, computed as one stacked MLP.
+
+    ``forward`` returns a ``(n_critics, batch)`` tensor. With ``encoder=None`` it takes features
+    instead of observations (the encoder is the actor's, shared).
+    """
+
+    def __init__(self, encoder: nn.Module | None, features_dim: int, action_dim: int, sizes: list[int],
+                 activation: str, n_critics: int, ortho_init: bool = False) -> None:
+        super().__init__()
+        if n_critics < 1:
+            raise ValueError(f"n_critics must be at least 1, got {n_critics}")
+        self.encoder = encoder
+        self.n_critics = n_critics
+        self.mlp = StackedMLP(features_dim + action_dim, sizes, activation, copies=n_critics)
+        _init_mlp(self.mlp, ortho_init)
+        hidden = self.mlp.output_dim
+        bound = 1.0 / math.sqrt(hidden)
+        self.out_weight = nn.Parameter(torch.empty(n_critics, hidden, 1).uniform_(-bound, bound))
+        self.out_bias = nn.Parameter(torch.empty(n_critics, 1, 1).uniform_(-bound, bound))
+
+    def features(self, obs: Obs) -> torch.Tensor:
+        return obs if self.encoder is None else self.encoder(obs)
+
+    def forward(self, obs: Obs, actions: torch.Tensor, *, detach_params: bool = False,
+                first_only: bool = False) -> torch.Tensor:
+        """Q-values of ``(obs, actions)``, shape ``(n_critics, batch)`` (``(1, batch)`` with ``first_only``).
+
+        ``detach_params`` computes with the weights detached: gradients then reach the actions
+        (for the actor loss) but no critic weight, which saves their computation.
+        """
+        x = torch.cat([self.features(obs), actions], dim=1)
+        weights = list(self.mlp.weights._parameters.values()) + [self.out_weight]
+        biases = list(self.mlp.biases._parameters.values()) + [self.out_bias]
+        copies = 1 if first_only else self.n_critics
+        if first_only:
+            weights, biases = [w[:1] for w in weights], [b[:1] for b in biases]
+        if detach_params:
+            weights, biases = [w.detach() for w in weights], [b.detach() for b in biases]
+        h = x.unsqueeze(0).expand(copies, *x.shape)
+        activation = self.mlp.activation
+        last = len(weights) - 1
+        for i, (weight, bias) in enumerate(zip(weights, biases)):
+            h = torch.baddbmm(bias, h, weight)
+            if i < last:
+                h = activation(h)
+        return h.squeeze(-1)
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC's actor: a tanh-squashed Gaussian (Haarnoja et al., 2018), optionally with gSDE.
+
+    Without gSDE the state-dependent ``log_std`` is clipped to ``[-20, 2]``. With gSDE
+    (Raffin et al., 2021) the noise is ``latent @ W`` with ``W = eps * sigma`` and ``eps``
+    redrawn every ``sde_sample_freq`` steps; the mean is clipped to ``[-clip_mean, clip_mean]``.
+    """
+
+    def __init__(self, encoder: nn.Module, action_dim: int, sizes: list[int], activation: str, *, use_sde: bool,
+                 log_std_init: float, full_std: bool, use_expln: bool, clip_mean: float, ortho_init: bool) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.mlp = StackedMLP(encoder.features_dim, sizes, activation, copies=1)
+        _init_mlp(self.mlp, ortho_init)
+        latent_dim = self.mlp.output_dim
+        self.action_dim, self.latent_dim = action_dim, latent_dim
+        self.mu = nn.Linear(latent_dim, action_dim)
+        self.use_sde, self.full_std, self.use_expln, self.clip_mean = use_sde, full_std, use_expln, clip_mean
+        if use_sde:
+            shape = (latent_dim, action_dim) if full_std else (latent_dim, 1)
+            self.log_std = nn.Parameter(torch.full(shape, float(log_std_init)))
+            # Saved with the weights, so that stochastic actions after loading equal those before saving.
+            self.register_buffer("sde_noise", torch.randn(1, latent_dim, action_dim))
+        else:
+            self.log_std = nn.Linear(latent_dim, action_dim)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+        # The number of gSDE noise matrices follows the number of env copies, which may differ.
+        saved = state_dict.get(prefix + "sde_noise")
+        if self.use_sde and saved is not None and saved.shape != self.sde_noise.shape:
+            self.sde_noise = torch.empty_like(saved, device=self.sde_noise.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def latent(self, obs: Obs) -> torch.Tensor:
+        return self.mlp(self.encoder(obs))[0]
+
+    def sde_std(self) -> torch.Tensor:
+        """gSDE's ``sigma`` (latent_dim x action_dim): ``exp(log_std)``, or ``expln`` (gSDE paper, appendix)."""
+        log_std = self.log_std
+        if self.use_expln:
+            below = torch.exp(log_std) * (log_std <= 0)
+            safe = log_std * (log_std > 0) + _SQUASH_EPS
+            std = below + (torch.log1p(safe) + 1.0) * (log_std > 0)
+        else:
+            std = torch.exp(log_std)
+        return std if self.full_std else std.expand(self.latent_dim, self.action_dim)
+
+    @torch.no_grad()
+    def reset_noise(self, n: int = 1) -> None:
+        """Draw new gSDE noise matrices, one per env copy (no-op without gSDE)."""
+        if self.use_sde:
+            self.sde_noise = torch.randn(n, self.latent_dim, self.action_dim, device=self.mu.weight.device)
+
+    def _mean(self, latent: torch.Tensor) -> torch.Tensor:
+        mean = self.mu(latent)
+        if self.use_sde and self.clip_mean > 0:
+            mean = mean.clamp(-self.clip_mean, self.clip_mean)
+        return mean
+
+    def deterministic(self, obs: Obs) -> torch.Tensor:
+        """``tanh(mean)``: the action of ``predict(deterministic=True)``."""
+        return torch.tanh(self._mean(self.latent(obs)))
+
+    def action_log_prob(self, obs: Obs, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised sample ``a = tanh(u)`` and ``log pi(a|s)``.
+
+        ``log pi(a|s) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2 + 1e-6)`` (change of
+        variables through tanh, with SB3's epsilon). ``noise`` is gSDE's ``eps`` matrices; by
+        default they are the ones drawn by :meth:`reset_noise`.
+        """
+        latent = self.latent(obs)
+        mean = self._mean(latent)
+        if self.use_sde:
+            eps = self.sde_noise if noise is None else noise
+            dist = StateDependentGaussian(mean, latent, self.sde_std(), eps * self.sde_std())
+            u = dist.sample()
+            log_prob = dist.log_prob(u)
+        else:
+            log_std = self.log_std(latent).clamp(LOG_STD_MIN, LOG_STD_MAX)
+            eps = torch.randn_like(mean)
+            u = mean + log_std.exp() * eps
+            log_prob = (-0.5 * eps.square() - log_std - _LOG_SQRT_2PI).sum(-1)
+        actions = torch.tanh(u)
+        log_prob = log_prob - torch.log(1.0 - actions.square() + _SQUASH_EPS).sum(-1)
+        return actions, log_prob
+
+    def forward(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+        """Actions in [-1, 1] for (normalised) observations (for acting: no log-probability)."""
+        latent = self.latent(obs)
+        mean = self._mean(latent)
+        if deterministic:
+            return torch.tanh(mean)
+        if self.use_sde:
+            return torch.tanh(StateDependentGaussian(mean, latent, self.sde_std(), self.sde_noise * self.sde_std()).sample())
+        log_std = self.log_std(latent).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return torch.tanh(mean + log_std.exp() * torch.randn_like(mean))
+
+
+class DeterministicActor(nn.Module):
+    """TD3's and DDPG's actor ``mu(s) = tanh(MLP(s))`` (Lillicrap et al., 2016; Fujimoto et al., 2018)."""
+
+    def __init__(self, encoder: nn.Module, action_dim: int, sizes: list[int], activation: str,
+                 ortho_init: bool) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.mlp = StackedMLP(encoder.features_dim, sizes, activation, copies=1)
+        _init_mlp(self.mlp, ortho_init)
+        self.mu = nn.Linear(self.mlp.output_dim, action_dim)
+
+    def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
+        return torch.tanh(self.mu(self.mlp(self.encoder(obs))[0]))
+
+
+def _encoder(observation_space: spaces.Space, policy_name: str, config: PolicyConfig) -> nn.Module:
+    options = {"normalize_images": config.normalize_images, **config.encoder_options}
+    return build_encoder(observation_space, policy_name, options)
+
+
+def _frozen_copy(module: nn.Module) -> nn.Module:
+    target = copy.deepcopy(module)
+    target.requires_grad_(False)
+    return target
+
+
+def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_space: spaces.Space, policy_name: str,
+                   config: PolicyConfig, normalize_observations: bool, actor_encoder: nn.Module) -> None:
+    """Give ``policy`` what SAC's and TD3's policies share: normaliser, action adapter, critic and its target."""
+    action_dim = squashed_box(action_space, type(policy).__name__)
+    _, qf_sizes = actor_critic_sizes(config)
+    policy.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
+    policy.action_adapter = ActionAdapter(action_space, squashed=True)
+    shared = config.share_features_extractor
+    critic_encoder = None if shared else _encoder(observation_space, policy_name, config)
+    features_dim = actor_encoder.features_dim
+    policy.critic = ContinuousCritic(critic_encoder, features_dim, action_dim, qf_sizes, config.activation_fn,
+                                     config.n_critics, config.ortho_init)
+    # The target has an encoder of its own even when the online critic borrows the actor's (as in SB3).
+    target = ContinuousCritic(copy.deepcopy(actor_encoder if shared else critic_encoder), features_dim, action_dim,
+                              qf_sizes, config.activation_fn, config.n_critics)
+    target.load_state_dict(policy.critic.state_dict(), strict=False)
+    policy.critic_target = target.requires_grad_(False)
+
+
+class SACPolicy(nn.Module):
+    """Squashed Gaussian actor, critic ensemble and its target; see the module docstring."""
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str = "MlpPolicy",
+                 config: PolicyConfig | None = None, use_sde: bool = False, normalize_observations: bool = False) -> None:
+        super().__init__()
+        self.config = config or PolicyConfig()
+        self.policy_name = policy_name
+        self.observation_space, self.action_space = observation_space, action_space
+        self.use_sde = use_sde
+        cfg = self.config
+        pi_sizes, _ = actor_critic_sizes(cfg)
+        encoder = _encoder(observation_space, policy_name, cfg)
+        self.actor = SquashedGaussianActor(
+            encoder, squashed_box(action_space, "SAC"), pi_sizes, cfg.activation_fn, use_sde=use_sde,
+            log_std_init=cfg.log_std_init, full_std=cfg.full_std, use_expln=cfg.use_expln, clip_mean=cfg.clip_mean,
+            ortho_init=cfg.ortho_init,
+        )
+        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations, encoder)
+
+    def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
+                 first_only: bool = False) -> torch.Tensor:
+        """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
+        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params, first_only=first_only)
+
+    def normalize(self, obs: Obs) -> Obs:
+        return obs if self.normalizer is None else self.normalizer(obs)
+
+    def forward(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+        """Actions in [-1, 1] for normalised observations."""
+        return self.actor(obs, deterministic)
+
+    def act(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+        """Env actions for raw observations: normalise, act, map onto the Box bounds."""
+        return self.action_adapter(self.actor(self.normalize(obs), deterministic))
+
+    def reset_noise(self, n_envs: int = 1) -> None:
+        self.actor.reset_noise(n_envs)
+
+
+class TD3Policy(nn.Module):
+    """Deterministic actor and its target, critic ensemble and its target; see the module docstring."""
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str = "MlpPolicy",
+                 config: PolicyConfig | None = None, use_sde: bool = False, normalize_observations: bool = False) -> None:
+        super().__init__()
+        if use_sde:
+            raise UnsupportedSpaceError("TD3 and DDPG do not support gSDE (use_sde=True)")
+        self.config = config or PolicyConfig()
+        self.policy_name = policy_name
+        self.observation_space, self.action_space = observation_space, action_space
+        cfg = self.config
+        pi_sizes, _ = actor_critic_sizes(cfg)
+        encoder = _encoder(observation_space, policy_name, cfg)
+        self.actor = DeterministicActor(encoder, squashed_box(action_space, "TD3"), pi_sizes, cfg.activation_fn,
+                                        cfg.ortho_init)
+        self.actor_target = _frozen_copy(self.actor)
+        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations, encoder)
+
+    def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
+                 first_only: bool = False) -> torch.Tensor:
+        """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
+        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params, first_only=first_only)
+
+    def normalize(self, obs: Obs) -> Obs:
+        return obs if self.normalizer is None else self.normalizer(obs)
+
+    def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
+        """Actions in [-1, 1] for normalised observations (always deterministic)."""
+        return self.actor(obs)
+
+    def act(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
+        """Env actions for raw observations: normalise, act, map onto the Box bounds."""
+        return self.action_adapter(self.actor(self.normalize(obs)))
+
+    def reset_noise(self, n_envs: int = 1) -> None:
+        """No gSDE here (kept so that every policy answers it)."""
+
+
+def critic_q_values(policy: SACPolicy | TD3Policy, obs: Obs, actions: torch.Tensor, *, target: bool,
+                    detach_params: bool, first_only: bool) -> torch.Tensor:
+    """Q-values of ``policy.critic`` (or ``critic_target``); a shared encoder is read without gradient."""
+    critic = policy.critic_target if target else policy.critic
+    if critic.encoder is None:
+        with torch.no_grad():
+            obs = policy.actor.encoder(obs)
+    return critic(obs, actions, detach_params=detach_params, first_only=first_only)
+
+
+def target_pairs(policy: nn.Module) -> list[tuple[nn.Module, list[nn.Parameter]]]:
+    """``(target module, the online parameters it follows, in the target's parameter order)`` pairs."""
+    online = dict(policy.critic.named_parameters())
+    if policy.critic.encoder is None:
+        online.update({f"encoder.{k}": v for k, v in policy.actor.encoder.named_parameters()})
+    pairs = [(policy.critic_target, [online[name] for name, _ in policy.critic_target.named_parameters()])]
+    if hasattr(policy, "actor_target"):
+        pairs.append((policy.actor_target, list(policy.actor.parameters())))
+    return pairs

@@ -1,0 +1,151 @@
+"""DQN's policy: a Q-network ``Q(s, .)`` over discrete actions and its target network.
+
+::
+
+    obs -> [encoder] -> [MLP] -> Q(s, a) for every action a      (q_net, q_net_target)
+
+The encoder comes from the space -> encoder registry: an MLP on flattened vectors
+(``MlpPolicy``, SB3's default ``[64, 64]`` ReLU layers), the Nature CNN on images
+(``CnnPolicy``, no hidden layer after it), one encoder per key for Dict observations
+(``MultiInputPolicy``). The greedy action is ``argmax_a Q(s, a)``; epsilon-greedy exploration
+belongs to the algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from ballast.encoders import build_encoder
+from ballast.encoders.standard import FlattenEncoder
+from ballast.envs.normalize import ObservationNormalizer
+from ballast.errors import UnsupportedSpaceError
+from ballast.policies.config import PolicyConfig
+from ballast.policies.heads import ActionAdapter
+from ballast.policies.mlp import activation_function
+
+Obs = torch.Tensor | dict[str, torch.Tensor]
+
+
+class QNetwork(nn.Module):
+    """``Q(s, .)``: encoder, hidden layers and one output per action.
+
+    The layers hold ``(in, out)`` weights and run as ``addmm`` calls: for the small batches of
+    DQN, fewer autograd nodes per update matter more than anything else.
+    """
+
+    def __init__(self, encoder: nn.Module, n_actions: int, sizes: list[int], activation: str,
+                 ortho_init: bool = False) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.activation_name = activation
+        self.activation = activation_function(activation)
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        dims = [encoder.features_dim, *sizes, n_actions]
+        for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
+            layer = nn.Linear(n_in, n_out)  # PyTorch's default initialisation, as SB3
+            if ortho_init:
+                nn.init.orthogonal_(layer.weight, gain=math.sqrt(2) if i < len(sizes) else 1.0)
+                nn.init.zeros_(layer.bias)
+            self.weights.append(nn.Parameter(layer.weight.detach().t().contiguous()))
+            self.biases.append(nn.Parameter(layer.bias.detach().clone()))
+
+    def forward(self, obs: Obs) -> torch.Tensor:
+        """Q-values, shape ``(batch, n_actions)``, of (normalised) observations."""
+        h = self.encoder(obs)
+        layers = list(zip(self.weights._parameters.values(), self.biases._parameters.values()))
+        for weight, bias in layers[:-1]:
+            h = self.activation(torch.addmm(bias, h, weight))
+        weight, bias = layers[-1]
+        return torch.addmm(bias, h, weight)
+
+
+class DQNPolicy(nn.Module):
+    """Q-network and target network for a Discrete action space; see the module docstring."""
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str = "MlpPolicy",
+                 config: PolicyConfig | None = None, use_sde: bool = False, normalize_observations: bool = False) -> None:
+        super().__init__()
+        if not isinstance(action_space, spaces.Discrete):
+            raise UnsupportedSpaceError(f"DQN needs a Discrete action space, got {action_space}")
+        if use_sde:
+            raise UnsupportedSpaceError("DQN does not support gSDE (use_sde=True)")
+        self.config = config or PolicyConfig()
+        self.policy_name = policy_name
+        self.observation_space, self.action_space = observation_space, action_space
+        cfg = self.config
+        sizes = list(cfg.net_arch.get("qf", cfg.net_arch.get("pi", [])))
+        options = {"normalize_images": cfg.normalize_images, **cfg.encoder_options}
+        n_actions = int(action_space.n)
+        self.q_net = QNetwork(build_encoder(observation_space, policy_name, options), n_actions, sizes,
+                              cfg.activation_fn, cfg.ortho_init)
+        self.q_net_target = QNetwork(build_encoder(observation_space, policy_name, options), n_actions, sizes,
+                                     cfg.activation_fn)
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self.q_net_target.requires_grad_(False)
+        self.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
+        self.action_adapter = ActionAdapter(action_space)
+
+    def normalize(self, obs: Obs) -> Obs:
+        return obs if self.normalizer is None else self.normalizer(obs)
+
+    def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
+        """Greedy action indices (0-based) for normalised observations."""
+        return self.q_net(obs).argmax(dim=1)
+
+    def act(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
+        """Greedy env actions for raw observations (exploration is the algorithm's, in ``predict``)."""
+        return self.action_adapter(self.q_net(self.normalize(obs)).argmax(dim=1))
+
+    def reset_noise(self, n_envs: int = 1) -> None:
+        """No gSDE here (kept so that every policy answers it)."""
+
+
+class NumpyGreedyActor:
+    """``argmax_a Q(s, a)`` computed with NumPy views of the Q-network's parameters (no copies).
+
+    Acting on a few observations per step, PyTorch's per-operation overhead costs more than the
+    arithmetic of a small MLP; this path gives the same actions for the common case (vector
+    observations, optional normalisation) and sees parameter updates at once.
+    """
+
+    def __init__(self, policy: DQNPolicy) -> None:
+        q_net = policy.q_net
+        view = lambda t: t.detach().numpy()
+        self.normalizer = None
+        if policy.normalizer is not None:
+            rms = policy.normalizer.stats["obs"]
+            self.normalizer = (view(rms.mean), view(rms.var), policy.normalizer.epsilon, policy.normalizer.clip_obs)
+        self.scale = q_net.encoder.scale
+        layers = [(view(w), view(b)) for w, b in zip(q_net.weights, q_net.biases)]
+        self.layers, (self.out_weight, self.out_bias) = layers[:-1], layers[-1]
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        x = obs.reshape(obs.shape[0], -1).astype(np.float32, copy=False)
+        if self.normalizer is not None:
+            mean, var, eps, clip = self.normalizer
+            x = np.clip((x - mean) / np.sqrt(var + eps), -clip, clip).astype(np.float32)
+        if self.scale != 1.0:
+            x = x * np.float32(self.scale)
+        for weight, bias in self.layers:
+            x = np.maximum(x @ weight + bias, 0.0)
+        return (x @ self.out_weight + self.out_bias).argmax(axis=1)
+
+
+def numpy_greedy_actor(policy: DQNPolicy) -> NumpyGreedyActor | None:
+    """A :class:`NumpyGreedyActor` when the policy has the supported structure (CPU, float32,
+    flattened vector observations, ReLU layers), else None."""
+    q_net = policy.q_net
+    first = next(q_net.parameters())
+    supported = (
+        first.device.type == "cpu" and first.dtype == torch.float32
+        and isinstance(q_net.encoder, FlattenEncoder)
+        and q_net.activation_name == "ReLU"
+        and (policy.normalizer is None or list(policy.normalizer.stats.keys()) == ["obs"])
+    )
+    return NumpyGreedyActor(policy) if supported else None

@@ -1,0 +1,139 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from ballast import DQN, TD3, losses, returns
+
+GAMMA = 0.5
+
+
+def t(*values):
+    return torch.tensor(values, dtype=torch.float32)
+
+
+# Three transitions: an ordinary step, a terminated step and a truncated step (bootstraps from the final obs).
+REWARDS = t(1.0, 2.0, -1.0)
+TERMINATED = torch.tensor([False, True, False])
+DISCOUNTS = GAMMA * (~TERMINATED).float()  # what the replay buffer gives for 1-step transitions
+
+
+def test_n_step_returns_by_hand():
+    rewards = t(1.0, 2.0, 4.0).repeat(4, 1)
+    terminated = torch.tensor([[False, False, False], [False, True, False], [False, False, False],
+                               [False, False, False]])
+    episode_end = terminated.clone()
+    episode_end[2, 0] = True  # truncated at the first step
+    available = torch.ones(4, 3, dtype=torch.bool)
+    available[3, 2] = False  # the third step's successor is not stored yet
+    ret, discount, length = returns.n_step_returns(rewards, terminated, episode_end, available, GAMMA)
+    # full window: 1 + .5*2 + .25*4 = 3, bootstrap .5^3 | terminated at step 1: 1 + .5*2 = 2, no bootstrap |
+    # truncated at step 0: 1, bootstrap .5 | cut by availability after 2 steps: 2, bootstrap .25
+    np.testing.assert_allclose(ret.numpy(), [3.0, 2.0, 1.0, 2.0])
+    np.testing.assert_allclose(discount.numpy(), [0.125, 0.0, 0.5, 0.25])
+    np.testing.assert_array_equal(length.numpy(), [3, 2, 1, 2])
+
+
+def test_one_step_window_is_the_plain_td_target():
+    ret, discount, length = returns.n_step_returns(REWARDS[:, None], TERMINATED[:, None], TERMINATED[:, None],
+                                                   torch.ones(3, 1, dtype=torch.bool), GAMMA)
+    np.testing.assert_allclose(ret.numpy(), REWARDS.numpy())
+    np.testing.assert_allclose(discount.numpy(), DISCOUNTS.numpy())
+    np.testing.assert_array_equal(length.numpy(), [1, 1, 1])
+
+
+def test_soft_q_target_by_hand():
+    next_q = torch.tensor([[3.0, 1.0, 4.0], [2.0, 5.0, 6.0]])  # two target critics
+    next_log_prob = t(-1.0, 0.5, 2.0)
+    y = returns.soft_q_target(REWARDS, DISCOUNTS, next_q, next_log_prob, 0.2)
+    # min Q' = [2, 1, 4]; soft value = [2 + .2, 1 - .1, 4 - .4] = [2.2, .9, 3.6]
+    # y = [1 + .5*2.2, 2 (terminated), -1 + .5*3.6 (truncated)]
+    np.testing.assert_allclose(y.numpy(), [2.1, 2.0, 0.8], rtol=1e-6)
+
+
+def test_clipped_double_q_target_by_hand():
+    next_q = torch.tensor([[3.0, 1.0, 4.0], [2.0, 5.0, 6.0]])
+    y = returns.clipped_double_q_target(REWARDS, DISCOUNTS, next_q)
+    np.testing.assert_allclose(y.numpy(), [1 + 0.5 * 2, 2.0, -1 + 0.5 * 4])
+    one_critic = returns.clipped_double_q_target(REWARDS, DISCOUNTS, next_q[1:])  # DDPG
+    np.testing.assert_allclose(one_critic.numpy(), [1 + 0.5 * 2, 2.0, -1 + 0.5 * 6])
+
+
+def test_q_learning_and_double_q_targets_by_hand():
+    next_q_target = torch.tensor([[1.0, 3.0], [5.0, 0.0], [2.0, -2.0]])
+    next_q_online = torch.tensor([[9.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    y = returns.q_learning_target(REWARDS, DISCOUNTS, next_q_target)
+    np.testing.assert_allclose(y.numpy(), [1 + 0.5 * 3, 2.0, -1 + 0.5 * 2])
+    y_double = returns.q_learning_target(REWARDS, DISCOUNTS, next_q_target, next_q_online)
+    # online argmax: [0, 1, 1] -> target values [1, 0, -2]
+    np.testing.assert_allclose(y_double.numpy(), [1 + 0.5 * 1, 2.0, -1 + 0.5 * -2])
+
+
+def test_losses_by_hand():
+    q = torch.tensor([[1.0, 2.0], [0.0, 4.0]])
+    y = t(2.0, 2.0)
+    # critic 1: ((1-2)^2 + 0) / 2 = .5; critic 2: (4 + 4) / 2 = 4
+    assert losses.q_regression_loss(q, y).item() == pytest.approx(4.5)
+    log_prob = t(-1.0, 1.0)
+    # min Q = [0, 2]; mean(.5 * [-1, 1] - [0, 2]) = mean([-.5, -1.5]) = -1
+    assert losses.sac_actor_loss(log_prob, q, 0.5).item() == pytest.approx(-1.0)
+    assert losses.deterministic_actor_loss(q[:1]).item() == pytest.approx(-1.5)
+    log_alpha = torch.tensor([math.log(0.5)], requires_grad=True)
+    loss = losses.entropy_coef_loss(log_alpha, log_prob, target_entropy=-1.0)
+    # -log(.5) * mean([-1 - 1, 1 - 1]) = -log(.5) * -1 = log(.5)
+    assert loss.item() == pytest.approx(math.log(0.5))
+    loss.backward()
+    assert log_alpha.grad.item() == pytest.approx(1.0)  # d/dlog_alpha = -mean(log_prob + target) = 1
+    # Huber: |e| <= 1 -> e^2 / 2, else |e| - 1/2
+    assert losses.huber_q_loss(t(0.0, 3.0), t(0.5, 0.0)).item() == pytest.approx((0.125 + 2.5) / 2)
+
+
+def linear_dqn(double_q):
+    """DQN whose networks are linear in a 1-d observation: Q(s) = [s, -s], Q'(s) = [s / 2, 2 s]."""
+    model = DQN("MlpPolicy", None, observation_space=spaces.Box(-10, 10, (1,), np.float32),
+                action_space=spaces.Discrete(2), policy_kwargs=dict(net_arch=[]), learning_rate=0.0,
+                double_q=double_q, seed=0, device="cpu")
+    with torch.no_grad():  # one layer, weights of shape (in, out)
+        model.policy.q_net.weights[0].copy_(torch.tensor([[1.0, -1.0]]))
+        model.policy.q_net.biases[0].zero_()
+        model.policy.q_net_target.weights[0].copy_(torch.tensor([[0.5, 2.0]]))
+        model.policy.q_net_target.biases[0].zero_()
+    return model
+
+
+@pytest.mark.parametrize("double_q", [False, True])
+def test_dqn_update_uses_the_hand_computed_target(double_q):
+    model = linear_dqn(double_q)
+    obs, next_obs = t(1.0, 1.0, 1.0)[:, None], t(1.0, 1.0, 1.0)[:, None]
+    actions = torch.zeros(3, dtype=torch.long)  # Q(s, 0) = 1
+    stats = model.update(obs, actions, t(1.0, 1.0, 1.0), next_obs, DISCOUNTS)
+    # next state: online Q = [1, -1] picks action 0, target Q' = [.5, 2]
+    # plain: y = 1 + .5 * 2 = 2 (ordinary, truncated), 1 (terminated); double: y = 1 + .5 * .5 = 1.25
+    # so the errors are plain [-1, 0, -1] (Huber 1/3), double [-.25, 0, -.25] (Huber .0625 / 3)
+    errors = 1.0 - (np.array([1.25, 1.0, 1.25]) if double_q else np.array([2.0, 1.0, 2.0]))
+    huber = np.where(np.abs(errors) <= 1, 0.5 * errors**2, np.abs(errors) - 0.5).mean()
+    assert stats["train/loss"].item() == pytest.approx(huber)
+
+
+def test_td3_update_target_matches_the_networks():
+    torch.manual_seed(0)
+    model = TD3("MlpPolicy", None, observation_space=spaces.Box(-1, 1, (3,), np.float32),
+                action_space=spaces.Box(-1, 1, (2,), np.float32), target_policy_noise=0.0, learning_rate=0.0,
+                policy_kwargs=dict(net_arch=[8]), seed=0, device="cpu")
+    obs, next_obs = torch.randn(5, 3), torch.randn(5, 3)
+    actions = torch.rand(5, 2) * 2 - 1
+    rewards = torch.randn(5)
+    discounts = GAMMA * torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0])
+    policy = model.policy
+    with torch.no_grad():
+        next_q = policy.q_values(next_obs, policy.actor_target(next_obs), target=True)
+        y = rewards + discounts * torch.minimum(next_q[0], next_q[1])
+        q = policy.q_values(obs, actions)
+        expected = ((q[0] - y) ** 2).mean() + ((q[1] - y) ** 2).mean()
+    stats = model.update(obs, actions, rewards, next_obs, discounts, update_actor=True)
+    assert stats["train/critic_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    with torch.no_grad():
+        actor_loss = -policy.q_values(obs, policy.actor(obs))[0].mean()
+    assert stats["train/actor_loss"].item() == pytest.approx(actor_loss.item(), rel=1e-5)

@@ -34,3 +34,7 @@ class ConfigurationError(BallastError, ValueError):
 class CheckpointError(BallastError, ValueError):
     """A file that is not a readable Ballast checkpoint."""
 
+
+
+class ExportError(BallastError, RuntimeError):
+    """An export that could not be written, or whose artifact disagrees with ``model.predict``."""

@@ -121,8 +121,8 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
             "type": "Box",
             "shape": list(space.shape),
             "dtype": str(space.dtype),
-            "low": space.low.tolist(),
-            "high": space.high.tolist(),
+            "low": _finite_or_text(space.low),
+            "high": _finite_or_text(space.high),
         }
     if isinstance(space, spaces.Discrete):
         return {"type": "Discrete", "n": int(space.n), "start": int(space.start), "dtype": str(space.dtype)}
@@ -137,8 +137,18 @@ def space_to_json(space: spaces.Space) -> dict[str, Any]:
     raise UnsupportedSpaceError(f"cannot describe the space {space} ({type(space).__name__}) in JSON")
 
 
+def _finite_or_text(values: np.ndarray) -> Any:
+    """Bounds as nested lists, infinities as the strings "inf"/"-inf" so the JSON stays strict."""
+    def convert(x: Any) -> Any:
+        if isinstance(x, list):
+            return [convert(v) for v in x]
+        return x if np.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+    return convert(values.astype(np.float64).tolist())
+
+
 def _float_list(values: Any) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
+    return np.asarray(values, dtype=object).astype(np.float64) if values is not None else None
 
 
 def space_from_json(data: dict[str, Any]) -> spaces.Space:

@@ -19,13 +19,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ballast.errors import BallastError
+from ballast.errors import ExportError
 
 FORMATS = ("onnx", "torchscript", "matlab")
-
-
-class ExportError(BallastError, RuntimeError):
-    """An export that could not be written, or whose artifact disagrees with ``model.predict``."""
 
 
 def export_model(

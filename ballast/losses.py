@@ -66,7 +66,8 @@ def q_regression_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return (q_values - targets.unsqueeze(0)).square().mean(dim=1).sum()
 
 
-def sac_actor_loss(log_prob: torch.Tensor, q_values: torch.Tensor, ent_coef: torch.Tensor | float) -> torch.Tensor:
+def sac_actor_loss(log_prob: torch.Tensor, q_values: torch.Tensor,
+                   ent_coef: torch.Tensor | float) -> torch.Tensor:
     """SAC's policy loss (Haarnoja et al., 2018, arXiv:1801.01290, eq. 7 with reparameterisation).
 
     ``L = mean(alpha * log pi(a~|s) - min_i Q_i(s, a~))`` with ``a~`` sampled by reparameterisation;
@@ -83,7 +84,8 @@ def deterministic_actor_loss(q_values: torch.Tensor) -> torch.Tensor:
     return -q_values.mean()
 
 
-def entropy_coef_loss(log_ent_coef: torch.Tensor, log_prob: torch.Tensor, target_entropy: float) -> torch.Tensor:
+def entropy_coef_loss(log_ent_coef: torch.Tensor, log_prob: torch.Tensor,
+                      target_entropy: float) -> torch.Tensor:
     """Automatic entropy tuning (Haarnoja et al., 2018, arXiv:1812.05905, eq. 18), on ``log alpha``.
 
     ``L = -mean(log(alpha) * (log pi(a|s) + H_target))`` with ``log_prob`` detached: alpha grows
@@ -94,5 +96,6 @@ def entropy_coef_loss(log_ent_coef: torch.Tensor, log_prob: torch.Tensor, target
 
 
 def huber_q_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """DQN's loss (Mnih et al., 2015): the Huber loss (smooth L1, delta = 1) of the TD error ``Q(s, a) - y``."""
+    """DQN's loss (Mnih et al., 2015): the Huber loss (smooth L1, delta = 1) of the TD error
+    ``Q(s, a) - y``."""
     return F.smooth_l1_loss(q_values, targets)

@@ -42,7 +42,8 @@ class ActionNoise:
 
     def to_json(self) -> dict[str, Any]:
         """The constructor arguments as JSON data (what :func:`noise_from_json` reads)."""
-        raise ConfigurationError(f"{type(self).__name__} cannot be described as data; it is not saved in checkpoints")
+        raise ConfigurationError(
+            f"{type(self).__name__} cannot be described as data; it is not saved in checkpoints")
 
     def state_dict(self) -> dict[str, Any]:
         """The changing state (generator, and the process value for correlated noise) as JSON data."""
@@ -98,11 +99,13 @@ class OrnsteinUhlenbeckActionNoise(ActionNoise):
         return noise.astype(self._dtype)
 
     def reset(self) -> None:
-        self.noise_prev = self.initial_noise.copy() if self.initial_noise is not None else np.zeros_like(self._mu)
+        initial = self.initial_noise
+        self.noise_prev = initial.copy() if initial is not None else np.zeros_like(self._mu)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "OrnsteinUhlenbeckActionNoise", "mean": self._mu.tolist(), "sigma": self._sigma.tolist(),
-                "theta": self._theta, "dt": self._dt, "dtype": self._dtype.name,
+        return {"type": "OrnsteinUhlenbeckActionNoise", "mean": self._mu.tolist(),
+                "sigma": self._sigma.tolist(), "theta": self._theta, "dt": self._dt,
+                "dtype": self._dtype.name,
                 "initial_noise": None if self.initial_noise is None else self.initial_noise.tolist()}
 
     def state_dict(self) -> dict[str, Any]:
@@ -159,7 +162,8 @@ class VectorizedActionNoise(ActionNoise):
         return f"VectorizedActionNoise({self.base_noise!r}, n_envs={self.n_envs})"
 
 
-_NOISES = {"NormalActionNoise": NormalActionNoise, "OrnsteinUhlenbeckActionNoise": OrnsteinUhlenbeckActionNoise}
+_NOISES = {"NormalActionNoise": NormalActionNoise,
+           "OrnsteinUhlenbeckActionNoise": OrnsteinUhlenbeckActionNoise}
 
 
 def noise_from_json(data: dict[str, Any]) -> ActionNoise:

@@ -79,7 +79,8 @@ def n_step_returns(
     if n > 1:
         not_ended = ~episode_end[:, :-1].to(torch.bool)
         # step j is kept iff steps 1..j are available and steps 0..j-1 did not end the episode
-        keep[:, 1:] = torch.cumprod((available[:, 1:].to(torch.bool) & not_ended).to(torch.uint8), dim=1).bool()
+        continues = (available[:, 1:].to(torch.bool) & not_ended).to(torch.uint8)
+        keep[:, 1:] = torch.cumprod(continues, dim=1).bool()
     lengths = keep.sum(dim=1)
     powers = gamma ** torch.arange(n, dtype=torch.float32, device=rewards.device)
     returns = (rewards * powers * keep).sum(dim=1)
@@ -104,7 +105,8 @@ def soft_q_target(
     return rewards + discounts * (next_q.min(dim=0).values - ent_coef * next_log_prob)
 
 
-def clipped_double_q_target(rewards: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor) -> torch.Tensor:
+def clipped_double_q_target(rewards: torch.Tensor, discounts: torch.Tensor,
+                            next_q: torch.Tensor) -> torch.Tensor:
     """TD3's target (Fujimoto et al., 2018, arXiv:1802.09477), DDPG's with one critic.
 
     ``y = r + discount * min_i Q'_i(s', clip(mu'(s') + clip(eps, -c, c), -1, 1))``; ``next_q`` has

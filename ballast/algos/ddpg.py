@@ -62,13 +62,14 @@ class DDPG(TD3):
         action_space: spaces.Space | None = None,
     ) -> None:
         super().__init__(
-            policy, env, learning_rate=learning_rate, buffer_size=buffer_size, learning_starts=learning_starts,
-            batch_size=batch_size, tau=tau, gamma=gamma, train_freq=train_freq, gradient_steps=gradient_steps,
-            action_noise=action_noise, n_steps=n_steps, policy_delay=1, target_policy_noise=0.0,
-            target_noise_clip=0.0, normalize_observations=normalize_observations,
-            normalize_rewards=normalize_rewards, policy_kwargs=policy_kwargs, n_envs=n_envs,
-            vectorization=vectorization, env_kwargs=env_kwargs, seed=seed, device=device, verbose=verbose,
-            tensorboard_log=tensorboard_log, observation_space=observation_space, action_space=action_space,
+            policy, env, learning_rate=learning_rate, buffer_size=buffer_size,
+            learning_starts=learning_starts, batch_size=batch_size, tau=tau, gamma=gamma,
+            train_freq=train_freq, gradient_steps=gradient_steps, action_noise=action_noise, n_steps=n_steps,
+            policy_delay=1, target_policy_noise=0.0, target_noise_clip=0.0,
+            normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
+            policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,
+            seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log,
+            observation_space=observation_space, action_space=action_space,
         )
 
     def _config_to_json(self) -> dict[str, Any]:

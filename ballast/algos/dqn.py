@@ -38,7 +38,8 @@ DQN_POLICY_DEFAULTS: dict[str, Any] = {"activation_fn": "ReLU", "ortho_init": Fa
 
 
 def linear_exploration(initial: float, final: float, fraction: float, progress_remaining: float) -> float:
-    """SB3's epsilon schedule: linear from ``initial`` to ``final`` over the first ``fraction`` of training."""
+    """SB3's epsilon schedule: linear from ``initial`` to ``final`` over the first ``fraction`` of
+    training."""
     progress = 1.0 - progress_remaining
     if fraction <= 0 or progress > fraction:
         return final
@@ -126,23 +127,27 @@ class DQN(Algorithm):
     ) -> None:
         config = DQNConfig(
             learning_rate=as_schedule(learning_rate, "learning_rate"), buffer_size=int(buffer_size),
-            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau), gamma=float(gamma),
+            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau),
+            gamma=float(gamma),
             train_freq=off_policy.parse_train_freq(train_freq), gradient_steps=int(gradient_steps),
             n_steps=int(n_steps), target_update_interval=int(target_update_interval),
-            exploration_fraction=float(exploration_fraction), exploration_initial_eps=float(exploration_initial_eps),
+            exploration_fraction=float(exploration_fraction),
+            exploration_initial_eps=float(exploration_initial_eps),
             exploration_final_eps=float(exploration_final_eps), max_grad_norm=float(max_grad_norm),
             double_q=bool(double_q),
         )
         self.action_noise = None
         self.exploration_rate = 0.0
         self._n_calls = 0
-        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
-                    normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
-                    verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
-                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
+                    policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
+                    normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
+                    vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
+                    action_space=action_space)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs, DQN_POLICY_DEFAULTS)
+        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
+                                                      DQN_POLICY_DEFAULTS)
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:
@@ -176,7 +181,8 @@ class DQN(Algorithm):
         actions = self._greedy(obs)
         explore = self._np_rng.random(len(actions)) < self.exploration_rate
         if explore.any():
-            actions = np.where(explore, self._np_rng.integers(0, int(self.action_space.n), len(actions)), actions)
+            random = self._np_rng.integers(0, int(self.action_space.n), len(actions))
+            actions = np.where(explore, random, actions)
         return actions
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
@@ -215,10 +221,11 @@ class DQN(Algorithm):
         off_policy.set_learning_rate([self.optimizer], lr)
         reward_fn = off_policy.reward_transform(self)
         for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps, gamma=cfg.gamma,
-                                              reward_fn=reward_fn)
-            stats = self.update(self.policy.normalize(batch.observations), batch.actions, batch.rewards,
-                                self.policy.normalize(batch.next_observations), batch.discounts)
+            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
+                                              gamma=cfg.gamma, reward_fn=reward_fn)
+            normalize = self.policy.normalize
+            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                                normalize(batch.next_observations), batch.discounts)
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
         self._n_updates += gradient_steps
@@ -249,11 +256,12 @@ class DQN(Algorithm):
         return {"optimizer": self._optimizer_group(self.optimizer)[0]}
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"optimizer": self._optimizer_group(self.optimizer)[1], "exploration_rate": self.exploration_rate,
-                "n_calls": self._n_calls}
+        return {"optimizer": self._optimizer_group(self.optimizer)[1],
+                "exploration_rate": self.exploration_rate, "n_calls": self._n_calls}
 
     def _load_extra(self, checkpoint: Checkpoint) -> None:
         if "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
-            self._restore_optimizer(self.optimizer, checkpoint.tensors["optimizer"], checkpoint.state["optimizer"])
+            self._restore_optimizer(self.optimizer, checkpoint.tensors["optimizer"],
+                                    checkpoint.state["optimizer"])
         self.exploration_rate = float(checkpoint.state.get("exploration_rate", 0.0))
         self._n_calls = int(checkpoint.state.get("n_calls", 0))

@@ -15,9 +15,10 @@ Iterations repeat until an episode ended, so ``learn(log_interval=k)`` logs ever
 iterations with at least one finished episode each (SB3 counts episodes).
 
 Autoreset (design principle 5): with NEXT_STEP, the step after an episode's end only resets
-that env copy; it is no transition (it counts as a timestep, as every ``env.step`` call does) and
-is stored as an invalid entry holding the final observation (see :mod:`ballast.buffers.replay`). With SAME_STEP, the final
-observations from ``infos["final_obs"]`` are stored as a padding row.
+that env copy; it is no transition (it counts as a timestep, as every ``env.step`` call does)
+and is stored as an invalid entry holding the final observation (see
+:mod:`ballast.buffers.replay`). With SAME_STEP, the final observations from
+``infos["final_obs"]`` are stored as a padding row.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def check_n_envs_train_freq(train_freq: tuple[int, str], n_envs: int) -> None:
 
 
 def make_replay_buffer(model: Any, buffer_size: int) -> ReplayBuffer:
-    return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs, device=model.device)
+    return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
+                        device=model.device)
 
 
 def vectorize_noise(noise: ActionNoise | None, n_envs: int) -> ActionNoise | None:
@@ -112,7 +114,8 @@ class PolyakTargets:
     flattened the same way and the update is one ``lerp_`` on two flat tensors.
     """
 
-    def __init__(self, pairs: list[tuple[nn.Module, list[nn.Parameter]]], flats: list[FlatParameters]) -> None:
+    def __init__(self, pairs: list[tuple[nn.Module, list[nn.Parameter]]],
+                 flats: list[FlatParameters]) -> None:
         self.targets: list[torch.Tensor] = []
         self.sources: list[torch.Tensor] = []
         for target, online in pairs:
@@ -139,7 +142,8 @@ def obs_tensor(obs: Any, device: torch.device) -> Any:
 
 
 @torch.inference_mode()
-def policy_space_actions(policy: nn.Module, obs: Any, device: torch.device, deterministic: bool) -> np.ndarray:
+def policy_space_actions(policy: nn.Module, obs: Any, device: torch.device,
+                         deterministic: bool) -> np.ndarray:
     """The policy's actions (before the mapping onto the env's space) for raw observations."""
     return policy(policy.normalize(obs_tensor(obs, device)), deterministic=deterministic).cpu().numpy()
 

@@ -67,9 +67,11 @@ class SACConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.ent_coef, str) and not self.ent_coef.startswith("auto"):
-            raise ConfigurationError(f"ent_coef must be a number, 'auto' or 'auto_<init>', got {self.ent_coef!r}")
+            raise ConfigurationError(
+                f"ent_coef must be a number, 'auto' or 'auto_<init>', got {self.ent_coef!r}")
         if isinstance(self.target_entropy, str) and self.target_entropy != "auto":
-            raise ConfigurationError(f"target_entropy must be a number or 'auto', got {self.target_entropy!r}")
+            raise ConfigurationError(
+                f"target_entropy must be a number or 'auto', got {self.target_entropy!r}")
         if self.n_steps < 1 or self.batch_size < 1 or self.target_update_interval < 1:
             raise ConfigurationError("n_steps, batch_size and target_update_interval must be at least 1")
 
@@ -140,21 +142,25 @@ class SAC(Algorithm):
         self.action_noise = as_action_noise(action_noise)
         config = SACConfig(
             learning_rate=as_schedule(learning_rate, "learning_rate"), buffer_size=int(buffer_size),
-            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau), gamma=float(gamma),
+            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau),
+            gamma=float(gamma),
             train_freq=off_policy.parse_train_freq(train_freq), gradient_steps=int(gradient_steps),
             action_noise=noise_to_json(self.action_noise), n_steps=int(n_steps),
             ent_coef=ent_coef if isinstance(ent_coef, str) else float(ent_coef),
             target_update_interval=int(target_update_interval),
             target_entropy=target_entropy if isinstance(target_entropy, str) else float(target_entropy),
-            use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq), use_sde_at_warmup=bool(use_sde_at_warmup),
+            use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq),
+            use_sde_at_warmup=bool(use_sde_at_warmup),
         )
-        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
-                    normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
-                    verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
-                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
+                    policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
+                    normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
+                    vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
+                    action_space=action_space)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs, SAC_POLICY_DEFAULTS)
+        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
+                                                      SAC_POLICY_DEFAULTS)
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:
@@ -220,12 +226,13 @@ class SAC(Algorithm):
         off_policy.set_learning_rate(optimizers, lr)
         reward_fn = off_policy.reward_transform(self)
         for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps, gamma=cfg.gamma,
-                                              reward_fn=reward_fn)
+            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
+                                              gamma=cfg.gamma, reward_fn=reward_fn)
             self._n_updates += 1
             update_target = self._n_updates % cfg.target_update_interval == 0
-            stats = self.update(self.policy.normalize(batch.observations), batch.actions, batch.rewards,
-                                self.policy.normalize(batch.next_observations), batch.discounts, update_target)
+            normalize = self.policy.normalize
+            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                                normalize(batch.next_observations), batch.discounts, update_target)
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
         self.logger.record("train/n_updates", self._n_updates)
@@ -241,7 +248,9 @@ class SAC(Algorithm):
         """
         policy, cfg = self.policy, self.config
         actor = policy.actor
-        noise = torch.randn(1, actor.latent_dim, actor.action_dim, device=actions.device) if cfg.use_sde else None
+        noise = None
+        if cfg.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
+            noise = torch.randn(1, actor.latent_dim, actor.action_dim, device=actions.device)
         actions_pi, log_prob = actor.action_log_prob(obs, noise)
         if self.log_ent_coef is not None:
             ent_coef = self.log_ent_coef.detach().exp()

@@ -38,10 +38,11 @@ from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
 def td3_policy_defaults(policy_name: str, n_critics: int = 2) -> dict[str, Any]:
-    """SB3's TD3 policy defaults: ``[400, 300]`` ReLU layers (``[256, 256]`` after a CNN), separate encoders."""
+    """SB3's TD3 policy defaults: ``[400, 300]`` ReLU layers (``[256, 256]`` after a CNN), separate
+    encoders."""
     net_arch = [256, 256] if policy_name == "CnnPolicy" else [400, 300]
-    return {"net_arch": net_arch, "activation_fn": "ReLU", "ortho_init": False, "share_features_extractor": False,
-            "n_critics": n_critics}
+    return {"net_arch": net_arch, "activation_fn": "ReLU", "ortho_init": False,
+            "share_features_extractor": False, "n_critics": n_critics}
 
 
 @dataclass
@@ -119,15 +120,18 @@ class TD3(Algorithm):
         self.action_noise = as_action_noise(action_noise)
         config = TD3Config(
             learning_rate=as_schedule(learning_rate, "learning_rate"), buffer_size=int(buffer_size),
-            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau), gamma=float(gamma),
+            learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau),
+            gamma=float(gamma),
             train_freq=off_policy.parse_train_freq(train_freq), gradient_steps=int(gradient_steps),
-            action_noise=noise_to_json(self.action_noise), n_steps=int(n_steps), policy_delay=int(policy_delay),
+            action_noise=noise_to_json(self.action_noise), n_steps=int(n_steps),
+            policy_delay=int(policy_delay),
             target_policy_noise=float(target_policy_noise), target_noise_clip=float(target_noise_clip),
         )
-        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
-                    normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
-                    verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
-                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space)
+        self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
+                    policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
+                    normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
+                    vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
+                    action_space=action_space)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         defaults = td3_policy_defaults(self.policy_name, self.default_n_critics)
@@ -140,7 +144,8 @@ class TD3(Algorithm):
         lr = cfg.learning_rate(1.0)
         self.actor_params, self.actor_optimizer = off_policy.make_optimizer(self.policy.actor, lr)
         self.critic_params, self.critic_optimizer = off_policy.make_optimizer(self.policy.critic, lr)
-        self.targets = off_policy.PolyakTargets(target_pairs(self.policy), [self.critic_params, self.actor_params])
+        self.targets = off_policy.PolyakTargets(target_pairs(self.policy),
+                                                [self.critic_params, self.actor_params])
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
         self.action_noise = off_policy.vectorize_noise(self.action_noise, self.n_envs)
         if self.action_noise is not None and self.seed is not None:
@@ -177,12 +182,13 @@ class TD3(Algorithm):
         off_policy.set_learning_rate([self.actor_optimizer, self.critic_optimizer], lr)
         reward_fn = off_policy.reward_transform(self)
         for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps, gamma=cfg.gamma,
-                                              reward_fn=reward_fn)
+            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
+                                              gamma=cfg.gamma, reward_fn=reward_fn)
             self._n_updates += 1
             update_actor = self._n_updates % cfg.policy_delay == 0
-            stats = self.update(self.policy.normalize(batch.observations), batch.actions, batch.rewards,
-                                self.policy.normalize(batch.next_observations), batch.discounts, update_actor)
+            normalize = self.policy.normalize
+            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                                normalize(batch.next_observations), batch.discounts, update_actor)
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
         self.logger.record("train/n_updates", self._n_updates)

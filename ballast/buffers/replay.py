@@ -94,7 +94,7 @@ class ReplayBuffer:
 
     # --- writing -------------------------------------------------------------------------------
     def add_observation(self, observations: Batch) -> None:
-        """Write the observations the agent acts on now (before stepping the env, which may reuse its arrays)."""
+        """Write the observations the agent acts on now (before stepping the env: it may reuse its arrays)."""
         self.observations.put(self.pos, observations)
 
     def add_transition(self, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
@@ -201,7 +201,8 @@ class ReplayBuffer:
             rewards = torch.from_numpy(self._rewards_flat[index])
             if reward_fn is not None:
                 rewards = reward_fn(rewards)
-            discounts = torch.from_numpy(np.where(self._terminated_flat[index], np.float32(0.0), np.float32(gamma)))
+            terminal = self._terminated_flat[index]
+            discounts = torch.from_numpy(np.where(terminal, np.float32(0.0), np.float32(gamma)))
             next_rows = rows + 1
             next_rows[next_rows == capacity] = 0
         else:
@@ -214,8 +215,9 @@ class ReplayBuffer:
             if reward_fn is not None:
                 rewards = reward_fn(rewards)
             terminated = self._terminated_flat[window]
+            episode_end = terminated | self._truncated_flat[window]
             rewards, discounts, lengths = n_step_returns(
-                rewards, torch.from_numpy(terminated), torch.from_numpy(terminated | self._truncated_flat[window]),
+                rewards, torch.from_numpy(terminated), torch.from_numpy(episode_end),
                 torch.from_numpy(available), gamma,
             )
             next_rows = (rows + lengths.numpy()) % capacity
@@ -238,8 +240,8 @@ class ReplayBuffer:
     # --- memory and state ------------------------------------------------------------------------
     def nbytes(self) -> int:
         """Bytes held by the buffer's arrays."""
-        return int(self.observations.nbytes() + self.actions.nbytes + self.rewards.nbytes + self.terminated.nbytes
-                   + self.truncated.nbytes + self.valid.nbytes)
+        arrays = (self.actions, self.rewards, self.terminated, self.truncated, self.valid)
+        return int(self.observations.nbytes() + sum(array.nbytes for array in arrays))
 
     def _observation_arrays(self) -> dict[str, np.ndarray]:
         storages = (self.observations.storages if isinstance(self.observations, DictStorage)
@@ -247,7 +249,8 @@ class ReplayBuffer:
         arrays = {}
         for key, storage in storages.items():
             if not hasattr(storage, "array"):
-                raise ConfigurationError(f"the observation storage {type(storage).__name__} cannot be saved as tensors")
+                raise ConfigurationError(
+                    f"the observation storage {type(storage).__name__} cannot be saved as tensors")
             arrays["observations" if key is None else f"observations.{key}"] = storage.array
         return arrays
 

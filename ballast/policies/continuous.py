@@ -2,8 +2,8 @@
 
 ::
 
-    SACPolicy: obs -> [encoder] -> [MLP] -> mean, log_std -> a = tanh(mean + std * eps)   (actor)
-    TD3Policy: obs -> [encoder] -> [MLP] -> a = tanh(mu)                                  (actor, actor_target)
+    SACPolicy: obs -> [encoder] -> [MLP] -> mean, log_std -> a = tanh(mean + std * eps)  (actor)
+    TD3Policy: obs -> [encoder] -> [MLP] -> a = tanh(mu)                         (actor, actor_target)
     both:      (obs, a) -> [encoder] -> concat -> n_critics MLPs in one StackedMLP -> Q_1..Q_n
                (critic, critic_target)
 
@@ -128,8 +128,9 @@ class SquashedGaussianActor(nn.Module):
     redrawn every ``sde_sample_freq`` steps; the mean is clipped to ``[-clip_mean, clip_mean]``.
     """
 
-    def __init__(self, encoder: nn.Module, action_dim: int, sizes: list[int], activation: str, *, use_sde: bool,
-                 log_std_init: float, full_std: bool, use_expln: bool, clip_mean: float, ortho_init: bool) -> None:
+    def __init__(self, encoder: nn.Module, action_dim: int, sizes: list[int], activation: str, *,
+                 use_sde: bool, log_std_init: float, full_std: bool, use_expln: bool, clip_mean: float,
+                 ortho_init: bool) -> None:
         super().__init__()
         self.encoder = encoder
         self.mlp = StackedMLP(encoder.features_dim, sizes, activation, copies=1)
@@ -157,7 +158,7 @@ class SquashedGaussianActor(nn.Module):
         return self.mlp(self.encoder(obs))[0]
 
     def sde_std(self) -> torch.Tensor:
-        """gSDE's ``sigma`` (latent_dim x action_dim): ``exp(log_std)``, or ``expln`` (gSDE paper, appendix)."""
+        """gSDE's ``sigma`` (latent_dim x action_dim): ``exp(log_std)``, or ``expln`` (gSDE paper)."""
         log_std = self.log_std
         if self.use_expln:
             below = torch.exp(log_std) * (log_std <= 0)
@@ -183,7 +184,8 @@ class SquashedGaussianActor(nn.Module):
         """``tanh(mean)``: the action of ``predict(deterministic=True)``."""
         return torch.tanh(self._mean(self.latent(obs)))
 
-    def action_log_prob(self, obs: Obs, noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def action_log_prob(self, obs: Obs, noise: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised sample ``a = tanh(u)`` and ``log pi(a|s)``.
 
         ``log pi(a|s) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2 + 1e-6)`` (change of
@@ -213,7 +215,8 @@ class SquashedGaussianActor(nn.Module):
         if deterministic:
             return torch.tanh(mean)
         if self.use_sde:
-            return torch.tanh(StateDependentGaussian(mean, latent, self.sde_std(), self.sde_noise * self.sde_std()).sample())
+            sigma = self.sde_std()
+            return torch.tanh(StateDependentGaussian(mean, latent, sigma, self.sde_noise * sigma).sample())
         log_std = self.log_std(latent).clamp(LOG_STD_MIN, LOG_STD_MAX)
         return torch.tanh(mean + log_std.exp() * torch.randn_like(mean))
 
@@ -244,9 +247,10 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
     return target
 
 
-def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_space: spaces.Space, policy_name: str,
-                   config: PolicyConfig, normalize_observations: bool, actor_encoder: nn.Module) -> None:
-    """Give ``policy`` what SAC's and TD3's policies share: normaliser, action adapter, critic and its target."""
+def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_space: spaces.Space,
+                   policy_name: str, config: PolicyConfig, normalize_observations: bool,
+                   actor_encoder: nn.Module) -> None:
+    """Give ``policy`` what SAC's and TD3's share: normaliser, action adapter, critic and its target."""
     action_dim = squashed_box(action_space, type(policy).__name__)
     _, qf_sizes = actor_critic_sizes(config)
     policy.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
@@ -257,8 +261,9 @@ def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_sp
     policy.critic = ContinuousCritic(critic_encoder, features_dim, action_dim, qf_sizes, config.activation_fn,
                                      config.n_critics, config.ortho_init)
     # The target has an encoder of its own even when the online critic borrows the actor's (as in SB3).
-    target = ContinuousCritic(copy.deepcopy(actor_encoder if shared else critic_encoder), features_dim, action_dim,
-                              qf_sizes, config.activation_fn, config.n_critics)
+    target_encoder = copy.deepcopy(actor_encoder if shared else critic_encoder)
+    target = ContinuousCritic(target_encoder, features_dim, action_dim, qf_sizes, config.activation_fn,
+                              config.n_critics)
     target.load_state_dict(policy.critic.state_dict(), strict=False)
     policy.critic_target = target.requires_grad_(False)
 
@@ -266,8 +271,9 @@ def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_sp
 class SACPolicy(nn.Module):
     """Squashed Gaussian actor, critic ensemble and its target; see the module docstring."""
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str = "MlpPolicy",
-                 config: PolicyConfig | None = None, use_sde: bool = False, normalize_observations: bool = False) -> None:
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
+                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
+                 normalize_observations: bool = False) -> None:
         super().__init__()
         self.config = config or PolicyConfig()
         self.policy_name = policy_name
@@ -278,15 +284,17 @@ class SACPolicy(nn.Module):
         encoder = _encoder(observation_space, policy_name, cfg)
         self.actor = SquashedGaussianActor(
             encoder, squashed_box(action_space, "SAC"), pi_sizes, cfg.activation_fn, use_sde=use_sde,
-            log_std_init=cfg.log_std_init, full_std=cfg.full_std, use_expln=cfg.use_expln, clip_mean=cfg.clip_mean,
-            ortho_init=cfg.ortho_init,
+            log_std_init=cfg.log_std_init, full_std=cfg.full_std, use_expln=cfg.use_expln,
+            clip_mean=cfg.clip_mean, ortho_init=cfg.ortho_init,
         )
-        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations, encoder)
+        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations,
+                       encoder)
 
     def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
                  first_only: bool = False) -> torch.Tensor:
         """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
-        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params, first_only=first_only)
+        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params,
+                               first_only=first_only)
 
     def normalize(self, obs: Obs) -> Obs:
         return obs if self.normalizer is None else self.normalizer(obs)
@@ -306,8 +314,9 @@ class SACPolicy(nn.Module):
 class TD3Policy(nn.Module):
     """Deterministic actor and its target, critic ensemble and its target; see the module docstring."""
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str = "MlpPolicy",
-                 config: PolicyConfig | None = None, use_sde: bool = False, normalize_observations: bool = False) -> None:
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
+                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
+                 normalize_observations: bool = False) -> None:
         super().__init__()
         if use_sde:
             raise UnsupportedSpaceError("TD3 and DDPG do not support gSDE (use_sde=True)")
@@ -317,15 +326,17 @@ class TD3Policy(nn.Module):
         cfg = self.config
         pi_sizes, _ = actor_critic_sizes(cfg)
         encoder = _encoder(observation_space, policy_name, cfg)
-        self.actor = DeterministicActor(encoder, squashed_box(action_space, "TD3"), pi_sizes, cfg.activation_fn,
-                                        cfg.ortho_init)
+        self.actor = DeterministicActor(encoder, squashed_box(action_space, "TD3"), pi_sizes,
+                                        cfg.activation_fn, cfg.ortho_init)
         self.actor_target = _frozen_copy(self.actor)
-        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations, encoder)
+        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations,
+                       encoder)
 
     def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
                  first_only: bool = False) -> torch.Tensor:
         """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
-        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params, first_only=first_only)
+        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params,
+                               first_only=first_only)
 
     def normalize(self, obs: Obs) -> Obs:
         return obs if self.normalizer is None else self.normalizer(obs)

@@ -68,8 +68,9 @@ class QNetwork(nn.Module):
 class DQNPolicy(nn.Module):
     """Q-network and target network for a Discrete action space; see the module docstring."""
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str = "MlpPolicy",
-                 config: PolicyConfig | None = None, use_sde: bool = False, normalize_observations: bool = False) -> None:
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
+                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
+                 normalize_observations: bool = False) -> None:
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
             raise UnsupportedSpaceError(f"DQN needs a Discrete action space, got {action_space}")
@@ -119,8 +120,8 @@ class NumpyGreedyActor:
         view = lambda t: t.detach().numpy()
         self.normalizer = None
         if policy.normalizer is not None:
-            rms = policy.normalizer.stats["obs"]
-            self.normalizer = (view(rms.mean), view(rms.var), policy.normalizer.epsilon, policy.normalizer.clip_obs)
+            normalizer, rms = policy.normalizer, policy.normalizer.stats["obs"]
+            self.normalizer = (view(rms.mean), view(rms.var), normalizer.epsilon, normalizer.clip_obs)
         self.scale = q_net.encoder.scale
         layers = [(view(w), view(b)) for w, b in zip(q_net.weights, q_net.biases)]
         self.layers, (self.out_weight, self.out_bias) = layers[:-1], layers[-1]

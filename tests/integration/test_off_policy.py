@@ -29,7 +29,7 @@ class DictCartPole(gym.ObservationWrapper):
 
 
 class DotImageEnv(gym.Env):
-    """36x36 grey images of a dot; action 1 moves it right, episodes last 12 steps; reward 1 at the right half."""
+    """36x36 grey images of a dot that action 1 moves right; 12-step episodes, reward 1 in the right half."""
 
     observation_space = spaces.Box(0, 255, (36, 36, 1), np.uint8)
     action_space = spaces.Discrete(2)
@@ -83,7 +83,8 @@ def test_two_env_copies(algo):
     buffer = model.replay_buffer
     assert buffer.n_envs == 2 and buffer.pos == 200 and buffer.valid[:200].any(axis=0).all()
     assert model._n_updates > 0
-    actions, _ = model.predict(np.stack([model.observation_space.sample() for _ in range(2)]), deterministic=True)
+    obs = np.stack([model.observation_space.sample() for _ in range(2)])
+    actions, _ = model.predict(obs, deterministic=True)
     assert actions.shape == (2, *model.action_space.shape)
     if algo in (TD3, DDPG):
         assert model.action_noise.n_envs == 2
@@ -126,7 +127,8 @@ def test_sac_cnn_policy_has_separate_encoders():
     dict(ent_coef=0.05),
     dict(ent_coef="auto_0.1", target_entropy=-2.0, target_update_interval=2),
     dict(use_sde=True, sde_sample_freq=4),
-    dict(use_sde=True, use_sde_at_warmup=True, policy_kwargs=dict(net_arch=[32], use_expln=True, full_std=False)),
+    dict(use_sde=True, use_sde_at_warmup=True,
+         policy_kwargs=dict(net_arch=[32], use_expln=True, full_std=False)),
     dict(n_steps=3, train_freq=(1, "episode"), gradient_steps=-1),
     dict(action_noise=NormalActionNoise(np.zeros(1), 0.1 * np.ones(1)), normalize_observations=True,
          normalize_rewards=True),
@@ -145,7 +147,8 @@ def test_sac_options(kwargs):
         assert model.num_timesteps == model._n_updates == 401
 
 
-@pytest.mark.parametrize("kwargs", [dict(double_q=True), dict(n_steps=3), dict(double_q=True, n_steps=2, tau=0.5)])
+@pytest.mark.parametrize("kwargs", [dict(double_q=True), dict(n_steps=3),
+                                    dict(double_q=True, n_steps=2, tau=0.5)])
 def test_dqn_options(kwargs):
     model = DQN("MlpPolicy", "CartPole-v1", seed=0, target_update_interval=50, **SMALL, **kwargs).learn(400)
     assert np.isfinite(model.logger.history[-1]["train/loss"])
@@ -165,9 +168,10 @@ def test_td3_delays_the_actor_and_follows_targets_by_polyak():
     critic_now = [p.detach().clone() for p in policy.critic.parameters()]
     model.train(1)  # update 3: actor and targets
     assert not all(torch.equal(a, p) for a, p in zip(actor_before, policy.actor.parameters()))
-    for old, critic_param, new in zip(target_before, critic_now, policy.critic_target.parameters()):
-        # the critic moved again during update 3 before the targets followed it
+    for old, new in zip(target_before, policy.critic_target.parameters()):
         assert not torch.equal(old, new)
+    # the targets follow the critic as updated by update 3 (the critic steps before the targets)
+    assert not all(torch.equal(a, p) for a, p in zip(critic_now, policy.critic.parameters()))
     del critic_before
     updated = [p.detach() for p in policy.critic.parameters()]
     for old, online, new in zip(target_before, updated, policy.critic_target.parameters()):

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from ballast.errors import ConfigurationError
-from ballast.noise import (NormalActionNoise, OrnsteinUhlenbeckActionNoise, VectorizedActionNoise, as_action_noise,
-                           noise_from_json)
+from ballast.noise import (
+    NormalActionNoise,
+    OrnsteinUhlenbeckActionNoise,
+    VectorizedActionNoise,
+    as_action_noise,
+    noise_from_json,
+)
 
 
 def test_normal_noise_statistics():
@@ -32,7 +37,8 @@ def test_ornstein_uhlenbeck_statistics():
 
 
 def test_ornstein_uhlenbeck_reset_and_initial_noise():
-    noise = OrnsteinUhlenbeckActionNoise(mean=np.zeros(2), sigma=np.ones(2), initial_noise=np.array([1.0, -1.0]))
+    noise = OrnsteinUhlenbeckActionNoise(mean=np.zeros(2), sigma=np.ones(2),
+                                         initial_noise=np.array([1.0, -1.0]))
     np.testing.assert_array_equal(noise.noise_prev, [1.0, -1.0])
     noise()
     noise()

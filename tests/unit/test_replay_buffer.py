@@ -63,7 +63,8 @@ def test_next_observation_rewards_and_discounts_at_episode_ends():
     np.testing.assert_array_equal(next_obs, [expected_next[o] for o in obs])
     np.testing.assert_array_equal(batch.rewards.numpy(), obs)
     np.testing.assert_allclose(batch.actions[:, 0].numpy(), obs / 100)
-    expected_discount = np.where(obs == 2, 0.0, 0.9)  # terminated: 0; truncated (11): gamma, from the final obs 12
+    # terminated: 0; truncated (obs 11): gamma, bootstrapping from the final obs 12
+    expected_discount = np.where(obs == 2, 0.0, 0.9)
     np.testing.assert_allclose(batch.discounts.numpy(), expected_discount)
 
 

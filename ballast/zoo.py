@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import yaml
 
 from ballast.algos.base import ALGORITHMS, Algorithm
@@ -40,7 +42,8 @@ from ballast.errors import ConfigurationError
 RUN_OPTIONS = frozenset({"seed", "device", "verbose", "tensorboard_log", "observation_space", "action_space"})
 
 #: Zoo keys handled here rather than passed to the constructor unchanged.
-ZOO_KEYS = frozenset({"n_timesteps", "policy", "normalize"})
+ZOO_KEYS = frozenset({"n_timesteps", "policy", "normalize", "noise_type", "noise_std"})
+_NOISE_TYPES = {"normal": "NormalActionNoise", "ornstein-uhlenbeck": "OrnsteinUhlenbeckActionNoise"}
 
 #: Zoo features Ballast does not reproduce, with what to do instead.
 _UNSUPPORTED_ZOO_KEYS = {
@@ -92,25 +95,41 @@ class ZooSettings:
     policy: str = "auto"
     n_envs: int = 1
     n_timesteps: int | None = None
+    #: The zoo's ``noise_type``/``noise_std``, turned into ``action_noise`` once the action size is known.
+    noise: dict[str, Any] | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm, "env_id": self.env_id, "policy": self.policy,
-                "n_envs": self.n_envs, "n_timesteps": self.n_timesteps, "kwargs": self.kwargs,
+                "n_envs": self.n_envs, "n_timesteps": self.n_timesteps, "kwargs": self.kwargs, "noise": self.noise,
                 "source": self.source}
 
     def create_model(self, env: EnvLike | None = None, *, seed: int | None = None, device: str = "auto",
                      verbose: int = 0) -> Algorithm:
         """Build the algorithm on ``env`` (default: the env id) with these settings."""
         cls = get_algorithm(self.algorithm)
+        kwargs = dict(self.kwargs)
+        if self.noise is not None:
+            kwargs["action_noise"] = self._action_noise(env)
         try:
             return cls(self.policy, self.env_id if env is None else env, n_envs=self.n_envs, seed=seed,
-                       device=device, verbose=verbose, **self.kwargs)
+                       device=device, verbose=verbose, **kwargs)
         except ConfigurationError as err:
             if self.source is None:
                 raise
             raise ConfigurationError(f"{self.source}: {err}") from None
+
+
+    def _action_noise(self, env: EnvLike | None) -> dict[str, Any]:
+        """The zoo's Gaussian or Ornstein-Uhlenbeck noise with ``noise_std`` on every action dimension."""
+        probe = gym.make(self.env_id) if env is None or isinstance(env, str) else None
+        space = probe.action_space if probe is not None else getattr(env, "single_action_space", env.action_space)
+        if probe is not None:
+            probe.close()
+        size = int(np.prod(space.shape))
+        return {"type": _NOISE_TYPES[self.noise["type"]], "mean": [0.0] * size,
+                "sigma": [float(self.noise["std"])] * size}
 
 
 def default_settings(algorithm: str | type[Algorithm], env_id: str) -> ZooSettings:
@@ -190,10 +209,22 @@ def parse_hyperparams(entry: Mapping[str, Any] | None, env_id: str, algorithm: s
                 kwargs[name] = flag
         elif key == "policy_kwargs":
             kwargs[key] = _policy_kwargs(value, where)
+        elif key in ("noise_type", "noise_std"):
+            settings.noise = _noise(entry, where)
         else:
             kwargs[key] = _coerce(value, params[key], where)
     settings.kwargs = kwargs
     return settings
+
+
+def _noise(entry: Mapping[str, Any], where: str) -> dict[str, Any]:
+    kind = entry.get("noise_type")
+    if kind not in _NOISE_TYPES:
+        raise ConfigurationError(f"{where}: noise_type must be one of {sorted(_NOISE_TYPES)}, got {kind!r}")
+    std = _number_or_none(entry.get("noise_std"))
+    if std is None or std < 0:
+        raise ConfigurationError(f"{where}: noise_std must be a number >= 0, got {entry.get('noise_std')!r}")
+    return {"type": kind, "std": float(std)}
 
 
 def _unknown_key_error(key: str, env_id: str, where: str, cls: type[Algorithm]) -> ConfigurationError:

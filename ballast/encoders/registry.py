@@ -3,6 +3,13 @@
 ``build_encoder(space, policy)`` picks an encoder by the space's type (walking its class
 hierarchy), and by the policy name for images ("CnnPolicy"/"MultiInputPolicy" use a CNN,
 "MlpPolicy" flattens). ``register_encoder`` adds or replaces the builder for a space type.
+
+Options (``policy_kwargs=dict(features_extractor_kwargs=...)``) of the built-in builders:
+``normalize_images``; ``cnn_output_dim`` (SB3's ``features_dim``) for the CNN; ``net_arch``, a
+list of layer sizes of a shared MLP (:class:`MlpEncoder`) on top of the encoder, with
+``activation_fn`` (the name of a ``torch.nn`` class, ``"Tanh"`` by default). For a Dict space the
+MLP reads the concatenated features of all keys. Without ``net_arch`` the encoders have no
+layers beyond SB3's.
 """
 
 from __future__ import annotations
@@ -13,8 +20,8 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
-from ballast.encoders.standard import DictEncoder, FlattenEncoder, NatureCNN, OneHotEncoder
-from ballast.errors import UnsupportedSpaceError
+from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, NatureCNN, OneHotEncoder
+from ballast.errors import ConfigurationError, UnsupportedSpaceError
 from ballast.spaces import is_image_space
 
 EncoderBuilder = Callable[[spaces.Space, str, dict[str, Any]], nn.Module]
@@ -38,21 +45,50 @@ def build_encoder(space: spaces.Space, policy: str = "MlpPolicy", options: dict[
     )
 
 
+def with_shared_mlp(encoder: nn.Module, options: dict[str, Any]) -> nn.Module:
+    """``encoder`` wrapped in an :class:`MlpEncoder` when ``options`` has a non-empty ``net_arch``, else itself."""
+    net_arch = options.get("net_arch")
+    if not net_arch:
+        return encoder
+    if not (isinstance(net_arch, (list, tuple)) and all(isinstance(x, int) and x > 0 for x in net_arch)):
+        raise ConfigurationError(
+            f"features_extractor_kwargs net_arch must be a list of positive layer sizes, got {net_arch!r}"
+        )
+    return MlpEncoder(encoder, list(net_arch), _activation_name(options.get("activation_fn", "Tanh")))
+
+
+def _activation_name(activation: Any) -> str:
+    # A name, not a class: the options are saved in the checkpoint's JSON.
+    if not isinstance(activation, str):
+        raise ConfigurationError(
+            f"features_extractor_kwargs activation_fn must be a torch.nn class name such as 'ReLU' (it is saved "
+            f"with the model as JSON), got {activation!r}"
+        )
+    name = activation.split(".")[-1]
+    cls = getattr(nn, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ConfigurationError(f"features_extractor_kwargs activation_fn={activation!r} is not a torch.nn class")
+    return name
+
+
 def _box(space: spaces.Box, policy: str, options: dict[str, Any]) -> nn.Module:
     normalize_images = options.get("normalize_images", True)
     if is_image_space(space) and policy in ("CnnPolicy", "MultiInputPolicy"):
         dim = options.get("cnn_output_dim", 256 if policy == "MultiInputPolicy" else 512)
-        return NatureCNN(space, features_dim=dim, normalize_images=normalize_images)
-    return FlattenEncoder(space, normalize_images=normalize_images)
+        return with_shared_mlp(NatureCNN(space, features_dim=dim, normalize_images=normalize_images), options)
+    return with_shared_mlp(FlattenEncoder(space, normalize_images=normalize_images), options)
 
 
 def _dict(space: spaces.Dict, policy: str, options: dict[str, Any]) -> nn.Module:
     sub_policy = "MultiInputPolicy" if policy in ("MultiInputPolicy", "CnnPolicy") else policy
-    return DictEncoder({key: build_encoder(sub, sub_policy, options) for key, sub in space.spaces.items()})
+    # One shared MLP over the concatenation of all keys, not one per key.
+    sub_options = {k: v for k, v in options.items() if k not in ("net_arch", "activation_fn")}
+    encoders = {key: build_encoder(sub, sub_policy, sub_options) for key, sub in space.spaces.items()}
+    return with_shared_mlp(DictEncoder(encoders), options)
 
 
 register_encoder(spaces.Box, _box)
-register_encoder(spaces.MultiBinary, lambda space, policy, options: FlattenEncoder(space))
-register_encoder(spaces.Discrete, lambda space, policy, options: OneHotEncoder(space))
-register_encoder(spaces.MultiDiscrete, lambda space, policy, options: OneHotEncoder(space))
+register_encoder(spaces.MultiBinary, lambda space, policy, options: with_shared_mlp(FlattenEncoder(space), options))
+register_encoder(spaces.Discrete, lambda space, policy, options: with_shared_mlp(OneHotEncoder(space), options))
+register_encoder(spaces.MultiDiscrete, lambda space, policy, options: with_shared_mlp(OneHotEncoder(space), options))
 register_encoder(spaces.Dict, _dict)

@@ -1,5 +1,6 @@
 """Encoders for the fixed-shape spaces: Box (vectors and images), Discrete, MultiDiscrete,
-MultiBinary, and Dict of these. Written with plain tensor operations so they export."""
+MultiBinary, and Dict of these, and :class:`MlpEncoder`, trainable layers on top of any of them.
+Written with plain tensor operations and standard layers so they export."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ class OneHotEncoder(nn.Module):
         if isinstance(space, spaces.Discrete):
             nvec, start = [int(space.n)], [int(space.start)]
         else:
-            nvec, start = space.nvec.reshape(-1).tolist(), np.broadcast_to(space.start, space.nvec.shape).reshape(-1).tolist()
+            nvec = space.nvec.reshape(-1).tolist()
+            start = np.broadcast_to(space.start, space.nvec.shape).reshape(-1).tolist()
         self.features_dim = int(sum(nvec))
         # Each output column c is 1 where input dimension dim_of[c] equals value_of[c].
         dim_of = np.repeat(np.arange(len(nvec)), nvec)
@@ -89,3 +91,30 @@ class DictEncoder(nn.Module):
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([enc(obs[key]) for key, enc in self.encoders.items()], dim=1)
+
+
+class MlpEncoder(nn.Module):
+    """Fully connected layers on top of another encoder: ``act(W_k ... act(W_1 inner(obs) + b_1) ... + b_k)``.
+
+    The encoders of vector observations (:class:`FlattenEncoder`, :class:`OneHotEncoder`) have no
+    parameters, so actor, critic and auxiliary heads that read the features share nothing
+    trainable. Wrapping the encoder in an ``MlpEncoder``
+    (``policy_kwargs=dict(features_extractor_kwargs=dict(net_arch=[64]))``) gives them shared
+    layers. A class of its own, rather than layers inside :class:`FlattenEncoder`, so that code
+    which recognises a parameter-free ``FlattenEncoder`` keeps recognising exactly that.
+    """
+
+    def __init__(self, inner: nn.Module, net_arch: list[int], activation_fn: str = "Tanh") -> None:
+        super().__init__()
+        self.inner = inner
+        layers: list[nn.Module] = []
+        last = int(inner.features_dim)
+        for size in net_arch:
+            layers += [nn.Linear(last, int(size)), getattr(nn, activation_fn)()]
+            last = int(size)
+        self.mlp = nn.Sequential(*layers)
+        self.activation_fn = activation_fn
+        self.features_dim = last
+
+    def forward(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.mlp(self.inner(obs))

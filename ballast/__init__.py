@@ -10,8 +10,8 @@ from ballast.algos import A2C, DDPG, DQN, PPO, SAC, TD3, load
 from ballast.callbacks import (BaseCallback, CallbackList, CheckpointCallback, EvalCallback,
                                StopTrainingOnRewardThreshold)
 from ballast.envs import make_vec_env
-from ballast.errors import (BallastError, CheckpointError, ConfigurationError, EnvError, ObservationError,
-                            SpaceMismatchError, UnsupportedSpaceError)
+from ballast.errors import (BallastError, CheckpointError, ConfigurationError, EnvError, ExportError,
+                            ObservationError, SpaceMismatchError, UnsupportedSpaceError)
 from ballast.evaluation import evaluate_policy
 from ballast.interop import import_sb3
 from ballast.version import __version__
@@ -19,6 +19,7 @@ from ballast.version import __version__
 __all__ = [
     "A2C", "DDPG", "DQN", "PPO", "SAC", "TD3", "load", "noise", "evaluate_policy", "import_sb3", "make_vec_env",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
-    "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ObservationError", "SpaceMismatchError",
+    "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError", "ObservationError",
+    "SpaceMismatchError",
     "UnsupportedSpaceError", "__version__",
 ]

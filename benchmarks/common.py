@@ -21,8 +21,8 @@ BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
 HEADER = "# Benchmarks\n\nEvery figure below names the command that produced it and the machine it ran on.\n"
 
 
-def machine() -> str:
-    """One line describing the machine, Python and PyTorch versions."""
+def machine(threads: int | None = None) -> str:
+    """One line describing the machine, Python and PyTorch versions, and the torch threads used."""
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -31,7 +31,7 @@ def machine() -> str:
     except OSError:
         pass
     return (f"{cpu}, {os.cpu_count()} logical CPUs, Python {platform.python_version()}, "
-            f"PyTorch {torch.__version__}, torch threads {torch.get_num_threads()}")
+            f"PyTorch {torch.__version__}, torch threads per run {threads or torch.get_num_threads()}")
 
 
 def git_revision() -> str:
@@ -43,7 +43,18 @@ def git_revision() -> str:
 
 
 def command_line() -> str:
-    return " ".join([Path(sys.executable).name, *sys.argv])
+    """The command as run from the repository root."""
+    script = Path(sys.argv[0]).resolve()
+    try:
+        script = script.relative_to(ROOT)
+    except ValueError:
+        pass
+    python = Path(sys.executable)
+    try:
+        python = python.relative_to(ROOT)
+    except ValueError:
+        python = Path(python.name)
+    return " ".join([str(python), str(script), *sys.argv[1:]])
 
 
 def update_section(name: str, body: str) -> None:

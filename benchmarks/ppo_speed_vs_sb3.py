@@ -83,7 +83,7 @@ def main() -> None:
         f"{', '.join(f'{r:.2f}' for r in ratios)}).",
         "",
         f"Command: `{command_line()}` (revision {git_revision()}).  ",
-        f"Machine: {machine()}.",
+        f"Machine: {machine(threads=args.threads)}.",
     ])
     update_section("ppo-speed", body)
     print(body)

@@ -167,7 +167,8 @@ class PPO(Algorithm):
         which the approximate KL and the clip fraction are computed once per epoch.
         """
         cfg = self.config
-        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions)
+        outputs = self.policy.outputs(batch.observations)
+        values, log_prob = outputs.values, outputs.distribution.log_prob(batch.actions)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -178,7 +179,7 @@ class PPO(Algorithm):
         stats = {"train/policy_gradient_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
                  "log_ratio": log_ratio.detach()}
         if cfg.ent_coef != 0.0:
-            entropy_loss = losses.entropy_loss(entropy)
+            entropy_loss = losses.entropy_loss(outputs.distribution.entropy())
             terms["entropy"] = cfg.ent_coef * entropy_loss
             stats["train/entropy_loss"] = entropy_loss.detach()
         if self.extensions.extra_losses:

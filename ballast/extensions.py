@@ -6,17 +6,21 @@
   checkpoint. They are built again on load from a registered name or an import path plus JSON
   config, never unpickled.
 * **Extra losses** (``extra_losses=[fn, ...]``) are callables ``fn(inputs: LossInputs)`` that
-  return named terms, each a tensor or ``(tensor, weight)``. They are added to the algorithm's
-  own terms (for actor-critic algorithms, to the sum that is minimised; for SAC/TD3, to the critic
-  loss unless the name starts with ``actor``), logged under ``loss/<name>``, and their gradients
-  reach the shared encoder unless the function detaches its inputs.
+  return named terms, each a scalar tensor or ``(tensor, weight)``. They are added to the
+  algorithm's own terms (for PPO and A2C, to the sum that is minimised), logged under
+  ``loss/<name>``, and their gradients reach the shared encoder unless the function detaches its
+  inputs. A checkpoint names them by import path; one that cannot be imported on load (defined in
+  ``__main__``, say) leaves a stand-in that lets the model act and raises if training calls it.
 
-Hooks at the points of an update are methods of :class:`ballast.callbacks.BaseCallback`.
+Hooks at the points of an update are methods of :class:`ballast.callbacks.BaseCallback`. The
+guide is ``docs/extending.md``.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,10 +32,20 @@ from ballast.errors import CheckpointError, ConfigurationError
 from ballast.optim import FlatAdam, FlatParameters
 
 _AUX_REGISTRY: dict[str, type[nn.Module]] = {}
+_ADAM_OPTIONS = {"lr", "eps", "betas"}
 
 
-def register_aux_module(name: str, cls: type[nn.Module]) -> type[nn.Module]:
-    """Register ``cls`` under ``name``, so checkpoints refer to it by that name."""
+def register_aux_module(name: str, cls: type[nn.Module] | None = None) -> Any:
+    """Register ``cls`` under ``name``, so checkpoints refer to it by that name; returns ``cls``.
+
+    Without ``cls`` it returns a class decorator (``@register_aux_module("my_head")``). Loading a
+    checkpoint finds the class by this name, so the registering code must have run by then (e.g.
+    the module that defines the class is imported). Registering a name again replaces its class.
+    """
+    if cls is None:
+        return lambda decorated: register_aux_module(name, decorated)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise ConfigurationError(f"register_aux_module({name!r}, ...) needs an nn.Module class, got {cls!r}")
     _AUX_REGISTRY[name] = cls
     return cls
 
@@ -54,7 +68,10 @@ def _resolve_class(reference: str) -> type[nn.Module]:
         return _AUX_REGISTRY[reference]
     module_name, _, qualname = reference.partition(":")
     if not qualname:
-        raise CheckpointError(f"the auxiliary module {reference!r} is neither registered nor an import path")
+        raise CheckpointError(
+            f"no auxiliary module class is registered as {reference!r}; import the module that calls "
+            f"register_aux_module({reference!r}, cls) before loading"
+        )
     try:
         obj: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
@@ -73,17 +90,43 @@ def _resolve_class(reference: str) -> type[nn.Module]:
 class AuxModule:
     """The recipe of an auxiliary module: ``cls(**config)``, and how it is optimised.
 
-    ``config`` must be JSON data (it is stored in the checkpoint). ``optimizer`` is ``"shared"``
-    (trained by the algorithm's main optimizer, with its learning rate) or a dict of options for
-    its own Adam (``{"lr": 1e-3}``; ``eps`` may be given too).
+    ``cls`` is a module-level ``nn.Module`` class, or the name it was registered under, or its
+    import path ``"package.module:ClassName"``. ``config`` must be JSON data (it is stored in the
+    checkpoint). ``optimizer`` is ``"shared"`` (trained by the algorithm's main optimizer, with its
+    learning-rate schedule and gradient clipping) or a dict of options for its own Adam
+    (``{"lr": 1e-3}``; ``eps`` and ``betas`` may be given too; no gradient clipping).
     """
 
     cls: type[nn.Module] | str
     config: dict[str, Any] = field(default_factory=dict)
-    optimizer: str | dict[str, float] = "shared"
+    optimizer: str | dict[str, Any] = "shared"
 
     def reference(self) -> str:
+        """How the checkpoint names the class: its registered name, else its import path."""
         return self.cls if isinstance(self.cls, str) else _class_reference(self.cls)
+
+    def check(self, name: str) -> None:
+        """Raise :class:`ConfigurationError` now for what would otherwise fail at save or load."""
+        self.reference()
+        try:
+            json.dumps(self.config, allow_nan=False)
+        except (TypeError, ValueError) as err:
+            raise ConfigurationError(
+                f"aux_modules[{name!r}].config must be JSON data (it is saved with the model): {err}"
+            ) from None
+        if self.optimizer == "shared":
+            return
+        if not isinstance(self.optimizer, Mapping):
+            raise ConfigurationError(
+                f"aux_modules[{name!r}].optimizer must be 'shared' or a dict of Adam options such as "
+                f"{{'lr': 1e-3}}, got {self.optimizer!r}"
+            )
+        unknown = set(self.optimizer) - _ADAM_OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"aux_modules[{name!r}].optimizer has unknown options {sorted(unknown)}; "
+                f"known: {sorted(_ADAM_OPTIONS)}"
+            )
 
     def build(self) -> nn.Module:
         cls = _resolve_class(self.cls) if isinstance(self.cls, str) else self.cls
@@ -101,11 +144,12 @@ class AuxModule:
 class LossInputs:
     """What an extra loss receives.
 
-    ``batch``: the minibatch (``RolloutBatch`` for PPO/A2C, ``ReplayBatch`` for off-policy
-    algorithms); ``outputs``: the policy's intermediate outputs for it (``PolicyOutput`` with
-    ``features``, ``latent_pi``, ``latent_vf``, ``distribution``, ``values`` for PPO/A2C; a dict of
-    named tensors for off-policy algorithms); ``aux``: the auxiliary modules by name; ``model``:
-    the algorithm (read-only use).
+    ``batch``: the minibatch (for PPO and A2C a ``RolloutBatch``: ``observations`` as stored,
+    i.e. normalised when observation normalisation is on, ``actions``, ``old_values``,
+    ``old_log_prob``, ``advantages``, ``returns``); ``outputs``: the policy's intermediate outputs
+    for it, with gradients (for PPO and A2C a ``PolicyOutput``: ``features``, ``latent_pi``,
+    ``latent_vf``, ``distribution``, ``values``); ``aux``: the auxiliary modules by name;
+    ``model``: the algorithm (read it, do not change it).
     """
 
     batch: Any
@@ -129,7 +173,9 @@ class Extensions:
                     f"aux_modules[{name!r}] must be a ballast.extensions.AuxModule(cls, config, optimizer), "
                     f"got {type(spec).__name__}"
                 )
-            spec.reference()  # fails early if the class could not be found again on load
+            if not (isinstance(name, str) and name.isidentifier()):
+                raise ConfigurationError(f"aux module names must be Python identifiers (no dots), got {name!r}")
+            spec.check(name)
             self.specs[name] = spec
         self.modules = nn.ModuleDict({name: spec.build() for name, spec in self.specs.items()}).to(device)
         self.extra_losses = list(extra_losses or [])
@@ -144,11 +190,14 @@ class Extensions:
                 for p in self.modules[name].parameters()]
 
     def build_own_optimizers(self) -> None:
+        """Adam for each aux module with an optimizer of its own (after the modules are on their device)."""
         for name, spec in self.specs.items():
             if spec.optimizer != "shared":
-                options = dict(spec.optimizer)
+                options = spec.optimizer
                 flat = FlatParameters(self.modules[name].parameters())
-                self.own[name] = (flat, FlatAdam(flat, lr=options.pop("lr", 3e-4), eps=options.pop("eps", 1e-8)))
+                self.own[name] = (flat, FlatAdam(flat, lr=float(options.get("lr", 3e-4)),
+                                                 betas=tuple(options.get("betas", (0.9, 0.999))),
+                                                 eps=float(options.get("eps", 1e-8))))
 
     def zero_own_grads(self) -> None:
         for flat, _ in self.own.values():
@@ -167,6 +216,9 @@ class Extensions:
                 term, weight = value if isinstance(value, tuple) else (value, 1.0)
                 if name in out:
                     raise ConfigurationError(f"two extra losses return a term named {name!r}")
+                if not (isinstance(term, torch.Tensor) and term.dim() == 0):
+                    shape = tuple(term.shape) if isinstance(term, torch.Tensor) else type(term).__name__
+                    raise ConfigurationError(f"the extra loss term {name!r} must be a scalar tensor, got {shape}")
                 out[name] = term * weight if weight != 1.0 else term
         return out
 
@@ -212,30 +264,56 @@ def record_terms(logger: Any, terms: Mapping[str, torch.Tensor], total: torch.Te
     logger.record_mean("train/loss", total.detach())
 
 
+class MissingExtraLoss:
+    """Stands for an extra loss of a checkpoint that cannot be imported: acting works, training raises.
+
+    A model is often loaded only to predict, evaluate or export, which needs no loss; training it
+    needs the function itself (``load(path, extra_losses=[...])``). Saving keeps the reference.
+    """
+
+    def __init__(self, reference: str | None, reason: str) -> None:
+        self.reference, self.reason = reference, reason
+
+    def __repr__(self) -> str:
+        return f"MissingExtraLoss({self.reference!r})"
+
+    def __call__(self, inputs: LossInputs) -> Mapping[str, Any]:
+        raise CheckpointError(
+            f"this model was loaded without its extra loss {self.reference or '(unnamed)'}: {self.reason}; "
+            "pass extra_losses=[...] to load() to train it"
+        )
+
+
 def _function_reference(fn: Callable) -> str | None:
+    """``module:qualname`` of an extra loss (importable or not, for messages), None when it has no name."""
+    if isinstance(fn, MissingExtraLoss):
+        return fn.reference
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
-    if module in (None, "__main__") or "<" in qualname:
+    if not (module and qualname):
         return None
     return f"{module}:{qualname}"
 
 
 def resolve_extra_losses(references: Iterable[str | None]) -> list[ExtraLoss]:
-    """Import the extra losses named in a checkpoint; a missing one is a clear error."""
-    out = []
+    """Import the extra losses named in a checkpoint; one that cannot be imported becomes a
+    :class:`MissingExtraLoss` (with a warning), so the model still loads to act."""
+    out: list[ExtraLoss] = []
     for reference in references:
-        if reference is None:
-            raise CheckpointError(
-                "the model was saved with an extra loss defined in __main__ or inside a function, which cannot be "
-                "imported again; pass extra_losses=[...] to load()"
-            )
-        module_name, _, qualname = reference.partition(":")
-        try:
-            obj: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as err:
-            raise CheckpointError(
-                f"the extra loss {reference!r} cannot be imported ({err}); pass extra_losses=[...] to load()"
-            ) from None
-        out.append(obj)
+        module_name, _, qualname = (reference or "").partition(":")
+        if reference is None or module_name == "__main__" or "<" in qualname:
+            # The loading script's __main__ is not the saving one's: never look a name up there.
+            reason = "it was defined in a script run as __main__, inside a function, or has no name"
+        else:
+            try:
+                obj: Any = importlib.import_module(module_name)
+                for part in qualname.split("."):
+                    obj = getattr(obj, part)
+            except (ImportError, AttributeError, ValueError) as err:
+                reason = f"it cannot be imported ({err})"
+            else:
+                out.append(obj)
+                continue
+        warnings.warn(f"the checkpoint's extra loss {reference or '(unnamed)'} is not available: {reason}; the "
+                      "model can act, and training it needs load(path, extra_losses=[...])", stacklevel=4)
+        out.append(MissingExtraLoss(reference, reason))
     return out

@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train_parser(sub)
     _add_eval_parser(sub)
+    _add_export_parser(sub)
     return parser
 
 
@@ -102,6 +103,23 @@ def _add_eval_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", help="torch device (default: auto)")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(handler=cmd_eval)
+
+
+def _add_export_parser(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a saved model to ONNX, TorchScript or MATLAB",
+                       description="Write the whole observation-to-action path of a saved model into OUT, run the "
+                                   "exported artifact against the model and report the largest difference.")
+    p.add_argument("path", metavar="MODEL", type=Path, help="a run folder (uses its model.zip) or a model file")
+    p.add_argument("--format", choices=("onnx", "torchscript", "matlab"), default="onnx",
+                   help="artifact format (default: onnx)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the artifact, metadata and README into")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
+    p.add_argument("--function-name", default="policy_step", help="name of the MATLAB function (default: policy_step)")
+    p.add_argument("--include-value", action="store_true", help="also output the value (or Q-values)")
+    p.add_argument("--no-check", action="store_true",
+                   help="skip the parity check against the model (the metadata then says it was not checked)")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(handler=cmd_export)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -285,6 +303,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(f"model: {model_path} ({model.algorithm_name.upper()}, {model.num_timesteps} training steps)")
     print(format_result(result))
     print("episode returns: " + " ".join(f"{r:.2f}" for r in result["episode_rewards"]))
+    return EXIT_OK
+
+
+# --- export ----------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    """``ballast export``: load a model and export it, with the parity check unless --no-check."""
+    model_path = resolve_model_path(args.path)
+    model = load_model(model_path, device="cpu")
+    out = model.export(args.out, format=args.format, opset=args.opset, check=not args.no_check,
+                       function_name=args.function_name, include_value=args.include_value)
+    print(f"exported {model_path} ({model.algorithm_name.upper()}) as {args.format} to {out}")
+    for path in sorted(Path(out).iterdir()):
+        print(f"  {path}")
     return EXIT_OK
 
 

@@ -184,3 +184,27 @@ def test_env_kwargs_of_the_file_reach_training_and_evaluation(tmp_path: Path) ->
     result = json.loads((tmp_path / "a2c_CartPole-v1_s0" / "eval.json").read_text())
     # Sutton and Barto's reward is 0 per step and -1 at failure, unlike the default +1 per step.
     assert all(r <= 0 for r in result["episode_rewards"])
+
+
+@pytest.mark.parametrize("fmt, artifact", [("onnx", "policy.onnx"), ("torchscript", "policy.pt")])
+def test_export_of_a_run_folder_checks_parity(trained_run: tuple[Path, str], tmp_path: Path, fmt: str,
+                                             artifact: str, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir, _ = trained_run
+    out = tmp_path / fmt
+    assert main(["export", str(run_dir), "--format", fmt, "--out", str(out)]) == 0
+    assert (out / artifact).is_file()
+    metadata = json.loads((out / "metadata.json").read_text())
+    assert metadata["parity"]["checked"] is True
+    assert "parity PASSED" in capsys.readouterr().out
+
+
+def test_export_without_check_says_so(trained_run: tuple[Path, str], tmp_path: Path) -> None:
+    run_dir, _ = trained_run
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "x"), "--no-check"]) == 0
+    metadata = json.loads((tmp_path / "x" / "metadata.json").read_text())
+    assert metadata["parity"]["checked"] is False
+
+
+def test_export_of_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    message = _run_error(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")], capsys)
+    assert "does not exist" in message

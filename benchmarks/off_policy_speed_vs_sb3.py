@@ -1,0 +1,132 @@
+"""SAC on Pendulum-v1 and DQN on CartPole-v1: Ballast vs Stable-Baselines3, and replay memory.
+
+Runs alternate (Ballast, SB3, ...) in fresh subprocesses with the same seed, the zoo's
+hyperparameters (the same for both), CPU and torch thread count, timing ``learn`` only, then
+evaluates each model (10 deterministic episodes). Also reports the replay-buffer memory for
+1M HalfCheetah transitions (17-dim observations, 6-dim actions) against SB3's
+``optimize_memory_usage=True``. Writes the section ``off-policy-speed`` of docs/benchmarks.md.
+Needs SB3 (benchmark environment only):
+
+    make bench-venv && .venv-bench/bin/python benchmarks/off_policy_speed_vs_sb3.py [--pairs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+from common import command_line, git_revision, machine, update_section
+
+# name -> (algo, env, steps, SB3-style keyword arguments used by both libraries)
+CASES = {
+    "SAC Pendulum-v1": ("SAC", "Pendulum-v1", 5_000, {"learning_rate": 1e-3}),
+    "DQN CartPole-v1": ("DQN", "CartPole-v1", 20_000, {
+        "learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000, "gamma": 0.99,
+        "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128, "exploration_fraction": 0.16,
+        "exploration_final_eps": 0.04, "policy_kwargs": {"net_arch": [256, 256]}}),
+}
+
+RUN = r"""
+import json, time, torch
+torch.set_num_threads({threads})
+kwargs = json.loads({kwargs!r})
+if "{lib}" == "sb3":
+    import stable_baselines3 as lib
+    from stable_baselines3.common.evaluation import evaluate_policy
+    import gymnasium as gym
+else:
+    import ballast as lib
+    from ballast import evaluate_policy
+model = getattr(lib, "{algo}")("MlpPolicy", "{env}", seed={seed}, device="cpu", **kwargs)
+start = time.perf_counter()
+model.learn({steps})
+seconds = time.perf_counter() - start
+if "{lib}" == "sb3":
+    env = gym.make("{env}"); env.reset(seed=1000 + {seed})
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
+else:
+    mean, _ = evaluate_policy(model, "{env}", n_eval_episodes=10, deterministic=True, seed=1000 + {seed})
+print(json.dumps({{"seconds": seconds, "mean": float(mean)}}))
+"""
+
+
+def run(lib: str, case: str, seed: int, threads: int) -> dict:
+    algo, env, steps, kwargs = CASES[case]
+    code = RUN.format(lib=lib, algo=algo, env=env, steps=steps, seed=seed, threads=threads, kwargs=json.dumps(kwargs))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return {"lib": lib, "case": case, "seed": seed, "steps": steps, **json.loads(out.strip().splitlines()[-1])}
+
+
+def _returns(runs: list[dict]) -> str:
+    return ", ".join(f"{r['mean']:.1f}" for r in runs)
+
+
+def replay_memory() -> tuple[int, int]:
+    """Bytes of Ballast's and SB3's (optimize_memory_usage=True) buffers for 1M HalfCheetah transitions."""
+    from gymnasium import spaces
+    from stable_baselines3.common.buffers import ReplayBuffer as SB3Buffer
+
+    from ballast.buffers.replay import ReplayBuffer
+
+    obs = spaces.Box(-np.inf, np.inf, (17,), np.float64)
+    act = spaces.Box(-1.0, 1.0, (6,), np.float32)
+    ours = ReplayBuffer(obs, act, 1_000_000).nbytes()
+    theirs = SB3Buffer(1_000_000, obs, act, device="cpu", optimize_memory_usage=True,
+                       handle_timeout_termination=False)
+    sb3_bytes = sum(getattr(theirs, name).nbytes for name in ("observations", "actions", "rewards", "dones"))
+    return ours, sb3_bytes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", nargs="*", choices=sorted(CASES))
+    args = parser.parse_args()
+    cases = args.only or list(CASES)
+    results = []
+    for case in cases:
+        for seed in range(args.pairs):
+            for lib in ("ballast", "sb3"):
+                result = run(lib, case, seed, args.threads)
+                print(result, flush=True)
+                results.append(result)
+    rows = ["| case | steps | Ballast steps/s per seed | SB3 steps/s per seed | speed ratio (median) | "
+            "Ballast eval returns | SB3 eval returns |", "|---|---|---|---|---|---|---|"]
+    for case in cases:
+        ours = [r for r in results if r["case"] == case and r["lib"] == "ballast"]
+        theirs = [r for r in results if r["case"] == case and r["lib"] == "sb3"]
+        sps_o = [r["steps"] / r["seconds"] for r in ours]
+        sps_t = [r["steps"] / r["seconds"] for r in theirs]
+        ratio = float(np.median([a / b for a, b in zip(sps_o, sps_t)]))
+        rows.append(f"| {case} | {CASES[case][2]:,} | {', '.join(f'{x:,.0f}' for x in sps_o)} | "
+                    f"{', '.join(f'{x:,.0f}' for x in sps_t)} | **{ratio:.2f}x** | "
+                    f"{_returns(ours)} | {_returns(theirs)} |")
+    ours_bytes, sb3_bytes = replay_memory()
+    import stable_baselines3
+
+    body = "\n".join([
+        "## SAC and DQN speed vs Stable-Baselines3, replay memory",
+        "",
+        "Same seed, the zoo's hyperparameters for both libraries (SAC Pendulum-v1: learning_rate=1e-3, SB3 defaults "
+        "otherwise; DQN CartPole-v1: the zoo's dqn.yml entry), CPU, `torch.set_num_threads"
+        f"({args.threads})` for both, runs alternating in fresh processes; steps per second time `learn` only. "
+        f"SB3 {stable_baselines3.__version__}.",
+        "",
+        *rows,
+        "",
+        f"Replay buffer for 1M HalfCheetah transitions (17-dim float64 observations, 6-dim actions): Ballast "
+        f"{ours_bytes / 2**20:,.0f} MiB, SB3 with `optimize_memory_usage=True` {sb3_bytes / 2**20:,.0f} MiB.",
+        "",
+        f"Command: `{command_line()}` (revision {git_revision()}).  ",
+        f"Machine: {machine(threads=args.threads)}.",
+    ])
+    update_section("off-policy-speed", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,8 +7,9 @@ program. The spaces come from the env you pass; the architecture is inferred fro
 shapes; the activation (not stored as data by SB3) defaults to SB3's default for the algorithm
 and can be given. VecNormalize statistics live in a separate pickle file and are not imported.
 
-Supported: PPO and A2C with ``MlpPolicy`` (vector observations; Box, Discrete, MultiDiscrete and
-MultiBinary actions; gSDE included).
+Supported ``MlpPolicy`` models (vector observations): PPO and A2C (Box, Discrete, MultiDiscrete
+and MultiBinary actions; gSDE included), SAC, TD3 and DDPG (Box actions; SAC without gSDE), and
+DQN (Discrete actions). Off-policy models get their critics and target networks too.
 """
 
 from __future__ import annotations
@@ -46,9 +47,16 @@ def _read_sb3_zip(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
 def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> str:
     if any(k.startswith("mlp_extractor.") for k in state):
         return "ppo" if "n_epochs" in data else "a2c"
+    if "actor.latent_pi.0.weight" in state:
+        return "sac"
+    if "actor.mu.0.weight" in state:
+        one_critic = not any(k.startswith("critic.qf1.") for k in state)
+        return "ddpg" if one_critic and data.get("policy_delay") == 1 else "td3"
+    if "q_net.q_net.0.weight" in state:
+        return "dqn"
     raise CheckpointError(
-        "this Stable-Baselines3 model is not a PPO/A2C MlpPolicy (unknown parameter names "
-        f"{sorted(state)[:6]}...); import_sb3 supports PPO and A2C MlpPolicy"
+        "this Stable-Baselines3 model is not an MlpPolicy of PPO, A2C, SAC, TD3, DDPG or DQN (unknown parameter "
+        f"names {sorted(state)[:6]}...)"
     )
 
 
@@ -66,53 +74,122 @@ def _scalar_hyperparameters(data: dict[str, Any], names: tuple[str, ...]) -> dic
     return out
 
 
-def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str = "Tanh", device: str = "cpu") -> Any:
+def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str | None = None, device: str = "cpu") -> Any:
     """Build a Ballast model with the weights of the SB3 model at ``path``.
 
     ``env`` supplies the observation and action spaces (SB3 stores them pickled). The returned
     model's ``predict(obs, deterministic=True)`` matches SB3's for the same observations.
+    ``activation_fn`` defaults to SB3's default for the algorithm (Tanh for PPO/A2C, ReLU otherwise).
     """
     from ballast.algos.base import ALGORITHMS
 
     path = Path(path)
     data, state = _read_sb3_zip(path)
     algo = _detect_algorithm(data, state)
-    pi_layers = _linear_layers(state, "mlp_extractor.policy_net.")
-    vf_layers = _linear_layers(state, "mlp_extractor.value_net.")
-    net_arch = {"pi": [w.shape[0] for w, _ in pi_layers], "vf": [w.shape[0] for w, _ in vf_layers]}
-    policy_kwargs = {"net_arch": net_arch, "activation_fn": activation_fn, "ortho_init": False}
-    hyper = _scalar_hyperparameters(data, _SHARED_HYPERPARAMETERS + (("batch_size", "n_epochs") if algo == "ppo" else ()))
-    if state.get("log_std") is not None and state["log_std"].dim() == 2:
-        hyper["use_sde"] = True
     vec = make_vec_env(env, 1)
+    build = _ON_POLICY if algo in ("ppo", "a2c") else _OFF_POLICY[algo]
+    net_arch, hyper, mapped = build(data, state)
+    activation = activation_fn or ("Tanh" if algo in ("ppo", "a2c") else "ReLU")
+    policy_kwargs = {"net_arch": net_arch, "activation_fn": activation}
+    if algo in ("ppo", "a2c"):
+        policy_kwargs["ortho_init"] = False
     model = ALGORITHMS[algo]("MlpPolicy", vec, policy_kwargs=policy_kwargs, device=device, **hyper)
-    policy = model.policy
+    target = model.policy.state_dict()
     with torch.no_grad():
-        if policy.trunk is not None:
-            for i, ((wp, bp), (wv, bv)) in enumerate(zip(pi_layers, vf_layers)):
-                policy.trunk.weights[i].copy_(torch.stack([wp.t(), wv.t()]))
-                policy.trunk.biases[i].copy_(torch.stack([bp, bv])[:, None, :])
-        else:
-            for mlp, layers in ((policy.actor_mlp, pi_layers), (policy.critic_mlp, vf_layers)):
-                for i, (w, b) in enumerate(layers):
-                    mlp.weights[i].copy_(w.t()[None])
-                    mlp.biases[i].copy_(b[None, None, :])
-        head = policy.action_head
-        _copy(head.net.weight, state, "action_net.weight")
-        _copy(head.net.bias, state, "action_net.bias")
-        if hasattr(head, "log_std"):
-            _copy(head.log_std, state, "log_std")
-        _copy(policy.value_head.weight, state, "value_net.weight")
-        _copy(policy.value_head.bias, state, "value_net.bias")
+        for key, value in mapped.items():
+            if key not in target:
+                raise CheckpointError(f"no place for the SB3 weights {key!r} in Ballast's {algo.upper()} policy")
+            if value.shape != target[key].shape:
+                raise ConfigurationError(
+                    f"{key} has shape {tuple(value.shape)} from the SB3 model but {tuple(target[key].shape)} in "
+                    "Ballast's policy for this env: check that the env has the spaces the SB3 model was trained on"
+                )
+            target[key].copy_(value)
     return model
 
 
-def _copy(target: torch.Tensor, state: dict[str, torch.Tensor], key: str) -> None:
-    if key not in state:
-        raise CheckpointError(f"the Stable-Baselines3 model has no {key!r}")
-    if state[key].shape != target.shape:
-        raise ConfigurationError(
-            f"{key} has shape {tuple(state[key].shape)} in the SB3 model but {tuple(target.shape)} in Ballast's "
-            "policy for this env: check that the env has the spaces the SB3 model was trained on"
-        )
-    target.copy_(state[key])
+def _on_policy(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    pi_layers = _linear_layers(state, "mlp_extractor.policy_net.")
+    vf_layers = _linear_layers(state, "mlp_extractor.value_net.")
+    net_arch = {"pi": [w.shape[0] for w, _ in pi_layers], "vf": [w.shape[0] for w, _ in vf_layers]}
+    names = _SHARED_HYPERPARAMETERS + (("batch_size", "n_epochs") if "n_epochs" in data else ())
+    hyper = _scalar_hyperparameters(data, names)
+    if state.get("log_std") is not None and state["log_std"].dim() == 2:
+        hyper["use_sde"] = True
+    mapped: dict[str, torch.Tensor] = {}
+    if net_arch["pi"] == net_arch["vf"]:
+        for i, ((wp, bp), (wv, bv)) in enumerate(zip(pi_layers, vf_layers)):
+            mapped[f"trunk.weights.{i}"] = torch.stack([wp.t(), wv.t()])
+            mapped[f"trunk.biases.{i}"] = torch.stack([bp, bv])[:, None, :]
+    else:
+        for prefix, layers in (("actor_mlp", pi_layers), ("critic_mlp", vf_layers)):
+            for i, (w, b) in enumerate(layers):
+                mapped[f"{prefix}.weights.{i}"] = w.t()[None]
+                mapped[f"{prefix}.biases.{i}"] = b[None, None, :]
+    renames = {"action_net.weight": "action_head.net.weight", "action_net.bias": "action_head.net.bias",
+               "log_std": "action_head.log_std", "value_net.weight": "value_head.weight",
+               "value_net.bias": "value_head.bias"}
+    for theirs, ours in renames.items():
+        if theirs in state:
+            mapped[ours] = state[theirs]
+    return net_arch, hyper, mapped
+
+
+def _critics(state: dict[str, torch.Tensor], prefix: str, ours: str, mapped: dict[str, torch.Tensor]) -> list[int]:
+    """Map SB3's ``qf0..qfN`` Sequentials onto one stacked critic; returns the hidden sizes."""
+    critics = sorted({int(k[len(prefix) + 2:].split(".")[0]) for k in state if k.startswith(prefix + "qf")})
+    layers = [_linear_layers(state, f"{prefix}qf{c}.") for c in critics]
+    hidden = layers[0][:-1]
+    for i in range(len(hidden)):
+        mapped[f"{ours}.mlp.weights.{i}"] = torch.stack([q[i][0].t() for q in layers])
+        mapped[f"{ours}.mlp.biases.{i}"] = torch.stack([q[i][1] for q in layers])[:, None, :]
+    mapped[f"{ours}.out_weight"] = torch.stack([q[-1][0].t() for q in layers])
+    mapped[f"{ours}.out_bias"] = torch.stack([q[-1][1] for q in layers])[:, None, :]
+    return [w.shape[0] for w, _ in hidden]
+
+
+def _sac(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    mapped: dict[str, torch.Tensor] = {}
+    actor = _linear_layers(state, "actor.latent_pi.")
+    for i, (w, b) in enumerate(actor):
+        mapped[f"actor.mlp.weights.{i}"] = w.t()[None]
+        mapped[f"actor.mlp.biases.{i}"] = b[None, None, :]
+    for name in ("mu.weight", "mu.bias", "log_std.weight", "log_std.bias"):
+        mapped[f"actor.{name}"] = state[f"actor.{name}"]
+    qf = _critics(state, "critic.", "critic", mapped)
+    _critics(state, "critic_target.", "critic_target", mapped)
+    hyper = _scalar_hyperparameters(data, ("gamma", "tau", "batch_size"))
+    return {"pi": [w.shape[0] for w, _ in actor], "qf": qf}, hyper, mapped
+
+
+def _td3(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    mapped: dict[str, torch.Tensor] = {}
+    pi: list[int] = []
+    for prefix, ours in (("actor.mu.", "actor"), ("actor_target.mu.", "actor_target")):
+        layers = _linear_layers(state, prefix)
+        for i, (w, b) in enumerate(layers[:-1]):
+            mapped[f"{ours}.mlp.weights.{i}"] = w.t()[None]
+            mapped[f"{ours}.mlp.biases.{i}"] = b[None, None, :]
+        mapped[f"{ours}.mu.weight"], mapped[f"{ours}.mu.bias"] = layers[-1]
+        pi = [w.shape[0] for w, _ in layers[:-1]]
+    qf = _critics(state, "critic.", "critic", mapped)
+    _critics(state, "critic_target.", "critic_target", mapped)
+    hyper = _scalar_hyperparameters(data, ("gamma", "tau", "batch_size"))
+    return {"pi": pi, "qf": qf}, hyper, mapped
+
+
+def _dqn(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    mapped: dict[str, torch.Tensor] = {}
+    sizes: list[int] = []
+    for prefix, ours in (("q_net.q_net.", "q_net"), ("q_net_target.q_net.", "q_net_target")):
+        layers = _linear_layers(state, prefix)
+        for i, (w, b) in enumerate(layers):
+            mapped[f"{ours}.weights.{i}"] = w.t()
+            mapped[f"{ours}.biases.{i}"] = b
+        sizes = [w.shape[0] for w, _ in layers[:-1]]
+    hyper = _scalar_hyperparameters(data, ("gamma", "batch_size"))
+    return sizes, hyper, mapped
+
+
+_ON_POLICY = _on_policy
+_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn}

@@ -96,7 +96,8 @@ class Algorithm:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if cls.algorithm_name:
+        # Only a class that names itself registers: a user subclass of PPO must not replace "ppo".
+        if "algorithm_name" in cls.__dict__ and cls.algorithm_name:
             ALGORITHMS[cls.algorithm_name] = cls
 
     def _setup(
@@ -435,7 +436,7 @@ class Algorithm:
                 f"{path} holds a {str(algo_name).upper()} model, not {cls.algorithm_name.upper()}; "
                 f"use ballast.{str(algo_name).upper()}.load or ballast.load"
             )
-        algo_cls = ALGORITHMS.get(algo_name)
+        algo_cls = cls if cls is not Algorithm and cls.algorithm_name == algo_name else ALGORITHMS.get(algo_name)
         if algo_cls is None:
             raise CheckpointError(f"{path} holds an unknown algorithm {algo_name!r}; known: {sorted(ALGORITHMS)}")
         try:

@@ -5,6 +5,7 @@ entry instead of a branch in the policy. Every encoder has a ``features_dim`` at
 """
 
 from ballast.encoders.registry import build_encoder, register_encoder
-from ballast.encoders.standard import DictEncoder, FlattenEncoder, NatureCNN, OneHotEncoder
+from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, NatureCNN, OneHotEncoder
 
-__all__ = ["build_encoder", "register_encoder", "DictEncoder", "FlattenEncoder", "NatureCNN", "OneHotEncoder"]
+__all__ = ["build_encoder", "register_encoder", "DictEncoder", "FlattenEncoder", "MlpEncoder", "NatureCNN",
+           "OneHotEncoder"]

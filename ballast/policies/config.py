@@ -68,6 +68,8 @@ class PolicyConfig:
             config.activation_fn = activation_name(kwargs.pop("activation_fn"))
         if "features_extractor_kwargs" in kwargs:
             config.encoder_options = dict(kwargs.pop("features_extractor_kwargs") or {})
+            if "activation_fn" in config.encoder_options:
+                config.encoder_options["activation_fn"] = activation_name(config.encoder_options["activation_fn"])
             if "features_dim" in config.encoder_options:
                 config.encoder_options["cnn_output_dim"] = config.encoder_options.pop("features_dim")
         for key, value in kwargs.items():

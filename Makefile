@@ -31,7 +31,7 @@ bench-venv:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --upgrade pip
 	.venv-bench/bin/python -m pip install --quiet "torch==$(TORCH_VERSION)"
-	.venv-bench/bin/python -m pip install --quiet -e . "stable-baselines3>=2.3"
+	.venv-bench/bin/python -m pip install --quiet -e . "stable-baselines3>=2.3" "gymnasium[mujoco]"
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,92 @@
+"""SAC on HalfCheetah-v5 (Gymnasium's MuJoCo extra): Ballast vs Stable-Baselines3 at one budget.
+
+Both libraries train SAC with the zoo's HalfCheetah settings (SB3 defaults, learning_starts=10000)
+for the same number of steps and seeds, two runs at a time (one per core, one torch thread each),
+then evaluate deterministically on 10 episodes. Writes the section ``sac-halfcheetah`` of
+docs/benchmarks.md. Needs SB3 and MuJoCo (benchmark environment only):
+
+    make bench-venv && .venv-bench/bin/pip install "gymnasium[mujoco]"
+    .venv-bench/bin/python benchmarks/sac_halfcheetah_vs_sb3.py [--steps 50000] [--seeds 0 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from common import command_line, git_revision, machine, mean_std, update_section
+
+RUN = r"""
+import json, time, torch
+torch.set_num_threads(1)
+if "{lib}" == "sb3":
+    import stable_baselines3 as lib
+    from stable_baselines3.common.evaluation import evaluate_policy
+    import gymnasium as gym
+else:
+    import ballast as lib
+    from ballast import evaluate_policy
+model = lib.SAC("MlpPolicy", "HalfCheetah-v5", seed={seed}, device="cpu", learning_starts=10000)
+start = time.perf_counter()
+model.learn({steps})
+seconds = time.perf_counter() - start
+if "{lib}" == "sb3":
+    env = gym.make("HalfCheetah-v5"); env.reset(seed=1000 + {seed})
+    mean, _ = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
+else:
+    mean, _ = evaluate_policy(model, "HalfCheetah-v5", n_eval_episodes=10, deterministic=True, seed=1000 + {seed})
+print(json.dumps({{"lib": "{lib}", "seed": {seed}, "seconds": seconds, "mean": float(mean)}}))
+"""
+
+
+def run(lib: str, seed: int, steps: int) -> dict:
+    code = RUN.format(lib=lib, seed=seed, steps=steps)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=50_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    args = parser.parse_args()
+    jobs = [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda job: run(job[0], job[1], args.steps), jobs))
+    for result in results:
+        print(result)
+    rows = ["| | eval return per seed | mean ± std | steps/s per seed |", "|---|---|---|---|"]
+    for lib, name in (("ballast", "Ballast"), ("sb3", "SB3")):
+        runs = [r for r in results if r["lib"] == lib]
+        returns = ", ".join(f"{r['mean']:.0f}" for r in runs)
+        speeds = ", ".join(f"{args.steps / r['seconds']:,.0f}" for r in runs)
+        rows.append(f"| {name} | {returns} | {mean_std([r['mean'] for r in runs])} | {speeds} |")
+    ours = np.mean([r["mean"] for r in results if r["lib"] == "ballast"])
+    theirs = np.mean([r["mean"] for r in results if r["lib"] == "sb3"])
+    import stable_baselines3
+
+    body = "\n".join([
+        f"## SAC on HalfCheetah-v5 at {args.steps:,} steps: Ballast vs SB3",
+        "",
+        f"Both with SB3's SAC defaults and learning_starts=10000 (the zoo's HalfCheetah settings), {len(args.seeds)} "
+        f"seeds each, {args.steps:,} steps, one torch thread per run, two runs at a time; final models evaluated "
+        f"deterministically on 10 episodes. SB3 {stable_baselines3.__version__}.",
+        "",
+        *rows,
+        "",
+        f"Mean return: Ballast {ours:.0f}, SB3 {theirs:.0f} "
+        f"({'Ballast at least as high' if ours >= theirs else 'Ballast lower'}).",
+        "",
+        f"Command: `{command_line()}` (revision {git_revision()}).  ",
+        f"Machine: {machine(threads=1)}.",
+    ])
+    update_section("sac-halfcheetah", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -154,7 +154,7 @@ def random_actions(action_space: spaces.Space, n: int, rng: np.random.Generator)
     if isinstance(action_space, spaces.Box):
         return rng.uniform(-1.0, 1.0, (n, int(np.prod(action_space.shape)))).astype(np.float32)
     if isinstance(action_space, spaces.Discrete):
-        return rng.integers(0, int(action_space.n), n)
+        return (rng.random(n) * int(action_space.n)).astype(np.int64)  # floor(U * n): uniform, faster
     raise ConfigurationError(f"no random warm-up actions for {action_space}")
 
 

@@ -160,7 +160,7 @@ class ReplayBuffer:
     def sample_indices(self, batch_size: int, generator: torch.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Rows and env copies of ``batch_size`` entries drawn uniformly among the sampleable ones.
 
-        Sampleable: valid entries of every row but the newest. Invalid entries are redrawn
+        Sampleable: valid entries of every row but the newest. Invalid entries are rejected
         (rejection sampling keeps the draw uniform; there is at most one per episode).
         """
         n_rows = self.capacity - 1 if self.full else self.pos - 1
@@ -177,13 +177,18 @@ class ReplayBuffer:
                     else np.zeros(n, dtype=np.int64))
             return rows, envs
 
-        rows, envs = draw(batch_size)
+        # A few spare draws, so that one round usually yields enough valid entries; the first
+        # valid ones of an i.i.d. sequence are i.i.d. uniform over the valid entries.
+        rows, envs = draw(batch_size + batch_size // 8 + 4)
         valid = self._valid_flat
         for _ in range(_MAX_REDRAWS):
-            bad = ~valid[rows * n_envs + envs] if n_envs > 1 else ~valid[rows]
-            if not bad.any():
-                return rows, envs
-            rows[bad], envs[bad] = draw(int(bad.sum()))
+            keep = np.flatnonzero(valid[rows * n_envs + envs] if n_envs > 1 else valid[rows])
+            if len(keep) >= batch_size:
+                keep = keep[:batch_size]
+                return rows[keep], envs[keep]
+            more_rows, more_envs = draw(batch_size)
+            rows = np.concatenate([rows[keep], more_rows])
+            envs = np.concatenate([envs[keep], more_envs])
         raise ConfigurationError("the replay buffer holds (almost) no valid transitions to sample")
 
     def sample(self, batch_size: int, generator: torch.Generator, *, n_steps: int = 1, gamma: float = 0.99,

@@ -71,6 +71,30 @@ def _init_mlp(mlp: StackedMLP, ortho_init: bool) -> None:
     mlp.reset_parameters(gain=math.sqrt(2) if ortho_init else None)
 
 
+class StackedOutput(torch.autograd.Function):
+    """``q[g, b] = h[g, b, :] @ w[g, :, 0] + bias[g, 0, 0]``: one output per stacked copy.
+
+    The same as ``baddbmm(bias, h, w).squeeze(-1)``, computed as row-vector products and, in the
+    backward pass, an outer product: batched matrix products with one output column are several
+    times slower on CPU, and they were the costliest part of a small critic's update.
+    """
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(h, weight)
+        return torch.baddbmm(bias, weight.transpose(1, 2), h.transpose(1, 2)).squeeze(1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        h, weight = ctx.saved_tensors
+        grad = grad.unsqueeze(1)  # (copies, 1, batch)
+        needs_h, needs_weight, needs_bias = ctx.needs_input_grad
+        grad_h = grad.transpose(1, 2) * weight.transpose(1, 2) if needs_h else None
+        grad_weight = torch.bmm(grad, h).transpose(1, 2) if needs_weight else None
+        grad_bias = grad.sum(2, keepdim=True) if needs_bias else None
+        return grad_h, grad_weight, grad_bias
+
+
 class ContinuousCritic(nn.Module):
     """``n_critics`` Q-networks ``Q_i(s, a)`` over one encoder, computed as one stacked MLP.
 
@@ -103,8 +127,8 @@ class ContinuousCritic(nn.Module):
         (for the actor loss) but no critic weight, which saves their computation.
         """
         x = torch.cat([self.features(obs), actions], dim=1)
-        weights = list(self.mlp.weights._parameters.values()) + [self.out_weight]
-        biases = list(self.mlp.biases._parameters.values()) + [self.out_bias]
+        weights = [*self.mlp.weights._parameters.values(), self.out_weight]
+        biases = [*self.mlp.biases._parameters.values(), self.out_bias]
         copies = 1 if first_only else self.n_critics
         if first_only:
             weights, biases = [w[:1] for w in weights], [b[:1] for b in biases]
@@ -112,12 +136,9 @@ class ContinuousCritic(nn.Module):
             weights, biases = [w.detach() for w in weights], [b.detach() for b in biases]
         h = x.unsqueeze(0).expand(copies, *x.shape)
         activation = self.mlp.activation
-        last = len(weights) - 1
-        for i, (weight, bias) in enumerate(zip(weights, biases)):
-            h = torch.baddbmm(bias, h, weight)
-            if i < last:
-                h = activation(h)
-        return h.squeeze(-1)
+        for weight, bias in zip(weights[:-1], biases[:-1]):
+            h = activation(torch.baddbmm(bias, h, weight))
+        return StackedOutput.apply(h, weights[-1], biases[-1])
 
 
 class SquashedGaussianActor(nn.Module):

@@ -6,6 +6,7 @@ import torch
 from gymnasium import spaces
 
 from ballast import DQN, TD3, losses, returns
+from ballast.policies.continuous import StackedOutput
 
 GAMMA = 0.5
 
@@ -137,3 +138,11 @@ def test_td3_update_target_matches_the_networks():
     with torch.no_grad():
         actor_loss = -policy.q_values(obs, policy.actor(obs))[0].mean()
     assert stats["train/actor_loss"].item() == pytest.approx(actor_loss.item(), rel=1e-5)
+
+
+def test_stacked_critic_output_layer_gradients():
+    h = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(2, 3, 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(2, 1, 1, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(StackedOutput.apply(h, weight, bias), torch.baddbmm(bias, h, weight).squeeze(-1))
+    assert torch.autograd.gradcheck(StackedOutput.apply, (h, weight, bias))

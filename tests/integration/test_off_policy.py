@@ -114,7 +114,8 @@ def test_dqn_cnn_policy():
 
 @pytest.mark.parametrize("share", [False, True])
 def test_sac_cnn_policy_encoders(share):
-    env = gym.wrappers.TransformAction(DotImageEnv(), lambda a: int(a[0] > 0), spaces.Box(-1, 1, (1,), np.float32))
+    box = spaces.Box(-1, 1, (1,), np.float32)
+    env = gym.wrappers.TransformAction(DotImageEnv(), lambda a: int(a[0] > 0), box)
     model = SAC("CnnPolicy", env, buffer_size=200, learning_starts=20, batch_size=8, seed=0, device="cpu",
                 tau=0.5, policy_kwargs=dict(net_arch=[16], features_extractor_kwargs=dict(features_dim=16),
                                             share_features_extractor=share))

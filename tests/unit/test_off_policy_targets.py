@@ -144,5 +144,6 @@ def test_stacked_critic_output_layer_gradients():
     h = torch.randn(2, 5, 3, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(2, 3, 1, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(2, 1, 1, dtype=torch.float64, requires_grad=True)
-    torch.testing.assert_close(StackedOutput.apply(h, weight, bias), torch.baddbmm(bias, h, weight).squeeze(-1))
+    expected = torch.baddbmm(bias, h, weight).squeeze(-1)
+    torch.testing.assert_close(StackedOutput.apply(h, weight, bias), expected)
     assert torch.autograd.gradcheck(StackedOutput.apply, (h, weight, bias))

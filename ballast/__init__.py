@@ -7,11 +7,24 @@
 
 from ballast import noise
 from ballast.algos import A2C, DDPG, DQN, PPO, SAC, TD3, load
-from ballast.callbacks import (BaseCallback, CallbackList, CheckpointCallback, EvalCallback,
-                               StopTrainingOnRewardThreshold)
+from ballast.callbacks import (
+                               BaseCallback,
+                               CallbackList,
+                               CheckpointCallback,
+                               EvalCallback,
+                               StopTrainingOnRewardThreshold,
+)
 from ballast.envs import make_vec_env
-from ballast.errors import (BallastError, CheckpointError, ConfigurationError, EnvError, ExportError,
-                            ObservationError, SpaceMismatchError, UnsupportedSpaceError)
+from ballast.errors import (
+                               BallastError,
+                               CheckpointError,
+                               ConfigurationError,
+                               EnvError,
+                               ExportError,
+                               ObservationError,
+                               SpaceMismatchError,
+                               UnsupportedSpaceError,
+)
 from ballast.evaluation import evaluate_policy
 from ballast.interop import import_sb3
 from ballast.version import __version__

@@ -264,8 +264,14 @@ class ProgressBarCallback(BaseCallback):
     """A rich progress bar with steps per second and the time left."""
 
     def _on_training_start(self) -> None:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self._progress = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
                                   MofNCompleteColumn(), TextColumn("{task.fields[sps]} steps/s"),

@@ -121,7 +121,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                 try:
                     parsed[member] = json.loads(zf.read(member).decode("utf-8"))
                 except (UnicodeDecodeError, json.JSONDecodeError) as err:
-                    raise CheckpointError(f"{path}: {member} is not valid JSON ({err}); the file is corrupted") from None
+                    raise CheckpointError(
+                        f"{path}: {member} is not valid JSON ({err}); the file is corrupted") from None
             meta = parsed["meta.json"]
             _check_meta(path, meta)
             tensors = {}
@@ -130,7 +131,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
                     try:
                         tensors[member[: -len(".safetensors")]] = load_tensors(zf.read(member))
                     except (SafetensorError, ValueError, RuntimeError) as err:
-                        raise CheckpointError(f"{path}: {member} cannot be read ({err}); the file is corrupted") from None
+                        raise CheckpointError(
+                            f"{path}: {member} cannot be read ({err}); the file is corrupted") from None
     except zipfile.BadZipFile as err:
         raise CheckpointError(f"{path} is a damaged zip ({err}); use an earlier checkpoint") from None
     except (OSError, EOFError) as err:
@@ -140,7 +142,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 
 def _check_meta(path: Path, meta: Any) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path} has a meta.json that is not Ballast's (format={meta.get('format') if isinstance(meta, dict) else meta!r})")
+        found = meta.get("format") if isinstance(meta, dict) else meta
+        raise CheckpointError(f"{path} has a meta.json that is not Ballast's (format={found!r})")
     version = meta.get("format_version")
     if not isinstance(version, int):
         raise CheckpointError(f"{path}: meta.json has no integer format_version")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from ballast.errors import ConfigurationError
 
@@ -57,8 +57,8 @@ class CallableSchedule:
         )
 
 
-Schedule = Union[ConstantSchedule, LinearSchedule, CallableSchedule]
-ScheduleLike = Union[float, int, str, Schedule, Callable[[float], float], dict]
+Schedule = ConstantSchedule | LinearSchedule | CallableSchedule
+ScheduleLike = float | int | str | Schedule | Callable[[float], float] | dict
 
 
 def linear(start: float, end: float = 0.0) -> LinearSchedule:

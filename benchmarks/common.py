@@ -6,6 +6,7 @@ Each script owns one section of docs/benchmarks.md, delimited by ``<!-- begin:NA
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import re
@@ -45,10 +46,8 @@ def git_revision() -> str:
 def command_line() -> str:
     """The command as run from the repository root."""
     script = Path(sys.argv[0]).resolve()
-    try:
+    with contextlib.suppress(ValueError):
         script = script.relative_to(ROOT)
-    except ValueError:
-        pass
     python = Path(sys.executable)
     try:
         python = python.relative_to(ROOT)

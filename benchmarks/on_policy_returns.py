@@ -13,7 +13,6 @@ import argparse
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 from common import ROOT, command_line, git_revision, machine, mean_std, update_section
 

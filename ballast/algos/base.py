@@ -22,8 +22,13 @@ from gymnasium.vector import VectorEnv
 from torch import nn
 
 from ballast.callbacks import BaseCallback, as_callback
-from ballast.checkpoint import (Checkpoint, optimizer_from_tensors, optimizer_to_tensors, read_checkpoint,
-                                write_checkpoint)
+from ballast.checkpoint import (
+    Checkpoint,
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_checkpoint,
+    write_checkpoint,
+)
 from ballast.envs.make import EnvLike, env_id_of, make_vec_env
 from ballast.envs.normalize import RewardNormalizer
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
@@ -33,9 +38,16 @@ from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
 from ballast.policies.continuous import SACPolicy, TD3Policy
 from ballast.policies.q_network import DQNPolicy
-from ballast.schedules import Schedule, schedule_to_json
-from ballast.spaces import (batch_observation, check_action_space, check_observation_space, is_image_space,
-                            space_from_json, space_to_json, spaces_equal)
+from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
+from ballast.spaces import (
+    batch_observation,
+    check_action_space,
+    check_observation_space,
+    is_image_space,
+    space_from_json,
+    space_to_json,
+    spaces_equal,
+)
 
 ALGORITHMS: dict[str, type[Algorithm]] = {}
 POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy, "SACPolicy": SACPolicy,
@@ -191,7 +203,8 @@ class Algorithm:
         if name not in POLICY_NAMES:
             raise ConfigurationError(f"unknown policy {policy!r}; use one of {list(POLICY_NAMES)}, 'auto', or a module")
         if name == "MultiInputPolicy" and not isinstance(self.observation_space, spaces.Dict):
-            raise ConfigurationError(f"MultiInputPolicy is for Dict observations, but the env has {self.observation_space}")
+            raise ConfigurationError(
+                f"MultiInputPolicy is for Dict observations, but the env has {self.observation_space}")
         if name == "CnnPolicy" and not is_image_space(self.observation_space):
             raise ConfigurationError(
                 f"CnnPolicy needs uint8 image observations (a Box of rank 3 in [0, 255]), got {self.observation_space}"
@@ -252,7 +265,8 @@ class Algorithm:
                 f"the env's observation space {observation_space} differs from the model's {self.observation_space}"
             )
         if not spaces_equal(action_space, self.action_space):
-            raise SpaceMismatchError(f"the env's action space {action_space} differs from the model's {self.action_space}")
+            raise SpaceMismatchError(
+                f"the env's action space {action_space} differs from the model's {self.action_space}")
 
     # --- acting ----------------------------------------------------------------------------
     def predict(
@@ -366,7 +380,7 @@ class Algorithm:
         out = {}
         for f in dataclasses.fields(self.config):
             value = getattr(self.config, f.name)
-            if isinstance(value, Schedule.__args__):  # type: ignore[attr-defined]
+            if isinstance(value, (ConstantSchedule, LinearSchedule, CallableSchedule)):
                 value = schedule_to_json(value, self._progress_remaining)
             out[f.name] = value
         return out
@@ -444,7 +458,8 @@ class Algorithm:
                 overrides = {**overrides, "extra_losses": list(extra_losses)}
             return algo_cls._from_checkpoint(checkpoint, env, device, overrides)
         except (KeyError, TypeError) as err:
-            raise CheckpointError(f"{path} is missing or has malformed content ({err!r}); the file is damaged") from None
+            raise CheckpointError(
+                f"{path} is missing or has malformed content ({err!r}); the file is damaged") from None
 
     @classmethod
     def _from_checkpoint(cls, ckpt: Checkpoint, env: EnvLike | None, device: str | torch.device,
@@ -489,7 +504,8 @@ class Algorithm:
     def _restore(self, ckpt: Checkpoint) -> None:
         missing, unexpected = self.policy.load_state_dict(ckpt.tensors["policy"], strict=False)
         if missing or unexpected:
-            raise CheckpointError(f"the saved weights do not fit the policy: missing {missing}, unexpected {unexpected}")
+            raise CheckpointError(
+                f"the saved weights do not fit the policy: missing {missing}, unexpected {unexpected}")
         if self.reward_normalizer is not None and "reward_normalizer" in ckpt.tensors:
             saved = ckpt.tensors["reward_normalizer"]
             if saved["returns"].shape != self.reward_normalizer.returns.shape:
@@ -519,7 +535,8 @@ class Algorithm:
         return optimizer_to_tensors(optimizer)
 
     @staticmethod
-    def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], data: dict[str, Any]) -> None:
+    def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                           data: dict[str, Any]) -> None:
         optimizer_from_tensors(optimizer, tensors, data)
 
 

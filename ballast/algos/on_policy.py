@@ -121,7 +121,10 @@ def _final_values(model: Any, infos: dict[str, Any], truncated: np.ndarray, t: i
     mask = infos.get("_final_obs", np.zeros_like(truncated))
     for i in np.flatnonzero(np.logical_and(truncated, mask)):
         final = infos["final_obs"][i]
-        batch = {k: np.asarray(v)[None] for k, v in final.items()} if isinstance(final, dict) else np.asarray(final)[None]
+        if isinstance(final, dict):
+            batch = {k: np.asarray(v)[None] for k, v in final.items()}
+        else:
+            batch = np.asarray(final)[None]
         with torch.inference_mode():
             obs = model.policy.normalize(_to_tensor(batch, model.device))
             out[(t, int(i))] = float(model.policy.predict_values(obs)[0])

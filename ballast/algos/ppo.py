@@ -25,7 +25,7 @@ from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
-from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
+from ballast.optim import FlatAdam, FlatParameters
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 

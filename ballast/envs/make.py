@@ -10,14 +10,14 @@ CartPole-v1 steps 1 copy in about a third of the batched implementation's time),
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
 from ballast.errors import ConfigurationError
 
-EnvLike = Union[str, gym.Env, Callable[[], gym.Env], VectorEnv]
+EnvLike = str | gym.Env | Callable[[], gym.Env] | VectorEnv
 BATCHED_FROM = 8
 Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
 

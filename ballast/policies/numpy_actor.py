@@ -5,8 +5,8 @@ observations; for the small networks of RL, PyTorch's per-operation overhead the
 than the arithmetic. :class:`NumpyActor` computes the same function with NumPy views of the
 policy's own parameters (no copies: updates to the parameters are seen at once) for the common
 case: vector observations (optionally normalised), the stacked actor-critic MLP, and a
-categorical or diagonal Gaussian head over Discrete or Box actions. Any other policy returns ``None`` from :func:`numpy_actor`
-and rollouts use PyTorch. The update step always uses PyTorch and autograd.
+categorical or diagonal Gaussian head over Discrete or Box actions. For any other policy
+:func:`numpy_actor` returns ``None`` and rollouts use PyTorch. The update step always uses PyTorch and autograd.
 """
 
 from __future__ import annotations

@@ -395,8 +395,15 @@ class Algorithm:
     def _load_extra(self, checkpoint: Checkpoint) -> None:
         pass
 
-    def save(self, path: str | Path) -> Path:
-        """Write one safe checkpoint file (see :mod:`ballast.checkpoint`); returns its path."""
+    def save(self, path: str | Path, include_replay_buffer: bool = False) -> Path:
+        """Write one safe checkpoint file (see :mod:`ballast.checkpoint`); returns its path.
+
+        ``include_replay_buffer=True`` (off-policy algorithms) stores the replay buffer's content
+        too, as safetensors like everything else, so that resumed training samples the same data.
+        """
+        buffer = getattr(self, "replay_buffer", None)
+        if include_replay_buffer and buffer is None:
+            raise ConfigurationError(f"{self.algorithm_name.upper()} has no replay buffer to include")
         policy_class = next((k for k, v in POLICY_CLASSES.items() if v is self.policy_class),
                             class_path(self.policy_class))
         config = {
@@ -431,6 +438,8 @@ class Algorithm:
         }
         if self.reward_normalizer is not None:
             tensors["reward_normalizer"] = dict(self.reward_normalizer.state_dict())
+        if include_replay_buffer:
+            tensors["replay_buffer"] = buffer.state_tensors()
         meta = {"algorithm": self.algorithm_name, "policy": self.policy_name}
         return write_checkpoint(path, Checkpoint(meta=meta, config=config, state=state, tensors=tensors))
 
@@ -527,6 +536,8 @@ class Algorithm:
         if "generator" in rng:
             self._generator.set_state(rng["generator"])
         self.extensions.load(ckpt.tensors, state.get("aux_optimizers", {}))
+        if "replay_buffer" in ckpt.tensors and getattr(self, "replay_buffer", None) is not None:
+            self.replay_buffer.load_state_tensors(ckpt.tensors["replay_buffer"])
         self._load_extra(ckpt)
 
     # helpers for subclasses

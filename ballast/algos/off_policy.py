@@ -1,9 +1,11 @@
 """What SAC, TD3, DDPG and DQN share: acting, storing transitions, scheduling updates, targets.
 
 Functions, not a base class. An off-policy algorithm (a direct subclass of ``Algorithm``) has a
-``replay_buffer``, an ``action_noise`` (or None), a ``train(gradient_steps)`` method, a
-``_policy_actions(obs)`` method returning exploratory actions in the policy's space, and calls
-:func:`learn_iteration` from its ``_learn_iteration``. One iteration, as in SB3:
+``replay_buffer``, an ``action_noise`` (or None), ``train(gradient_steps)``,
+``_policy_actions(obs)`` (exploratory actions in the policy's space), ``_acts_during_warmup()``
+(whether the policy rather than uniform noise acts before ``learning_starts``) and ``_on_step()``
+(run after every env step), and calls :func:`learn_iteration` from its ``_learn_iteration``.
+One iteration, as in SB3:
 
 1. collect ``train_freq`` steps (or episodes) of every env copy: uniformly random actions while
    fewer than ``learning_starts`` steps were taken, then the policy's (plus ``action_noise``,

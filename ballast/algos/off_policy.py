@@ -83,9 +83,20 @@ def vectorize_noise(noise: ActionNoise | None, n_envs: int) -> ActionNoise | Non
 
 
 # --- optimisation helpers -------------------------------------------------------------------------
-def make_optimizer(module: nn.Module, lr: float) -> tuple[FlatParameters, torch.optim.Adam]:
-    """Flat parameters of ``module`` and a fused Adam over them (PyTorch's defaults, as SB3)."""
+#: From this many parameters on, Adam runs as PyTorch's fused kernel (see :func:`make_optimizer`).
+FUSED_ADAM_FROM = 50_000
+
+
+def make_optimizer(module: nn.Module, lr: float) -> tuple[FlatParameters, Any]:
+    """Flat parameters of ``module`` and Adam over them (PyTorch's defaults, as SB3).
+
+    Large networks (SAC's and TD3's critics) get PyTorch's fused kernel, one pass over the flat
+    tensor where their update is memory-bound; small ones (DQN's MLP) get
+    :func:`ballast.optim.make_adam`, whose step has less fixed cost.
+    """
     flat = FlatParameters(module.parameters())
+    if flat.param.numel() >= FUSED_ADAM_FROM:
+        return flat, torch.optim.Adam([flat.param], lr=lr, fused=True)
     return flat, make_adam(flat, lr=lr)
 
 

@@ -140,3 +140,29 @@ def test_round_trip_for_every_action_space(tmp_path: Path, action_kind: str) -> 
     actions, _ = loaded.predict(obs, deterministic=True)
     assert np.array_equal(model.predict(obs, deterministic=True)[0], actions)
     assert all(ACTION_SPACES[action_kind].contains(a) for a in actions)
+
+
+OFF_POLICY_CASES = [
+    ("SAC", "box", ACTION_SPACES["box"]), ("SAC", "dict", ACTION_SPACES["box"]), ("SAC", "image", ACTION_SPACES["box"]),
+    ("TD3", "box", ACTION_SPACES["box"]), ("TD3", "dict", ACTION_SPACES["box"]),
+    ("DQN", "box", ACTION_SPACES["discrete"]), ("DQN", "discrete", ACTION_SPACES["discrete"]),
+    ("DQN", "multidiscrete", ACTION_SPACES["discrete"]), ("DQN", "multibinary", ACTION_SPACES["discrete"]),
+    ("DQN", "dict", ACTION_SPACES["discrete"]), ("DQN", "image", ACTION_SPACES["discrete"]),
+]
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("algo, obs_kind, action_space", OFF_POLICY_CASES)
+def test_off_policy_round_trip_for_every_observation_space(tmp_path: Path, algo: str, obs_kind: str,
+                                                          action_space: spaces.Space, normalize: bool) -> None:
+    obs_space = OBSERVATION_SPACES[obs_kind]
+    policy = "auto"
+    model = getattr(ballast, algo)(policy, lambda: _SpaceEnv(obs_space, action_space), seed=1, learning_starts=8,
+                                   batch_size=8, buffer_size=64, policy_kwargs={"net_arch": [16]},
+                                   normalize_observations=normalize, device="cpu")
+    model.learn(24)
+    loaded = ballast.load(model.save(tmp_path / "model", include_replay_buffer=True), device="cpu")
+    obs_space.seed(2)
+    batch = [obs_space.sample() for _ in range(12)]
+    obs = {k: np.stack([o[k] for o in batch]) for k in obs_space.spaces} if obs_kind == "dict" else np.stack(batch)
+    assert np.array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])

@@ -97,6 +97,10 @@ class Logger:
 
     def _write_csv(self, step: int, row: dict[str, float]) -> None:
         path = self.folder / "progress.csv"
+        if not self._csv_keys and path.exists():
+            # Continuing an existing log (e.g. a resumed run): keep its columns.
+            with open(path, newline="") as f:
+                self._csv_keys = next(csv.reader(f), [])
         fields = ["time/total_timesteps", *row]
         new_keys = [k for k in fields if k not in self._csv_keys]
         if new_keys:

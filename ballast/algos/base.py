@@ -386,14 +386,20 @@ class Algorithm:
         return out
 
     def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Optimizer states and other tensors of the subclass, by group name."""
-        return {}
+        """Optimizer states and other tensors by group name; by default the one ``self.optimizer``."""
+        optimizer = getattr(self, "optimizer", None)
+        return {} if optimizer is None else {"optimizer": optimizer_to_tensors(optimizer)[0]}
 
     def _extra_state(self) -> dict[str, Any]:
-        return {}
+        """Non-tensor state as JSON; by default the parameter groups of ``self.optimizer``."""
+        optimizer = getattr(self, "optimizer", None)
+        return {} if optimizer is None else {"optimizer": optimizer_to_tensors(optimizer)[1]}
 
     def _load_extra(self, checkpoint: Checkpoint) -> None:
-        pass
+        """Restore what :meth:`_extra_tensors` and :meth:`_extra_state` saved."""
+        optimizer = getattr(self, "optimizer", None)
+        if optimizer is not None and "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
+            optimizer_from_tensors(optimizer, checkpoint.tensors["optimizer"], checkpoint.state["optimizer"])
 
     def save(self, path: str | Path, include_replay_buffer: bool = False) -> Path:
         """Write one safe checkpoint file (see :mod:`ballast.checkpoint`); returns its path.

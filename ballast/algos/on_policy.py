@@ -43,6 +43,24 @@ def _check_finite(rewards: np.ndarray, observations: Any) -> None:
             raise EnvError("the env returned an observation with NaN or infinite values; fix the env or clip them")
 
 
+def make_rollout_buffer(model: Any) -> RolloutBuffer:
+    """A rollout buffer for ``model``'s spaces, ``n_steps`` and ``n_envs`` (normalised keys stored as floats)."""
+    normalizer = model.policy.normalizer
+    return RolloutBuffer(model.observation_space, model.action_space, model.config.n_steps, model.n_envs,
+                         normalized_keys=set(normalizer.keys) if normalizer is not None else set(),
+                         device=model.device)
+
+
+def learn_iteration(model: Any, callback: BaseCallback) -> bool:
+    """Collect one rollout, then ``model.train()``; False when a callback stopped training."""
+    if not collect_rollout(model, model.rollout_buffer, callback):
+        return False
+    model._iteration += 1
+    model._update_progress()
+    model.train()
+    return True
+
+
 def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -> bool:
     """Fill ``buffer`` with ``buffer.n_steps`` vector steps; return False if a callback stopped training."""
     env, policy, device = model.env, model.policy, model.device

@@ -18,10 +18,9 @@ from torch import nn
 
 from ballast import losses
 from ballast.algos.base import Algorithm
-from ballast.algos.on_policy import collect_rollout
-from ballast.buffers import RolloutBatch, RolloutBuffer
+from ballast.algos.on_policy import learn_iteration, make_rollout_buffer
+from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
-from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
@@ -136,26 +135,14 @@ class PPO(Algorithm):
         self.flat_params = FlatParameters(self._trainable_parameters())
         self.optimizer = FlatAdam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5)
         self.extensions.build_own_optimizers()
-        self._make_buffer()
-
-    def _make_buffer(self) -> None:
-        normalizer = self.policy.normalizer
-        self.rollout_buffer = RolloutBuffer(
-            self.observation_space, self.action_space, self.config.n_steps, self.n_envs,
-            normalized_keys=set(normalizer.keys) if normalizer is not None else set(), device=self.device,
-        )
+        self.rollout_buffer = make_rollout_buffer(self)
 
     def _on_n_envs_changed(self) -> None:
-        self._make_buffer()
+        self.rollout_buffer = make_rollout_buffer(self)
 
     # --- one iteration -------------------------------------------------------------------
     def _learn_iteration(self, callback: BaseCallback) -> bool:
-        if not collect_rollout(self, self.rollout_buffer, callback):
-            return False
-        self._iteration += 1
-        self._update_progress()
-        self.train()
-        return True
+        return learn_iteration(self, callback)
 
     def compute_losses(self, batch: RolloutBatch, clip_range: float, clip_range_vf: float | None
                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -253,16 +240,3 @@ class PPO(Algorithm):
         values, returns = buf.values.reshape(-1)[valid], buf.returns.reshape(-1)[valid]
         var = returns.var()
         return float("nan") if var == 0 else float(1 - (returns - values).var() / var)
-
-    # --- checkpoint ----------------------------------------------------------------------
-    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        tensors, _ = self._optimizer_group(self.optimizer)
-        return {"optimizer": tensors}
-
-    def _extra_state(self) -> dict[str, Any]:
-        _, data = self._optimizer_group(self.optimizer)
-        return {"optimizer": data}
-
-    def _load_extra(self, checkpoint: Checkpoint) -> None:
-        if "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
-            self._restore_optimizer(self.optimizer, checkpoint.tensors["optimizer"], checkpoint.state["optimizer"])

@@ -140,11 +140,11 @@ class ActionAdapter(nn.Module):
     def numpy(self, actions: np.ndarray) -> np.ndarray:
         """The same mapping on NumPy arrays (for rollouts that act in NumPy)."""
         if self.kind == "Box":
+            low, high = self.low.cpu().numpy(), self.high.cpu().numpy()
             if self.squashed:
-                low, high = self.low.numpy(), self.high.numpy()
                 actions = low + (np.clip(actions, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
-            return np.clip(actions, self.low.numpy(), self.high.numpy()).reshape(actions.shape[0], *self.shape)
+            return np.clip(actions, low, high).reshape(actions.shape[0], *self.shape)
         if self.kind in ("Discrete", "MultiDiscrete"):
-            start = self.start.numpy()
+            start = self.start.cpu().numpy()
             return (actions + (start[0] if self.kind == "Discrete" else start)).reshape(actions.shape[0], *self.shape)
         return actions.astype(np.int8).reshape(actions.shape[0], *self.shape)

@@ -3,7 +3,8 @@
 Plain tensors in, plain tensors out: no argument validation or broadcasting machinery on the hot
 path. Each distribution offers ``sample``, ``mode`` (the deterministic action), ``log_prob`` and
 ``entropy``; log-probabilities and entropies are summed over action dimensions, one value per
-batch row.
+batch row. Distributions that support action masking also offer ``masked(mask)``, which returns
+the distribution restricted to the valid actions (see :mod:`ballast.masking`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Categorical:
     """Categorical over the last axis of ``logits`` (shape ``(batch, n)``)."""
 
     def __init__(self, logits: torch.Tensor) -> None:
+        self.logits = logits
         self.log_probs_all = torch.log_softmax(logits, dim=-1)
 
     def sample(self) -> torch.Tensor:
@@ -38,11 +40,66 @@ class Categorical:
         return -(self.log_probs_all.exp() * self.log_probs_all).sum(-1)
 
 
+    def masked(self, mask: torch.Tensor) -> MaskedCategorical:
+        """This distribution restricted to the actions where ``mask`` (shape ``(batch, n)``) is true."""
+        return MaskedCategorical(self.logits, mask)
+
+
+def masked_logits(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``logits`` with the entries where ``mask`` is false replaced by the most negative finite value.
+
+    A finite value rather than ``-inf`` keeps ``log_softmax`` and ``0 * log p`` free of NaN; the
+    probability of a masked entry, ``exp(finfo.min - logsumexp)``, is exactly 0, and its gradient too.
+    """
+    return logits.masked_fill(~mask.to(torch.bool), torch.finfo(logits.dtype).min)
+
+
+class MaskedCategorical(Categorical):
+    """Categorical over the valid actions only: ``p_i = exp(l_i) / sum_{j valid} exp(l_j)`` where
+    ``mask_i`` is true, 0 elsewhere (as sb3-contrib's MaskablePPO, Huang & Ontanon, 2020,
+    arXiv:2006.14171).
+
+    Masked actions are never sampled and never the mode; the entropy sums over valid actions only.
+    Each row must have at least one valid action (:mod:`ballast.masking` checks this on input).
+    """
+
+    def __init__(self, logits: torch.Tensor, mask: torch.Tensor) -> None:
+        self.mask = mask.to(torch.bool)
+        super().__init__(masked_logits(logits, self.mask))
+        self.logits = logits
+
+    def sample(self) -> torch.Tensor:
+        # Inverse-CDF sampling with u ~ U(0, total): a masked entry adds exactly 0 to the CDF, so the
+        # first index whose CDF exceeds u is a valid one; rounding that puts u at the total is
+        # caught by clamping to the last valid index.
+        cdf = self.log_probs_all.exp().cumsum(-1)
+        u = torch.rand(cdf.shape[:-1] + (1,), dtype=cdf.dtype, device=cdf.device) * cdf[..., -1:]
+        n = cdf.shape[-1]
+        last_valid = (n - 1) - self.mask.flip(-1).to(torch.int8).argmax(-1)
+        return torch.minimum((cdf <= u).sum(-1), last_valid)
+
+    def entropy(self) -> torch.Tensor:
+        terms = self.log_probs_all.exp() * self.log_probs_all
+        return -torch.where(self.mask, terms, torch.zeros_like(terms)).sum(-1)
+
+    def masked(self, mask: torch.Tensor) -> MaskedCategorical:
+        return MaskedCategorical(self.logits, self.mask & mask.to(torch.bool))
+
+
 class MultiCategorical:
     """Independent categoricals, one per dimension; ``logits`` concatenates them (``nvec`` sizes)."""
 
     def __init__(self, logits: torch.Tensor, nvec: list[int]) -> None:
-        self.parts = [Categorical(chunk) for chunk in torch.split(logits, nvec, dim=-1)]
+        self.logits, self.nvec = logits, nvec
+        self.parts: list[Categorical] = [Categorical(chunk) for chunk in torch.split(logits, nvec, dim=-1)]
+
+    def masked(self, mask: torch.Tensor) -> MultiCategorical:
+        """Each dimension restricted to its valid values; ``mask`` concatenates the per-dimension
+        masks like the logits (shape ``(batch, sum(nvec))``)."""
+        out = MultiCategorical.__new__(MultiCategorical)
+        out.logits, out.nvec = self.logits, self.nvec
+        out.parts = [part.masked(chunk) for part, chunk in zip(self.parts, torch.split(mask, self.nvec, dim=-1))]
+        return out
 
     def sample(self) -> torch.Tensor:
         return torch.stack([p.sample() for p in self.parts], dim=-1)

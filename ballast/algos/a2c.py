@@ -122,7 +122,8 @@ class A2C(Algorithm):
     def compute_losses(self, batch: RolloutBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Named, weighted loss terms: ``policy`` (policy gradient), ``value``, ``entropy``."""
         cfg = self.config
-        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions)
+        masks = () if batch.action_masks is None else (batch.action_masks,)
+        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)

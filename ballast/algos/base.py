@@ -34,6 +34,7 @@ from ballast.envs.normalize import RewardNormalizer
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_losses
 from ballast.logger import Logger
+from ballast.masking import mask_rule, policy_supports_masks
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
 from ballast.policies.continuous import SACPolicy, TD3Policy
@@ -177,6 +178,7 @@ class Algorithm:
         self._iteration = 0
         self._progress_remaining = 1.0
         self._last_obs: Any = None
+        self._last_infos: dict[str, Any] = {}
         self.ep_info_buffer: deque[tuple[float, int]] = deque(maxlen=100)
         self.logger = Logger(verbose=verbose)
         self._build()
@@ -275,17 +277,37 @@ class Algorithm:
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = False,
+        action_masks: Any = None,
     ) -> tuple[np.ndarray, Any]:
         """The env action(s) for one observation or a batch; returns ``(action, state)`` as in SB3.
 
         Observation normalisation runs with frozen statistics. A wrong shape raises
         :class:`ballast.errors.ObservationError` naming the expected and received shapes.
+        ``action_masks`` (one mask for one observation, one per observation for a batch; see
+        :mod:`ballast.masking`) restricts the actions to the valid ones, as sb3-contrib's MaskablePPO.
         """
         batch, batched = batch_observation(self.observation_space, observation)
         obs = obs_to_tensor(batch, self.device)
+        masks = None
+        if action_masks is not None:
+            masks = self._mask_tensor(action_masks, batch, batched)
         with torch.inference_mode():
-            actions = self.policy.act(obs, deterministic=deterministic).cpu().numpy()
+            if masks is None:
+                actions = self.policy.act(obs, deterministic=deterministic).cpu().numpy()
+            else:
+                actions = self.policy.act(obs, deterministic=deterministic, action_masks=masks).cpu().numpy()
         return (actions if batched else actions[0]), state
+
+    def _mask_tensor(self, action_masks: Any, batch: Any, batched: bool) -> Any:
+        """``action_masks`` for ``predict``, checked against the action space and the batch size."""
+        if not policy_supports_masks(self.policy):
+            raise ConfigurationError(
+                f"{self.algorithm_name.upper()} with the policy {type(self.policy).__name__} does not take action "
+                "masks; masking is supported by PPO and A2C")
+        rows = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
+        rule = mask_rule(self.action_space)
+        masks = rule.check(self.action_space, action_masks if batched else [action_masks], rows)
+        return rule.to_tensor(masks, self.device)
 
     # --- training loop ---------------------------------------------------------------------
     def learn(
@@ -347,7 +369,7 @@ class Algorithm:
         return 1 + max([int(x) for x in existing if x.isdigit()], default=0)
 
     def _reset_env(self) -> None:
-        self._last_obs, _ = self.env.reset(seed=self.seed)
+        self._last_obs, self._last_infos = self.env.reset(seed=self.seed)
         self._needs_reset = np.zeros(self.n_envs, dtype=bool)
         self._episode_returns = np.zeros(self.n_envs)
         self._episode_lengths = np.zeros(self.n_envs, dtype=int)

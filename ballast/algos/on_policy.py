@@ -7,6 +7,10 @@ fill a :class:`RolloutBuffer`. Handles Gymnasium's autoreset modes (design princ
   stored but marked invalid, and its value, V(final observation), bootstraps a truncation.
 * SAME_STEP: the final observation arrives in ``info["final_obs"]``; its value is computed for
   truncated copies and placed as that step's bootstrap value.
+
+When the env gives action masks (``action_masks()`` or ``info["action_mask"]``, see
+:mod:`ballast.masking`), each step's actions are sampled under the current masks, which are stored
+with the step.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from gymnasium.vector import AutoresetMode
 from ballast.buffers import RolloutBuffer
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
-from ballast.errors import EnvError
+from ballast.errors import ActionMaskError, ConfigurationError, EnvError
+from ballast.masking import MaskReader, policy_supports_masks
 from ballast.policies.numpy_actor import numpy_actor
 
 
@@ -72,14 +77,25 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
     if cfg.use_sde:
         policy.reset_noise(model.n_envs)
     callback.on_rollout_start()
-    actor = numpy_actor(policy, model._np_rng)
+    reader = _mask_reader(model)
+    masked = reader.provides_masks(model._last_infos)
+    if masked and not policy_supports_masks(policy):
+        raise ConfigurationError(
+            f"the env gives action masks but the policy {type(policy).__name__} does not take them; use an "
+            "ActorCriticPolicy (or set supports_action_masks = True on a policy whose outputs() take action_masks)")
+    buffer.use_masks(reader.rule if masked else None)
+    actor = None if masked else numpy_actor(policy, model._np_rng)
+    masks = None
     for t in range(buffer.n_steps):
         if cfg.use_sde and cfg.sde_sample_freq > 0 and t % cfg.sde_sample_freq == 0 and t > 0:
             policy.reset_noise(model.n_envs)
+        if masked:
+            masks = _current_masks(reader, model._last_infos)
         if actor is not None:
             obs, actions, env_actions = actor(model._last_obs)
         else:
-            obs, actions, env_actions = _torch_step(policy, model._last_obs, device)
+            mask_tensor = None if masks is None else reader.rule.to_tensor(masks, device)
+            obs, actions, env_actions = _torch_step(policy, model._last_obs, device, mask_tensor)
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
@@ -97,8 +113,8 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         if not next_step_reset and "final_obs" in infos:
             _final_values(model, infos, truncated, t, final_values)
 
-        buffer.add(t, obs, actions, rewards, terminated, episode_end, valid)
-        model._last_obs = next_obs
+        buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks)
+        model._last_obs, model._last_infos = next_obs, infos
         model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
         callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end})
         if not callback.on_step():
@@ -112,11 +128,32 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
     return True
 
 
+def _mask_reader(model: Any) -> MaskReader:
+    """The model's mask reader for its current env (built again when the env changed)."""
+    reader = getattr(model, "_mask_reader", None)
+    if reader is None or reader.env is not model.env:
+        reader = model._mask_reader = MaskReader(model.env, model.action_space)
+    return reader
+
+
+def _current_masks(reader: MaskReader, infos: dict[str, Any]) -> Any:
+    """The masks of the current observations; every action is valid for a step without any."""
+    masks = reader.read(infos)
+    if masks is None:
+        masks = reader.rule.all_valid(reader.action_space, reader.n)
+        if masks is None:
+            raise ActionMaskError(
+                "the env gave info['action_mask'] at the start of the rollout but not at this step; node masks "
+                "must come with every reset and step (or from an action_masks() method)")
+    return masks
+
+
 @torch.inference_mode()
-def _torch_step(policy: Any, raw_obs: Any, device: torch.device) -> tuple[Any, ...]:
+def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: Any = None) -> tuple[Any, ...]:
     """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``."""
     obs = policy.normalize(_to_tensor(raw_obs, device))
-    actions = policy.outputs(obs).distribution.sample()
+    outputs = policy.outputs(obs) if action_masks is None else policy.outputs(obs, action_masks)
+    actions = outputs.distribution.sample()
     env_actions = policy.action_adapter(actions).cpu().numpy()
     return obs, actions.cpu().numpy(), env_actions
 

@@ -154,7 +154,8 @@ class PPO(Algorithm):
         which the approximate KL and the clip fraction are computed once per epoch.
         """
         cfg = self.config
-        outputs = self.policy.outputs(batch.observations)
+        outputs = (self.policy.outputs(batch.observations) if batch.action_masks is None
+                   else self.policy.outputs(batch.observations, batch.action_masks))
         values, log_prob = outputs.values, outputs.distribution.log_prob(batch.actions)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
@@ -224,7 +225,8 @@ class PPO(Algorithm):
             self.logger.record("train/clip_fraction", losses.clip_fraction(torch.exp(log_ratio), clip_range))
         if self.config.ent_coef == 0.0:
             with torch.no_grad():
-                _, _, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
+                masks = () if batch.action_masks is None else (batch.action_masks,)
+                _, _, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
                 self.logger.record("train/entropy_loss", losses.entropy_loss(entropy))
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/clip_range", clip_range)

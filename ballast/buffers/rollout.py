@@ -4,12 +4,17 @@ Besides the usual fields it records which entries are real transitions (``valid`
 Gymnasium's NEXT_STEP autoreset, the step after an episode's end only resets that env copy, and
 that entry is not a transition. It is kept in place (its value is V of the final observation,
 which is the bootstrap value of the truncated step before it) and left out of every minibatch.
+
+When the env gives action masks (:mod:`ballast.masking`), the mask of each step is stored too, in
+a storage chosen from the action space, so that the update computes log-probabilities and
+entropies over the same valid actions the policy sampled from. Without masks nothing is allocated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,13 +34,16 @@ class RolloutBatch:
     old_log_prob: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    action_masks: Any = None
 
     def slice(self, start: int, stop: int) -> RolloutBatch:
         """Rows ``start:stop`` (views, no copy)."""
         obs = self.observations
         obs = {k: v[start:stop] for k, v in obs.items()} if isinstance(obs, dict) else obs[start:stop]
+        masks = None if self.action_masks is None else self.action_masks[start:stop]
         return RolloutBatch(obs, self.actions[start:stop], self.old_values[start:stop],
-                            self.old_log_prob[start:stop], self.advantages[start:stop], self.returns[start:stop])
+                            self.old_log_prob[start:stop], self.advantages[start:stop], self.returns[start:stop],
+                            masks)
 
 
 def policy_action_shape(action_space: spaces.Space) -> tuple[tuple[int, ...], np.dtype]:
@@ -53,6 +61,9 @@ class RolloutBuffer:
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, n_steps: int, n_envs: int,
                  *, normalized_keys: set[str] | None = None, device: torch.device | str = "cpu") -> None:
         self.n_steps, self.n_envs, self.device = n_steps, n_envs, torch.device(device)
+        self.action_space = action_space
+        self.action_masks: Any = None
+        self.masked = False
         self.observations = make_storage(observation_space, n_steps, n_envs, normalized_keys=normalized_keys,
                                          device=device)
         self.action_shape, action_dtype = policy_action_shape(action_space)
@@ -67,10 +78,23 @@ class RolloutBuffer:
         self.advantages = np.zeros(shape, dtype=np.float32)
         self.returns = np.zeros(shape, dtype=np.float32)
 
+    def use_masks(self, rule: Any) -> None:
+        """Store action masks in this rollout, with the storage of ``rule`` (a
+        :class:`ballast.masking.MaskRule`), or not when ``rule`` is None; every :meth:`add` then
+        gives the masks of its step."""
+        self.masked = rule is not None
+        if rule is not None and self.action_masks is None:
+            self.action_masks = rule.make_storage(self.action_space, self.n_steps, self.n_envs, self.device)
+
     def add(self, t: int, observations: Batch, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
-            episode_end: np.ndarray, valid: np.ndarray) -> None:
-        """Write vector step ``t`` (values and log-probabilities come later, from :meth:`evaluate`)."""
+            episode_end: np.ndarray, valid: np.ndarray, action_masks: Any = None) -> None:
+        """Write vector step ``t`` (values and log-probabilities come later, from :meth:`evaluate`).
+
+        ``action_masks`` are the checked masks the actions were sampled under (see :meth:`use_masks`).
+        """
         self.observations.put(t, observations)
+        if self.masked:
+            self.action_masks.put(t, action_masks)
         self.actions[t] = actions
         self.rewards[t] = rewards
         self.terminated[t] = terminated
@@ -86,12 +110,15 @@ class RolloutBuffer:
         at a fraction of the cost.
         """
         self.observations.sync()
+        if self.masked:
+            self.action_masks.sync()
         n = self.n_steps * self.n_envs
         actions = torch.from_numpy(self.actions.reshape(n, *self.action_shape)).to(self.device)
         values, log_probs = self.values.reshape(n), self.log_probs.reshape(n)
         for start in range(0, n, chunk):
             index = torch.arange(start, min(n, start + chunk), device=self.device)
-            out = policy.outputs(self.observations.gather(index))
+            obs = self.observations.gather(index)
+            out = policy.outputs(obs, self.action_masks.gather(index)) if self.masked else policy.outputs(obs)
             values[start:start + len(index)] = out.values.cpu().numpy()
             log_probs[start:start + len(index)] = out.distribution.log_prob(actions[index]).cpu().numpy()
 
@@ -123,6 +150,7 @@ class RolloutBuffer:
             old_log_prob=t["log_probs"][index],
             advantages=t["advantages"][index],
             returns=t["returns"][index],
+            action_masks=self.action_masks.gather(index) if self.masked else None,
         )
 
     def minibatches(self, batch_size: int | None, generator: torch.Generator) -> Iterator[RolloutBatch]:

@@ -7,11 +7,15 @@ When actor and critic share the encoder and have the same hidden sizes (the defa
 MLPs are one :class:`StackedMLP`. Observation normalisation (running statistics) is a submodule
 too, but the algorithm applies it when it collects data, so that a stored observation is the one
 the old log-probability was computed from; :meth:`act`, used by ``predict``, applies it itself.
+
+Every method that produces a distribution takes optional ``action_masks`` (see
+:mod:`ballast.masking`): the distribution is then restricted to the valid actions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -40,6 +44,8 @@ class PolicyOutput:
 
 class ActorCriticPolicy(nn.Module):
     """Actor and critic MLPs over a shared (by default) encoder; see the module docstring."""
+
+    supports_action_masks: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -107,28 +113,36 @@ class ActorCriticPolicy(nn.Module):
         vf_features = features if self.vf_encoder is None else self.vf_encoder(obs)
         return features, self.actor_mlp(features)[0], self.critic_mlp(vf_features)[0]
 
-    def outputs(self, obs: Obs) -> PolicyOutput:
-        """Every intermediate output for a batch of (already normalised) observations."""
+    def outputs(self, obs: Obs, action_masks: Any = None) -> PolicyOutput:
+        """Every intermediate output for a batch of (already normalised) observations.
+
+        With ``action_masks`` (one mask per observation, as tensors), the distribution covers the
+        valid actions only.
+        """
         features, latent_pi, latent_vf = self.latents(obs)
+        distribution = self.action_head(latent_pi)
+        if action_masks is not None:
+            distribution = distribution.masked(action_masks)
         return PolicyOutput(
             features=features,
             latent_pi=latent_pi,
             latent_vf=latent_vf,
-            distribution=self.action_head(latent_pi),
+            distribution=distribution,
             values=self.value_head(latent_vf).squeeze(-1),
         )
 
-    def forward(self, obs: Obs, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, obs: Obs, deterministic: bool = False, action_masks: Any = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample (or take the mode of) actions; returns ``(actions, values, log_probs)``."""
-        out = self.outputs(obs)
+        out = self.outputs(obs, action_masks)
         dist = out.distribution
         actions = dist.mode() if deterministic else dist.sample()
         return actions, out.values, dist.log_prob(actions)
 
-    def evaluate_actions(self, obs: Obs, actions: torch.Tensor
+    def evaluate_actions(self, obs: Obs, actions: torch.Tensor, action_masks: Any = None
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyOutput]:
         """``(values, log_prob(actions), entropy, outputs)`` for a training minibatch."""
-        out = self.outputs(obs)
+        out = self.outputs(obs, action_masks)
         return out.values, out.distribution.log_prob(actions), out.distribution.entropy(), out
 
     def predict_values(self, obs: Obs) -> torch.Tensor:
@@ -140,9 +154,9 @@ class ActorCriticPolicy(nn.Module):
         """Apply the running observation normalisation (identity when it is off)."""
         return obs if self.normalizer is None else self.normalizer(obs)
 
-    def act(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+    def act(self, obs: Obs, deterministic: bool = False, action_masks: Any = None) -> torch.Tensor:
         """Env actions for raw observations: normalise, act, map into the action space."""
-        actions, _, _ = self(self.normalize(obs), deterministic=deterministic)
+        actions, _, _ = self(self.normalize(obs), deterministic=deterministic, action_masks=action_masks)
         return self.action_adapter(actions)
 
     def reset_noise(self, n_envs: int = 1) -> None:

@@ -390,12 +390,12 @@ class Algorithm:
 
     # --- export ----------------------------------------------------------------------------
     def export(self, out_dir: str | Path, format: str = "onnx", *, opset: int = 17, check: bool = True,
-               function_name: str = "policy_step", include_value: bool = False) -> Path:
+               function_name: str = "policy_step", include_value: bool = False, action_masks: bool = False) -> Path:
         """Export the whole observation-to-action path (see :func:`ballast.export.export_model`)."""
         from ballast.export import export_model
 
         return export_model(self, out_dir, format=format, opset=opset, check=check, function_name=function_name,
-                            include_value=include_value)
+                            include_value=include_value, action_masks=action_masks)
 
     # --- save / load -------------------------------------------------------------------------
     def _config_to_json(self) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def export_model(
     check: bool = True,
     function_name: str = "policy_step",
     include_value: bool = False,
+    action_masks: bool = False,
 ) -> Path:
     """Export ``model``'s deterministic observation-to-action path to ``out_dir``; returns ``out_dir``.
 
@@ -47,6 +48,9 @@ def export_model(
         function_name: name of the generated MATLAB function (MATLAB only).
         include_value: add a second output: V(s) for actor-critic policies, the Q-values for
             Q-network policies.
+        action_masks: add a last input ``action_mask`` (bool, one entry per action choice, as
+            ``model.predict(obs, action_masks=...)`` takes it) so that the artifact picks the best
+            valid action (PPO/A2C with Discrete or MultiDiscrete actions; ONNX and TorchScript).
 
     Raises:
         ExportError: the policy cannot be exported in this format (the message names the part that
@@ -62,7 +66,7 @@ def export_model(
             "letters, digits or underscores, at most 51 characters"
         )
     return run_export(model, Path(out_dir), format, opset=int(opset), check=bool(check), function_name=function_name,
-                      include_value=bool(include_value))
+                      include_value=bool(include_value), action_masks=bool(action_masks))
 
 
 __all__ = ["FORMATS", "ExportError", "export_model"]

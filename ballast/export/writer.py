@@ -88,11 +88,14 @@ def _onnx_props(model: Any, plan: ExportPlan) -> dict[str, Any]:
 
 
 def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: bool, function_name: str,
-               include_value: bool, onnx_exporter: str = "auto") -> Path:
+               include_value: bool, onnx_exporter: str = "auto", action_masks: bool = False) -> Path:
     """See :func:`ballast.export.export_model`; ``onnx_exporter`` picks the ONNX exporter (tests try both)."""
     from ballast.export.readme import render_readme
 
-    plan = make_plan(model, include_value)
+    if action_masks and format == "matlab":
+        raise ExportError("action_masks=True is supported for ONNX and TorchScript exports, not MATLAB; export "
+                          "without it and apply the mask in MATLAB, or export to ONNX")
+    plan = make_plan(model, include_value, action_masks)
     out_dir.mkdir(parents=True, exist_ok=True)
     runner: Any = None
     runtime = ""

@@ -1,5 +1,7 @@
 """Action masking end to end: learning, predict, evaluate_policy, checkpoints, mask sources."""
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -196,3 +198,47 @@ def test_action_masker_arguments():
     np.testing.assert_array_equal(env.action_masks(), env.unwrapped.valid)
     with pytest.raises(ConfigurationError, match="no such method"):
         ActionMasker(HiddenValidity(), "nope")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("action_space", [spaces.Discrete(6, start=1), spaces.MultiDiscrete([3, 4])])
+def test_export_with_a_mask_input(fmt, action_space, tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    obs_space = spaces.Box(-1, 1, (3,), np.float32)
+    model = PPO("MlpPolicy", None, observation_space=obs_space, action_space=action_space, seed=0, device="cpu",
+                policy_kwargs=dict(net_arch=[16]))
+    with torch.no_grad():  # sharp logits, so that the unmasked choice is often masked out
+        model.policy.action_head.net.weight.mul_(300.0)
+    out = model.export(tmp_path / fmt, format=fmt, action_masks=True)
+    assert "parity" in capsys.readouterr().out.lower()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert [i["name"] for i in meta["inputs"]] == ["obs", "action_mask"] and meta["parity"]["passed"]
+    rng = np.random.default_rng(5)
+    obs = rng.uniform(-1, 1, (64, 3)).astype(np.float32)
+    width = 6 if isinstance(action_space, spaces.Discrete) else 7
+    masks = rng.random((64, width)) < 0.4
+    masks[:, 0] = True
+    if width == 7:
+        masks[:, 3] = True
+    if fmt == "onnx":
+        session = ort.InferenceSession(str(out / "policy.onnx"), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"obs": obs, "action_mask": masks})[0]
+    else:
+        got = torch.jit.load(str(out / "policy.pt"))(torch.from_numpy(obs), torch.from_numpy(masks)).numpy()
+    want, _ = model.predict(obs, deterministic=True, action_masks=masks)
+    np.testing.assert_array_equal(got, want)
+    unmasked, _ = model.predict(obs, deterministic=True)
+    assert (unmasked != want).any()
+
+
+def test_export_with_masks_refuses_what_it_cannot_do(tmp_path):
+    from ballast.export import ExportError
+
+    box = PPO("MlpPolicy", None, observation_space=spaces.Box(-1, 1, (2,)), action_space=spaces.Box(-1, 1, (1,)),
+              device="cpu")
+    with pytest.raises(ExportError, match="Discrete and MultiDiscrete"):
+        box.export(tmp_path / "a", format="onnx", action_masks=True)
+    model = PPO("MlpPolicy", make_factory(True, []), **PPO_ARGS)
+    with pytest.raises(ExportError, match="not MATLAB"):
+        model.export(tmp_path / "b", format="matlab", action_masks=True)

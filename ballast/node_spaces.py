@@ -137,10 +137,16 @@ class NodeBox(spaces.Space[np.ndarray]):
         return bool(np.all(array >= self.low) and np.all(array <= self.high))
 
     def __repr__(self) -> str:
-        return f"NodeBox({self.node_space.low_repr}, {self.node_space.high_repr}, {self.feature_shape})"
+        return f"NodeBox({_bound_repr(self.low)}, {_bound_repr(self.high)}, {self.feature_shape}, {self.dtype})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, NodeBox) and self.node_space == other.node_space
+
+
+def _bound_repr(bound: np.ndarray) -> str:
+    """A bound as one number when all its entries are equal, else as a list."""
+    flat = np.asarray(bound).reshape(-1)
+    return repr(float(flat[0])) if flat.size and np.all(flat == flat[0]) else repr(flat.tolist())
 
 
 NODE_ACTION_SPACES = (NodeChoice, NodeMultiBinary, NodeBox)

@@ -131,3 +131,11 @@ def test_node_choice_masks_are_ragged():
         rule.check(space, [np.array([1])], 2)
     with pytest.raises(ActionMaskError, match="1-D"):
         rule.check(space, [np.ones((2, 2))], 1)
+
+
+def test_node_box_repr_shows_its_bounds():
+    from ballast.node_spaces import NodeBox
+
+    assert repr(NodeBox(-1.0, 1.0, (2,))) == "NodeBox(-1.0, 1.0, (2,), float32)"
+    assert repr(NodeBox(np.array([-1.0, 0.0]), np.array([1.0, 2.0]), (2,))) == (
+        "NodeBox([-1.0, 0.0], [1.0, 2.0], (2,), float32)")

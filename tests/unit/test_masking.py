@@ -137,5 +137,5 @@ def test_node_box_repr_shows_its_bounds():
     from ballast.node_spaces import NodeBox
 
     assert repr(NodeBox(-1.0, 1.0, (2,))) == "NodeBox(-1.0, 1.0, (2,), float32)"
-    assert repr(NodeBox(np.array([-1.0, 0.0]), np.array([1.0, 2.0]), (2,))) == (
+    assert repr(NodeBox(np.array([-1.0, 0.0], np.float32), np.array([1.0, 2.0], np.float32), (2,))) == (
         "NodeBox([-1.0, 0.0], [1.0, 2.0], (2,), float32)")

@@ -157,7 +157,8 @@ class MinVertexCoverEnv(gym.Env):
             if len(edges):
                 return n, edges
 
-    def _observation(self) -> spaces.GraphInstance:
+    def observation(self) -> spaces.GraphInstance:
+        """The observation of the current state (what ``reset`` and ``step`` return)."""
         residual = self.residual.astype(np.float32)
         top = max(int(self.residual.max()) if self.n_nodes else 0, 1)
         nodes = np.stack([
@@ -188,7 +189,7 @@ class MinVertexCoverEnv(gym.Env):
             self._load_graph(n, edges)
         else:
             self._load_graph(*self._new_graph())
-        return self._observation(), self._info()
+        return self.observation(), self._info()
 
     def step(self, action: int) -> tuple[spaces.GraphInstance, float, bool, bool, dict[str, Any]]:
         node = int(action)
@@ -206,7 +207,7 @@ class MinVertexCoverEnv(gym.Env):
             self.uncovered -= int(fresh.sum())
         terminated = self.uncovered == 0
         truncated = not terminated and self.t >= self.n_nodes
-        return self._observation(), -1.0, bool(terminated), bool(truncated), self._info()
+        return self.observation(), -1.0, bool(terminated), bool(truncated), self._info()
 
 
 # --- baselines -------------------------------------------------------------------------------------
@@ -226,6 +227,14 @@ def greedy_policy(env: MinVertexCoverEnv, rng: np.random.Generator) -> int:
 BASELINES: dict[str, NodePolicy] = {"random": random_policy, "greedy": greedy_policy}
 
 
+def model_policy(model: Any, deterministic: bool = True) -> NodePolicy:
+    """A trained model (``model.predict``) as a policy for :func:`run_baseline`, acting under the env's mask."""
+    def choose(env: MinVertexCoverEnv, rng: np.random.Generator) -> int:
+        action, _ = model.predict(env.observation(), deterministic=deterministic, action_masks=env.action_masks())
+        return int(action)
+    return choose
+
+
 def cover_is_valid(edges: np.ndarray, cover: np.ndarray) -> bool:
     """True when every edge has at least one end in ``cover`` (a boolean array over the nodes)."""
     edges = np.asarray(edges).reshape(-1, 2)
@@ -234,7 +243,8 @@ def cover_is_valid(edges: np.ndarray, cover: np.ndarray) -> bool:
 
 def run_baseline(policy: str | NodePolicy, seeds: Iterable[int], *, n_nodes: int | Sequence[int] = (10, 20),
                  graph: str = "ba", attach: int = 2, mean_degree: float = 4.0, rng_seed: int = 0) -> list[int]:
-    """Cover sizes that ``policy`` (``"random"``, ``"greedy"`` or ``policy(env, rng) -> node``) builds
+    """Cover sizes that ``policy`` (``"random"``, ``"greedy"``, ``policy(env, rng) -> node`` or a model
+    wrapped by :func:`model_policy`) builds
     on the graphs of ``reset(seed=s)`` for each ``s`` in ``seeds`` (the same graphs as a model
     evaluated with those seeds sees)."""
     choose = BASELINES[policy] if isinstance(policy, str) else policy

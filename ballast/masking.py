@@ -261,11 +261,15 @@ def env_has_mask_method(env: VectorEnv) -> bool:
     """True when ``env`` (a vector env, or each of its copies) has an ``action_masks()`` method."""
     if callable(getattr(env, MASK_METHOD, None)):
         return True
+    # Asking each copy whether it has the method (rather than calling it) never raises inside a
+    # worker: an error there would shut down the workers of an AsyncVectorEnv.
+    call = getattr(env, "call", None)
+    if call is None:
+        return False
     try:
-        env.call(MASK_METHOD)
+        return bool(all(call("has_wrapper_attr", MASK_METHOD)))
     except (AttributeError, NotImplementedError):
         return False
-    return True
 
 
 class MaskReader:

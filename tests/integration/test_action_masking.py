@@ -242,3 +242,22 @@ def test_export_with_masks_refuses_what_it_cannot_do(tmp_path):
     model = PPO("MlpPolicy", make_factory(True, []), **PPO_ARGS)
     with pytest.raises(ExportError, match="not MATLAB"):
         model.export(tmp_path / "b", format="matlab", action_masks=True)
+
+
+def test_mask_detection_leaves_async_workers_alive():
+    from ballast.masking import env_has_mask_method
+
+    plain = gym.make_vec("CartPole-v1", num_envs=2, vectorization_mode="async")
+    try:
+        assert not env_has_mask_method(plain)
+        plain.reset(seed=0)
+        plain.step(np.zeros(2, dtype=np.int64))  # the workers still run
+    finally:
+        plain.close()
+    masked = gym.vector.AsyncVectorEnv([make_factory(True, [])] * 2)
+    try:
+        assert env_has_mask_method(masked)
+        masked.reset(seed=0)
+        assert len(masked.call("action_masks")) == 2
+    finally:
+        masked.close()

@@ -58,7 +58,7 @@ def evaluate_policy(
             "use_masking=True but the env gives no action masks: give it an action_masks() method "
             "(e.g. with ballast.envs.ActionMasker) or put them in info['action_mask'], or pass use_masking=False")
     while (counts < targets).any():
-        masks = reader.read(infos) if reader is not None else None
+        masks = reader.read(infos, needs_reset if next_step_reset else None) if reader is not None else None
         if masks is None:
             actions, _ = model.predict(observations, deterministic=deterministic)
         else:

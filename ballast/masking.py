@@ -87,16 +87,19 @@ class RaggedMask:
 class MaskRule:
     """How the masks of one kind of action space are checked, stored and turned into tensors.
 
-    ``check(space, masks, n)`` takes ``n`` masks as the env gives them (an array with a leading axis
-    of ``n``, or a sequence of ``n`` arrays), raises :class:`ActionMaskError` when they do not fit, and
-    returns them in the form ``storage.put`` takes. ``make_storage(space, capacity, n_envs, device)``
-    builds the rollout storage (``put(row, batch)`` / ``gather(index)`` / ``sync()`` / ``nbytes()``,
-    as the observation storages). ``to_tensor(batch, device)`` turns a checked batch into what the
-    distribution's ``masked`` takes. ``all_valid(space, n)`` is a batch of masks allowing every
-    action, or None where the mask's length is not known from the space.
+    ``check(space, masks, n, ignore)`` takes ``n`` masks as the env gives them (an array with a leading
+    axis of ``n``, or a sequence of ``n`` arrays), raises :class:`ActionMaskError` when they do not
+    fit, and returns them in the form ``storage.put`` takes. Rows where ``ignore`` (bool, ``n``) is
+    true belong to env copies that the next step only resets (Gymnasium's NEXT_STEP autoreset): the
+    state is terminal and its mask may allow nothing, so they become masks allowing every action.
+    ``make_storage(space, capacity, n_envs, device)`` builds the rollout storage (``put(row, batch)``,
+    ``gather(index)``, ``sync()``, ``nbytes()``, as the observation storages). ``to_tensor(batch,
+    device)`` turns a checked batch into what the distribution's ``masked`` takes.
+    ``all_valid(space, n)`` is a batch of masks allowing every action, or None where the mask's
+    length is not known from the space.
     """
 
-    check: Callable[[spaces.Space, Any, int], Any]
+    check: Callable[[spaces.Space, Any, int, np.ndarray | None], Any]
     make_storage: Callable[[spaces.Space, int, int, torch.device], Any]
     to_tensor: Callable[[Any, torch.device], Any]
     all_valid: Callable[[spaces.Space, int], Any]
@@ -129,7 +132,7 @@ def _segments(space: spaces.Space) -> list[int]:
     return [int(n) for n in np.asarray(space.nvec).reshape(-1)]
 
 
-def _check_fixed(space: spaces.Space, masks: Any, n: int) -> np.ndarray:
+def _check_fixed(space: spaces.Space, masks: Any, n: int, ignore: np.ndarray | None = None) -> np.ndarray:
     segments = _segments(space)
     width = sum(segments)
     try:
@@ -154,6 +157,9 @@ def _check_fixed(space: spaces.Space, masks: Any, n: int) -> np.ndarray:
     if array.dtype != bool and (not np.issubdtype(array.dtype, np.number) or not np.all((array == 0) | (array == 1))):
         raise ActionMaskError(f"action masks must be booleans or 0/1 values, got {array.dtype} values {array}")
     array = array.astype(np.int8, copy=False)
+    if ignore is not None and np.any(ignore):
+        array = array.copy()
+        array[np.asarray(ignore, dtype=bool)] = 1
     start = 0
     for dim, size in enumerate(segments):
         empty = ~array[:, start:start + size].any(axis=1)
@@ -211,7 +217,7 @@ class RaggedMaskStorage:
         return sum(int(m.nbytes) for m in self.items)
 
 
-def _check_ragged(space: spaces.Space, masks: Any, n: int) -> list[np.ndarray]:
+def _check_ragged(space: spaces.Space, masks: Any, n: int, ignore: np.ndarray | None = None) -> list[np.ndarray]:
     if isinstance(masks, np.ndarray) and masks.dtype != object:
         masks = list(masks) if masks.ndim == 2 else [masks] if masks.ndim == 1 and n == 1 else masks
     if isinstance(masks, np.ndarray) and masks.dtype == object:
@@ -228,6 +234,8 @@ def _check_ragged(space: spaces.Space, masks: Any, n: int) -> list[np.ndarray]:
                 f"node mask {i} must be 1-D (one entry per node of its graph), got shape {array.shape}")
         if array.dtype != bool and not (np.issubdtype(array.dtype, np.number) and np.all((array == 0) | (array == 1))):
             raise ActionMaskError(f"node mask {i} must hold booleans or 0/1 values, got {array.dtype}")
+        if ignore is not None and ignore[i]:
+            array = np.ones(array.shape, dtype=np.int8)
         if not array.any():
             raise ActionMaskError(
                 f"node mask {i} allows no node (it has {array.size} entries); at least one node must be valid "
@@ -295,12 +303,13 @@ class MaskReader:
     def provides_masks(self, infos: dict[str, Any]) -> bool:
         return self.use_method or MASK_INFO_KEY in infos
 
-    def read(self, infos: dict[str, Any]) -> Any:
-        """The checked masks of the current observations (storage form), or None."""
+    def read(self, infos: dict[str, Any], ignore: np.ndarray | None = None) -> Any:
+        """The checked masks of the current observations (storage form), or None; ``ignore`` as in
+        :class:`MaskRule`."""
         if self.use_method:
             method = getattr(self.env, MASK_METHOD, None)
             masks = method() if callable(method) else self.env.call(MASK_METHOD)
-            return self.rule.check(self.action_space, masks, self.n)
+            return self.rule.check(self.action_space, masks, self.n, ignore)
         if MASK_INFO_KEY not in infos:
             return None
         masks = infos[MASK_INFO_KEY]
@@ -313,7 +322,7 @@ class MaskReader:
                     f"must come with every reset and step (or from an {MASK_METHOD}() method)")
             full[present] = np.asarray(masks)[present]
             masks = full
-        return self.rule.check(self.action_space, masks, self.n)
+        return self.rule.check(self.action_space, masks, self.n, ignore)
 
 
 def policy_supports_masks(policy: torch.nn.Module) -> bool:

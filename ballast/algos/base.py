@@ -306,7 +306,7 @@ class Algorithm:
                 "masks; masking is supported by PPO and A2C")
         rows = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
         rule = mask_rule(self.action_space)
-        masks = rule.check(self.action_space, action_masks if batched else [action_masks], rows)
+        masks = rule.check(self.action_space, action_masks if batched else [action_masks], rows, None)
         return rule.to_tensor(masks, self.device)
 
     # --- training loop ---------------------------------------------------------------------

@@ -90,7 +90,7 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         if cfg.use_sde and cfg.sde_sample_freq > 0 and t % cfg.sde_sample_freq == 0 and t > 0:
             policy.reset_noise(model.n_envs)
         if masked:
-            masks = _current_masks(reader, model._last_infos)
+            masks = _current_masks(reader, model._last_infos, model._needs_reset if next_step_reset else None)
         if actor is not None:
             obs, actions, env_actions = actor(model._last_obs)
         else:
@@ -136,9 +136,10 @@ def _mask_reader(model: Any) -> MaskReader:
     return reader
 
 
-def _current_masks(reader: MaskReader, infos: dict[str, Any]) -> Any:
-    """The masks of the current observations; every action is valid for a step without any."""
-    masks = reader.read(infos)
+def _current_masks(reader: MaskReader, infos: dict[str, Any], resetting: np.ndarray | None) -> Any:
+    """The masks of the current observations; every action is valid for a step without any, and for
+    the copies in ``resetting`` (their action is not taken: the step resets them)."""
+    masks = reader.read(infos, resetting)
     if masks is None:
         masks = reader.rule.all_valid(reader.action_space, reader.n)
         if masks is None:

@@ -261,3 +261,30 @@ def test_mask_detection_leaves_async_workers_alive():
         assert len(masked.call("action_masks")) == 2
     finally:
         masked.close()
+
+
+def test_terminal_states_may_allow_no_action():
+    """After the last step nothing is valid; with NEXT_STEP autoreset that state is still the current
+    observation for one step, whose action the vector env does not take."""
+
+    class UseEachOnce(gym.Env):
+        observation_space = spaces.MultiBinary(3)
+        action_space = spaces.Discrete(3)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            self.used = np.zeros(3, dtype=np.int8)
+            return self.used.copy(), {}
+
+        def step(self, action):
+            assert not self.used[action], "a used action was taken"
+            self.used[action] = 1
+            return self.used.copy(), 1.0, bool(self.used.all()), False, {}
+
+        def action_masks(self):
+            return self.used == 0
+
+    model = PPO("MlpPolicy", UseEachOnce, n_envs=2, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(64)
+    returns, lengths = evaluate_policy(model, UseEachOnce(), n_eval_episodes=3, return_episode_rewards=True)
+    assert returns == [3.0] * 3 and lengths == [3] * 3

@@ -139,3 +139,12 @@ def test_node_box_repr_shows_its_bounds():
     assert repr(NodeBox(-1.0, 1.0, (2,))) == "NodeBox(-1.0, 1.0, (2,), float32)"
     assert repr(NodeBox(np.array([-1.0, 0.0], np.float32), np.array([1.0, 2.0], np.float32), (2,))) == (
         "NodeBox([-1.0, 0.0], [1.0, 2.0], (2,), float32)")
+
+
+def test_rows_being_reset_may_have_empty_masks():
+    rule = mask_rule(spaces.Discrete(2))
+    out = rule.check(spaces.Discrete(2), [[0, 0], [0, 1]], 2, np.array([True, False]))
+    np.testing.assert_array_equal(out, [[1, 1], [0, 1]])
+    node = NodeChoice()
+    out = mask_rule(node).check(node, [np.zeros(3), np.array([1, 0])], 2, np.array([True, False]))
+    assert [m.tolist() for m in out] == [[1, 1, 1], [1, 0]]

@@ -148,3 +148,12 @@ def test_rows_being_reset_may_have_empty_masks():
     node = NodeChoice()
     out = mask_rule(node).check(node, [np.zeros(3), np.array([1, 0])], 2, np.array([True, False]))
     assert [m.tolist() for m in out] == [[1, 1, 1], [1, 0]]
+
+
+def test_node_choice_actions_keep_their_value():
+    from ballast.policies.heads import ActionAdapter
+
+    adapter = ActionAdapter(NodeChoice())
+    assert adapter.kind == "Discrete"
+    assert adapter(torch.tensor([300, 5])).tolist() == [300, 5]
+    assert adapter.numpy(np.array([300, 5])).tolist() == [300, 5]

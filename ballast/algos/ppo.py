@@ -19,6 +19,7 @@ from torch import nn
 from ballast import losses
 from ballast.algos.base import Algorithm
 from ballast.algos.on_policy import learn_iteration, make_rollout_buffer
+from ballast.algos.ppo_gradients import closed_form_gradients
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
@@ -186,12 +187,17 @@ class PPO(Algorithm):
         if cfg.use_sde:
             self.policy.reset_noise(cfg.batch_size)
         log_ratios: list[torch.Tensor] = []
+        # The default MLP actor-critic gets its gradients in closed form (same loss, no autograd graph).
+        closed_form = closed_form_gradients(self)
         for epoch in range(cfg.n_epochs):
             stop = False
             for batch in self.rollout_buffer.minibatches(cfg.batch_size, self._generator):
                 if not self._hook("on_minibatch", batch):
                     stop = True
-                terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
+                if closed_form is not None:
+                    terms, stats = closed_form(batch, clip_range, clip_range_vf)
+                else:
+                    terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
                 log_ratio = stats.pop("log_ratio")
                 if cfg.target_kl is not None and losses.approx_kl(log_ratio).item() > 1.5 * cfg.target_kl:
                     stop = True
@@ -199,9 +205,10 @@ class PPO(Algorithm):
                         print(f"Early stopping at epoch {epoch}: approx_kl exceeds 1.5 x target_kl")
                     break
                 loss = sum(terms.values())
-                self.flat_params.zero_grad()
-                self.extensions.zero_own_grads()
-                loss.backward()
+                if closed_form is None:
+                    self.flat_params.zero_grad()
+                    self.extensions.zero_own_grads()
+                    loss.backward()
                 self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
                 stop = not self._hook("before_gradient_step", terms) or stop
                 self.optimizer.step()

@@ -187,8 +187,9 @@ class PPO(Algorithm):
         if cfg.use_sde:
             self.policy.reset_noise(cfg.batch_size)
         log_ratios: list[torch.Tensor] = []
-        # The default MLP actor-critic gets its gradients in closed form (same loss, no autograd graph).
-        closed_form = closed_form_gradients(self)
+        # The default MLP actor-critic gets its gradients in closed form (same loss, no autograd graph);
+        # masked distributions go through autograd.
+        closed_form = None if self.rollout_buffer.masked else closed_form_gradients(self)
         for epoch in range(cfg.n_epochs):
             stop = False
             for batch in self.rollout_buffer.minibatches(cfg.batch_size, self._generator):

@@ -532,8 +532,12 @@ class Algorithm:
             model, policy, vec, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
             n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
             normalize_rewards=cfg["normalize_rewards"], observation_space=observation_space,
-            action_space=action_space, env_kwargs=cfg.get("env_kwargs"), **hyperparameters,
+            action_space=action_space, env_kwargs=None if vec is not None else cfg.get("env_kwargs"),
+            **hyperparameters,
         )
+        # The vector env above is built already (with the saved env_kwargs when env was an id); the
+        # kwargs are kept for set_env(id) and the next save.
+        model.env_kwargs = dict(cfg.get("env_kwargs") or {})
         model.env_id = cfg.get("env_id") or model.env_id
         model._restore(ckpt)
         return model

@@ -188,3 +188,13 @@ def test_gsde_stochastic_predictions_survive_save_and_load(tmp_path):
     stochastic = model.predict(obs)[0]
     torch.manual_seed(1)
     np.testing.assert_array_equal(loaded.predict(obs)[0], stochastic)
+
+
+def test_a_model_trained_on_an_id_with_env_kwargs_loads_with_an_env_instance(tmp_path):
+    model = PPO("MlpPolicy", "CartPole-v1", env_kwargs={"max_episode_steps": 50}, n_steps=16, batch_size=16,
+                        seed=0, device="cpu")
+    path = model.save(tmp_path / "m.zip")
+    loaded = PPO.load(path, env=gym.make("CartPole-v1"))
+    assert loaded.env_kwargs == {"max_episode_steps": 50}
+    loaded.learn(32)
+    assert PPO.load(path, env="CartPole-v1").env.envs[0].spec.max_episode_steps == 50

@@ -150,3 +150,4 @@ def test_greedy_beats_random_and_bad_arguments_are_refused():
         MinVertexCoverEnv(n_nodes=1)
     with pytest.raises(ConfigurationError, match="graph must be"):
         MinVertexCoverEnv(graph="grid")
+

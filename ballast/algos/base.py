@@ -38,6 +38,7 @@ from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
 from ballast.policies.continuous import SACPolicy, TD3Policy
 from ballast.policies.q_network import DQNPolicy
+from ballast.ragged import collate
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.spaces import (
     batch_observation,
@@ -66,8 +67,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def obs_to_tensor(obs: Any, device: torch.device) -> Any:
-    """NumPy observations (or a dict of them) as tensors on ``device``, without copies on CPU."""
+def obs_to_tensor(obs: Any, device: torch.device, space: spaces.Space | None = None) -> Any:
+    """NumPy observations (or a dict of them) as tensors on ``device``, without copies on CPU; graphs
+    and sets (tuples of items) as a :class:`~ballast.ragged.GraphBatch` or :class:`~ballast.ragged.SetBatch`."""
+    if space is not None or isinstance(obs, (tuple, list)):
+        return collate(space, obs, device)
     if isinstance(obs, dict):
         return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()}
     return torch.as_tensor(np.asarray(obs), device=device)
@@ -282,7 +286,7 @@ class Algorithm:
         :class:`ballast.errors.ObservationError` naming the expected and received shapes.
         """
         batch, batched = batch_observation(self.observation_space, observation)
-        obs = obs_to_tensor(batch, self.device)
+        obs = obs_to_tensor(batch, self.device, self.observation_space)
         with torch.inference_mode():
             actions = self.policy.act(obs, deterministic=deterministic).cpu().numpy()
         return (actions if batched else actions[0]), state

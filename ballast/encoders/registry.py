@@ -10,6 +10,13 @@ list of layer sizes of a shared MLP (:class:`MlpEncoder`) on top of the encoder,
 ``activation_fn`` (the name of a ``torch.nn`` class, ``"Tanh"`` by default). For a Dict space the
 MLP reads the concatenated features of all keys. Without ``net_arch`` the encoders have no
 layers beyond SB3's.
+
+Graph and set observations (``Graph``, ``Sequence``, ``set_axis``): ``hidden_dim`` (64),
+``n_layers`` (3 for graphs, 2 for sets), ``pooling`` (``"mean"``, ``"sum"``, ``"max"`` or a list of them;
+``["mean", "max"]`` by default: both stay on the same scale whatever the size),
+for graphs ``aggregation`` (``"sum"``) and ``add_reverse_edges`` (False), for sets ``set_encoder``
+(``"deepsets"`` or ``"attention"``) and ``n_heads`` (4). See :mod:`ballast.encoders.graph` and
+:mod:`ballast.encoders.sets`.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
+from ballast.encoders.graph import GraphEncoder
+from ballast.encoders.sets import AttentionSetEncoder, DeepSetsEncoder
 from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, NatureCNN, OneHotEncoder
 from ballast.errors import ConfigurationError, UnsupportedSpaceError
 from ballast.spaces import is_image_space
@@ -87,7 +96,53 @@ def _dict(space: spaces.Dict, policy: str, options: dict[str, Any]) -> nn.Module
     return with_shared_mlp(DictEncoder(encoders), options)
 
 
+def _option(options: dict[str, Any], name: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
+    value = options.get(name, default)
+    if not check(value):
+        raise ConfigurationError(f"features_extractor_kwargs {name} must be {expected}, got {value!r}")
+    return value
+
+
+def _positive_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def _pooling(x: Any) -> bool:
+    modes = [x] if isinstance(x, str) else x
+    return isinstance(modes, (list, tuple)) and len(modes) > 0 and all(m in ("mean", "sum", "max") for m in modes)
+
+
+def _graph(space: spaces.Graph, policy: str, options: dict[str, Any]) -> nn.Module:
+    encoder = GraphEncoder(
+        space,
+        hidden_dim=_option(options, "hidden_dim", 64, _positive_int, "a positive int"),
+        n_layers=_option(options, "n_layers", 3, lambda x: isinstance(x, int) and x >= 0, "an int >= 0"),
+        aggregation=_option(options, "aggregation", "sum", lambda x: x in ("sum", "mean", "max"),
+                            "'sum', 'mean' or 'max'"),
+        pooling=_option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them"),
+        add_reverse_edges=_option(options, "add_reverse_edges", False, lambda x: isinstance(x, bool), "a bool"),
+    )
+    return with_shared_mlp(encoder, options)
+
+
+def _sequence(space: spaces.Sequence, policy: str, options: dict[str, Any]) -> nn.Module:
+    kind = _option(options, "set_encoder", "deepsets", lambda x: x in ("deepsets", "attention"),
+                   "'deepsets' or 'attention'")
+    hidden_dim = _option(options, "hidden_dim", 64, _positive_int, "a positive int")
+    n_layers = _option(options, "n_layers", 2, _positive_int, "a positive int")
+    pooling = _option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them")
+    if kind == "attention":
+        n_heads = _option(options, "n_heads", 4, lambda x: _positive_int(x) and hidden_dim % x == 0,
+                          f"a positive divisor of hidden_dim ({hidden_dim})")
+        encoder: nn.Module = AttentionSetEncoder(space, hidden_dim, n_layers, n_heads, pooling)
+    else:
+        encoder = DeepSetsEncoder(space, hidden_dim, n_layers, pooling)
+    return with_shared_mlp(encoder, options)
+
+
 register_encoder(spaces.Box, _box)
+register_encoder(spaces.Graph, _graph)
+register_encoder(spaces.Sequence, _sequence)
 register_encoder(spaces.MultiBinary, lambda space, policy, options: with_shared_mlp(FlattenEncoder(space), options))
 register_encoder(spaces.Discrete, lambda space, policy, options: with_shared_mlp(OneHotEncoder(space), options))
 register_encoder(spaces.MultiDiscrete, lambda space, policy, options: with_shared_mlp(OneHotEncoder(space), options))

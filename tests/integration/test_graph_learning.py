@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
 from graph_envs import HotNodeEnv, PointSetEnv
 
 from ballast import PPO
+from ballast.errors import SpaceMismatchError
 from ballast.evaluation import evaluate_policy
+from ballast.node_spaces import NodeChoice
 
 PPO_ARGS = dict(n_envs=4, n_steps=64, batch_size=64, n_epochs=4, learning_rate=1e-3, seed=0)
 
@@ -36,3 +39,32 @@ def test_ppo_learns_to_choose_a_node_and_the_same_model_chooses_in_larger_graphs
     loaded = PPO.load(path, env=HotNodeEnv(40, 60, node_choice=True))
     large, _ = evaluate_policy(loaded, loaded.get_env(), n_eval_episodes=10)
     assert large >= 7.0
+
+
+def test_size_dependent_layers_are_named_when_loading_or_setting_an_env_of_other_sizes(tmp_path):
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16, seed=0, device="cpu")
+    path = model.save(tmp_path / "cartpole")
+    with pytest.raises(SpaceMismatchError) as info:
+        PPO.load(path, env="Acrobot-v1")
+    message = str(info.value)
+    assert "trunk (StackedMLP)" in message and "(2, 4, 64)" in message and "(2, 6, 64)" in message
+    assert "action_head.net (Linear)" in message and "(2, 64)" in message and "(3, 64)" in message
+    with pytest.raises(SpaceMismatchError, match=r"trunk \(StackedMLP\)"):
+        model.set_env("Acrobot-v1")
+
+
+def test_set_env_moves_a_graph_model_to_other_sizes_and_max_nodes():
+    model = PPO("auto", lambda: HotNodeEnv(4, 10, node_choice=True), **PPO_ARGS)
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
+
+    def bigger():
+        env = HotNodeEnv(30, 40, node_choice=True)
+        env.action_space = NodeChoice(max_nodes=40)
+        return env
+
+    model.set_env(bigger, force_reset=True)
+    assert model.action_space == NodeChoice(max_nodes=40)
+    assert all(torch.equal(before[k], v) for k, v in model.policy.state_dict().items())
+    model.learn(256)  # trains on the new sizes with the same weights
+    actions, _ = model.predict(model.get_env().reset(seed=1)[0])
+    assert actions.shape == (4,) and (actions < 40).all()

@@ -83,8 +83,8 @@ class GraphBatch:
         edges = None if self.edges is None else self.edges[edge_pick]
         return GraphBatch.from_parts(self.nodes[node_pick], node_counts, edges, links, edge_counts)
 
-    def to(self, device: torch.device | str) -> GraphBatch:
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> GraphBatch:
+        move = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
         return GraphBatch(move(self.nodes), move(self.edges), move(self.edge_index), move(self.node_offsets),
                           move(self.edge_offsets), move(self.node_index))
 
@@ -118,8 +118,8 @@ class SetBatch:
         lengths = self.lengths[items]
         return SetBatch.from_parts(self.values[ragged_arange(self.offsets[items], lengths)], lengths)
 
-    def to(self, device: torch.device | str) -> SetBatch:
-        return SetBatch(self.values.to(device), self.offsets.to(device), self.index.to(device))
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> SetBatch:
+        return SetBatch(*(t.to(device, non_blocking=non_blocking) for t in (self.values, self.offsets, self.index)))
 
 
 RaggedBatch = GraphBatch | SetBatch

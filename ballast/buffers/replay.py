@@ -287,13 +287,16 @@ class ReplayBuffer:
 
 def replay_buffer_nbytes(observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
                          n_envs: int = 1) -> int:
-    """Bytes a :class:`ReplayBuffer` of these spaces and size holds, computed without allocating it."""
+    """Bytes a :class:`ReplayBuffer` of these spaces and size holds, computed without allocating it
+    (graph and set observations not counted: their memory follows the sizes stored)."""
     rows = max(int(buffer_size) // int(n_envs), 2)
     entries = rows * int(n_envs)
 
     def observation_bytes(space: spaces.Space) -> int:
         if isinstance(space, spaces.Dict):
             return sum(observation_bytes(sub) for sub in space.spaces.values())
+        if isinstance(space, (spaces.Graph, spaces.Sequence)):
+            return 0  # ragged: memory follows the sizes of the stored graphs and sets, unknown in advance
         shape = () if isinstance(space, spaces.Discrete) else tuple(space.shape)
         return int(np.prod(shape, dtype=np.int64)) * numpy_dtype_for(space).itemsize
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from graph_envs import HotNodeEnv, PointSetEnv
 
-from ballast import PPO
+from ballast import DQN, PPO
+from ballast.buffers import GraphStorage
 from ballast.errors import SpaceMismatchError
 from ballast.evaluation import evaluate_policy
 from ballast.node_spaces import NodeChoice
@@ -68,3 +69,13 @@ def test_set_env_moves_a_graph_model_to_other_sizes_and_max_nodes():
     model.learn(256)  # trains on the new sizes with the same weights
     actions, _ = model.predict(model.get_env().reset(seed=1)[0])
     assert actions.shape == (4,) and (actions < 40).all()
+
+
+def test_dqn_learns_a_pooled_discrete_action_on_graphs_with_a_ragged_replay_buffer():
+    model = DQN("auto", lambda: HotNodeEnv(4, 10), seed=0, learning_starts=200, buffer_size=5000, train_freq=4,
+                target_update_interval=200, exploration_fraction=0.3, learning_rate=1e-3, batch_size=32)
+    model.learn(2000)
+    assert isinstance(model.replay_buffer.observations, GraphStorage)
+    small, _ = evaluate_policy(model, HotNodeEnv(4, 10), n_eval_episodes=10)
+    large, _ = evaluate_policy(model, HotNodeEnv(40, 60), n_eval_episodes=10)
+    assert small >= 7.0 and large >= 6.5

@@ -16,11 +16,19 @@ Graph and set observations (``Graph``, ``Sequence``, ``set_axis``): ``hidden_dim
 ``["mean", "max"]`` by default: both stay on the same scale whatever the size),
 for graphs ``aggregation`` (``"sum"``) and ``add_reverse_edges`` (False), for sets ``set_encoder``
 (``"deepsets"`` or ``"attention"``) and ``n_heads`` (4). See :mod:`ballast.encoders.graph` and
-:mod:`ballast.encoders.sets`.
+:mod:`ballast.encoders.sets`. ``pyg_model`` (``"GraphSAGE"``, ``"GCN"``, ``"GIN"``, ``"GAT"``,
+``"EdgeCNN"``) uses a PyTorch Geometric model instead of the built-in GNN (:mod:`ballast.encoders.pyg`).
+
+Any module replaces the built-in encoder with ``policy_kwargs=dict(features_extractor_class=MyEncoder,
+features_extractor_kwargs=dict(...))``, as in SB3: it is built as ``MyEncoder(observation_space,
+**features_extractor_kwargs)`` and must have ``features_dim`` (and, for node-level actions,
+``node_dim`` and ``encode_nodes``). The class is saved by its import path (``"module:QualName"``) and
+imported again when the model loads.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -42,9 +50,46 @@ def register_encoder(space_type: type, builder: EncoderBuilder) -> None:
     _REGISTRY[space_type] = builder
 
 
+# Options of the built-in encoders, never passed to a user's encoder class.
+_BUILT_IN_OPTIONS = ("normalize_images", "net_arch", "activation_fn", "encoder_class")
+
+
+def class_path(cls: type) -> str:
+    """``"module:QualName"`` of a class, the form saved in checkpoints."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def import_encoder_class(path: str) -> type[nn.Module]:
+    """Import the encoder class saved as ``"module:QualName"``; a clear error when it cannot be found."""
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ConfigurationError(
+            f"cannot import the encoder class {path!r} ({err}); define it in an importable module "
+            "(not a script's __main__) and import that module before loading"
+        ) from None
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise ConfigurationError(f"the encoder class {path!r} is not a torch.nn.Module subclass")
+    return obj
+
+
+def _user_encoder(space: spaces.Space, path: str, options: dict[str, Any]) -> nn.Module:
+    cls = import_encoder_class(path)
+    encoder = cls(space, **{k: v for k, v in options.items() if k not in _BUILT_IN_OPTIONS})
+    if not isinstance(getattr(encoder, "features_dim", None), int):
+        raise ConfigurationError(
+            f"the encoder {path} must set an int attribute features_dim (the width of its output)")
+    return with_shared_mlp(encoder, options)
+
+
 def build_encoder(space: spaces.Space, policy: str = "MlpPolicy", options: dict[str, Any] | None = None) -> nn.Module:
     """The encoder for ``space`` under the policy named ``policy``; see the module docstring."""
     options = dict(options or {})
+    if options.get("encoder_class"):
+        return _user_encoder(space, options["encoder_class"], options)
     for cls in type(space).__mro__:
         if cls in _REGISTRY:
             return _REGISTRY[cls](space, policy, options)
@@ -113,6 +158,15 @@ def _pooling(x: Any) -> bool:
 
 
 def _graph(space: spaces.Graph, policy: str, options: dict[str, Any]) -> nn.Module:
+    if "pyg_model" in options:
+        from ballast.encoders.pyg import PygGraphEncoder
+
+        return with_shared_mlp(PygGraphEncoder(
+            space, model=options["pyg_model"],
+            hidden_dim=_option(options, "hidden_dim", 64, _positive_int, "a positive int"),
+            n_layers=_option(options, "n_layers", 3, _positive_int, "a positive int"),
+            pooling=_option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them"),
+        ), options)
     encoder = GraphEncoder(
         space,
         hidden_dim=_option(options, "hidden_dim", 64, _positive_int, "a positive int"),

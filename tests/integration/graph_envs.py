@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
+from torch import nn
 
+from ballast.encoders import NodeEncoding
 from ballast.node_spaces import NodeChoice
+from ballast.ragged import GraphBatch
+from ballast.segment import segment_max
 from ballast.spaces import set_axis
 
 
@@ -80,3 +85,20 @@ class PointSetEnv(gym.Env):
         reward = float(action == self.label)
         self.t += 1
         return self._points(), reward, False, self.t >= 8, {}
+
+
+class MaxNodeEncoder(nn.Module):
+    """A user-written encoder: an MLP per node, then the maximum over each graph's nodes."""
+
+    def __init__(self, space: spaces.Graph, width: int = 16) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(int(np.prod(space.node_space.shape)), width), nn.ReLU())
+        self.features_dim = self.node_dim = width
+
+    def encode_nodes(self, graphs: GraphBatch) -> NodeEncoding:
+        h = self.mlp(graphs.nodes)
+        return NodeEncoding(segment_max(h, graphs.node_index, graphs.num_graphs), h, graphs.node_index,
+                            graphs.node_offsets)
+
+    def forward(self, graphs: GraphBatch) -> torch.Tensor:
+        return self.encode_nodes(graphs).features

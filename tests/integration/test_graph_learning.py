@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-from graph_envs import HotNodeEnv, PointSetEnv
+from graph_envs import HotNodeEnv, MaxNodeEncoder, PointSetEnv
 
 from ballast import DQN, PPO
 from ballast.buffers import GraphStorage
@@ -79,3 +80,25 @@ def test_dqn_learns_a_pooled_discrete_action_on_graphs_with_a_ragged_replay_buff
     small, _ = evaluate_policy(model, HotNodeEnv(4, 10), n_eval_episodes=10)
     large, _ = evaluate_policy(model, HotNodeEnv(40, 60), n_eval_episodes=10)
     assert small >= 7.0 and large >= 6.5
+
+
+def test_a_user_encoder_class_drives_node_choice_and_is_saved_by_its_path(tmp_path):
+    model = PPO("auto", lambda: HotNodeEnv(4, 10, node_choice=True), **PPO_ARGS,
+                policy_kwargs=dict(features_extractor_class=MaxNodeEncoder, features_extractor_kwargs=dict(width=8)))
+    assert isinstance(model.policy.encoder, MaxNodeEncoder) and model.policy.encoder.node_dim == 8
+    model.learn(256)
+    obs, _ = model.get_env().reset(seed=3)
+    actions, _ = model.predict(obs, deterministic=True)
+    loaded = PPO.load(model.save(tmp_path / "user_encoder.zip"), env=lambda: HotNodeEnv(30, 40, node_choice=True))
+    assert isinstance(loaded.policy.encoder, MaxNodeEncoder)
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
+
+
+def test_ppo_learns_node_choice_with_a_pytorch_geometric_model():
+    pytest.importorskip("torch_geometric")
+    model = PPO("auto", lambda: HotNodeEnv(4, 10, node_choice=True), **PPO_ARGS,
+                policy_kwargs=dict(features_extractor_kwargs=dict(pyg_model="GraphSAGE", hidden_dim=32, n_layers=2)))
+    assert type(model.policy.encoder).__name__ == "PygGraphEncoder"
+    model.learn(3072)
+    mean, _ = evaluate_policy(model, HotNodeEnv(20, 30, node_choice=True), n_eval_episodes=10)
+    assert mean >= 7.0

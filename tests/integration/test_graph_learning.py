@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 from graph_envs import HotNodeEnv, MaxNodeEncoder, PointSetEnv
+from gymnasium import spaces
 
-from ballast import DQN, PPO
+from ballast import DQN, PPO, SAC, TD3
 from ballast.buffers import GraphStorage
 from ballast.errors import SpaceMismatchError
 from ballast.evaluation import evaluate_policy
@@ -102,3 +103,49 @@ def test_ppo_learns_node_choice_with_a_pytorch_geometric_model():
     model.learn(3072)
     mean, _ = evaluate_policy(model, HotNodeEnv(20, 30, node_choice=True), n_eval_episodes=10)
     assert mean >= 7.0
+
+
+class DictGraphEnv(HotNodeEnv):
+    """HotNodeEnv with the graph under key "graph" next to a fixed Box under key "extra"."""
+
+    def __init__(self) -> None:
+        super().__init__(node_choice=True)
+        self.observation_space = spaces.Dict({"graph": self.observation_space,
+                                              "extra": spaces.Box(0.0, 2.0, (3,), np.float32)})
+
+    def _wrap(self, graph):
+        return {"graph": graph, "extra": np.full(3, 1.5, np.float32)}
+
+    def reset(self, *, seed=None, options=None):
+        graph, info = super().reset(seed=seed)
+        return self._wrap(graph), info
+
+    def step(self, action):
+        graph, *rest = super().step(action)
+        return (self._wrap(graph), *rest)
+
+
+def test_dict_of_graph_and_box_with_node_choice_and_normalised_box_key(tmp_path):
+    model = PPO("auto", DictGraphEnv, n_envs=2, n_steps=32, batch_size=32, seed=0, normalize_observations=True)
+    assert model.policy_name == "MultiInputPolicy" and model.policy.normalizer.keys == ["extra"]
+    model.learn(128)
+    obs, _ = DictGraphEnv().reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert action.shape == () and 0 <= action < len(obs["graph"].nodes)
+    loaded = PPO.load(model.save(tmp_path / "dict"))
+    assert loaded.predict(obs, deterministic=True)[0] == action
+
+
+@pytest.mark.parametrize("algo", [SAC, TD3])
+def test_continuous_off_policy_algorithms_run_on_graph_observations(algo):
+    class BoxActionEnv(HotNodeEnv):
+        def __init__(self):
+            super().__init__()
+            self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+        def step(self, action):
+            return super().step(int(action[0] > 0))
+
+    model = algo("auto", BoxActionEnv, seed=0, learning_starts=32, buffer_size=256, batch_size=16).learn(64)
+    action, _ = model.predict(BoxActionEnv().reset(seed=0)[0])
+    assert action.shape == (1,) and -1.0 <= action[0] <= 1.0

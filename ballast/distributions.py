@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ballast.ragged import SetBatch
 from ballast.segment import segment_argmax, segment_log_softmax, segment_sum
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -175,3 +176,70 @@ class NodeCategorical:
     def entropy(self) -> torch.Tensor:
         p = self.log_probs_all.exp()
         return -segment_sum(torch.where(p > 0, p * self.log_probs_all, torch.zeros_like(p)), self.index, self.n)
+
+
+def _node_values(actions: SetBatch | torch.Tensor) -> torch.Tensor:
+    """The per-node values of ragged actions (a :class:`~ballast.ragged.SetBatch`) or of a flat tensor."""
+    return actions.values if isinstance(actions, SetBatch) else actions
+
+
+class NodeBernoulli:
+    """One Bernoulli per node of every graph (for ``NodeMultiBinary`` actions).
+
+    ``logits`` ``(N,)``; samples are ragged, a :class:`~ballast.ragged.SetBatch` of 0/1 floats with
+    the graphs' node offsets. ``log_prob`` and ``entropy`` sum over each graph's nodes:
+    ``log p(a | g) = sum_{v in g} [a_v log s(z_v) + (1 - a_v) log(1 - s(z_v))]``.
+    """
+
+    def __init__(self, logits: torch.Tensor, index: torch.Tensor, offsets: torch.Tensor) -> None:
+        self.logits, self.index, self.offsets = logits, index, offsets
+        self.n = offsets.shape[0] - 1
+
+    def _ragged(self, values: torch.Tensor) -> SetBatch:
+        return SetBatch(values, self.offsets, self.index)
+
+    def sample(self) -> SetBatch:
+        return self._ragged((torch.rand_like(self.logits) < torch.sigmoid(self.logits)).to(torch.float32))
+
+    def mode(self) -> SetBatch:
+        return self._ragged((self.logits > 0).to(torch.float32))
+
+    def log_prob(self, actions: SetBatch | torch.Tensor) -> torch.Tensor:
+        values = _node_values(actions).to(self.logits.dtype)
+        per_node = -F.binary_cross_entropy_with_logits(self.logits, values, reduction="none")
+        return segment_sum(per_node, self.index, self.n)
+
+    def entropy(self) -> torch.Tensor:
+        p = torch.sigmoid(self.logits)
+        return segment_sum(F.binary_cross_entropy_with_logits(self.logits, p, reduction="none"), self.index, self.n)
+
+
+class NodeGaussian:
+    """A diagonal Gaussian vector per node of every graph (for ``NodeBox`` actions).
+
+    ``mean`` ``(N, d)``, ``std`` ``(d,)``; samples are a ragged :class:`~ballast.ragged.SetBatch`.
+    ``log_prob`` sums :class:`DiagGaussian`'s per-node log-density over each graph's nodes.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, index: torch.Tensor, offsets: torch.Tensor) -> None:
+        self.mean, self.std = mean, std.expand_as(mean)
+        self.index, self.offsets = index, offsets
+        self.n = offsets.shape[0] - 1
+
+    def _ragged(self, values: torch.Tensor) -> SetBatch:
+        return SetBatch(values, self.offsets, self.index)
+
+    def sample(self) -> SetBatch:
+        return self._ragged(self.mean + self.std * torch.randn_like(self.mean))
+
+    def mode(self) -> SetBatch:
+        return self._ragged(self.mean)
+
+    def log_prob(self, actions: SetBatch | torch.Tensor) -> torch.Tensor:
+        z = (_node_values(actions).reshape(self.mean.shape) - self.mean) / self.std
+        per_node = (-0.5 * z.square() - self.std.log() - _LOG_SQRT_2PI).sum(-1)
+        return segment_sum(per_node, self.index, self.n)
+
+    def entropy(self) -> torch.Tensor:
+        per_node = (0.5 + _LOG_SQRT_2PI + self.std.log()).sum(-1)
+        return segment_sum(per_node, self.index, self.n)

@@ -150,3 +150,14 @@ def _short(values: np.ndarray) -> str:
 
 
 NODE_ACTION_SPACES = (NodeChoice, NodeMultiBinary, NodeBox)
+
+
+def is_per_node_action_space(space: spaces.Space) -> bool:
+    """True for actions with one value per node (ragged): :class:`NodeMultiBinary` and :class:`NodeBox`."""
+    return isinstance(space, (NodeMultiBinary, NodeBox))
+
+
+def per_node_value_space(space: NodeMultiBinary | NodeBox) -> spaces.Sequence:
+    """The space of one node's policy action (float32, flattened), as a Sequence for the ragged storage."""
+    shape = (int(np.prod(space.feature_shape)),) if isinstance(space, NodeBox) else ()
+    return spaces.Sequence(spaces.Box(-np.inf, np.inf, shape, np.float32), stack=True)

@@ -121,6 +121,14 @@ class SetBatch:
     def to(self, device: torch.device | str, non_blocking: bool = False) -> SetBatch:
         return SetBatch(*(t.to(device, non_blocking=non_blocking) for t in (self.values, self.offsets, self.index)))
 
+    def cpu(self) -> SetBatch:
+        return self.to("cpu")
+
+    def numpy(self) -> tuple[np.ndarray, ...]:
+        """One array per item (views of the values): the form Gymnasium's vector envs take for per-node actions."""
+        values = self.values.detach().cpu().numpy()
+        return tuple(np.split(values, self.offsets[1:-1].cpu().numpy()))
+
 
 RaggedBatch = GraphBatch | SetBatch
 

@@ -20,10 +20,11 @@ from torch import nn
 
 from ballast.encoders import build_encoder
 from ballast.envs.normalize import ObservationNormalizer
+from ballast.node_spaces import is_per_node_action_space
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head
 from ballast.policies.mlp import StackedMLP
-from ballast.policies.node_heads import is_node_action_space, make_node_head
+from ballast.policies.node_heads import NodeActionAdapter, is_node_action_space, make_node_head
 from ballast.ragged import GraphBatch, SetBatch
 
 Obs = torch.Tensor | GraphBatch | SetBatch | dict[str, torch.Tensor | GraphBatch | SetBatch]
@@ -79,13 +80,14 @@ class ActorCriticPolicy(nn.Module):
             latent_pi_dim, latent_vf_dim = self.actor_mlp.output_dim, self.critic_mlp.output_dim
         self.node_level = is_node_action_space(action_space)
         if self.node_level:
-            self.action_head = make_node_head(action_space, self.encoder, latent_pi_dim)
+            self.action_head = make_node_head(action_space, self.encoder, latent_pi_dim, cfg.log_std_init)
         else:
             self.action_head = make_action_head(
                 action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std
             )
         self.value_head = nn.Linear(latent_vf_dim, 1)
-        self.action_adapter = ActionAdapter(action_space)
+        self.action_adapter = (NodeActionAdapter(action_space) if is_per_node_action_space(action_space)
+                               else ActionAdapter(action_space))
         if cfg.ortho_init:
             self._orthogonal_init()
 

@@ -9,7 +9,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.encoders import NodeEncoding
-from ballast.node_spaces import NodeChoice
+from ballast.node_spaces import NodeBox, NodeChoice, NodeMultiBinary
 from ballast.ragged import GraphBatch
 from ballast.segment import segment_max
 from ballast.spaces import set_axis
@@ -102,3 +102,42 @@ class MaxNodeEncoder(nn.Module):
 
     def forward(self, graphs: GraphBatch) -> torch.Tensor:
         return self.encode_nodes(graphs).features
+
+
+class PerNodeEnv(gym.Env):
+    """A path graph of ``low..high`` nodes with one decision per node; episodes of 8 graphs.
+
+    ``NodeMultiBinary``: node features ``[1, 0]`` or ``[0, 1]``; the reward is the fraction of nodes
+    whose decision equals their second feature. ``NodeBox(-1, 1, (1,))``: node feature ``x_v`` in
+    ``[-1, 1]``; the reward is ``1 - mean_v |a_v - x_v|``.
+    """
+
+    def __init__(self, low: int = 4, high: int = 10, continuous: bool = False) -> None:
+        self.continuous = continuous
+        shape = (1,) if continuous else (2,)
+        self.observation_space = spaces.Graph(spaces.Box(-1.0, 1.0, shape, np.float32), None)
+        self.action_space = NodeBox(-1.0, 1.0, (1,)) if continuous else NodeMultiBinary()
+        self.low, self.high = low, high
+
+    def _graph(self) -> spaces.GraphInstance:
+        n = int(self.np_random.integers(self.low, self.high + 1))
+        if self.continuous:
+            self.target = self.np_random.uniform(-1, 1, n).astype(np.float32)
+            return path_graph(self.target[:, None])
+        self.target = self.np_random.integers(0, 2, n)
+        return path_graph(np.eye(2, dtype=np.float32)[self.target])
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._graph(), {}
+
+    def step(self, action):
+        action = np.asarray(action).reshape(-1)
+        assert action.shape == self.target.shape
+        if self.continuous:
+            reward = 1.0 - float(np.abs(action - self.target).mean())
+        else:
+            reward = float((action == self.target).mean())
+        self.t += 1
+        return self._graph(), reward, False, self.t >= 8, {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from graph_envs import HotNodeEnv, MaxNodeEncoder, PointSetEnv
+from graph_envs import HotNodeEnv, MaxNodeEncoder, PerNodeEnv, PointSetEnv
 from gymnasium import spaces
 
 from ballast import DQN, PPO, SAC, TD3
@@ -149,3 +149,18 @@ def test_continuous_off_policy_algorithms_run_on_graph_observations(algo):
     model = algo("auto", BoxActionEnv, seed=0, learning_starts=32, buffer_size=256, batch_size=16).learn(64)
     action, _ = model.predict(BoxActionEnv().reset(seed=0)[0])
     assert action.shape == (1,) and -1.0 <= action[0] <= 1.0
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_ppo_learns_one_decision_per_node(continuous, tmp_path):
+    model = PPO("auto", lambda: PerNodeEnv(4, 10, continuous=continuous), **PPO_ARGS).learn(3072)
+    # Before training: about 4 of 8 (binary) and 1.5 of 8 (continuous, std 1).
+    small, _ = evaluate_policy(model, PerNodeEnv(4, 10, continuous=continuous), n_eval_episodes=5)
+    large, _ = evaluate_policy(model, PerNodeEnv(40, 60, continuous=continuous), n_eval_episodes=5)
+    assert small >= 6.5 and large >= 6.5
+    env = PerNodeEnv(7, 7, continuous=continuous)
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action) and len(action) == 7
+    loaded = PPO.load(model.save(tmp_path / "per_node.zip"))
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], action)

@@ -9,7 +9,7 @@ from gymnasium import spaces
 from gymnasium.spaces import GraphInstance
 
 from ballast.buffers import GraphStorage, RaggedArena, SetStorage, make_storage
-from ballast.distributions import NodeCategorical
+from ballast.distributions import NodeBernoulli, NodeCategorical, NodeGaussian
 from ballast.encoders import AttentionSetEncoder, DeepSetsEncoder, GraphEncoder, build_encoder
 from ballast.errors import ObservationError, UnsupportedSpaceError
 from ballast.node_spaces import NodeBox, NodeChoice, NodeMultiBinary
@@ -326,3 +326,38 @@ def test_ragged_batches_move_and_slice():
     batch = collate_sets([np.zeros((2, 2)), np.ones((3, 2))])
     assert isinstance(batch, SetBatch) and len(batch) == 2 and len(batch[1:]) == 1
     assert isinstance(collate(None, (graph([[0, 0]], []),)), GraphBatch)
+
+
+def test_per_node_distributions_sum_log_probs_over_each_graphs_nodes():
+    index, offsets = torch.tensor([0, 0, 1, 1, 1]), torch.tensor([0, 2, 5])
+    logits = torch.tensor([0.0, 2.0, -1.0, 0.5, 3.0])
+    dist = NodeBernoulli(logits, index, offsets)
+    actions = SetBatch.from_parts(torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0]), torch.tensor([2, 3]))
+    per_node = torch.distributions.Bernoulli(logits=logits).log_prob(actions.values)
+    torch.testing.assert_close(dist.log_prob(actions), torch.stack([per_node[:2].sum(), per_node[2:].sum()]))
+    assert dist.mode().values.tolist() == [0.0, 1.0, 0.0, 1.0, 1.0] and dist.mode().offsets.tolist() == [0, 2, 5]
+    mean, std = torch.tensor([[0.0], [1.0], [-1.0], [0.5], [2.0]]), torch.tensor([0.5])
+    gauss = NodeGaussian(mean, std, index, offsets)
+    values = torch.tensor([[0.1], [0.7], [-1.2], [0.0], [2.5]])
+    per_node = torch.distributions.Normal(mean, std).log_prob(values).squeeze(-1)
+    torch.testing.assert_close(gauss.log_prob(values), torch.stack([per_node[:2].sum(), per_node[2:].sum()]))
+    node_entropy = torch.distributions.Normal(0.0, std).entropy()
+    torch.testing.assert_close(gauss.entropy(), torch.cat([2 * node_entropy, 3 * node_entropy]))
+    assert [a.tolist() for a in gauss.mode().numpy()] == [[[0.0], [1.0]], [[-1.0], [0.5], [2.0]]]
+
+
+def test_rollout_buffer_keeps_per_node_actions_ragged_and_aligned_with_the_nodes():
+    from ballast.buffers import RolloutBuffer
+
+    space = spaces.Graph(spaces.Box(-1.0, 1.0, (2,), np.float32), None)
+    buffer = RolloutBuffer(space, NodeMultiBinary(), n_steps=2, n_envs=2)
+    graphs = [[graph(np.zeros((n, 2)), []) for n in ns] for ns in ([3, 1], [2, 4])]
+    actions = [(np.array([1, 0, 1.0]), np.array([0.0])), (np.array([1, 1.0]), np.array([0, 0, 1, 0.0]))]
+    for t in range(2):
+        buffer.add(t, tuple(graphs[t]), actions[t], np.zeros(2), np.zeros(2, bool), np.zeros(2, bool), np.ones(2, bool))
+    buffer.compute_returns_and_advantages(np.zeros(2), 0.99, 0.95)
+    batch = buffer.batch(torch.tensor([3, 0]))
+    assert batch.observations.node_counts.tolist() == [4, 3]
+    assert batch.actions.offsets.tolist() == [0, 4, 7]
+    assert batch.actions.values.tolist() == [0, 0, 1, 0, 1, 0, 1]
+    assert batch.slice(1, 2).actions.values.tolist() == [1, 0, 1]

@@ -161,7 +161,11 @@ def graphs_to_numpy(graphs: Sequence[GraphInstance], space: spaces.Graph | None 
         if not isinstance(g, GraphInstance):
             raise ObservationError(f"expected a gymnasium GraphInstance, got {type(g).__name__}")
         nodes = np.asarray(g.nodes)
-        node_arrays.append(nodes.reshape(-1, *node_shape) if space is not None else nodes)
+        if space is not None and tuple(nodes.shape[1:]) != node_shape:
+            raise ObservationError(
+                f"a graph has node features of shape {nodes.shape} but the space {space} expects (n_nodes"
+                + "".join(f", {d}" for d in node_shape) + "); check the env's node features")
+        node_arrays.append(nodes)
         links = np.zeros((0, 2), dtype=np.int64) if g.edge_links is None else np.asarray(g.edge_links)
         link_arrays.append(links.reshape(-1, 2))
         edge_arrays.append(None if g.edges is None else np.asarray(g.edges))
@@ -174,9 +178,13 @@ def graphs_to_numpy(graphs: Sequence[GraphInstance], space: spaces.Graph | None 
     edges = None
     if has_edges:
         edge_shape = _feature_shape(edge_space)
-        parts = [np.asarray(e).reshape(-1, *edge_shape) if e is not None else None for e in edge_arrays]
-        if any(p is None for p in parts) or any(len(p) != c for p, c in zip(parts, edge_counts)):
+        parts = [None if e is None else np.asarray(e) for e in edge_arrays]
+        if any(p is None or len(p) != c for p, c in zip(parts, edge_counts)):
             raise ObservationError("every graph needs one edge feature per edge link (edges and edge_links differ)")
+        bad = [p.shape for p in parts if tuple(p.shape[1:]) != edge_shape]
+        if space is not None and bad:
+            raise ObservationError(f"a graph has edge features of shape {bad[0]} but the space {space} expects "
+                                   "(n_edges" + "".join(f", {d}" for d in edge_shape) + ")")
         edges = np.concatenate(parts) if parts else np.zeros((0, *edge_shape))
         edges = edges.astype(_node_dtype(edge_space, edges), copy=False)
     if len(links) and (links.min() < 0 or np.any(links.max(axis=1) >= np.repeat(node_counts, edge_counts))):

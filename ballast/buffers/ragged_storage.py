@@ -72,6 +72,22 @@ class RaggedArena:
     def nbytes(self) -> int:
         return int(self.values.nbytes + self.start.nbytes + self.length.nbytes)
 
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The items' values in item order, without garbage, and their lengths (for checkpoints)."""
+        return {"values": self.values[_ragged_arange(self.start, self.length)], "lengths": self.length.copy()}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state_arrays` returned."""
+        lengths = np.asarray(arrays["lengths"], dtype=np.int64)
+        values = np.asarray(arrays["values"], dtype=self.dtype)
+        if lengths.shape != self.length.shape or values.shape[1:] != self.item_shape or len(values) != lengths.sum():
+            raise ValueError(f"saved ragged values {values.shape} with {lengths.shape} lengths do not fit "
+                             f"{self.length.shape[0]} items of shape {self.item_shape}")
+        self.length[:] = 0
+        self.live = self.end = 0
+        self.values = np.zeros((0, *self.item_shape), dtype=self.dtype)
+        self.write(np.arange(len(lengths)), values, lengths)
+
 
 def _index_numpy(index: torch.Tensor | np.ndarray) -> np.ndarray:
     return index.cpu().numpy() if isinstance(index, torch.Tensor) else np.asarray(index)
@@ -119,6 +135,19 @@ class GraphStorage:
     def nbytes(self) -> int:
         return sum(a.nbytes() for a in (self.nodes, self.links, self.edges) if a is not None)
 
+    def _arenas(self) -> dict[str, RaggedArena]:
+        return {name: arena for name, arena in (("nodes", self.nodes), ("links", self.links), ("edges", self.edges))
+                if arena is not None}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Named arrays of the whole content (for saving a replay buffer with the model)."""
+        return {f"{name}.{part}": array for name, arena in self._arenas().items()
+                for part, array in arena.state_arrays().items()}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, arena in self._arenas().items():
+            arena.load_state_arrays({part: arrays[f"{name}.{part}"] for part in ("values", "lengths")})
+
 
 class SetStorage:
     """Sets (or sequences) of vectors, ``capacity * n_envs`` items."""
@@ -147,6 +176,13 @@ class SetStorage:
 
     def nbytes(self) -> int:
         return self.values.nbytes()
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Named arrays of the whole content (for saving a replay buffer with the model)."""
+        return self.values.state_arrays()
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.values.load_state_arrays(arrays)
 
 
 def _shape(space: spaces.Space) -> tuple[int, ...]:

@@ -164,3 +164,16 @@ def test_ppo_learns_one_decision_per_node(continuous, tmp_path):
     assert env.action_space.contains(action) and len(action) == 7
     loaded = PPO.load(model.save(tmp_path / "per_node.zip"))
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], action)
+
+
+def test_a_replay_buffer_of_graphs_is_saved_with_the_model_and_samples_the_same(tmp_path):
+    model = DQN("auto", lambda: HotNodeEnv(4, 10), seed=0, learning_starts=30, buffer_size=64, train_freq=4,
+                batch_size=8).learn(100)  # the circular buffer wraps: old graphs are overwritten
+    path = model.save(tmp_path / "dqn_graphs.zip", include_replay_buffer=True)
+    loaded = DQN.load(path, env=lambda: HotNodeEnv(4, 10))
+    a = model.replay_buffer.sample(16, torch.Generator().manual_seed(1))
+    b = loaded.replay_buffer.sample(16, torch.Generator().manual_seed(1))
+    for x, y in ((a.observations, b.observations), (a.next_observations, b.next_observations)):
+        assert torch.equal(x.nodes, y.nodes) and torch.equal(x.edge_index, y.edge_index)
+        assert torch.equal(x.node_offsets, y.node_offsets)
+    assert torch.equal(a.actions, b.actions) and torch.equal(a.rewards, b.rewards)

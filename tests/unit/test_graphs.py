@@ -361,3 +361,11 @@ def test_rollout_buffer_keeps_per_node_actions_ragged_and_aligned_with_the_nodes
     assert batch.actions.offsets.tolist() == [0, 4, 7]
     assert batch.actions.values.tolist() == [0, 0, 1, 0, 1, 0, 1]
     assert batch.slice(1, 2).actions.values.tolist() == [1, 0, 1]
+
+
+def test_node_and_edge_features_of_the_wrong_shape_are_named():
+    with pytest.raises(ObservationError, match=r"node features of shape \(4, 3\).*\(n_nodes, 2\)"):
+        collate_graphs([graph(np.zeros((4, 3)), [])], GRAPH)
+    bad_edges = GraphInstance(np.zeros((2, 2), np.float32), np.zeros((1, 2), np.float32), np.array([[0, 1]]))
+    with pytest.raises(ObservationError, match=r"edge features of shape \(1, 2\).*\(n_edges, 1\)"):
+        collate_graphs([bad_edges], GRAPH)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from graph_envs import HotNodeEnv, MaxNodeEncoder, PerNodeEnv, PointSetEnv
+from graph_envs import HotNodeEnv, MaxNodeEncoder, PerNodeEnv, PointSetEnv, path_graph
 from gymnasium import spaces
 
 from ballast import DQN, PPO, SAC, TD3
@@ -42,6 +42,11 @@ def test_ppo_learns_to_choose_a_node_and_the_same_model_chooses_in_larger_graphs
     loaded = PPO.load(path, env=HotNodeEnv(40, 60, node_choice=True))
     large, _ = evaluate_policy(loaded, loaded.get_env(), n_eval_episodes=10)
     assert large >= 7.0
+    # Node indices beyond any small integer type: the hot node is node 250 of a 300-node path.
+    nodes = np.tile(np.array([1.0, 0.0], np.float32), (300, 1))
+    nodes[250] = [0.0, 1.0]
+    action, _ = loaded.predict(path_graph(nodes), deterministic=True)
+    assert action.dtype == np.int64 and action == 250
 
 
 def test_size_dependent_layers_are_named_when_loading_or_setting_an_env_of_other_sizes(tmp_path):

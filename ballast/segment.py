@@ -3,9 +3,9 @@
 A ragged batch holds the elements (nodes of graphs, points of sets) of ``B`` items concatenated
 along the first axis; ``index[i]`` is the item element ``i`` belongs to, ``offsets`` (``B + 1``
 entries, ``offsets[0] = 0``) the first element of each item. These functions reduce or normalise
-per item with single scatter/gather operations (``index_add_``, ``scatter_reduce``), never a Python
-loop over items, so a batch of a thousand graphs costs a handful of kernel launches and the
-functions trace for export.
+per item with single scatter/gather operations (``scatter_add``, ``scatter_reduce``), never a Python
+loop over items, so a batch of a thousand graphs costs a handful of kernel launches, and the
+functions trace and export to ONNX (ScatterElements with a reduction, opset 18).
 """
 
 from __future__ import annotations
@@ -44,21 +44,23 @@ def ragged_arange(starts: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 def segment_sum(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """``out[b] = sum_{i: index[i] = b} x[i]`` (zeros for empty items)."""
-    return torch.zeros((n, *x.shape[1:]), dtype=x.dtype, device=x.device).index_add_(0, index, x)
+    expanded = index.reshape(-1, *([1] * (x.dim() - 1))).expand_as(x)
+    return torch.zeros((n, *x.shape[1:]), dtype=x.dtype, device=x.device).scatter_add(0, expanded, x)
 
 
 def segment_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """``out[b] = mean_{i: index[i] = b} x[i]`` (zeros for empty items)."""
     total = segment_sum(x, index, n)
-    count = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(0, index, torch.ones_like(index, dtype=x.dtype))
+    count = segment_sum(torch.ones_like(index, dtype=x.dtype), index, n)
     return total / count.clamp(min=1.0).reshape(n, *([1] * (x.dim() - 1)))
 
 
 def segment_max(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """``out[b] = max_{i: index[i] = b} x[i]`` elementwise (zeros for empty items)."""
     expanded = index.reshape(-1, *([1] * (x.dim() - 1))).expand_as(x)
-    out = torch.zeros((n, *x.shape[1:]), dtype=x.dtype, device=x.device)
-    return out.scatter_reduce(0, expanded, x, reduce="amax", include_self=False)
+    out = torch.full((n, *x.shape[1:]), -torch.inf, dtype=x.dtype, device=x.device)
+    out = out.scatter_reduce(0, expanded, x, reduce="amax", include_self=True)
+    return torch.where(out == -torch.inf, torch.zeros_like(out), out)
 
 
 def segment_reduce(x: torch.Tensor, index: torch.Tensor, n: int, mode: str) -> torch.Tensor:

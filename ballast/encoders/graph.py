@@ -12,7 +12,7 @@ with ``h_v^0 = W_in x_v + b_in`` (Discrete node or edge features are one-hot enc
 graph features are a pooling (mean, sum or max, or several concatenated) of ``h^L`` over each
 graph's nodes. No weight depends on the number of nodes or edges, so the same encoder runs on
 graphs of 5 or 5000 nodes; node permutations permute ``h^L`` and leave the pooled features unchanged.
-Aggregations use ``index_add_``/``scatter_reduce`` (no loop over graphs or nodes), which export.
+Aggregations use ``scatter_add``/``scatter_reduce`` (no loop over graphs or nodes), which export.
 """
 
 from __future__ import annotations

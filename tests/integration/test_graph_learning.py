@@ -8,7 +8,7 @@ import torch
 from graph_envs import HotNodeEnv, MaxNodeEncoder, PerNodeEnv, PointSetEnv, path_graph
 from gymnasium import spaces
 
-from ballast import DQN, PPO, SAC, TD3
+from ballast import A2C, DQN, PPO, SAC, TD3
 from ballast.buffers import GraphStorage
 from ballast.errors import SpaceMismatchError
 from ballast.evaluation import evaluate_policy
@@ -182,3 +182,16 @@ def test_a_replay_buffer_of_graphs_is_saved_with_the_model_and_samples_the_same(
         assert torch.equal(x.nodes, y.nodes) and torch.equal(x.edge_index, y.edge_index)
         assert torch.equal(x.node_offsets, y.node_offsets)
     assert torch.equal(a.actions, b.actions) and torch.equal(a.rewards, b.rewards)
+
+
+@pytest.mark.parametrize("env_fn", [lambda: HotNodeEnv(node_choice=True), lambda: PerNodeEnv(continuous=True),
+                                    lambda: PointSetEnv(kind="sequence")], ids=["node-choice", "per-node", "set"])
+def test_a2c_trains_and_acts_on_graph_and_set_observations(env_fn):
+    model = A2C("auto", env_fn, n_envs=2, n_steps=8, seed=0).learn(64)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(64)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.policy.parameters()))
+    env = env_fn()
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs)
+    assert env.action_space.contains(action)

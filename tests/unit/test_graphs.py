@@ -369,3 +369,17 @@ def test_node_and_edge_features_of_the_wrong_shape_are_named():
     bad_edges = GraphInstance(np.zeros((2, 2), np.float32), np.zeros((1, 2), np.float32), np.array([[0, 1]]))
     with pytest.raises(ObservationError, match=r"edge features of shape \(1, 2\).*\(n_edges, 1\)"):
         collate_graphs([bad_edges], GRAPH)
+
+
+def test_unstacked_sequences_are_tuples_of_vectors():
+    space = spaces.Sequence(NODE_BOX)  # stack=False: one observation is a tuple of vectors
+    one = (np.array([0.5, -0.5], np.float32), np.array([1.0, 0.0], np.float32))
+    items, batched = batch_observation(space, one)
+    assert not batched and len(items) == 1
+    items, batched = batch_observation(space, (one, ()))
+    assert batched and len(items) == 2
+    batch = collate(space, items)
+    assert batch.offsets.tolist() == [0, 2, 2] and batch.values.shape == (2, 2)
+    storage = make_storage(space, 1, 2)
+    storage.put(0, (one, ()))
+    assert storage.gather(torch.tensor([1, 0])).offsets.tolist() == [0, 0, 2]

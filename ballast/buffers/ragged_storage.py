@@ -190,7 +190,12 @@ def _shape(space: spaces.Space) -> tuple[int, ...]:
 
 
 def _dtype(space: spaces.Space) -> np.dtype:
-    return np.dtype(np.int64) if isinstance(space, spaces.Discrete) else np.dtype(np.float32)
+    """int64 for Discrete; a Box keeps an integer or bool dtype (int8 node masks: a byte a node), else float32."""
+    if isinstance(space, spaces.Discrete):
+        return np.dtype(np.int64)
+    if np.issubdtype(space.dtype, np.integer) or space.dtype == np.bool_:
+        return np.dtype(space.dtype)
+    return np.dtype(np.float32)
 
 
 register_storage(spaces.Graph, GraphStorage)

@@ -383,3 +383,12 @@ def test_unstacked_sequences_are_tuples_of_vectors():
     storage = make_storage(space, 1, 2)
     storage.put(0, (one, ()))
     assert storage.gather(torch.tensor([1, 0])).offsets.tolist() == [0, 0, 2]
+
+
+def test_ragged_int8_values_such_as_node_masks_take_one_byte_each():
+    space = spaces.Sequence(spaces.Box(0, 1, (), np.int8), stack=True)
+    storage = make_storage(space, 4, 2)
+    storage.put(0, (np.array([1, 0, 1], np.int8), np.array([0], np.int8)))
+    assert storage.values.values.dtype == np.int8
+    out = storage.gather(torch.tensor([0, 1]))
+    assert out.values.tolist() == [1, 0, 1, 0] and out.offsets.tolist() == [0, 3, 4]

@@ -41,6 +41,7 @@ from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
 from ballast.optim import FlatParameters, make_adam
 from ballast.policies.config import PolicyConfig
+from ballast.ragged import collate
 
 #: An iteration also ends after this many env steps without a finished episode, so logs keep coming.
 MAX_ITERATION_STEPS = 1000
@@ -150,7 +151,9 @@ class PolyakTargets:
 # --- acting -------------------------------------------------------------------------------------
 def obs_tensor(obs: Any, device: torch.device) -> Any:
     if isinstance(obs, dict):
-        return {k: torch.as_tensor(v, device=device) for k, v in obs.items()}
+        return {k: obs_tensor(v, device) for k, v in obs.items()}
+    if isinstance(obs, (tuple, list)):
+        return collate(None, obs, device)  # graphs or sets: one item per env copy
     return torch.as_tensor(obs, device=device)
 
 
@@ -188,12 +191,13 @@ def _with_final_observations(next_obs: Any, infos: dict[str, Any], ended: np.nda
     """``next_obs`` with the final observations (SAME_STEP autoreset) in the copies that ended."""
     mask = np.asarray(infos.get("_final_obs", ended)) & ended
     if isinstance(next_obs, dict):
-        out = {k: np.array(v, copy=True) for k, v in next_obs.items()}
+        # Graph and set parts are tuples, one item per env copy: copied as lists.
+        out = {k: list(v) if isinstance(v, tuple) else np.array(v, copy=True) for k, v in next_obs.items()}
         for i in np.flatnonzero(mask):
             for k in out:
                 out[k][i] = infos["final_obs"][i][k]
         return out
-    out = np.array(next_obs, copy=True)
+    out = list(next_obs) if isinstance(next_obs, tuple) else np.array(next_obs, copy=True)
     for i in np.flatnonzero(mask):
         out[i] = infos["final_obs"][i]
     return out

@@ -42,7 +42,7 @@ SEED = 0
 PLAIN_TIMESTEPS, CAPS_TIMESTEPS = 6_000, 4_000
 RUN_DIR = Path("runs/sac_action_regulariser")
 #: CAPS's lambda_T: the actor's loss is of the order of the Q-values (tens to hundreds here).
-TEMPORAL_WEIGHT = 30.0
+TEMPORAL_WEIGHT = 100.0
 
 # rl-baselines3-zoo's SAC settings for Pendulum-v1 (hyperparams/sac.yml), smaller networks.
 HYPERPARAMS = dict(learning_rate=1e-3, policy_kwargs=dict(net_arch=[64, 64]))

@@ -16,6 +16,10 @@ One iteration, as in SB3:
 Iterations repeat until an episode ended, so ``learn(log_interval=k)`` logs every ``k``
 iterations with at least one finished episode each (SB3 counts episodes).
 
+Callbacks: ``on_rollout_end`` runs after each chunk of ``train_freq`` steps (before its gradient
+steps); the update hooks (``on_minibatch``, ``before_gradient_step``, ``after_gradient_step``)
+run inside ``train``, and one that returns False ends the iteration after its gradient step.
+
 Autoreset (design principle 5): with NEXT_STEP, the step after an episode's end only resets
 that env copy; it is no transition (it counts as a timestep, as every ``env.step`` call does)
 and is stored as an invalid entry holding the final observation (see

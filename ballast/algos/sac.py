@@ -308,7 +308,7 @@ class SAC(Algorithm):
             extensions.step_own_optimizers()
         if update_target:
             self.targets.update(cfg.tau)
-        terms.update(actor_terms)
+        terms = {**terms, **actor_terms}
         self._hook("after_gradient_step", terms)
         stats = term_stats(terms)
         stats.update({"train/critic_loss": stats["loss/critic"], "train/actor_loss": stats["loss/actor"],

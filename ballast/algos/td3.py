@@ -237,7 +237,8 @@ class TD3(Algorithm):
         sum_terms(terms).backward()
         self._hook("before_gradient_step", terms)
         self.critic_optimizer.step()
-        extra_ran = extensions.extra_losses and extensions.has_losses("critic")
+        extended = bool(extensions.extra_losses)
+        extra_ran = extended and extensions.has_losses("critic")
         if update_actor:
             actor_terms = self.compute_actor_losses(batch)
             self.actor_params.zero_grad()
@@ -245,8 +246,8 @@ class TD3(Algorithm):
             self._hook("before_gradient_step", actor_terms)
             self.actor_optimizer.step()
             self.targets.update(cfg.tau)
-            terms.update(actor_terms)
-            extra_ran = extensions.extra_losses and (extra_ran or extensions.has_losses("actor"))
+            terms = {**terms, **actor_terms}
+            extra_ran = extra_ran or (extended and extensions.has_losses("actor"))
         if extra_ran:  # an own optimizer steps only when an extra term ran (not at critic-only steps)
             extensions.step_own_optimizers()
         self._hook("after_gradient_step", terms)

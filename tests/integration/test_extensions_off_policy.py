@@ -417,3 +417,38 @@ def test_the_example_trains_with_its_terms_logged_and_loads(tmp_path):
     assert all(row["train/loss"] == pytest.approx(sum(row[f"loss/{name}"] for name in names), rel=1e-5, abs=1e-6)
                for row in rows if "train/loss" in row)
     assert summary["same_actions"] and summary["model"].num_timesteps == 500
+
+
+# --- the pieces: intermediate outputs, transitions, term sums -------------------------------------------------------
+@pytest.mark.parametrize("algo", ["sac", "td3"])
+def test_the_policies_intermediate_outputs_are_those_of_their_forward_passes(algo):
+    model = make(algo, policy_kwargs=ENCODER)
+    policy, obs = model.policy, torch.randn(5, 3)
+    actions = torch.rand(5, 1) * 2 - 1
+    torch.manual_seed(0)
+    out = policy.actor.outputs(obs)
+    torch.manual_seed(0)
+    expected = policy.actor.action_log_prob(obs) if algo == "sac" else (policy.actor(obs), None)
+    assert torch.equal(out.actions, expected[0]) and torch.equal(out.features, policy.actor.encoder(obs))
+    if algo == "sac":
+        assert torch.equal(out.log_prob, expected[1])
+        assert torch.equal(torch.tanh(out.mean), policy.actor.deterministic(obs))
+    features = policy.critic_features(obs)
+    assert torch.equal(features, policy.critic.encoder(obs))
+    assert torch.equal(policy.critic.q_from_features(features, actions), policy.q_values(obs, actions))
+    detached = out.detached()
+    assert not detached.actions.requires_grad and torch.equal(detached.actions, out.actions)
+
+
+def test_transitions_terminations_and_term_sums():
+    from ballast.extensions import sum_terms, term_stats
+
+    batch = Transitions(observations=None, actions=None, rewards=torch.tensor([1.0, 2.0, 3.0]),
+                        next_observations=None, discounts=torch.tensor([0.99, 0.0, 0.9801]))
+    assert torch.equal(batch.terminations, torch.tensor([0.0, 1.0, 0.0]))
+    a = torch.tensor(1.5, requires_grad=True)
+    terms = {"critic": a * 2, "actor": torch.tensor(-0.5), "extra": torch.tensor(0.25)}
+    assert sum_terms({"only": terms["critic"]}) is terms["critic"]  # one term: no extra operation
+    stats = term_stats(terms)
+    assert stats["train/loss"].item() == 2.75 and stats["loss/critic"].item() == 3.0
+    assert not any(v.requires_grad for v in stats.values())

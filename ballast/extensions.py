@@ -2,9 +2,10 @@
 
 * **Auxiliary modules** (``aux_modules={"name": AuxModule(...)}``) are ``nn.Module``s registered
   with the model: moved to its device, trained either by the algorithm's main optimizer
-  (``optimizer="shared"``) or by their own Adam (``optimizer={"lr": 1e-3}``), and saved in the
-  checkpoint. They are built again on load from a registered name or an import path plus JSON
-  config, never unpickled.
+  (``optimizer="shared"``; for SAC, TD3 and DDPG the actor's, ``optimizer="critic"`` the
+  critics') or by their own Adam (``optimizer={"lr": 1e-3}``), and saved in the checkpoint.
+  They are built again on load from a registered name or an import path plus JSON config, never
+  unpickled.
 * **Extra losses** (``extra_losses=[fn, ...]``) are callables ``fn(inputs: LossInputs)`` that
   return named terms, each a scalar tensor or ``(tensor, weight)``. They are added to one of the
   algorithm's losses (PPO and A2C: the one sum that is minimised; SAC, TD3 and DDPG: the actor's

@@ -357,7 +357,7 @@ def test_on_minibatch_can_change_the_batch(algo):
     assert same.first_loss is not None and same.first_loss != scaled.first_loss
 
 
-# --- the example: CAPS action smoothness for SAC --------------------------------------------------------------------
+# --- the example: an action regulariser for SAC -------------------------------------------------------------------
 def load_example() -> ModuleType:
     if "sac_action_regulariser" in sys.modules:
         return sys.modules["sac_action_regulariser"]
@@ -369,8 +369,8 @@ def load_example() -> ModuleType:
     return module
 
 
-def caps_inputs(mean, next_obs, params, actor, names):
-    """LossInputs for ``caps_loss`` whose actor is ``actor`` with the given parameters (functional)."""
+def regulariser_inputs(mean, next_obs, params, actor, names):
+    """LossInputs for ``action_regulariser`` whose actor is ``actor`` with the given parameters (functional)."""
     def deterministic(x):
         return torch.func.functional_call(actor, dict(zip(names, params)), (x,), {"deterministic": True})
 
@@ -379,7 +379,7 @@ def caps_inputs(mean, next_obs, params, actor, names):
                       outputs=SimpleNamespace(actor=SimpleNamespace(mean=mean)), aux={}, model=model)
 
 
-def test_the_example_loss_matches_the_hand_computed_term_and_passes_gradcheck():
+def test_the_example_loss_matches_the_hand_computed_terms_and_passes_gradcheck():
     example = load_example()
     actions = spaces.Box(-2.0, 2.0, (2,), np.float32)
     config = PolicyConfig(net_arch={"pi": [5], "qf": [5]}, activation_fn="ReLU")
@@ -391,31 +391,34 @@ def test_the_example_loss_matches_the_hand_computed_term_and_passes_gradcheck():
     mean = torch.randn(6, 2, dtype=torch.float64, generator=generator, requires_grad=True)
     params = [p.detach().clone().requires_grad_(True) for p in actor.parameters()]
 
-    term, weight = example.caps_loss(caps_inputs(mean, next_obs, params, actor, names))["temporal_smoothness"]
+    terms = example.action_regulariser(regulariser_inputs(mean, next_obs, params, actor, names))
     with torch.no_grad():  # by hand: the latent is ReLU(W1 s + b1), the action tanh(mu(latent))
         w1, b1 = actor.mlp.weights[0][0], actor.mlp.biases[0][0]
         next_action = torch.tanh(torch.relu(next_obs @ w1 + b1) @ actor.mu.weight.T + actor.mu.bias)
-        expected = ((torch.tanh(mean) - next_action) ** 2).sum(-1).mean()
-    assert weight == example.TEMPORAL_WEIGHT
-    torch.testing.assert_close(term.detach(), expected)
+        temporal = ((torch.tanh(mean) - next_action) ** 2).sum(-1).mean()
+        magnitude = (mean ** 2).sum(-1).mean()
+    assert terms["temporal_smoothness"][1] == example.TEMPORAL_WEIGHT
+    assert terms["action_magnitude"][1] == example.MAGNITUDE_WEIGHT
+    torch.testing.assert_close(terms["temporal_smoothness"][0].detach(), temporal)
+    torch.testing.assert_close(terms["action_magnitude"][0].detach(), magnitude)
 
     def weighted(mean: torch.Tensor, next_obs: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        term, weight = example.caps_loss(caps_inputs(mean, next_obs, params, actor, names))["temporal_smoothness"]
-        return term * weight
+        out = example.action_regulariser(regulariser_inputs(mean, next_obs, params, actor, names))
+        return sum(term * weight for term, weight in out.values())
 
     assert torch.autograd.gradcheck(weighted, (mean, next_obs, *params), eps=1e-6, atol=1e-6)
 
 
 def test_the_example_trains_with_its_terms_logged_and_loads(tmp_path):
     example = load_example()
-    summary = example.run(plain_timesteps=200, caps_timesteps=300, run_dir=tmp_path, learning_starts=100,
+    summary = example.run(plain_timesteps=200, regularised_timesteps=300, run_dir=tmp_path, learning_starts=100,
                           batch_size=32, policy_kwargs=dict(net_arch=[16]), eval_episodes=1)
     rows = summary["model"].logger.history
-    values = [row["loss/temporal_smoothness"] for row in rows if "loss/temporal_smoothness" in row]
-    assert values and all(v > 0 for v in values)
-    names = ("critic", "actor", "alpha", "temporal_smoothness")
+    names = ("critic", "actor", "alpha", *example.TERMS)
+    assert all(row[f"loss/{name}"] > 0 for row in rows if "train/loss" in row for name in example.TERMS)
     assert all(row["train/loss"] == pytest.approx(sum(row[f"loss/{name}"] for name in names), rel=1e-5, abs=1e-6)
                for row in rows if "train/loss" in row)
+    assert set(summary["terms_before"]) == set(summary["terms_after"]) == set(example.TERMS)
     assert summary["same_actions"] and summary["model"].num_timesteps == 500
 
 

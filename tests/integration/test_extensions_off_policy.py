@@ -454,3 +454,11 @@ def test_transitions_terminations_and_term_sums():
     stats = term_stats(terms)
     assert stats["train/loss"].item() == 2.75 and stats["loss/critic"].item() == 3.0
     assert not any(v.requires_grad for v in stats.values())
+
+
+def test_an_own_optimizer_steps_only_in_gradient_steps_where_an_extra_term_ran():
+    actor_only = with_head("td3", optimizer={"lr": 1e-3}).learn(100)  # policy_delay=2: every second step
+    assert actor_only._n_updates > 2
+    assert actor_only.extensions.own["head"][1]._t == actor_only._n_updates // 2
+    every_step = with_head("td3", optimizer={"lr": 1e-3}, extra_losses=[critic_reward_head_loss]).learn(100)
+    assert every_step.extensions.own["head"][1]._t == every_step._n_updates

@@ -111,6 +111,8 @@ class Algorithm:
     config_class: ClassVar[type] = object
     supported_action_spaces: ClassVar[tuple[type, ...]] = ()
     default_policy_class: ClassVar[type[nn.Module]] = ActorCriticPolicy
+    #: The losses an extra loss may join (``ballast.extensions.adds_to``), the default first.
+    extendable_losses: ClassVar[tuple[str, ...]] = ("loss",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -170,7 +172,7 @@ class Algorithm:
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed + 1)
-            self.extensions = Extensions(aux_modules, extra_losses, self.device)
+            self.extensions = Extensions(aux_modules, extra_losses, self.device, losses=self.extendable_losses)
         self.aux_modules = self.extensions.modules
         self._callback: BaseCallback | None = None
         self._stop_requested = False

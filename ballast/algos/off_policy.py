@@ -16,6 +16,10 @@ One iteration, as in SB3:
 Iterations repeat until an episode ended, so ``learn(log_interval=k)`` logs every ``k``
 iterations with at least one finished episode each (SB3 counts episodes).
 
+Callbacks: ``on_rollout_end`` runs after each chunk of ``train_freq`` steps (before its gradient
+steps); the update hooks (``on_minibatch``, ``before_gradient_step``, ``after_gradient_step``)
+run inside ``train``, and one that returns False ends the iteration after its gradient step.
+
 Autoreset (design principle 5): with NEXT_STEP, the step after an episode's end only resets
 that env copy; it is no transition (it counts as a timestep, as every ``env.step`` call does)
 and is stored as an invalid entry holding the final observation (see
@@ -88,14 +92,14 @@ def vectorize_noise(noise: ActionNoise | None, n_envs: int) -> ActionNoise | Non
 FUSED_ADAM_FROM = 50_000
 
 
-def make_optimizer(module: nn.Module, lr: float) -> tuple[FlatParameters, Any]:
-    """Flat parameters of ``module`` and Adam over them (PyTorch's defaults, as SB3).
+def make_optimizer(params: nn.Module | list[nn.Parameter], lr: float) -> tuple[FlatParameters, Any]:
+    """Flat parameters of a module (or a list of parameters) and Adam over them (PyTorch's defaults, as SB3).
 
     Large networks (SAC's and TD3's critics) get PyTorch's fused kernel, one pass over the flat
     tensor where their update is memory-bound; small ones (DQN's MLP) get
     :func:`ballast.optim.make_adam`, whose step has less fixed cost.
     """
-    flat = FlatParameters(module.parameters())
+    flat = FlatParameters(params.parameters() if isinstance(params, nn.Module) else params)
     if flat.param.numel() >= FUSED_ADAM_FROM:
         return flat, torch.optim.Adam([flat.param], lr=lr, fused=True)
     return flat, make_adam(flat, lr=lr)
@@ -304,6 +308,8 @@ def learn_iteration(model: Any, callback: BaseCallback) -> bool:
             gradient_steps = cfg.gradient_steps if cfg.gradient_steps >= 0 else env_steps
             if gradient_steps > 0:
                 model.train(gradient_steps)
+                if model._stop_requested:  # an update hook asked to stop
+                    return False
         if episodes or collected >= MAX_ITERATION_STEPS or model.num_timesteps >= model.total_timesteps:
             break
     model._iteration += 1

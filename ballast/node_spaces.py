@@ -137,16 +137,27 @@ class NodeBox(spaces.Space[np.ndarray]):
         return bool(np.all(array >= self.low) and np.all(array <= self.high))
 
     def __repr__(self) -> str:
-        return f"NodeBox({_bound_repr(self.low)}, {_bound_repr(self.high)}, {self.feature_shape}, {self.dtype})"
+        return f"NodeBox({_short(self.low)}, {_short(self.high)}, {self.feature_shape})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, NodeBox) and self.node_space == other.node_space
 
 
-def _bound_repr(bound: np.ndarray) -> str:
-    """A bound as one number when all its entries are equal, else as a list."""
-    flat = np.asarray(bound).reshape(-1)
-    return repr(float(flat[0])) if flat.size and np.all(flat == flat[0]) else repr(flat.tolist())
+def _short(values: np.ndarray) -> str:
+    """One number when all bounds are equal, else the list of them."""
+    flat = np.asarray(values).reshape(-1)
+    return str(flat[0].item()) if flat.size and np.all(flat == flat[0]) else str(np.asarray(values).tolist())
 
 
 NODE_ACTION_SPACES = (NodeChoice, NodeMultiBinary, NodeBox)
+
+
+def is_per_node_action_space(space: spaces.Space) -> bool:
+    """True for actions with one value per node (ragged): :class:`NodeMultiBinary` and :class:`NodeBox`."""
+    return isinstance(space, (NodeMultiBinary, NodeBox))
+
+
+def per_node_value_space(space: NodeMultiBinary | NodeBox) -> spaces.Sequence:
+    """The space of one node's policy action (float32, flattened), as a Sequence for the ragged storage."""
+    shape = (int(np.prod(space.feature_shape)),) if isinstance(space, NodeBox) else ()
+    return spaces.Sequence(spaces.Box(-np.inf, np.inf, shape, np.float32), stack=True)

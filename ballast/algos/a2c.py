@@ -23,6 +23,7 @@ from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
+from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -56,7 +57,8 @@ class A2C(Algorithm):
 
     algorithm_name = "a2c"
     config_class = A2CConfig
-    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
+                               NodeBox)
 
     def __init__(
         self,

@@ -39,16 +39,19 @@ from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
 from ballast.policies.continuous import SACPolicy, TD3Policy
 from ballast.policies.q_network import DQNPolicy
+from ballast.ragged import collate
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.spaces import (
     batch_observation,
     check_action_space,
     check_observation_space,
     is_image_space,
+    same_kind,
     space_from_json,
     space_to_json,
     spaces_equal,
 )
+from ballast.transfer import ENV_BUFFER_PREFIXES, describe_difference, mismatch_error, size_mismatches
 
 ALGORITHMS: dict[str, type[Algorithm]] = {}
 POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy, "SACPolicy": SACPolicy,
@@ -67,8 +70,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def obs_to_tensor(obs: Any, device: torch.device) -> Any:
-    """NumPy observations (or a dict of them) as tensors on ``device``, without copies on CPU."""
+def obs_to_tensor(obs: Any, device: torch.device, space: spaces.Space | None = None) -> Any:
+    """NumPy observations (or a dict of them) as tensors on ``device``, without copies on CPU; graphs
+    and sets (tuples of items) as a :class:`~ballast.ragged.GraphBatch` or :class:`~ballast.ragged.SetBatch`."""
+    if space is not None or isinstance(obs, (tuple, list)):
+        return collate(space, obs, device)
     if isinstance(obs, dict):
         return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()}
     return torch.as_tensor(np.asarray(obs), device=device)
@@ -106,6 +112,8 @@ class Algorithm:
     config_class: ClassVar[type] = object
     supported_action_spaces: ClassVar[tuple[type, ...]] = ()
     default_policy_class: ClassVar[type[nn.Module]] = ActorCriticPolicy
+    #: The losses an extra loss may join (``ballast.extensions.adds_to``), the default first.
+    extendable_losses: ClassVar[tuple[str, ...]] = ("loss",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -165,7 +173,7 @@ class Algorithm:
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed + 1)
-            self.extensions = Extensions(aux_modules, extra_losses, self.device)
+            self.extensions = Extensions(aux_modules, extra_losses, self.device, losses=self.extendable_losses)
         self.aux_modules = self.extensions.modules
         self._callback: BaseCallback | None = None
         self._stop_requested = False
@@ -245,12 +253,13 @@ class Algorithm:
         return self.env
 
     def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
-        """Train or evaluate on another env with the same spaces."""
+        """Train or evaluate on another env with the same spaces, or spaces of other sizes when the
+        model's layers do not depend on them (see :mod:`ballast.transfer`)."""
         vec = make_vec_env(env, _copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
                            env_kwargs=self.env_kwargs if isinstance(env, str) else None)
-        self._check_spaces(vec.single_observation_space, vec.single_action_space)
+        resized = self._check_spaces(vec.single_observation_space, vec.single_action_space)
         self.env = vec
-        if vec.num_envs != self.n_envs:
+        if vec.num_envs != self.n_envs or resized:
             self.n_envs = vec.num_envs
             if self.reward_normalizer is not None:
                 self.reward_normalizer.resize(self.n_envs)
@@ -259,16 +268,36 @@ class Algorithm:
             self._last_obs = None
 
     def _on_n_envs_changed(self) -> None:
-        """Rebuild what depends on the number of env copies (subclasses)."""
+        """Rebuild what depends on the number of env copies or on the spaces (subclasses)."""
 
-    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        if not spaces_equal(observation_space, self.observation_space):
-            raise SpaceMismatchError(
-                f"the env's observation space {observation_space} differs from the model's {self.observation_space}"
-            )
-        if not spaces_equal(action_space, self.action_space):
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> bool:
+        """Accept the env's spaces or raise; True when they differ in sizes only and the model now uses them."""
+        if spaces_equal(observation_space, self.observation_space) and spaces_equal(action_space, self.action_space):
+            return False
+        sized = same_kind(observation_space, self.observation_space) and same_kind(action_space, self.action_space)
+        if not sized or not hasattr(self, "policy_config") or not isinstance(self.policy, self.default_policy_class):
+            if not spaces_equal(observation_space, self.observation_space):
+                raise SpaceMismatchError(
+                    f"the env's observation space {observation_space} differs from the model's "
+                    f"{self.observation_space}")
             raise SpaceMismatchError(
                 f"the env's action space {action_space} differs from the model's {self.action_space}")
+        # A policy built for the new spaces (on a forked RNG, so no later draw changes) tells which tensors fit.
+        with torch.random.fork_rng(devices=[]):
+            probe = self.policy_class(
+                observation_space, action_space, policy_name=self.policy_name, config=self.policy_config,
+                use_sde=getattr(self.config, "use_sde", False),
+                normalize_observations=getattr(self.policy, "normalizer", None) is not None,
+            ).to(self.device)
+        lines = size_mismatches(self.policy.state_dict(), probe)
+        if lines:
+            raise mismatch_error(describe_difference(self.observation_space, self.action_space, observation_space,
+                                                     action_space), lines)
+        own = {k: v for k, v in probe.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
+        self.policy.load_state_dict(own, strict=False)
+        self.observation_space, self.action_space = observation_space, action_space
+        self.policy.observation_space, self.policy.action_space = observation_space, action_space
+        return True
 
     # --- acting ----------------------------------------------------------------------------
     def predict(
@@ -287,7 +316,7 @@ class Algorithm:
         :mod:`ballast.masking`) restricts the actions to the valid ones, as sb3-contrib's MaskablePPO.
         """
         batch, batched = batch_observation(self.observation_space, observation)
-        obs = obs_to_tensor(batch, self.device)
+        obs = obs_to_tensor(batch, self.device, self.observation_space)
         masks = None
         if action_masks is not None:
             masks = self._mask_tensor(action_masks, batch, batched)
@@ -521,7 +550,8 @@ class Algorithm:
                                env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
             for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
                                      ("action", action_space, vec.single_action_space)):
-                if not spaces_equal(saved, new):
+                # Spaces that differ in sizes only are checked layer by layer when the weights load.
+                if not spaces_equal(saved, new) and not same_kind(saved, new):
                     raise SpaceMismatchError(
                         f"the model was saved with the {kind} space {saved}, but the env has {new}; "
                         "load it with an env of the same spaces"
@@ -543,7 +573,16 @@ class Algorithm:
         return model
 
     def _restore(self, ckpt: Checkpoint) -> None:
-        missing, unexpected = self.policy.load_state_dict(ckpt.tensors["policy"], strict=False)
+        saved = ckpt.tensors["policy"]
+        lines = size_mismatches(saved, self.policy)
+        if lines:
+            what = describe_difference(space_from_json(ckpt.config["observation_space"]),
+                                       space_from_json(ckpt.config["action_space"]),
+                                       self.observation_space, self.action_space)
+            raise mismatch_error(what, lines)
+        # The action bounds come from the env's action space (the same as the saved one unless only sizes differ).
+        own = {k: v for k, v in self.policy.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
+        missing, unexpected = self.policy.load_state_dict({**saved, **own}, strict=False)
         if missing or unexpected:
             raise CheckpointError(
                 f"the saved weights do not fit the policy: missing {missing}, unexpected {unexpected}")

@@ -27,12 +27,17 @@ from ballast.envs.make import autoreset_mode
 from ballast.errors import ActionMaskError, ConfigurationError, EnvError
 from ballast.masking import MaskReader, policy_supports_masks
 from ballast.policies.numpy_actor import numpy_actor
+from ballast.ragged import collate
+from ballast.spaces import batch_observation
 
 
-def _to_tensor(obs: Any, device: torch.device) -> Any:
-    if isinstance(obs, dict):
+def _to_tensor(obs: Any, device: torch.device, space: Any = None) -> Any:
+    if isinstance(obs, dict) and not any(isinstance(v, (tuple, list)) for v in obs.values()):
         return {k: torch.as_tensor(v, device=device) for k, v in obs.items()}
-    return torch.as_tensor(obs, device=device)
+    if isinstance(obs, np.ndarray):
+        return torch.as_tensor(obs, device=device)
+    # Graph and Sequence observations come from the vector env as tuples, one item per env copy.
+    return collate(space, obs, device)
 
 
 def _check_finite(rewards: np.ndarray, observations: Any) -> None:
@@ -44,6 +49,8 @@ def _check_finite(rewards: np.ndarray, observations: Any) -> None:
         )
     arrays = observations.values() if isinstance(observations, dict) else (observations,)
     for array in arrays:
+        if not isinstance(array, np.ndarray):
+            continue  # graphs and sets are checked when the encoder reads them
         if array.dtype.kind == "f" and not np.isfinite(array.sum()) and not np.isfinite(array).all():
             raise EnvError("the env returned an observation with NaN or infinite values; fix the env or clip them")
 
@@ -107,7 +114,7 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         _track_episodes(model, rewards, episode_end, valid)
 
         if normalizer is not None:
-            normalizer.update(_to_tensor(next_obs, device))
+            normalizer.update(_to_tensor(next_obs, device, model.observation_space))
         if model.reward_normalizer is not None:
             rewards = model.reward_normalizer.update_and_normalize(rewards, episode_end, valid)
         if not next_step_reset and "final_obs" in infos:
@@ -121,7 +128,7 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
             return False
     buffer.evaluate(policy)
     with torch.inference_mode():
-        last_obs = _to_tensor(model._last_obs, device)
+        last_obs = _to_tensor(model._last_obs, device, model.observation_space)
         last_values = policy.predict_values(policy.normalize(last_obs)).cpu().numpy()
     buffer.compute_returns_and_advantages(last_values, cfg.gamma, cfg.gae_lambda, final_values)
     callback.on_rollout_end()
@@ -152,7 +159,7 @@ def _current_masks(reader: MaskReader, infos: dict[str, Any], resetting: np.ndar
 @torch.inference_mode()
 def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: Any = None) -> tuple[Any, ...]:
     """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``."""
-    obs = policy.normalize(_to_tensor(raw_obs, device))
+    obs = policy.normalize(_to_tensor(raw_obs, device, getattr(policy, "observation_space", None)))
     outputs = policy.outputs(obs) if action_masks is None else policy.outputs(obs, action_masks)
     actions = outputs.distribution.sample()
     env_actions = policy.action_adapter(actions).cpu().numpy()
@@ -176,11 +183,7 @@ def _final_values(model: Any, infos: dict[str, Any], truncated: np.ndarray, t: i
     """SAME_STEP autoreset: V(final observation) for the copies truncated at step ``t``."""
     mask = infos.get("_final_obs", np.zeros_like(truncated))
     for i in np.flatnonzero(np.logical_and(truncated, mask)):
-        final = infos["final_obs"][i]
-        if isinstance(final, dict):
-            batch = {k: np.asarray(v)[None] for k, v in final.items()}
-        else:
-            batch = np.asarray(final)[None]
+        batch, _ = batch_observation(model.observation_space, infos["final_obs"][i])
         with torch.inference_mode():
-            obs = model.policy.normalize(_to_tensor(batch, model.device))
+            obs = model.policy.normalize(_to_tensor(batch, model.device, model.observation_space))
             out[(t, int(i))] = float(model.policy.predict_values(obs)[0])

@@ -25,6 +25,7 @@ from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
+from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -80,7 +81,8 @@ class PPO(Algorithm):
 
     algorithm_name = "ppo"
     config_class = PPOConfig
-    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
+                               NodeBox)
 
     def __init__(
         self,

@@ -21,6 +21,8 @@ import torch
 from gymnasium import spaces
 
 from ballast.buffers.storage import Batch, make_storage
+from ballast.node_spaces import is_per_node_action_space, per_node_value_space
+from ballast.ragged import SetBatch
 from ballast.returns import compute_gae
 
 
@@ -29,7 +31,7 @@ class RolloutBatch:
     """A minibatch of transitions for an on-policy update."""
 
     observations: Batch
-    actions: torch.Tensor
+    actions: torch.Tensor | SetBatch
     old_values: torch.Tensor
     old_log_prob: torch.Tensor
     advantages: torch.Tensor
@@ -66,8 +68,12 @@ class RolloutBuffer:
         self.masked = False
         self.observations = make_storage(observation_space, n_steps, n_envs, normalized_keys=normalized_keys,
                                          device=device)
-        self.action_shape, action_dtype = policy_action_shape(action_space)
         shape = (n_steps, n_envs)
+        # Per-node actions (one value per node of each graph) are ragged like the nodes.
+        self.ragged_actions = (make_storage(per_node_value_space(action_space), n_steps, n_envs, device=device)
+                               if is_per_node_action_space(action_space) else None)
+        self.action_shape, action_dtype = ((0,), np.dtype(np.float32)) if self.ragged_actions is not None \
+            else policy_action_shape(action_space)
         self.actions = np.zeros((*shape, *self.action_shape), dtype=action_dtype)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)
@@ -95,7 +101,10 @@ class RolloutBuffer:
         self.observations.put(t, observations)
         if self.masked:
             self.action_masks.put(t, action_masks)
-        self.actions[t] = actions
+        if self.ragged_actions is not None:
+            self.ragged_actions.put(t, actions)
+        else:
+            self.actions[t] = actions
         self.rewards[t] = rewards
         self.terminated[t] = terminated
         self.episode_end[t] = episode_end
@@ -119,8 +128,9 @@ class RolloutBuffer:
             index = torch.arange(start, min(n, start + chunk), device=self.device)
             obs = self.observations.gather(index)
             out = policy.outputs(obs, self.action_masks.gather(index)) if self.masked else policy.outputs(obs)
+            taken = actions[index] if self.ragged_actions is None else self.ragged_actions.gather(index)
             values[start:start + len(index)] = out.values.cpu().numpy()
-            log_probs[start:start + len(index)] = out.distribution.log_prob(actions[index]).cpu().numpy()
+            log_probs[start:start + len(index)] = out.distribution.log_prob(taken).cpu().numpy()
 
     def compute_returns_and_advantages(self, last_values: np.ndarray, gamma: float, gae_lambda: float,
                                        final_values: dict[tuple[int, int], float] | None = None) -> None:
@@ -145,7 +155,7 @@ class RolloutBuffer:
         t = self._tensors
         return RolloutBatch(
             observations=self.observations.gather(index),
-            actions=t["actions"][index],
+            actions=t["actions"][index] if self.ragged_actions is None else self.ragged_actions.gather(index),
             old_values=t["values"][index],
             old_log_prob=t["log_probs"][index],
             advantages=t["advantages"][index],

@@ -24,11 +24,14 @@ from torch import nn
 
 from ballast.encoders import build_encoder
 from ballast.envs.normalize import ObservationNormalizer
+from ballast.node_spaces import is_per_node_action_space
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head
 from ballast.policies.mlp import StackedMLP
+from ballast.policies.node_heads import NodeActionAdapter, is_node_action_space, make_node_head
+from ballast.ragged import GraphBatch, SetBatch
 
-Obs = torch.Tensor | dict[str, torch.Tensor]
+Obs = torch.Tensor | GraphBatch | SetBatch | dict[str, torch.Tensor | GraphBatch | SetBatch]
 
 
 @dataclass
@@ -81,11 +84,16 @@ class ActorCriticPolicy(nn.Module):
             self.actor_mlp = StackedMLP(features_dim, pi_sizes, cfg.activation_fn, copies=1)
             self.critic_mlp = StackedMLP(features_dim, vf_sizes, cfg.activation_fn, copies=1)
             latent_pi_dim, latent_vf_dim = self.actor_mlp.output_dim, self.critic_mlp.output_dim
-        self.action_head = make_action_head(
-            action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std
-        )
+        self.node_level = is_node_action_space(action_space)
+        if self.node_level:
+            self.action_head = make_node_head(action_space, self.encoder, latent_pi_dim, cfg.log_std_init)
+        else:
+            self.action_head = make_action_head(
+                action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std
+            )
         self.value_head = nn.Linear(latent_vf_dim, 1)
-        self.action_adapter = ActionAdapter(action_space)
+        self.action_adapter = (NodeActionAdapter(action_space) if is_per_node_action_space(action_space)
+                               else ActionAdapter(action_space))
         if cfg.ortho_init:
             self._orthogonal_init()
 
@@ -97,6 +105,8 @@ class ActorCriticPolicy(nn.Module):
         gains = [(self.encoder, np.sqrt(2)), (self.action_head.net, 0.01), (self.value_head, 1.0)]
         if self.vf_encoder is not None:
             gains.append((self.vf_encoder, np.sqrt(2)))
+        if self.node_level:
+            gains.append((self.action_head.mlp, np.sqrt(2)))
         for module, gain in gains:
             for layer in module.modules():
                 if isinstance(layer, (nn.Linear, nn.Conv2d)):
@@ -107,11 +117,14 @@ class ActorCriticPolicy(nn.Module):
     def latents(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(features, latent_pi, latent_vf)`` for a batch of (already normalised) observations."""
         features = self.encoder(obs)
+        return (features, *self._latents_from(features, obs))
+
+    def _latents_from(self, features: torch.Tensor, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
         if self.trunk is not None:
             latent = self.trunk(features)
-            return features, latent[0], latent[1]
+            return latent[0], latent[1]
         vf_features = features if self.vf_encoder is None else self.vf_encoder(obs)
-        return features, self.actor_mlp(features)[0], self.critic_mlp(vf_features)[0]
+        return self.actor_mlp(features)[0], self.critic_mlp(vf_features)[0]
 
     def outputs(self, obs: Obs, action_masks: Any = None) -> PolicyOutput:
         """Every intermediate output for a batch of (already normalised) observations.
@@ -119,8 +132,14 @@ class ActorCriticPolicy(nn.Module):
         With ``action_masks`` (one mask per observation, as tensors), the distribution covers the
         valid actions only.
         """
-        features, latent_pi, latent_vf = self.latents(obs)
-        distribution = self.action_head(latent_pi)
+        if self.node_level:
+            encoding = self.encoder.encode_nodes(obs)
+            features = encoding.features
+            latent_pi, latent_vf = self._latents_from(features, obs)
+            distribution = self.action_head(latent_pi, encoding)
+        else:
+            features, latent_pi, latent_vf = self.latents(obs)
+            distribution = self.action_head(latent_pi)
         if action_masks is not None:
             distribution = distribution.masked(action_masks)
         return PolicyOutput(

@@ -104,9 +104,6 @@ def make_action_head(
     raise UnsupportedSpaceError(f"no action head for the action space {action_space}")
 
 
-_ADAPTED_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
-
-
 class ActionAdapter(nn.Module):
     """Maps actions as the policy samples them to actions as the env takes them.
 
@@ -118,10 +115,9 @@ class ActionAdapter(nn.Module):
 
     def __init__(self, action_space: spaces.Space, squashed: bool = False) -> None:
         super().__init__()
-        # The Gymnasium base class decides the mapping, so subclasses (e.g. NodeChoice, a Discrete) map
-        # as their base: node 300 must not become an int8.
-        bases = [c.__name__ for c in type(action_space).__mro__ if c in _ADAPTED_SPACES]
-        self.kind = bases[0] if bases else type(action_space).__name__
+        # Subclasses (e.g. NodeChoice, a Discrete) map as their base space does.
+        self.kind = next((base.__name__ for base in (spaces.Box, spaces.Discrete, spaces.MultiDiscrete)
+                          if isinstance(action_space, base)), type(action_space).__name__)
         self.squashed = squashed
         self.shape = tuple(action_space.shape) if action_space.shape is not None else ()
         if isinstance(action_space, spaces.Box):

@@ -133,12 +133,6 @@ def test_node_choice_masks_are_ragged():
         rule.check(space, [np.ones((2, 2))], 1)
 
 
-def test_node_box_repr_shows_its_bounds():
-    from ballast.node_spaces import NodeBox
-
-    assert repr(NodeBox(-1.0, 1.0, (2,))) == "NodeBox(-1.0, 1.0, (2,), float32)"
-    assert repr(NodeBox(np.array([-1.0, 0.0], np.float32), np.array([1.0, 2.0], np.float32), (2,))) == (
-        "NodeBox([-1.0, 0.0], [1.0, 2.0], (2,), float32)")
 
 
 def test_rows_being_reset_may_have_empty_masks():
@@ -157,3 +151,23 @@ def test_node_choice_actions_keep_their_value():
     assert adapter.kind == "Discrete"
     assert adapter(torch.tensor([300, 5])).tolist() == [300, 5]
     assert adapter.numpy(np.array([300, 5])).tolist() == [300, 5]
+
+
+def test_node_choice_distribution_under_a_ragged_mask_by_hand():
+    from ballast.distributions import NodeCategorical
+
+    # Two graphs of 3 and 2 nodes, all logits 0; graph 0 allows nodes 0 and 2, graph 1 node 1 only.
+    logits = torch.zeros(5, requires_grad=True)
+    index, offsets = torch.tensor([0, 0, 0, 1, 1]), torch.tensor([0, 3, 5])
+    mask = RaggedMask(torch.tensor([True, False, True, False, True]), torch.tensor([3, 2]))
+    dist = NodeCategorical(logits, index, offsets).masked(mask)
+    torch.testing.assert_close(dist.log_prob(torch.tensor([2, 1])), torch.tensor([math.log(0.5), 0.0]))
+    torch.testing.assert_close(dist.entropy(), torch.tensor([math.log(2.0), 0.0]))
+    torch.manual_seed(0)
+    samples = torch.stack([dist.sample() for _ in range(2000)])
+    assert set(samples[:, 0].tolist()) == {0, 2} and set(samples[:, 1].tolist()) == {1}
+    (dist.log_prob(torch.tensor([0, 1])).sum() + dist.entropy().sum()).backward()
+    assert torch.isfinite(logits.grad).all() and logits.grad[1] == 0 and logits.grad[3] == 0
+    with pytest.raises(ActionMaskError, match=r"graphs have \[3, 2\] nodes, the masks \[2, 3\]"):
+        wrong = RaggedMask(torch.ones(5, dtype=torch.bool), torch.tensor([2, 3]))
+        NodeCategorical(logits, index, offsets).masked(wrong)

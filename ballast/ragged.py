@@ -79,7 +79,9 @@ class GraphBatch:
         node_counts, edge_counts = self.node_counts[graphs], self.edge_counts[graphs]
         node_pick = ragged_arange(self.node_offsets[graphs], node_counts)
         edge_pick = ragged_arange(self.edge_offsets[graphs], edge_counts)
-        links = self.local_links()[edge_pick]
+        # Only the picked edges are made local again (a minibatch slice must not cost the whole batch).
+        edge_graph = torch.repeat_interleave(graphs, edge_counts, output_size=edge_pick.shape[0])
+        links = (self.edge_index[:, edge_pick] - self.node_offsets[edge_graph]).T
         edges = None if self.edges is None else self.edges[edge_pick]
         return GraphBatch.from_parts(self.nodes[node_pick], node_counts, edges, links, edge_counts)
 

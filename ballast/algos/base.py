@@ -274,6 +274,7 @@ class Algorithm:
         """Accept the env's spaces or raise; True when they differ in sizes only and the model now uses them."""
         if spaces_equal(observation_space, self.observation_space) and spaces_equal(action_space, self.action_space):
             return False
+        check_action_bounds(self.action_space, action_space)
         sized = same_kind(observation_space, self.observation_space) and same_kind(action_space, self.action_space)
         if not sized or not hasattr(self, "policy_config") or not isinstance(self.policy, self.default_policy_class):
             if not spaces_equal(observation_space, self.observation_space):
@@ -548,6 +549,7 @@ class Algorithm:
         if env is not None:
             vec = make_vec_env(env, _copies_for(env, cfg.get("n_envs", 1)),
                                env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
+            check_action_bounds(action_space, vec.single_action_space)
             for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
                                      ("action", action_space, vec.single_action_space)):
                 # Spaces that differ in sizes only are checked layer by layer when the weights load.
@@ -620,6 +622,20 @@ class Algorithm:
     def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
                            data: dict[str, Any]) -> None:
         optimizer_from_tensors(optimizer, tensors, data)
+
+
+def check_action_bounds(model_space: spaces.Space, env_space: spaces.Space) -> None:
+    """Refuse an env whose Box actions have the model's shape but other bounds.
+
+    The model maps (squashes, clips) its actions onto its own bounds, so in such an env its actions
+    would silently mean something else.
+    """
+    if (isinstance(model_space, spaces.Box) and isinstance(env_space, spaces.Box)
+            and model_space.shape == env_space.shape and not spaces_equal(model_space, env_space)):
+        raise SpaceMismatchError(
+            f"the env's action space {env_space} has other bounds than the model's {model_space}: the model "
+            "maps its actions onto its own bounds, so acting in this env would change what its actions mean; "
+            "rescale the env's actions to the model's bounds (e.g. gymnasium.wrappers.RescaleAction)")
 
 
 def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto") -> Algorithm:

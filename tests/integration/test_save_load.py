@@ -131,6 +131,17 @@ def test_set_env_with_other_spaces_is_refused():
         model.set_env("MountainCarContinuous-v0")
 
 
+def test_an_env_with_other_action_bounds_is_refused(tmp_path):
+    model = PPO("MlpPolicy", "Pendulum-v1", n_steps=16, batch_size=16, seed=0, device="cpu")
+    path = model.save(tmp_path / "m")
+    narrower = gym.wrappers.RescaleAction(gym.make("Pendulum-v1"), -1.0, 1.0)
+    with pytest.raises(SpaceMismatchError, match="other bounds") as info:
+        PPO.load(path, env=narrower)
+    assert "RescaleAction" in str(info.value)
+    with pytest.raises(SpaceMismatchError, match="other bounds"):
+        model.set_env(narrower)
+
+
 class RecordStart(BaseCallback):
     def _on_training_start(self):
         self.start = self.model.num_timesteps

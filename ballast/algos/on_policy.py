@@ -46,7 +46,9 @@ def _check_finite(rewards: np.ndarray, observations: Any) -> None:
 def make_rollout_buffer(model: Any) -> RolloutBuffer:
     """A rollout buffer for ``model``'s spaces, ``n_steps`` and ``n_envs`` (normalised keys stored as floats)."""
     normalizer = model.policy.normalizer
-    return RolloutBuffer(model.observation_space, model.action_space, model.config.n_steps, model.n_envs,
+    # A residual policy stores what its networks see: the observation with the base action appended.
+    observation_space = getattr(model.policy, "network_observation_space", model.observation_space)
+    return RolloutBuffer(observation_space, model.action_space, model.config.n_steps, model.n_envs,
                          normalized_keys=set(normalizer.keys) if normalizer is not None else set(),
                          device=model.device)
 
@@ -115,6 +117,10 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
 @torch.inference_mode()
 def _torch_step(policy: Any, raw_obs: Any, device: torch.device) -> tuple[Any, ...]:
     """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``."""
+    if getattr(policy, "residual", None) is not None:
+        obs, base = policy.normalize_with_base(_to_tensor(raw_obs, device))
+        actions = policy.outputs(obs).distribution.sample()
+        return obs, actions.cpu().numpy(), policy.env_actions(actions, base).cpu().numpy()
     obs = policy.normalize(_to_tensor(raw_obs, device))
     actions = policy.outputs(obs).distribution.sample()
     env_actions = policy.action_adapter(actions).cpu().numpy()

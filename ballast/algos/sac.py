@@ -35,6 +35,7 @@ from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.optim import FlatParameters, make_adam
 from ballast.policies.continuous import SACPolicy, target_pairs
+from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 #: SB3's SAC policy defaults (``policy_kwargs`` override them).
@@ -97,7 +98,8 @@ class SAC(Algorithm):
         use_sde, sde_sample_freq, use_sde_at_warmup: gSDE exploration instead of independent
             Gaussian noise, new noise every ``sde_sample_freq`` steps (-1: at each collection),
             and gSDE instead of uniform actions during the warm-up.
-        The other arguments are those of :class:`ballast.PPO`.
+        The other arguments (including the residual ones, ``base_policy`` ...) are those of
+        :class:`ballast.PPO`.
     """
 
     algorithm_name = "sac"
@@ -138,6 +140,10 @@ class SAC(Algorithm):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         self.action_noise = as_action_noise(action_noise)
         config = SACConfig(
@@ -156,7 +162,8 @@ class SAC(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space)
+                    action_space=action_space,
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
@@ -230,9 +237,15 @@ class SAC(Algorithm):
                                               gamma=cfg.gamma, reward_fn=reward_fn)
             self._n_updates += 1
             update_target = self._n_updates % cfg.target_update_interval == 0
-            normalize = self.policy.normalize
-            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                                normalize(batch.next_observations), batch.discounts, update_target)
+            if self.residual_actions is None:
+                normalize = self.policy.normalize
+                stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                                    normalize(batch.next_observations), batch.discounts, update_target)
+            else:
+                obs, base = self.policy.normalize_with_base(batch.observations)
+                next_obs, next_base = self.policy.normalize_with_base(batch.next_observations)
+                stats = self.update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_target,
+                                    base=base, next_base=next_base, update_actor=not self._actor_frozen())
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
         self.logger.record("train/n_updates", self._n_updates)
@@ -241,10 +254,15 @@ class SAC(Algorithm):
             self.logger.record("train/std", self.policy.actor.sde_std().detach().mean())
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor, update_target: bool) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, update_target: bool, *, base: torch.Tensor | None = None,
+               next_base: torch.Tensor | None = None, update_actor: bool = True) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         A function of fixed-shape tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        For a residual agent ``base`` and ``next_base`` are the base's env actions: the actor's
+        corrections become executed actions (``ResidualActions.critic_actions``) before the critic
+        sees them, while log-probabilities stay those of the corrections. ``update_actor=False``
+        (critic warm-up) trains the critic only.
         """
         policy, cfg = self.policy, self.config
         actor = policy.actor
@@ -259,12 +277,20 @@ class SAC(Algorithm):
             ent_coef, terms = self.ent_coef_tensor, {}
         with torch.no_grad():
             next_actions, next_log_prob = actor.action_log_prob(next_obs, noise)
+            if next_base is not None:
+                next_actions = policy.residual.critic_actions(next_base, next_actions)
             next_q = policy.q_values(next_obs, next_actions, target=True)
             target = returns.soft_q_target(rewards, discounts, next_q, next_log_prob, ent_coef)
         terms["critic"] = 0.5 * losses.q_regression_loss(policy.q_values(obs, actions), target)
         self.critic_params.zero_grad()
         terms["critic"].backward()
         self.critic_optimizer.step()
+        if not update_actor:
+            if update_target:
+                self.targets.update(cfg.tau)
+            return {"train/critic_loss": terms["critic"].detach(), "train/ent_coef": ent_coef.detach().reshape(())}
+        if base is not None:
+            actions_pi = policy.residual.critic_actions(base, actions_pi)
         q_pi = policy.q_values(obs, actions_pi, detach_params=True)
         terms["actor"] = losses.sac_actor_loss(log_prob, q_pi, ent_coef)
         # The alpha loss reaches only log(alpha) and the actor loss only the actor (alpha enters it

@@ -34,6 +34,7 @@ from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.policies.continuous import TD3Policy, target_pairs
+from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
@@ -78,6 +79,8 @@ class TD3(Algorithm):
         policy_delay: critic updates per actor (and target) update.
         target_policy_noise: std of the Gaussian noise added to the target action (smoothing).
         target_noise_clip: that noise is clipped to ``[-target_noise_clip, target_noise_clip]``.
+        base_policy, residual_scale, append_base_action, critic_warmup_steps: a residual agent, as in
+        :class:`ballast.PPO`.
     """
 
     algorithm_name = "td3"
@@ -116,6 +119,10 @@ class TD3(Algorithm):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         self.action_noise = as_action_noise(action_noise)
         config = TD3Config(
@@ -131,7 +138,8 @@ class TD3(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space)
+                    action_space=action_space,
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         defaults = td3_policy_defaults(self.policy_name, self.default_n_critics)
@@ -186,23 +194,36 @@ class TD3(Algorithm):
                                               gamma=cfg.gamma, reward_fn=reward_fn)
             self._n_updates += 1
             update_actor = self._n_updates % cfg.policy_delay == 0
-            normalize = self.policy.normalize
-            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                                normalize(batch.next_observations), batch.discounts, update_actor)
+            if self.residual_actions is None:
+                normalize = self.policy.normalize
+                stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                                    normalize(batch.next_observations), batch.discounts, update_actor)
+            else:
+                obs, base = self.policy.normalize_with_base(batch.observations)
+                next_obs, next_base = self.policy.normalize_with_base(batch.next_observations)
+                stats = self.update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_actor,
+                                    base=base, next_base=next_base, train_actor=not self._actor_frozen())
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
         self.logger.record("train/n_updates", self._n_updates)
         self.logger.record("train/learning_rate", lr)
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor, update_actor: bool) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, update_actor: bool, *, base: torch.Tensor | None = None,
+               next_base: torch.Tensor | None = None, train_actor: bool = True) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         A function of fixed-shape tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        For a residual agent ``base`` and ``next_base`` are the base's env actions: the actors'
+        corrections become executed actions (``ResidualActions.critic_actions``; the target
+        smoothing noise is added to the executed action, the critic's input) before the critic
+        sees them. ``train_actor=False`` (critic warm-up) skips the actor step but not the targets.
         """
         policy, cfg = self.policy, self.config
         with torch.no_grad():
             next_actions = policy.actor_target(next_obs)
+            if next_base is not None:
+                next_actions = policy.residual.critic_actions(next_base, next_actions)
             if cfg.target_policy_noise > 0:
                 noise = (torch.randn_like(next_actions) * cfg.target_policy_noise).clamp(
                     -cfg.target_noise_clip, cfg.target_noise_clip)
@@ -214,14 +235,18 @@ class TD3(Algorithm):
         terms["critic"].backward()
         self.critic_optimizer.step()
         stats = {"train/critic_loss": terms["critic"].detach()}
-        if update_actor:
-            q_pi = policy.q_values(obs, policy.actor(obs), detach_params=True, first_only=True)
+        if update_actor and train_actor:
+            actions_pi = policy.actor(obs)
+            if base is not None:
+                actions_pi = policy.residual.critic_actions(base, actions_pi)
+            q_pi = policy.q_values(obs, actions_pi, detach_params=True, first_only=True)
             terms["actor"] = losses.deterministic_actor_loss(q_pi)
             self.actor_params.zero_grad()
             terms["actor"].backward()
             self.actor_optimizer.step()
-            self.targets.update(cfg.tau)
             stats["train/actor_loss"] = terms["actor"].detach()
+        if update_actor:
+            self.targets.update(cfg.tau)
         return stats
 
     # --- checkpoint ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from torch import nn
 from ballast.export import ExportError
 
 BATCH = "batch"
+_BASE_KINDS = {"callable": "a callable base (Python code)", "onnx": "an ONNX base (run by onnxruntime)"}
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,12 @@ def make_plan(model: Any, include_value: bool) -> ExportPlan:
         raise ExportError(
             f"export needs a Ballast model whose policy has act(obs, deterministic); got {type(model).__name__}"
         )
+    residual = getattr(policy, "residual", None)
+    if residual is not None and not residual.base.exportable:
+        raise ExportError(
+            f"this residual model's base policy is {_BASE_KINDS.get(residual.base.kind, residual.base.kind)}, which "
+            "the exported artifact cannot carry; export supports residual models whose base is a Ballast model "
+            "(it is then part of the artifact's graph)")
     observation_space = model.observation_space
     inputs = input_specs(observation_space)
     keys = [s.key for s in inputs] if isinstance(observation_space, spaces.Dict) else None

@@ -92,6 +92,10 @@ def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: boo
     """See :func:`ballast.export.export_model`; ``onnx_exporter`` picks the ONNX exporter (tests try both)."""
     from ballast.export.readme import render_readme
 
+    if format == "matlab" and getattr(getattr(model, "policy", None), "residual", None) is not None:
+        raise ExportError(
+            "MATLAB export does not support residual models (base_policy=) yet; export to ONNX or TorchScript, "
+            "which carry a Ballast base in the graph")
     plan = make_plan(model, include_value)
     out_dir.mkdir(parents=True, exist_ok=True)
     runner: Any = None

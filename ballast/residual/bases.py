@@ -56,14 +56,22 @@ class BasePolicy(nn.Module):
         raise NotImplementedError
 
     def forward(self, obs: Any) -> torch.Tensor:
-        actions = self.compute(obs)
+        return self.compute(obs)
+
+    def _checked(self, actions: np.ndarray, obs: Any) -> np.ndarray:
+        """``actions`` as ``(batch, action_dim)`` float32, or a clear error when they do not fit."""
         n = _batch_size(obs)
-        if actions.numel() != n * self.action_dim:
+        array = np.asarray(actions, dtype=np.float32)
+        if array.size != n * self.action_dim:
             raise ConfigurationError(
-                f"the {self.kind} base policy returned actions of shape {tuple(actions.shape)} for a batch of {n} "
+                f"the {self.kind} base policy returned actions of shape {array.shape} for a batch of {n} "
                 f"observations; expected ({n}, {self.action_dim}) (one env action per observation)"
             )
-        return actions.reshape(n, self.action_dim)
+        if not np.isfinite(array).all():
+            raise ConfigurationError(
+                f"the {self.kind} base policy returned non-finite actions; fix it so that it returns finite "
+                "values for every observation")
+        return array.reshape(n, self.action_dim)
 
     def to_json(self) -> dict[str, Any]:
         """What the checkpoint's config records about the base."""
@@ -96,12 +104,7 @@ class CallableBase(BasePolicy):
         out = self.fn(_numpy_obs(obs))
         if isinstance(out, torch.Tensor):
             out = out.detach().cpu().numpy()
-        array = np.asarray(out, dtype=np.float32)
-        if not np.isfinite(array).all():
-            raise ConfigurationError(
-                f"the callable base policy {self.import_path or self.fn!r} returned non-finite actions; "
-                "fix the controller so that it returns finite values for every observation")
-        return torch.as_tensor(array, device=device)
+        return torch.as_tensor(self._checked(out, obs), device=device)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "import_path": self.import_path}
@@ -129,7 +132,10 @@ class ModelBase(BasePolicy):
         return self
 
     def compute(self, obs: Any) -> torch.Tensor:
-        return self.policy.act(obs, deterministic=True).to(torch.float32)
+        # The base model was built for the same action space (checked when it was given), so its
+        # output fits; a data-dependent check here would fix the batch size in exported graphs.
+        actions = self.policy.act(obs, deterministic=True)
+        return actions.reshape(actions.shape[0], self.action_dim).to(torch.float32)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "algorithm": self.algorithm}
@@ -181,7 +187,7 @@ class OnnxBase(BasePolicy):
         if self.input_dtype is not None:
             array = array.astype(self.input_dtype, copy=False)
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(array)})[0]
-        return torch.as_tensor(np.asarray(out, dtype=np.float32), device=obs.device)
+        return torch.as_tensor(self._checked(out, obs), device=obs.device)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind}

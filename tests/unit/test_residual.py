@@ -260,3 +260,14 @@ def test_export_refuses_bases_it_cannot_carry(tmp_path) -> None:
     model = small(SAC)
     with pytest.raises(ExportError, match="callable base"):
         model.export(tmp_path / "x")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_export_carries_a_ballast_base(fmt, tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    base = _trained(SAC("MlpPolicy", "Pendulum-v1", seed=2, policy_kwargs={"net_arch": [16]}))
+    model = _trained(small(PPO, base_policy=base, normalize_observations=True))
+    out = model.export(tmp_path / fmt, format=fmt)  # the parity check against predict runs inside
+    assert out.exists()
+    with pytest.raises(ExportError, match="MATLAB"):
+        model.export(tmp_path / "m", format="matlab")

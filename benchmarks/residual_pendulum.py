@@ -89,7 +89,8 @@ def main() -> None:
         "## Residual SAC over a mistuned controller (Pendulum-v1)",
         "",
         "Base: `ballast.envs.controllers.pendulum_swing_up` (energy swing-up, PD gains too weak to hold the "
-        f"pendulum up). SAC with `learning_rate=1e-3` (zoo), residual agent with `residual_scale={args.residual_scale}`, "
+        "pendulum up). SAC with `learning_rate=1e-3` (zoo), residual agent with "
+        f"`residual_scale={args.residual_scale}`, "
         f"`critic_warmup_steps={args.critic_warmup}`, base action appended. Deterministic evaluation on 10 seeded "
         f"episodes every {args.eval_every} steps; a run stops when the mean reaches {args.threshold:.0f}.",
         "",

@@ -53,3 +53,12 @@ def test_residual_agent_improves_on_its_base(cls, steps, options) -> None:
     model.learn(steps)
     after = episode_mean(model)
     assert after > base / 4, (base, after)  # a quarter of the base's loss, or less
+
+
+def test_mujoco_base_controller_drives_a_fresh_residual_agent() -> None:
+    pytest.importorskip("mujoco")
+    from ballast.envs.controllers import reacher_jacobian_pd
+
+    model = SAC("MlpPolicy", "Reacher-v5", seed=0, base_policy=reacher_jacobian_pd, policy_kwargs={"net_arch": [16]})
+    obs = model.observation_space.sample()[None]
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], reacher_jacobian_pd(obs))

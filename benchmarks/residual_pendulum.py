@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=int, default=20_000)
-    parser.add_argument("--eval-every", type=int, default=500)
+    parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--threshold", type=float, default=-200.0)
     parser.add_argument("--residual-scale", type=float, default=0.5)
     parser.add_argument("--critic-warmup", type=int, default=1000)

@@ -262,7 +262,7 @@ class SAC(Algorithm):
         For a residual agent ``base`` and ``next_base`` are the base's env actions: the actor's
         corrections become executed actions (``ResidualActions.critic_actions``) before the critic
         sees them, while log-probabilities stay those of the corrections. ``update_actor=False``
-        (critic warm-up) trains the critic only.
+        (critic warm-up) trains the critic and the entropy coefficient, not the actor.
         """
         policy, cfg = self.policy, self.config
         actor = policy.actor
@@ -286,9 +286,17 @@ class SAC(Algorithm):
         terms["critic"].backward()
         self.critic_optimizer.step()
         if not update_actor:
+            # Critic warm-up: the actor waits; alpha still follows the (unchanged) policy's entropy,
+            # so that it has the value it would have had when the actor starts.
+            stats = {"train/critic_loss": terms["critic"].detach(), "train/ent_coef": ent_coef.detach().reshape(())}
+            if self.log_ent_coef is not None:
+                self.ent_coef_params.zero_grad()
+                terms["alpha"].backward()
+                self.ent_coef_optimizer.step()
+                stats["train/ent_coef_loss"] = terms["alpha"].detach()
             if update_target:
                 self.targets.update(cfg.tau)
-            return {"train/critic_loss": terms["critic"].detach(), "train/ent_coef": ent_coef.detach().reshape(())}
+            return stats
         if base is not None:
             actions_pi = policy.residual.critic_actions(base, actions_pi)
         q_pi = policy.q_values(obs, actions_pi, detach_params=True)

@@ -478,8 +478,9 @@ class Algorithm:
             tensors["reward_normalizer"] = dict(self.reward_normalizer.state_dict())
         if include_replay_buffer:
             tensors["replay_buffer"] = buffer.state_tensors()
-        if self.residual_actions is not None and self.residual_actions.base.state_tensors():
-            tensors["residual_base"] = self.residual_actions.base.state_tensors()
+        base_tensors = self.residual_actions.base.state_tensors() if self.residual_actions is not None else {}
+        if base_tensors:
+            tensors["residual_base"] = base_tensors
         meta = {"algorithm": self.algorithm_name, "policy": self.policy_name}
         return Checkpoint(meta=meta, config=config, state=state, tensors=tensors)
 
@@ -607,6 +608,10 @@ class Algorithm:
         optimizer_from_tensors(optimizer, tensors, data)
 
 
-def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto") -> Algorithm:
-    """Load any Ballast checkpoint; the algorithm is read from the file."""
+def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
+         base_policy: Any = None) -> Algorithm:
+    """Load any Ballast checkpoint; the algorithm is read from the file. ``base_policy`` gives a
+    residual model's callable base explicitly (see :meth:`Algorithm.load`)."""
+    if base_policy is not None:
+        return Algorithm.load(path, env=env, device=device, base_policy=base_policy)
     return Algorithm.load(path, env=env, device=device)

@@ -13,7 +13,13 @@ from ballast import A2C, DDPG, PPO, SAC, TD3, evaluate_policy
 from ballast.algos.on_policy import collect_rollout
 from ballast.callbacks import BaseCallback
 from ballast.envs.controllers import pendulum_swing_up
-from ballast.errors import CheckpointError, ConfigurationError, ExportError, UnsupportedSpaceError
+from ballast.errors import (
+    CheckpointError,
+    ConfigurationError,
+    ExportError,
+    SpaceMismatchError,
+    UnsupportedSpaceError,
+)
 from ballast.residual import CallableBase, ModelBase, OnnxBase, ResidualActions
 
 ALGOS = [PPO, A2C, SAC, TD3, DDPG]
@@ -182,7 +188,7 @@ def test_bad_arguments_raise_clear_errors() -> None:
     with pytest.raises(ConfigurationError, match="residual_scale must be positive"):
         SAC("MlpPolicy", "Pendulum-v1", base_policy=pendulum_swing_up, residual_scale=0.0)
     other = SAC("MlpPolicy", "MountainCarContinuous-v0", policy_kwargs={"net_arch": [8]})
-    with pytest.raises(Exception, match="observation space"):
+    with pytest.raises(SpaceMismatchError, match="observation space"):
         SAC("MlpPolicy", "Pendulum-v1", base_policy=other)
 
 

@@ -277,3 +277,33 @@ def test_export_carries_a_ballast_base(fmt, tmp_path) -> None:
     assert out.exists()
     with pytest.raises(ExportError, match="MATLAB"):
         model.export(tmp_path / "m", format="matlab")
+
+
+class DictReach(gym.Env):
+    """Dict observations, Box actions in [-1, 1]^2."""
+
+    observation_space = gym.spaces.Dict({"pos": gym.spaces.Box(-1, 1, (2,), np.float32),
+                                         "goal": gym.spaces.Box(-1, 1, (2,), np.float32)})
+    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.obs = {k: self.np_random.uniform(-1, 1, 2).astype(np.float32) for k in ("pos", "goal")}
+        return self.obs, {}
+
+    def step(self, action):
+        return self.obs, -float(np.sum((self.obs["goal"] - self.obs["pos"] - action) ** 2)), True, False, {}
+
+
+def towards_goal(obs: dict) -> np.ndarray:
+    return 0.5 * (obs["goal"] - obs["pos"])
+
+
+def test_dict_observations_gain_a_base_action_key() -> None:
+    model = SAC("MultiInputPolicy", DictReach(), seed=0, base_policy=towards_goal, learning_starts=10,
+                policy_kwargs={"net_arch": [16]})
+    obs = {"pos": OBS[:, :2], "goal": OBS[:, 1:]}
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], np.clip(towards_goal(obs), -1, 1))
+    net_obs, _ = model.policy.normalize_with_base({k: torch.as_tensor(v) for k, v in obs.items()})
+    assert set(net_obs) == {"pos", "goal", "base_action"}
+    model.learn(30)

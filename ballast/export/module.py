@@ -20,6 +20,8 @@ from torch import nn
 from ballast.export import ExportError
 
 BATCH = "batch"
+#: The input a residual export takes the base's action from before the base's graph is joined to it.
+BASE_INPUT = "base_action"
 _BASE_KINDS = {"callable": "a callable base (Python code)", "onnx": "an ONNX base (run by onnxruntime)"}
 
 
@@ -100,13 +102,20 @@ def value_kind(policy: nn.Module) -> str:
 
 
 class ExportedPolicy(nn.Module):
-    """Raw observation(s) -> env action (and optionally V(s) or Q(s, .)), for a batch of any size."""
+    """Raw observation(s) -> env action (and optionally V(s) or Q(s, .)), for a batch of any size.
 
-    def __init__(self, policy: nn.Module, keys: list[str] | None, include_value: bool) -> None:
+    With ``base_as_input`` (a residual policy whose base runs outside PyTorch, e.g. an ONNX base)
+    the base's actions are one more input, after the observation(s); the base's own graph is
+    joined to that input afterwards (:func:`ballast.export.onnx.merge_onnx_base`).
+    """
+
+    def __init__(self, policy: nn.Module, keys: list[str] | None, include_value: bool,
+                 base_as_input: bool = False) -> None:
         super().__init__()
         self.policy = policy
         self.keys = keys
         self.value = value_kind(policy) if include_value else None
+        self.base_as_input = base_as_input
 
     def step(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """The exported function for an observation tensor or a dict of them."""
@@ -119,7 +128,11 @@ class ExportedPolicy(nn.Module):
         return action, self.policy.q_net(normalized)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.base_as_input:
+            *inputs, base = inputs
         obs = dict(zip(self.keys, inputs)) if self.keys is not None else inputs[0]
+        if self.base_as_input:
+            return self.policy.act_with_base(obs, base, deterministic=True)
         return self.step(obs)
 
 
@@ -144,13 +157,22 @@ class ExportPlan:
     observation_space: spaces.Space
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    base: nn.Module | None = None
 
     def example_inputs(self, batch: int = 3) -> tuple[torch.Tensor, ...]:
-        """Valid observations (from the space) to trace with; ``batch`` > 1 so no size is specialised."""
+        """Valid observations (from the space) to trace with; ``batch`` > 1 so no size is specialised.
+
+        When the base's actions are an input (``base`` is set), they are the base's for those observations.
+        """
         from ballast.export.parity import sample_observations
 
         obs = sample_observations(self.observation_space, batch, seed=0)
-        return tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs))
+        if self.base is None:
+            return tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs))
+        (array,) = [torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs[:-1])]
+        with torch.no_grad():
+            base = self.base(array)
+        return array, base.to(torch.float32)
 
 
 def as_input_arrays(obs: Any, inputs: list[TensorSpec]) -> list[np.ndarray]:
@@ -159,24 +181,34 @@ def as_input_arrays(obs: Any, inputs: list[TensorSpec]) -> list[np.ndarray]:
     return [np.ascontiguousarray(a.astype(spec.dtype, copy=False)) for a, spec in zip(arrays, inputs)]
 
 
-def make_plan(model: Any, include_value: bool) -> ExportPlan:
-    """Wrap a CPU copy of ``model.policy`` and describe the artifact's inputs and outputs."""
+def make_plan(model: Any, include_value: bool, base_as_input: bool = False) -> ExportPlan:
+    """Wrap a CPU copy of ``model.policy`` and describe the artifact's inputs and outputs.
+
+    ``base_as_input``: a residual policy's base actions become the last input (see :class:`ExportedPolicy`).
+    """
     policy = getattr(model, "policy", None)
     if not isinstance(policy, nn.Module) or not callable(getattr(policy, "act", None)):
         raise ExportError(
             f"export needs a Ballast model whose policy has act(obs, deterministic); got {type(model).__name__}"
         )
     residual = getattr(policy, "residual", None)
-    if residual is not None and not residual.base.exportable:
+    if base_as_input and (residual is None or include_value):
+        raise ExportError("an ONNX base can be merged into the export only for a residual model without "
+                          "include_value=True")
+    if residual is not None and not residual.base.exportable and not base_as_input:
         raise ExportError(
             f"this residual model's base policy is {_BASE_KINDS.get(residual.base.kind, residual.base.kind)}, which "
-            "the exported artifact cannot carry; export supports residual models whose base is a Ballast model "
-            "(it is then part of the artifact's graph)")
+            "this format cannot carry; a Ballast base goes into ONNX and TorchScript graphs, an ONNX base into "
+            "ONNX exports (merged with the residual graph)")
     observation_space = model.observation_space
     inputs = input_specs(observation_space)
     keys = [s.key for s in inputs] if isinstance(observation_space, spaces.Dict) else None
-    module = ExportedPolicy(cpu_policy_copy(policy), keys, include_value)
+    module = ExportedPolicy(cpu_policy_copy(policy), keys, include_value, base_as_input)
     plan = ExportPlan(module=module, observation_space=observation_space, inputs=inputs, outputs=[])
+    if base_as_input:
+        plan.base = module.policy.residual.base
+        plan.inputs = [*inputs, TensorSpec(BASE_INPUT, (residual.action_dim,), "float32",
+                                           meaning="the base policy's env action")]
     with torch.no_grad():
         results = module(*plan.example_inputs())
     results = results if isinstance(results, tuple) else (results,)

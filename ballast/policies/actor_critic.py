@@ -173,8 +173,13 @@ class ActorCriticPolicy(nn.Module):
         if self.residual is None:
             actions, _, _ = self(self.normalize(obs), deterministic=deterministic)
             return self.action_adapter(actions)
-        normalized, base = self.normalize_with_base(obs)
-        actions, _, _ = self(normalized, deterministic=deterministic)
+        return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
+
+    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """A residual policy's env actions for raw observations and the base's actions for them
+        (export feeds the base's actions from a graph of their own)."""
+        normalized = obs if self.normalizer is None else self.normalizer(obs)
+        actions, _, _ = self(self.residual.with_base(normalized, base), deterministic=deterministic)
         return self.env_actions(actions, base)
 
     def reset_noise(self, n_envs: int = 1) -> None:

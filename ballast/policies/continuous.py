@@ -348,8 +348,11 @@ class SACPolicy(nn.Module):
         """Env actions for raw observations: normalise, act, map onto the Box bounds."""
         if self.residual is None:
             return self.action_adapter(self.actor(self.normalize(obs), deterministic))
-        normalized, base = self.normalize_with_base(obs)
-        return self.residual.env_actions(base, self.actor(normalized, deterministic))
+        return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
+
+    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """A residual policy's env actions for raw observations and the base's actions for them."""
+        return act_with_base(self, obs, base, deterministic)
 
     def reset_noise(self, n_envs: int = 1) -> None:
         self.actor.reset_noise(n_envs)
@@ -403,8 +406,11 @@ class TD3Policy(nn.Module):
         """Env actions for raw observations: normalise, act, map onto the Box bounds."""
         if self.residual is None:
             return self.action_adapter(self.actor(self.normalize(obs)))
-        normalized, base = self.normalize_with_base(obs)
-        return self.residual.env_actions(base, self.actor(normalized))
+        return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
+
+    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """A residual policy's env actions for raw observations and the base's actions for them."""
+        return act_with_base(self, obs, base, True)
 
     def reset_noise(self, n_envs: int = 1) -> None:
         """No gSDE here (kept so that every policy answers it)."""
@@ -416,6 +422,13 @@ def normalize_with_base(policy: SACPolicy | TD3Policy, obs: Obs) -> tuple[Obs, t
     if policy.residual is None:
         return normalized, None
     return policy.residual.prepare(obs, normalized)
+
+
+def act_with_base(policy: SACPolicy | TD3Policy, obs: Obs, base: torch.Tensor, deterministic: bool) -> torch.Tensor:
+    """Env actions of a residual policy: ``clip(base + scale * actor(network observation))``."""
+    normalized = obs if policy.normalizer is None else policy.normalizer(obs)
+    residual = policy.actor(policy.residual.with_base(normalized, base), deterministic)
+    return policy.residual.env_actions(base, residual)
 
 
 def critic_q_values(policy: SACPolicy | TD3Policy, obs: Obs, actions: torch.Tensor, *, target: bool,

@@ -124,13 +124,17 @@ class ResidualActions(nn.Module):
     def prepare(self, raw_obs: Any, normalized_obs: Any) -> tuple[Any, torch.Tensor]:
         """``(network observation, base env actions)`` for one batch of observations."""
         base = self.base_actions(raw_obs)
+        return self.with_base(normalized_obs, base), base
+
+    def with_base(self, normalized_obs: Any, base: torch.Tensor) -> Any:
+        """The network observation: the normalised observation with (by default) the base action appended."""
         if not self.append_base_action:
-            return normalized_obs, base
+            return normalized_obs
         extra = self.normalized(base)
         if isinstance(normalized_obs, dict):
-            return {**normalized_obs, BASE_ACTION_KEY: extra}, base
+            return {**normalized_obs, BASE_ACTION_KEY: extra}
         flat = normalized_obs.reshape(normalized_obs.shape[0], -1).to(torch.float32)
-        return torch.cat([flat, extra], dim=1), base
+        return torch.cat([flat, extra], dim=1)
 
     # --- actions ---------------------------------------------------------------------------------
     def env_actions(self, base: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:

@@ -307,3 +307,19 @@ def test_dict_observations_gain_a_base_action_key() -> None:
     net_obs, _ = model.policy.normalize_with_base({k: torch.as_tensor(v) for k, v in obs.items()})
     assert set(net_obs) == {"pos", "goal", "base_action"}
     model.learn(30)
+
+
+def test_onnx_export_merges_an_onnx_base(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    base = _trained(SAC("MlpPolicy", "Pendulum-v1", seed=2, policy_kwargs={"net_arch": [16]}))
+    base_file = base.export(tmp_path / "base") / "policy.onnx"
+    model = _trained(small(SAC, base_policy=str(base_file), normalize_observations=True))
+    out = model.export(tmp_path / "merged")  # the parity check against predict runs inside
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(out / "policy.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["obs"]
+    got = session.run(None, {"obs": OBS})[0]
+    np.testing.assert_allclose(got, model.predict(OBS, deterministic=True)[0], atol=1e-5)
+    with pytest.raises(ExportError, match="ONNX base"):
+        model.export(tmp_path / "ts", format="torchscript")

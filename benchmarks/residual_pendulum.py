@@ -7,9 +7,14 @@ SB3's defaults); the residual agent adds ``base_policy=``, ``residual_scale`` an
 deterministically on 10 seeded episodes; a run stops at the first evaluation whose mean reaches
 ``--threshold`` (or at ``--budget`` steps). Reported per seed: the steps each needed, the
 residual agent's return before training (the base's) and its lowest evaluation before reaching
-the threshold. Writes the ``residual-pendulum`` section of docs/benchmarks.md.
+the threshold. Writes the ``residual-pendulum`` section of docs/benchmarks.md (for other residual
+settings than the defaults, a section named after them).
 
     .venv/bin/python benchmarks/residual_pendulum.py [--seeds 0 1 2] [--budget 20000]
+
+``--reuse-scratch`` takes the SAC-from-scratch runs from the previous results file
+(benchmarks/results/residual_pendulum.json) when it has them for the same seeds, budget,
+evaluation interval and threshold: they do not depend on the residual settings.
 """
 
 from __future__ import annotations
@@ -56,6 +61,17 @@ def base_return(seeds: list[int]) -> list[float]:
             for s in seeds]
 
 
+def reusable_scratch(path, setting: dict, seeds: list[int]) -> dict[int, dict]:
+    """Scratch runs of an earlier results file made with the same ``setting``, by seed."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("setting") != setting:
+        return {}
+    found = {r["seed"]: r for r in data["results"] if r["kind"] == "scratch" and r["seed"] in seeds}
+    return found if len(found) == len(seeds) else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -64,12 +80,17 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=-200.0)
     parser.add_argument("--residual-scale", type=float, default=0.5)
     parser.add_argument("--critic-warmup", type=int, default=1000)
+    parser.add_argument("--reuse-scratch", action="store_true")
     args = parser.parse_args()
-    results = [run_one(kind, seed, args) for seed in args.seeds for kind in ("residual", "scratch")]
-    bases = base_return(args.seeds)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / "residual_pendulum.json").write_text(json.dumps({"results": results, "base": bases}, indent=2))
+    setting = {"budget": args.budget, "eval_every": args.eval_every, "threshold": args.threshold}
+    reused = reusable_scratch(out / "residual_pendulum.json", setting, args.seeds) if args.reuse_scratch else {}
+    results = [reused.get(seed) or run_one(kind, seed, args) if kind == "scratch" else run_one(kind, seed, args)
+               for seed in args.seeds for kind in ("residual", "scratch")]
+    bases = base_return(args.seeds)
+    (out / "residual_pendulum.json").write_text(
+        json.dumps({"results": results, "base": bases, "setting": setting}, indent=2))
 
     def steps(r: dict) -> str:
         return str(r["reached_at"]) if r["reached_at"] is not None else f"> {args.budget}"
@@ -99,9 +120,13 @@ def main() -> None:
         f"Steps to -200, residual / scratch: mean ratio {np.nanmean(ratios):.2f} (target ≤ 0.5).",
         "",
         f"Command: `{command_line()}` (git {git_revision()})  ",
-        f"Machine: {machine(1)}; seeds run one after another in one process.",
+        f"Machine: {machine(1)}; seeds run one after another in one process"
+        + ("; the scratch runs are those of the previous run of this script (same seeds and settings)."
+           if reused else "."),
     ])
-    update_section("residual-pendulum", body)
+    default = args.residual_scale == 0.5 and args.critic_warmup == 1000
+    update_section("residual-pendulum" if default else
+                   f"residual-pendulum-scale{args.residual_scale}-warmup{args.critic_warmup}", body)
     print(body)
 
 

@@ -10,7 +10,7 @@ residual agent's return before training (the base's) and its lowest evaluation b
 the threshold. Writes the ``residual-pendulum`` section of docs/benchmarks.md (for other residual
 settings than the defaults, a section named after them).
 
-    .venv/bin/python benchmarks/residual_pendulum.py [--seeds 0 1 2] [--budget 20000]
+    .venv/bin/python benchmarks/residual_pendulum.py [--seeds 0 1 2] [--budget 20000] [--jobs 1]
 
 ``--reuse-scratch`` takes the SAC-from-scratch runs from the previous results file
 (benchmarks/results/residual_pendulum.json) when it has them for the same seeds, budget,
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 from common import ROOT, command_line, git_revision, machine, update_section
@@ -81,13 +82,17 @@ def main() -> None:
     parser.add_argument("--residual-scale", type=float, default=0.5)
     parser.add_argument("--critic-warmup", type=int, default=1000)
     parser.add_argument("--reuse-scratch", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one torch thread each)")
     args = parser.parse_args()
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
     setting = {"budget": args.budget, "eval_every": args.eval_every, "threshold": args.threshold}
     reused = reusable_scratch(out / "residual_pendulum.json", setting, args.seeds) if args.reuse_scratch else {}
-    results = [reused.get(seed) or run_one(kind, seed, args) if kind == "scratch" else run_one(kind, seed, args)
-               for seed in args.seeds for kind in ("residual", "scratch")]
+    jobs = [(kind, seed) for seed in args.seeds for kind in ("residual", "scratch")
+            if not (kind == "scratch" and seed in reused)]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        done = dict(zip(jobs, pool.map(run_one, *zip(*jobs), [args] * len(jobs))))
+    results = [done.get((kind, seed)) or reused[seed] for seed in args.seeds for kind in ("residual", "scratch")]
     bases = base_return(args.seeds)
     (out / "residual_pendulum.json").write_text(
         json.dumps({"results": results, "base": bases, "setting": setting}, indent=2))
@@ -120,7 +125,7 @@ def main() -> None:
         f"Steps to -200, residual / scratch: mean ratio {np.nanmean(ratios):.2f} (target ≤ 0.5).",
         "",
         f"Command: `{command_line()}` (git {git_revision()})  ",
-        f"Machine: {machine(1)}; seeds run one after another in one process"
+        f"Machine: {machine(1)}; {args.jobs} run(s) at a time, one torch thread each"
         + ("; the scratch runs are those of the previous run of this script (same seeds and settings)."
            if reused else "."),
     ])

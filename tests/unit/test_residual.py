@@ -323,3 +323,21 @@ def test_onnx_export_merges_an_onnx_base(tmp_path) -> None:
     np.testing.assert_allclose(got, model.predict(OBS, deterministic=True)[0], atol=1e-5)
     with pytest.raises(ExportError, match="ONNX base"):
         model.export(tmp_path / "ts", format="torchscript")
+
+
+def test_wrapper_executes_the_same_mapping() -> None:
+    from ballast.envs import ResidualActionWrapper
+
+    env = ResidualActionWrapper(Recorder(gym.make("Pendulum-v1")), pendulum_swing_up, residual_scale=0.5)
+    assert env.action_space == gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4,)
+    base = pendulum_swing_up(obs[None, :3])[0]
+    np.testing.assert_allclose(obs[3], base[0] / 2.0, atol=1e-7)
+    _, _, _, _, info = env.step(np.array([0.8], dtype=np.float32))
+    executed = np.clip(base + 0.5 * 2.0 * 0.8, -2.0, 2.0)
+    np.testing.assert_allclose(info["executed_action"], executed, atol=1e-6)
+    np.testing.assert_allclose(env.env.actions[-1], executed, atol=1e-6)
+    np.testing.assert_array_equal(info["base_action"], base)
+    with pytest.raises(UnsupportedSpaceError):
+        ResidualActionWrapper(gym.make("CartPole-v1"), lambda obs: np.zeros((len(obs), 1)))

@@ -122,7 +122,7 @@ class ModelBase(BasePolicy):
 
         self.algorithm = model.algorithm_name
         self.checkpoint_bytes = checkpoint_to_bytes(model.to_checkpoint())
-        policy = copy.deepcopy(model.policy).eval()
+        policy = copy.deepcopy(model.policy).cpu().eval()  # moves with the residual model afterwards
         policy.requires_grad_(False)
         self.policy = policy
 

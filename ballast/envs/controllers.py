@@ -48,7 +48,7 @@ def reacher_jacobian_pd(obs: np.ndarray, kp: float = 10.0, kd: float = 0.1) -> n
     ``obs`` rows are ``(cos q1, cos q2, sin q1, sin q2, target_x, target_y, q1_dot, q2_dot,
     fingertip_x - target_x, fingertip_y - target_y)``; ``e`` is the fingertip-to-target vector and
     ``J`` the two-link arm's Jacobian. Torques are clipped to ±1. It scores about -6 per episode
-    (doing nothing scores about -12.6, a trained SAC about -4): it ignores the control cost and
+    (doing nothing scores about -12.6): it ignores the control cost and
     overshoots, which a residual can learn to fix.
     """
     obs = np.asarray(obs, dtype=np.float64)

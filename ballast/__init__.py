@@ -16,6 +16,7 @@ from ballast.callbacks import (
 )
 from ballast.envs import make_vec_env
 from ballast.errors import (
+                               ActionMaskError,
                                BallastError,
                                CheckpointError,
                                ConfigurationError,
@@ -32,7 +33,7 @@ from ballast.version import __version__
 __all__ = [
     "A2C", "DDPG", "DQN", "PPO", "SAC", "TD3", "load", "noise", "evaluate_policy", "import_sb3", "make_vec_env",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
-    "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError", "ObservationError",
-    "SpaceMismatchError",
+    "ActionMaskError", "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError",
+    "ObservationError", "SpaceMismatchError",
     "UnsupportedSpaceError", "__version__",
 ]

@@ -116,6 +116,8 @@ def _add_export_parser(sub: Any) -> None:
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: 17)")
     p.add_argument("--function-name", default="policy_step", help="name of the MATLAB function (default: policy_step)")
     p.add_argument("--include-value", action="store_true", help="also output the value (or Q-values)")
+    p.add_argument("--action-masks", action="store_true",
+                   help="add an action_mask input (Discrete/MultiDiscrete actions; ONNX and TorchScript)")
     p.add_argument("--no-check", action="store_true",
                    help="skip the parity check against the model (the metadata then says it was not checked)")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
@@ -312,7 +314,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     model_path = resolve_model_path(args.path)
     model = load_model(model_path, device="cpu")
     out = model.export(args.out, format=args.format, opset=args.opset, check=not args.no_check,
-                       function_name=args.function_name, include_value=args.include_value)
+                       function_name=args.function_name, include_value=args.include_value,
+                       action_masks=args.action_masks)
     print(f"exported {model_path} ({model.algorithm_name.upper()}) as {args.format} to {out}")
     for path in sorted(Path(out).iterdir()):
         print(f"  {path}")

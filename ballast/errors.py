@@ -27,6 +27,10 @@ class EnvError(BallastError, RuntimeError):
     """An environment that returned something Ballast cannot learn from (e.g. a NaN reward)."""
 
 
+class ActionMaskError(BallastError, ValueError):
+    """An action mask that does not fit the action space, or that allows no action."""
+
+
 class ConfigurationError(BallastError, ValueError):
     """A hyperparameter or option with a value that cannot work."""
 

@@ -9,7 +9,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from ballast.envs.make import EnvLike, autoreset_mode, make_vec_env
-from ballast.errors import EnvError
+from ballast.errors import ConfigurationError, EnvError
+from ballast.masking import MaskReader, policy_supports_masks
 
 
 def evaluate_policy(
@@ -21,6 +22,7 @@ def evaluate_policy(
     return_episode_rewards: bool = False,
     callback: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
     reward_threshold: float | None = None,
+    use_masking: bool | None = None,
 ) -> tuple[float, float] | tuple[list[float], list[int]]:
     """Run ``model`` on ``env`` until ``n_eval_episodes`` episodes have finished.
 
@@ -28,6 +30,12 @@ def evaluate_policy(
     them) so that short episodes do not bias the mean. Rewards are the env's own, unnormalised:
     normalisation lives in the model. With ``seed`` the env is reset with it, so two calls with
     the same seed and model give the same returns.
+
+    Action masks (``env.action_masks()`` or ``info["action_mask"]``, see :mod:`ballast.masking`)
+    are passed to ``model.predict`` as ``action_masks``: with ``use_masking=None`` (the default)
+    whenever the env gives them, so a model trained with masks is evaluated with them; with
+    ``True`` the env must give them (an error otherwise, as sb3-contrib's ``evaluate_policy``);
+    with ``False`` they are ignored.
 
     Returns ``(mean, std)`` of the episode returns, or the lists ``(returns, lengths)`` when
     ``return_episode_rewards`` is True.
@@ -42,9 +50,19 @@ def evaluate_policy(
     episode_lengths: list[int] = []
     next_step_reset = autoreset_mode(vec) == AutoresetMode.NEXT_STEP
     needs_reset = np.zeros(n_envs, dtype=bool)
-    observations, _ = vec.reset(seed=seed)
+    observations, infos = vec.reset(seed=seed)
+    takes_masks = use_masking or (use_masking is None and policy_supports_masks(getattr(model, "policy", None)))
+    reader = MaskReader(vec, model.action_space) if takes_masks else None
+    if use_masking and not reader.provides_masks(infos):
+        raise ConfigurationError(
+            "use_masking=True but the env gives no action masks: give it an action_masks() method "
+            "(e.g. with ballast.envs.ActionMasker) or put them in info['action_mask'], or pass use_masking=False")
     while (counts < targets).any():
-        actions, _ = model.predict(observations, deterministic=deterministic)
+        masks = reader.read(infos, needs_reset if next_step_reset else None) if reader is not None else None
+        if masks is None:
+            actions, _ = model.predict(observations, deterministic=deterministic)
+        else:
+            actions, _ = model.predict(observations, deterministic=deterministic, action_masks=masks)
         observations, rewards, terminated, truncated, infos = vec.step(actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         if not np.all(np.isfinite(rewards)):

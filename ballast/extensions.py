@@ -2,12 +2,14 @@
 
 * **Auxiliary modules** (``aux_modules={"name": AuxModule(...)}``) are ``nn.Module``s registered
   with the model: moved to its device, trained either by the algorithm's main optimizer
-  (``optimizer="shared"``) or by their own Adam (``optimizer={"lr": 1e-3}``), and saved in the
-  checkpoint. They are built again on load from a registered name or an import path plus JSON
-  config, never unpickled.
+  (``optimizer="shared"``; for SAC, TD3 and DDPG the actor's, ``optimizer="critic"`` the
+  critics') or by their own Adam (``optimizer={"lr": 1e-3}``), and saved in the checkpoint.
+  They are built again on load from a registered name or an import path plus JSON config, never
+  unpickled.
 * **Extra losses** (``extra_losses=[fn, ...]``) are callables ``fn(inputs: LossInputs)`` that
-  return named terms, each a scalar tensor or ``(tensor, weight)``. They are added to the
-  algorithm's own terms (for PPO and A2C, to the sum that is minimised), logged under
+  return named terms, each a scalar tensor or ``(tensor, weight)``. They are added to one of the
+  algorithm's losses (PPO and A2C: the one sum that is minimised; SAC, TD3 and DDPG: the actor's
+  by default, the critic's with :func:`adds_to`; DQN: the Q-network's), logged under
   ``loss/<name>``, and their gradients reach the shared encoder unless the function detaches its
   inputs. A checkpoint names them by import path; one that cannot be imported on load (defined in
   ``__main__``, say) leaves a stand-in that lets the model act and raises if training calls it.
@@ -23,7 +25,7 @@ import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -33,6 +35,7 @@ from ballast.optim import FlatAdam, FlatParameters
 
 _AUX_REGISTRY: dict[str, type[nn.Module]] = {}
 _ADAM_OPTIONS = {"lr", "eps", "betas"}
+_ADDS_TO = "__ballast_adds_to__"
 
 
 def register_aux_module(name: str, cls: type[nn.Module] | None = None) -> Any:
@@ -93,7 +96,9 @@ class AuxModule:
     ``cls`` is a module-level ``nn.Module`` class, or the name it was registered under, or its
     import path ``"package.module:ClassName"``. ``config`` must be JSON data (it is stored in the
     checkpoint). ``optimizer`` is ``"shared"`` (trained by the algorithm's main optimizer, with its
-    learning-rate schedule and gradient clipping) or a dict of options for its own Adam
+    learning-rate schedule and gradient clipping; for SAC, TD3 and DDPG the actor's), the name of
+    one of the algorithm's losses that has an optimizer of its own (``"actor"`` or ``"critic"`` for
+    SAC, TD3 and DDPG: trained by that optimizer), or a dict of options for its own Adam
     (``{"lr": 1e-3}``; ``eps`` and ``betas`` may be given too; no gradient clipping).
     """
 
@@ -105,8 +110,11 @@ class AuxModule:
         """How the checkpoint names the class: its registered name, else its import path."""
         return self.cls if isinstance(self.cls, str) else _class_reference(self.cls)
 
-    def check(self, name: str) -> None:
-        """Raise :class:`ConfigurationError` now for what would otherwise fail at save or load."""
+    def check(self, name: str, optimizers: Iterable[str] = ()) -> None:
+        """Raise :class:`ConfigurationError` now for what would otherwise fail at save or load.
+
+        ``optimizers``: the names, besides ``"shared"``, the algorithm accepts for ``optimizer``.
+        """
         self.reference()
         try:
             json.dumps(self.config, allow_nan=False)
@@ -114,11 +122,13 @@ class AuxModule:
             raise ConfigurationError(
                 f"aux_modules[{name!r}].config must be JSON data (it is saved with the model): {err}"
             ) from None
-        if self.optimizer == "shared":
+        optimizers = tuple(optimizers)
+        if self.optimizer == "shared" or (isinstance(self.optimizer, str) and self.optimizer in optimizers):
             return
         if not isinstance(self.optimizer, Mapping):
+            names = "".join(f", {o!r}" for o in optimizers)
             raise ConfigurationError(
-                f"aux_modules[{name!r}].optimizer must be 'shared' or a dict of Adam options such as "
+                f"aux_modules[{name!r}].optimizer must be 'shared'{names} or a dict of Adam options such as "
                 f"{{'lr': 1e-3}}, got {self.optimizer!r}"
             )
         unknown = set(self.optimizer) - _ADAM_OPTIONS
@@ -146,10 +156,12 @@ class LossInputs:
 
     ``batch``: the minibatch (for PPO and A2C a ``RolloutBatch``: ``observations`` as stored,
     i.e. normalised when observation normalisation is on, ``actions``, ``old_values``,
-    ``old_log_prob``, ``advantages``, ``returns``); ``outputs``: the policy's intermediate outputs
-    for it, with gradients (for PPO and A2C a ``PolicyOutput``: ``features``, ``latent_pi``,
-    ``latent_vf``, ``distribution``, ``values``); ``aux``: the auxiliary modules by name;
-    ``model``: the algorithm (read it, do not change it).
+    ``old_log_prob``, ``advantages``, ``returns``; for SAC, TD3, DDPG and DQN a
+    :class:`Transitions`); ``outputs``: the policy's intermediate outputs for it, with gradients
+    (for PPO and A2C a ``PolicyOutput``: ``features``, ``latent_pi``, ``latent_vf``,
+    ``distribution``, ``values``; for SAC, TD3 and DDPG an :class:`ActorCriticOutputs`; for DQN a
+    :class:`QOutputs`); ``aux``: the auxiliary modules by name; ``model``: the algorithm (read
+    it, do not change it).
     """
 
     batch: Any
@@ -158,14 +170,110 @@ class LossInputs:
     model: Any
 
 
+@dataclass
+class Transitions:
+    """A replay minibatch of SAC, TD3, DDPG or DQN, as the networks see it.
+
+    ``observations`` and ``next_observations`` are normalised when observation normalisation is
+    on (a dict of tensors for Dict spaces); ``actions`` are in the policy's space ([-1, 1] for
+    SAC, TD3 and DDPG; indices for DQN); ``rewards`` are the n-step returns (the reward itself
+    for ``n_steps=1``, scaled when reward normalisation is on); ``discounts`` are
+    ``gamma^k * (1 - terminated)``, so the TD target is ``rewards + discounts * V(next)``.
+    For a residual agent (``base_policy=``) ``base_actions`` and ``next_base_actions`` are the
+    base's env actions for ``observations`` and ``next_observations`` (``None`` otherwise), and
+    ``actions`` are the executed actions in the policy's space.
+    """
+
+    observations: Any
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    next_observations: Any
+    discounts: torch.Tensor
+    base_actions: torch.Tensor | None = None
+    next_base_actions: torch.Tensor | None = None
+
+    @property
+    def terminations(self) -> torch.Tensor:
+        """1.0 where the episode terminated within the transition (no bootstrap), else 0.0
+        (computed from ``discounts``, so it needs ``gamma > 0``)."""
+        return (self.discounts == 0).to(self.rewards.dtype)
+
+
+@dataclass
+class ActorCriticOutputs:
+    """The intermediate outputs an extra loss of SAC, TD3 or DDPG receives.
+
+    ``loss``: the loss the term joins, ``"critic"`` or ``"actor"``.
+    ``actor``: a :class:`ballast.policies.continuous.ActorOutput` for ``batch.observations``
+    (``features``, ``latent``, ``actions``; for SAC also ``mean``, ``log_std`` and ``log_prob`` of
+    the reparameterised sample). In the actor loss it carries gradients into the actor; in SAC's
+    critic loss it is the same sample, detached (the actor steps after the critic); in TD3's and
+    DDPG's critic loss it is None (the actor does not run there).
+    ``critic_features``: the critic's encoder output for ``batch.observations`` (with a shared
+    encoder, the actor's features, without gradient, as the critics read them).
+    ``q_values``: critic loss: ``Q_i(s, a)`` of the replayed actions, shape ``(n_critics, batch)``,
+    with gradients into the critics; actor loss: ``Q_i(s, actor.actions)`` with the critic weights
+    detached (gradients reach the actions only), ``(n_critics, batch)`` for SAC and ``(1, batch)``
+    (the first critic) for TD3 and DDPG.
+    ``target_q``: critic loss: the TD target ``y`` (no gradient); actor loss: None.
+    """
+
+    loss: str
+    actor: Any
+    critic_features: torch.Tensor | None
+    q_values: torch.Tensor
+    target_q: torch.Tensor | None
+
+
+@dataclass
+class QOutputs:
+    """The intermediate outputs an extra loss of DQN receives.
+
+    ``features``: the Q-network's encoder output for ``batch.observations``; ``q_values``:
+    ``Q(s, .)``, shape ``(batch, n_actions)``; ``q_taken``: ``Q(s, a)`` of the replayed actions,
+    ``(batch,)``; all with gradients. ``target_q``: the TD target (no gradient).
+    """
+
+    features: torch.Tensor
+    q_values: torch.Tensor
+    q_taken: torch.Tensor
+    target_q: torch.Tensor
+
+
 ExtraLoss = Callable[[LossInputs], Mapping[str, Any]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def adds_to(loss: str) -> Callable[[F], F]:
+    """Mark an extra loss as joining the algorithm's loss named ``loss``; returns a decorator.
+
+    SAC, TD3 and DDPG have ``"actor"`` (the default: the term is minimised with the actor loss,
+    by the actor's optimizer, at the actor's update) and ``"critic"`` (with the critic loss,
+    before the critic's optimizer steps). DQN has one loss, ``"q"``; PPO and A2C one, ``"loss"``.
+    The mark is an attribute of the function, so a loss imported again by a checkpoint keeps it.
+    """
+    if not isinstance(loss, str):
+        raise ConfigurationError(f"adds_to needs the name of a loss such as 'actor' or 'critic', got {loss!r}")
+
+    def mark(fn: F) -> F:
+        setattr(fn, _ADDS_TO, loss)
+        return fn
+
+    return mark
 
 
 class Extensions:
-    """The auxiliary modules and extra losses of one model, and their own optimizers."""
+    """The auxiliary modules and extra losses of one model, and their own optimizers.
+
+    ``losses`` are the names of the algorithm's losses an extra loss may join (see
+    :func:`adds_to`), the default first. When there are several, they are also accepted as an
+    auxiliary module's ``optimizer`` (the optimizer of that loss); ``"shared"`` means the first.
+    """
 
     def __init__(self, aux_modules: Mapping[str, AuxModule] | None, extra_losses: Iterable[ExtraLoss] | None,
-                 device: torch.device) -> None:
+                 device: torch.device, losses: tuple[str, ...] = ("loss",)) -> None:
+        self.losses = tuple(losses)
+        optimizers = self.losses if len(self.losses) > 1 else ()
         self.specs: dict[str, AuxModule] = {}
         for name, spec in (aux_modules or {}).items():
             if not isinstance(spec, AuxModule):
@@ -175,24 +283,46 @@ class Extensions:
                 )
             if not (isinstance(name, str) and name.isidentifier()):
                 raise ConfigurationError(f"aux module names must be Python identifiers (no dots), got {name!r}")
-            spec.check(name)
+            spec.check(name, optimizers)
             self.specs[name] = spec
         self.modules = nn.ModuleDict({name: spec.build() for name, spec in self.specs.items()}).to(device)
         self.extra_losses = list(extra_losses or [])
+        for fn in self.extra_losses:
+            self.loss_of(fn)
         self.own: dict[str, tuple[FlatParameters, FlatAdam]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.specs) or bool(self.extra_losses)
 
-    def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters of the aux modules trained by the algorithm's main optimizer."""
-        return [p for name, spec in self.specs.items() if spec.optimizer == "shared"
+    def loss_of(self, fn: ExtraLoss) -> str:
+        """The algorithm's loss ``fn`` joins: its :func:`adds_to` mark, else the default."""
+        loss = getattr(fn, _ADDS_TO, None)
+        if loss is None:
+            return self.losses[0]
+        if loss not in self.losses:
+            raise ConfigurationError(
+                f"the extra loss {getattr(fn, '__qualname__', fn)!r} adds to the loss {loss!r}, but this algorithm's "
+                f"extra losses can join {list(self.losses)}"
+            )
+        return loss
+
+    def has_losses(self, loss: str) -> bool:
+        """Whether some extra loss joins the algorithm's loss ``loss``."""
+        return any(self.loss_of(fn) == loss for fn in self.extra_losses)
+
+    def shared_parameters(self, loss: str | None = None) -> list[nn.Parameter]:
+        """Parameters of the aux modules trained by the optimizer of the algorithm's loss ``loss``
+        (by default its main one): ``optimizer="shared"`` means the main loss's optimizer."""
+        main = self.losses[0]
+        loss = main if loss is None else loss
+        return [p for name, spec in self.specs.items()
+                if spec.optimizer == loss or (spec.optimizer == "shared" and loss == main)
                 for p in self.modules[name].parameters()]
 
     def build_own_optimizers(self) -> None:
         """Adam for each aux module with an optimizer of its own (after the modules are on their device)."""
         for name, spec in self.specs.items():
-            if spec.optimizer != "shared":
+            if isinstance(spec.optimizer, Mapping):
                 options = spec.optimizer
                 flat = FlatParameters(self.modules[name].parameters())
                 self.own[name] = (flat, FlatAdam(flat, lr=float(options.get("lr", 3e-4)),
@@ -207,11 +337,14 @@ class Extensions:
         for _, optimizer in self.own.values():
             optimizer.step()
 
-    def terms(self, batch: Any, outputs: Any, model: Any) -> dict[str, torch.Tensor]:
-        """The weighted extra loss terms for one minibatch, by name."""
+    def terms(self, batch: Any, outputs: Any, model: Any, loss: str | None = None) -> dict[str, torch.Tensor]:
+        """The weighted extra loss terms for one minibatch, by name: of the extra losses that join
+        the algorithm's loss ``loss`` (all of them when None)."""
         out: dict[str, torch.Tensor] = {}
         inputs = LossInputs(batch=batch, outputs=outputs, aux=self.modules, model=model)
         for fn in self.extra_losses:
+            if loss is not None and self.loss_of(fn) != loss:
+                continue
             for name, value in fn(inputs).items():
                 term, weight = value if isinstance(value, tuple) else (value, 1.0)
                 if name in out:
@@ -255,6 +388,22 @@ def add_extra_terms(terms: dict[str, torch.Tensor], extra: Mapping[str, torch.Te
         if name in terms:
             raise ConfigurationError(f"an extra loss returns the term {name!r}, which the algorithm already uses")
         terms[name] = value
+
+
+def sum_terms(terms: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """The sum of ``terms`` in their order; one term is returned as it is (no extra operation)."""
+    values = iter(terms.values())
+    total = next(values)
+    for value in values:
+        total = total + value
+    return total
+
+
+def term_stats(terms: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached ``loss/<name>`` for every term and their sum as ``train/loss``, for ``record_mean``."""
+    stats = {f"loss/{name}": value.detach() for name, value in terms.items()}
+    stats["train/loss"] = sum_terms(stats)
+    return stats
 
 
 def record_terms(logger: Any, terms: Mapping[str, torch.Tensor], total: torch.Tensor) -> None:

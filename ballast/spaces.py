@@ -2,6 +2,11 @@
 
 Spaces are described in JSON (never pickled) so that a checkpoint can record them and a loaded
 model can compare them with a new environment's spaces.
+
+Observations of variable size: ``gymnasium.spaces.Graph`` (node features, optional edge features,
+edge links), ``gymnasium.spaces.Sequence`` of Box, and a Box with a declared set axis
+(:func:`set_axis`, giving a :class:`SetSpace`). None of them records a size, so a model trained
+on small observations has the same spaces as an env of large ones.
 """
 
 from __future__ import annotations
@@ -12,9 +17,60 @@ import numpy as np
 from gymnasium import spaces
 
 from ballast.errors import ObservationError, UnsupportedSpaceError
+from ballast.node_spaces import MAX_NODES, NodeBox, NodeChoice, NodeMultiBinary
 
-OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
+OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict,
+                      spaces.Graph, spaces.Sequence)
 ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+
+
+class SetSpace(spaces.Sequence):
+    """A Box whose axis ``axis`` has a variable length: a set of points, each in ``feature_space``.
+
+    Made by :func:`set_axis`. An observation is an array with the set axis at ``axis`` and the
+    feature axes around it, e.g. ``(n_points, 3)`` for ``axis=0``. It is a stacked
+    ``gymnasium.spaces.Sequence``, so Gymnasium's vector envs batch it (as a tuple of arrays), and
+    Ballast's encoders treat it as an unordered set.
+    """
+
+    def __init__(self, feature_space: spaces.Box, axis: int = 0, seed: int | np.random.Generator | None = None
+                 ) -> None:
+        super().__init__(feature_space, seed=seed, stack=True)
+        self.axis = int(axis)
+
+    def contains(self, x: Any) -> bool:
+        array = np.asarray(x)
+        if array.ndim != 1 + len(self.feature_space.shape) or not -array.ndim <= self.axis < array.ndim:
+            return False
+        return super().contains(np.moveaxis(array, self.axis, 0))
+
+    def sample(self, mask: Any = None, probability: Any = None) -> np.ndarray:
+        return np.moveaxis(np.asarray(super().sample(mask=mask, probability=probability)), 0, self.axis)
+
+    def __repr__(self) -> str:
+        return f"SetSpace({self.feature_space}, axis={self.axis})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SetSpace) and self.feature_space == other.feature_space and self.axis == other.axis
+
+
+def set_axis(space: spaces.Box, axis: int = 0) -> SetSpace:
+    """Declare axis ``axis`` of the Box ``space`` a set axis of variable length.
+
+    ``set_axis(Box(-1, 1, (100, 3)), axis=0)`` is a set of any number of 3-vectors in [-1, 1];
+    the length 100 is dropped (it sizes nothing). The bounds of one element are those of the
+    first slice along ``axis``; they must not vary along it.
+    """
+    if not isinstance(space, spaces.Box):
+        raise UnsupportedSpaceError(f"set_axis needs a Box space, got {space} ({type(space).__name__})")
+    if not -len(space.shape) <= axis < len(space.shape) or len(space.shape) < 1:
+        raise UnsupportedSpaceError(f"axis {axis} is not an axis of the Box {space} of shape {space.shape}")
+    axis = axis % len(space.shape)
+    low, high = np.moveaxis(space.low, axis, 0), np.moveaxis(space.high, axis, 0)
+    if not (np.all(low == low[:1]) and np.all(high == high[:1])):
+        raise UnsupportedSpaceError(
+            f"the bounds of the Box {space} vary along axis {axis}; every element of a set needs the same bounds")
+    return SetSpace(spaces.Box(low=low[0], high=high[0], dtype=space.dtype), axis=axis)
 
 
 def check_observation_space(space: spaces.Space) -> None:
@@ -32,6 +88,15 @@ def check_observation_space(space: spaces.Space) -> None:
         raise UnsupportedSpaceError(
             f"observation space {space} ({type(space).__name__}) is not supported; supported: "
             + ", ".join(s.__name__ for s in OBSERVATION_SPACES)
+        )
+    if isinstance(space, spaces.Graph):
+        for part, sub in (("node_space", space.node_space), ("edge_space", space.edge_space)):
+            if sub is not None and not isinstance(sub, (spaces.Box, spaces.Discrete)):
+                raise UnsupportedSpaceError(f"the Graph {part} must be a Box or a Discrete, got {sub}")
+    if isinstance(space, spaces.Sequence) and not isinstance(space.feature_space, spaces.Box):
+        raise UnsupportedSpaceError(
+            f"a Sequence observation space must hold Box elements, got {space.feature_space}; "
+            "encode other elements as vectors (e.g. one-hot) in a Box"
         )
 
 
@@ -98,6 +163,10 @@ def batch_observation(space: spaces.Space, obs: Any) -> tuple[Any, bool]:
         if len(sizes) > 1:
             raise ObservationError(f"the keys of the dict observation have different batch sizes {sorted(sizes)}")
         return out, batched_flags.pop()
+    if isinstance(space, spaces.Graph):
+        return _batch_graphs(obs)
+    if isinstance(space, spaces.Sequence):
+        return _batch_sets(space, obs)
     shape = _leaf_shape(space)
     array = np.asarray(obs)
     if array.dtype == object:
@@ -114,8 +183,50 @@ def batch_observation(space: spaces.Space, obs: Any) -> tuple[Any, bool]:
     )
 
 
+def _batch_graphs(obs: Any) -> tuple[Any, bool]:
+    if isinstance(obs, spaces.GraphInstance):
+        return [obs], False
+    if isinstance(obs, (tuple, list)) and all(isinstance(g, spaces.GraphInstance) for g in obs):
+        return list(obs), True
+    raise ObservationError(
+        f"expected a gymnasium GraphInstance (one graph) or a tuple/list of them (a batch), got {type(obs).__name__}"
+    )
+
+
+def _batch_sets(space: spaces.Sequence, obs: Any) -> tuple[Any, bool]:
+    rank = 1 + len(space.feature_space.shape)
+    if isinstance(obs, (tuple, list)) and not space.stack and (
+            len(obs) == 0 or np.asarray(obs[0]).ndim == rank - 1):
+        return [obs], False  # one unstacked sequence: a tuple of elements
+    if isinstance(obs, (tuple, list)):
+        return list(obs), True
+    array = np.asarray(obs)
+    if array.dtype != object and array.ndim == rank:
+        return [array], False
+    if array.dtype != object and array.ndim == rank + 1:
+        return list(array), True
+    raise ObservationError(
+        f"expected one set of shape (n, {', '.join(map(str, space.feature_space.shape))}) for the space {space}, "
+        f"or a tuple/list of them for a batch; got {type(obs).__name__}"
+        + (f" of shape {array.shape}" if array.dtype != object else "")
+    )
+
+
 def space_to_json(space: spaces.Space) -> dict[str, Any]:
     """A JSON description of a supported space (used in checkpoints and error messages)."""
+    if isinstance(space, NodeChoice):
+        return {"type": "NodeChoice", "max_nodes": int(space.n)}
+    if isinstance(space, NodeMultiBinary):
+        return {"type": "NodeMultiBinary"}
+    if isinstance(space, NodeBox):
+        return {"type": "NodeBox", "node_space": space_to_json(space.node_space)}
+    if isinstance(space, spaces.Graph):
+        return {"type": "Graph", "node_space": space_to_json(space.node_space),
+                "edge_space": None if space.edge_space is None else space_to_json(space.edge_space)}
+    if isinstance(space, SetSpace):
+        return {"type": "Set", "feature_space": space_to_json(space.feature_space), "axis": space.axis}
+    if isinstance(space, spaces.Sequence):
+        return {"type": "Sequence", "feature_space": space_to_json(space.feature_space), "stack": bool(space.stack)}
     if isinstance(space, spaces.Box):
         return {
             "type": "Box",
@@ -169,9 +280,40 @@ def space_from_json(data: dict[str, Any]) -> spaces.Space:
         return spaces.MultiBinary(data["n"])
     if kind == "Dict":
         return spaces.Dict({k: space_from_json(v) for k, v in data["spaces"].items()})
+    if kind == "NodeChoice":
+        return NodeChoice(int(data.get("max_nodes", MAX_NODES)))
+    if kind == "NodeMultiBinary":
+        return NodeMultiBinary()
+    if kind == "NodeBox":
+        box = space_from_json(data["node_space"])
+        return NodeBox(box.low, box.high, box.shape, dtype=box.dtype)
+    if kind == "Graph":
+        edge = data.get("edge_space")
+        return spaces.Graph(space_from_json(data["node_space"]), None if edge is None else space_from_json(edge))
+    if kind == "Set":
+        return SetSpace(space_from_json(data["feature_space"]), axis=int(data.get("axis", 0)))
+    if kind == "Sequence":
+        return spaces.Sequence(space_from_json(data["feature_space"]), stack=bool(data.get("stack", False)))
     raise UnsupportedSpaceError(f"unknown space description {kind!r}")
 
 
 def spaces_equal(a: spaces.Space, b: spaces.Space) -> bool:
     """Structural equality that tolerates float rounding of Box bounds."""
     return space_to_json(a) == space_to_json(b)
+
+
+def same_kind(a: spaces.Space, b: spaces.Space) -> bool:
+    """True when ``a`` and ``b`` differ at most in sizes and bounds: the same space types, Dict keys, dtypes
+    and ranks. A model built for ``a`` may then fit ``b`` when its layers do not depend on the sizes."""
+    ja, jb = space_to_json(a), space_to_json(b)
+
+    def strip(data: Any) -> Any:
+        if isinstance(data, dict):
+            out = {k: strip(v) for k, v in data.items()
+                   if k not in ("low", "high", "n", "nvec", "start", "max_nodes")}
+            if "shape" in out:
+                out["shape"] = len(data["shape"])
+            return out
+        return data
+
+    return strip(ja) == strip(jb)

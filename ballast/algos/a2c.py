@@ -23,6 +23,7 @@ from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
+from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
@@ -57,7 +58,8 @@ class A2C(Algorithm):
 
     algorithm_name = "a2c"
     config_class = A2CConfig
-    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
+                               NodeBox)
 
     def __init__(
         self,
@@ -128,7 +130,8 @@ class A2C(Algorithm):
     def compute_losses(self, batch: RolloutBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Named, weighted loss terms: ``policy`` (policy gradient), ``value``, ``entropy``."""
         cfg = self.config
-        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions)
+        masks = () if batch.action_masks is None else (batch.action_masks,)
+        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)

@@ -34,11 +34,18 @@ from ballast.envs.normalize import RewardNormalizer
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_losses
 from ballast.logger import Logger
+from ballast.masking import mask_rule, policy_supports_masks
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
 from ballast.policies.continuous import SACPolicy, TD3Policy
 from ballast.policies.q_network import DQNPolicy
-from ballast.residual.actions import ResidualActions, ResidualOptions, check_residual_action_space
+from ballast.ragged import collate
+from ballast.residual.actions import (
+    ResidualActions,
+    ResidualOptions,
+    check_residual_action_space,
+    check_residual_observation_space,
+)
 from ballast.residual.bases import as_base_policy, base_from_checkpoint
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.spaces import (
@@ -46,10 +53,12 @@ from ballast.spaces import (
     check_action_space,
     check_observation_space,
     is_image_space,
+    same_kind,
     space_from_json,
     space_to_json,
     spaces_equal,
 )
+from ballast.transfer import ENV_BUFFER_PREFIXES, describe_difference, mismatch_error, size_mismatches
 
 ALGORITHMS: dict[str, type[Algorithm]] = {}
 POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy, "SACPolicy": SACPolicy,
@@ -68,8 +77,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(device)
 
 
-def obs_to_tensor(obs: Any, device: torch.device) -> Any:
-    """NumPy observations (or a dict of them) as tensors on ``device``, without copies on CPU."""
+def obs_to_tensor(obs: Any, device: torch.device, space: spaces.Space | None = None) -> Any:
+    """NumPy observations (or a dict of them) as tensors on ``device``, without copies on CPU; graphs
+    and sets (tuples of items) as a :class:`~ballast.ragged.GraphBatch` or :class:`~ballast.ragged.SetBatch`."""
+    if space is not None or isinstance(obs, (tuple, list)):
+        return collate(space, obs, device)
     if isinstance(obs, dict):
         return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()}
     return torch.as_tensor(np.asarray(obs), device=device)
@@ -107,6 +119,8 @@ class Algorithm:
     config_class: ClassVar[type] = object
     supported_action_spaces: ClassVar[tuple[type, ...]] = ()
     default_policy_class: ClassVar[type[nn.Module]] = ActorCriticPolicy
+    #: The losses an extra loss may join (``ballast.extensions.adds_to``), the default first.
+    extendable_losses: ClassVar[tuple[str, ...]] = ("loss",)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -163,6 +177,7 @@ class Algorithm:
         self.residual_actions: ResidualActions | None = None
         if residual is not None:
             check_residual_action_space(action_space)
+            check_residual_observation_space(observation_space)
             base = as_base_policy(residual.base_policy, observation_space, action_space)
             self.residual_actions = ResidualActions(base, observation_space, action_space,
                                                     scale=residual.residual_scale,
@@ -175,7 +190,7 @@ class Algorithm:
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed + 1)
-            self.extensions = Extensions(aux_modules, extra_losses, self.device)
+            self.extensions = Extensions(aux_modules, extra_losses, self.device, losses=self.extendable_losses)
         self.aux_modules = self.extensions.modules
         self._callback: BaseCallback | None = None
         self._stop_requested = False
@@ -188,6 +203,7 @@ class Algorithm:
         self._iteration = 0
         self._progress_remaining = 1.0
         self._last_obs: Any = None
+        self._last_infos: dict[str, Any] = {}
         self.ep_info_buffer: deque[tuple[float, int]] = deque(maxlen=100)
         self.logger = Logger(verbose=verbose)
         self._build()
@@ -269,12 +285,13 @@ class Algorithm:
         return self.env
 
     def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
-        """Train or evaluate on another env with the same spaces."""
+        """Train or evaluate on another env with the same spaces, or spaces of other sizes when the
+        model's layers do not depend on them (see :mod:`ballast.transfer`)."""
         vec = make_vec_env(env, _copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
                            env_kwargs=self.env_kwargs if isinstance(env, str) else None)
-        self._check_spaces(vec.single_observation_space, vec.single_action_space)
+        resized = self._check_spaces(vec.single_observation_space, vec.single_action_space)
         self.env = vec
-        if vec.num_envs != self.n_envs:
+        if vec.num_envs != self.n_envs or resized:
             self.n_envs = vec.num_envs
             if self.reward_normalizer is not None:
                 self.reward_normalizer.resize(self.n_envs)
@@ -283,16 +300,37 @@ class Algorithm:
             self._last_obs = None
 
     def _on_n_envs_changed(self) -> None:
-        """Rebuild what depends on the number of env copies (subclasses)."""
+        """Rebuild what depends on the number of env copies or on the spaces (subclasses)."""
 
-    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> None:
-        if not spaces_equal(observation_space, self.observation_space):
-            raise SpaceMismatchError(
-                f"the env's observation space {observation_space} differs from the model's {self.observation_space}"
-            )
-        if not spaces_equal(action_space, self.action_space):
+    def _check_spaces(self, observation_space: spaces.Space, action_space: spaces.Space) -> bool:
+        """Accept the env's spaces or raise; True when they differ in sizes only and the model now uses them."""
+        if spaces_equal(observation_space, self.observation_space) and spaces_equal(action_space, self.action_space):
+            return False
+        check_action_bounds(self.action_space, action_space)
+        sized = same_kind(observation_space, self.observation_space) and same_kind(action_space, self.action_space)
+        if not sized or not hasattr(self, "policy_config") or not isinstance(self.policy, self.default_policy_class):
+            if not spaces_equal(observation_space, self.observation_space):
+                raise SpaceMismatchError(
+                    f"the env's observation space {observation_space} differs from the model's "
+                    f"{self.observation_space}")
             raise SpaceMismatchError(
                 f"the env's action space {action_space} differs from the model's {self.action_space}")
+        # A policy built for the new spaces (on a forked RNG, so no later draw changes) tells which tensors fit.
+        with torch.random.fork_rng(devices=[]):
+            probe = self.policy_class(
+                observation_space, action_space, policy_name=self.policy_name, config=self.policy_config,
+                use_sde=getattr(self.config, "use_sde", False),
+                normalize_observations=getattr(self.policy, "normalizer", None) is not None,
+            ).to(self.device)
+        lines = size_mismatches(self.policy.state_dict(), probe)
+        if lines:
+            raise mismatch_error(describe_difference(self.observation_space, self.action_space, observation_space,
+                                                     action_space), lines)
+        own = {k: v for k, v in probe.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
+        self.policy.load_state_dict(own, strict=False)
+        self.observation_space, self.action_space = observation_space, action_space
+        self.policy.observation_space, self.policy.action_space = observation_space, action_space
+        return True
 
     # --- acting ----------------------------------------------------------------------------
     def predict(
@@ -301,17 +339,37 @@ class Algorithm:
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = False,
+        action_masks: Any = None,
     ) -> tuple[np.ndarray, Any]:
         """The env action(s) for one observation or a batch; returns ``(action, state)`` as in SB3.
 
         Observation normalisation runs with frozen statistics. A wrong shape raises
         :class:`ballast.errors.ObservationError` naming the expected and received shapes.
+        ``action_masks`` (one mask for one observation, one per observation for a batch; see
+        :mod:`ballast.masking`) restricts the actions to the valid ones, as sb3-contrib's MaskablePPO.
         """
         batch, batched = batch_observation(self.observation_space, observation)
-        obs = obs_to_tensor(batch, self.device)
+        obs = obs_to_tensor(batch, self.device, self.observation_space)
+        masks = None
+        if action_masks is not None:
+            masks = self._mask_tensor(action_masks, batch, batched)
         with torch.inference_mode():
-            actions = self.policy.act(obs, deterministic=deterministic).cpu().numpy()
+            if masks is None:
+                actions = self.policy.act(obs, deterministic=deterministic).cpu().numpy()
+            else:
+                actions = self.policy.act(obs, deterministic=deterministic, action_masks=masks).cpu().numpy()
         return (actions if batched else actions[0]), state
+
+    def _mask_tensor(self, action_masks: Any, batch: Any, batched: bool) -> Any:
+        """``action_masks`` for ``predict``, checked against the action space and the batch size."""
+        if not policy_supports_masks(self.policy):
+            raise ConfigurationError(
+                f"{self.algorithm_name.upper()} with the policy {type(self.policy).__name__} does not take action "
+                "masks; masking is supported by PPO and A2C")
+        rows = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
+        rule = mask_rule(self.action_space)
+        masks = rule.check(self.action_space, action_masks if batched else [action_masks], rows, None)
+        return rule.to_tensor(masks, self.device)
 
     # --- training loop ---------------------------------------------------------------------
     def learn(
@@ -373,7 +431,7 @@ class Algorithm:
         return 1 + max([int(x) for x in existing if x.isdigit()], default=0)
 
     def _reset_env(self) -> None:
-        self._last_obs, _ = self.env.reset(seed=self.seed)
+        self._last_obs, self._last_infos = self.env.reset(seed=self.seed)
         self._needs_reset = np.zeros(self.n_envs, dtype=bool)
         self._episode_returns = np.zeros(self.n_envs)
         self._episode_lengths = np.zeros(self.n_envs, dtype=int)
@@ -394,12 +452,12 @@ class Algorithm:
 
     # --- export ----------------------------------------------------------------------------
     def export(self, out_dir: str | Path, format: str = "onnx", *, opset: int = 17, check: bool = True,
-               function_name: str = "policy_step", include_value: bool = False) -> Path:
+               function_name: str = "policy_step", include_value: bool = False, action_masks: bool = False) -> Path:
         """Export the whole observation-to-action path (see :func:`ballast.export.export_model`)."""
         from ballast.export import export_model
 
         return export_model(self, out_dir, format=format, opset=opset, check=check, function_name=function_name,
-                            include_value=include_value)
+                            include_value=include_value, action_masks=action_masks)
 
     # --- save / load -------------------------------------------------------------------------
     def _config_to_json(self) -> dict[str, Any]:
@@ -548,9 +606,11 @@ class Algorithm:
         if env is not None:
             vec = make_vec_env(env, _copies_for(env, cfg.get("n_envs", 1)),
                                env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
+            check_action_bounds(action_space, vec.single_action_space)
             for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
                                      ("action", action_space, vec.single_action_space)):
-                if not spaces_equal(saved, new):
+                # Spaces that differ in sizes only are checked layer by layer when the weights load.
+                if not spaces_equal(saved, new) and not same_kind(saved, new):
                     raise SpaceMismatchError(
                         f"the model was saved with the {kind} space {saved}, but the env has {new}; "
                         "load it with an env of the same spaces"
@@ -561,14 +621,27 @@ class Algorithm:
             model, policy, vec, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
             n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
             normalize_rewards=cfg["normalize_rewards"], observation_space=observation_space,
-            action_space=action_space, env_kwargs=cfg.get("env_kwargs"), **hyperparameters,
+            action_space=action_space, env_kwargs=None if vec is not None else cfg.get("env_kwargs"),
+            **hyperparameters,
         )
+        # The vector env above is built already (with the saved env_kwargs when env was an id); the
+        # kwargs are kept for set_env(id) and the next save.
+        model.env_kwargs = dict(cfg.get("env_kwargs") or {})
         model.env_id = cfg.get("env_id") or model.env_id
         model._restore(ckpt)
         return model
 
     def _restore(self, ckpt: Checkpoint) -> None:
-        missing, unexpected = self.policy.load_state_dict(ckpt.tensors["policy"], strict=False)
+        saved = ckpt.tensors["policy"]
+        lines = size_mismatches(saved, self.policy)
+        if lines:
+            what = describe_difference(space_from_json(ckpt.config["observation_space"]),
+                                       space_from_json(ckpt.config["action_space"]),
+                                       self.observation_space, self.action_space)
+            raise mismatch_error(what, lines)
+        # The action bounds come from the env's action space (the same as the saved one unless only sizes differ).
+        own = {k: v for k, v in self.policy.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
+        missing, unexpected = self.policy.load_state_dict({**saved, **own}, strict=False)
         if missing or unexpected:
             raise CheckpointError(
                 f"the saved weights do not fit the policy: missing {missing}, unexpected {unexpected}")
@@ -606,6 +679,20 @@ class Algorithm:
     def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
                            data: dict[str, Any]) -> None:
         optimizer_from_tensors(optimizer, tensors, data)
+
+
+def check_action_bounds(model_space: spaces.Space, env_space: spaces.Space) -> None:
+    """Refuse an env whose Box actions have the model's shape but other bounds.
+
+    The model maps (squashes, clips) its actions onto its own bounds, so in such an env its actions
+    would silently mean something else.
+    """
+    if (isinstance(model_space, spaces.Box) and isinstance(env_space, spaces.Box)
+            and model_space.shape == env_space.shape and not spaces_equal(model_space, env_space)):
+        raise SpaceMismatchError(
+            f"the env's action space {env_space} has other bounds than the model's {model_space}: the model "
+            "maps its actions onto its own bounds, so acting in this env would change what its actions mean; "
+            "rescale the env's actions to the model's bounds (e.g. gymnasium.wrappers.RescaleAction)")
 
 
 def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",

@@ -8,6 +8,7 @@ signature; every step of the algorithm is TD3's code.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 
 from ballast.algos.td3 import TD3
 from ballast.envs.make import EnvLike
+from ballast.extensions import AuxModule, ExtraLoss
 from ballast.noise import ActionNoise
 from ballast.schedules import ScheduleLike
 
@@ -48,6 +50,8 @@ class DDPG(TD3):
         gradient_steps: int = 1,
         action_noise: ActionNoise | dict[str, Any] | None = None,
         n_steps: int = 1,
+        aux_modules: Mapping[str, AuxModule] | None = None,
+        extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
         normalize_rewards: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -70,6 +74,7 @@ class DDPG(TD3):
             learning_starts=learning_starts, batch_size=batch_size, tau=tau, gamma=gamma,
             train_freq=train_freq, gradient_steps=gradient_steps, action_noise=action_noise, n_steps=n_steps,
             policy_delay=1, target_policy_noise=0.0, target_noise_clip=0.0,
+            aux_modules=aux_modules, extra_losses=extra_losses,
             normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
             policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,
             seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log,

@@ -10,11 +10,14 @@ gradient norm clipped to ``max_grad_norm``. The target network ``Q'`` follows th
 Options beyond SB3: ``double_q=True`` for Double DQN (van Hasselt et al., 2016), where the
 online network picks ``a'`` and the target network evaluates it; ``n_steps > 1`` for n-step
 returns (also in SB3 >= 2.6), cut at episode ends and bootstrapped at truncations.
-Hyperparameter names, meanings and defaults are otherwise SB3's.
+Extensions (``docs/extending.md``): extra losses join the loss ``q``
+(:meth:`DQN.compute_losses`); ``AuxModule(optimizer="shared")`` joins the Q-network's Adam
+and its gradient-norm clipping. Hyperparameter names, meanings and defaults are otherwise SB3's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +33,7 @@ from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
+from ballast.extensions import AuxModule, ExtraLoss, QOutputs, Transitions, add_extra_terms, sum_terms, term_stats
 from ballast.policies.q_network import DQNPolicy, numpy_greedy_actor
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -84,6 +88,7 @@ class DQN(Algorithm):
         exploration_initial_eps, exploration_final_eps: epsilon at the start and the end of it.
         max_grad_norm: gradient-norm clip.
         double_q: Double DQN targets.
+        aux_modules, extra_losses: extensions (``docs/extending.md``).
         The other arguments are those of :class:`ballast.PPO`.
     """
 
@@ -91,6 +96,7 @@ class DQN(Algorithm):
     config_class = DQNConfig
     supported_action_spaces = (spaces.Discrete,)
     default_policy_class = DQNPolicy
+    extendable_losses = ("q",)
 
     def __init__(
         self,
@@ -112,6 +118,8 @@ class DQN(Algorithm):
         exploration_final_eps: float = 0.05,
         max_grad_norm: float = 10.0,
         double_q: bool = False,
+        aux_modules: Mapping[str, AuxModule] | None = None,
+        extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
         normalize_rewards: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -143,7 +151,7 @@ class DQN(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space)
+                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
@@ -153,7 +161,9 @@ class DQN(Algorithm):
     def _build(self) -> None:
         cfg = self.config
         off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
-        self.q_params, self.optimizer = off_policy.make_optimizer(self.policy.q_net, cfg.learning_rate(1.0))
+        self.q_params, self.optimizer = off_policy.make_optimizer(
+            [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], cfg.learning_rate(1.0))
+        self.extensions.build_own_optimizers()
         pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
         self.targets = off_policy.PolyakTargets(pairs, [self.q_params])
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
@@ -186,9 +196,12 @@ class DQN(Algorithm):
         return actions
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, Any]:
-        """Greedy actions, or epsilon-greedy ones (current exploration rate) when not ``deterministic``."""
-        actions, state = super().predict(observation, state, episode_start, deterministic)
+                deterministic: bool = False, action_masks: Any = None) -> tuple[np.ndarray, Any]:
+        """Greedy actions, or epsilon-greedy ones (current exploration rate) when not ``deterministic``.
+
+        DQN does not take action masks: ``action_masks`` other than None raise a clear error.
+        """
+        actions, state = super().predict(observation, state, episode_start, deterministic, action_masks)
         if deterministic or self.exploration_rate <= 0:
             return actions, state
         batch = np.atleast_1d(actions)
@@ -223,12 +236,15 @@ class DQN(Algorithm):
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
                                               gamma=cfg.gamma, reward_fn=reward_fn)
+            self._hook("on_minibatch", batch)
             normalize = self.policy.normalize
             stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
                                 normalize(batch.next_observations), batch.discounts)
+            self._n_updates += 1
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
-        self._n_updates += gradient_steps
+            if self._stop_requested:
+                break
         self.logger.record("train/n_updates", self._n_updates)
         self.logger.record("train/learning_rate", lr)
 
@@ -236,20 +252,48 @@ class DQN(Algorithm):
                discounts: torch.Tensor) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
-        A function of fixed-shape tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        ``before_gradient_step`` runs after the gradient-norm clipping, before Adam steps;
+        ``after_gradient_step`` after it. Without update hooks it is a function of fixed-shape
+        tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        """
+        cfg, extensions = self.config, self.extensions
+        batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
+                            discounts=discounts)
+        terms = self.compute_losses(batch)
+        self.q_params.zero_grad()
+        extensions.zero_own_grads()
+        sum_terms(terms).backward()
+        self.q_params.clip_grad_norm_(cfg.max_grad_norm)
+        self._hook("before_gradient_step", terms)
+        self.optimizer.step()
+        if extensions.extra_losses:
+            extensions.step_own_optimizers()
+        self._hook("after_gradient_step", terms)
+        return term_stats(terms)
+
+    def compute_losses(self, batch: Transitions) -> dict[str, torch.Tensor]:
+        """The named, weighted terms whose sum is minimised.
+
+        ``q``: the Huber loss between ``Q(s, a)`` and the target (module docstring), then the
+        extra terms. A subclass may add, remove or reweight terms. Logged as ``loss/<name>``
+        and their sum as ``train/loss`` (SB3's name for the Huber loss, which it equals
+        without extra terms).
         """
         policy, cfg = self.policy, self.config
         with torch.no_grad():
-            next_q_target = policy.q_net_target(next_obs)
-            next_q_online = policy.q_net(next_obs) if cfg.double_q else None
-            target = returns.q_learning_target(rewards, discounts, next_q_target, next_q_online)
-        q = policy.q_net(obs).gather(1, actions.long().unsqueeze(1)).squeeze(1)
+            next_q_target = policy.q_net_target(batch.next_observations)
+            next_q_online = policy.q_net(batch.next_observations) if cfg.double_q else None
+            target = returns.q_learning_target(batch.rewards, batch.discounts, next_q_target, next_q_online)
+        q_net = policy.q_net
+        features = q_net.encoder(batch.observations)
+        q_all = q_net.q_from_features(features)
+        q = q_all.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
         terms = {"q": losses.huber_q_loss(q, target)}
-        self.q_params.zero_grad()
-        terms["q"].backward()
-        self.q_params.clip_grad_norm_(cfg.max_grad_norm)
-        self.optimizer.step()
-        return {"train/loss": terms["q"].detach()}
+        extensions = self.extensions
+        if extensions.extra_losses:
+            outputs = QOutputs(features=features, q_values=q_all, q_taken=q, target_q=target)
+            add_extra_terms(terms, extensions.terms(batch, outputs, self, "q"))
+        return terms
 
     # --- checkpoint ----------------------------------------------------------------------------
     def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:

@@ -16,6 +16,10 @@ One iteration, as in SB3:
 Iterations repeat until an episode ended, so ``learn(log_interval=k)`` logs every ``k``
 iterations with at least one finished episode each (SB3 counts episodes).
 
+Callbacks: ``on_rollout_end`` runs after each chunk of ``train_freq`` steps (before its gradient
+steps); the update hooks (``on_minibatch``, ``before_gradient_step``, ``after_gradient_step``)
+run inside ``train``, and one that returns False ends the iteration after its gradient step.
+
 Autoreset (design principle 5): with NEXT_STEP, the step after an episode's end only resets
 that env copy; it is no transition (it counts as a timestep, as every ``env.step`` call does)
 and is stored as an invalid entry holding the final observation (see
@@ -41,6 +45,7 @@ from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
 from ballast.optim import FlatParameters, make_adam
 from ballast.policies.config import PolicyConfig
+from ballast.ragged import collate
 
 #: An iteration also ends after this many env steps without a finished episode, so logs keep coming.
 MAX_ITERATION_STEPS = 1000
@@ -87,14 +92,14 @@ def vectorize_noise(noise: ActionNoise | None, n_envs: int) -> ActionNoise | Non
 FUSED_ADAM_FROM = 50_000
 
 
-def make_optimizer(module: nn.Module, lr: float) -> tuple[FlatParameters, Any]:
-    """Flat parameters of ``module`` and Adam over them (PyTorch's defaults, as SB3).
+def make_optimizer(params: nn.Module | list[nn.Parameter], lr: float) -> tuple[FlatParameters, Any]:
+    """Flat parameters of a module (or a list of parameters) and Adam over them (PyTorch's defaults, as SB3).
 
     Large networks (SAC's and TD3's critics) get PyTorch's fused kernel, one pass over the flat
     tensor where their update is memory-bound; small ones (DQN's MLP) get
     :func:`ballast.optim.make_adam`, whose step has less fixed cost.
     """
-    flat = FlatParameters(module.parameters())
+    flat = FlatParameters(params.parameters() if isinstance(params, nn.Module) else params)
     if flat.param.numel() >= FUSED_ADAM_FROM:
         return flat, torch.optim.Adam([flat.param], lr=lr, fused=True)
     return flat, make_adam(flat, lr=lr)
@@ -150,7 +155,9 @@ class PolyakTargets:
 # --- acting -------------------------------------------------------------------------------------
 def obs_tensor(obs: Any, device: torch.device) -> Any:
     if isinstance(obs, dict):
-        return {k: torch.as_tensor(v, device=device) for k, v in obs.items()}
+        return {k: obs_tensor(v, device) for k, v in obs.items()}
+    if isinstance(obs, (tuple, list)):
+        return collate(None, obs, device)  # graphs or sets: one item per env copy
     return torch.as_tensor(obs, device=device)
 
 
@@ -199,12 +206,13 @@ def _with_final_observations(next_obs: Any, infos: dict[str, Any], ended: np.nda
     """``next_obs`` with the final observations (SAME_STEP autoreset) in the copies that ended."""
     mask = np.asarray(infos.get("_final_obs", ended)) & ended
     if isinstance(next_obs, dict):
-        out = {k: np.array(v, copy=True) for k, v in next_obs.items()}
+        # Graph and set parts are tuples, one item per env copy: copied as lists.
+        out = {k: list(v) if isinstance(v, tuple) else np.array(v, copy=True) for k, v in next_obs.items()}
         for i in np.flatnonzero(mask):
             for k in out:
                 out[k][i] = infos["final_obs"][i][k]
         return out
-    out = np.array(next_obs, copy=True)
+    out = list(next_obs) if isinstance(next_obs, tuple) else np.array(next_obs, copy=True)
     for i in np.flatnonzero(mask):
         out[i] = infos["final_obs"][i]
     return out
@@ -311,6 +319,8 @@ def learn_iteration(model: Any, callback: BaseCallback) -> bool:
             gradient_steps = cfg.gradient_steps if cfg.gradient_steps >= 0 else env_steps
             if gradient_steps > 0:
                 model.train(gradient_steps)
+                if model._stop_requested:  # an update hook asked to stop
+                    return False
         if episodes or collected >= MAX_ITERATION_STEPS or model.num_timesteps >= model.total_timesteps:
             break
     model._iteration += 1

@@ -7,6 +7,10 @@ fill a :class:`RolloutBuffer`. Handles Gymnasium's autoreset modes (design princ
   stored but marked invalid, and its value, V(final observation), bootstraps a truncation.
 * SAME_STEP: the final observation arrives in ``info["final_obs"]``; its value is computed for
   truncated copies and placed as that step's bootstrap value.
+
+When the env gives action masks (``action_masks()`` or ``info["action_mask"]``, see
+:mod:`ballast.masking`), each step's actions are sampled under the current masks, which are stored
+with the step.
 """
 
 from __future__ import annotations
@@ -20,14 +24,20 @@ from gymnasium.vector import AutoresetMode
 from ballast.buffers import RolloutBuffer
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
-from ballast.errors import EnvError
+from ballast.errors import ActionMaskError, ConfigurationError, EnvError
+from ballast.masking import MaskReader, policy_supports_masks
 from ballast.policies.numpy_actor import numpy_actor
+from ballast.ragged import collate
+from ballast.spaces import batch_observation
 
 
-def _to_tensor(obs: Any, device: torch.device) -> Any:
-    if isinstance(obs, dict):
+def _to_tensor(obs: Any, device: torch.device, space: Any = None) -> Any:
+    if isinstance(obs, dict) and not any(isinstance(v, (tuple, list)) for v in obs.values()):
         return {k: torch.as_tensor(v, device=device) for k, v in obs.items()}
-    return torch.as_tensor(obs, device=device)
+    if isinstance(obs, np.ndarray):
+        return torch.as_tensor(obs, device=device)
+    # Graph and Sequence observations come from the vector env as tuples, one item per env copy.
+    return collate(space, obs, device)
 
 
 def _check_finite(rewards: np.ndarray, observations: Any) -> None:
@@ -39,6 +49,8 @@ def _check_finite(rewards: np.ndarray, observations: Any) -> None:
         )
     arrays = observations.values() if isinstance(observations, dict) else (observations,)
     for array in arrays:
+        if not isinstance(array, np.ndarray):
+            continue  # graphs and sets are checked when the encoder reads them
         if array.dtype.kind == "f" and not np.isfinite(array.sum()) and not np.isfinite(array).all():
             raise EnvError("the env returned an observation with NaN or infinite values; fix the env or clip them")
 
@@ -74,14 +86,25 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
     if cfg.use_sde:
         policy.reset_noise(model.n_envs)
     callback.on_rollout_start()
-    actor = numpy_actor(policy, model._np_rng)
+    reader = _mask_reader(model)
+    masked = reader.provides_masks(model._last_infos)
+    if masked and not policy_supports_masks(policy):
+        raise ConfigurationError(
+            f"the env gives action masks but the policy {type(policy).__name__} does not take them; use an "
+            "ActorCriticPolicy (or set supports_action_masks = True on a policy whose outputs() take action_masks)")
+    buffer.use_masks(reader.rule if masked else None)
+    actor = None if masked else numpy_actor(policy, model._np_rng)
+    masks = None
     for t in range(buffer.n_steps):
         if cfg.use_sde and cfg.sde_sample_freq > 0 and t % cfg.sde_sample_freq == 0 and t > 0:
             policy.reset_noise(model.n_envs)
+        if masked:
+            masks = _current_masks(reader, model._last_infos, model._needs_reset if next_step_reset else None)
         if actor is not None:
             obs, actions, env_actions = actor(model._last_obs)
         else:
-            obs, actions, env_actions = _torch_step(policy, model._last_obs, device)
+            mask_tensor = None if masks is None else reader.rule.to_tensor(masks, device)
+            obs, actions, env_actions = _torch_step(policy, model._last_obs, device, mask_tensor)
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
@@ -93,36 +116,60 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         _track_episodes(model, rewards, episode_end, valid)
 
         if normalizer is not None:
-            normalizer.update(_to_tensor(next_obs, device))
+            normalizer.update(_to_tensor(next_obs, device, model.observation_space))
         if model.reward_normalizer is not None:
             rewards = model.reward_normalizer.update_and_normalize(rewards, episode_end, valid)
         if not next_step_reset and "final_obs" in infos:
             _final_values(model, infos, truncated, t, final_values)
 
-        buffer.add(t, obs, actions, rewards, terminated, episode_end, valid)
-        model._last_obs = next_obs
+        buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks)
+        model._last_obs, model._last_infos = next_obs, infos
         model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
         callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end})
         if not callback.on_step():
             return False
     buffer.evaluate(policy)
     with torch.inference_mode():
-        last_obs = _to_tensor(model._last_obs, device)
+        last_obs = _to_tensor(model._last_obs, device, model.observation_space)
         last_values = policy.predict_values(policy.normalize(last_obs)).cpu().numpy()
     buffer.compute_returns_and_advantages(last_values, cfg.gamma, cfg.gae_lambda, final_values)
     callback.on_rollout_end()
     return True
 
 
+def _mask_reader(model: Any) -> MaskReader:
+    """The model's mask reader for its current env (built again when the env changed)."""
+    reader = getattr(model, "_mask_reader", None)
+    if reader is None or reader.env is not model.env:
+        reader = model._mask_reader = MaskReader(model.env, model.action_space)
+    return reader
+
+
+def _current_masks(reader: MaskReader, infos: dict[str, Any], resetting: np.ndarray | None) -> Any:
+    """The masks of the current observations; every action is valid for a step without any, and for
+    the copies in ``resetting`` (their action is not taken: the step resets them)."""
+    masks = reader.read(infos, resetting)
+    if masks is None:
+        masks = reader.rule.all_valid(reader.action_space, reader.n)
+        if masks is None:
+            raise ActionMaskError(
+                "the env gave info['action_mask'] at the start of the rollout but not at this step; node masks "
+                "must come with every reset and step (or from an action_masks() method)")
+    return masks
+
+
 @torch.inference_mode()
-def _torch_step(policy: Any, raw_obs: Any, device: torch.device) -> tuple[Any, ...]:
+def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: Any = None) -> tuple[Any, ...]:
     """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``."""
+    raw = _to_tensor(raw_obs, device, getattr(policy, "observation_space", None))
     if getattr(policy, "residual", None) is not None:
-        obs, base = policy.normalize_with_base(_to_tensor(raw_obs, device))
+        # Residual policies act in Box spaces, which have no action masks.
+        obs, base = policy.normalize_with_base(raw)
         actions = policy.outputs(obs).distribution.sample()
         return obs, actions.cpu().numpy(), policy.env_actions(actions, base).cpu().numpy()
-    obs = policy.normalize(_to_tensor(raw_obs, device))
-    actions = policy.outputs(obs).distribution.sample()
+    obs = policy.normalize(raw)
+    outputs = policy.outputs(obs) if action_masks is None else policy.outputs(obs, action_masks)
+    actions = outputs.distribution.sample()
     env_actions = policy.action_adapter(actions).cpu().numpy()
     return obs, actions.cpu().numpy(), env_actions
 
@@ -144,11 +191,7 @@ def _final_values(model: Any, infos: dict[str, Any], truncated: np.ndarray, t: i
     """SAME_STEP autoreset: V(final observation) for the copies truncated at step ``t``."""
     mask = infos.get("_final_obs", np.zeros_like(truncated))
     for i in np.flatnonzero(np.logical_and(truncated, mask)):
-        final = infos["final_obs"][i]
-        if isinstance(final, dict):
-            batch = {k: np.asarray(v)[None] for k, v in final.items()}
-        else:
-            batch = np.asarray(final)[None]
+        batch, _ = batch_observation(model.observation_space, infos["final_obs"][i])
         with torch.inference_mode():
-            obs = model.policy.normalize(_to_tensor(batch, model.device))
+            obs = model.policy.normalize(_to_tensor(batch, model.device, model.observation_space))
             out[(t, int(i))] = float(model.policy.predict_values(obs)[0])

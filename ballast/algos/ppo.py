@@ -19,11 +19,13 @@ from torch import nn
 from ballast import losses
 from ballast.algos.base import Algorithm
 from ballast.algos.on_policy import learn_iteration, make_rollout_buffer
+from ballast.algos.ppo_gradients import closed_form_gradients
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
+from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters
 from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
@@ -86,7 +88,8 @@ class PPO(Algorithm):
 
     algorithm_name = "ppo"
     config_class = PPOConfig
-    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+    supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
+                               NodeBox)
 
     def __init__(
         self,
@@ -166,7 +169,8 @@ class PPO(Algorithm):
         which the approximate KL and the clip fraction are computed once per epoch.
         """
         cfg = self.config
-        outputs = self.policy.outputs(batch.observations)
+        outputs = (self.policy.outputs(batch.observations) if batch.action_masks is None
+                   else self.policy.outputs(batch.observations, batch.action_masks))
         values, log_prob = outputs.values, outputs.distribution.log_prob(batch.actions)
         advantages = batch.advantages
         if cfg.normalize_advantage and advantages.numel() > 1:
@@ -200,12 +204,18 @@ class PPO(Algorithm):
         if cfg.use_sde:
             self.policy.reset_noise(cfg.batch_size)
         log_ratios: list[torch.Tensor] = []
+        # The default MLP actor-critic gets its gradients in closed form (same loss, no autograd graph);
+        # masked distributions go through autograd.
+        closed_form = None if self.rollout_buffer.masked else closed_form_gradients(self)
         for epoch in range(cfg.n_epochs):
             stop = False
             for batch in self.rollout_buffer.minibatches(cfg.batch_size, self._generator):
                 if not self._hook("on_minibatch", batch):
                     stop = True
-                terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
+                if closed_form is not None:
+                    terms, stats = closed_form(batch, clip_range, clip_range_vf)
+                else:
+                    terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
                 log_ratio = stats.pop("log_ratio")
                 if cfg.target_kl is not None and losses.approx_kl(log_ratio).item() > 1.5 * cfg.target_kl:
                     stop = True
@@ -213,9 +223,10 @@ class PPO(Algorithm):
                         print(f"Early stopping at epoch {epoch}: approx_kl exceeds 1.5 x target_kl")
                     break
                 loss = sum(terms.values())
-                self.flat_params.zero_grad()
-                self.extensions.zero_own_grads()
-                loss.backward()
+                if closed_form is None:
+                    self.flat_params.zero_grad()
+                    self.extensions.zero_own_grads()
+                    loss.backward()
                 self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
                 stop = not self._hook("before_gradient_step", terms) or stop
                 self.optimizer.step()
@@ -239,7 +250,8 @@ class PPO(Algorithm):
             self.logger.record("train/clip_fraction", losses.clip_fraction(torch.exp(log_ratio), clip_range))
         if self.config.ent_coef == 0.0:
             with torch.no_grad():
-                _, _, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions)
+                masks = () if batch.action_masks is None else (batch.action_masks,)
+                _, _, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
                 self.logger.record("train/entropy_loss", losses.entropy_loss(entropy))
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/clip_range", clip_range)

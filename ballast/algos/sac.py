@@ -12,11 +12,15 @@ Each gradient step on a replay batch, as SB3 orders it:
 4. Adam steps on the actor and ``log alpha``, and every ``target_update_interval`` gradient
    steps Polyak averaging of the target critics.
 
+Extensions (``docs/extending.md``): an extra loss joins the actor's loss (the default) or the
+critic's (:func:`ballast.extensions.adds_to`); the critic's terms are
+:meth:`SAC.compute_critic_losses`, the actor's and alpha's :meth:`SAC.compute_actor_losses`.
 Hyperparameter names, meanings and defaults are SB3's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +36,18 @@ from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
+from ballast.extensions import (
+    ActorCriticOutputs,
+    AuxModule,
+    ExtraLoss,
+    Transitions,
+    add_extra_terms,
+    sum_terms,
+    term_stats,
+)
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.optim import FlatParameters, make_adam
-from ballast.policies.continuous import SACPolicy, target_pairs
+from ballast.policies.continuous import ActorOutput, SACPolicy, target_pairs
 from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -98,6 +111,9 @@ class SAC(Algorithm):
         use_sde, sde_sample_freq, use_sde_at_warmup: gSDE exploration instead of independent
             Gaussian noise, new noise every ``sde_sample_freq`` steps (-1: at each collection),
             and gSDE instead of uniform actions during the warm-up.
+        aux_modules, extra_losses: extensions (``docs/extending.md``); an extra loss joins the
+            actor's loss unless marked ``adds_to("critic")``; ``AuxModule(optimizer="shared")``
+            is trained by the actor's optimizer, ``optimizer="critic"`` by the critic's.
         The other arguments (including the residual ones, ``base_policy`` ...) are those of
         :class:`ballast.PPO`.
     """
@@ -106,6 +122,7 @@ class SAC(Algorithm):
     config_class = SACConfig
     supported_action_spaces = (spaces.Box,)
     default_policy_class = SACPolicy
+    extendable_losses = ("actor", "critic")
 
     def __init__(
         self,
@@ -128,6 +145,8 @@ class SAC(Algorithm):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
+        aux_modules: Mapping[str, AuxModule] | None = None,
+        extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
         normalize_rewards: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -162,7 +181,7 @@ class SAC(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space,
+                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
                     residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
@@ -175,8 +194,12 @@ class SAC(Algorithm):
         off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
         lr = cfg.learning_rate(1.0)
         policy = self.policy
-        self.actor_params, self.actor_optimizer = off_policy.make_optimizer(policy.actor, lr)
-        self.critic_params, self.critic_optimizer = off_policy.make_optimizer(policy.critic, lr)
+        extensions = self.extensions
+        self.actor_params, self.actor_optimizer = off_policy.make_optimizer(
+            [*policy.actor.parameters(), *extensions.shared_parameters("actor")], lr)
+        self.critic_params, self.critic_optimizer = off_policy.make_optimizer(
+            [*policy.critic.parameters(), *extensions.shared_parameters("critic")], lr)
+        extensions.build_own_optimizers()
         self.targets = off_policy.PolyakTargets(target_pairs(policy), [self.critic_params])
         if cfg.target_entropy == "auto":
             self.target_entropy = -float(np.prod(self.action_space.shape))
@@ -235,6 +258,7 @@ class SAC(Algorithm):
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
                                               gamma=cfg.gamma, reward_fn=reward_fn)
+            self._hook("on_minibatch", batch)
             self._n_updates += 1
             update_target = self._n_updates % cfg.target_update_interval == 0
             if self.residual_actions is None:
@@ -248,6 +272,8 @@ class SAC(Algorithm):
                                     base=base, next_base=next_base, update_actor=not self._actor_frozen())
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
+            if self._stop_requested:
+                break
         self.logger.record("train/n_updates", self._n_updates)
         self.logger.record("train/learning_rate", lr)
         if cfg.use_sde:
@@ -258,67 +284,125 @@ class SAC(Algorithm):
                next_base: torch.Tensor | None = None, update_actor: bool = True) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
-        A function of fixed-shape tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        Critic first (its terms, :meth:`compute_critic_losses`, then its optimizer), then actor
+        and alpha (:meth:`compute_actor_losses`) with the updated critics. The update hooks run
+        here: ``before_gradient_step`` before each of the two optimizer steps, with that loss's
+        terms, and ``after_gradient_step`` once, after the target update, with every term.
+        Without update hooks it is a function of fixed-shape tensors without host
+        synchronisation, so ``torch.compile`` can wrap it.
+
         For a residual agent ``base`` and ``next_base`` are the base's env actions: the actor's
         corrections become executed actions (``ResidualActions.critic_actions``) before the critic
         sees them, while log-probabilities stay those of the corrections. ``update_actor=False``
-        (critic warm-up) trains the critic and the entropy coefficient, not the actor.
+        (critic warm-up) trains the critic and the entropy coefficient, not the actor: the actor's
+        terms are then only ``alpha`` (:meth:`compute_warmup_losses`).
         """
-        policy, cfg = self.policy, self.config
+        policy, cfg, extensions = self.policy, self.config, self.extensions
+        batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
+                            discounts=discounts, base_actions=base, next_base_actions=next_base)
         actor = policy.actor
         noise = None
         if cfg.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
             noise = torch.randn(1, actor.latent_dim, actor.action_dim, device=actions.device)
-        actions_pi, log_prob = actor.action_log_prob(obs, noise)
-        if self.log_ent_coef is not None:
-            ent_coef = self.log_ent_coef.detach().exp()
-            terms = {"alpha": losses.entropy_coef_loss(self.log_ent_coef, log_prob, self.target_entropy)}
-        else:
-            ent_coef, terms = self.ent_coef_tensor, {}
-        with torch.no_grad():
-            next_actions, next_log_prob = actor.action_log_prob(next_obs, noise)
-            if next_base is not None:
-                next_actions = policy.residual.critic_actions(next_base, next_actions)
-            next_q = policy.q_values(next_obs, next_actions, target=True)
-            target = returns.soft_q_target(rewards, discounts, next_q, next_log_prob, ent_coef)
-        terms["critic"] = 0.5 * losses.q_regression_loss(policy.q_values(obs, actions), target)
+        pi = actor.outputs(obs, noise)
+        ent_coef = self.log_ent_coef.detach().exp() if self.log_ent_coef is not None else self.ent_coef_tensor
+        extensions.zero_own_grads()
+        terms = self.compute_critic_losses(batch, pi, ent_coef, noise)
         self.critic_params.zero_grad()
-        terms["critic"].backward()
+        sum_terms(terms).backward()
+        self._hook("before_gradient_step", terms)
         self.critic_optimizer.step()
-        if not update_actor:
-            # Critic warm-up: the actor waits; alpha still follows the (unchanged) policy's entropy,
-            # so that it has the value it would have had when the actor starts.
-            stats = {"train/critic_loss": terms["critic"].detach(), "train/ent_coef": ent_coef.detach().reshape(())}
-            if self.log_ent_coef is not None:
-                self.ent_coef_params.zero_grad()
-                terms["alpha"].backward()
-                self.ent_coef_optimizer.step()
-                stats["train/ent_coef_loss"] = terms["alpha"].detach()
-            if update_target:
-                self.targets.update(cfg.tau)
-            return stats
-        if base is not None:
-            actions_pi = policy.residual.critic_actions(base, actions_pi)
-        q_pi = policy.q_values(obs, actions_pi, detach_params=True)
-        terms["actor"] = losses.sac_actor_loss(log_prob, q_pi, ent_coef)
+        if update_actor:
+            actor_terms = self.compute_actor_losses(batch, pi, ent_coef)
+        else:
+            actor_terms = self.compute_warmup_losses(batch, pi)
         # The alpha loss reaches only log(alpha) and the actor loss only the actor (alpha enters it
         # detached), so one backward serves both; stepping alpha last changes nothing, since this
         # step's target and actor loss use alpha from before its update, as in SB3.
         self.actor_params.zero_grad()
-        if self.log_ent_coef is not None:
+        if "alpha" in actor_terms:
             self.ent_coef_params.zero_grad()
-            (terms["actor"] + terms["alpha"]).backward()
+        if actor_terms:
+            sum_terms(actor_terms).backward()
+            self._hook("before_gradient_step", actor_terms)
+        if "alpha" in actor_terms:
             self.ent_coef_optimizer.step()
-        else:
-            terms["actor"].backward()
-        self.actor_optimizer.step()
+        if update_actor:
+            self.actor_optimizer.step()
+        # An own optimizer steps only when an extra term ran (in a warm-up, only the critic's do).
+        if extensions.extra_losses and (update_actor or extensions.has_losses("critic")):
+            extensions.step_own_optimizers()
         if update_target:
             self.targets.update(cfg.tau)
-        stats = {"train/critic_loss": terms["critic"].detach(), "train/actor_loss": terms["actor"].detach(),
-                 "train/ent_coef": ent_coef.detach().reshape(())}
+        terms = {**terms, **actor_terms}
+        self._hook("after_gradient_step", terms)
+        stats = term_stats(terms)
+        stats.update({"train/critic_loss": stats["loss/critic"], "train/ent_coef": ent_coef.detach().reshape(())})
+        if "actor" in terms:
+            stats["train/actor_loss"] = stats["loss/actor"]
         if "alpha" in terms:
-            stats["train/ent_coef_loss"] = terms["alpha"].detach()
+            stats["train/ent_coef_loss"] = stats["loss/alpha"]
         return stats
+
+    def compute_critic_losses(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor,
+                              sde_noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The critic's named, weighted terms, whose sum the critic's optimizer minimises.
+
+        ``critic``: ``0.5 * sum_i mean((Q_i(s, a) - y)^2)`` with the soft target (module
+        docstring), then the extra terms that join the critic. ``pi`` is the actor's output for
+        ``batch.observations`` (given to critic extra losses detached), ``ent_coef`` alpha before
+        this step's update, ``sde_noise`` gSDE's matrix for the next actions. A subclass may
+        add, remove or reweight terms; the critic's optimizer steps only the critics (and the
+        aux modules given to it), whatever the terms reach.
+        """
+        policy = self.policy
+        with torch.no_grad():
+            next_actions, next_log_prob = policy.actor.action_log_prob(batch.next_observations, sde_noise)
+            if batch.next_base_actions is not None:
+                next_actions = policy.residual.critic_actions(batch.next_base_actions, next_actions)
+            next_q = policy.q_values(batch.next_observations, next_actions, target=True)
+            target = returns.soft_q_target(batch.rewards, batch.discounts, next_q, next_log_prob, ent_coef)
+        features = policy.critic_features(batch.observations)
+        q = policy.critic.q_from_features(features, batch.actions)
+        terms = {"critic": 0.5 * losses.q_regression_loss(q, target)}
+        extensions = self.extensions
+        if extensions.extra_losses and extensions.has_losses("critic"):
+            outputs = ActorCriticOutputs(loss="critic", actor=pi.detached(), critic_features=features,
+                                         q_values=q, target_q=target)
+            add_extra_terms(terms, extensions.terms(batch, outputs, self, "critic"))
+        return terms
+
+    def compute_actor_losses(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor
+                             ) -> dict[str, torch.Tensor]:
+        """The actor's named, weighted terms, minimised by the actor's optimizer (and alpha's).
+
+        ``actor``: ``mean(alpha * log pi(a~|s) - min_i Q_i(s, a~))`` with the updated critics;
+        ``alpha`` (when ``ent_coef="auto"``): the loss of ``log alpha``; then the extra terms that
+        join the actor. Their sum is backpropagated once; a subclass may add, remove or reweight
+        terms (keep ``alpha`` under that name: it decides whether alpha's optimizer steps).
+        """
+        policy = self.policy
+        actions_pi = pi.actions
+        if batch.base_actions is not None:
+            actions_pi = policy.residual.critic_actions(batch.base_actions, actions_pi)
+        features = policy.critic_features(batch.observations)
+        q_pi = policy.critic.q_from_features(features, actions_pi, detach_params=True)
+        terms = {"actor": losses.sac_actor_loss(pi.log_prob, q_pi, ent_coef)}
+        terms.update(self.compute_warmup_losses(batch, pi))
+        extensions = self.extensions
+        if extensions.extra_losses and extensions.has_losses("actor"):
+            outputs = ActorCriticOutputs(loss="actor", actor=pi, critic_features=features, q_values=q_pi,
+                                         target_q=None)
+            add_extra_terms(terms, extensions.terms(batch, outputs, self, "actor"))
+        return terms
+
+    def compute_warmup_losses(self, batch: Transitions, pi: ActorOutput) -> dict[str, torch.Tensor]:
+        """The terms that train while the actor waits (a residual agent's critic warm-up): ``alpha``,
+        the loss of ``log alpha`` when ``ent_coef="auto"``, so that alpha follows the (unchanged)
+        policy's entropy and has the value it would have had when the actor starts; none otherwise."""
+        if self.log_ent_coef is None:
+            return {}
+        return {"alpha": losses.entropy_coef_loss(self.log_ent_coef, pi.log_prob, self.target_entropy)}
 
     # --- checkpoint ----------------------------------------------------------------------------
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -12,11 +12,15 @@ Each gradient step on a replay batch, as SB3 orders it:
    actor and critics.
 
 :class:`ballast.DDPG` is this algorithm with one critic, ``policy_delay=1`` and no target
-policy noise. Hyperparameter names, meanings and defaults are SB3's.
+policy noise. Extensions (``docs/extending.md``): an extra loss joins the actor's loss (the
+default, at the delayed actor updates) or the critic's (:func:`ballast.extensions.adds_to`); the
+terms are :meth:`TD3.compute_critic_losses` and :meth:`TD3.compute_actor_losses`.
+Hyperparameter names, meanings and defaults are SB3's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +36,15 @@ from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
+from ballast.extensions import (
+    ActorCriticOutputs,
+    AuxModule,
+    ExtraLoss,
+    Transitions,
+    add_extra_terms,
+    sum_terms,
+    term_stats,
+)
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.policies.continuous import TD3Policy, target_pairs
 from ballast.residual.actions import residual_options
@@ -80,7 +93,8 @@ class TD3(Algorithm):
         target_policy_noise: std of the Gaussian noise added to the target action (smoothing).
         target_noise_clip: that noise is clipped to ``[-target_noise_clip, target_noise_clip]``.
         base_policy, residual_scale, append_base_action, critic_warmup_steps: a residual agent, as in
-        :class:`ballast.PPO`.
+            :class:`ballast.PPO`.
+        aux_modules, extra_losses: extensions, as for :class:`ballast.SAC` (``docs/extending.md``).
     """
 
     algorithm_name = "td3"
@@ -88,6 +102,7 @@ class TD3(Algorithm):
     supported_action_spaces = (spaces.Box,)
     default_policy_class = TD3Policy
     default_n_critics = 2
+    extendable_losses = ("actor", "critic")
 
     def __init__(
         self,
@@ -107,6 +122,8 @@ class TD3(Algorithm):
         policy_delay: int = 2,
         target_policy_noise: float = 0.2,
         target_noise_clip: float = 0.5,
+        aux_modules: Mapping[str, AuxModule] | None = None,
+        extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
         normalize_rewards: bool = False,
         policy_kwargs: dict[str, Any] | None = None,
@@ -138,7 +155,7 @@ class TD3(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space,
+                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
                     residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
@@ -150,8 +167,12 @@ class TD3(Algorithm):
         cfg = self.config
         off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
         lr = cfg.learning_rate(1.0)
-        self.actor_params, self.actor_optimizer = off_policy.make_optimizer(self.policy.actor, lr)
-        self.critic_params, self.critic_optimizer = off_policy.make_optimizer(self.policy.critic, lr)
+        extensions = self.extensions
+        self.actor_params, self.actor_optimizer = off_policy.make_optimizer(
+            [*self.policy.actor.parameters(), *extensions.shared_parameters("actor")], lr)
+        self.critic_params, self.critic_optimizer = off_policy.make_optimizer(
+            [*self.policy.critic.parameters(), *extensions.shared_parameters("critic")], lr)
+        extensions.build_own_optimizers()
         self.targets = off_policy.PolyakTargets(target_pairs(self.policy),
                                                 [self.critic_params, self.actor_params])
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
@@ -192,6 +213,7 @@ class TD3(Algorithm):
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
                                               gamma=cfg.gamma, reward_fn=reward_fn)
+            self._hook("on_minibatch", batch)
             self._n_updates += 1
             update_actor = self._n_updates % cfg.policy_delay == 0
             if self.residual_actions is None:
@@ -205,6 +227,8 @@ class TD3(Algorithm):
                                     base=base, next_base=next_base, train_actor=not self._actor_frozen())
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
+            if self._stop_requested:
+                break
         self.logger.record("train/n_updates", self._n_updates)
         self.logger.record("train/learning_rate", lr)
 
@@ -213,41 +237,98 @@ class TD3(Algorithm):
                next_base: torch.Tensor | None = None, train_actor: bool = True) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
-        A function of fixed-shape tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        Critic (:meth:`compute_critic_losses`, then its optimizer); with ``update_actor`` then the
+        actor (:meth:`compute_actor_losses`) and the target networks. ``before_gradient_step``
+        runs before each optimizer step with that loss's terms, ``after_gradient_step`` once at
+        the end with every term. Without update hooks it is a function of fixed-shape tensors
+        without host synchronisation, so ``torch.compile`` can wrap it.
+
         For a residual agent ``base`` and ``next_base`` are the base's env actions: the actors'
         corrections become executed actions (``ResidualActions.critic_actions``; the target
         smoothing noise is added to the executed action, the critic's input) before the critic
         sees them. ``train_actor=False`` (critic warm-up) skips the actor step but not the targets.
         """
+        cfg, extensions = self.config, self.extensions
+        batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
+                            discounts=discounts, base_actions=base, next_base_actions=next_base)
+        extensions.zero_own_grads()
+        terms = self.compute_critic_losses(batch)
+        self.critic_params.zero_grad()
+        sum_terms(terms).backward()
+        self._hook("before_gradient_step", terms)
+        self.critic_optimizer.step()
+        extended = bool(extensions.extra_losses)
+        extra_ran = extended and extensions.has_losses("critic")
+        if update_actor and train_actor:
+            actor_terms = self.compute_actor_losses(batch)
+            self.actor_params.zero_grad()
+            sum_terms(actor_terms).backward()
+            self._hook("before_gradient_step", actor_terms)
+            self.actor_optimizer.step()
+            terms = {**terms, **actor_terms}
+            extra_ran = extra_ran or (extended and extensions.has_losses("actor"))
+        if update_actor:
+            self.targets.update(cfg.tau)
+        if extra_ran:  # an own optimizer steps only when an extra term ran (not at critic-only steps)
+            extensions.step_own_optimizers()
+        self._hook("after_gradient_step", terms)
+        stats = term_stats(terms)
+        stats["train/critic_loss"] = stats["loss/critic"]
+        if "actor" in terms:
+            stats["train/actor_loss"] = stats["loss/actor"]
+        return stats
+
+    def compute_critic_losses(self, batch: Transitions) -> dict[str, torch.Tensor]:
+        """The critic's named, weighted terms, whose sum the critic's optimizer minimises.
+
+        ``critic``: ``sum_i mean((Q_i(s, a) - y)^2)`` with the clipped double-Q target (module
+        docstring), then the extra terms that join the critic. A subclass may add, remove or
+        reweight terms; the critic's optimizer steps only the critics (and the aux modules
+        given to it).
+        """
         policy, cfg = self.policy, self.config
+        next_obs = batch.next_observations
         with torch.no_grad():
             next_actions = policy.actor_target(next_obs)
-            if next_base is not None:
-                next_actions = policy.residual.critic_actions(next_base, next_actions)
+            if batch.next_base_actions is not None:
+                next_actions = policy.residual.critic_actions(batch.next_base_actions, next_actions)
             if cfg.target_policy_noise > 0:
                 noise = (torch.randn_like(next_actions) * cfg.target_policy_noise).clamp(
                     -cfg.target_noise_clip, cfg.target_noise_clip)
                 next_actions = (next_actions + noise).clamp(-1.0, 1.0)
             next_q = policy.q_values(next_obs, next_actions, target=True)
-            target = returns.clipped_double_q_target(rewards, discounts, next_q)
-        terms = {"critic": losses.q_regression_loss(policy.q_values(obs, actions), target)}
-        self.critic_params.zero_grad()
-        terms["critic"].backward()
-        self.critic_optimizer.step()
-        stats = {"train/critic_loss": terms["critic"].detach()}
-        if update_actor and train_actor:
-            actions_pi = policy.actor(obs)
-            if base is not None:
-                actions_pi = policy.residual.critic_actions(base, actions_pi)
-            q_pi = policy.q_values(obs, actions_pi, detach_params=True, first_only=True)
-            terms["actor"] = losses.deterministic_actor_loss(q_pi)
-            self.actor_params.zero_grad()
-            terms["actor"].backward()
-            self.actor_optimizer.step()
-            stats["train/actor_loss"] = terms["actor"].detach()
-        if update_actor:
-            self.targets.update(cfg.tau)
-        return stats
+            target = returns.clipped_double_q_target(batch.rewards, batch.discounts, next_q)
+        features = policy.critic_features(batch.observations)
+        q = policy.critic.q_from_features(features, batch.actions)
+        terms = {"critic": losses.q_regression_loss(q, target)}
+        extensions = self.extensions
+        if extensions.extra_losses and extensions.has_losses("critic"):
+            outputs = ActorCriticOutputs(loss="critic", actor=None, critic_features=features, q_values=q,
+                                         target_q=target)
+            add_extra_terms(terms, extensions.terms(batch, outputs, self, "critic"))
+        return terms
+
+    def compute_actor_losses(self, batch: Transitions) -> dict[str, torch.Tensor]:
+        """The actor's named, weighted terms (at the delayed actor updates), minimised by its optimizer.
+
+        ``actor``: ``-mean(Q_1(s, mu(s)))`` with the updated first critic, whose weights get no
+        gradient from it (a residual agent's correction first becomes the executed action); then
+        the extra terms that join the actor.
+        """
+        policy = self.policy
+        pi = policy.actor.outputs(batch.observations)
+        actions_pi = pi.actions
+        if batch.base_actions is not None:
+            actions_pi = policy.residual.critic_actions(batch.base_actions, actions_pi)
+        features = policy.critic_features(batch.observations)
+        q_pi = policy.critic.q_from_features(features, actions_pi, detach_params=True, first_only=True)
+        terms = {"actor": losses.deterministic_actor_loss(q_pi)}
+        extensions = self.extensions
+        if extensions.extra_losses and extensions.has_losses("actor"):
+            outputs = ActorCriticOutputs(loss="actor", actor=pi, critic_features=features, q_values=q_pi,
+                                         target_q=None)
+            add_extra_terms(terms, extensions.terms(batch, outputs, self, "actor"))
+        return terms
 
     # --- checkpoint ----------------------------------------------------------------------------
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -248,19 +249,26 @@ class ReplayBuffer:
         arrays = (self.actions, self.rewards, self.terminated, self.truncated, self.valid)
         return int(self.observations.nbytes() + sum(array.nbytes for array in arrays))
 
-    def _observation_arrays(self) -> dict[str, np.ndarray]:
+    def _observation_storages(self) -> dict[str, Any]:
         storages = (self.observations.storages if isinstance(self.observations, DictStorage)
                     else {None: self.observations})
+        return {"observations" if key is None else f"observations.{key}": storage for key, storage in storages.items()}
+
+    def _observation_arrays(self) -> dict[str, np.ndarray]:
+        """Fixed-shape storages' arrays (shared memory), ragged storages' compacted content."""
         arrays = {}
-        for key, storage in storages.items():
-            if not hasattr(storage, "array"):
+        for name, storage in self._observation_storages().items():
+            if hasattr(storage, "array"):
+                arrays[name] = storage.array
+            elif hasattr(storage, "state_arrays"):
+                arrays.update({f"{name}.ragged.{part}": array for part, array in storage.state_arrays().items()})
+            else:
                 raise ConfigurationError(
                     f"the observation storage {type(storage).__name__} cannot be saved as tensors")
-            arrays["observations" if key is None else f"observations.{key}"] = storage.array
         return arrays
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """The whole content as named CPU tensors (sharing memory with the buffer), for safetensors."""
+        """The whole content as named CPU tensors (sharing memory with the buffer where it can), for safetensors."""
         arrays = {**self._observation_arrays(), "actions": self.actions, "rewards": self.rewards,
                   "terminated": self.terminated, "truncated": self.truncated, "valid": self.valid}
         tensors = {name: torch.from_numpy(array) for name, array in arrays.items()}
@@ -269,8 +277,20 @@ class ReplayBuffer:
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         """Restore what :meth:`state_tensors` returned (same spaces, capacity and ``n_envs``)."""
-        arrays = {**self._observation_arrays(), "actions": self.actions, "rewards": self.rewards,
-                  "terminated": self.terminated, "truncated": self.truncated, "valid": self.valid}
+        arrays = {"actions": self.actions, "rewards": self.rewards, "terminated": self.terminated,
+                  "truncated": self.truncated, "valid": self.valid}
+        for name, storage in self._observation_storages().items():
+            if hasattr(storage, "array"):
+                arrays[name] = storage.array
+                continue
+            prefix = f"{name}.ragged."
+            parts = {key[len(prefix):]: value.detach().cpu().numpy() for key, value in tensors.items()
+                     if key.startswith(prefix)}
+            try:
+                storage.load_state_arrays(parts)
+            except (KeyError, ValueError) as err:
+                raise ConfigurationError(f"the saved replay buffer's {name!r} does not fit this buffer ({err}); "
+                                         "use the same buffer_size and n_envs") from None
         for name, array in arrays.items():
             if name not in tensors:
                 raise ConfigurationError(f"the saved replay buffer lacks {name!r}")
@@ -287,13 +307,16 @@ class ReplayBuffer:
 
 def replay_buffer_nbytes(observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
                          n_envs: int = 1) -> int:
-    """Bytes a :class:`ReplayBuffer` of these spaces and size holds, computed without allocating it."""
+    """Bytes a :class:`ReplayBuffer` of these spaces and size holds, computed without allocating it
+    (graph and set observations not counted: their memory follows the sizes stored)."""
     rows = max(int(buffer_size) // int(n_envs), 2)
     entries = rows * int(n_envs)
 
     def observation_bytes(space: spaces.Space) -> int:
         if isinstance(space, spaces.Dict):
             return sum(observation_bytes(sub) for sub in space.spaces.values())
+        if isinstance(space, (spaces.Graph, spaces.Sequence)):
+            return 0  # ragged: memory follows the sizes of the stored graphs and sets, unknown in advance
         shape = () if isinstance(space, spaces.Discrete) else tuple(space.shape)
         return int(np.prod(shape, dtype=np.int64)) * numpy_dtype_for(space).itemsize
 

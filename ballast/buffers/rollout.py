@@ -4,18 +4,25 @@ Besides the usual fields it records which entries are real transitions (``valid`
 Gymnasium's NEXT_STEP autoreset, the step after an episode's end only resets that env copy, and
 that entry is not a transition. It is kept in place (its value is V of the final observation,
 which is the bootstrap value of the truncated step before it) and left out of every minibatch.
+
+When the env gives action masks (:mod:`ballast.masking`), the mask of each step is stored too, in
+a storage chosen from the action space, so that the update computes log-probabilities and
+entropies over the same valid actions the policy sampled from. Without masks nothing is allocated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from gymnasium import spaces
 
 from ballast.buffers.storage import Batch, make_storage
+from ballast.node_spaces import is_per_node_action_space, per_node_value_space
+from ballast.ragged import SetBatch
 from ballast.returns import compute_gae
 
 
@@ -24,18 +31,21 @@ class RolloutBatch:
     """A minibatch of transitions for an on-policy update."""
 
     observations: Batch
-    actions: torch.Tensor
+    actions: torch.Tensor | SetBatch
     old_values: torch.Tensor
     old_log_prob: torch.Tensor
     advantages: torch.Tensor
     returns: torch.Tensor
+    action_masks: Any = None
 
     def slice(self, start: int, stop: int) -> RolloutBatch:
         """Rows ``start:stop`` (views, no copy)."""
         obs = self.observations
         obs = {k: v[start:stop] for k, v in obs.items()} if isinstance(obs, dict) else obs[start:stop]
+        masks = None if self.action_masks is None else self.action_masks[start:stop]
         return RolloutBatch(obs, self.actions[start:stop], self.old_values[start:stop],
-                            self.old_log_prob[start:stop], self.advantages[start:stop], self.returns[start:stop])
+                            self.old_log_prob[start:stop], self.advantages[start:stop], self.returns[start:stop],
+                            masks)
 
 
 def policy_action_shape(action_space: spaces.Space) -> tuple[tuple[int, ...], np.dtype]:
@@ -53,10 +63,17 @@ class RolloutBuffer:
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, n_steps: int, n_envs: int,
                  *, normalized_keys: set[str] | None = None, device: torch.device | str = "cpu") -> None:
         self.n_steps, self.n_envs, self.device = n_steps, n_envs, torch.device(device)
+        self.action_space = action_space
+        self.action_masks: Any = None
+        self.masked = False
         self.observations = make_storage(observation_space, n_steps, n_envs, normalized_keys=normalized_keys,
                                          device=device)
-        self.action_shape, action_dtype = policy_action_shape(action_space)
         shape = (n_steps, n_envs)
+        # Per-node actions (one value per node of each graph) are ragged like the nodes.
+        self.ragged_actions = (make_storage(per_node_value_space(action_space), n_steps, n_envs, device=device)
+                               if is_per_node_action_space(action_space) else None)
+        self.action_shape, action_dtype = ((0,), np.dtype(np.float32)) if self.ragged_actions is not None \
+            else policy_action_shape(action_space)
         self.actions = np.zeros((*shape, *self.action_shape), dtype=action_dtype)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)
@@ -67,11 +84,27 @@ class RolloutBuffer:
         self.advantages = np.zeros(shape, dtype=np.float32)
         self.returns = np.zeros(shape, dtype=np.float32)
 
+    def use_masks(self, rule: Any) -> None:
+        """Store action masks in this rollout, with the storage of ``rule`` (a
+        :class:`ballast.masking.MaskRule`), or not when ``rule`` is None; every :meth:`add` then
+        gives the masks of its step."""
+        self.masked = rule is not None
+        if rule is not None and self.action_masks is None:
+            self.action_masks = rule.make_storage(self.action_space, self.n_steps, self.n_envs, self.device)
+
     def add(self, t: int, observations: Batch, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
-            episode_end: np.ndarray, valid: np.ndarray) -> None:
-        """Write vector step ``t`` (values and log-probabilities come later, from :meth:`evaluate`)."""
+            episode_end: np.ndarray, valid: np.ndarray, action_masks: Any = None) -> None:
+        """Write vector step ``t`` (values and log-probabilities come later, from :meth:`evaluate`).
+
+        ``action_masks`` are the checked masks the actions were sampled under (see :meth:`use_masks`).
+        """
         self.observations.put(t, observations)
-        self.actions[t] = actions
+        if self.masked:
+            self.action_masks.put(t, action_masks)
+        if self.ragged_actions is not None:
+            self.ragged_actions.put(t, actions)
+        else:
+            self.actions[t] = actions
         self.rewards[t] = rewards
         self.terminated[t] = terminated
         self.episode_end[t] = episode_end
@@ -86,14 +119,18 @@ class RolloutBuffer:
         at a fraction of the cost.
         """
         self.observations.sync()
+        if self.masked:
+            self.action_masks.sync()
         n = self.n_steps * self.n_envs
         actions = torch.from_numpy(self.actions.reshape(n, *self.action_shape)).to(self.device)
         values, log_probs = self.values.reshape(n), self.log_probs.reshape(n)
         for start in range(0, n, chunk):
             index = torch.arange(start, min(n, start + chunk), device=self.device)
-            out = policy.outputs(self.observations.gather(index))
+            obs = self.observations.gather(index)
+            out = policy.outputs(obs, self.action_masks.gather(index)) if self.masked else policy.outputs(obs)
+            taken = actions[index] if self.ragged_actions is None else self.ragged_actions.gather(index)
             values[start:start + len(index)] = out.values.cpu().numpy()
-            log_probs[start:start + len(index)] = out.distribution.log_prob(actions[index]).cpu().numpy()
+            log_probs[start:start + len(index)] = out.distribution.log_prob(taken).cpu().numpy()
 
     def compute_returns_and_advantages(self, last_values: np.ndarray, gamma: float, gae_lambda: float,
                                        final_values: dict[tuple[int, int], float] | None = None) -> None:
@@ -118,11 +155,12 @@ class RolloutBuffer:
         t = self._tensors
         return RolloutBatch(
             observations=self.observations.gather(index),
-            actions=t["actions"][index],
+            actions=t["actions"][index] if self.ragged_actions is None else self.ragged_actions.gather(index),
             old_values=t["values"][index],
             old_log_prob=t["log_probs"][index],
             advantages=t["advantages"][index],
             returns=t["returns"][index],
+            action_masks=self.action_masks.gather(index) if self.masked else None,
         )
 
     def minibatches(self, batch_size: int | None, generator: torch.Generator) -> Iterator[RolloutBatch]:

@@ -10,16 +10,33 @@ list of layer sizes of a shared MLP (:class:`MlpEncoder`) on top of the encoder,
 ``activation_fn`` (the name of a ``torch.nn`` class, ``"Tanh"`` by default). For a Dict space the
 MLP reads the concatenated features of all keys. Without ``net_arch`` the encoders have no
 layers beyond SB3's.
+
+Graph and set observations (``Graph``, ``Sequence``, ``set_axis``): ``hidden_dim`` (64),
+``n_layers`` (3 for graphs, 2 for sets), ``pooling`` (``"mean"``, ``"sum"``, ``"max"`` or a list of them;
+``["mean", "max"]`` by default: both stay on the same scale whatever the size),
+for graphs ``aggregation`` (``"sum"``) and ``add_reverse_edges`` (False), for sets ``set_encoder``
+(``"deepsets"`` or ``"attention"``) and ``n_heads`` (4). See :mod:`ballast.encoders.graph` and
+:mod:`ballast.encoders.sets`. ``pyg_model`` (``"GraphSAGE"``, ``"GCN"``, ``"GIN"``, ``"GAT"``,
+``"EdgeCNN"``) uses a PyTorch Geometric model instead of the built-in GNN (:mod:`ballast.encoders.pyg`).
+
+Any module replaces the built-in encoder with ``policy_kwargs=dict(features_extractor_class=MyEncoder,
+features_extractor_kwargs=dict(...))``, as in SB3: it is built as ``MyEncoder(observation_space,
+**features_extractor_kwargs)`` and must have ``features_dim`` (and, for node-level actions,
+``node_dim`` and ``encode_nodes``). The class is saved by its import path (``"module:QualName"``) and
+imported again when the model loads.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from gymnasium import spaces
 from torch import nn
 
+from ballast.encoders.graph import GraphEncoder
+from ballast.encoders.sets import AttentionSetEncoder, DeepSetsEncoder
 from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, NatureCNN, OneHotEncoder
 from ballast.errors import ConfigurationError, UnsupportedSpaceError
 from ballast.spaces import is_image_space
@@ -33,9 +50,46 @@ def register_encoder(space_type: type, builder: EncoderBuilder) -> None:
     _REGISTRY[space_type] = builder
 
 
+# Options of the built-in encoders, never passed to a user's encoder class.
+_BUILT_IN_OPTIONS = ("normalize_images", "net_arch", "activation_fn", "encoder_class")
+
+
+def class_path(cls: type) -> str:
+    """``"module:QualName"`` of a class, the form saved in checkpoints."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def import_encoder_class(path: str) -> type[nn.Module]:
+    """Import the encoder class saved as ``"module:QualName"``; a clear error when it cannot be found."""
+    module_name, _, qualname = path.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ConfigurationError(
+            f"cannot import the encoder class {path!r} ({err}); define it in an importable module "
+            "(not a script's __main__) and import that module before loading"
+        ) from None
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise ConfigurationError(f"the encoder class {path!r} is not a torch.nn.Module subclass")
+    return obj
+
+
+def _user_encoder(space: spaces.Space, path: str, options: dict[str, Any]) -> nn.Module:
+    cls = import_encoder_class(path)
+    encoder = cls(space, **{k: v for k, v in options.items() if k not in _BUILT_IN_OPTIONS})
+    if not isinstance(getattr(encoder, "features_dim", None), int):
+        raise ConfigurationError(
+            f"the encoder {path} must set an int attribute features_dim (the width of its output)")
+    return with_shared_mlp(encoder, options)
+
+
 def build_encoder(space: spaces.Space, policy: str = "MlpPolicy", options: dict[str, Any] | None = None) -> nn.Module:
     """The encoder for ``space`` under the policy named ``policy``; see the module docstring."""
     options = dict(options or {})
+    if options.get("encoder_class"):
+        return _user_encoder(space, options["encoder_class"], options)
     for cls in type(space).__mro__:
         if cls in _REGISTRY:
             return _REGISTRY[cls](space, policy, options)
@@ -87,7 +141,62 @@ def _dict(space: spaces.Dict, policy: str, options: dict[str, Any]) -> nn.Module
     return with_shared_mlp(DictEncoder(encoders), options)
 
 
+def _option(options: dict[str, Any], name: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:
+    value = options.get(name, default)
+    if not check(value):
+        raise ConfigurationError(f"features_extractor_kwargs {name} must be {expected}, got {value!r}")
+    return value
+
+
+def _positive_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x > 0
+
+
+def _pooling(x: Any) -> bool:
+    modes = [x] if isinstance(x, str) else x
+    return isinstance(modes, (list, tuple)) and len(modes) > 0 and all(m in ("mean", "sum", "max") for m in modes)
+
+
+def _graph(space: spaces.Graph, policy: str, options: dict[str, Any]) -> nn.Module:
+    if "pyg_model" in options:
+        from ballast.encoders.pyg import PygGraphEncoder
+
+        return with_shared_mlp(PygGraphEncoder(
+            space, model=options["pyg_model"],
+            hidden_dim=_option(options, "hidden_dim", 64, _positive_int, "a positive int"),
+            n_layers=_option(options, "n_layers", 3, _positive_int, "a positive int"),
+            pooling=_option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them"),
+        ), options)
+    encoder = GraphEncoder(
+        space,
+        hidden_dim=_option(options, "hidden_dim", 64, _positive_int, "a positive int"),
+        n_layers=_option(options, "n_layers", 3, lambda x: isinstance(x, int) and x >= 0, "an int >= 0"),
+        aggregation=_option(options, "aggregation", "sum", lambda x: x in ("sum", "mean", "max"),
+                            "'sum', 'mean' or 'max'"),
+        pooling=_option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them"),
+        add_reverse_edges=_option(options, "add_reverse_edges", False, lambda x: isinstance(x, bool), "a bool"),
+    )
+    return with_shared_mlp(encoder, options)
+
+
+def _sequence(space: spaces.Sequence, policy: str, options: dict[str, Any]) -> nn.Module:
+    kind = _option(options, "set_encoder", "deepsets", lambda x: x in ("deepsets", "attention"),
+                   "'deepsets' or 'attention'")
+    hidden_dim = _option(options, "hidden_dim", 64, _positive_int, "a positive int")
+    n_layers = _option(options, "n_layers", 2, _positive_int, "a positive int")
+    pooling = _option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them")
+    if kind == "attention":
+        n_heads = _option(options, "n_heads", 4, lambda x: _positive_int(x) and hidden_dim % x == 0,
+                          f"a positive divisor of hidden_dim ({hidden_dim})")
+        encoder: nn.Module = AttentionSetEncoder(space, hidden_dim, n_layers, n_heads, pooling)
+    else:
+        encoder = DeepSetsEncoder(space, hidden_dim, n_layers, pooling)
+    return with_shared_mlp(encoder, options)
+
+
 register_encoder(spaces.Box, _box)
+register_encoder(spaces.Graph, _graph)
+register_encoder(spaces.Sequence, _sequence)
 register_encoder(spaces.MultiBinary, lambda space, policy, options: with_shared_mlp(FlattenEncoder(space), options))
 register_encoder(spaces.Discrete, lambda space, policy, options: with_shared_mlp(OneHotEncoder(space), options))
 register_encoder(spaces.MultiDiscrete, lambda space, policy, options: with_shared_mlp(OneHotEncoder(space), options))

@@ -4,6 +4,8 @@ Written with plain tensor operations and standard layers so they export."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -89,8 +91,27 @@ class DictEncoder(nn.Module):
         self.encoders = nn.ModuleDict(encoders)
         self.features_dim = sum(e.features_dim for e in encoders.values())
 
+        node_keys = [key for key, enc in encoders.items() if hasattr(enc, "node_dim")]
+        # Node-level action heads read the nodes of the one graph (or set) key, when there is one.
+        self.node_key = node_keys[0] if len(node_keys) == 1 else None
+        if self.node_key is not None:
+            self.node_dim = encoders[self.node_key].node_dim
+
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([enc(obs[key]) for key, enc in self.encoders.items()], dim=1)
+
+    def encode_nodes(self, obs: dict[str, Any]) -> Any:
+        """The node encoding of the graph key, with the features of all keys concatenated."""
+        if self.node_key is None:
+            raise TypeError("node-level encodings need exactly one Graph, Sequence or set key in the Dict")
+        parts, encoding = [], None
+        for key, enc in self.encoders.items():
+            if key == self.node_key:
+                encoding = enc.encode_nodes(obs[key])
+                parts.append(encoding.features)
+            else:
+                parts.append(enc(obs[key]))
+        return encoding._replace(features=torch.cat(parts, dim=1))
 
 
 class MlpEncoder(nn.Module):
@@ -115,6 +136,13 @@ class MlpEncoder(nn.Module):
         self.mlp = nn.Sequential(*layers)
         self.activation_fn = activation_fn
         self.features_dim = last
+        if hasattr(inner, "node_dim"):
+            self.node_dim = inner.node_dim
 
     def forward(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         return self.mlp(self.inner(obs))
+
+    def encode_nodes(self, obs: Any) -> Any:
+        """The inner encoder's node encoding, its pooled features passed through the MLP."""
+        encoding = self.inner.encode_nodes(obs)
+        return encoding._replace(features=self.mlp(encoding.features))

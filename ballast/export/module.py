@@ -3,7 +3,9 @@
 :class:`ExportedPolicy` wraps a CPU copy of the policy and calls ``policy.act(obs,
 deterministic=True)``: the same call ``model.predict`` makes, so normalisation, image scaling and
 the action adapter are in the exported graph because they are in the policy (design principle 2).
-Dict observations become one positional input per key, in the space's key order.
+Dict observations become one positional input per key, in the space's key order. With
+``action_masks=True`` a last input ``action_mask`` (bool, one entry per action choice) restricts
+the action to the valid ones, as ``model.predict(obs, action_masks=mask)``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.export import ExportError
+from ballast.node_spaces import NodeChoice
 
 BATCH = "batch"
 #: The input a residual export takes the base's action from before the base's graph is joined to it.
 BASE_INPUT = "base_action"
 _BASE_KINDS = {"callable": "a callable base (Python code)", "onnx": "an ONNX base (run by onnxruntime)"}
+MASK_INPUT = "action_mask"
 
 
 @dataclass(frozen=True)
@@ -101,25 +105,61 @@ def value_kind(policy: nn.Module) -> str:
     )
 
 
+def mask_spec(action_space: spaces.Space) -> TensorSpec:
+    """The ``action_mask`` input for a Discrete or MultiDiscrete action space."""
+    if isinstance(action_space, spaces.Discrete) and not isinstance(action_space, NodeChoice):
+        width = int(action_space.n)
+    elif isinstance(action_space, spaces.MultiDiscrete):
+        width = int(np.sum(action_space.nvec))
+    else:
+        raise ExportError(
+            f"action_masks=True exports a mask input for Discrete and MultiDiscrete actions, not for {action_space}")
+    return TensorSpec(MASK_INPUT, (width,), "bool", meaning="true where the action is valid "
+                      "(MultiDiscrete: the masks of each dimension concatenated)")
+
+
+def sample_masks(action_space: spaces.Space, n: int, seed: int) -> np.ndarray:
+    """``n`` random masks (each entry valid with probability 1/2) with at least one valid action per dimension."""
+    rng = np.random.default_rng(seed)
+    sizes = [int(action_space.n)] if isinstance(action_space, spaces.Discrete) else action_space.nvec.reshape(-1)
+    parts = []
+    for size in sizes:
+        part = rng.random((n, int(size))) < 0.5
+        part[np.arange(n), rng.integers(0, int(size), n)] = True
+        parts.append(part)
+    return np.concatenate(parts, axis=1)
+
+
+def observation_inputs(inputs: list[TensorSpec]) -> list[TensorSpec]:
+    """The inputs that carry observations (all but the mask)."""
+    return [spec for spec in inputs if not (spec.key is None and spec.name == MASK_INPUT)]
+
+
 class ExportedPolicy(nn.Module):
-    """Raw observation(s) -> env action (and optionally V(s) or Q(s, .)), for a batch of any size.
+    """Raw observation(s) [and action mask] -> env action (and optionally V(s) or Q(s, .)), for a batch of any size.
 
     With ``base_as_input`` (a residual policy whose base runs outside PyTorch, e.g. an ONNX base)
     the base's actions are one more input, after the observation(s); the base's own graph is
-    joined to that input afterwards (:func:`ballast.export.onnx.merge_onnx_base`).
+    joined to that input afterwards (:func:`ballast.export.onnx.merge_onnx_base`). Residual
+    policies act in Box spaces, so they never take a mask as well.
     """
 
     def __init__(self, policy: nn.Module, keys: list[str] | None, include_value: bool,
-                 base_as_input: bool = False) -> None:
+                 masked: bool = False, base_as_input: bool = False) -> None:
         super().__init__()
         self.policy = policy
         self.keys = keys
         self.value = value_kind(policy) if include_value else None
+        self.masked = masked
         self.base_as_input = base_as_input
 
-    def step(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """The exported function for an observation tensor or a dict of them."""
-        action = self.policy.act(obs, deterministic=True)
+    def step(self, obs: torch.Tensor | dict[str, torch.Tensor], action_mask: torch.Tensor | None = None
+             ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The exported function for an observation tensor or a dict of them (and a mask)."""
+        if action_mask is None:
+            action = self.policy.act(obs, deterministic=True)
+        else:
+            action = self.policy.act(obs, deterministic=True, action_masks=action_mask)
         if self.value is None:
             return action
         normalized = self.policy.normalize(obs)
@@ -129,11 +169,13 @@ class ExportedPolicy(nn.Module):
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.base_as_input:
-            *inputs, base = inputs
-        obs = dict(zip(self.keys, inputs)) if self.keys is not None else inputs[0]
-        if self.base_as_input:
+            *obs_inputs, base = inputs
+            obs = dict(zip(self.keys, obs_inputs)) if self.keys is not None else obs_inputs[0]
             return self.policy.act_with_base(obs, base, deterministic=True)
-        return self.step(obs)
+        mask = inputs[-1] if self.masked else None
+        obs_inputs = inputs[:-1] if self.masked else inputs
+        obs = dict(zip(self.keys, obs_inputs)) if self.keys is not None else obs_inputs[0]
+        return self.step(obs) if mask is None else self.step(obs, mask)
 
 
 def cpu_policy_copy(policy: nn.Module) -> nn.Module:
@@ -157,6 +199,7 @@ class ExportPlan:
     observation_space: spaces.Space
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    action_space: spaces.Space | None = None
     base: nn.Module | None = None
 
     def example_inputs(self, batch: int = 3) -> tuple[torch.Tensor, ...]:
@@ -167,24 +210,31 @@ class ExportPlan:
         from ballast.export.parity import sample_observations
 
         obs = sample_observations(self.observation_space, batch, seed=0)
-        if self.base is None:
-            return tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs))
-        (array,) = [torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs[:-1])]
-        with torch.no_grad():
-            base = self.base(array)
-        return array, base.to(torch.float32)
+        if self.base is not None:
+            (array,) = [torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs[:-1])]
+            with torch.no_grad():
+                base = self.base(array)
+            return array, base.to(torch.float32)
+        masks = sample_masks(self.action_space, batch, seed=0) if self.module.masked else None
+        return tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs, masks))
 
 
-def as_input_arrays(obs: Any, inputs: list[TensorSpec]) -> list[np.ndarray]:
-    """A batch of observations (array or dict of arrays) as the artifact's inputs, in order and dtype."""
-    arrays = [np.asarray(obs)] if inputs[0].key is None else [np.asarray(obs[spec.key]) for spec in inputs]
+def as_input_arrays(obs: Any, inputs: list[TensorSpec], masks: np.ndarray | None = None) -> list[np.ndarray]:
+    """A batch of observations (array or dict of arrays), and masks when the artifact takes them, as the
+    artifact's inputs, in order and dtype."""
+    obs_inputs = observation_inputs(inputs)
+    arrays = [np.asarray(obs)] if obs_inputs[0].key is None else [np.asarray(obs[spec.key]) for spec in obs_inputs]
+    if masks is not None:
+        arrays.append(np.asarray(masks))
     return [np.ascontiguousarray(a.astype(spec.dtype, copy=False)) for a, spec in zip(arrays, inputs)]
 
 
-def make_plan(model: Any, include_value: bool, base_as_input: bool = False) -> ExportPlan:
+def make_plan(model: Any, include_value: bool, action_masks: bool = False, base_as_input: bool = False
+              ) -> ExportPlan:
     """Wrap a CPU copy of ``model.policy`` and describe the artifact's inputs and outputs.
 
-    ``base_as_input``: a residual policy's base actions become the last input (see :class:`ExportedPolicy`).
+    ``action_masks``: the mask becomes the last input. ``base_as_input``: a residual policy's base
+    actions become the last input (see :class:`ExportedPolicy`).
     """
     policy = getattr(model, "policy", None)
     if not isinstance(policy, nn.Module) or not callable(getattr(policy, "act", None)):
@@ -192,6 +242,9 @@ def make_plan(model: Any, include_value: bool, base_as_input: bool = False) -> E
             f"export needs a Ballast model whose policy has act(obs, deterministic); got {type(model).__name__}"
         )
     residual = getattr(policy, "residual", None)
+    if action_masks and residual is not None:
+        raise ExportError("action_masks=True is for Discrete and MultiDiscrete actions; a residual model "
+                          "(base_policy=) acts in a Box space and takes no mask")
     if base_as_input and (residual is None or include_value):
         raise ExportError("an ONNX base can be merged into the export only for a residual model without "
                           "include_value=True")
@@ -203,8 +256,17 @@ def make_plan(model: Any, include_value: bool, base_as_input: bool = False) -> E
     observation_space = model.observation_space
     inputs = input_specs(observation_space)
     keys = [s.key for s in inputs] if isinstance(observation_space, spaces.Dict) else None
-    module = ExportedPolicy(cpu_policy_copy(policy), keys, include_value, base_as_input)
-    plan = ExportPlan(module=module, observation_space=observation_space, inputs=inputs, outputs=[])
+    if action_masks:
+        if not getattr(policy, "supports_action_masks", False):
+            raise ExportError(f"action_masks=True needs a policy that takes masks; {type(policy).__name__} does not")
+        if any(spec.name == MASK_INPUT for spec in inputs):
+            raise ExportError(f"the observation has a key {MASK_INPUT!r}, the name of the mask input; rename the key "
+                              "to export with action_masks=True")
+        inputs.append(mask_spec(model.action_space))
+    module = ExportedPolicy(cpu_policy_copy(policy), keys, include_value, masked=action_masks,
+                            base_as_input=base_as_input)
+    plan = ExportPlan(module=module, observation_space=observation_space, inputs=inputs, outputs=[],
+                      action_space=model.action_space)
     if base_as_input:
         plan.base = module.policy.residual.base
         plan.inputs = [*inputs, TensorSpec(BASE_INPUT, (residual.action_dim,), "float32",

@@ -5,7 +5,8 @@ uniform inside finite bounds, exponential beyond a one-sided bound, standard nor
 dimensions) and those of a short deterministic rollout in the model's env, which cover the
 region the policy actually visits. Continuous actions must agree within ``1e-5`` (scaled by the
 largest action bound when that exceeds 1, since float32 keeps about seven significant digits);
-discrete actions must agree exactly.
+discrete actions must agree exactly. An artifact with an ``action_mask`` input gets random masks
+(seeded, at least one valid action per dimension), and ``model.predict`` the same masks.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from ballast.export.module import ExportPlan, as_input_arrays
+from ballast.export.module import ExportPlan, as_input_arrays, observation_inputs, sample_masks
 
 N_SAMPLED = 256
 ROLLOUT_STEPS = 128
@@ -153,9 +154,13 @@ def tolerance_for(action_space: spaces.Space) -> float:
     return 0.0
 
 
-def reference_outputs(model: Any, plan: ExportPlan, obs: Observations) -> list[np.ndarray]:
+def reference_outputs(model: Any, plan: ExportPlan, obs: Observations,
+                      masks: np.ndarray | None = None) -> list[np.ndarray]:
     """``model.predict(obs, deterministic=True)`` and, when exported, the value from the model's own policy."""
-    action, _ = model.predict(obs, deterministic=True)
+    if masks is None:
+        action, _ = model.predict(obs, deterministic=True)
+    else:
+        action, _ = model.predict(obs, deterministic=True, action_masks=masks)
     outputs = [np.asarray(action)]
     if plan.module.value is not None:
         policy = model.policy
@@ -171,7 +176,7 @@ def reference_outputs(model: Any, plan: ExportPlan, obs: Observations) -> list[n
 
 def _cast_like_inputs(obs: Observations, plan: ExportPlan) -> Observations:
     """The observations as the artifact receives them (its input dtypes), so both sides see the same numbers."""
-    arrays = as_input_arrays(obs, plan.inputs)
+    arrays = as_input_arrays(obs, observation_inputs(plan.inputs))
     if plan.inputs[0].key is None:
         return arrays[0]
     return {spec.key: a for spec, a in zip(plan.inputs, arrays)}
@@ -183,8 +188,9 @@ def check_parity(model: Any, plan: ExportPlan, runner: Runner, runtime: str) -> 
     rollout, rollout_note = rollout_observations(model, ROLLOUT_STEPS, seed=SEED)
     n_rollout = 0 if rollout is None else len(_unstack(rollout))
     obs = _cast_like_inputs(concat(sampled, rollout), plan)
-    expected = reference_outputs(model, plan, obs)
-    got = runner(as_input_arrays(obs, plan.inputs))
+    masks = sample_masks(model.action_space, len(_unstack(obs)), seed=SEED) if plan.module.masked else None
+    expected = reference_outputs(model, plan, obs, masks)
+    got = runner(as_input_arrays(obs, plan.inputs, masks))
     result = ParityResult(checked=True, passed=True, runtime=runtime, message="", n_sampled=N_SAMPLED,
                           n_rollout=n_rollout, rollout=rollout_note)
     n = len(expected[0])

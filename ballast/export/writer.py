@@ -89,7 +89,7 @@ def _onnx_props(model: Any, plan: ExportPlan) -> dict[str, Any]:
 
 
 def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: bool, function_name: str,
-               include_value: bool, onnx_exporter: str = "auto") -> Path:
+               include_value: bool, onnx_exporter: str = "auto", action_masks: bool = False) -> Path:
     """See :func:`ballast.export.export_model`; ``onnx_exporter`` picks the ONNX exporter (tests try both)."""
     from ballast.export.readme import render_readme
 
@@ -97,9 +97,12 @@ def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: boo
         raise ExportError(
             "MATLAB export does not support residual models (base_policy=) yet; export to ONNX or TorchScript, "
             "which carry a Ballast base in the graph")
+    if action_masks and format == "matlab":
+        raise ExportError("action_masks=True is supported for ONNX and TorchScript exports, not MATLAB; export "
+                          "without it and apply the mask in MATLAB, or export to ONNX")
     residual = getattr(getattr(model, "policy", None), "residual", None)
     onnx_base = format == "onnx" and residual is not None and residual.base.kind == "onnx"
-    plan = make_plan(model, include_value, base_as_input=onnx_base)
+    plan = make_plan(model, include_value, action_masks, base_as_input=onnx_base)
     out_dir.mkdir(parents=True, exist_ok=True)
     runner: Any = None
     runtime = ""

@@ -11,12 +11,15 @@ the old log-probability was computed from; :meth:`act`, used by ``predict``, app
 A residual policy (``residual``, see :mod:`ballast.residual.actions`) owns a frozen base: its
 networks see the observation with the base's action appended (by default), its distribution is
 over the correction, and its action head starts at zero so that it first acts exactly as the base.
+
+Every method that produces a distribution takes optional ``action_masks`` (see
+:mod:`ballast.masking`): the distribution is then restricted to the valid actions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -25,14 +28,17 @@ from torch import nn
 
 from ballast.encoders import build_encoder
 from ballast.envs.normalize import ObservationNormalizer
+from ballast.node_spaces import is_per_node_action_space
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
+from ballast.policies.node_heads import NodeActionAdapter, is_node_action_space, make_node_head
+from ballast.ragged import GraphBatch, SetBatch
 
 if TYPE_CHECKING:
     from ballast.residual.actions import ResidualActions
 
-Obs = torch.Tensor | dict[str, torch.Tensor]
+Obs = torch.Tensor | GraphBatch | SetBatch | dict[str, torch.Tensor | GraphBatch | SetBatch]
 
 
 @dataclass
@@ -48,6 +54,8 @@ class PolicyOutput:
 
 class ActorCriticPolicy(nn.Module):
     """Actor and critic MLPs over a shared (by default) encoder; see the module docstring."""
+
+    supports_action_masks: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -87,11 +95,16 @@ class ActorCriticPolicy(nn.Module):
             self.actor_mlp = StackedMLP(features_dim, pi_sizes, cfg.activation_fn, copies=1)
             self.critic_mlp = StackedMLP(features_dim, vf_sizes, cfg.activation_fn, copies=1)
             latent_pi_dim, latent_vf_dim = self.actor_mlp.output_dim, self.critic_mlp.output_dim
-        self.action_head = make_action_head(
-            action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std
-        )
+        self.node_level = is_node_action_space(action_space)
+        if self.node_level:
+            self.action_head = make_node_head(action_space, self.encoder, latent_pi_dim, cfg.log_std_init)
+        else:
+            self.action_head = make_action_head(
+                action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std
+            )
         self.value_head = nn.Linear(latent_vf_dim, 1)
-        self.action_adapter = ActionAdapter(action_space)
+        self.action_adapter = (NodeActionAdapter(action_space) if is_per_node_action_space(action_space)
+                               else ActionAdapter(action_space))
         if cfg.ortho_init:
             self._orthogonal_init()
         if residual is not None:
@@ -105,6 +118,8 @@ class ActorCriticPolicy(nn.Module):
         gains = [(self.encoder, np.sqrt(2)), (self.action_head.net, 0.01), (self.value_head, 1.0)]
         if self.vf_encoder is not None:
             gains.append((self.vf_encoder, np.sqrt(2)))
+        if self.node_level:
+            gains.append((self.action_head.mlp, np.sqrt(2)))
         for module, gain in gains:
             for layer in module.modules():
                 if isinstance(layer, (nn.Linear, nn.Conv2d)):
@@ -115,34 +130,51 @@ class ActorCriticPolicy(nn.Module):
     def latents(self, obs: Obs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(features, latent_pi, latent_vf)`` for a batch of (already normalised) observations."""
         features = self.encoder(obs)
+        return (features, *self._latents_from(features, obs))
+
+    def _latents_from(self, features: torch.Tensor, obs: Obs) -> tuple[torch.Tensor, torch.Tensor]:
         if self.trunk is not None:
             latent = self.trunk(features)
-            return features, latent[0], latent[1]
+            return latent[0], latent[1]
         vf_features = features if self.vf_encoder is None else self.vf_encoder(obs)
-        return features, self.actor_mlp(features)[0], self.critic_mlp(vf_features)[0]
+        return self.actor_mlp(features)[0], self.critic_mlp(vf_features)[0]
 
-    def outputs(self, obs: Obs) -> PolicyOutput:
-        """Every intermediate output for a batch of (already normalised) observations."""
-        features, latent_pi, latent_vf = self.latents(obs)
+    def outputs(self, obs: Obs, action_masks: Any = None) -> PolicyOutput:
+        """Every intermediate output for a batch of (already normalised) observations.
+
+        With ``action_masks`` (one mask per observation, as tensors), the distribution covers the
+        valid actions only.
+        """
+        if self.node_level:
+            encoding = self.encoder.encode_nodes(obs)
+            features = encoding.features
+            latent_pi, latent_vf = self._latents_from(features, obs)
+            distribution = self.action_head(latent_pi, encoding)
+        else:
+            features, latent_pi, latent_vf = self.latents(obs)
+            distribution = self.action_head(latent_pi)
+        if action_masks is not None:
+            distribution = distribution.masked(action_masks)
         return PolicyOutput(
             features=features,
             latent_pi=latent_pi,
             latent_vf=latent_vf,
-            distribution=self.action_head(latent_pi),
+            distribution=distribution,
             values=self.value_head(latent_vf).squeeze(-1),
         )
 
-    def forward(self, obs: Obs, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, obs: Obs, deterministic: bool = False, action_masks: Any = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample (or take the mode of) actions; returns ``(actions, values, log_probs)``."""
-        out = self.outputs(obs)
+        out = self.outputs(obs, action_masks)
         dist = out.distribution
         actions = dist.mode() if deterministic else dist.sample()
         return actions, out.values, dist.log_prob(actions)
 
-    def evaluate_actions(self, obs: Obs, actions: torch.Tensor
+    def evaluate_actions(self, obs: Obs, actions: torch.Tensor, action_masks: Any = None
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyOutput]:
         """``(values, log_prob(actions), entropy, outputs)`` for a training minibatch."""
-        out = self.outputs(obs)
+        out = self.outputs(obs, action_masks)
         return out.values, out.distribution.log_prob(actions), out.distribution.entropy(), out
 
     def predict_values(self, obs: Obs) -> torch.Tensor:
@@ -168,11 +200,12 @@ class ActorCriticPolicy(nn.Module):
             return self.action_adapter(actions)
         return self.residual.env_actions(base, actions)
 
-    def act(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+    def act(self, obs: Obs, deterministic: bool = False, action_masks: Any = None) -> torch.Tensor:
         """Env actions for raw observations: normalise, act, map into the action space."""
         if self.residual is None:
-            actions, _, _ = self(self.normalize(obs), deterministic=deterministic)
+            actions, _, _ = self(self.normalize(obs), deterministic=deterministic, action_masks=action_masks)
             return self.action_adapter(actions)
+        # Residual policies act in Box spaces, which have no action masks.
         return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
 
     def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:

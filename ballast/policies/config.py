@@ -55,7 +55,7 @@ class PolicyConfig:
         kwargs = dict(policy_kwargs or {})
         config = cls(net_arch=default_net_arch(policy_name))
         known = {f.name for f in fields(cls)}
-        encoder_keys = {"features_extractor_kwargs"}
+        encoder_keys = {"features_extractor_kwargs", "features_extractor_class"}
         unknown = set(kwargs) - known - encoder_keys - {"net_arch", "activation_fn"}
         if unknown:
             raise ConfigurationError(
@@ -70,11 +70,27 @@ class PolicyConfig:
             config.encoder_options = dict(kwargs.pop("features_extractor_kwargs") or {})
             if "activation_fn" in config.encoder_options:
                 config.encoder_options["activation_fn"] = activation_name(config.encoder_options["activation_fn"])
-            if "features_dim" in config.encoder_options:
+            if "features_dim" in config.encoder_options and kwargs.get("features_extractor_class") is None:
                 config.encoder_options["cnn_output_dim"] = config.encoder_options.pop("features_dim")
+        if kwargs.get("features_extractor_class") is not None:
+            config.encoder_options["encoder_class"] = encoder_class_path(kwargs.pop("features_extractor_class"))
+        kwargs.pop("features_extractor_class", None)
         for key, value in kwargs.items():
             setattr(config, key, value)
         return config
+
+
+def encoder_class_path(encoder_class: Any) -> str:
+    """The ``"module:QualName"`` saved for ``policy_kwargs["features_extractor_class"]`` (a class or that string)."""
+    from ballast.encoders.registry import class_path, import_encoder_class
+
+    path = encoder_class if isinstance(encoder_class, str) else class_path(encoder_class)
+    found = import_encoder_class(path)
+    if not isinstance(encoder_class, str) and found is not encoder_class:
+        raise ConfigurationError(
+            f"features_extractor_class {encoder_class!r} cannot be found again by its path {path!r}; "
+            "define it at the top level of an importable module")
+    return path
 
 
 def default_net_arch(policy_name: str) -> dict[str, list[int]]:

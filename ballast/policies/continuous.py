@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -45,6 +46,30 @@ Obs = torch.Tensor | dict[str, torch.Tensor]
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _SQUASH_EPS = 1e-6
+
+
+@dataclass
+class ActorOutput:
+    """An actor's intermediate outputs for a batch of (normalised) observations.
+
+    ``features``: the encoder's output; ``latent``: the actor MLP's; ``actions``: in [-1, 1]
+    (SAC: the reparameterised sample ``tanh(u)``; TD3 and DDPG: ``mu(s)``). SAC only (None
+    otherwise): ``mean``, the Gaussian mean of ``u`` before the squash; ``log_std``, its
+    state-dependent log standard deviation (None with gSDE, whose noise is ``latent @ W``);
+    ``log_prob``, ``log pi(actions | s)``.
+    """
+
+    features: torch.Tensor
+    latent: torch.Tensor
+    actions: torch.Tensor
+    mean: torch.Tensor | None = None
+    log_std: torch.Tensor | None = None
+    log_prob: torch.Tensor | None = None
+
+    def detached(self) -> ActorOutput:
+        """The same outputs without gradient (views, no copies)."""
+        return ActorOutput(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).detach()
+                              for f in fields(self)})
 
 
 def actor_critic_sizes(config: PolicyConfig) -> tuple[list[int], list[int]]:
@@ -130,7 +155,13 @@ class ContinuousCritic(nn.Module):
         ``detach_params`` computes with the weights detached: gradients then reach the actions
         (for the actor loss) but no critic weight, which saves their computation.
         """
-        x = torch.cat([self.features(obs), actions], dim=1)
+        return self.q_from_features(self.features(obs), actions, detach_params=detach_params,
+                                    first_only=first_only)
+
+    def q_from_features(self, features: torch.Tensor, actions: torch.Tensor, *, detach_params: bool = False,
+                        first_only: bool = False) -> torch.Tensor:
+        """:meth:`forward` on the encoder's ``features`` (see :meth:`features`) instead of observations."""
+        x = torch.cat([features, actions], dim=1)
         weights = [*self.mlp.weights._parameters.values(), self.out_weight]
         biases = [*self.mlp.biases._parameters.values(), self.out_bias]
         copies = 1 if first_only else self.n_critics
@@ -211,14 +242,21 @@ class SquashedGaussianActor(nn.Module):
 
     def action_log_prob(self, obs: Obs, noise: torch.Tensor | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
-        """A reparameterised sample ``a = tanh(u)`` and ``log pi(a|s)``.
+        """A reparameterised sample ``a = tanh(u)`` and ``log pi(a|s)`` (see :meth:`outputs`)."""
+        out = self.outputs(obs, noise)
+        return out.actions, out.log_prob
+
+    def outputs(self, obs: Obs, noise: torch.Tensor | None = None) -> ActorOutput:
+        """A reparameterised sample ``a = tanh(u)``, ``log pi(a|s)`` and the outputs on the way.
 
         ``log pi(a|s) = log N(u; mean, std) - sum_i log(1 - tanh(u_i)^2 + 1e-6)`` (change of
         variables through tanh, with SB3's epsilon). ``noise`` is gSDE's ``eps`` matrices; by
         default they are the ones drawn by :meth:`reset_noise`.
         """
-        latent = self.latent(obs)
+        features = self.encoder(obs)
+        latent = self.mlp(features)[0]
         mean = self._mean(latent)
+        log_std = None
         if self.use_sde:
             eps = self.sde_noise if noise is None else noise
             dist = StateDependentGaussian(mean, latent, self.sde_std(), eps * self.sde_std())
@@ -231,7 +269,8 @@ class SquashedGaussianActor(nn.Module):
             log_prob = (-0.5 * eps.square() - log_std - _LOG_SQRT_2PI).sum(-1)
         actions = torch.tanh(u)
         log_prob = log_prob - torch.log(1.0 - actions.square() + _SQUASH_EPS).sum(-1)
-        return actions, log_prob
+        return ActorOutput(features=features, latent=latent, actions=actions, mean=mean, log_std=log_std,
+                           log_prob=log_prob)
 
     def forward(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
         """Actions in [-1, 1] for (normalised) observations (for acting: no log-probability)."""
@@ -259,6 +298,12 @@ class DeterministicActor(nn.Module):
 
     def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
         return torch.tanh(self.mu(self.mlp(self.encoder(obs))[0]))
+
+    def outputs(self, obs: Obs) -> ActorOutput:
+        """``mu(s)`` with the encoder's features and the MLP's latent on the way."""
+        features = self.encoder(obs)
+        latent = self.mlp(features)[0]
+        return ActorOutput(features=features, latent=latent, actions=torch.tanh(self.mu(latent)))
 
 
 def _encoder(observation_space: spaces.Space, policy_name: str, config: PolicyConfig) -> nn.Module:
@@ -334,6 +379,11 @@ class SACPolicy(nn.Module):
         return critic_q_values(self, obs, actions, target=target, detach_params=detach_params,
                                first_only=first_only)
 
+    def critic_features(self, obs: Obs, *, target: bool = False) -> torch.Tensor:
+        """What the critics (or their targets) read: their encoder's output, or the shared actor
+        encoder's without gradient; :meth:`ContinuousCritic.q_from_features` takes it."""
+        return critic_features(self, obs, target=target)
+
     def normalize(self, obs: Obs) -> Obs:
         return normalize_with_base(self, obs)[0]
 
@@ -392,6 +442,11 @@ class TD3Policy(nn.Module):
         return critic_q_values(self, obs, actions, target=target, detach_params=detach_params,
                                first_only=first_only)
 
+    def critic_features(self, obs: Obs, *, target: bool = False) -> torch.Tensor:
+        """What the critics (or their targets) read: their encoder's output, or the shared actor
+        encoder's without gradient; :meth:`ContinuousCritic.q_from_features` takes it."""
+        return critic_features(self, obs, target=target)
+
     def normalize(self, obs: Obs) -> Obs:
         return normalize_with_base(self, obs)[0]
 
@@ -435,10 +490,17 @@ def critic_q_values(policy: SACPolicy | TD3Policy, obs: Obs, actions: torch.Tens
                     detach_params: bool, first_only: bool) -> torch.Tensor:
     """Q-values of ``policy.critic`` (or ``critic_target``); a shared encoder is read without gradient."""
     critic = policy.critic_target if target else policy.critic
+    return critic.q_from_features(critic_features(policy, obs, target=target), actions,
+                                  detach_params=detach_params, first_only=first_only)
+
+
+def critic_features(policy: SACPolicy | TD3Policy, obs: Obs, *, target: bool) -> torch.Tensor:
+    """The features ``policy.critic`` (or ``critic_target``) reads; a shared encoder's without gradient."""
+    critic = policy.critic_target if target else policy.critic
     if critic.encoder is None:
         with torch.no_grad():
-            obs = policy.actor.encoder(obs)
-    return critic(obs, actions, detach_params=detach_params, first_only=first_only)
+            return policy.actor.encoder(obs)
+    return critic.encoder(obs)
 
 
 def target_pairs(policy: nn.Module) -> list[tuple[nn.Module, list[nn.Parameter]]]:

@@ -123,7 +123,9 @@ class ActionAdapter(nn.Module):
 
     def __init__(self, action_space: spaces.Space, squashed: bool = False) -> None:
         super().__init__()
-        self.kind = type(action_space).__name__
+        # Subclasses (e.g. NodeChoice, a Discrete) map as their base space does.
+        self.kind = next((base.__name__ for base in (spaces.Box, spaces.Discrete, spaces.MultiDiscrete)
+                          if isinstance(action_space, base)), type(action_space).__name__)
         self.squashed = squashed
         self.shape = tuple(action_space.shape) if action_space.shape is not None else ()
         if isinstance(action_space, spaces.Box):

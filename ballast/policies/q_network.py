@@ -57,7 +57,10 @@ class QNetwork(nn.Module):
 
     def forward(self, obs: Obs) -> torch.Tensor:
         """Q-values, shape ``(batch, n_actions)``, of (normalised) observations."""
-        h = self.encoder(obs)
+        return self.q_from_features(self.encoder(obs))
+
+    def q_from_features(self, h: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on the encoder's output ``self.encoder(obs)`` instead of observations."""
         layers = list(zip(self.weights._parameters.values(), self.biases._parameters.values()))
         for weight, bias in layers[:-1]:
             h = self.activation(torch.addmm(bias, h, weight))

@@ -30,6 +30,7 @@ from torch import nn
 
 from ballast.errors import ConfigurationError, UnsupportedSpaceError
 from ballast.policies.heads import ActionAdapter
+from ballast.ragged import is_ragged_space
 from ballast.residual.bases import BasePolicy
 
 BASE_ACTION_KEY = "base_action"
@@ -73,6 +74,17 @@ def check_residual_action_space(action_space: spaces.Space) -> None:
             "feed the base's choice to the policy as an observation instead (see docs/residual.md)")
 
 
+def check_residual_observation_space(observation_space: spaces.Space) -> None:
+    """Residual policies take fixed-size observations: a base acts on one array (or dict of arrays)
+    per observation, and a variable-size (Graph, Sequence, set) observation has no such form."""
+    leaves = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
+    if any(is_ragged_space(space) for space in leaves):
+        raise UnsupportedSpaceError(
+            f"residual policies (base_policy=) need fixed-size observations, but the env's are {observation_space}: "
+            "Graph, Sequence and set observations vary in size, and the base policies Ballast runs take "
+            "fixed-size arrays")
+
+
 def network_observation_space(observation_space: spaces.Space, action_dim: int, append: bool) -> spaces.Space:
     """The observation space the residual policy's networks take (see the module docstring)."""
     if not append:
@@ -99,6 +111,7 @@ class ResidualActions(nn.Module):
                  scale: float, append_base_action: bool) -> None:
         super().__init__()
         check_residual_action_space(action_space)
+        check_residual_observation_space(observation_space)
         self.base = base
         self.scale = float(scale)
         self.append_base_action = bool(append_base_action)

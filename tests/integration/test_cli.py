@@ -198,6 +198,13 @@ def test_export_of_a_run_folder_checks_parity(trained_run: tuple[Path, str], tmp
     assert "parity PASSED" in capsys.readouterr().out
 
 
+def test_export_with_a_mask_input(trained_run: tuple[Path, str], tmp_path: Path) -> None:
+    run_dir, _ = trained_run
+    assert main(["export", str(run_dir), "--out", str(tmp_path / "m"), "--action-masks"]) == 0
+    metadata = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert [i["name"] for i in metadata["inputs"]] == ["obs", "action_mask"] and metadata["parity"]["passed"]
+
+
 def test_export_without_check_says_so(trained_run: tuple[Path, str], tmp_path: Path) -> None:
     run_dir, _ = trained_run
     assert main(["export", str(run_dir), "--out", str(tmp_path / "x"), "--no-check"]) == 0

@@ -131,6 +131,17 @@ def test_set_env_with_other_spaces_is_refused():
         model.set_env("MountainCarContinuous-v0")
 
 
+def test_an_env_with_other_action_bounds_is_refused(tmp_path):
+    model = PPO("MlpPolicy", "Pendulum-v1", n_steps=16, batch_size=16, seed=0, device="cpu")
+    path = model.save(tmp_path / "m")
+    narrower = gym.wrappers.RescaleAction(gym.make("Pendulum-v1"), -1.0, 1.0)
+    with pytest.raises(SpaceMismatchError, match="other bounds") as info:
+        PPO.load(path, env=narrower)
+    assert "RescaleAction" in str(info.value)
+    with pytest.raises(SpaceMismatchError, match="other bounds"):
+        model.set_env(narrower)
+
+
 class RecordStart(BaseCallback):
     def _on_training_start(self):
         self.start = self.model.num_timesteps
@@ -188,3 +199,13 @@ def test_gsde_stochastic_predictions_survive_save_and_load(tmp_path):
     stochastic = model.predict(obs)[0]
     torch.manual_seed(1)
     np.testing.assert_array_equal(loaded.predict(obs)[0], stochastic)
+
+
+def test_a_model_trained_on_an_id_with_env_kwargs_loads_with_an_env_instance(tmp_path):
+    model = PPO("MlpPolicy", "CartPole-v1", env_kwargs={"max_episode_steps": 50}, n_steps=16, batch_size=16,
+                        seed=0, device="cpu")
+    path = model.save(tmp_path / "m.zip")
+    loaded = PPO.load(path, env=gym.make("CartPole-v1"))
+    assert loaded.env_kwargs == {"max_episode_steps": 50}
+    loaded.learn(32)
+    assert PPO.load(path, env="CartPole-v1").env.envs[0].spec.max_episode_steps == 50

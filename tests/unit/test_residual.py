@@ -192,6 +192,54 @@ def test_bad_arguments_raise_clear_errors() -> None:
         SAC("MlpPolicy", "Pendulum-v1", base_policy=other)
 
 
+def test_variable_size_observations_are_refused() -> None:
+    box = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    graph = gym.spaces.Graph(gym.spaces.Box(-1.0, 1.0, (3,), np.float32), None)
+    points = gym.spaces.Sequence(gym.spaces.Box(-1.0, 1.0, (2,), np.float32))
+    for space in (graph, points, gym.spaces.Dict({"graph": graph, "x": gym.spaces.Box(-1.0, 1.0, (2,))})):
+        for append in (True, False):
+            with pytest.raises(UnsupportedSpaceError, match="fixed-size observations"):
+                SAC("auto", None, observation_space=space, action_space=box, append_base_action=append,
+                    base_policy=lambda obs: np.zeros((1, 1), np.float32))
+
+
+def test_masks_do_not_apply_to_residual_policies(tmp_path) -> None:
+    model = small(PPO)
+    with pytest.raises(UnsupportedSpaceError, match="action masks are not supported"):
+        model.predict(OBS, action_masks=np.ones((len(OBS), 1), dtype=bool))
+    with pytest.raises(ExportError, match="takes no mask"):
+        model.export(tmp_path / "out", format="onnx", action_masks=True)
+
+
+@pytest.mark.parametrize("cls", [SAC, TD3])
+def test_extensions_wait_with_the_actor_during_critic_warmup(cls) -> None:
+    seen_bases = []
+
+    def probe(inputs):
+        seen_bases.append(inputs.batch.base_actions is not None and inputs.batch.next_base_actions is not None)
+        return {"probe": 1e-3 * inputs.outputs.actor.actions.pow(2).mean()}
+
+    class Terms(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = []
+
+        def after_gradient_step(self, terms) -> bool:
+            self.steps.append((self.model.num_timesteps, set(terms)))
+            return True
+
+    model = small(cls, critic_warmup_steps=30, extra_losses=[probe], train_freq=1, gradient_steps=1)
+    actor = [p.detach().clone() for p in model.policy.actor.parameters()]
+    callback = Terms()
+    model.learn(28, callback=callback)  # gradient steps from step 21: all in the warm-up
+    assert callback.steps and all("actor" not in keys and "probe" not in keys for _, keys in callback.steps)
+    assert all(torch.equal(a, b) for a, b in zip(actor, model.policy.actor.parameters()))
+    assert ("alpha" in callback.steps[0][1]) is (cls is SAC)
+    model.learn(10, callback=callback, reset_num_timesteps=False)
+    assert any({"actor", "probe"} <= keys for _, keys in callback.steps)
+    assert seen_bases and all(seen_bases)
+
+
 # --- save / load -----------------------------------------------------------------------------------
 def _trained(model):
     """Give the residual a non-zero output, so that a load that lost it would show."""

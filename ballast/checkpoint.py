@@ -76,11 +76,8 @@ def _tensor_bytes(tensors: dict[str, torch.Tensor]) -> bytes:
     return save_tensors({k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()})
 
 
-def write_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
-    """Write ``checkpoint`` to ``path`` (``.zip`` is appended when missing); returns the path."""
-    path = Path(path)
-    if path.suffix != ".zip":
-        path = path.with_name(path.name + ".zip")
+def checkpoint_to_bytes(checkpoint: Checkpoint) -> bytes:
+    """The checkpoint as the bytes of its zip file (what :func:`write_checkpoint` writes)."""
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "ballast_version": __version__,
             **checkpoint.meta}
     buffer = io.BytesIO()
@@ -90,7 +87,15 @@ def write_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
         zf.writestr("state.json", json.dumps(checkpoint.state, indent=2))
         for name, group in checkpoint.tensors.items():
             zf.writestr(f"{name}.safetensors", _tensor_bytes(group), compress_type=zipfile.ZIP_STORED)
-    atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
+    """Write ``checkpoint`` to ``path`` (``.zip`` is appended when missing); returns the path."""
+    path = Path(path)
+    if path.suffix != ".zip":
+        path = path.with_name(path.name + ".zip")
+    atomic_write_bytes(path, checkpoint_to_bytes(checkpoint))
     return path
 
 
@@ -108,8 +113,19 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             f"{path} is not a zip file, so not a Ballast checkpoint (it may be truncated or corrupted); "
             "use an earlier checkpoint or save the model again"
         )
+    return _parse_zip(path, path)
+
+
+def read_checkpoint_bytes(data: bytes, source: str = "the checkpoint") -> Checkpoint:
+    """Read a checkpoint held in memory (e.g. one nested in another); ``source`` names it in errors."""
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise CheckpointError(f"{source} is not a zip file, so not a Ballast checkpoint; the file is corrupted")
+    return _parse_zip(io.BytesIO(data), source)
+
+
+def _parse_zip(file: Path | io.BytesIO, path: Any) -> Checkpoint:
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(file) as zf:
             names = set(zf.namelist())
             if "meta.json" not in names:
                 hint = " It looks like a Stable-Baselines3 file: use ballast.import_sb3." if "data" in names else ""
@@ -140,7 +156,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(meta=meta, config=parsed["config.json"], state=parsed["state.json"], tensors=tensors)
 
 
-def _check_meta(path: Path, meta: Any) -> None:
+def _check_meta(path: Any, meta: Any) -> None:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         found = meta.get("format") if isinstance(meta, dict) else meta
         raise CheckpointError(f"{path} has a meta.json that is not Ballast's (format={found!r})")

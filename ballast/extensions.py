@@ -179,6 +179,9 @@ class Transitions:
     SAC, TD3 and DDPG; indices for DQN); ``rewards`` are the n-step returns (the reward itself
     for ``n_steps=1``, scaled when reward normalisation is on); ``discounts`` are
     ``gamma^k * (1 - terminated)``, so the TD target is ``rewards + discounts * V(next)``.
+    For a residual agent (``base_policy=``) ``base_actions`` and ``next_base_actions`` are the
+    base's env actions for ``observations`` and ``next_observations`` (``None`` otherwise), and
+    ``actions`` are the executed actions in the policy's space.
     """
 
     observations: Any
@@ -186,6 +189,8 @@ class Transitions:
     rewards: torch.Tensor
     next_observations: Any
     discounts: torch.Tensor
+    base_actions: torch.Tensor | None = None
+    next_base_actions: torch.Tensor | None = None
 
     @property
     def terminations(self) -> torch.Tensor:

@@ -25,6 +25,7 @@ from ballast.envs.make import EnvLike
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
+from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
@@ -51,8 +52,8 @@ class A2C(Algorithm):
 
     Hyperparameters as in SB3: ``learning_rate=7e-4, n_steps=5, gamma=0.99, gae_lambda=1.0,
     ent_coef=0.0, vf_coef=0.5, max_grad_norm=0.5, rms_prop_eps=1e-5, use_rms_prop=True,
-    use_sde=False, sde_sample_freq=-1, normalize_advantage=False``; the other arguments are
-    those of :class:`ballast.PPO`.
+    use_sde=False, sde_sample_freq=-1, normalize_advantage=False``; the other arguments
+    (including the residual ones, ``base_policy`` ...) are those of :class:`ballast.PPO`.
     """
 
     algorithm_name = "a2c"
@@ -91,6 +92,10 @@ class A2C(Algorithm):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         config = A2CConfig(
             learning_rate=as_schedule(learning_rate, "learning_rate"), n_steps=int(n_steps), gamma=float(gamma),
@@ -102,7 +107,8 @@ class A2C(Algorithm):
                     normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
                     verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
                     env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space,
-                    aux_modules=aux_modules, extra_losses=extra_losses)
+                    aux_modules=aux_modules, extra_losses=extra_losses,
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _build(self) -> None:
         cfg = self.config
@@ -137,6 +143,9 @@ class A2C(Algorithm):
                  "train/entropy_loss": entropy_loss.detach()}
         if self.extensions.extra_losses:
             add_extra_terms(terms, self.extensions.terms(batch, outputs, self))
+        if self._actor_frozen():
+            terms.pop("policy")
+            terms.pop("entropy")
         return terms, stats
 
     def train(self) -> None:

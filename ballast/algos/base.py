@@ -40,6 +40,13 @@ from ballast.policies.config import POLICY_NAMES
 from ballast.policies.continuous import SACPolicy, TD3Policy
 from ballast.policies.q_network import DQNPolicy
 from ballast.ragged import collate
+from ballast.residual.actions import (
+    ResidualActions,
+    ResidualOptions,
+    check_residual_action_space,
+    check_residual_observation_space,
+)
+from ballast.residual.bases import as_base_policy, base_from_checkpoint
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.spaces import (
     batch_observation,
@@ -141,6 +148,7 @@ class Algorithm:
         action_space: spaces.Space | None = None,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
+        residual: ResidualOptions | None = None,
     ) -> None:
         self.config = config
         self.seed = seed
@@ -165,6 +173,15 @@ class Algorithm:
         if getattr(config, "use_sde", False) and not isinstance(action_space, spaces.Box):
             raise ConfigurationError(f"use_sde=True needs a Box action space, but the env's is {action_space}")
         self.observation_space, self.action_space = observation_space, action_space
+        self.residual_options = residual
+        self.residual_actions: ResidualActions | None = None
+        if residual is not None:
+            check_residual_action_space(action_space)
+            check_residual_observation_space(observation_space)
+            base = as_base_policy(residual.base_policy, observation_space, action_space)
+            self.residual_actions = ResidualActions(base, observation_space, action_space,
+                                                    scale=residual.residual_scale,
+                                                    append_base_action=residual.append_base_action)
         self.set_random_seed(seed)
         self.policy_kwargs = dict(policy_kwargs or {})
         self.policy = self._make_policy(policy, normalize_observations).to(self.device)
@@ -194,6 +211,10 @@ class Algorithm:
     # --- construction -------------------------------------------------------------------
     def _make_policy(self, policy: str | nn.Module | type[nn.Module], normalize_observations: bool) -> nn.Module:
         if isinstance(policy, nn.Module):
+            if self.residual_actions is not None:
+                raise ConfigurationError(
+                    "base_policy= builds the residual policy itself; pass a policy name ('MlpPolicy', ...) "
+                    "or class, not a policy module")
             if not (spaces_equal(policy.observation_space, self.observation_space)
                     and spaces_equal(policy.action_space, self.action_space)):
                 raise SpaceMismatchError(
@@ -224,10 +245,21 @@ class Algorithm:
         return self._policy_from_config(normalize_observations)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
+        use_sde = getattr(self.config, "use_sde", False)
+        if self.residual_actions is not None:
+            return self.policy_class(
+                self.observation_space, self.action_space, policy_name=self.policy_name, config=self.policy_config,
+                use_sde=use_sde, normalize_observations=normalize_observations, residual=self.residual_actions,
+            )
         return self.policy_class(
             self.observation_space, self.action_space, policy_name=self.policy_name, config=self.policy_config,
-            use_sde=getattr(self.config, "use_sde", False), normalize_observations=normalize_observations,
+            use_sde=use_sde, normalize_observations=normalize_observations,
         )
+
+    def _actor_frozen(self) -> bool:
+        """True during a residual agent's critic warm-up: only the critic (value function) is trained."""
+        options = self.residual_options
+        return options is not None and self.num_timesteps < options.critic_warmup_steps
 
     def _build(self) -> None:
         """Create optimizers and buffers (subclasses)."""
@@ -459,6 +491,10 @@ class Algorithm:
         ``include_replay_buffer=True`` (off-policy algorithms) stores the replay buffer's content
         too, as safetensors like everything else, so that resumed training samples the same data.
         """
+        return write_checkpoint(path, self.to_checkpoint(include_replay_buffer))
+
+    def to_checkpoint(self, include_replay_buffer: bool = False) -> Checkpoint:
+        """Everything :meth:`save` writes, in memory."""
         buffer = getattr(self, "replay_buffer", None)
         if include_replay_buffer and buffer is None:
             raise ConfigurationError(f"{self.algorithm_name.upper()} has no replay buffer to include")
@@ -477,6 +513,8 @@ class Algorithm:
             "seed": self.seed,
             "extensions": self.extensions.to_json(),
         }
+        if self.residual_actions is not None:
+            config["residual"] = {**self.residual_options.to_json(), "base": self.residual_actions.base.to_json()}
         state = {
             "num_timesteps": self.num_timesteps,
             "total_timesteps": self.total_timesteps,
@@ -498,8 +536,11 @@ class Algorithm:
             tensors["reward_normalizer"] = dict(self.reward_normalizer.state_dict())
         if include_replay_buffer:
             tensors["replay_buffer"] = buffer.state_tensors()
+        base_tensors = self.residual_actions.base.state_tensors() if self.residual_actions is not None else {}
+        if base_tensors:
+            tensors["residual_base"] = base_tensors
         meta = {"algorithm": self.algorithm_name, "policy": self.policy_name}
-        return write_checkpoint(path, Checkpoint(meta=meta, config=config, state=state, tensors=tensors))
+        return Checkpoint(meta=meta, config=config, state=state, tensors=tensors)
 
     @classmethod
     def load(cls, path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
@@ -508,9 +549,19 @@ class Algorithm:
 
         ``overrides`` replace saved hyperparameters (e.g. ``learning_rate``), as SB3's ``custom_objects``.
         Auxiliary modules are rebuilt from the file; extra losses are imported by the names saved,
-        or taken from ``extra_losses`` when given.
+        or taken from ``extra_losses`` when given. A residual model's base is rebuilt from the file
+        (a Ballast or ONNX base) or imported by its saved path (a callable); ``base_policy=fn``
+        passes a callable base explicitly instead.
         """
-        checkpoint = read_checkpoint(path)
+        if extra_losses is not None:
+            overrides = {**overrides, "extra_losses": list(extra_losses)}
+        return cls.from_checkpoint(read_checkpoint(path), env=env, device=device, source=str(path), **overrides)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: Checkpoint, env: EnvLike | None = None, device: str | torch.device = "auto",
+                        source: str = "the checkpoint", **overrides: Any) -> Algorithm:
+        """Build the model a :class:`Checkpoint` (read from a file or from memory) describes; see :meth:`load`."""
+        path = source
         algo_name = checkpoint.meta.get("algorithm")
         if cls is not Algorithm and algo_name != cls.algorithm_name:
             raise CheckpointError(
@@ -521,8 +572,6 @@ class Algorithm:
         if algo_cls is None:
             raise CheckpointError(f"{path} holds an unknown algorithm {algo_name!r}; known: {sorted(ALGORITHMS)}")
         try:
-            if extra_losses is not None:
-                overrides = {**overrides, "extra_losses": list(extra_losses)}
             return algo_cls._from_checkpoint(checkpoint, env, device, overrides)
         except (KeyError, TypeError) as err:
             raise CheckpointError(
@@ -545,6 +594,14 @@ class Algorithm:
                                               for name, spec in extensions["aux_modules"].items()}
         if extensions.get("extra_losses") and "extra_losses" not in hyperparameters:
             hyperparameters["extra_losses"] = resolve_extra_losses(extensions["extra_losses"])
+        residual = cfg.get("residual")
+        if residual is not None:
+            if "base_policy" not in overrides:
+                action_dim = int(np.prod(action_space.shape))
+                hyperparameters["base_policy"] = base_from_checkpoint(
+                    residual["base"], ckpt.tensors.get("residual_base", {}), action_dim)
+            for key in ("residual_scale", "append_base_action", "critic_warmup_steps"):
+                hyperparameters.setdefault(key, residual[key])
         vec = None
         if env is not None:
             vec = make_vec_env(env, _copies_for(env, cfg.get("n_envs", 1)),
@@ -638,6 +695,10 @@ def check_action_bounds(model_space: spaces.Space, env_space: spaces.Space) -> N
             "rescale the env's actions to the model's bounds (e.g. gymnasium.wrappers.RescaleAction)")
 
 
-def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto") -> Algorithm:
-    """Load any Ballast checkpoint; the algorithm is read from the file."""
+def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
+         base_policy: Any = None) -> Algorithm:
+    """Load any Ballast checkpoint; the algorithm is read from the file. ``base_policy`` gives a
+    residual model's callable base explicitly (see :meth:`Algorithm.load`)."""
+    if base_policy is not None:
+        return Algorithm.load(path, env=env, device=device, base_policy=base_policy)
     return Algorithm.load(path, env=env, device=device)

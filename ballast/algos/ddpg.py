@@ -64,6 +64,10 @@ class DDPG(TD3):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         super().__init__(
             policy, env, learning_rate=learning_rate, buffer_size=buffer_size,
@@ -74,7 +78,9 @@ class DDPG(TD3):
             normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
             policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,
             seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log,
-            observation_space=observation_space, action_space=action_space,
+            observation_space=observation_space, action_space=action_space, base_policy=base_policy,
+            residual_scale=residual_scale, append_base_action=append_base_action,
+            critic_warmup_steps=critic_warmup_steps,
         )
 
     def _config_to_json(self) -> dict[str, Any]:

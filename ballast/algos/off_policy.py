@@ -179,7 +179,12 @@ def random_actions(action_space: spaces.Space, n: int, rng: np.random.Generator)
 
 
 def select_actions(model: Any, obs: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``(env_actions, policy_actions)``: what the env takes and what the replay buffer stores."""
+    """``(env_actions, policy_actions)``: what the env takes and what the replay buffer stores.
+
+    For a residual policy the random warm-up actions, the policy's actions and the action noise
+    are corrections; the env takes ``clip(base + scale * correction)`` and the replay buffer
+    stores that executed action in normalised units, which is what the critic is trained on.
+    """
     if model.num_timesteps < model.config.learning_starts and not model._acts_during_warmup():
         actions = random_actions(model.action_space, model.n_envs, model._np_rng)
     else:
@@ -187,6 +192,12 @@ def select_actions(model: Any, obs: Any) -> tuple[np.ndarray, np.ndarray]:
     noise = model.action_noise
     if noise is not None and isinstance(model.action_space, spaces.Box):
         actions = np.clip(actions + noise(), -1.0, 1.0).astype(np.float32)
+    residual = getattr(model.policy, "residual", None)
+    if residual is not None:
+        with torch.inference_mode():
+            base = residual.base_actions(obs_tensor(obs, model.device)).cpu().numpy()
+        env_actions = residual.env_actions_numpy(base, actions)
+        return env_actions, residual.stored_actions_numpy(env_actions)
     return model.policy.action_adapter.numpy(actions), actions
 
 

@@ -58,7 +58,9 @@ def _check_finite(rewards: np.ndarray, observations: Any) -> None:
 def make_rollout_buffer(model: Any) -> RolloutBuffer:
     """A rollout buffer for ``model``'s spaces, ``n_steps`` and ``n_envs`` (normalised keys stored as floats)."""
     normalizer = model.policy.normalizer
-    return RolloutBuffer(model.observation_space, model.action_space, model.config.n_steps, model.n_envs,
+    # A residual policy stores what its networks see: the observation with the base action appended.
+    observation_space = getattr(model.policy, "network_observation_space", model.observation_space)
+    return RolloutBuffer(observation_space, model.action_space, model.config.n_steps, model.n_envs,
                          normalized_keys=set(normalizer.keys) if normalizer is not None else set(),
                          device=model.device)
 
@@ -159,7 +161,13 @@ def _current_masks(reader: MaskReader, infos: dict[str, Any], resetting: np.ndar
 @torch.inference_mode()
 def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: Any = None) -> tuple[Any, ...]:
     """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``."""
-    obs = policy.normalize(_to_tensor(raw_obs, device, getattr(policy, "observation_space", None)))
+    raw = _to_tensor(raw_obs, device, getattr(policy, "observation_space", None))
+    if getattr(policy, "residual", None) is not None:
+        # Residual policies act in Box spaces, which have no action masks.
+        obs, base = policy.normalize_with_base(raw)
+        actions = policy.outputs(obs).distribution.sample()
+        return obs, actions.cpu().numpy(), policy.env_actions(actions, base).cpu().numpy()
+    obs = policy.normalize(raw)
     outputs = policy.outputs(obs) if action_masks is None else policy.outputs(obs, action_masks)
     actions = outputs.distribution.sample()
     env_actions = policy.action_adapter(actions).cpu().numpy()

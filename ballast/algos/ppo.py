@@ -27,6 +27,7 @@ from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters
+from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
@@ -77,6 +78,12 @@ class PPO(Algorithm):
         normalize_observations, normalize_rewards: running normalisation inside the model.
         n_envs: env copies to create when ``env`` is an id or a factory.
         vectorization: ``"auto"`` (numpy-batched when the env has it, else sync), ``"sync"`` or ``"async"``.
+        base_policy: a frozen base controller to improve (a Ballast model, a saved model's path, an
+            ``.onnx`` path, an import path ``"module:function"`` or a callable ``obs_batch -> action_batch``);
+            the agent then learns a zero-initialised correction (Box actions; see docs/residual.md).
+        residual_scale: the executed action is ``clip(base + residual_scale * (high - low) / 2 * r)``.
+        append_base_action: the networks also see the base's action (normalised to [-1, 1]).
+        critic_warmup_steps: env steps during which only the critic (value function) is trained.
     """
 
     algorithm_name = "ppo"
@@ -118,6 +125,10 @@ class PPO(Algorithm):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         config = PPOConfig(
             learning_rate=as_schedule(learning_rate, "learning_rate"),
@@ -132,7 +143,8 @@ class PPO(Algorithm):
                     normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
                     verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
                     env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space,
-                    aux_modules=aux_modules, extra_losses=extra_losses)
+                    aux_modules=aux_modules, extra_losses=extra_losses,
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _build(self) -> None:
         self.flat_params = FlatParameters(self._trainable_parameters())
@@ -175,6 +187,9 @@ class PPO(Algorithm):
             stats["train/entropy_loss"] = entropy_loss.detach()
         if self.extensions.extra_losses:
             add_extra_terms(terms, self.extensions.terms(batch, outputs, self))
+        if self._actor_frozen():
+            terms.pop("policy")
+            terms.pop("entropy", None)
         return terms, stats
 
     def train(self) -> None:

@@ -160,6 +160,9 @@ def closed_form_gradients(model: Any) -> PPOClosedFormGradients | None:
         and not model.extensions.extra_losses
         and not model.extensions.modules
         and type(policy) is ActorCriticPolicy
+        # A residual policy's loss changes during critic warm-up (the policy term is left out),
+        # which the closed form does not follow.
+        and getattr(policy, "residual", None) is None
         and type(policy.encoder) is FlattenEncoder
         and trunk is not None
         and trunk.copies == 2

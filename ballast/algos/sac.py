@@ -48,6 +48,7 @@ from ballast.extensions import (
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.optim import FlatParameters, make_adam
 from ballast.policies.continuous import ActorOutput, SACPolicy, target_pairs
+from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 #: SB3's SAC policy defaults (``policy_kwargs`` override them).
@@ -113,7 +114,8 @@ class SAC(Algorithm):
         aux_modules, extra_losses: extensions (``docs/extending.md``); an extra loss joins the
             actor's loss unless marked ``adds_to("critic")``; ``AuxModule(optimizer="shared")``
             is trained by the actor's optimizer, ``optimizer="critic"`` by the critic's.
-        The other arguments are those of :class:`ballast.PPO`.
+        The other arguments (including the residual ones, ``base_policy`` ...) are those of
+        :class:`ballast.PPO`.
     """
 
     algorithm_name = "sac"
@@ -157,6 +159,10 @@ class SAC(Algorithm):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         self.action_noise = as_action_noise(action_noise)
         config = SACConfig(
@@ -175,7 +181,8 @@ class SAC(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses)
+                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
@@ -254,9 +261,15 @@ class SAC(Algorithm):
             self._hook("on_minibatch", batch)
             self._n_updates += 1
             update_target = self._n_updates % cfg.target_update_interval == 0
-            normalize = self.policy.normalize
-            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                                normalize(batch.next_observations), batch.discounts, update_target)
+            if self.residual_actions is None:
+                normalize = self.policy.normalize
+                stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                                    normalize(batch.next_observations), batch.discounts, update_target)
+            else:
+                obs, base = self.policy.normalize_with_base(batch.observations)
+                next_obs, next_base = self.policy.normalize_with_base(batch.next_observations)
+                stats = self.update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_target,
+                                    base=base, next_base=next_base, update_actor=not self._actor_frozen())
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
             if self._stop_requested:
@@ -267,7 +280,8 @@ class SAC(Algorithm):
             self.logger.record("train/std", self.policy.actor.sde_std().detach().mean())
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor, update_target: bool) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, update_target: bool, *, base: torch.Tensor | None = None,
+               next_base: torch.Tensor | None = None, update_actor: bool = True) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         Critic first (its terms, :meth:`compute_critic_losses`, then its optimizer), then actor
@@ -276,10 +290,16 @@ class SAC(Algorithm):
         terms, and ``after_gradient_step`` once, after the target update, with every term.
         Without update hooks it is a function of fixed-shape tensors without host
         synchronisation, so ``torch.compile`` can wrap it.
+
+        For a residual agent ``base`` and ``next_base`` are the base's env actions: the actor's
+        corrections become executed actions (``ResidualActions.critic_actions``) before the critic
+        sees them, while log-probabilities stay those of the corrections. ``update_actor=False``
+        (critic warm-up) trains the critic and the entropy coefficient, not the actor: the actor's
+        terms are then only ``alpha`` (:meth:`compute_warmup_losses`).
         """
         policy, cfg, extensions = self.policy, self.config, self.extensions
         batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
-                            discounts=discounts)
+                            discounts=discounts, base_actions=base, next_base_actions=next_base)
         actor = policy.actor
         noise = None
         if cfg.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
@@ -292,27 +312,34 @@ class SAC(Algorithm):
         sum_terms(terms).backward()
         self._hook("before_gradient_step", terms)
         self.critic_optimizer.step()
-        actor_terms = self.compute_actor_losses(batch, pi, ent_coef)
+        if update_actor:
+            actor_terms = self.compute_actor_losses(batch, pi, ent_coef)
+        else:
+            actor_terms = self.compute_warmup_losses(batch, pi)
         # The alpha loss reaches only log(alpha) and the actor loss only the actor (alpha enters it
         # detached), so one backward serves both; stepping alpha last changes nothing, since this
         # step's target and actor loss use alpha from before its update, as in SB3.
         self.actor_params.zero_grad()
         if "alpha" in actor_terms:
             self.ent_coef_params.zero_grad()
-        sum_terms(actor_terms).backward()
-        self._hook("before_gradient_step", actor_terms)
+        if actor_terms:
+            sum_terms(actor_terms).backward()
+            self._hook("before_gradient_step", actor_terms)
         if "alpha" in actor_terms:
             self.ent_coef_optimizer.step()
-        self.actor_optimizer.step()
-        if extensions.extra_losses:
+        if update_actor:
+            self.actor_optimizer.step()
+        # An own optimizer steps only when an extra term ran (in a warm-up, only the critic's do).
+        if extensions.extra_losses and (update_actor or extensions.has_losses("critic")):
             extensions.step_own_optimizers()
         if update_target:
             self.targets.update(cfg.tau)
         terms = {**terms, **actor_terms}
         self._hook("after_gradient_step", terms)
         stats = term_stats(terms)
-        stats.update({"train/critic_loss": stats["loss/critic"], "train/actor_loss": stats["loss/actor"],
-                      "train/ent_coef": ent_coef.detach().reshape(())})
+        stats.update({"train/critic_loss": stats["loss/critic"], "train/ent_coef": ent_coef.detach().reshape(())})
+        if "actor" in terms:
+            stats["train/actor_loss"] = stats["loss/actor"]
         if "alpha" in terms:
             stats["train/ent_coef_loss"] = stats["loss/alpha"]
         return stats
@@ -331,6 +358,8 @@ class SAC(Algorithm):
         policy = self.policy
         with torch.no_grad():
             next_actions, next_log_prob = policy.actor.action_log_prob(batch.next_observations, sde_noise)
+            if batch.next_base_actions is not None:
+                next_actions = policy.residual.critic_actions(batch.next_base_actions, next_actions)
             next_q = policy.q_values(batch.next_observations, next_actions, target=True)
             target = returns.soft_q_target(batch.rewards, batch.discounts, next_q, next_log_prob, ent_coef)
         features = policy.critic_features(batch.observations)
@@ -353,17 +382,27 @@ class SAC(Algorithm):
         terms (keep ``alpha`` under that name: it decides whether alpha's optimizer steps).
         """
         policy = self.policy
+        actions_pi = pi.actions
+        if batch.base_actions is not None:
+            actions_pi = policy.residual.critic_actions(batch.base_actions, actions_pi)
         features = policy.critic_features(batch.observations)
-        q_pi = policy.critic.q_from_features(features, pi.actions, detach_params=True)
+        q_pi = policy.critic.q_from_features(features, actions_pi, detach_params=True)
         terms = {"actor": losses.sac_actor_loss(pi.log_prob, q_pi, ent_coef)}
-        if self.log_ent_coef is not None:
-            terms["alpha"] = losses.entropy_coef_loss(self.log_ent_coef, pi.log_prob, self.target_entropy)
+        terms.update(self.compute_warmup_losses(batch, pi))
         extensions = self.extensions
         if extensions.extra_losses and extensions.has_losses("actor"):
             outputs = ActorCriticOutputs(loss="actor", actor=pi, critic_features=features, q_values=q_pi,
                                          target_q=None)
             add_extra_terms(terms, extensions.terms(batch, outputs, self, "actor"))
         return terms
+
+    def compute_warmup_losses(self, batch: Transitions, pi: ActorOutput) -> dict[str, torch.Tensor]:
+        """The terms that train while the actor waits (a residual agent's critic warm-up): ``alpha``,
+        the loss of ``log alpha`` when ``ent_coef="auto"``, so that alpha follows the (unchanged)
+        policy's entropy and has the value it would have had when the actor starts; none otherwise."""
+        if self.log_ent_coef is None:
+            return {}
+        return {"alpha": losses.entropy_coef_loss(self.log_ent_coef, pi.log_prob, self.target_entropy)}
 
     # --- checkpoint ----------------------------------------------------------------------------
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:

@@ -47,6 +47,7 @@ from ballast.extensions import (
 )
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.policies.continuous import TD3Policy, target_pairs
+from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
@@ -91,6 +92,8 @@ class TD3(Algorithm):
         policy_delay: critic updates per actor (and target) update.
         target_policy_noise: std of the Gaussian noise added to the target action (smoothing).
         target_noise_clip: that noise is clipped to ``[-target_noise_clip, target_noise_clip]``.
+        base_policy, residual_scale, append_base_action, critic_warmup_steps: a residual agent, as in
+            :class:`ballast.PPO`.
         aux_modules, extra_losses: extensions, as for :class:`ballast.SAC` (``docs/extending.md``).
     """
 
@@ -133,6 +136,10 @@ class TD3(Algorithm):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         self.action_noise = as_action_noise(action_noise)
         config = TD3Config(
@@ -148,7 +155,8 @@ class TD3(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses)
+                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         defaults = td3_policy_defaults(self.policy_name, self.default_n_critics)
@@ -208,9 +216,15 @@ class TD3(Algorithm):
             self._hook("on_minibatch", batch)
             self._n_updates += 1
             update_actor = self._n_updates % cfg.policy_delay == 0
-            normalize = self.policy.normalize
-            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                                normalize(batch.next_observations), batch.discounts, update_actor)
+            if self.residual_actions is None:
+                normalize = self.policy.normalize
+                stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                                    normalize(batch.next_observations), batch.discounts, update_actor)
+            else:
+                obs, base = self.policy.normalize_with_base(batch.observations)
+                next_obs, next_base = self.policy.normalize_with_base(batch.next_observations)
+                stats = self.update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_actor,
+                                    base=base, next_base=next_base, train_actor=not self._actor_frozen())
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
             if self._stop_requested:
@@ -219,7 +233,8 @@ class TD3(Algorithm):
         self.logger.record("train/learning_rate", lr)
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor, update_actor: bool) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, update_actor: bool, *, base: torch.Tensor | None = None,
+               next_base: torch.Tensor | None = None, train_actor: bool = True) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         Critic (:meth:`compute_critic_losses`, then its optimizer); with ``update_actor`` then the
@@ -227,10 +242,15 @@ class TD3(Algorithm):
         runs before each optimizer step with that loss's terms, ``after_gradient_step`` once at
         the end with every term. Without update hooks it is a function of fixed-shape tensors
         without host synchronisation, so ``torch.compile`` can wrap it.
+
+        For a residual agent ``base`` and ``next_base`` are the base's env actions: the actors'
+        corrections become executed actions (``ResidualActions.critic_actions``; the target
+        smoothing noise is added to the executed action, the critic's input) before the critic
+        sees them. ``train_actor=False`` (critic warm-up) skips the actor step but not the targets.
         """
         cfg, extensions = self.config, self.extensions
         batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
-                            discounts=discounts)
+                            discounts=discounts, base_actions=base, next_base_actions=next_base)
         extensions.zero_own_grads()
         terms = self.compute_critic_losses(batch)
         self.critic_params.zero_grad()
@@ -239,21 +259,22 @@ class TD3(Algorithm):
         self.critic_optimizer.step()
         extended = bool(extensions.extra_losses)
         extra_ran = extended and extensions.has_losses("critic")
-        if update_actor:
+        if update_actor and train_actor:
             actor_terms = self.compute_actor_losses(batch)
             self.actor_params.zero_grad()
             sum_terms(actor_terms).backward()
             self._hook("before_gradient_step", actor_terms)
             self.actor_optimizer.step()
-            self.targets.update(cfg.tau)
             terms = {**terms, **actor_terms}
             extra_ran = extra_ran or (extended and extensions.has_losses("actor"))
+        if update_actor:
+            self.targets.update(cfg.tau)
         if extra_ran:  # an own optimizer steps only when an extra term ran (not at critic-only steps)
             extensions.step_own_optimizers()
         self._hook("after_gradient_step", terms)
         stats = term_stats(terms)
         stats["train/critic_loss"] = stats["loss/critic"]
-        if update_actor:
+        if "actor" in terms:
             stats["train/actor_loss"] = stats["loss/actor"]
         return stats
 
@@ -269,6 +290,8 @@ class TD3(Algorithm):
         next_obs = batch.next_observations
         with torch.no_grad():
             next_actions = policy.actor_target(next_obs)
+            if batch.next_base_actions is not None:
+                next_actions = policy.residual.critic_actions(batch.next_base_actions, next_actions)
             if cfg.target_policy_noise > 0:
                 noise = (torch.randn_like(next_actions) * cfg.target_policy_noise).clamp(
                     -cfg.target_noise_clip, cfg.target_noise_clip)
@@ -289,12 +312,16 @@ class TD3(Algorithm):
         """The actor's named, weighted terms (at the delayed actor updates), minimised by its optimizer.
 
         ``actor``: ``-mean(Q_1(s, mu(s)))`` with the updated first critic, whose weights get no
-        gradient from it; then the extra terms that join the actor.
+        gradient from it (a residual agent's correction first becomes the executed action); then
+        the extra terms that join the actor.
         """
         policy = self.policy
         pi = policy.actor.outputs(batch.observations)
+        actions_pi = pi.actions
+        if batch.base_actions is not None:
+            actions_pi = policy.residual.critic_actions(batch.base_actions, actions_pi)
         features = policy.critic_features(batch.observations)
-        q_pi = policy.critic.q_from_features(features, pi.actions, detach_params=True, first_only=True)
+        q_pi = policy.critic.q_from_features(features, actions_pi, detach_params=True, first_only=True)
         terms = {"actor": losses.deterministic_actor_loss(q_pi)}
         extensions = self.extensions
         if extensions.extra_losses and extensions.has_losses("actor"):

@@ -23,6 +23,9 @@ from ballast.export import ExportError
 from ballast.node_spaces import NodeChoice
 
 BATCH = "batch"
+#: The input a residual export takes the base's action from before the base's graph is joined to it.
+BASE_INPUT = "base_action"
+_BASE_KINDS = {"callable": "a callable base (Python code)", "onnx": "an ONNX base (run by onnxruntime)"}
 MASK_INPUT = "action_mask"
 
 
@@ -133,15 +136,22 @@ def observation_inputs(inputs: list[TensorSpec]) -> list[TensorSpec]:
 
 
 class ExportedPolicy(nn.Module):
-    """Raw observation(s) [and action mask] -> env action (and optionally V(s) or Q(s, .)), for a batch of any size."""
+    """Raw observation(s) [and action mask] -> env action (and optionally V(s) or Q(s, .)), for a batch of any size.
+
+    With ``base_as_input`` (a residual policy whose base runs outside PyTorch, e.g. an ONNX base)
+    the base's actions are one more input, after the observation(s); the base's own graph is
+    joined to that input afterwards (:func:`ballast.export.onnx.merge_onnx_base`). Residual
+    policies act in Box spaces, so they never take a mask as well.
+    """
 
     def __init__(self, policy: nn.Module, keys: list[str] | None, include_value: bool,
-                 masked: bool = False) -> None:
+                 masked: bool = False, base_as_input: bool = False) -> None:
         super().__init__()
         self.policy = policy
         self.keys = keys
         self.value = value_kind(policy) if include_value else None
         self.masked = masked
+        self.base_as_input = base_as_input
 
     def step(self, obs: torch.Tensor | dict[str, torch.Tensor], action_mask: torch.Tensor | None = None
              ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -158,6 +168,10 @@ class ExportedPolicy(nn.Module):
         return action, self.policy.q_net(normalized)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if self.base_as_input:
+            *obs_inputs, base = inputs
+            obs = dict(zip(self.keys, obs_inputs)) if self.keys is not None else obs_inputs[0]
+            return self.policy.act_with_base(obs, base, deterministic=True)
         mask = inputs[-1] if self.masked else None
         obs_inputs = inputs[:-1] if self.masked else inputs
         obs = dict(zip(self.keys, obs_inputs)) if self.keys is not None else obs_inputs[0]
@@ -186,12 +200,21 @@ class ExportPlan:
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     action_space: spaces.Space | None = None
+    base: nn.Module | None = None
 
     def example_inputs(self, batch: int = 3) -> tuple[torch.Tensor, ...]:
-        """Valid observations (from the space) to trace with; ``batch`` > 1 so no size is specialised."""
+        """Valid observations (from the space) to trace with; ``batch`` > 1 so no size is specialised.
+
+        When the base's actions are an input (``base`` is set), they are the base's for those observations.
+        """
         from ballast.export.parity import sample_observations
 
         obs = sample_observations(self.observation_space, batch, seed=0)
+        if self.base is not None:
+            (array,) = [torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs[:-1])]
+            with torch.no_grad():
+                base = self.base(array)
+            return array, base.to(torch.float32)
         masks = sample_masks(self.action_space, batch, seed=0) if self.module.masked else None
         return tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs, masks))
 
@@ -206,13 +229,30 @@ def as_input_arrays(obs: Any, inputs: list[TensorSpec], masks: np.ndarray | None
     return [np.ascontiguousarray(a.astype(spec.dtype, copy=False)) for a, spec in zip(arrays, inputs)]
 
 
-def make_plan(model: Any, include_value: bool, action_masks: bool = False) -> ExportPlan:
-    """Wrap a CPU copy of ``model.policy`` and describe the artifact's inputs and outputs."""
+def make_plan(model: Any, include_value: bool, action_masks: bool = False, base_as_input: bool = False
+              ) -> ExportPlan:
+    """Wrap a CPU copy of ``model.policy`` and describe the artifact's inputs and outputs.
+
+    ``action_masks``: the mask becomes the last input. ``base_as_input``: a residual policy's base
+    actions become the last input (see :class:`ExportedPolicy`).
+    """
     policy = getattr(model, "policy", None)
     if not isinstance(policy, nn.Module) or not callable(getattr(policy, "act", None)):
         raise ExportError(
             f"export needs a Ballast model whose policy has act(obs, deterministic); got {type(model).__name__}"
         )
+    residual = getattr(policy, "residual", None)
+    if action_masks and residual is not None:
+        raise ExportError("action_masks=True is for Discrete and MultiDiscrete actions; a residual model "
+                          "(base_policy=) acts in a Box space and takes no mask")
+    if base_as_input and (residual is None or include_value):
+        raise ExportError("an ONNX base can be merged into the export only for a residual model without "
+                          "include_value=True")
+    if residual is not None and not residual.base.exportable and not base_as_input:
+        raise ExportError(
+            f"this residual model's base policy is {_BASE_KINDS.get(residual.base.kind, residual.base.kind)}, which "
+            "this format cannot carry; a Ballast base goes into ONNX and TorchScript graphs, an ONNX base into "
+            "ONNX exports (merged with the residual graph)")
     observation_space = model.observation_space
     inputs = input_specs(observation_space)
     keys = [s.key for s in inputs] if isinstance(observation_space, spaces.Dict) else None
@@ -223,9 +263,14 @@ def make_plan(model: Any, include_value: bool, action_masks: bool = False) -> Ex
             raise ExportError(f"the observation has a key {MASK_INPUT!r}, the name of the mask input; rename the key "
                               "to export with action_masks=True")
         inputs.append(mask_spec(model.action_space))
-    module = ExportedPolicy(cpu_policy_copy(policy), keys, include_value, masked=action_masks)
+    module = ExportedPolicy(cpu_policy_copy(policy), keys, include_value, masked=action_masks,
+                            base_as_input=base_as_input)
     plan = ExportPlan(module=module, observation_space=observation_space, inputs=inputs, outputs=[],
                       action_space=model.action_space)
+    if base_as_input:
+        plan.base = module.policy.residual.base
+        plan.inputs = [*inputs, TensorSpec(BASE_INPUT, (residual.action_dim,), "float32",
+                                           meaning="the base policy's env action")]
     with torch.no_grad():
         results = module(*plan.example_inputs())
     results = results if isinstance(results, tuple) else (results,)

@@ -150,3 +150,48 @@ def onnx_runner(path: Path) -> tuple[Any, str]:
         return session.run(None, dict(zip(names, arrays)))
 
     return run, f"onnxruntime {ort.__version__}"
+
+
+def merge_onnx_base(path: Path, base_bytes: bytes, obs_input: str, base_input: str) -> None:
+    """Join an ONNX base policy's graph to the ``base_input`` of the residual graph at ``path``.
+
+    The base's graph (its names prefixed with ``base/``) reads the residual graph's observation
+    input ``obs_input``; its first output feeds ``base_input``, which stops being an input. The
+    base is converted to the residual graph's opset when they differ (``onnx.version_converter``).
+    """
+    onnx = _require_onnx()
+    from onnx import compose, version_converter
+
+    residual = onnx.load(str(path))
+    base = onnx.load_from_string(base_bytes)
+    opset = {o.domain: o.version for o in residual.opset_import}.get("", 0)
+    base_opset = {o.domain: o.version for o in base.opset_import}.get("", {o.domain: o.version for o in
+                                                                            base.opset_import}.get("ai.onnx", 0))
+    try:
+        if base_opset != opset:
+            base = version_converter.convert_version(base, opset)
+        base.ir_version = residual.ir_version
+        base = compose.add_prefix(base, "base/")
+        base_in, base_out = base.graph.input[0].name, base.graph.output[0].name
+        outputs = [o.name for o in residual.graph.output]
+        merged = compose.merge_models(base, residual, io_map=[(base_out, base_input)],
+                                      inputs=[base_in, obs_input], outputs=outputs)
+    except Exception as err:  # noqa: BLE001 - onnx raises several error types here
+        raise ExportError(f"the ONNX base policy could not be merged into the exported graph ({err}); "
+                          "use a Ballast model as base to export the combination") from None
+    for node in merged.graph.node:
+        for i, name in enumerate(node.input):
+            if name == base_in:
+                node.input[i] = obs_input
+    kept = [i for i in merged.graph.input if i.name != base_in]
+    del merged.graph.input[:]
+    merged.graph.input.extend(kept)
+    del merged.metadata_props[:]
+    merged.metadata_props.extend(residual.metadata_props)
+    merged.producer_name, merged.producer_version = residual.producer_name, residual.producer_version
+    try:
+        onnx.checker.check_model(merged, full_check=True)
+    except Exception as err:  # noqa: BLE001 - onnx raises several checker error types
+        raise ExportError(f"the ONNX model merged with its ONNX base fails onnx.checker: {err}") from None
+    atomic_write_bytes(path, merged.SerializeToString())
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -92,18 +93,30 @@ def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: boo
     """See :func:`ballast.export.export_model`; ``onnx_exporter`` picks the ONNX exporter (tests try both)."""
     from ballast.export.readme import render_readme
 
+    if format == "matlab" and getattr(getattr(model, "policy", None), "residual", None) is not None:
+        raise ExportError(
+            "MATLAB export does not support residual models (base_policy=) yet; export to ONNX or TorchScript, "
+            "which carry a Ballast base in the graph")
     if action_masks and format == "matlab":
         raise ExportError("action_masks=True is supported for ONNX and TorchScript exports, not MATLAB; export "
                           "without it and apply the mask in MATLAB, or export to ONNX")
-    plan = make_plan(model, include_value, action_masks)
+    residual = getattr(getattr(model, "policy", None), "residual", None)
+    onnx_base = format == "onnx" and residual is not None and residual.base.kind == "onnx"
+    plan = make_plan(model, include_value, action_masks, base_as_input=onnx_base)
     out_dir.mkdir(parents=True, exist_ok=True)
     runner: Any = None
     runtime = ""
     if format == "onnx":
-        from ballast.export.onnx import export_onnx, onnx_runner
+        from ballast.export.onnx import export_onnx, merge_onnx_base, onnx_runner
 
-        info = export_onnx(plan, out_dir / ARTIFACTS["onnx"], opset=opset, metadata=_onnx_props(model, plan),
+        # With an ONNX base the artifact is the residual graph joined to the base's: the observation is its input.
+        final = dataclasses.replace(plan, inputs=plan.inputs[:-1]) if onnx_base else plan
+        info = export_onnx(plan, out_dir / ARTIFACTS["onnx"], opset=opset, metadata=_onnx_props(model, final),
                            exporter=onnx_exporter)
+        if onnx_base:
+            merge_onnx_base(out_dir / ARTIFACTS["onnx"], residual.base.onnx_bytes, plan.inputs[0].name,
+                            plan.inputs[-1].name)
+            plan = final
         files = [ARTIFACTS["onnx"]]
         if check:
             runner, runtime = onnx_runner(out_dir / ARTIFACTS["onnx"])

@@ -8,6 +8,10 @@ MLPs are one :class:`StackedMLP`. Observation normalisation (running statistics)
 too, but the algorithm applies it when it collects data, so that a stored observation is the one
 the old log-probability was computed from; :meth:`act`, used by ``predict``, applies it itself.
 
+A residual policy (``residual``, see :mod:`ballast.residual.actions`) owns a frozen base: its
+networks see the observation with the base's action appended (by default), its distribution is
+over the correction, and its action head starts at zero so that it first acts exactly as the base.
+
 Every method that produces a distribution takes optional ``action_masks`` (see
 :mod:`ballast.masking`): the distribution is then restricted to the valid actions.
 """
@@ -15,7 +19,7 @@ Every method that produces a distribution takes optional ``action_masks`` (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,10 +30,13 @@ from ballast.encoders import build_encoder
 from ballast.envs.normalize import ObservationNormalizer
 from ballast.node_spaces import is_per_node_action_space
 from ballast.policies.config import PolicyConfig
-from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head
+from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
 from ballast.policies.node_heads import NodeActionAdapter, is_node_action_space, make_node_head
 from ballast.ragged import GraphBatch, SetBatch
+
+if TYPE_CHECKING:
+    from ballast.residual.actions import ResidualActions
 
 Obs = torch.Tensor | GraphBatch | SetBatch | dict[str, torch.Tensor | GraphBatch | SetBatch]
 
@@ -60,6 +67,7 @@ class ActorCriticPolicy(nn.Module):
         use_sde: bool = False,
         normalize_observations: bool = False,
         encoder: nn.Module | None = None,
+        residual: ResidualActions | None = None,
     ) -> None:
         super().__init__()
         self.config = config or PolicyConfig()
@@ -69,9 +77,12 @@ class ActorCriticPolicy(nn.Module):
         cfg = self.config
         options = {"normalize_images": cfg.normalize_images, **cfg.encoder_options}
         self.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
-        self.encoder = encoder if encoder is not None else build_encoder(observation_space, policy_name, options)
+        self.residual = residual
+        net_space = observation_space if residual is None else residual.network_observation_space
+        self.network_observation_space = net_space
+        self.encoder = encoder if encoder is not None else build_encoder(net_space, policy_name, options)
         self.vf_encoder = (
-            None if cfg.share_features_extractor else build_encoder(observation_space, policy_name, options)
+            None if cfg.share_features_extractor else build_encoder(net_space, policy_name, options)
         )
         features_dim = self.encoder.features_dim
         pi_sizes, vf_sizes = list(cfg.net_arch.get("pi", [])), list(cfg.net_arch.get("vf", []))
@@ -96,6 +107,8 @@ class ActorCriticPolicy(nn.Module):
                                else ActionAdapter(action_space))
         if cfg.ortho_init:
             self._orthogonal_init()
+        if residual is not None:
+            zero_output_layer_(self.action_head.net)
 
     def _orthogonal_init(self) -> None:
         """SB3's initialisation: gain sqrt(2) for hidden layers, 0.01 for actions, 1 for the value."""
@@ -170,13 +183,37 @@ class ActorCriticPolicy(nn.Module):
         return self.value_head(latent_vf).squeeze(-1)
 
     def normalize(self, obs: Obs) -> Obs:
-        """Apply the running observation normalisation (identity when it is off)."""
-        return obs if self.normalizer is None else self.normalizer(obs)
+        """Apply the running observation normalisation (identity when it is off); a residual
+        policy also appends the base's action (see :mod:`ballast.residual.actions`)."""
+        return self.normalize_with_base(obs)[0]
+
+    def normalize_with_base(self, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
+        """``(network observation, base env actions)`` for raw observations (no base: ``None``)."""
+        normalized = obs if self.normalizer is None else self.normalizer(obs)
+        if self.residual is None:
+            return normalized, None
+        return self.residual.prepare(obs, normalized)
+
+    def env_actions(self, actions: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
+        """Sampled actions as the env takes them (for a residual policy: ``clip(base + scale * residual)``)."""
+        if base is None:
+            return self.action_adapter(actions)
+        return self.residual.env_actions(base, actions)
 
     def act(self, obs: Obs, deterministic: bool = False, action_masks: Any = None) -> torch.Tensor:
         """Env actions for raw observations: normalise, act, map into the action space."""
-        actions, _, _ = self(self.normalize(obs), deterministic=deterministic, action_masks=action_masks)
-        return self.action_adapter(actions)
+        if self.residual is None:
+            actions, _, _ = self(self.normalize(obs), deterministic=deterministic, action_masks=action_masks)
+            return self.action_adapter(actions)
+        # Residual policies act in Box spaces, which have no action masks.
+        return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
+
+    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """A residual policy's env actions for raw observations and the base's actions for them
+        (export feeds the base's actions from a graph of their own)."""
+        normalized = obs if self.normalizer is None else self.normalizer(obs)
+        actions, _, _ = self(self.residual.with_base(normalized, base), deterministic=deterministic)
+        return self.env_actions(actions, base)
 
     def reset_noise(self, n_envs: int = 1) -> None:
         """Draw new gSDE exploration matrices (no-op without gSDE)."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,8 +35,11 @@ from ballast.encoders import build_encoder
 from ballast.envs.normalize import ObservationNormalizer
 from ballast.errors import UnsupportedSpaceError
 from ballast.policies.config import PolicyConfig
-from ballast.policies.heads import ActionAdapter
+from ballast.policies.heads import ActionAdapter, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
+
+if TYPE_CHECKING:
+    from ballast.residual.actions import ResidualActions
 
 Obs = torch.Tensor | dict[str, torch.Tensor]
 
@@ -315,14 +319,18 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
 
 def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_space: spaces.Space,
                    policy_name: str, config: PolicyConfig, normalize_observations: bool,
-                   actor_encoder: nn.Module) -> None:
-    """Give ``policy`` what SAC's and TD3's share: normaliser, action adapter, critic and its target."""
+                   actor_encoder: nn.Module, network_space: spaces.Space) -> None:
+    """Give ``policy`` what SAC's and TD3's share: normaliser, action adapter, critic and its target.
+
+    ``network_space`` is what the encoders take: the observation space, or for a residual policy
+    that space with the base action appended.
+    """
     action_dim = squashed_box(action_space, type(policy).__name__)
     _, qf_sizes = actor_critic_sizes(config)
     policy.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
     policy.action_adapter = ActionAdapter(action_space, squashed=True)
     shared = config.share_features_extractor
-    critic_encoder = None if shared else _encoder(observation_space, policy_name, config)
+    critic_encoder = None if shared else _encoder(network_space, policy_name, config)
     features_dim = actor_encoder.features_dim
     policy.critic = ContinuousCritic(critic_encoder, features_dim, action_dim, qf_sizes, config.activation_fn,
                                      config.n_critics, config.ortho_init)
@@ -335,26 +343,35 @@ def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_sp
 
 
 class SACPolicy(nn.Module):
-    """Squashed Gaussian actor, critic ensemble and its target; see the module docstring."""
+    """Squashed Gaussian actor, critic ensemble and its target; see the module docstring.
+
+    With ``residual`` (see :mod:`ballast.residual.actions`) the actor's output is the correction
+    added to a frozen base's action; its mean layer starts at zero, so the deterministic action
+    is the base's.
+    """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
                  policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
-                 normalize_observations: bool = False) -> None:
+                 normalize_observations: bool = False, residual: ResidualActions | None = None) -> None:
         super().__init__()
         self.config = config or PolicyConfig()
         self.policy_name = policy_name
         self.observation_space, self.action_space = observation_space, action_space
         self.use_sde = use_sde
+        self.residual = residual
+        net_space = observation_space if residual is None else residual.network_observation_space
         cfg = self.config
         pi_sizes, _ = actor_critic_sizes(cfg)
-        encoder = _encoder(observation_space, policy_name, cfg)
+        encoder = _encoder(net_space, policy_name, cfg)
         self.actor = SquashedGaussianActor(
             encoder, squashed_box(action_space, "SAC"), pi_sizes, cfg.activation_fn, use_sde=use_sde,
             log_std_init=cfg.log_std_init, full_std=cfg.full_std, use_expln=cfg.use_expln,
             clip_mean=cfg.clip_mean, ortho_init=cfg.ortho_init,
         )
+        if residual is not None:
+            zero_output_layer_(self.actor.mu)
         _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations,
-                       encoder)
+                       encoder, net_space)
 
     def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
                  first_only: bool = False) -> torch.Tensor:
@@ -368,7 +385,10 @@ class SACPolicy(nn.Module):
         return critic_features(self, obs, target=target)
 
     def normalize(self, obs: Obs) -> Obs:
-        return obs if self.normalizer is None else self.normalizer(obs)
+        return normalize_with_base(self, obs)[0]
+
+    def normalize_with_base(self, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
+        return normalize_with_base(self, obs)
 
     def forward(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
         """Actions in [-1, 1] for normalised observations."""
@@ -376,32 +396,45 @@ class SACPolicy(nn.Module):
 
     def act(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
         """Env actions for raw observations: normalise, act, map onto the Box bounds."""
-        return self.action_adapter(self.actor(self.normalize(obs), deterministic))
+        if self.residual is None:
+            return self.action_adapter(self.actor(self.normalize(obs), deterministic))
+        return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
+
+    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """A residual policy's env actions for raw observations and the base's actions for them."""
+        return act_with_base(self, obs, base, deterministic)
 
     def reset_noise(self, n_envs: int = 1) -> None:
         self.actor.reset_noise(n_envs)
 
 
 class TD3Policy(nn.Module):
-    """Deterministic actor and its target, critic ensemble and its target; see the module docstring."""
+    """Deterministic actor and its target, critic ensemble and its target; see the module docstring.
+
+    With ``residual`` the actor's output is a correction to a frozen base's action, starting at zero.
+    """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
                  policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
-                 normalize_observations: bool = False) -> None:
+                 normalize_observations: bool = False, residual: ResidualActions | None = None) -> None:
         super().__init__()
         if use_sde:
             raise UnsupportedSpaceError("TD3 and DDPG do not support gSDE (use_sde=True)")
         self.config = config or PolicyConfig()
         self.policy_name = policy_name
         self.observation_space, self.action_space = observation_space, action_space
+        self.residual = residual
+        net_space = observation_space if residual is None else residual.network_observation_space
         cfg = self.config
         pi_sizes, _ = actor_critic_sizes(cfg)
-        encoder = _encoder(observation_space, policy_name, cfg)
+        encoder = _encoder(net_space, policy_name, cfg)
         self.actor = DeterministicActor(encoder, squashed_box(action_space, "TD3"), pi_sizes,
                                         cfg.activation_fn, cfg.ortho_init)
+        if residual is not None:
+            zero_output_layer_(self.actor.mu)
         self.actor_target = _frozen_copy(self.actor)
         _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations,
-                       encoder)
+                       encoder, net_space)
 
     def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
                  first_only: bool = False) -> torch.Tensor:
@@ -415,7 +448,10 @@ class TD3Policy(nn.Module):
         return critic_features(self, obs, target=target)
 
     def normalize(self, obs: Obs) -> Obs:
-        return obs if self.normalizer is None else self.normalizer(obs)
+        return normalize_with_base(self, obs)[0]
+
+    def normalize_with_base(self, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
+        return normalize_with_base(self, obs)
 
     def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
         """Actions in [-1, 1] for normalised observations (always deterministic)."""
@@ -423,10 +459,31 @@ class TD3Policy(nn.Module):
 
     def act(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
         """Env actions for raw observations: normalise, act, map onto the Box bounds."""
-        return self.action_adapter(self.actor(self.normalize(obs)))
+        if self.residual is None:
+            return self.action_adapter(self.actor(self.normalize(obs)))
+        return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
+
+    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """A residual policy's env actions for raw observations and the base's actions for them."""
+        return act_with_base(self, obs, base, True)
 
     def reset_noise(self, n_envs: int = 1) -> None:
         """No gSDE here (kept so that every policy answers it)."""
+
+
+def normalize_with_base(policy: SACPolicy | TD3Policy, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
+    """``(network observation, base env actions or None)`` for raw observations."""
+    normalized = obs if policy.normalizer is None else policy.normalizer(obs)
+    if policy.residual is None:
+        return normalized, None
+    return policy.residual.prepare(obs, normalized)
+
+
+def act_with_base(policy: SACPolicy | TD3Policy, obs: Obs, base: torch.Tensor, deterministic: bool) -> torch.Tensor:
+    """Env actions of a residual policy: ``clip(base + scale * actor(network observation))``."""
+    normalized = obs if policy.normalizer is None else policy.normalizer(obs)
+    residual = policy.actor(policy.residual.with_base(normalized, base), deterministic)
+    return policy.residual.env_actions(base, residual)
 
 
 def critic_q_values(policy: SACPolicy | TD3Policy, obs: Obs, actions: torch.Tensor, *, target: bool,

@@ -104,6 +104,14 @@ def make_action_head(
     raise UnsupportedSpaceError(f"no action head for the action space {action_space}")
 
 
+def zero_output_layer_(layer: nn.Linear) -> None:
+    """Zero a head's weights and bias: a residual policy's correction then starts at exactly zero."""
+    with torch.no_grad():
+        layer.weight.zero_()
+        if layer.bias is not None:
+            layer.bias.zero_()
+
+
 class ActionAdapter(nn.Module):
     """Maps actions as the policy samples them to actions as the env takes them.
 

@@ -81,6 +81,7 @@ def numpy_actor(policy: torch.nn.Module, rng: np.random.Generator) -> NumpyActor
     """A :class:`NumpyActor` for ``policy`` when its structure is the supported one, else None."""
     supported = (
         next(policy.parameters()).device.type == "cpu"
+        and getattr(policy, "residual", None) is None
         and isinstance(policy.encoder, FlattenEncoder)
         and getattr(policy, "trunk", None) is not None
         and policy.trunk.activation_name in _ACTIVATIONS

@@ -9,6 +9,7 @@ import torch
 
 from ballast import PPO
 from ballast.algos.ppo_gradients import closed_form_gradients
+from ballast.envs.controllers import pendulum_swing_up
 from ballast.extensions import LossInputs
 
 
@@ -94,4 +95,7 @@ def test_falls_back_to_autograd_where_it_does_not_apply() -> None:
             return super().compute_losses(batch, clip_range, clip_range_vf)
 
     assert closed_form_gradients(MyPPO("MlpPolicy", "CartPole-v1", device="cpu")) is None
+    # A residual policy's loss leaves the policy term out during critic warm-up.
+    assert closed_form_gradients(PPO("MlpPolicy", "Pendulum-v1", device="cpu", base_policy=pendulum_swing_up,
+                                     critic_warmup_steps=64)) is None
     assert closed_form_gradients(PPO("MlpPolicy", "CartPole-v1", device="cpu")) is not None

@@ -1,0 +1,62 @@
+"""Hand-written controllers for Gymnasium's classic-control envs, to use as residual base policies.
+
+Each is a plain function ``obs_batch -> action_batch`` on NumPy arrays, importable by its path
+(``"ballast.envs.controllers:pendulum_swing_up"``), so a residual model saved with one loads
+without being told where it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Pendulum-v1's constants: gravity g, mass m, length l, and the torque bound.
+_G, _M, _L, _MAX_TORQUE = 10.0, 1.0, 1.0, 2.0
+
+
+def pendulum_swing_up(obs: np.ndarray, energy_gain: float = 1.0, kp: float = 4.0, kd: float = 0.8,
+                      switch_cos: float = 0.9) -> np.ndarray:
+    """Energy-based swing-up with a PD balance near the top, for ``Pendulum-v1``; deliberately mistuned.
+
+    ``obs`` rows are ``(cos theta, sin theta, theta_dot)`` with ``theta = 0`` upright. Far from the
+    top the torque pumps energy towards that of the upright rest state (Astrom & Furuta, 2000):
+    ``u = energy_gain * (E* - E) * sign(theta_dot)`` with ``E = I theta_dot^2 / 2 + m g l cos(theta) / 2``,
+    ``I = m l^2 / 3`` and ``E* = m g l / 2``, since ``dE/dt = u * theta_dot``. Once ``cos theta >
+    switch_cos`` a PD law ``u = -kp * theta - kd * theta_dot`` balances. Torques are clipped to ±2.
+
+    The default gains are too weak on purpose: holding the pendulum up needs ``3 kp > 3 g / 2``,
+    i.e. ``kp > 5``; with ``kp = 4`` it reaches the top and falls again, and scores about -580 per
+    episode (``kp=10, kd=2`` scores about -210). It is the imperfect base of the residual examples.
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    cos, sin, velocity = obs[:, 0], obs[:, 1], obs[:, 2]
+    theta = np.arctan2(sin, cos)
+    inertia = _M * _L**2 / 3.0
+    energy = 0.5 * inertia * velocity**2 + 0.5 * _M * _G * _L * cos
+    pump = energy_gain * (0.5 * _M * _G * _L - energy) * np.where(velocity >= 0.0, 1.0, -1.0)
+    balance = -kp * theta - kd * velocity
+    torque = np.where(cos > switch_cos, balance, pump)
+    return np.clip(torque, -_MAX_TORQUE, _MAX_TORQUE)[:, None].astype(np.float32)
+
+
+#: Reacher-v5's link lengths (upper arm, forearm to fingertip).
+_REACHER_LINKS = (0.1, 0.11)
+
+
+def reacher_jacobian_pd(obs: np.ndarray, kp: float = 10.0, kd: float = 0.1) -> np.ndarray:
+    """A Jacobian-transpose PD law for Gymnasium's MuJoCo ``Reacher-v5``: ``tau = J(q)^T kp e - kd q_dot``.
+
+    ``obs`` rows are ``(cos q1, cos q2, sin q1, sin q2, target_x, target_y, q1_dot, q2_dot,
+    fingertip_x - target_x, fingertip_y - target_y)``; ``e`` is the fingertip-to-target vector and
+    ``J`` the two-link arm's Jacobian. Torques are clipped to ±1. It scores about -6 per episode
+    (doing nothing scores about -12.6): it ignores the control cost and
+    overshoots, which a residual can learn to fix.
+    """
+    obs = np.asarray(obs, dtype=np.float64)
+    l1, l2 = _REACHER_LINKS
+    c1, c2, s1, s2 = obs[:, 0], obs[:, 1], obs[:, 2], obs[:, 3]
+    c12, s12 = c1 * c2 - s1 * s2, s1 * c2 + c1 * s2
+    fx, fy = -kp * obs[:, 8], -kp * obs[:, 9]
+    tau1 = (-l1 * s1 - l2 * s12) * fx + (l1 * c1 + l2 * c12) * fy
+    tau2 = -l2 * s12 * fx + l2 * c12 * fy
+    torque = np.stack([tau1, tau2], axis=1) - kd * obs[:, 6:8]
+    return np.clip(torque, -1.0, 1.0).astype(np.float32)

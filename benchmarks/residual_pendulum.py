@@ -1,0 +1,175 @@
+"""Residual SAC on Pendulum-v1 over a mistuned hand-written controller, against SAC from scratch.
+
+The base is :func:`ballast.envs.controllers.pendulum_swing_up` with its default (too weak) gains.
+Both agents use the zoo's SAC hyperparameters for Pendulum-v1 (``learning_rate=1e-3``, the rest
+SB3's defaults); the residual agent adds ``base_policy=``, ``residual_scale`` and
+``critic_warmup_steps``. Every ``--eval-every`` env steps each agent is evaluated
+deterministically on 10 seeded episodes; a run stops at the first evaluation whose mean reaches
+``--threshold`` (or at ``--budget`` steps). Reported per seed: the steps each needed, the
+residual agent's return before training (the base's) and its lowest evaluation before reaching
+the threshold. Writes the ``residual-pendulum`` section of docs/benchmarks.md (for other residual
+settings than the defaults, a section named after them).
+
+    .venv/bin/python benchmarks/residual_pendulum.py [--seeds 0 1 2] [--budget 20000] [--jobs 1]
+
+``--render RESULTS_JSON`` rewrites the section from a results file without training.
+``--reuse-scratch`` takes the SAC-from-scratch runs from the previous results file
+(benchmarks/results/residual_pendulum.json) when it has them for the same seeds, budget,
+evaluation interval and threshold: they do not depend on the residual settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from common import ROOT, command_line, git_revision, machine, update_section
+
+
+def run_one(kind: str, seed: int, args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from ballast import SAC, evaluate_policy, make_vec_env
+    from ballast.envs.controllers import pendulum_swing_up
+
+    residual = {"base_policy": pendulum_swing_up, "residual_scale": args.residual_scale,
+                "critic_warmup_steps": args.critic_warmup} if kind == "residual" else {}
+    model = SAC("MlpPolicy", "Pendulum-v1", seed=seed, learning_rate=1e-3, device="cpu", **residual)
+    eval_env = make_vec_env("Pendulum-v1", 10)
+    curve = [(0, evaluate_policy(model, eval_env, n_eval_episodes=10, seed=1000 + seed)[0])]
+    start = time.perf_counter()
+    while curve[-1][1] < args.threshold and model.num_timesteps < args.budget:
+        model.learn(args.eval_every, reset_num_timesteps=False)
+        curve.append((model.num_timesteps, evaluate_policy(model, eval_env, n_eval_episodes=10, seed=1000 + seed)[0]))
+        print(kind, seed, *curve[-1], flush=True)
+    reached = curve[-1][0] if curve[-1][1] >= args.threshold else None
+    return {"kind": kind, "seed": seed, "reached_at": reached, "curve": curve,
+            "seconds": time.perf_counter() - start}
+
+
+def base_return(seeds: list[int]) -> list[float]:
+    from ballast import evaluate_policy, make_vec_env
+    from ballast.envs.controllers import pendulum_swing_up
+
+    class Base:
+        def predict(self, obs, deterministic=True):
+            return pendulum_swing_up(obs), None
+
+    return [evaluate_policy(Base(), make_vec_env("Pendulum-v1", 10), n_eval_episodes=10, seed=1000 + s)[0]
+            for s in seeds]
+
+
+def reusable_scratch(path, setting: dict, seeds: list[int]) -> dict[int, dict]:
+    """Scratch runs of an earlier results file made with the same ``setting``, by seed."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if data.get("setting") != setting:
+        return {}
+    found = {r["seed"]: r for r in data["results"] if r["kind"] == "scratch" and r["seed"] in seeds}
+    return found if len(found) == len(seeds) else {}
+
+
+def first_at(curve: list, threshold: float) -> int | None:
+    """The first evaluated step whose mean return reaches ``threshold``, or None."""
+    return next((step for step, value in curve if value >= threshold), None)
+
+
+def render(data: dict) -> tuple[str, str]:
+    """The docs section (name, body) for a results file written by :func:`main`."""
+    setting, residual, results = data["setting"], data["residual"], data["results"]
+    budget, threshold = setting["budget"], setting["threshold"]
+    near = threshold - 50.0
+
+    def text(step: int | None) -> str:
+        return str(step) if step is not None else f"> {budget}"
+
+    rows = [f"| seed | base return | residual: lowest eval | residual: steps to ≥ {near:.0f} / ≥ {threshold:.0f} | "
+            f"scratch: steps to ≥ {near:.0f} / ≥ {threshold:.0f} | residual: best eval |",
+            "|---|---|---|---|---|---|"]
+    ratios: dict[float, list[float]] = {near: [], threshold: []}
+    first_evals = {r["seed"]: r["curve"][0][1] for r in results if r["kind"] == "residual"}
+    starts_as_base = all(first_evals[seed] == base for seed, base in zip(data["seeds"], data["base"]))
+    for seed, base in zip(data["seeds"], data["base"]):
+        res = next(r for r in results if r["kind"] == "residual" and r["seed"] == seed)
+        scr = next(r for r in results if r["kind"] == "scratch" and r["seed"] == seed)
+        for level in ratios:
+            a, b = first_at(res["curve"], level), first_at(scr["curve"], level)
+            if a is not None and b is not None:
+                ratios[level].append(a / b)
+        rows.append(f"| {seed} | {base:.1f} | {min(v for _, v in res['curve']):.1f} | "
+                    f"{text(first_at(res['curve'], near))} / {text(first_at(res['curve'], threshold))} | "
+                    f"{text(first_at(scr['curve'], near))} / {text(first_at(scr['curve'], threshold))} | "
+                    f"{max(v for _, v in res['curve']):.1f} |")
+    summary = "; ".join(
+        f"to ≥ {level:.0f}: {np.mean(values):.2f} over {len(values)} of {len(data['seeds'])} seeds"
+        if values else f"to ≥ {level:.0f}: no seed where both reached it" for level, values in ratios.items())
+    body = "\n".join([
+        f"## Residual SAC over a mistuned controller (Pendulum-v1), residual_scale={residual['scale']}",
+        "",
+        "Base: `ballast.envs.controllers.pendulum_swing_up` (energy swing-up, PD gains too weak to hold the "
+        "pendulum up). SAC with `learning_rate=1e-3` (zoo) from scratch, and the same SAC with "
+        f"`base_policy=` that base, `residual_scale={residual['scale']}`, `critic_warmup_steps={residual['warmup']}`, "
+        f"base action appended. Deterministic evaluation on 10 seeded episodes every {setting['eval_every']} steps "
+        + ("(the residual agent's evaluation at step 0 equals the base's return in every seed)" if starts_as_base
+           else "(the residual agent's evaluation at step 0 DIFFERS from the base's return in some seed)")
+        + f"; a run stops when "
+        f"the mean reaches {threshold:.0f}, or at {budget} steps.",
+        "",
+        *rows,
+        "",
+        f"Mean ratio of steps, residual / scratch (target ≤ 0.5): {summary}.",
+        "",
+        f"Command: `{data['command']}` (git {data['git']})  ",
+        f"Machine: {data['machine']}; {data['jobs']} run(s) at a time, one torch thread each"
+        + ("; the scratch runs are those of the previous run of this script (same seeds and settings)."
+           if data["reused_scratch"] else "."),
+    ])
+    default = residual["scale"] == 0.5 and residual["warmup"] == 1000
+    name = "residual-pendulum" if default else f"residual-pendulum-scale{residual['scale']}-warmup{residual['warmup']}"
+    return name, body
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--budget", type=int, default=20_000)
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--threshold", type=float, default=-200.0)
+    parser.add_argument("--residual-scale", type=float, default=0.5)
+    parser.add_argument("--critic-warmup", type=int, default=1000)
+    parser.add_argument("--reuse-scratch", action="store_true")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one torch thread each)")
+    parser.add_argument("--render", metavar="RESULTS_JSON", help="only rewrite the section from a results file")
+    args = parser.parse_args()
+    if args.render:
+        name, body = render(json.loads(Path(args.render).read_text()))
+        update_section(name, body)
+        print(body)
+        return
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(exist_ok=True)
+    setting = {"budget": args.budget, "eval_every": args.eval_every, "threshold": args.threshold}
+    reused = reusable_scratch(out / "residual_pendulum.json", setting, args.seeds) if args.reuse_scratch else {}
+    jobs = [(kind, seed) for seed in args.seeds for kind in ("residual", "scratch")
+            if not (kind == "scratch" and seed in reused)]
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        done = dict(zip(jobs, pool.map(run_one, *zip(*jobs), [args] * len(jobs))))
+    results = [done.get((kind, seed)) or reused[seed] for seed in args.seeds for kind in ("residual", "scratch")]
+    data = {"results": results, "base": base_return(args.seeds), "seeds": args.seeds, "setting": setting,
+            "residual": {"scale": args.residual_scale, "warmup": args.critic_warmup},
+            "command": command_line(), "git": git_revision(), "machine": machine(1), "jobs": args.jobs,
+            "reused_scratch": bool(reused)}
+    (out / "residual_pendulum.json").write_text(json.dumps(data, indent=2))
+    name, body = render(data)
+    update_section(name, body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

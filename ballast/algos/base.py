@@ -8,7 +8,6 @@ inherited: rollouts, returns and losses are separate components and pure functio
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -33,6 +32,7 @@ from ballast.envs.make import EnvLike, env_id_of, make_vec_env
 from ballast.envs.normalize import RewardNormalizer
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_losses
+from ballast.import_path import import_path
 from ballast.logger import Logger
 from ballast.masking import mask_rule, policy_supports_masks
 from ballast.policies import ActorCriticPolicy, PolicyConfig
@@ -102,14 +102,10 @@ def class_path(cls: type) -> str:
 
 def import_class(path: str) -> type:
     """Import ``module:QualName``; only called for names a user registered or passed explicitly."""
-    module_name, _, qualname = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
+        return import_path(path)
     except (ImportError, AttributeError) as err:
         raise CheckpointError(f"cannot import {path!r} named in the checkpoint ({err})") from None
-    return obj
 
 
 class Algorithm:

@@ -28,7 +28,6 @@ imported again when the model loads.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +38,7 @@ from ballast.encoders.graph import GraphEncoder
 from ballast.encoders.sets import AttentionSetEncoder, DeepSetsEncoder
 from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, NatureCNN, OneHotEncoder
 from ballast.errors import ConfigurationError, UnsupportedSpaceError
+from ballast.import_path import import_path
 from ballast.spaces import is_image_space
 
 EncoderBuilder = Callable[[spaces.Space, str, dict[str, Any]], nn.Module]
@@ -61,11 +61,8 @@ def class_path(cls: type) -> str:
 
 def import_encoder_class(path: str) -> type[nn.Module]:
     """Import the encoder class saved as ``"module:QualName"``; a clear error when it cannot be found."""
-    module_name, _, qualname = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
+        obj = import_path(path)
     except (ImportError, AttributeError) as err:
         raise ConfigurationError(
             f"cannot import the encoder class {path!r} ({err}); define it in an importable module "

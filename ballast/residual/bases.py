@@ -26,6 +26,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
+from ballast.import_path import import_path
 
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
@@ -211,16 +212,10 @@ def callable_import_path(fn: Any) -> str | None:
 
 def import_object(path: str) -> Any:
     """Import ``module:name`` (dotted names allowed on both sides)."""
-    import importlib
-
-    module_name, _, qualname = path.partition(":")
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
+        return import_path(path)
     except (ImportError, AttributeError) as err:
         raise CheckpointError(f"cannot import {path!r} ({err})") from None
-    return obj
 
 
 def _is_ballast_model(obj: Any) -> bool:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ballast.errors import CheckpointError, ConfigurationError
+from ballast.import_path import path_of
 from ballast.optim import FlatAdam, FlatParameters
 
 _AUX_REGISTRY: dict[str, type[nn.Module]] = {}
@@ -63,7 +64,7 @@ def _class_reference(cls: type[nn.Module]) -> str:
             "in a function or in __main__); define it at module level in an importable module or register it "
             "with ballast.extensions.register_aux_module(name, cls)"
         )
-    return f"{cls.__module__}:{cls.__qualname__}"
+    return path_of(cls)
 
 
 def _resolve_class(reference: str) -> type[nn.Module]:

@@ -21,3 +21,8 @@ def import_path(path: str) -> Any:
     for part in qualname.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def path_of(obj: Any) -> str:
+    """``"module:QualName"`` of a class or function, the form :func:`import_path` reads back."""
+    return f"{obj.__module__}:{obj.__qualname__}"

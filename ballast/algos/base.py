@@ -32,7 +32,7 @@ from ballast.envs.make import EnvLike, env_id_of, make_vec_env
 from ballast.envs.normalize import RewardNormalizer
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_losses
-from ballast.import_path import import_path
+from ballast.import_path import import_path, path_of
 from ballast.logger import Logger
 from ballast.masking import mask_rule, policy_supports_masks
 from ballast.policies import ActorCriticPolicy, PolicyConfig
@@ -94,10 +94,6 @@ def auto_policy_name(observation_space: spaces.Space) -> str:
     if is_image_space(observation_space):
         return "CnnPolicy"
     return "MlpPolicy"
-
-
-def class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
 
 
 def import_class(path: str) -> type:
@@ -495,7 +491,7 @@ class Algorithm:
         if include_replay_buffer and buffer is None:
             raise ConfigurationError(f"{self.algorithm_name.upper()} has no replay buffer to include")
         policy_class = next((k for k, v in POLICY_CLASSES.items() if v is self.policy_class),
-                            class_path(self.policy_class))
+                            path_of(self.policy_class))
         config = {
             "hyperparameters": self._config_to_json(),
             "policy": {"name": self.policy_name, "class": policy_class, "config": self.policy_config.to_json(),

@@ -54,11 +54,6 @@ def register_encoder(space_type: type, builder: EncoderBuilder) -> None:
 _BUILT_IN_OPTIONS = ("normalize_images", "net_arch", "activation_fn", "encoder_class")
 
 
-def class_path(cls: type) -> str:
-    """``"module:QualName"`` of a class, the form saved in checkpoints."""
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 def import_encoder_class(path: str) -> type[nn.Module]:
     """Import the encoder class saved as ``"module:QualName"``; a clear error when it cannot be found."""
     try:

@@ -82,9 +82,10 @@ class PolicyConfig:
 
 def encoder_class_path(encoder_class: Any) -> str:
     """The ``"module:QualName"`` saved for ``policy_kwargs["features_extractor_class"]`` (a class or that string)."""
-    from ballast.encoders.registry import class_path, import_encoder_class
+    from ballast.encoders.registry import import_encoder_class
+    from ballast.import_path import path_of
 
-    path = encoder_class if isinstance(encoder_class, str) else class_path(encoder_class)
+    path = encoder_class if isinstance(encoder_class, str) else path_of(encoder_class)
     found = import_encoder_class(path)
     if not isinstance(encoder_class, str) and found is not encoder_class:
         raise ConfigurationError(

@@ -4,7 +4,8 @@ The base is :func:`ballast.envs.controllers.pendulum_swing_up` with its default 
 Both agents use the zoo's SAC hyperparameters for Pendulum-v1 (``learning_rate=1e-3``, the rest
 SB3's defaults); the residual agent adds ``base_policy=``, ``residual_scale`` and
 ``critic_warmup_steps``. Every ``--eval-every`` env steps each agent is evaluated
-deterministically on 10 seeded episodes; a run stops at the first evaluation whose mean reaches
+deterministically on ``--eval-episodes`` seeded episodes (50: fewer make the mean depend on
+which start states were drawn, by some 30 points on ten); a run stops at the first evaluation whose mean reaches
 ``--threshold`` (or at ``--budget`` steps). Reported per seed: the steps each needed, the
 residual agent's return before training (the base's) and its lowest evaluation before reaching
 the threshold. Writes the ``residual-pendulum`` section of docs/benchmarks.md (for other residual
@@ -40,19 +41,21 @@ def run_one(kind: str, seed: int, args: argparse.Namespace) -> dict:
     residual = {"base_policy": pendulum_swing_up, "residual_scale": args.residual_scale,
                 "critic_warmup_steps": args.critic_warmup} if kind == "residual" else {}
     model = SAC("MlpPolicy", "Pendulum-v1", seed=seed, learning_rate=1e-3, device="cpu", **residual)
-    eval_env = make_vec_env("Pendulum-v1", 10)
-    curve = [(0, evaluate_policy(model, eval_env, n_eval_episodes=10, seed=1000 + seed)[0])]
+    episodes = args.eval_episodes
+    eval_env = make_vec_env("Pendulum-v1", episodes)
+    curve = [(0, evaluate_policy(model, eval_env, n_eval_episodes=episodes, seed=1000 + seed)[0])]
     start = time.perf_counter()
     while curve[-1][1] < args.threshold and model.num_timesteps < args.budget:
         model.learn(args.eval_every, reset_num_timesteps=False)
-        curve.append((model.num_timesteps, evaluate_policy(model, eval_env, n_eval_episodes=10, seed=1000 + seed)[0]))
+        curve.append((model.num_timesteps,
+                      evaluate_policy(model, eval_env, n_eval_episodes=episodes, seed=1000 + seed)[0]))
         print(kind, seed, *curve[-1], flush=True)
     reached = curve[-1][0] if curve[-1][1] >= args.threshold else None
     return {"kind": kind, "seed": seed, "reached_at": reached, "curve": curve,
             "seconds": time.perf_counter() - start}
 
 
-def base_return(seeds: list[int]) -> list[float]:
+def base_return(seeds: list[int], episodes: int) -> list[float]:
     from ballast import evaluate_policy, make_vec_env
     from ballast.envs.controllers import pendulum_swing_up
 
@@ -60,7 +63,7 @@ def base_return(seeds: list[int]) -> list[float]:
         def predict(self, obs, deterministic=True):
             return pendulum_swing_up(obs), None
 
-    return [evaluate_policy(Base(), make_vec_env("Pendulum-v1", 10), n_eval_episodes=10, seed=1000 + s)[0]
+    return [evaluate_policy(Base(), make_vec_env("Pendulum-v1", episodes), n_eval_episodes=episodes, seed=1000 + s)[0]
             for s in seeds]
 
 
@@ -113,9 +116,10 @@ def render(data: dict) -> tuple[str, str]:
         f"## Residual SAC over a mistuned controller (Pendulum-v1), residual_scale={residual['scale']}",
         "",
         "Base: `ballast.envs.controllers.pendulum_swing_up` (energy swing-up, PD gains too weak to hold the "
-        "pendulum up). SAC with `learning_rate=1e-3` (zoo) from scratch, and the same SAC with "
+        "pendulum up; the swing-up is sound). SAC with `learning_rate=1e-3` (zoo) from scratch, and the same SAC with "
         f"`base_policy=` that base, `residual_scale={residual['scale']}`, `critic_warmup_steps={residual['warmup']}`, "
-        f"base action appended. Deterministic evaluation on 10 seeded episodes every {setting['eval_every']} steps "
+        f"base action appended. Deterministic evaluation on {setting.get('eval_episodes', 10)} seeded episodes "
+        f"every {setting['eval_every']} steps "
         + ("(the residual agent's evaluation at step 0 equals the base's return in every seed)" if starts_as_base
            else "(the residual agent's evaluation at step 0 DIFFERS from the base's return in some seed)")
         + f"; a run stops when "
@@ -140,6 +144,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--budget", type=int, default=20_000)
     parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--eval-episodes", type=int, default=50)
     parser.add_argument("--threshold", type=float, default=-200.0)
     parser.add_argument("--residual-scale", type=float, default=0.5)
     parser.add_argument("--critic-warmup", type=int, default=1000)
@@ -154,14 +159,15 @@ def main() -> None:
         return
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    setting = {"budget": args.budget, "eval_every": args.eval_every, "threshold": args.threshold}
+    setting = {"budget": args.budget, "eval_every": args.eval_every, "threshold": args.threshold,
+               "eval_episodes": args.eval_episodes}
     reused = reusable_scratch(out / "residual_pendulum.json", setting, args.seeds) if args.reuse_scratch else {}
     jobs = [(kind, seed) for seed in args.seeds for kind in ("residual", "scratch")
             if not (kind == "scratch" and seed in reused)]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         done = dict(zip(jobs, pool.map(run_one, *zip(*jobs), [args] * len(jobs))))
     results = [done.get((kind, seed)) or reused[seed] for seed in args.seeds for kind in ("residual", "scratch")]
-    data = {"results": results, "base": base_return(args.seeds), "seeds": args.seeds, "setting": setting,
+    data = {"results": results, "base": base_return(args.seeds, args.eval_episodes), "seeds": args.seeds, "setting": setting,
             "residual": {"scale": args.residual_scale, "warmup": args.critic_warmup},
             "command": command_line(), "git": git_revision(), "machine": machine(1), "jobs": args.jobs,
             "reused_scratch": bool(reused)}

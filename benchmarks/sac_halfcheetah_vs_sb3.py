@@ -2,8 +2,10 @@
 
 Both libraries train SAC with the zoo's HalfCheetah settings (SB3 defaults, learning_starts=10000)
 for the same number of steps and seeds, two runs at a time (one per core, one torch thread each),
-then evaluate deterministically on 10 episodes. Writes the section ``sac-halfcheetah`` of
-docs/benchmarks.md. Needs SB3 and MuJoCo (benchmark environment only):
+then evaluate deterministically on 10 episodes. Each run is kept in
+benchmarks/results/sac_halfcheetah.json (by library, seed and steps, with the revision it ran at), so
+seeds can be added in later invocations; the section ``sac-halfcheetah`` of docs/benchmarks.md is
+written from every kept run at ``--steps``. Needs SB3 and MuJoCo (benchmark environment only):
 
     make bench-venv && .venv-bench/bin/pip install "gymnasium[mujoco]"
     .venv-bench/bin/python benchmarks/sac_halfcheetah_vs_sb3.py [--steps 50000] [--seeds 0 1]
@@ -18,7 +20,9 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from common import command_line, git_revision, machine, mean_std, update_section
+from common import ROOT, command_line, git_revision, machine, mean_std, update_section
+
+RESULTS = ROOT / "benchmarks" / "results" / "sac_halfcheetah.json"
 
 RUN = r"""
 import json, time, torch
@@ -46,7 +50,21 @@ print(json.dumps({{"lib": "{lib}", "seed": {seed}, "seconds": seconds, "mean": f
 def run(lib: str, seed: int, steps: int) -> dict:
     code = RUN.format(lib=lib, seed=seed, steps=steps)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return {**json.loads(out.strip().splitlines()[-1]), "steps": steps, "revision": git_revision()}
+
+
+def kept_runs() -> list[dict]:
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else []
+
+
+def keep(new: list[dict]) -> list[dict]:
+    """The kept runs with ``new`` added (replacing runs of the same library, seed and steps)."""
+    key = lambda r: (r["lib"], r["seed"], r["steps"])  # noqa: E731
+    fresh = {key(r) for r in new}
+    runs = [r for r in kept_runs() if key(r) not in fresh] + new
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(runs, indent=2))
+    return runs
 
 
 def main() -> None:
@@ -56,14 +74,17 @@ def main() -> None:
     args = parser.parse_args()
     jobs = [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda job: run(job[0], job[1], args.steps), jobs))
-    for result in results:
+        new = list(pool.map(lambda job: run(job[0], job[1], args.steps), jobs))
+    for result in new:
         print(result)
+    results = sorted((r for r in keep(new) if r["steps"] == args.steps), key=lambda r: r["seed"])
+    seeds = sorted({r["seed"] for r in results})
+    revisions = ", ".join(sorted({r["revision"] for r in results}))
     rows = ["| | eval return per seed | mean ± std | steps/s per seed |", "|---|---|---|---|"]
     for lib, name in (("ballast", "Ballast"), ("sb3", "SB3")):
         runs = [r for r in results if r["lib"] == lib]
         returns = ", ".join(f"{r['mean']:.0f}" for r in runs)
-        speeds = ", ".join(f"{args.steps / r['seconds']:,.0f}" for r in runs)
+        speeds = ", ".join(f"{args.steps / r['seconds']:,.0f}" if r.get("seconds") else "-" for r in runs)
         rows.append(f"| {name} | {returns} | {mean_std([r['mean'] for r in runs])} | {speeds} |")
     ours = np.mean([r["mean"] for r in results if r["lib"] == "ballast"])
     theirs = np.mean([r["mean"] for r in results if r["lib"] == "sb3"])
@@ -72,16 +93,16 @@ def main() -> None:
     body = "\n".join([
         f"## SAC on HalfCheetah-v5 at {args.steps:,} steps: Ballast vs SB3",
         "",
-        f"Both with SB3's SAC defaults and learning_starts=10000 (the zoo's HalfCheetah settings), {len(args.seeds)} "
-        f"seeds each, {args.steps:,} steps, one torch thread per run, two runs at a time; final models evaluated "
-        f"deterministically on 10 episodes. SB3 {stable_baselines3.__version__}.",
+        f"Both with SB3's SAC defaults and learning_starts=10000 (the zoo's HalfCheetah settings), {len(seeds)} "
+        f"seeds each ({', '.join(map(str, seeds))}), {args.steps:,} steps, one torch thread per run, two runs "
+        f"at a time; final models evaluated deterministically on 10 episodes. SB3 {stable_baselines3.__version__}.",
         "",
         *rows,
         "",
         f"Mean return: Ballast {ours:.0f}, SB3 {theirs:.0f} "
         f"({'Ballast at least as high' if ours >= theirs else 'Ballast lower'}).",
         "",
-        f"Command: `{command_line()}` (revision {git_revision()}).  ",
+        f"Command: `{command_line()}`, once per group of seeds (runs at revisions {revisions}).  ",
         f"Machine: {machine(threads=1)}.",
     ])
     update_section("sac-halfcheetah", body)

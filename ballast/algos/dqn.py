@@ -29,6 +29,7 @@ from torch import nn
 from ballast import losses, returns
 from ballast.algos import off_policy
 from ballast.algos.base import Algorithm
+from ballast.algos.dqn_gradients import DQNClosedFormGradients, closed_form_gradients
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
@@ -233,13 +234,14 @@ class DQN(Algorithm):
         lr = cfg.learning_rate(self._progress_remaining)
         off_policy.set_learning_rate([self.optimizer], lr)
         reward_fn = off_policy.reward_transform(self)
+        closed_form = closed_form_gradients(self)
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
                                               gamma=cfg.gamma, reward_fn=reward_fn)
             self._hook("on_minibatch", batch)
             normalize = self.policy.normalize
             stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                                normalize(batch.next_observations), batch.discounts)
+                                normalize(batch.next_observations), batch.discounts, closed_form=closed_form)
             self._n_updates += 1
             for key, value in stats.items():
                 self.logger.record_mean(key, value)
@@ -249,20 +251,26 @@ class DQN(Algorithm):
         self.logger.record("train/learning_rate", lr)
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, *, closed_form: DQNClosedFormGradients | None = None
+               ) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         ``before_gradient_step`` runs after the gradient-norm clipping, before Adam steps;
         ``after_gradient_step`` after it. Without update hooks it is a function of fixed-shape
-        tensors without host synchronisation, so ``torch.compile`` can wrap it.
+        tensors without host synchronisation, so ``torch.compile`` can wrap it. With
+        ``closed_form`` (:mod:`ballast.algos.dqn_gradients`, for the default MLP Q-network) the
+        gradient is computed without autograd; it is the same up to float rounding.
         """
         cfg, extensions = self.config, self.extensions
-        batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
-                            discounts=discounts)
-        terms = self.compute_losses(batch)
-        self.q_params.zero_grad()
-        extensions.zero_own_grads()
-        sum_terms(terms).backward()
+        if closed_form is not None:
+            terms = {"q": closed_form(obs, actions, rewards, next_obs, discounts)}
+        else:
+            batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
+                                discounts=discounts)
+            terms = self.compute_losses(batch)
+            self.q_params.zero_grad()
+            extensions.zero_own_grads()
+            sum_terms(terms).backward()
         self.q_params.clip_grad_norm_(cfg.max_grad_norm)
         self._hook("before_gradient_step", terms)
         self.optimizer.step()

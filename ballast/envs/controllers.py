@@ -13,7 +13,7 @@ import numpy as np
 _G, _M, _L, _MAX_TORQUE = 10.0, 1.0, 1.0, 2.0
 
 
-def pendulum_swing_up(obs: np.ndarray, energy_gain: float = 1.0, kp: float = 4.0, kd: float = 0.8,
+def pendulum_swing_up(obs: np.ndarray, energy_gain: float = 2.0, kp: float = 4.0, kd: float = 0.8,
                       switch_cos: float = 0.9) -> np.ndarray:
     """Energy-based swing-up with a PD balance near the top, for ``Pendulum-v1``; deliberately mistuned.
 
@@ -23,9 +23,10 @@ def pendulum_swing_up(obs: np.ndarray, energy_gain: float = 1.0, kp: float = 4.0
     ``I = m l^2 / 3`` and ``E* = m g l / 2``, since ``dE/dt = u * theta_dot``. Once ``cos theta >
     switch_cos`` a PD law ``u = -kp * theta - kd * theta_dot`` balances. Torques are clipped to ±2.
 
-    The default gains are too weak on purpose: holding the pendulum up needs ``3 kp > 3 g / 2``,
-    i.e. ``kp > 5``; with ``kp = 4`` it reaches the top and falls again, and scores about -580 per
-    episode (``kp=10, kd=2`` scores about -210). It is the imperfect base of the residual examples.
+    The swing-up is sound; the balance gains are too weak on purpose: holding the pendulum up needs
+    ``3 kp > 3 g / 2``, i.e. ``kp > 5``; with ``kp = 4`` it reaches the top and falls again, and
+    scores about -490 per episode (``kp=10, kd=2`` scores about -165, near the best this law can
+    do). It is the imperfect base of the residual examples.
     """
     obs = np.asarray(obs, dtype=np.float64)
     cos, sin, velocity = obs[:, 0], obs[:, 1], obs[:, 2]

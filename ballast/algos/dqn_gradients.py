@@ -1,0 +1,106 @@
+"""DQN's loss gradient in closed form for the default MLP Q-network.
+
+DQN's updates are small (SB3's default batch of 32, the zoo's 64): running autograd then costs
+more than the arithmetic, since each operation of the forward pass records a node that the
+backward pass visits one by one. For the Q-network most DQN runs use — vector observations
+(:class:`~ballast.encoders.standard.FlattenEncoder`), ReLU or tanh hidden layers — the gradient of
+the Huber loss of :meth:`ballast.DQN.compute_losses` is a few matrix products.
+:class:`DQNClosedFormGradients` computes the forward pass, the target, the loss and the gradient
+with plain tensor operations and writes the gradient into the parameters' ``.grad`` (views of the
+flat gradient, :class:`ballast.optim.FlatParameters`). It equals autograd's up to float rounding
+(``tests/unit/test_dqn_gradients.py``). The derivatives used, for a batch of ``B``:
+
+- Huber loss ``mean(huber(q - y))`` with delta 1 (``smooth_l1_loss``): ``d/dq = clamp(q - y, -1, 1) / B``,
+  scattered to the column of the action taken (the others get no gradient);
+- each layer ``h = act(h_prev W + b)``: ``dW = h_prev^T g``, ``db = sum g``, ``dh_prev = g W^T``
+  with ``g = dh * act'``; ``relu' = [h > 0]``, ``tanh' = 1 - h^2``.
+
+Anything else (other encoders or activations, extra loss terms or aux modules, a subclass
+overriding ``compute_losses``) uses autograd: :func:`closed_form_gradients` returns None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ballast import returns
+from ballast.encoders.standard import FlattenEncoder
+from ballast.policies.q_network import DQNPolicy, QNetwork
+
+
+class DQNClosedFormGradients:
+    """``(obs, actions, rewards, next_obs, discounts) -> loss``, with the gradient written into ``.grad``.
+
+    Observations are the normalised batch :meth:`ballast.DQN.update` receives.
+    """
+
+    def __init__(self, policy: DQNPolicy, *, double_q: bool) -> None:
+        self.online, self.target = policy.q_net, policy.q_net_target
+        self.weights = list(self.online.weights._parameters.values())
+        self.biases = list(self.online.biases._parameters.values())
+        self.tanh = self.online.activation_name == "Tanh"
+        self.double_q = double_q
+
+    @staticmethod
+    def _inputs(net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.reshape(obs.shape[0], -1).to(torch.float32)
+        return x * net.encoder.scale if net.encoder.scale != 1.0 else x
+
+    def _hidden(self, net: QNetwork, obs: torch.Tensor) -> list[torch.Tensor]:
+        """The inputs and every layer's output; the last entry is ``Q(s, .)``."""
+        layers = list(zip(net.weights._parameters.values(), net.biases._parameters.values()))
+        hidden = [self._inputs(net, obs)]
+        for weight, bias in layers[:-1]:
+            pre = torch.addmm(bias, hidden[-1], weight)
+            hidden.append(torch.tanh(pre) if self.tanh else torch.relu(pre))
+        weight, bias = layers[-1]
+        hidden.append(torch.addmm(bias, hidden[-1], weight))
+        return hidden
+
+    @torch.no_grad()
+    def __call__(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
+                 discounts: torch.Tensor) -> torch.Tensor:
+        next_q_target = self._hidden(self.target, next_obs)[-1]
+        next_q_online = self._hidden(self.online, next_obs)[-1] if self.double_q else None
+        target = returns.q_learning_target(rewards, discounts, next_q_target, next_q_online)
+        hidden = self._hidden(self.online, obs)
+        index = actions.long().unsqueeze(1)
+        error = hidden[-1].gather(1, index).squeeze(1) - target
+        magnitude = error.abs()
+        loss = torch.where(magnitude < 1.0, 0.5 * error.square(), magnitude - 0.5).mean()
+        grad = torch.zeros_like(hidden[-1])
+        grad.scatter_(1, index, (error.clamp(-1.0, 1.0) / error.shape[0]).unsqueeze(1))
+        for layer in range(len(self.weights) - 1, -1, -1):
+            torch.mm(hidden[layer].t(), grad, out=self.weights[layer].grad)
+            torch.sum(grad, 0, out=self.biases[layer].grad)
+            if layer:
+                out = hidden[layer]
+                grad = grad @ self.weights[layer].t()
+                grad = grad * (1.0 - out * out) if self.tanh else grad * (out > 0)
+        return loss
+
+
+def closed_form_gradients(model: Any) -> DQNClosedFormGradients | None:
+    """The closed-form gradient for ``model`` (a DQN) when its policy and settings allow, else None."""
+    from ballast.algos.dqn import DQN
+
+    policy = model.policy
+    online = getattr(policy, "q_net", None)
+    params = model.q_params.params
+    supported = (
+        type(model).compute_losses is DQN.compute_losses
+        and not model.extensions.extra_losses
+        and not model.extensions.modules
+        and type(policy) is DQNPolicy
+        and type(online) is QNetwork
+        and type(online.encoder) is FlattenEncoder
+        and type(policy.q_net_target.encoder) is FlattenEncoder
+        and online.activation_name in ("Tanh", "ReLU")
+        and all(p.dtype == torch.float32 and p.grad is not None for p in params)
+        and len(params) == len(list(online.parameters()))
+    )
+    if not supported:
+        return None
+    return DQNClosedFormGradients(policy, double_q=model.config.double_q)

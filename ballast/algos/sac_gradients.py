@@ -116,6 +116,42 @@ class _Critics:
         d_hidden = d_q.unsqueeze(-1) * self.out_weight.transpose(1, 2)
         return self.stack.backward(hidden, d_hidden, weight_grads=weight_grads)
 
+    def min_input_grad(self, hidden: list[torch.Tensor], chosen: torch.Tensor, scale: float, columns: slice
+                       ) -> torch.Tensor:
+        """The gradient of ``scale * Q_{chosen[b]}(x_b)`` with respect to the input columns ``columns``
+        (the weights get none): the derivative of ``scale * min_i Q_i`` when ``chosen`` holds the
+        minimum's indices.
+
+        Each sample's gradient flows through its chosen critic only. On CPU each critic backpropagates
+        just the rows it was chosen for (half the arithmetic of twin critics); elsewhere, where
+        splitting the batch by a data-dependent count would wait for the device, the others
+        backpropagate zeros.
+        """
+        if self.n_critics == 1 or chosen.device.type != "cpu":
+            q_shape = (self.n_critics, chosen.shape[0])
+            d_q = torch.zeros(q_shape, dtype=hidden[-1].dtype, device=chosen.device)
+            d_q.scatter_(0, chosen.unsqueeze(0), scale)
+            return self.input_grad(self.backward(hidden, d_q, weight_grads=False), columns)
+        stack = self.stack
+        order = torch.argsort(chosen)
+        counts = torch.bincount(chosen, minlength=self.n_critics).tolist()
+        width = hidden[0].shape[2] if columns.stop is None else columns.stop
+        result = torch.empty(chosen.shape[0], width - columns.start, dtype=hidden[-1].dtype)
+        start = 0
+        for critic, count in enumerate(counts):
+            if count == 0:
+                continue
+            rows = order[start:start + count]
+            start += count
+            d_hidden = (self.out_weight[critic].t() * scale).expand(count, -1)
+            for layer in range(len(stack.weights) - 1, -1, -1):
+                out = hidden[layer + 1][critic].index_select(0, rows)
+                d_pre = _tanh_backward(d_hidden, out) if stack.tanh else _relu_backward(d_hidden, out, 0)
+                weight = stack.weights[layer][critic]
+                d_hidden = torch.mm(d_pre, (weight if layer else weight[columns]).t())
+            result.index_copy_(0, rows, d_hidden if stack.weights else d_hidden[:, columns])
+        return result
+
     def input_grad(self, d_first: torch.Tensor, columns: slice) -> torch.Tensor:
         """The gradient of the input columns ``columns``, summed over the critics, from
         :meth:`backward`'s result."""
@@ -189,9 +225,7 @@ class SACClosedFormGradients:
         q_pi, pi_hidden = self.critic.forward(torch.cat((x, a_pi), dim=1))
         min_q, chosen = q_pi.min(dim=0)
         actor_loss = (ent_coef * log_prob - min_q).mean()
-        d_q = torch.zeros_like(q_pi).scatter_(0, chosen.unsqueeze(0), -1.0 / n)
-        d_first = self.critic.backward(pi_hidden, d_q, weight_grads=False)
-        d_actions = self.critic.input_grad(d_first, slice(features, None))
+        d_actions = self.critic.min_input_grad(pi_hidden, chosen, -1.0 / n, slice(features, None))
         d_log_prob = ent_coef * (1.0 / n)
         a, s, e = a_pi, std[:n], eps[:n]
         d_actions = d_actions + d_log_prob * (2.0 * a / (1.0 - a * a + _SQUASH_EPS))

@@ -16,12 +16,12 @@ from ballast.extensions import AuxModule, LossInputs
 BATCH = 48
 
 
-def _model(obs_dim: int, action_dim: int, **kwargs) -> SAC:
+def _model(obs_dim: int, action_dim: int, device: str = "cpu", **kwargs) -> SAC:
     net_arch = kwargs.pop("net_arch", [32, 24])
     activation = kwargs.pop("activation", "ReLU")
     n_critics = kwargs.pop("n_critics", 2)
     return SAC("MlpPolicy", None, observation_space=spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
-               action_space=spaces.Box(-2.0, 2.0, (action_dim,), np.float32), seed=0, device="cpu",
+               action_space=spaces.Box(-2.0, 2.0, (action_dim,), np.float32), seed=0, device=device,
                learning_rate=1e-3, tau=0.05, policy_kwargs=dict(net_arch=net_arch, activation_fn=activation,
                                                                  n_critics=n_critics), **kwargs)
 
@@ -80,14 +80,20 @@ CASES = [
     dict(obs_dim=17, action_dim=6, activation="Tanh", n_critics=2, ent_coef="auto_0.5", target_update_interval=2),
     dict(obs_dim=17, action_dim=6, activation="ReLU", n_critics=2, ent_coef="auto", target_update_interval=1,
          net_arch=[40]),
+    dict(obs_dim=3, action_dim=2, activation="ReLU", n_critics=2, ent_coef="auto", target_update_interval=1,
+         net_arch=[]),
 ]
 
 
+DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(f"{v}" for v in c.values()))
-def test_closed_form_step_matches_autograd(case: dict) -> None:
+def test_closed_form_step_matches_autograd(case: dict, device: str) -> None:
     case = dict(case)
     obs_dim, action_dim = case.pop("obs_dim"), case.pop("action_dim")
-    reference, fast = _model(obs_dim, action_dim, **case), _model(obs_dim, action_dim, **case)
+    reference, fast = _model(obs_dim, action_dim, device, **case), _model(obs_dim, action_dim, device, **case)
     for model in (reference, fast):
         _spread_log_std(model)
     _assert_same(_state(fast), _state(reference), rtol=0, atol=0)
@@ -95,6 +101,7 @@ def test_closed_form_step_matches_autograd(case: dict) -> None:
     assert closed_form is not None
     interval = case["target_update_interval"]
     for step, batch in enumerate(_batches(obs_dim, action_dim, steps=6, seed=obs_dim + action_dim), start=1):
+        batch = tuple(t.to(device) for t in batch)
         fast.actor_params.param.grad.fill_(123.0)  # every gradient must be written
         fast.critic_params.param.grad.fill_(123.0)
         update_target = step % interval == 0
@@ -111,6 +118,29 @@ def test_closed_form_step_matches_autograd(case: dict) -> None:
     assert reference.critic_params.param.grad.abs().max() > 1e-3
     critic_target = dict(reference.policy.critic_target.named_parameters())
     assert any(not torch.equal(p, critic_target[k]) for k, p in reference.policy.critic.named_parameters())
+
+
+@pytest.mark.parametrize("n_critics", [2, 3])
+def test_the_minimum_backpropagates_through_each_samples_chosen_critic_only(n_critics: int) -> None:
+    """On CPU each critic backpropagates only the rows where it is the minimum; the result equals
+    backpropagating ``-1/B`` into the chosen critic and zeros into the others."""
+    model = _model(17, 6, n_critics=n_critics, activation="Tanh")
+    critic = closed_form_gradients(model).critic
+    x = torch.randn(BATCH, 23, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        q, hidden = critic.forward(x)
+        chosen = q.min(dim=0).indices
+        assert len(set(chosen.tolist())) > 1
+        d_q = torch.zeros_like(q).scatter_(0, chosen.unsqueeze(0), -1.0 / BATCH)
+        expected = critic.input_grad(critic.backward(hidden, d_q, weight_grads=False), slice(17, None))
+        torch.testing.assert_close(critic.min_input_grad(hidden, chosen, -1.0 / BATCH, slice(17, None)), expected,
+                                   rtol=1e-5, atol=1e-7)
+        # and by autograd, through Q's minimum
+        actions = x[:, 17:].clone().requires_grad_(True)
+    with torch.enable_grad():
+        q_min = model.policy.critic.q_from_features(x[:, :17], actions, detach_params=True).min(dim=0).values
+        (-q_min.mean()).backward()
+    torch.testing.assert_close(expected, actions.grad, rtol=1e-5, atol=1e-7)
 
 
 def test_the_clamped_log_std_gets_no_gradient_and_an_unclamped_one_does() -> None:

@@ -19,11 +19,11 @@ BATCH = 48
 def _model(obs_dim: int, action_dim: int, device: str = "cpu", **kwargs) -> SAC:
     net_arch = kwargs.pop("net_arch", [32, 24])
     activation = kwargs.pop("activation", "ReLU")
-    n_critics = kwargs.pop("n_critics", 2)
+    policy_kwargs = dict(net_arch=net_arch, activation_fn=activation, n_critics=kwargs.pop("n_critics", 2),
+                         share_features_extractor=kwargs.pop("share", False))
     return SAC("MlpPolicy", None, observation_space=spaces.Box(-np.inf, np.inf, (obs_dim,), np.float32),
                action_space=spaces.Box(-2.0, 2.0, (action_dim,), np.float32), seed=0, device=device,
-               learning_rate=1e-3, tau=0.05, policy_kwargs=dict(net_arch=net_arch, activation_fn=activation,
-                                                                 n_critics=n_critics), **kwargs)
+               learning_rate=1e-3, tau=0.05, policy_kwargs=policy_kwargs, **kwargs)
 
 
 def _spread_log_std(model: SAC) -> None:
@@ -82,6 +82,8 @@ CASES = [
          net_arch=[40]),
     dict(obs_dim=3, action_dim=2, activation="ReLU", n_critics=2, ent_coef="auto", target_update_interval=1,
          net_arch=[]),
+    dict(obs_dim=17, action_dim=1, activation="Tanh", n_critics=2, ent_coef="auto", target_update_interval=1,
+         share=True),
 ]
 
 
@@ -183,6 +185,7 @@ def _zero_extra(inputs: LossInputs) -> dict[str, torch.Tensor]:
 def test_falls_back_to_autograd_where_it_does_not_apply() -> None:
     small = dict(device="cpu", policy_kwargs=dict(net_arch=[8]))
     assert closed_form_gradients(SAC("MlpPolicy", "Pendulum-v1", **small)) is not None
+    assert closed_form_gradients(SAC("MlpPolicy", "Pendulum-v1", normalize_observations=True, **small)) is not None
     assert closed_form_gradients(SAC("MlpPolicy", "Pendulum-v1", use_sde=True, **small)) is None
     assert closed_form_gradients(SAC("MlpPolicy", "Pendulum-v1", device="cpu",
                                      policy_kwargs=dict(net_arch=[8], activation_fn="ELU"))) is None
@@ -218,3 +221,26 @@ def test_update_hooks_see_the_autograd_update() -> None:
                 policy_kwargs=dict(net_arch=[8]))
     model.learn(20, callback=Recorder())
     assert calls and calls[-1] == ["actor", "alpha", "critic"]
+
+
+def test_training_with_the_closed_form_follows_the_autograd_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seeded runs through SAC.train (replay sampling, target update interval, logging) with and
+    without the closed form end with the same weights, up to rounding grown over the steps."""
+    import ballast.algos.sac as sac_module
+
+    def run() -> SAC:
+        model = SAC("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", learning_starts=32, batch_size=32,
+                    target_update_interval=2, policy_kwargs=dict(net_arch=[32, 32]))
+        return model.learn(96)
+
+    fast = run()
+    monkeypatch.setattr(sac_module, "closed_form_gradients", lambda model: None)
+    reference = run()
+    state, reference_state = fast.policy.state_dict(), reference.policy.state_dict()
+    for key, value in reference_state.items():
+        torch.testing.assert_close(state[key], value, rtol=1e-3, atol=1e-5, msg=key)
+    assert reference.logger.history[-1].keys() == fast.logger.history[-1].keys()
+    assert reference._n_updates == fast._n_updates == 64
+    initial = SAC("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", policy_kwargs=dict(net_arch=[32, 32]))
+    for key in ("actor.mu.weight", "critic.mlp.weights.1", "critic_target.mlp.weights.1"):
+        assert (reference_state[key] - initial.policy.state_dict()[key]).abs().max() > 1e-3, key

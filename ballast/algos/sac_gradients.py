@@ -57,12 +57,17 @@ _tanh_backward = torch.ops.aten.tanh_backward
 _relu_backward = torch.ops.aten.threshold_backward
 
 
-class _Stack:
-    """The layers of a :class:`StackedMLP` (and a critic ensemble's output layer) as plain tensors."""
+class StackedLayers:
+    """The hidden layers of a :class:`StackedMLP` as plain tensors, with their forward and backward passes.
 
-    def __init__(self, mlp: torch.nn.Module) -> None:
+    ``first`` keeps only the first of the stacked copies (views of its weights and gradients).
+    """
+
+    def __init__(self, mlp: torch.nn.Module, first: bool = False) -> None:
         self.weights = list(mlp.weights._parameters.values())
         self.biases = list(mlp.biases._parameters.values())
+        if first:
+            self.weights, self.biases = [w[:1] for w in self.weights], [b[:1] for b in self.biases]
         self.tanh = mlp.activation_name == "Tanh"
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -91,13 +96,18 @@ class _Stack:
         return d_hidden
 
 
-class _Critics:
-    """A :class:`ContinuousCritic` ensemble: ``Q_i(x)`` for the concatenated input ``x = [s, a]``."""
+class CriticEnsemble:
+    """A :class:`ContinuousCritic` ensemble: ``Q_i(x)`` for the concatenated input ``x = [s, a]``.
 
-    def __init__(self, critic: ContinuousCritic) -> None:
-        self.stack = _Stack(critic.mlp)
+    ``first`` keeps only the first critic (views of its weights), for TD3's actor loss.
+    """
+
+    def __init__(self, critic: ContinuousCritic, first: bool = False) -> None:
+        self.stack = StackedLayers(critic.mlp, first)
         self.out_weight, self.out_bias = critic.out_weight, critic.out_bias
         self.n_critics = critic.n_critics
+        if first:
+            self.out_weight, self.out_bias, self.n_critics = self.out_weight[:1], self.out_bias[:1], 1
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``(Q of shape (n_critics, batch), the hidden layers)``, computed as ``StackedOutput`` does."""
@@ -173,25 +183,21 @@ class SACClosedFormGradients:
         policy = model.policy
         actor = policy.actor
         self.scale = actor.encoder.scale
-        self.actor = _Stack(actor.mlp)
+        self.actor = StackedLayers(actor.mlp)
         self.mu, self.log_std = actor.mu, actor.log_std
-        self.critic = _Critics(policy.critic)
-        self.target = _Critics(policy.critic_target)
+        self.critic = CriticEnsemble(policy.critic)
+        self.target = CriticEnsemble(policy.critic_target)
         self.critic_optimizer, self.actor_optimizer = model.critic_optimizer, model.actor_optimizer
         self.ent_coef_optimizer = model.ent_coef_optimizer
         self.log_ent_coef, self.ent_coef_tensor = model.log_ent_coef, model.ent_coef_tensor
         self.target_entropy = model.target_entropy
         self.targets, self.tau = model.targets, model.config.tau
 
-    def _features(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.reshape(obs.shape[0], -1).to(torch.float32)
-        return x * self.scale if self.scale != 1.0 else x
-
     @torch.no_grad()
     def step(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
              discounts: torch.Tensor, update_target: bool) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics."""
-        x, next_x = self._features(obs), self._features(next_obs)
+        x, next_x = flat_features(obs, self.scale), flat_features(next_obs, self.scale)
         n = x.shape[0]
         features = x.shape[1]
         ent_coef = self.log_ent_coef.exp() if self.log_ent_coef is not None else self.ent_coef_tensor
@@ -260,6 +266,20 @@ class SACClosedFormGradients:
         return stats
 
 
+def flat_features(obs: torch.Tensor, scale: float) -> torch.Tensor:
+    """What :class:`FlattenEncoder` computes: the observations as float32 rows, scaled."""
+    x = obs.reshape(obs.shape[0], -1).to(torch.float32)
+    return x * scale if scale != 1.0 else x
+
+
+def flat_mlp_networks(encoders: list[torch.nn.Module | None], mlps: list[torch.nn.Module]) -> bool:
+    """Whether the networks are those the closed forms handle: flatten encoders of one scale (None: a
+    shared encoder) and stacked MLPs with ReLU or Tanh."""
+    present = [e for e in encoders if e is not None]
+    return (all(type(e) is FlattenEncoder and e.scale == present[0].scale for e in present)
+            and all(m.activation_name in _ACTIVATIONS for m in mlps))
+
+
 def sum_in_order(values: Any) -> torch.Tensor:
     """``v_1 + v_2 + ...`` left to right (as :func:`ballast.extensions.sum_terms`)."""
     values = iter(values)
@@ -290,14 +310,11 @@ def closed_form_gradients(model: Any) -> SACClosedFormGradients | None:
     ):
         return None
     actor, critic, target = policy.actor, policy.critic, policy.critic_target
-    encoders = [actor.encoder, target.encoder] + ([] if critic.encoder is None else [critic.encoder])
-    mlps = [actor.mlp, critic.mlp, target.mlp]
     params = [*model.actor_params.params, *model.critic_params.params]
     if model.log_ent_coef is not None:
         params.append(model.log_ent_coef)
     supported = (
-        all(type(e) is FlattenEncoder and e.scale == actor.encoder.scale for e in encoders)
-        and all(m.activation_name in _ACTIVATIONS for m in mlps)
+        flat_mlp_networks([actor.encoder, critic.encoder, target.encoder], [actor.mlp, critic.mlp, target.mlp])
         and actor.mlp.copies == 1
         and isinstance(actor.log_std, torch.nn.Linear)
         and target.n_critics == critic.n_critics

@@ -53,8 +53,8 @@ _SQUASH_EPS = 1e-6
 _ACTIVATIONS = ("ReLU", "Tanh")
 # The kernels autograd runs for tanh and ReLU: ``g * (1 - y^2)`` (fused, which matters near
 # saturation, where ``1 - y^2`` is a difference of nearly equal numbers) and ``g * [y > 0]``.
-_tanh_backward = torch.ops.aten.tanh_backward
-_relu_backward = torch.ops.aten.threshold_backward
+tanh_backward = torch.ops.aten.tanh_backward
+relu_backward = torch.ops.aten.threshold_backward
 
 
 class StackedLayers:
@@ -86,7 +86,7 @@ class StackedLayers:
         d_hidden = d_out
         for layer in range(len(self.weights) - 1, -1, -1):
             out = hidden[layer + 1]
-            d_pre = _tanh_backward(d_hidden, out) if self.tanh else _relu_backward(d_hidden, out, 0)
+            d_pre = tanh_backward(d_hidden, out) if self.tanh else relu_backward(d_hidden, out, 0)
             if weight_grads:
                 torch.bmm(hidden[layer].transpose(1, 2), d_pre, out=self.weights[layer].grad)
                 torch.sum(d_pre, 1, keepdim=True, out=self.biases[layer].grad)
@@ -156,7 +156,7 @@ class CriticEnsemble:
             d_hidden = (self.out_weight[critic].t() * scale).expand(count, -1)
             for layer in range(len(stack.weights) - 1, -1, -1):
                 out = hidden[layer + 1][critic].index_select(0, rows)
-                d_pre = _tanh_backward(d_hidden, out) if stack.tanh else _relu_backward(d_hidden, out, 0)
+                d_pre = tanh_backward(d_hidden, out) if stack.tanh else relu_backward(d_hidden, out, 0)
                 weight = stack.weights[layer][critic]
                 d_hidden = torch.mm(d_pre, (weight if layer else weight[columns]).t())
             result.index_copy_(0, rows, d_hidden if stack.weights else d_hidden[:, columns])
@@ -235,7 +235,7 @@ class SACClosedFormGradients:
         d_log_prob = ent_coef * (1.0 / n)
         a, s, e = a_pi, std[:n], eps[:n]
         d_actions = d_actions + d_log_prob * (2.0 * a / (1.0 - a * a + _SQUASH_EPS))
-        d_u = _tanh_backward(d_actions, a)
+        d_u = tanh_backward(d_actions, a)
         raw = raw_log_std[:n]
         d_log_std = torch.where((raw >= LOG_STD_MIN) & (raw <= LOG_STD_MAX), d_u * e * s - d_log_prob, 0.0)
         latent_pi = latent[:n]

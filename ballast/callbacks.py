@@ -290,6 +290,18 @@ class ProgressBarCallback(BaseCallback):
         self._progress.stop()
 
 
+def has_gradient_hooks(callback: BaseCallback | None) -> bool:
+    """Whether ``callback`` (or one in a :class:`CallbackList`) overrides ``before_gradient_step`` or
+    ``after_gradient_step``: an update that skips these hooks may then not be used."""
+    if callback is None:
+        return False
+    if isinstance(callback, CallbackList):
+        return any(has_gradient_hooks(cb) for cb in callback.callbacks)
+    cls = type(callback)
+    return (cls.before_gradient_step is not BaseCallback.before_gradient_step
+            or cls.after_gradient_step is not BaseCallback.after_gradient_step)
+
+
 def as_callback(callback: BaseCallback | Callable | Sequence[Any] | None, progress_bar: bool = False) -> BaseCallback:
     """Normalise what ``learn(callback=...)`` accepts into one :class:`BaseCallback`."""
     if callback is None:

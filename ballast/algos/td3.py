@@ -32,6 +32,7 @@ from torch import nn
 from ballast import losses, returns
 from ballast.algos import off_policy
 from ballast.algos.base import Algorithm
+from ballast.algos.td3_gradients import closed_form_gradients
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
@@ -210,6 +211,8 @@ class TD3(Algorithm):
         lr = cfg.learning_rate(self._progress_remaining)
         off_policy.set_learning_rate([self.actor_optimizer, self.critic_optimizer], lr)
         reward_fn = off_policy.reward_transform(self)
+        # The default MLP policy gets its update in closed form (same losses, no autograd graph).
+        closed_form = closed_form_gradients(self)
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
                                               gamma=cfg.gamma, reward_fn=reward_fn)
@@ -218,8 +221,9 @@ class TD3(Algorithm):
             update_actor = self._n_updates % cfg.policy_delay == 0
             if self.residual_actions is None:
                 normalize = self.policy.normalize
-                stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                                    normalize(batch.next_observations), batch.discounts, update_actor)
+                obs, next_obs = normalize(batch.observations), normalize(batch.next_observations)
+                update = self.update if closed_form is None else closed_form.step
+                stats = update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_actor)
             else:
                 obs, base = self.policy.normalize_with_base(batch.observations)
                 next_obs, next_base = self.policy.normalize_with_base(batch.next_observations)

@@ -167,7 +167,8 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         done = dict(zip(jobs, pool.map(run_one, *zip(*jobs), [args] * len(jobs))))
     results = [done.get((kind, seed)) or reused[seed] for seed in args.seeds for kind in ("residual", "scratch")]
-    data = {"results": results, "base": base_return(args.seeds, args.eval_episodes), "seeds": args.seeds, "setting": setting,
+    data = {"results": results, "base": base_return(args.seeds, args.eval_episodes), "seeds": args.seeds,
+            "setting": setting,
             "residual": {"scale": args.residual_scale, "warmup": args.critic_warmup},
             "command": command_line(), "git": git_revision(), "machine": machine(1), "jobs": args.jobs,
             "reused_scratch": bool(reused)}

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from ballast import returns
+from ballast.algos.sac_gradients import relu_backward, tanh_backward
 from ballast.encoders.standard import FlattenEncoder
 from ballast.policies.q_network import DQNPolicy, QNetwork
 
@@ -78,7 +79,7 @@ class DQNClosedFormGradients:
             if layer:
                 out = hidden[layer]
                 grad = grad @ self.weights[layer].t()
-                grad = grad * (1.0 - out * out) if self.tanh else grad * (out > 0)
+                grad = tanh_backward(grad, out) if self.tanh else relu_backward(grad, out, 0.0)
         return loss
 
 

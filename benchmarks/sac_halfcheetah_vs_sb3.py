@@ -20,7 +20,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from common import ROOT, command_line, git_revision, machine, mean_std, update_section
+from common import ROOT, git_revision, machine, mean_std, update_section
 
 RESULTS = ROOT / "benchmarks" / "results" / "sac_halfcheetah.json"
 
@@ -49,8 +49,9 @@ print(json.dumps({{"lib": "{lib}", "seed": {seed}, "seconds": seconds, "mean": f
 
 def run(lib: str, seed: int, steps: int) -> dict:
     code = RUN.format(lib=lib, seed=seed, steps=steps)
+    revision = git_revision()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return {**json.loads(out.strip().splitlines()[-1]), "steps": steps, "revision": git_revision()}
+    return {**json.loads(out.strip().splitlines()[-1]), "steps": steps, "revision": revision}
 
 
 def kept_runs() -> list[dict]:
@@ -71,8 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--render", action="store_true", help="only rewrite the section from the kept runs")
     args = parser.parse_args()
-    jobs = [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
+    jobs = [] if args.render else [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
     with ThreadPoolExecutor(max_workers=2) as pool:
         new = list(pool.map(lambda job: run(job[0], job[1], args.steps), jobs))
     for result in new:
@@ -87,6 +89,7 @@ def main() -> None:
         speeds = ", ".join(f"{args.steps / r['seconds']:,.0f}" if r.get("seconds") else "-" for r in runs)
         rows.append(f"| {name} | {returns} | {mean_std([r['mean'] for r in runs])} | {speeds} |")
     ours = np.mean([r["mean"] for r in results if r["lib"] == "ballast"])
+    spread = min(np.std([r["mean"] for r in results if r["lib"] == lib]) for lib in ("ballast", "sb3"))
     theirs = np.mean([r["mean"] for r in results if r["lib"] == "sb3"])
     import stable_baselines3
 
@@ -100,9 +103,13 @@ def main() -> None:
         *rows,
         "",
         f"Mean return: Ballast {ours:.0f}, SB3 {theirs:.0f} "
-        f"({'Ballast at least as high' if ours >= theirs else 'Ballast lower'}).",
+        f"({'Ballast at least as high' if ours >= theirs else 'Ballast lower'}, by {abs(ours - theirs):.0f}, "
+        f"{abs(ours - theirs) / abs(theirs):.1%} of SB3's mean"
+        + ("; less than the seed-to-seed standard deviation of either library)." if abs(ours - theirs) < spread
+           else ")."),
         "",
-        f"Command: `{command_line()}`, once per group of seeds (runs at revisions {revisions}).  ",
+        f"Command: `.venv-bench/bin/python benchmarks/sac_halfcheetah_vs_sb3.py --steps {args.steps} --seeds ...`, "
+        f"once per group of seeds (runs at revisions {revisions}).  ",
         f"Machine: {machine(threads=1)}.",
     ])
     update_section("sac-halfcheetah", body)

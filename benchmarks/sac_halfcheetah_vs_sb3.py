@@ -108,6 +108,9 @@ def main() -> None:
         + ("; less than the seed-to-seed standard deviation of either library)." if abs(ours - theirs) < spread
            else ")."),
         "",
+        "The steps/s column is only a record: these runs shared the two cores with other work (the speed "
+        "comparison is the section \"SAC and DQN speed vs Stable-Baselines3\").",
+        "",
         f"Command: `.venv-bench/bin/python benchmarks/sac_halfcheetah_vs_sb3.py --steps {args.steps} --seeds ...`, "
         f"once per group of seeds (runs at revisions {revisions}).  ",
         f"Machine: {machine(threads=1)}.",

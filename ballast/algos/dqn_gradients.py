@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ballast import returns
+from ballast import losses, returns
 from ballast.algos.sac_gradients import relu_backward, tanh_backward
 from ballast.encoders.standard import FlattenEncoder
 from ballast.policies.q_network import DQNPolicy, QNetwork
@@ -44,15 +44,10 @@ class DQNClosedFormGradients:
         self.tanh = self.online.activation_name == "Tanh"
         self.double_q = double_q
 
-    @staticmethod
-    def _inputs(net: QNetwork, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.reshape(obs.shape[0], -1).to(torch.float32)
-        return x * net.encoder.scale if net.encoder.scale != 1.0 else x
-
-    def _hidden(self, net: QNetwork, obs: torch.Tensor) -> list[torch.Tensor]:
-        """The inputs and every layer's output; the last entry is ``Q(s, .)``."""
-        layers = list(zip(net.weights._parameters.values(), net.biases._parameters.values()))
-        hidden = [self._inputs(net, obs)]
+    def _hidden(self, obs: torch.Tensor) -> list[torch.Tensor]:
+        """The online network's input and every layer's output; the last entry is ``Q(s, .)``."""
+        layers = list(zip(self.weights, self.biases))
+        hidden = [self.online.encoder.forward(obs)]
         for weight, bias in layers[:-1]:
             pre = torch.addmm(bias, hidden[-1], weight)
             hidden.append(torch.tanh(pre) if self.tanh else torch.relu(pre))
@@ -63,14 +58,13 @@ class DQNClosedFormGradients:
     @torch.no_grad()
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
                  discounts: torch.Tensor) -> torch.Tensor:
-        next_q_target = self._hidden(self.target, next_obs)[-1]
-        next_q_online = self._hidden(self.online, next_obs)[-1] if self.double_q else None
-        target = returns.q_learning_target(rewards, discounts, next_q_target, next_q_online)
-        hidden = self._hidden(self.online, obs)
+        next_q_online = self.online(next_obs) if self.double_q else None
+        target = returns.q_learning_target(rewards, discounts, self.target(next_obs), next_q_online)
+        hidden = self._hidden(obs)
         index = actions.long().unsqueeze(1)
-        error = hidden[-1].gather(1, index).squeeze(1) - target
-        magnitude = error.abs()
-        loss = torch.where(magnitude < 1.0, 0.5 * error.square(), magnitude - 0.5).mean()
+        q = hidden[-1].gather(1, index).squeeze(1)
+        loss = losses.huber_q_loss(q, target)
+        error = q - target
         grad = torch.zeros_like(hidden[-1])
         grad.scatter_(1, index, (error.clamp(-1.0, 1.0) / error.shape[0]).unsqueeze(1))
         for layer in range(len(self.weights) - 1, -1, -1):

@@ -105,6 +105,18 @@ def make_optimizer(params: nn.Module | list[nn.Parameter], lr: float) -> tuple[F
     return flat, make_adam(flat, lr=lr)
 
 
+def cached_closed_form(model: Any, build: Any) -> Any:
+    """``build(model)`` (a closed-form update, or None), built again only when the callback or the
+    policy changed: what it depends on is otherwise fixed for a model, and SAC and TD3 train after
+    every env step, where rebuilding would cost a share of each step."""
+    key = (model._callback, model.policy)
+    cached = model.__dict__.get("_closed_form_cache")
+    if cached is None or cached[0][0] is not key[0] or cached[0][1] is not key[1]:
+        cached = (key, build(model))
+        model._closed_form_cache = cached
+    return cached[1]
+
+
 def set_learning_rate(optimizers: list[torch.optim.Optimizer], lr: float) -> None:
     for optimizer in optimizers:
         for group in optimizer.param_groups:

@@ -56,7 +56,7 @@ class PPOClosedFormGradients:
         self.weights = list(trunk.weights._parameters.values())
         self.biases = list(trunk.biases._parameters.values())
         self.tanh = trunk.activation_name == "Tanh"
-        self.scale = policy.encoder.scale
+        self.encoder = policy.encoder
         self.head = policy.action_head.net
         self.log_std = policy.action_head.log_std if isinstance(policy.action_head, GaussianHead) else None
         self.value_head = policy.value_head
@@ -66,10 +66,7 @@ class PPOClosedFormGradients:
     @torch.no_grad()
     def __call__(self, batch: RolloutBatch, clip_range: float, clip_range_vf: float | None
                  ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        obs = batch.observations
-        x = obs.reshape(obs.shape[0], -1).to(torch.float32)
-        if self.scale != 1.0:
-            x = x * self.scale
+        x = self.encoder.forward(batch.observations)
         n = x.shape[0]
         hidden = [x.unsqueeze(0).expand(2, *x.shape)]
         for weight, bias in zip(self.weights, self.biases):

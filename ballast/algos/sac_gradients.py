@@ -46,6 +46,7 @@ import torch
 
 from ballast.callbacks import has_gradient_hooks
 from ballast.encoders.standard import FlattenEncoder
+from ballast.extensions import term_stats
 from ballast.policies.continuous import LOG_STD_MAX, LOG_STD_MIN, ContinuousCritic, SACPolicy
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -182,7 +183,7 @@ class SACClosedFormGradients:
     def __init__(self, model: Any) -> None:
         policy = model.policy
         actor = policy.actor
-        self.scale = actor.encoder.scale
+        self.encoder = actor.encoder
         self.actor = StackedLayers(actor.mlp)
         self.mu, self.log_std = actor.mu, actor.log_std
         self.critic = CriticEnsemble(policy.critic)
@@ -197,7 +198,7 @@ class SACClosedFormGradients:
     def step(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
              discounts: torch.Tensor, update_target: bool) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics."""
-        x, next_x = flat_features(obs, self.scale), flat_features(next_obs, self.scale)
+        x, next_x = self.encoder.forward(obs), self.encoder.forward(next_obs)
         n = x.shape[0]
         features = x.shape[1]
         ent_coef = self.log_ent_coef.exp() if self.log_ent_coef is not None else self.ent_coef_tensor
@@ -257,19 +258,12 @@ class SACClosedFormGradients:
         if update_target:
             self.targets.update(self.tau)
 
-        stats = {f"loss/{name}": value for name, value in terms.items()}
-        stats["train/loss"] = sum_in_order(stats.values())
+        stats = term_stats(terms)
         stats.update({"train/critic_loss": stats["loss/critic"], "train/ent_coef": ent_coef.reshape(()),
                       "train/actor_loss": stats["loss/actor"]})
         if "alpha" in terms:
             stats["train/ent_coef_loss"] = stats["loss/alpha"]
         return stats
-
-
-def flat_features(obs: torch.Tensor, scale: float) -> torch.Tensor:
-    """What :class:`FlattenEncoder` computes: the observations as float32 rows, scaled."""
-    x = obs.reshape(obs.shape[0], -1).to(torch.float32)
-    return x * scale if scale != 1.0 else x
 
 
 def flat_mlp_networks(encoders: list[torch.nn.Module | None], mlps: list[torch.nn.Module]) -> bool:
@@ -278,15 +272,6 @@ def flat_mlp_networks(encoders: list[torch.nn.Module | None], mlps: list[torch.n
     present = [e for e in encoders if e is not None]
     return (all(type(e) is FlattenEncoder and e.scale == present[0].scale for e in present)
             and all(m.activation_name in _ACTIVATIONS for m in mlps))
-
-
-def sum_in_order(values: Any) -> torch.Tensor:
-    """``v_1 + v_2 + ...`` left to right (as :func:`ballast.extensions.sum_terms`)."""
-    values = iter(values)
-    total = next(values)
-    for value in values:
-        total = total + value
-    return total
 
 
 def closed_form_gradients(model: Any) -> SACClosedFormGradients | None:

@@ -212,7 +212,7 @@ class TD3(Algorithm):
         off_policy.set_learning_rate([self.actor_optimizer, self.critic_optimizer], lr)
         reward_fn = off_policy.reward_transform(self)
         # The default MLP policy gets its update in closed form (same losses, no autograd graph).
-        closed_form = closed_form_gradients(self)
+        closed_form = off_policy.cached_closed_form(self, closed_form_gradients)
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
                                               gamma=cfg.gamma, reward_fn=reward_fn)

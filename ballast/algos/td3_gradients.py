@@ -25,12 +25,11 @@ import torch
 from ballast.algos.sac_gradients import (
     CriticEnsemble,
     StackedLayers,
-    flat_features,
     flat_mlp_networks,
-    sum_in_order,
     tanh_backward,
 )
 from ballast.callbacks import has_gradient_hooks
+from ballast.extensions import term_stats
 from ballast.policies.continuous import TD3Policy
 
 
@@ -56,7 +55,7 @@ class TD3ClosedFormGradients:
 
     def __init__(self, model: Any) -> None:
         policy, cfg = model.policy, model.config
-        self.scale = policy.actor.encoder.scale
+        self.encoder = policy.actor.encoder
         self.actor, self.actor_target = _Actor(policy.actor), _Actor(policy.actor_target)
         self.critic = CriticEnsemble(policy.critic)
         self.first_critic = CriticEnsemble(policy.critic, first=True)
@@ -69,7 +68,7 @@ class TD3ClosedFormGradients:
     def step(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
              discounts: torch.Tensor, update_actor: bool) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics."""
-        x, next_x = flat_features(obs, self.scale), flat_features(next_obs, self.scale)
+        x, next_x = self.encoder.forward(obs), self.encoder.forward(next_obs)
         n, features = x.shape
 
         next_actions, _ = self.actor_target.forward(next_x)
@@ -100,8 +99,7 @@ class TD3ClosedFormGradients:
             self.actor_optimizer.step()
             self.targets.update(self.tau)
 
-        stats = {f"loss/{name}": value for name, value in terms.items()}
-        stats["train/loss"] = sum_in_order(stats.values())
+        stats = term_stats(terms)
         stats["train/critic_loss"] = stats["loss/critic"]
         if "actor" in terms:
             stats["train/actor_loss"] = stats["loss/actor"]

@@ -290,16 +290,21 @@ class ProgressBarCallback(BaseCallback):
         self._progress.stop()
 
 
-def has_gradient_hooks(callback: BaseCallback | None) -> bool:
-    """Whether ``callback`` (or one in a :class:`CallbackList`) overrides ``before_gradient_step`` or
-    ``after_gradient_step``: an update that skips these hooks may then not be used."""
+def overrides_hooks(callback: BaseCallback | None, *names: str) -> bool:
+    """Whether ``callback`` (or one in a :class:`CallbackList`) overrides any of the hooks ``names``:
+    where none does, an update may skip work that only those hooks could observe or change."""
     if callback is None:
         return False
     if isinstance(callback, CallbackList):
-        return any(has_gradient_hooks(cb) for cb in callback.callbacks)
+        return any(overrides_hooks(cb, *names) for cb in callback.callbacks)
     cls = type(callback)
-    return (cls.before_gradient_step is not BaseCallback.before_gradient_step
-            or cls.after_gradient_step is not BaseCallback.after_gradient_step)
+    return any(getattr(cls, name) is not getattr(BaseCallback, name) for name in names)
+
+
+def has_gradient_hooks(callback: BaseCallback | None) -> bool:
+    """Whether ``callback`` (or one in a :class:`CallbackList`) overrides ``before_gradient_step`` or
+    ``after_gradient_step``: an update that skips these hooks may then not be used."""
+    return overrides_hooks(callback, "before_gradient_step", "after_gradient_step")
 
 
 def as_callback(callback: BaseCallback | Callable | Sequence[Any] | None, progress_bar: bool = False) -> BaseCallback:

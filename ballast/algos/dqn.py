@@ -30,7 +30,8 @@ from ballast import losses, returns
 from ballast.algos import off_policy
 from ballast.algos.base import Algorithm
 from ballast.algos.dqn_gradients import DQNClosedFormGradients, closed_form_gradients
-from ballast.callbacks import BaseCallback
+from ballast.buffers.replay import ReplayBatch
+from ballast.callbacks import BaseCallback, overrides_hooks
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
@@ -235,35 +236,63 @@ class DQN(Algorithm):
         off_policy.set_learning_rate([self.optimizer], lr)
         reward_fn = off_policy.reward_transform(self)
         closed_form = closed_form_gradients(self)
-        for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
-                                              gamma=cfg.gamma, reward_fn=reward_fn)
-            self._hook("on_minibatch", batch)
-            normalize = self.policy.normalize
-            stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                                normalize(batch.next_observations), batch.discounts, closed_form=closed_form)
-            self._n_updates += 1
-            for key, value in stats.items():
-                self.logger.record_mean(key, value)
-            if self._stop_requested:
-                break
+        sample_kwargs = {"n_steps": cfg.n_steps, "gamma": cfg.gamma, "reward_fn": reward_fn}
+        if closed_form is None:
+            for _ in range(gradient_steps):
+                if not self._train_step(self.replay_buffer.sample(cfg.batch_size, self._generator, **sample_kwargs)):
+                    break
+        else:
+            self._train_presampled(closed_form, gradient_steps, sample_kwargs)
         self.logger.record("train/n_updates", self._n_updates)
         self.logger.record("train/learning_rate", lr)
 
+    def _train_presampled(self, closed_form: DQNClosedFormGradients, gradient_steps: int,
+                          sample_kwargs: dict[str, Any]) -> None:
+        """The closed-form updates of a train call, on batches drawn a chunk at a time
+        (:func:`~ballast.algos.off_policy.presampled_batches`). Unless double DQN or an
+        ``on_minibatch`` hook (which may change a batch) needs them per step, the TD targets of a
+        chunk come from one pass of the target network, which no gradient step changes."""
+        batch_size, normalize = self.config.batch_size, self.policy.normalize
+        per_step_targets = closed_form.double_q or overrides_hooks(self._callback, "on_minibatch")
+        chunks = off_policy.presampled_batches(self.replay_buffer, gradient_steps, batch_size, self._generator,
+                                               **sample_kwargs)
+        for chunk, n in chunks:
+            targets = None if per_step_targets else closed_form.targets(
+                chunk.rewards, chunk.discounts, normalize(chunk.next_observations))
+            for i in range(n):
+                start, stop = i * batch_size, (i + 1) * batch_size
+                target = None if targets is None else targets[start:stop]
+                if not self._train_step(chunk.rows(start, stop), closed_form, target):
+                    return
+
+    def _train_step(self, batch: ReplayBatch, closed_form: DQNClosedFormGradients | None = None,
+                    target: torch.Tensor | None = None) -> bool:
+        """One update on a sampled batch, its statistics logged; False once a hook asked to stop."""
+        self._hook("on_minibatch", batch)
+        normalize = self.policy.normalize
+        stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
+                            normalize(batch.next_observations), batch.discounts, closed_form=closed_form,
+                            target=target)
+        self._n_updates += 1
+        for key, value in stats.items():
+            self.logger.record_mean(key, value)
+        return not self._stop_requested
+
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor, *, closed_form: DQNClosedFormGradients | None = None
-               ) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, *, closed_form: DQNClosedFormGradients | None = None,
+               target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         ``before_gradient_step`` runs after the gradient-norm clipping, before Adam steps;
         ``after_gradient_step`` after it. Without update hooks it is a function of fixed-shape
         tensors without host synchronisation, so ``torch.compile`` can wrap it. With
         ``closed_form`` (:mod:`ballast.algos.dqn_gradients`, for the default MLP Q-network) the
-        gradient is computed without autograd; it is the same up to float rounding.
+        gradient is computed without autograd; it is the same up to float rounding. ``target``
+        (closed form only) are the batch's TD targets when computed beforehand.
         """
         cfg, extensions = self.config, self.extensions
         if closed_form is not None:
-            terms = {"q": closed_form(obs, actions, rewards, next_obs, discounts)}
+            terms = {"q": closed_form(obs, actions, rewards, next_obs, discounts, target)}
         else:
             batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
                                 discounts=discounts)

@@ -28,38 +28,54 @@ import torch
 from ballast import losses, returns
 from ballast.algos.sac_gradients import relu_backward, tanh_backward
 from ballast.encoders.standard import FlattenEncoder
-from ballast.policies.q_network import DQNPolicy, QNetwork
+from ballast.policies.q_network import NARROW_LAYER, DQNPolicy, QNetwork, affine
 
 
 class DQNClosedFormGradients:
-    """``(obs, actions, rewards, next_obs, discounts) -> loss``, with the gradient written into ``.grad``.
+    """``(obs, actions, rewards, next_obs, discounts[, target]) -> loss``, with the gradient written into ``.grad``.
 
-    Observations are the normalised batch :meth:`ballast.DQN.update` receives.
+    Observations are the normalised batch :meth:`ballast.DQN.update` receives; ``target``, when
+    given, are the batch's TD targets computed beforehand (:meth:`targets`).
     """
 
     def __init__(self, policy: DQNPolicy, *, double_q: bool) -> None:
         self.online, self.target = policy.q_net, policy.q_net_target
         self.weights = list(self.online.weights._parameters.values())
         self.biases = list(self.online.biases._parameters.values())
+        self.target_layers = list(zip(self.target.weights._parameters.values(),
+                                      self.target.biases._parameters.values()))
         self.tanh = self.online.activation_name == "Tanh"
         self.double_q = double_q
 
-    def _hidden(self, obs: torch.Tensor) -> list[torch.Tensor]:
-        """The online network's input and every layer's output; the last entry is ``Q(s, .)``."""
-        layers = list(zip(self.weights, self.biases))
+    def _hidden(self, obs: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                ) -> list[torch.Tensor]:
+        """The network's input and every layer's output; the last entry is ``Q(s, .)``. The online
+        network unless ``layers`` (the target network's) are given."""
+        layers = list(zip(self.weights, self.biases)) if layers is None else layers
         hidden = [self.online.encoder.forward(obs)]
         for weight, bias in layers[:-1]:
-            pre = torch.addmm(bias, hidden[-1], weight)
-            hidden.append(torch.tanh(pre) if self.tanh else torch.relu(pre))
+            pre = affine(hidden[-1], weight, bias)
+            hidden.append(torch.tanh_(pre) if self.tanh else torch.relu_(pre))
         weight, bias = layers[-1]
-        hidden.append(torch.addmm(bias, hidden[-1], weight))
+        hidden.append(affine(hidden[-1], weight, bias))
         return hidden
 
     @torch.no_grad()
+    def targets(self, rewards: torch.Tensor, discounts: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """The TD targets ``r + discount * max_a Q'(s', a)`` (double DQN: ``Q'(s', argmax_a Q(s', a))``).
+
+        Without double DQN they depend on the target network alone, which no gradient step
+        changes: :meth:`ballast.DQN.train` then computes them for a whole chunk of batches at once.
+        """
+        next_q_online = self._hidden(next_obs)[-1] if self.double_q else None
+        next_q = self._hidden(next_obs, self.target_layers)[-1]
+        return returns.q_learning_target(rewards, discounts, next_q, next_q_online)
+
+    @torch.no_grad()
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-                 discounts: torch.Tensor) -> torch.Tensor:
-        next_q_online = self.online(next_obs) if self.double_q else None
-        target = returns.q_learning_target(rewards, discounts, self.target(next_obs), next_q_online)
+                 discounts: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        if target is None:
+            target = self.targets(rewards, discounts, next_obs)
         hidden = self._hidden(obs)
         index = actions.long().unsqueeze(1)
         q = hidden[-1].gather(1, index).squeeze(1)
@@ -68,7 +84,11 @@ class DQNClosedFormGradients:
         grad = torch.zeros_like(hidden[-1])
         grad.scatter_(1, index, (error.clamp(-1.0, 1.0) / error.shape[0]).unsqueeze(1))
         for layer in range(len(self.weights) - 1, -1, -1):
-            torch.mm(hidden[layer].t(), grad, out=self.weights[layer].grad)
+            weight_grad = self.weights[layer].grad
+            if weight_grad.shape[1] < NARROW_LAYER:  # as in affine: the product in the faster layout
+                weight_grad.copy_(torch.mm(grad.t(), hidden[layer]).t())
+            else:
+                torch.mm(hidden[layer].t(), grad, out=weight_grad)
             torch.sum(grad, 0, out=self.biases[layer].grad)
             if layer:
                 out = hidden[layer]

@@ -29,6 +29,7 @@ and is stored as an invalid entry holding the final observation (see
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -38,12 +39,12 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 
 from ballast.algos.on_policy import _check_finite, _track_episodes
-from ballast.buffers.replay import ReplayBuffer
+from ballast.buffers.replay import ReplayBatch, ReplayBuffer
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
 from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
-from ballast.optim import FlatParameters, make_adam
+from ballast.optim import FlatFusedAdam, FlatParameters, make_adam
 from ballast.policies.config import PolicyConfig
 from ballast.ragged import collate
 
@@ -95,14 +96,39 @@ FUSED_ADAM_FROM = 50_000
 def make_optimizer(params: nn.Module | list[nn.Parameter], lr: float) -> tuple[FlatParameters, Any]:
     """Flat parameters of a module (or a list of parameters) and Adam over them (PyTorch's defaults, as SB3).
 
-    Large networks (SAC's and TD3's critics) get PyTorch's fused kernel, one pass over the flat
-    tensor where their update is memory-bound; small ones (DQN's MLP) get
-    :func:`ballast.optim.make_adam`, whose step has less fixed cost.
+    Large networks (SAC's and TD3's critics, DQN's 256x256 MLP) get PyTorch's fused kernel
+    (:class:`ballast.optim.FlatFusedAdam`), one pass over the flat tensor where their update is
+    memory-bound; small ones get :func:`ballast.optim.make_adam`, whose step has less fixed cost.
     """
     flat = FlatParameters(params.parameters() if isinstance(params, nn.Module) else params)
     if flat.param.numel() >= FUSED_ADAM_FROM:
-        return flat, torch.optim.Adam([flat.param], lr=lr, fused=True)
+        return flat, FlatFusedAdam(flat, lr=lr)
     return flat, make_adam(flat, lr=lr)
+
+
+#: Transitions one draw of :func:`presampled_batches` aims at: enough to spread a draw's fixed cost,
+#: few enough that a network's activations for all of them stay in the CPU's cache (on a 2-core
+#: EPYC VM, a 256x256 MLP's forward costs 180 us per 64 rows in chunks of 512, 260 in chunks of 4,096).
+PRESAMPLE_ROWS = 512
+
+
+def presampled_batches(buffer: ReplayBuffer, gradient_steps: int, batch_size: int, generator: torch.Generator,
+                       **sample_kwargs: Any) -> Iterator[tuple[ReplayBatch, int]]:
+    """The replay batches of ``gradient_steps`` updates, drawn a chunk at a time.
+
+    Yields ``(chunk, n)``: ``n`` batches of ``batch_size`` transitions one after another
+    (``chunk.rows(i * batch_size, (i + 1) * batch_size)`` is the ``i``-th), ``n * batch_size``
+    about :data:`PRESAMPLE_ROWS` (at least one batch). The buffer does not change during a train
+    call, so one draw of ``n * batch_size`` transitions is distributed as ``n`` draws of
+    ``batch_size`` (uniform, with replacement), at the fixed cost of one.
+    ``sample_kwargs`` go to :meth:`ReplayBuffer.sample`.
+    """
+    per_chunk = max(1, min(gradient_steps, PRESAMPLE_ROWS // batch_size))
+    left = gradient_steps
+    while left > 0:
+        n = min(per_chunk, left)
+        yield buffer.sample(n * batch_size, generator, **sample_kwargs), n
+        left -= n
 
 
 def cached_closed_form(model: Any, build: Any) -> Any:
@@ -161,7 +187,10 @@ class PolyakTargets:
 
     @torch.no_grad()
     def update(self, tau: float) -> None:
-        torch._foreach_lerp_(self.targets, self.sources, tau)
+        if tau == 1.0:  # a hard update (DQN's default): a copy, which reads one tensor less than lerp
+            torch._foreach_copy_(self.targets, self.sources)
+        else:
+            torch._foreach_lerp_(self.targets, self.sources, tau)
 
 
 # --- acting -------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ observation is not written yet), with a ``torch.Generator`` owned by the algorit
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,13 @@ class ReplayBatch:
     next_observations: Batch
     discounts: torch.Tensor
     indices: torch.Tensor
+
+    def rows(self, start: int, stop: int) -> ReplayBatch:
+        """Transitions ``start:stop`` (views, no copy); observations must be tensors or dicts of them."""
+        def part(value: Any) -> Any:
+            return {k: part(v) for k, v in value.items()} if isinstance(value, dict) else value[start:stop]
+
+        return ReplayBatch(*(part(getattr(self, field.name)) for field in fields(self)))
 
 
 def _to_device(batch: Batch, device: torch.device) -> Batch:

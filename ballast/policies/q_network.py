@@ -31,6 +31,19 @@ from ballast.policies.mlp import activation_function
 Obs = torch.Tensor | dict[str, torch.Tensor]
 
 
+#: Layers with fewer outputs than this run their product on a transposed copy of the ``(in, out)``
+#: weight: for such narrow weights (a Q-network's last layer), CPU BLAS kernels are 1.5-4x faster
+#: on the ``(out, in)`` layout, and the copy is a few hundred numbers.
+NARROW_LAYER = 16
+
+
+def affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """``h @ weight + bias`` for an ``(in, out)`` weight, in the faster layout for its width."""
+    if weight.shape[1] < NARROW_LAYER:
+        return torch.addmm(bias, h, weight.t().contiguous().t())
+    return torch.addmm(bias, h, weight)
+
+
 class QNetwork(nn.Module):
     """``Q(s, .)``: encoder, hidden layers and one output per action.
 
@@ -63,9 +76,9 @@ class QNetwork(nn.Module):
         """:meth:`forward` on the encoder's output ``self.encoder(obs)`` instead of observations."""
         layers = list(zip(self.weights._parameters.values(), self.biases._parameters.values()))
         for weight, bias in layers[:-1]:
-            h = self.activation(torch.addmm(bias, h, weight))
+            h = self.activation(affine(h, weight, bias))
         weight, bias = layers[-1]
-        return torch.addmm(bias, h, weight)
+        return affine(h, weight, bias)
 
 
 class DQNPolicy(nn.Module):

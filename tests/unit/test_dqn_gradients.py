@@ -9,6 +9,7 @@ import torch
 
 from ballast import DQN
 from ballast.algos.dqn_gradients import closed_form_gradients
+from ballast.callbacks import BaseCallback
 from ballast.extensions import AuxModule
 
 
@@ -98,3 +99,33 @@ def test_it_steps_aside_where_it_does_not_apply() -> None:
         gym.spaces.Dict({"x": gym.make("CartPole-v1").observation_space}))
     assert closed_form_gradients(DQN("MultiInputPolicy", dict_env, policy_kwargs=small)) is None
     assert closed_form_gradients(DQN("MlpPolicy", "CartPole-v1", policy_kwargs=small)) is not None
+
+
+class ObservingCallback(BaseCallback):
+    """Overrides on_minibatch (so a batch could change before its update) without changing anything."""
+
+    def on_minibatch(self, batch) -> bool:
+        return True
+
+
+def test_targets_of_a_chunk_at_once_equal_targets_per_step(monkeypatch) -> None:
+    def build() -> DQN:
+        return DQN("MlpPolicy", "CartPole-v1", seed=3, learning_starts=100, batch_size=32, train_freq=16,
+                   gradient_steps=8, target_update_interval=50, policy_kwargs={"net_arch": [32, 32]})
+
+    given = []
+    original = DQN.update
+
+    def spy(self, *args, **kwargs):
+        given.append(kwargs.get("target") is not None)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DQN, "update", spy)
+    chunked, per_step = build(), build()
+    chunked.learn(600)
+    assert given and all(given)
+    given.clear()
+    per_step.learn(600, callback=ObservingCallback())
+    assert given and not any(given)
+    assert chunked._n_updates == per_step._n_updates > 200
+    torch.testing.assert_close(chunked.q_params.param, per_step.q_params.param, rtol=1e-4, atol=1e-5)

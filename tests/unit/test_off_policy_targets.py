@@ -147,3 +147,20 @@ def test_stacked_critic_output_layer_gradients():
     expected = torch.baddbmm(bias, h, weight).squeeze(-1)
     torch.testing.assert_close(StackedOutput.apply(h, weight, bias), expected)
     assert torch.autograd.gradcheck(StackedOutput.apply, (h, weight, bias))
+
+
+def test_polyak_targets_soft_and_hard_updates():
+    from ballast.algos.off_policy import PolyakTargets
+    from ballast.optim import FlatParameters
+
+    torch.manual_seed(0)
+    online, target = torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    before = [p.detach().clone() for p in target.parameters()]
+    flat = FlatParameters(online.parameters())
+    targets = PolyakTargets([(target, list(online.parameters()))], [flat])
+    targets.update(0.25)
+    for old, new, source in zip(before, target.parameters(), online.parameters()):
+        torch.testing.assert_close(new, 0.75 * old + 0.25 * source)
+    targets.update(1.0)
+    for new, source in zip(target.parameters(), online.parameters()):
+        torch.testing.assert_close(new, source, rtol=0, atol=0)

@@ -213,3 +213,29 @@ def test_collected_transitions_match_the_env(mode, n_envs):
     expected_discount = np.where(ended & (episode % 2 == 0), 0.0, 0.5)
     np.testing.assert_array_equal(batch.discounts.numpy(), expected_discount)
     assert ended.any() and (~ended).any() and (ended & (episode % 2 == 1)).any()
+
+
+def test_presampled_chunks_hold_every_batch_of_a_train_call_and_slice_into_them():
+    from ballast.algos.off_policy import PRESAMPLE_ROWS, presampled_batches
+
+    buffer = ReplayBuffer(OBS, ACT, buffer_size=50)
+    fill(buffer, list(range(20)))
+    batch_size, steps = 48, 25
+    chunks = list(presampled_batches(buffer, steps, batch_size, torch.Generator().manual_seed(0)))
+    assert sum(n for _, n in chunks) == steps
+    assert all(n * batch_size <= max(PRESAMPLE_ROWS, batch_size) for _, n in chunks)
+    chunk, n = chunks[0]
+    assert n == PRESAMPLE_ROWS // batch_size and chunk.rewards.shape == (n * batch_size,)
+    second = chunk.rows(batch_size, 2 * batch_size)
+    np.testing.assert_array_equal(second.observations.numpy(), chunk.observations[batch_size:2 * batch_size].numpy())
+    # every field is sliced alike: the next observation of value v is v + 1, its reward v
+    np.testing.assert_array_equal(second.next_observations[:, 0].numpy(), second.observations[:, 0].numpy() + 1)
+    np.testing.assert_array_equal(second.rewards.numpy(), second.observations[:, 0].numpy())
+    np.testing.assert_array_equal(second.indices.numpy(), chunk.indices[batch_size:2 * batch_size].numpy())
+    # one draw for a chunk is as uniform as one per batch: all 19 sampleable rows, about equally often
+    values = np.concatenate([c.observations[:, 0].numpy() for c, _ in chunks])
+    counts = np.bincount(values.astype(int), minlength=19)
+    assert len(counts) == 19 and counts.min() > 0.5 * counts.mean()
+    # a batch larger than a chunk's aim still comes whole, one per draw
+    big = list(presampled_batches(buffer, 3, PRESAMPLE_ROWS + 1, torch.Generator().manual_seed(0)))
+    assert [n for _, n in big] == [1, 1, 1]

@@ -1,0 +1,96 @@
+"""The flat-parameter optimizers against PyTorch's own, step by step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ballast.optim import FlatAdam, FlatFusedAdam, FlatParameters, FlatRMSprop
+
+
+def _twin_networks(seed: int = 0) -> tuple[nn.Module, nn.Module]:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+    twin = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+    twin.load_state_dict(net.state_dict())
+    return net, twin
+
+
+def _loss(net: nn.Module, step: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(100 + step)
+    x = torch.randn(8, 5, generator=generator)
+    y = torch.randn(8, 3, generator=generator)
+    return ((net(x) - y) ** 2).mean()
+
+
+def _train_side_by_side(flat_optimizer, torch_optimizer, flat: FlatParameters, net: nn.Module, twin: nn.Module,
+                        steps: int = 6) -> None:
+    for step in range(steps):
+        if step == 3:  # a learning-rate change, as the schedules make between train calls
+            flat_optimizer.param_groups[0]["lr"] *= 0.5
+            torch_optimizer.param_groups[0]["lr"] *= 0.5
+        flat.zero_grad()
+        _loss(net, step).backward()
+        flat_optimizer.step()
+        torch_optimizer.zero_grad()
+        _loss(twin, step).backward()
+        torch_optimizer.step()
+        for mine, theirs in zip(net.parameters(), twin.parameters()):
+            torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("flat_class", [FlatAdam, FlatFusedAdam])
+def test_flat_adam_matches_torch_adam(flat_class):
+    net, twin = _twin_networks()
+    flat = FlatParameters(net.parameters())
+    _train_side_by_side(flat_class(flat, lr=0.05), torch.optim.Adam(twin.parameters(), lr=0.05), flat, net, twin)
+
+
+def test_flat_rmsprop_matches_torch_rmsprop():
+    net, twin = _twin_networks()
+    flat = FlatParameters(net.parameters())
+    _train_side_by_side(FlatRMSprop(flat, lr=0.01, alpha=0.9, eps=1e-5),
+                        torch.optim.RMSprop(twin.parameters(), lr=0.01, alpha=0.9, eps=1e-5), flat, net, twin)
+
+
+def test_fused_flat_adam_state_loads_into_torch_fused_adam_and_back():
+    net, twin = _twin_networks()
+    flat = FlatParameters(net.parameters())
+    flat_twin = FlatParameters(twin.parameters())
+    mine = FlatFusedAdam(flat, lr=0.05)
+    for step in range(3):
+        flat.zero_grad()
+        _loss(net, step).backward()
+        mine.step()
+    flat_twin.param.data.copy_(flat.param.data)
+    theirs = torch.optim.Adam([flat_twin.param], lr=0.05, fused=True)
+    state = mine.state_dict()
+    theirs.load_state_dict({"state": {0: {k: v.clone() for k, v in state["state"][0].items()}},
+                            "param_groups": [{**theirs.param_groups[0], "lr": 0.05, "params": [0]}]})
+    for step in range(3, 6):
+        flat.zero_grad()
+        _loss(net, step).backward()
+        mine.step()
+        flat_twin.zero_grad()
+        _loss(twin, step).backward()
+        theirs.step()
+    torch.testing.assert_close(flat.param, flat_twin.param, rtol=0, atol=0)
+    reloaded = FlatFusedAdam(flat_twin, lr=0.05)
+    reloaded.load_state_dict(theirs.state_dict())
+    assert reloaded.state["step"].dtype == torch.float32
+    assert int(reloaded.state["step"]) == 6
+    torch.testing.assert_close(reloaded.state["exp_avg"], mine.state["exp_avg"], rtol=0, atol=0)
+
+
+def test_flat_clip_grad_norm_matches_torch():
+    net, twin = _twin_networks()
+    flat = FlatParameters(net.parameters())
+    _loss(net, 0).backward()
+    _loss(twin, 0).backward()
+    for max_norm in (1e-3, 1e3):
+        norm = flat.clip_grad_norm_(max_norm)
+        expected = torch.nn.utils.clip_grad_norm_(twin.parameters(), max_norm)
+        torch.testing.assert_close(norm, expected)
+        for mine, theirs in zip(net.parameters(), twin.parameters()):
+            torch.testing.assert_close(mine.grad, theirs.grad)

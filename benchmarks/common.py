@@ -7,6 +7,7 @@ Each script owns one section of docs/benchmarks.md, delimited by ``<!-- begin:NA
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
 import re
@@ -72,3 +73,12 @@ def mean_std(values: list[float]) -> str:
     import numpy as np
 
     return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` as JSON to ``path`` atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)

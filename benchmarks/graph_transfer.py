@@ -12,13 +12,12 @@ the greedy heuristic on the same graphs. Writes the table to docs/benchmarks.md 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from common import ROOT, command_line, git_revision, machine, update_section
+from common import ROOT, command_line, git_revision, machine, update_section, write_json
 
 sys.path.insert(0, str(ROOT / "examples"))
 
@@ -49,7 +48,7 @@ def main() -> None:
                                 [args.graphs] * len(args.seeds)))
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / "graph_transfer.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "graph_transfer.json", results)
 
     sizes = [row["n_nodes"] for row in results[0]["rows"]]
     lines = [

@@ -10,12 +10,11 @@ table to docs/benchmarks.md (section ``off-policy-returns``).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from common import ROOT, command_line, git_revision, machine, mean_std, update_section
+from common import ROOT, command_line, git_revision, machine, mean_std, update_section, write_json
 
 # (algo, env, target on the mean of the seeds, what the target is)
 SETTINGS = [
@@ -54,7 +53,7 @@ def main() -> None:
         results = list(pool.map(run_one, *zip(*jobs)))
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / "off_policy_returns.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "off_policy_returns.json", results)
     rows = ["| algorithm | env | steps | seeds | final eval return per seed | mean ± std | target | passes |",
             "|---|---|---|---|---|---|---|---|"]
     for algo, env, target, text in settings:

@@ -4,10 +4,12 @@ Runs alternate (Ballast, SB3, ...) in fresh subprocesses with the same seed, the
 hyperparameters (the same for both), CPU and torch thread count, timing ``learn`` only, then
 evaluates each model (10 deterministic episodes). Also reports the replay-buffer memory for
 1M HalfCheetah transitions (17-dim observations, 6-dim actions) against SB3's
-``optimize_memory_usage=True``. Writes the section ``off-policy-speed`` of docs/benchmarks.md.
+``optimize_memory_usage=True``. The runs of each case are kept in
+benchmarks/results/off_policy_speed.json (with the command and revision), so ``--only`` re-runs
+one case and the section ``off-policy-speed`` of docs/benchmarks.md is written from all kept cases.
 Needs SB3 (benchmark environment only):
 
-    make bench-venv && .venv-bench/bin/python benchmarks/off_policy_speed_vs_sb3.py [--pairs 3]
+    make bench-venv && .venv-bench/bin/python benchmarks/off_policy_speed_vs_sb3.py [--pairs 3] [--only CASE] [--render]
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import subprocess
 import sys
 
 import numpy as np
-from common import command_line, git_revision, machine, update_section
+from common import ROOT, command_line, git_revision, machine, update_section, write_json
+
+RESULTS = ROOT / "benchmarks" / "results" / "off_policy_speed.json"
 
 # name -> (algo, env, steps, SB3-style keyword arguments used by both libraries)
 CASES = {
@@ -85,26 +89,33 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", choices=sorted(CASES))
+    parser.add_argument("--render", action="store_true", help="only rewrite the section from the kept runs")
     args = parser.parse_args()
-    cases = args.only or list(CASES)
-    results = []
+    cases = [] if args.render else args.only or list(CASES)
+    kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     for case in cases:
+        runs = []
         for seed in range(args.pairs):
             for lib in ("ballast", "sb3"):
                 result = run(lib, case, seed, args.threads)
                 print(result, flush=True)
-                results.append(result)
+                runs.append(result)
+        kept[case] = {"runs": runs, "machine": machine(threads=args.threads), "command": command_line(),
+                      "revision": git_revision()}
+        write_json(RESULTS, kept)
     rows = ["| case | steps | Ballast steps/s per seed | SB3 steps/s per seed | speed ratio (median) | "
             "Ballast eval returns | SB3 eval returns |", "|---|---|---|---|---|---|---|"]
-    for case in cases:
-        ours = [r for r in results if r["case"] == case and r["lib"] == "ballast"]
-        theirs = [r for r in results if r["case"] == case and r["lib"] == "sb3"]
+    shown = [case for case in CASES if case in kept]
+    for case in shown:
+        ours = [r for r in kept[case]["runs"] if r["lib"] == "ballast"]
+        theirs = [r for r in kept[case]["runs"] if r["lib"] == "sb3"]
         sps_o = [r["steps"] / r["seconds"] for r in ours]
         sps_t = [r["steps"] / r["seconds"] for r in theirs]
         ratio = float(np.median([a / b for a, b in zip(sps_o, sps_t)]))
         rows.append(f"| {case} | {CASES[case][2]:,} | {', '.join(f'{x:,.0f}' for x in sps_o)} | "
                     f"{', '.join(f'{x:,.0f}' for x in sps_t)} | **{ratio:.2f}x** | "
                     f"{_returns(ours)} | {_returns(theirs)} |")
+    commands = [f"{case}: `{kept[case]['command']}` (revision {kept[case]['revision']})" for case in shown]
     ours_bytes, sb3_bytes = replay_memory()
     import stable_baselines3
 
@@ -112,17 +123,20 @@ def main() -> None:
         "## SAC and DQN speed vs Stable-Baselines3, replay memory",
         "",
         "Same seed, the zoo's hyperparameters for both libraries (SAC Pendulum-v1: learning_rate=1e-3, SB3 defaults "
-        "otherwise; DQN CartPole-v1: the zoo's dqn.yml entry), CPU, `torch.set_num_threads"
-        f"({args.threads})` for both, runs alternating in fresh processes; steps per second time `learn` only. "
+        "otherwise; DQN CartPole-v1: the zoo's dqn.yml entry), CPU, the same torch thread count for both (see "
+        "the machine line), runs alternating in fresh processes; steps per second time `learn` only. "
         f"SB3 {stable_baselines3.__version__}.",
         "",
         *rows,
         "",
+        "Eval returns are those of the timed models, 10 deterministic episodes: for DQN after 20,000 of the zoo's "
+        "50,000 steps, mid-training (learning at the zoo's budget: the dqn-cartpole section).",
+        "",
         f"Replay buffer for 1M HalfCheetah transitions (17-dim float64 observations, 6-dim actions): Ballast "
         f"{ours_bytes / 2**20:,.0f} MiB, SB3 with `optimize_memory_usage=True` {sb3_bytes / 2**20:,.0f} MiB.",
         "",
-        f"Command: `{command_line()}` (revision {git_revision()}).  ",
-        f"Machine: {machine(threads=args.threads)}.",
+        "Commands: " + "; ".join(commands) + ".  ",
+        "Machine: " + "; ".join(sorted({kept[case]["machine"] for case in shown})) + ".",
     ])
     update_section("off-policy-speed", body)
     print(body)

@@ -10,11 +10,10 @@ to docs/benchmarks.md (section ``on-policy-returns``).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from common import ROOT, command_line, git_revision, machine, mean_std, update_section
+from common import ROOT, command_line, git_revision, machine, mean_std, update_section, write_json
 
 # (algo, env, zoo published mean, zoo published std)
 SETTINGS = [
@@ -55,7 +54,7 @@ def main() -> None:
         results = list(pool.map(run_one, *zip(*jobs)))
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / "on_policy_returns.json").write_text(json.dumps(results, indent=2))
+    write_json(out / "on_policy_returns.json", results)
     rows = ["| algorithm | env | steps | seeds | final eval return per seed | mean ± std | zoo published | "
             "passes |", "|---|---|---|---|---|---|---|---|"]
     for algo, env, published, published_std in settings:

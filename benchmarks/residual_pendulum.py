@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, command_line, git_revision, machine, update_section
+from common import ROOT, command_line, git_revision, machine, update_section, write_json
 
 
 def run_one(kind: str, seed: int, args: argparse.Namespace) -> dict:
@@ -172,7 +172,7 @@ def main() -> None:
             "residual": {"scale": args.residual_scale, "warmup": args.critic_warmup},
             "command": command_line(), "git": git_revision(), "machine": machine(1), "jobs": args.jobs,
             "reused_scratch": bool(reused)}
-    (out / "residual_pendulum.json").write_text(json.dumps(data, indent=2))
+    write_json(out / "residual_pendulum.json", data)
     name, body = render(data)
     update_section(name, body)
     print(body)

@@ -20,7 +20,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from common import ROOT, git_revision, machine, mean_std, update_section
+from common import ROOT, git_revision, machine, mean_std, update_section, write_json
 
 RESULTS = ROOT / "benchmarks" / "results" / "sac_halfcheetah.json"
 
@@ -63,8 +63,7 @@ def keep(new: list[dict]) -> list[dict]:
     key = lambda r: (r["lib"], r["seed"], r["steps"])  # noqa: E731
     fresh = {key(r) for r in new}
     runs = [r for r in kept_runs() if key(r) not in fresh] + new
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(runs, indent=2))
+    write_json(RESULTS, runs)
     return runs
 
 

@@ -24,18 +24,19 @@ def _loss(net: nn.Module, step: int) -> torch.Tensor:
     return ((net(x) - y) ** 2).mean()
 
 
-def _train_side_by_side(flat_optimizer, torch_optimizer, flat: FlatParameters, net: nn.Module, twin: nn.Module,
-                        steps: int = 6) -> None:
+def _step(optimizer, net: nn.Module, step: int) -> None:
+    optimizer.zero_grad(set_to_none=False)  # in place: a flat gradient's views stay its views
+    _loss(net, step).backward()
+    optimizer.step()
+
+
+def _train_side_by_side(flat_optimizer, torch_optimizer, net: nn.Module, twin: nn.Module, steps: int = 6) -> None:
     for step in range(steps):
         if step == 3:  # a learning-rate change, as the schedules make between train calls
             flat_optimizer.param_groups[0]["lr"] *= 0.5
             torch_optimizer.param_groups[0]["lr"] *= 0.5
-        flat.zero_grad()
-        _loss(net, step).backward()
-        flat_optimizer.step()
-        torch_optimizer.zero_grad()
-        _loss(twin, step).backward()
-        torch_optimizer.step()
+        _step(flat_optimizer, net, step)
+        _step(torch_optimizer, twin, step)
         for mine, theirs in zip(net.parameters(), twin.parameters()):
             torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
 
@@ -44,14 +45,14 @@ def _train_side_by_side(flat_optimizer, torch_optimizer, flat: FlatParameters, n
 def test_flat_adam_matches_torch_adam(flat_class):
     net, twin = _twin_networks()
     flat = FlatParameters(net.parameters())
-    _train_side_by_side(flat_class(flat, lr=0.05), torch.optim.Adam(twin.parameters(), lr=0.05), flat, net, twin)
+    _train_side_by_side(flat_class(flat, lr=0.05), torch.optim.Adam(twin.parameters(), lr=0.05), net, twin)
 
 
 def test_flat_rmsprop_matches_torch_rmsprop():
     net, twin = _twin_networks()
     flat = FlatParameters(net.parameters())
     _train_side_by_side(FlatRMSprop(flat, lr=0.01, alpha=0.9, eps=1e-5),
-                        torch.optim.RMSprop(twin.parameters(), lr=0.01, alpha=0.9, eps=1e-5), flat, net, twin)
+                        torch.optim.RMSprop(twin.parameters(), lr=0.01, alpha=0.9, eps=1e-5), net, twin)
 
 
 def test_fused_flat_adam_state_loads_into_torch_fused_adam_and_back():
@@ -60,21 +61,15 @@ def test_fused_flat_adam_state_loads_into_torch_fused_adam_and_back():
     flat_twin = FlatParameters(twin.parameters())
     mine = FlatFusedAdam(flat, lr=0.05)
     for step in range(3):
-        flat.zero_grad()
-        _loss(net, step).backward()
-        mine.step()
+        _step(mine, net, step)
     flat_twin.param.data.copy_(flat.param.data)
     theirs = torch.optim.Adam([flat_twin.param], lr=0.05, fused=True)
     state = mine.state_dict()
     theirs.load_state_dict({"state": {0: {k: v.clone() for k, v in state["state"][0].items()}},
                             "param_groups": [{**theirs.param_groups[0], "lr": 0.05, "params": [0]}]})
     for step in range(3, 6):
-        flat.zero_grad()
-        _loss(net, step).backward()
-        mine.step()
-        flat_twin.zero_grad()
-        _loss(twin, step).backward()
-        theirs.step()
+        _step(mine, net, step)
+        _step(theirs, twin, step)
     torch.testing.assert_close(flat.param, flat_twin.param, rtol=0, atol=0)
     reloaded = FlatFusedAdam(flat_twin, lr=0.05)
     reloaded.load_state_dict(theirs.state_dict())

@@ -14,9 +14,10 @@ settings than the defaults, a section named after them).
     .venv/bin/python benchmarks/residual_pendulum.py [--seeds 0 1 2] [--budget 20000] [--jobs 1]
 
 ``--render RESULTS_JSON`` rewrites the section from a results file without training.
-``--reuse-scratch`` takes the SAC-from-scratch runs from the previous results file
+``--reuse-scratch`` takes the SAC-from-scratch runs from the default setting's results file
 (benchmarks/results/residual_pendulum.json) when it has them for the same seeds, budget,
-evaluation interval and threshold: they do not depend on the residual settings.
+evaluation interval and threshold: they do not depend on the residual settings. Other residual
+settings keep their results in a file named after their section.
 """
 
 from __future__ import annotations
@@ -134,9 +135,13 @@ def render(data: dict) -> tuple[str, str]:
         + ("; the scratch runs are those of the previous run of this script (same seeds and settings)."
            if data["reused_scratch"] else "."),
     ])
-    default = residual["scale"] == 0.5 and residual["warmup"] == 1000
-    name = "residual-pendulum" if default else f"residual-pendulum-scale{residual['scale']}-warmup{residual['warmup']}"
-    return name, body
+    return section_name(residual["scale"], residual["warmup"]), body
+
+
+def section_name(scale: float, warmup: int) -> str:
+    """The docs section (and results file stem) of a residual setting: plain for the defaults."""
+    default = scale == 0.5 and warmup == 1000
+    return "residual-pendulum" if default else f"residual-pendulum-scale{scale}-warmup{warmup}"
 
 
 def main() -> None:
@@ -172,7 +177,7 @@ def main() -> None:
             "residual": {"scale": args.residual_scale, "warmup": args.critic_warmup},
             "command": command_line(), "git": git_revision(), "machine": machine(1), "jobs": args.jobs,
             "reused_scratch": bool(reused)}
-    write_json(out / "residual_pendulum.json", data)
+    write_json(out / (section_name(args.residual_scale, args.critic_warmup).replace("-", "_") + ".json"), data)
     name, body = render(data)
     update_section(name, body)
     print(body)

@@ -72,6 +72,10 @@ def main() -> None:
         "",
         *rows,
         "",
+        "These are last iterates. With the zoo's CartPole-v1 DQN settings the greedy policy of either library swings "
+        "between solved and failing from one evaluation to the next; with the best model kept by an evaluation "
+        "callback, as the zoo's training script does, see the section on DQN against SB3 seed by seed.",
+        "",
         f"Command: `{command_line()}` (revision {git_revision()}, {minutes:.1f} CPU-minutes of training).  ",
         f"Machine: {machine(threads=1)}.",
     ])

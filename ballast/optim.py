@@ -109,7 +109,7 @@ class FlatAdam(FlatOptimizer):
         param.addcdiv_(state["exp_avg"], denom, value=-lr / (1.0 - beta1 ** t))
 
 
-class FlatFusedAdam(FlatOptimizer):
+class FlatFusedAdam(FlatAdam):
     """Adam as ``torch.optim.Adam(fused=True)`` computes it: the same kernel, called directly.
 
     Same update as :class:`FlatAdam`, in one pass over the flat tensor (``torch._fused_adam_``),
@@ -118,11 +118,6 @@ class FlatFusedAdam(FlatOptimizer):
     bookkeeping of ``torch.optim.Optimizer.step`` (step hooks, profiler records, grad-mode
     switches), which for the networks of RL costs about as much as the kernel itself.
     """
-
-    def __init__(self, flat: FlatParameters, lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8) -> None:
-        super().__init__(flat, lr, eps=float(eps))
-        self.param_groups[0]["betas"] = [float(betas[0]), float(betas[1])]
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)

@@ -235,7 +235,7 @@ class DQN(Algorithm):
         lr = cfg.learning_rate(self._progress_remaining)
         off_policy.set_learning_rate([self.optimizer], lr)
         reward_fn = off_policy.reward_transform(self)
-        closed_form = closed_form_gradients(self)
+        closed_form = off_policy.cached_closed_form(self, closed_form_gradients)
         sample_kwargs = {"n_steps": cfg.n_steps, "gamma": cfg.gamma, "reward_fn": reward_fn}
         if closed_form is None:
             for _ in range(gradient_steps):
@@ -293,6 +293,9 @@ class DQN(Algorithm):
         cfg, extensions = self.config, self.extensions
         if closed_form is not None:
             terms = {"q": closed_form(obs, actions, rewards, next_obs, discounts, target)}
+        elif target is not None:
+            raise ConfigurationError("DQN.update takes precomputed targets only with closed_form=; "
+                                     "without it the targets come from compute_losses")
         else:
             batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
                                 discounts=discounts)

@@ -28,7 +28,7 @@ import torch
 from ballast import losses, returns
 from ballast.algos.sac_gradients import relu_backward, tanh_backward
 from ballast.encoders.standard import FlattenEncoder
-from ballast.policies.q_network import NARROW_LAYER, DQNPolicy, QNetwork, affine
+from ballast.policies.q_network import DQNPolicy, QNetwork, affine, affine_weight_grad
 
 
 class DQNClosedFormGradients:
@@ -42,6 +42,7 @@ class DQNClosedFormGradients:
         self.online, self.target = policy.q_net, policy.q_net_target
         self.weights = list(self.online.weights._parameters.values())
         self.biases = list(self.online.biases._parameters.values())
+        self.layers = list(zip(self.weights, self.biases))
         self.target_layers = list(zip(self.target.weights._parameters.values(),
                                       self.target.biases._parameters.values()))
         self.tanh = self.online.activation_name == "Tanh"
@@ -51,7 +52,7 @@ class DQNClosedFormGradients:
                 ) -> list[torch.Tensor]:
         """The network's input and every layer's output; the last entry is ``Q(s, .)``. The online
         network unless ``layers`` (the target network's) are given."""
-        layers = list(zip(self.weights, self.biases)) if layers is None else layers
+        layers = self.layers if layers is None else layers
         hidden = [self.online.encoder.forward(obs)]
         for weight, bias in layers[:-1]:
             pre = affine(hidden[-1], weight, bias)
@@ -84,11 +85,7 @@ class DQNClosedFormGradients:
         grad = torch.zeros_like(hidden[-1])
         grad.scatter_(1, index, (error.clamp(-1.0, 1.0) / error.shape[0]).unsqueeze(1))
         for layer in range(len(self.weights) - 1, -1, -1):
-            weight_grad = self.weights[layer].grad
-            if weight_grad.shape[1] < NARROW_LAYER:  # as in affine: the product in the faster layout
-                weight_grad.copy_(torch.mm(grad.t(), hidden[layer]).t())
-            else:
-                torch.mm(hidden[layer].t(), grad, out=weight_grad)
+            affine_weight_grad(hidden[layer], grad, self.weights[layer].grad)
             torch.sum(grad, 0, out=self.biases[layer].grad)
             if layer:
                 out = hidden[layer]

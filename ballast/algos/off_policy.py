@@ -133,8 +133,8 @@ def presampled_batches(buffer: ReplayBuffer, gradient_steps: int, batch_size: in
 
 def cached_closed_form(model: Any, build: Any) -> Any:
     """``build(model)`` (a closed-form update, or None), built again only when the callback or the
-    policy changed: what it depends on is otherwise fixed for a model, and SAC and TD3 train after
-    every env step, where rebuilding would cost a share of each step."""
+    policy changed: what it depends on is otherwise fixed for a model, and off-policy algorithms
+    train every few env steps (SAC and TD3 after each), where rebuilding would cost a share of each."""
     key = (model._callback, model.policy)
     cached = model.__dict__.get("_closed_form_cache")
     if cached is None or cached[0][0] is not key[0] or cached[0][1] is not key[1]:

@@ -44,6 +44,15 @@ def affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.T
     return torch.addmm(bias, h, weight)
 
 
+def affine_weight_grad(h: torch.Tensor, grad: torch.Tensor, out: torch.Tensor) -> None:
+    """Write ``h^T grad`` (the gradient of :func:`affine`'s ``(in, out)`` weight) into ``out``, in the
+    faster layout for its width, as :func:`affine` chooses."""
+    if out.shape[1] < NARROW_LAYER:
+        out.copy_(torch.mm(grad.t(), h).t())
+    else:
+        torch.mm(h.t(), grad, out=out)
+
+
 class QNetwork(nn.Module):
     """``Q(s, .)``: encoder, hidden layers and one output per action.
 

@@ -129,3 +129,12 @@ def test_targets_of_a_chunk_at_once_equal_targets_per_step(monkeypatch) -> None:
     assert given and not any(given)
     assert chunked._n_updates == per_step._n_updates > 200
     torch.testing.assert_close(chunked.q_params.param, per_step.q_params.param, rtol=1e-4, atol=1e-5)
+
+
+def test_precomputed_targets_need_the_closed_form() -> None:
+    from ballast.errors import ConfigurationError
+
+    model = DQN("MlpPolicy", "Acrobot-v1", seed=0, policy_kwargs={"net_arch": [8]})
+    obs, actions, rewards, next_obs, discounts = make_batch(model, 16, seed=0)
+    with pytest.raises(ConfigurationError, match="closed_form"):
+        model.update(obs, actions, rewards, next_obs, discounts, target=rewards)

@@ -168,7 +168,8 @@ def render(data: dict) -> tuple[str, str]:
         "",
         f"Command: `{data['command']}` (git {data['git']})  ",
         f"Machine: {data['machine']}; {data['jobs']} run(s) at a time, one torch thread each"
-        + ("; the scratch runs are those of the previous run of this script (same seeds and settings)."
+        + ("; the scratch runs are reused from an earlier run of this script (same seeds and evaluation; "
+                "runs are deterministic)."
            if data["reused_scratch"] else "."),
     ])
     return section_name(base_name, residual["scale"], residual["warmup"]), body

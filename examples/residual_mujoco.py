@@ -4,7 +4,7 @@ Needs MuJoCo: ``pip install 'ballast-rl[mujoco]'``; without it the script says s
 
     .venv/bin/python examples/residual_mujoco.py [--steps 20000] [--seed 0]
 
-The base is :func:`ballast.envs.controllers.reacher_jacobian_pd` (about -6 per episode). Both
+The base is :func:`ballast.envs.controllers.reacher_jacobian_pd` (about -6.5 to -8.5 per episode). Both
 agents use the same SAC hyperparameters; the residual one adds ``base_policy=``,
 ``residual_scale=0.5`` and a 1000-step critic warm-up. The script prints a deterministic
 10-episode evaluation of both every ``--eval-every`` steps, and saves the residual model, which

@@ -17,8 +17,9 @@ and residual setting.
 
 ``--render RESULTS_JSON`` rewrites the section from a results file without training.
 ``--reuse-scratch`` takes the SAC-from-scratch runs from an earlier results file
-(benchmarks/results/residual_pendulum*.json) made with the same seeds, budget, evaluation interval,
-episodes and threshold: they do not depend on the base or the residual settings.
+(benchmarks/results/residual_pendulum*.json) made with the same evaluation interval, episodes and
+threshold whose runs for these seeds reached the threshold within this budget: runs are
+deterministic and do not depend on the base or the residual settings.
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ def first_at(curve: list, threshold: float) -> int | None:
 def render(data: dict) -> tuple[str, str]:
     """The docs section (name, body) for a results file written by :func:`main`."""
     setting, residual, results = data["setting"], data["residual"], data["results"]
-    base_name = data.get("base_name", "weak-balance")
+    base_name = data["base_name"]
     budget, threshold = setting["budget"], setting["threshold"]
     near = threshold - 50.0
 

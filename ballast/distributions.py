@@ -3,8 +3,12 @@
 Plain tensors in, plain tensors out: no argument validation or broadcasting machinery on the hot
 path. Each distribution offers ``sample``, ``mode`` (the deterministic action), ``log_prob`` and
 ``entropy``; log-probabilities and entropies are summed over action dimensions, one value per
-batch row. Distributions that support action masking also offer ``masked(mask)``, which returns
-the distribution restricted to the valid actions (see :mod:`ballast.masking`).
+batch row. Those a fast update uses also offer ``output_grads``: the derivative of a loss with
+respect to the distribution's parameters (what the action head outputs), given the loss's
+derivatives with respect to each row's log-probability and entropy (checked against autograd in
+``tests/unit/test_distributions.py``). Distributions that support action masking also offer
+``masked(mask)``, which returns the distribution restricted to the valid actions (see
+:mod:`ballast.masking`).
 """
 
 from __future__ import annotations
@@ -18,8 +22,11 @@ import torch.nn.functional as F
 from ballast.errors import ActionMaskError
 from ballast.ragged import SetBatch
 from ballast.segment import segment_argmax, segment_log_softmax, segment_sum
+from ballast.torch_compat import tanh_backward
 
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+#: SB3's epsilon in the log-probability of a tanh-squashed sample.
+SQUASH_EPS = 1e-6
 
 
 class Categorical:
@@ -44,6 +51,17 @@ class Categorical:
     def entropy(self) -> torch.Tensor:
         return -(self.log_probs_all.exp() * self.log_probs_all).sum(-1)
 
+    def output_grads(self, actions: torch.Tensor, d_log_prob: torch.Tensor,
+                     d_entropy: torch.Tensor | None = None) -> torch.Tensor:
+        """``dL/d logits`` from ``dL/d log p(a)`` and ``dL/dH`` per row:
+        ``d log p(a) / dz = onehot(a) - p`` and ``dH/dz = -p (log p + H)``."""
+        probs = self.log_probs_all.exp()
+        grad = probs * -d_log_prob.unsqueeze(-1)
+        grad.scatter_add_(-1, actions.long().unsqueeze(-1), d_log_prob.unsqueeze(-1))
+        if d_entropy is not None:
+            entropy = -(probs * self.log_probs_all).sum(-1, keepdim=True)
+            grad -= probs * (self.log_probs_all + entropy) * d_entropy.unsqueeze(-1)
+        return grad
 
     def masked(self, mask: torch.Tensor) -> MaskedCategorical:
         """This distribution restricted to the actions where ``mask`` (shape ``(batch, n)``) is true."""
@@ -118,6 +136,12 @@ class MultiCategorical:
     def entropy(self) -> torch.Tensor:
         return sum(p.entropy() for p in self.parts)
 
+    def output_grads(self, actions: torch.Tensor, d_log_prob: torch.Tensor,
+                     d_entropy: torch.Tensor | None = None) -> torch.Tensor:
+        """``dL/d logits``: each part's :meth:`Categorical.output_grads`, concatenated."""
+        return torch.cat([p.output_grads(a, d_log_prob, d_entropy)
+                          for p, a in zip(self.parts, torch.unbind(actions, dim=-1))], dim=-1)
+
 
 class Bernoulli:
     """Independent Bernoulli variables with the given ``logits`` (shape ``(batch, n)``)."""
@@ -137,6 +161,15 @@ class Bernoulli:
     def entropy(self) -> torch.Tensor:
         p = torch.sigmoid(self.logits)
         return F.binary_cross_entropy_with_logits(self.logits, p, reduction="none").sum(-1)
+
+    def output_grads(self, actions: torch.Tensor, d_log_prob: torch.Tensor,
+                     d_entropy: torch.Tensor | None = None) -> torch.Tensor:
+        """``dL/d logits``: ``d log p(a) / dz = a - sigmoid(z)`` and ``dH/dz = -z p (1 - p)``."""
+        p = torch.sigmoid(self.logits)
+        grad = (actions.to(p.dtype) - p) * d_log_prob.unsqueeze(-1)
+        if d_entropy is not None:
+            grad -= self.logits * p * (1.0 - p) * d_entropy.unsqueeze(-1)
+        return grad
 
 
 class DiagGaussian:
@@ -161,6 +194,44 @@ class DiagGaussian:
 
     def entropy(self) -> torch.Tensor:
         return (0.5 + _LOG_SQRT_2PI + self.std.log()).sum(-1)
+
+    def output_grads(self, actions: torch.Tensor, d_log_prob: torch.Tensor,
+                     d_entropy: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(dL/d mean, dL/d log sigma)`` per row, with ``z = (a - mu) / sigma``:
+        ``d log p / d mu = z / sigma``, ``d log p / d log sigma = z^2 - 1``, ``dH / d log sigma = 1``."""
+        z = (actions - self.mean) / self.std
+        d = d_log_prob.unsqueeze(-1)
+        d_log_std = d * (z.square() - 1.0)
+        if d_entropy is not None:
+            d_log_std = d_log_std + d_entropy.unsqueeze(-1)
+        return d * z / self.std, d_log_std
+
+
+class SquashedGaussian:
+    """``a = tanh(u)``, ``u = mean + exp(log_std) * eps`` for given noise ``eps`` (SAC's reparameterised
+    sample, Haarnoja et al., 2018, appendix C), with its log-probability
+
+    ``log pi(a) = sum_j (-eps_j^2 / 2 - log_std_j - log sqrt(2 pi)) - sum_j log(1 - a_j^2 + 1e-6)``
+
+    (the change of variables through tanh, with SB3's epsilon).
+    """
+
+    def __init__(self, mean: torch.Tensor, log_std: torch.Tensor, eps: torch.Tensor) -> None:
+        self.mean, self.log_std, self.eps = mean, log_std, eps
+        self.std = log_std.exp()
+        self.actions = torch.tanh(mean + self.std * eps)
+        gaussian = (-0.5 * eps.square() - log_std - _LOG_SQRT_2PI).sum(-1)
+        self.log_prob = gaussian - torch.log(1.0 - self.actions.square() + SQUASH_EPS).sum(-1)
+
+    def output_grads(self, d_actions: torch.Tensor, d_log_prob: torch.Tensor | float
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(dL/d mean, dL/d log_std)`` from ``dL/da`` and ``dL/d log pi`` (per row, or one number):
+        ``d log pi / d a_j = 2 a_j / (1 - a_j^2 + 1e-6)`` and ``d log pi / d log_std_j = -1`` directly,
+        ``da/du = 1 - a^2``, ``du/d mean = 1``, ``du/d log_std = exp(log_std) eps``."""
+        a = self.actions
+        d = d_log_prob.unsqueeze(-1) if isinstance(d_log_prob, torch.Tensor) else d_log_prob
+        d_u = tanh_backward(d_actions + d * (2.0 * a / (1.0 - a * a + SQUASH_EPS)), a)
+        return d_u, d_u * self.eps * self.std - d
 
 
 class StateDependentGaussian(DiagGaussian):

@@ -320,15 +320,17 @@ class Extensions:
                 if spec.optimizer == loss or (spec.optimizer == "shared" and loss == main)
                 for p in self.modules[name].parameters()]
 
-    def build_own_optimizers(self) -> None:
-        """Adam for each aux module with an optimizer of its own (after the modules are on their device)."""
+    def build_own_optimizers(self, optimizers: Any) -> None:
+        """Adam for each aux module with an optimizer of its own (after the modules are on their device),
+        registered in the model's :class:`~ballast.algos.optimizers.Optimizers` as ``aux_optimizer.<name>``."""
         for name, spec in self.specs.items():
             if isinstance(spec.optimizer, Mapping):
                 options = spec.optimizer
                 flat = FlatParameters(self.modules[name].parameters())
-                self.own[name] = (flat, FlatAdam(flat, lr=float(options.get("lr", 3e-4)),
-                                                 betas=tuple(options.get("betas", (0.9, 0.999))),
-                                                 eps=float(options.get("eps", 1e-8))))
+                optimizer = FlatAdam(flat, lr=float(options.get("lr", 3e-4)), eps=float(options.get("eps", 1e-8)),
+                                     betas=tuple(options.get("betas", (0.9, 0.999))))
+                self.own[name] = (flat, optimizer)
+                optimizers.register(f"aux_optimizer.{name}", optimizer, flat)
 
     def zero_own_grads(self) -> None:
         for flat, _ in self.own.values():
@@ -362,25 +364,14 @@ class Extensions:
                 "extra_losses": [_function_reference(fn) for fn in self.extra_losses]}
 
     def state_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        groups: dict[str, dict[str, torch.Tensor]] = {}
-        if self.specs:
-            groups["aux_modules"] = dict(self.modules.state_dict())
-        for name, (_, optimizer) in self.own.items():
-            groups[f"aux_optimizer.{name}"] = dict(optimizer.state)
-        return groups
+        """The aux modules' weights (their own optimizers are saved with the model's others)."""
+        return {"aux_modules": dict(self.modules.state_dict())} if self.specs else {}
 
-    def optimizer_json(self) -> dict[str, Any]:
-        return {name: optimizer.param_groups for name, (_, optimizer) in self.own.items()}
-
-    def load(self, tensors: Mapping[str, Mapping[str, torch.Tensor]], optimizer_json: Mapping[str, Any]) -> None:
+    def load(self, tensors: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
         if self.specs:
             if "aux_modules" not in tensors:
                 raise CheckpointError("the checkpoint has no weights for its auxiliary modules")
             self.modules.load_state_dict(dict(tensors["aux_modules"]))
-        for name, (_, optimizer) in self.own.items():
-            state = tensors.get(f"aux_optimizer.{name}")
-            if state:
-                optimizer.load_state_dict({"state": {0: dict(state)}, "param_groups": optimizer_json[name]})
 
 
 def add_extra_terms(terms: dict[str, torch.Tensor], extra: Mapping[str, torch.Tensor]) -> None:

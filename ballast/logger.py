@@ -49,6 +49,12 @@ class Logger:
             else:
                 self._writer = SummaryWriter(log_dir=str(self.folder))
 
+    def info(self, message: str) -> None:
+        """Write a line of text to the console (``verbose >= 1``), outside the tables of values."""
+        if self.verbose >= 1:
+            self.stream.write(message + "\n")
+            self.stream.flush()
+
     def record(self, key: str, value: Any) -> None:
         """Set ``key`` for the next dump (last value wins)."""
         self._values[key] = value

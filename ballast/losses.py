@@ -1,4 +1,12 @@
-"""Loss terms as pure functions of tensors. Each returns a scalar to be minimised."""
+"""Loss terms as pure functions of tensors. Each returns a scalar to be minimised.
+
+Next to each loss that a fast update uses, ``<loss>_grad`` gives its derivative with respect to its
+inputs (:mod:`ballast.policies.fast_mlp` takes it from there through the networks' layers, without
+autograd). The derivatives follow autograd's rules where a function is not differentiable: the
+derivative of ``clamp`` is 1 on the closed interval, ``torch.min`` of two equal tensors passes half
+to each, and the minimum over a dimension passes all to the index it returns.
+``tests/unit/test_losses.py`` checks every one against autograd.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +25,25 @@ def ppo_clip_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: flo
     return -torch.min(unclipped, clipped).mean()
 
 
+def ppo_clip_loss_grad(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
+    """``dL/d rho`` of :func:`ppo_clip_loss`, per sample: ``-A w / B`` with ``w = 1`` where the
+    unclipped term is the smaller, ``[rho in range] / 2 + 1/2`` where the two are equal, else 0."""
+    unclipped = advantages * ratio
+    clipped = advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
+    in_range = (ratio >= 1.0 - clip_range) & (ratio <= 1.0 + clip_range)
+    tie = torch.where(in_range, 1.0, 0.5)
+    weight = torch.where(unclipped < clipped, 1.0, torch.where(unclipped == clipped, tie, 0.0))
+    return advantages * weight * (-1.0 / ratio.numel())
+
+
 def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
     """The vanilla policy-gradient (A2C) loss ``-mean(A * log pi(a|s))`` (Mnih et al., 2016)."""
     return -(advantages * log_prob).mean()
+
+
+def policy_gradient_loss_grad(log_prob: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:
+    """``dL/d log pi`` of :func:`policy_gradient_loss`: ``-A / B``."""
+    return advantages * (-1.0 / log_prob.numel())
 
 
 def value_loss(
@@ -38,9 +62,29 @@ def value_loss(
     return F.mse_loss(returns, values)
 
 
+def value_loss_grad(
+    values: torch.Tensor,
+    returns: torch.Tensor,
+    old_values: torch.Tensor | None = None,
+    clip_range_vf: float | None = None,
+) -> torch.Tensor:
+    """``dL/dV`` of :func:`value_loss`: ``2 (V_clip - R) / B`` where the clip is inactive, else 0."""
+    if clip_range_vf is None or old_values is None:
+        return (values - returns) * (2.0 / values.numel())
+    change = values - old_values
+    error = old_values + torch.clamp(change, -clip_range_vf, clip_range_vf) - returns
+    active = (change >= -clip_range_vf) & (change <= clip_range_vf)
+    return error * active * (2.0 / values.numel())
+
+
 def entropy_loss(entropy: torch.Tensor) -> torch.Tensor:
     """``-mean(H)``: minimising it maximises the policy's entropy."""
     return -entropy.mean()
+
+
+def entropy_loss_grad(entropy: torch.Tensor) -> torch.Tensor:
+    """``dL/dH`` of :func:`entropy_loss`: ``-1 / B`` for every sample."""
+    return torch.full_like(entropy, -1.0 / entropy.numel())
 
 
 def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
@@ -66,6 +110,11 @@ def q_regression_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Te
     return (q_values - targets.unsqueeze(0)).square().mean(dim=1).sum()
 
 
+def q_regression_loss_grad(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``dL/dQ_i`` of :func:`q_regression_loss`: ``2 (Q_i - y) / B``, shape ``(n_critics, B)``."""
+    return (q_values - targets.unsqueeze(0)) * (2.0 / q_values.shape[1])
+
+
 def sac_actor_loss(log_prob: torch.Tensor, q_values: torch.Tensor,
                    ent_coef: torch.Tensor | float) -> torch.Tensor:
     """SAC's policy loss (Haarnoja et al., 2018, arXiv:1801.01290, eq. 7 with reparameterisation).
@@ -76,12 +125,29 @@ def sac_actor_loss(log_prob: torch.Tensor, q_values: torch.Tensor,
     return (ent_coef * log_prob - q_values.min(dim=0).values).mean()
 
 
+def sac_actor_loss_grad(log_prob: torch.Tensor, q_values: torch.Tensor, ent_coef: torch.Tensor | float
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The derivatives of :func:`sac_actor_loss`: ``(dL/d log pi, chosen, dL/dQ_chosen)``.
+
+    ``dL/d log pi = alpha / B`` per sample; the minimum passes ``-1 / B`` to the critic ``chosen[b]``
+    it picks for sample ``b`` (the others get nothing), returned as that index and that value.
+    """
+    n = log_prob.numel()
+    chosen = q_values.min(dim=0).indices
+    return (ent_coef * torch.ones_like(log_prob)) * (1.0 / n), chosen, torch.full_like(log_prob, -1.0 / n)
+
+
 def deterministic_actor_loss(q_values: torch.Tensor) -> torch.Tensor:
     """The deterministic policy-gradient loss of DDPG/TD3 (Silver et al., 2014; Lillicrap et al., 2016).
 
     ``L = -mean(Q_1(s, mu(s)))``: only the first critic, as in TD3.
     """
     return -q_values.mean()
+
+
+def deterministic_actor_loss_grad(q_values: torch.Tensor) -> torch.Tensor:
+    """``dL/dQ`` of :func:`deterministic_actor_loss`: ``-1 / B`` for every entry."""
+    return torch.full_like(q_values, -1.0 / q_values.numel())
 
 
 def entropy_coef_loss(log_ent_coef: torch.Tensor, log_prob: torch.Tensor,
@@ -95,7 +161,18 @@ def entropy_coef_loss(log_ent_coef: torch.Tensor, log_prob: torch.Tensor,
     return -(log_ent_coef * (log_prob.detach() + target_entropy)).mean()
 
 
+def entropy_coef_loss_grad(log_ent_coef: torch.Tensor, log_prob: torch.Tensor, target_entropy: float
+                           ) -> torch.Tensor:
+    """``dL/d log alpha`` of :func:`entropy_coef_loss`: ``-mean(log pi + H_target)``, shaped like ``log_ent_coef``."""
+    return (-(log_prob + target_entropy).mean()).expand_as(log_ent_coef)
+
+
 def huber_q_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """DQN's loss (Mnih et al., 2015): the Huber loss (smooth L1, delta = 1) of the TD error
     ``Q(s, a) - y``."""
     return F.smooth_l1_loss(q_values, targets)
+
+
+def huber_q_loss_grad(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``dL/dQ`` of :func:`huber_q_loss`: ``clamp(Q - y, -1, 1) / B``."""
+    return (q_values - targets).clamp(-1.0, 1.0) * (1.0 / q_values.numel())

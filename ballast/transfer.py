@@ -17,6 +17,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.errors import SpaceMismatchError
+from ballast.spaces import spaces_equal
 
 # Buffers that describe the env rather than what was learned: taken from the new spaces, never from the file.
 ENV_BUFFER_PREFIXES = ("action_adapter.",)
@@ -67,3 +68,17 @@ def describe_difference(saved_obs: spaces.Space, saved_act: spaces.Space, new_ob
                         new_act: spaces.Space) -> str:
     return (f"the model has the observation space {saved_obs} and action space {saved_act}, "
             f"but the env has {new_obs} and {new_act}")
+
+
+def check_action_bounds(model_space: spaces.Space, env_space: spaces.Space) -> None:
+    """Refuse an env whose Box actions have the model's shape but other bounds.
+
+    The model maps (squashes, clips) its actions onto its own bounds, so in such an env its actions
+    would silently mean something else.
+    """
+    if (isinstance(model_space, spaces.Box) and isinstance(env_space, spaces.Box)
+            and model_space.shape == env_space.shape and not spaces_equal(model_space, env_space)):
+        raise SpaceMismatchError(
+            f"the env's action space {env_space} has other bounds than the model's {model_space}: the model "
+            "maps its actions onto its own bounds, so acting in this env would change what its actions mean; "
+            "rescale the env's actions to the model's bounds (e.g. gymnasium.wrappers.RescaleAction)")

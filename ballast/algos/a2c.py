@@ -18,13 +18,16 @@ from torch import nn
 
 from ballast import losses
 from ballast.algos.base import Algorithm
-from ballast.algos.on_policy import learn_iteration, make_rollout_buffer
+from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
-from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
+from ballast.errors import ConfigurationError
+from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms, sum_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
+from ballast.policies.fast_mlp import ActorCriticLayers
+from ballast.policies.modes import set_training_mode
 from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -46,6 +49,10 @@ class A2CConfig:
     sde_sample_freq: int
     normalize_advantage: bool
 
+    def __post_init__(self) -> None:
+        if self.n_steps < 1:
+            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
+
 
 class A2C(Algorithm):
     """A2C with SB3's interface and defaults: ``A2C("MlpPolicy", "CartPole-v1", n_envs=8).learn(...)``.
@@ -58,6 +65,7 @@ class A2C(Algorithm):
 
     algorithm_name = "a2c"
     config_class = A2CConfig
+    loss_methods = ("compute_losses",)
     supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
                                NodeBox)
 
@@ -78,6 +86,7 @@ class A2C(Algorithm):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         normalize_advantage: bool = False,
+        stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
@@ -108,17 +117,18 @@ class A2C(Algorithm):
                     verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
                     env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space,
                     aux_modules=aux_modules, extra_losses=extra_losses,
-                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps),
+                    stats_window_size=stats_window_size)
 
     def _build(self) -> None:
         cfg = self.config
         lr = cfg.learning_rate(1.0)
         self.flat_params = FlatParameters(self._trainable_parameters())
         if cfg.use_rms_prop:
-            self.optimizer = FlatRMSprop(self.flat_params, lr=lr, alpha=0.99, eps=cfg.rms_prop_eps)
+            optimizer = FlatRMSprop(self.flat_params, lr=lr, alpha=0.99, eps=cfg.rms_prop_eps)
         else:
-            self.optimizer = FlatAdam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
-        self.extensions.build_own_optimizers()
+            optimizer = FlatAdam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
+        self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate)
         self.rollout_buffer = make_rollout_buffer(self)
 
     def _on_n_envs_changed(self) -> None:
@@ -129,18 +139,9 @@ class A2C(Algorithm):
 
     def compute_losses(self, batch: RolloutBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Named, weighted loss terms: ``policy`` (policy gradient), ``value``, ``entropy``."""
-        cfg = self.config
         masks = () if batch.action_masks is None else (batch.action_masks,)
-        values, log_prob, entropy, outputs = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
-        advantages = batch.advantages
-        if cfg.normalize_advantage and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        policy_loss = losses.policy_gradient_loss(log_prob, advantages)
-        value_loss = losses.value_loss(values, batch.returns)
-        entropy_loss = losses.entropy_loss(entropy)
-        terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": cfg.ent_coef * entropy_loss}
-        stats = {"train/policy_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
-                 "train/entropy_loss": entropy_loss.detach()}
+        outputs = self.policy.outputs(batch.observations, *masks)
+        terms, stats, _ = a2c_losses(self.config, batch, outputs.distribution, outputs.values)
         if self.extensions.extra_losses:
             add_extra_terms(terms, self.extensions.terms(batch, outputs, self))
         if self._actor_frozen():
@@ -151,25 +152,83 @@ class A2C(Algorithm):
     def train(self) -> None:
         """One gradient step on the whole rollout."""
         cfg = self.config
-        self.policy.train(True)
-        lr = cfg.learning_rate(self._progress_remaining)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        batch = next(self.rollout_buffer.minibatches(None, self._generator))
+        set_training_mode(self.policy, True)
+        lr = self.optimizers.set_learning_rates(self.progress_remaining)
+        batch = next(self.rollout_buffer.minibatches(None, self.generator))
         self._hook("on_minibatch", batch)
-        terms, stats = self.compute_losses(batch)
-        loss = sum(terms.values())
-        self.flat_params.zero_grad()
-        self.extensions.zero_own_grads()
-        loss.backward()
+        fast = self._fast_update()
+        if fast is not None:
+            terms, stats = fast(batch)
+            loss = sum_terms(terms)
+        else:
+            terms, stats = self.compute_losses(batch)
+            loss = sum_terms(terms)
+            self.flat_params.zero_grad()
+            self.extensions.zero_own_grads()
+            loss.backward()
         self.flat_params.clip_grad_norm_(cfg.max_grad_norm)
         self._hook("before_gradient_step", terms)
         self.optimizer.step()
         self.extensions.step_own_optimizers()
         self._hook("after_gradient_step", terms)
-        self._n_updates += 1
+        self.n_updates += 1
         for key, value in stats.items():
             self.logger.record(key, value)
         record_terms(self.logger, terms, loss)
         self.logger.record("train/learning_rate", lr)
-        self.logger.record("train/n_updates", self._n_updates)
+        self.logger.record("train/n_updates", self.n_updates)
+
+    # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
+    def _fast_path_structure(self) -> str | None:
+        return actor_critic_structure_reason(self)
+
+    def _build_fast_update(self) -> A2CFastUpdate:
+        return A2CFastUpdate(self)
+
+
+@dataclass
+class A2CLossParts:
+    """What the loss's derivatives need besides the terms: the (normalised) advantages, the entropies."""
+
+    advantages: torch.Tensor
+    log_prob: torch.Tensor
+    entropy: torch.Tensor
+
+
+def a2c_losses(cfg: A2CConfig, batch: RolloutBatch, distribution: Any, values: torch.Tensor
+               ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], A2CLossParts]:
+    """A2C's named, weighted terms for the policy's distribution and values on a rollout, detached
+    statistics, and :class:`A2CLossParts`; the one definition both gradient paths use."""
+    log_prob, entropy = distribution.log_prob(batch.actions), distribution.entropy()
+    advantages = batch.advantages
+    if cfg.normalize_advantage and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    policy_loss = losses.policy_gradient_loss(log_prob, advantages)
+    value_loss = losses.value_loss(values, batch.returns)
+    entropy_loss = losses.entropy_loss(entropy)
+    terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss, "entropy": cfg.ent_coef * entropy_loss}
+    stats = {"train/policy_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
+             "train/entropy_loss": entropy_loss.detach()}
+    return terms, stats, A2CLossParts(advantages, log_prob, entropy)
+
+
+class A2CFastUpdate:
+    """A2C's gradients for the default MLP actor-critic without autograd (:mod:`ballast.algos.fast_path`):
+    ``batch -> (terms, stats)`` as :meth:`A2C.compute_losses` returns them, gradients written."""
+
+    def __init__(self, model: A2C) -> None:
+        self.config = model.config
+        self.layers = ActorCriticLayers(model.policy)
+
+    @torch.no_grad()
+    def __call__(self, batch: RolloutBatch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        cfg, layers = self.config, self.layers
+        trace = layers.forward(batch.observations)
+        distribution = layers.action_head.distribution(trace.head_out)
+        terms, stats, parts = a2c_losses(cfg, batch, distribution, trace.values)
+        d_log_prob = losses.policy_gradient_loss_grad(parts.log_prob, parts.advantages)
+        d_values = losses.value_loss_grad(trace.values, batch.returns) * cfg.vf_coef
+        d_entropy = losses.entropy_loss_grad(parts.entropy) * cfg.ent_coef
+        d_head = layers.head_output_grad(distribution, batch.actions, d_log_prob, d_entropy)
+        layers.backward(trace, d_head, d_values)
+        return terms, stats

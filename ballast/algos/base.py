@@ -1,80 +1,80 @@
-"""What every algorithm shares: env handling, seeding, ``predict``, the ``learn`` loop, save/load.
+"""An algorithm's life cycle: construction, its env, acting, the ``learn`` loop.
 
-An algorithm subclass supplies its configuration dataclass, builds its modules and optimizers in
-``_build``, and implements one training iteration in ``_learn_iteration``. Nothing else is
-inherited: rollouts, returns and losses are separate components and pure functions.
+An algorithm subclass supplies its configuration dataclass, builds its optimizers (registered in
+``self.optimizers``) and buffers in ``_build``, and implements one training iteration in
+``_learn_iteration`` (with the shared loops of :mod:`ballast.algos.on_policy` and
+:mod:`ballast.algos.off_policy`). Nothing else is inherited: rollouts, returns and losses are
+separate components and pure functions; checkpoint I/O is :mod:`ballast.algos.checkpointing`;
+the fast gradient path is :mod:`ballast.algos.fast_path`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import time
+import warnings
 from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from torch import nn
 
+from ballast.algos import checkpointing, fast_path
+from ballast.algos.optimizers import Optimizers
+from ballast.algos.protocols import CollectionState
 from ballast.callbacks import BaseCallback, as_callback
-from ballast.checkpoint import (
-    Checkpoint,
-    optimizer_from_tensors,
-    optimizer_to_tensors,
-    read_checkpoint,
-    write_checkpoint,
-)
-from ballast.envs.make import EnvLike, env_id_of, make_vec_env
-from ballast.envs.normalize import RewardNormalizer
-from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
-from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_losses
-from ballast.import_path import import_path, path_of
+from ballast.checkpoint import Checkpoint
+from ballast.envs.make import EnvLike, copies_for, env_id_of, make_vec_env
+from ballast.errors import ConfigurationError, SpaceMismatchError
+from ballast.extensions import AuxModule, Extensions, ExtraLoss
 from ballast.logger import Logger
 from ballast.masking import mask_rule, policy_supports_masks
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES
-from ballast.policies.continuous import SACPolicy, TD3Policy
-from ballast.policies.q_network import DQNPolicy
+from ballast.policies.normalize import RewardNormalizer
 from ballast.ragged import collate
+from ballast.registry import ALGORITHMS
 from ballast.residual.actions import (
     ResidualActions,
     ResidualOptions,
     check_residual_action_space,
     check_residual_observation_space,
 )
-from ballast.residual.bases import as_base_policy, base_from_checkpoint
-from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
+from ballast.residual.bases import as_base_policy
 from ballast.spaces import (
     batch_observation,
     check_action_space,
     check_observation_space,
     is_image_space,
     same_kind,
-    space_from_json,
-    space_to_json,
     spaces_equal,
 )
-from ballast.transfer import ENV_BUFFER_PREFIXES, describe_difference, mismatch_error, size_mismatches
+from ballast.transfer import (
+    ENV_BUFFER_PREFIXES,
+    check_action_bounds,
+    describe_difference,
+    mismatch_error,
+    size_mismatches,
+)
 
-ALGORITHMS: dict[str, type[Algorithm]] = {}
-POLICY_CLASSES: dict[str, type[nn.Module]] = {"ActorCriticPolicy": ActorCriticPolicy, "SACPolicy": SACPolicy,
-                                              "TD3Policy": TD3Policy, "DQNPolicy": DQNPolicy}
-
-
-def _copies_for(env: EnvLike, n_envs: int) -> int:
-    """How many copies to build from ``env``: ``n_envs`` for ids and factories, 1 for an instance or vector env."""
-    return 1 if isinstance(env, (VectorEnv, gym.Env)) else n_envs
+__all__ = ["ALGORITHMS", "Algorithm", "auto_policy_name", "check_action_bounds", "load", "obs_to_tensor",
+           "resolve_device"]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` means CUDA when available, else CPU."""
+    """``"auto"`` means CUDA when available, else CPU; ``"cuda"`` without CUDA falls back to the CPU
+    with a warning, as in SB3."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(f"device={device!r} was asked for but CUDA is not available; using the CPU", stacklevel=3)
+        return torch.device("cpu")
+    return resolved
 
 
 def obs_to_tensor(obs: Any, device: torch.device, space: spaces.Space | None = None) -> Any:
@@ -96,14 +96,6 @@ def auto_policy_name(observation_space: spaces.Space) -> str:
     return "MlpPolicy"
 
 
-def import_class(path: str) -> type:
-    """Import ``module:QualName``; only called for names a user registered or passed explicitly."""
-    try:
-        return import_path(path)
-    except (ImportError, AttributeError) as err:
-        raise CheckpointError(f"cannot import {path!r} named in the checkpoint ({err})") from None
-
-
 class Algorithm:
     """Base of all algorithms; see the module docstring."""
 
@@ -113,6 +105,9 @@ class Algorithm:
     default_policy_class: ClassVar[type[nn.Module]] = ActorCriticPolicy
     #: The losses an extra loss may join (``ballast.extensions.adds_to``), the default first.
     extendable_losses: ClassVar[tuple[str, ...]] = ("loss",)
+    #: The methods that define the losses: a subclass that overrides one of them trains with autograd
+    #: (the fast path computes the losses as these methods define them; see ``ballast.algos.fast_path``).
+    loss_methods: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -141,6 +136,7 @@ class Algorithm:
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
         residual: ResidualOptions | None = None,
+        stats_window_size: int = 100,
     ) -> None:
         self.config = config
         self.seed = seed
@@ -184,21 +180,30 @@ class Algorithm:
                 torch.manual_seed(seed + 1)
             self.extensions = Extensions(aux_modules, extra_losses, self.device, losses=self.extendable_losses)
         self.aux_modules = self.extensions.modules
+        self.optimizers = Optimizers()
+        #: Whether updates may take the fast path; ``model.fast_path`` says whether they do, and why not.
+        self.use_fast_path = True
+        self._fast_path_reported = False
         self._callback: BaseCallback | None = None
-        self._stop_requested = False
+        self.stop_requested = False
         self.reward_normalizer = (
             RewardNormalizer(self.n_envs, getattr(config, "gamma", 0.99)).to(self.device) if normalize_rewards else None
         )
         self.num_timesteps = 0
         self.total_timesteps = 0
-        self._n_updates = 0
-        self._iteration = 0
-        self._progress_remaining = 1.0
-        self._last_obs: Any = None
-        self._last_infos: dict[str, Any] = {}
-        self.ep_info_buffer: deque[tuple[float, int]] = deque(maxlen=100)
+        self.n_updates = 0
+        self.iteration = 0
+        self.progress_remaining = 1.0
+        self.collection = CollectionState()
+        if stats_window_size < 1:
+            raise ConfigurationError(f"stats_window_size must be at least 1, got {stats_window_size}")
+        self.stats_window_size = int(stats_window_size)
+        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=self.stats_window_size)
+        self.ep_success_buffer: deque[float] = deque(maxlen=self.stats_window_size)
+        self.start_time = time.time_ns()
         self.logger = Logger(verbose=verbose)
         self._build()
+        self.extensions.build_own_optimizers(self.optimizers)
 
     # --- construction -------------------------------------------------------------------
     def _make_policy(self, policy: str | nn.Module | type[nn.Module], normalize_observations: bool) -> nn.Module:
@@ -237,15 +242,16 @@ class Algorithm:
         return self._policy_from_config(normalize_observations)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        use_sde = getattr(self.config, "use_sde", False)
-        if self.residual_actions is not None:
-            return self.policy_class(
-                self.observation_space, self.action_space, policy_name=self.policy_name, config=self.policy_config,
-                use_sde=use_sde, normalize_observations=normalize_observations, residual=self.residual_actions,
-            )
+        return self._build_policy(self.observation_space, self.action_space, normalize_observations)
+
+    def _build_policy(self, observation_space: spaces.Space, action_space: spaces.Space,
+                      normalize_observations: bool) -> nn.Module:
+        """A policy of this model's class and configuration for the given spaces."""
+        residual = {} if self.residual_actions is None else {"residual": self.residual_actions}
         return self.policy_class(
-            self.observation_space, self.action_space, policy_name=self.policy_name, config=self.policy_config,
-            use_sde=use_sde, normalize_observations=normalize_observations,
+            observation_space, action_space, policy_name=self.policy_name, config=self.policy_config,
+            use_sde=getattr(self.config, "use_sde", False), normalize_observations=normalize_observations,
+            **residual,
         )
 
     def _actor_frozen(self) -> bool:
@@ -254,7 +260,7 @@ class Algorithm:
         return options is not None and self.num_timesteps < options.critic_warmup_steps
 
     def _build(self) -> None:
-        """Create optimizers and buffers (subclasses)."""
+        """Create optimizers (registered in ``self.optimizers``) and buffers (subclasses)."""
         raise NotImplementedError
 
     def _trainable_parameters(self) -> list[nn.Parameter]:
@@ -263,14 +269,32 @@ class Algorithm:
 
     def set_random_seed(self, seed: int | None) -> None:
         """Seed torch, the shuffling generator and the action space."""
-        self._generator = torch.Generator()
-        self._np_rng = np.random.default_rng(seed)
+        self.generator = torch.Generator()
+        self.np_rng = np.random.default_rng(seed)
         if seed is None:
-            self._generator.seed()
+            self.generator.seed()
             return
         torch.manual_seed(seed)
-        self._generator.manual_seed(seed)
+        self.generator.manual_seed(seed)
         self.action_space.seed(seed)
+
+    # --- the fast path ---------------------------------------------------------------------
+    @property
+    def fast_path(self) -> fast_path.FastPathStatus:
+        """Whether updates take the fast gradient path (:mod:`ballast.algos.fast_path`), and why not."""
+        return fast_path.status(self)
+
+    def _fast_update(self) -> Any:
+        """The algorithm's fast update when the fast path applies, else None (built once per policy)."""
+        return fast_path.fast_update(self)
+
+    def _build_fast_update(self) -> Any:
+        """The algorithm's fast update object for its current policy (subclasses that have one)."""
+        return None
+
+    def _fast_path_structure(self) -> str | None:
+        """Why this model's networks are not those the fast update handles, or None (subclasses)."""
+        return f"{self.algorithm_name.upper()} has no fast update"
 
     # --- env -----------------------------------------------------------------------------
     def get_env(self) -> VectorEnv | None:
@@ -279,7 +303,7 @@ class Algorithm:
     def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
         """Train or evaluate on another env with the same spaces, or spaces of other sizes when the
         model's layers do not depend on them (see :mod:`ballast.transfer`)."""
-        vec = make_vec_env(env, _copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
+        vec = make_vec_env(env, copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
                            env_kwargs=self.env_kwargs if isinstance(env, str) else None)
         resized = self._check_spaces(vec.single_observation_space, vec.single_action_space)
         self.env = vec
@@ -289,7 +313,7 @@ class Algorithm:
                 self.reward_normalizer.resize(self.n_envs)
             self._on_n_envs_changed()
         if force_reset:
-            self._last_obs = None
+            self.collection.observations = None
 
     def _on_n_envs_changed(self) -> None:
         """Rebuild what depends on the number of env copies or on the spaces (subclasses)."""
@@ -309,11 +333,8 @@ class Algorithm:
                 f"the env's action space {action_space} differs from the model's {self.action_space}")
         # A policy built for the new spaces (on a forked RNG, so no later draw changes) tells which tensors fit.
         with torch.random.fork_rng(devices=[]):
-            probe = self.policy_class(
-                observation_space, action_space, policy_name=self.policy_name, config=self.policy_config,
-                use_sde=getattr(self.config, "use_sde", False),
-                normalize_observations=getattr(self.policy, "normalizer", None) is not None,
-            ).to(self.device)
+            probe = self._build_policy(observation_space, action_space,
+                                       getattr(self.policy, "normalizer", None) is not None).to(self.device)
         lines = size_mismatches(self.policy.state_dict(), probe)
         if lines:
             raise mismatch_error(describe_difference(self.observation_space, self.action_space, observation_space,
@@ -376,27 +397,29 @@ class Algorithm:
         """Train for ``total_timesteps`` env steps (more, when not resetting the counters) and return self."""
         if self.env is None:
             raise ConfigurationError("this model has no env: pass env= when loading or call model.set_env(env)")
+        self.start_time = time.time_ns()
         if reset_num_timesteps:
             self.num_timesteps = 0
-            self._iteration = 0
+            self.iteration = 0
             self.total_timesteps = int(total_timesteps)
         else:
             self.total_timesteps = int(total_timesteps) + self.num_timesteps
-        if reset_num_timesteps or self._last_obs is None:
+        if reset_num_timesteps or self.collection.observations is None:
             self._reset_env()
         if self.tensorboard_log is not None and self.logger.folder is None:
             run = tb_log_name or self.algorithm_name.upper()
             self.logger = Logger(Path(self.tensorboard_log) / f"{run}_{self._next_run_id(run)}", verbose=self.verbose,
                                  tensorboard=True)
+        self._report_fast_path()
         callback = as_callback(callback, progress_bar)
         callback.init_callback(self)
-        self._callback, self._stop_requested = callback, False
+        self._callback, self.stop_requested = callback, False
         callback.on_training_start(locals())
         dumped_at = -1
         while self.num_timesteps < self.total_timesteps:
-            if not self._learn_iteration(callback) or self._stop_requested:
+            if not self._learn_iteration(callback) or self.stop_requested:
                 break
-            if log_interval and self._iteration % log_interval == 0:
+            if log_interval and self.iteration % log_interval == 0:
                 self._log_rollout_stats()
                 self.logger.dump(self.num_timesteps)
                 dumped_at = self.num_timesteps
@@ -407,6 +430,13 @@ class Algorithm:
         self._callback = None
         return self
 
+    def _report_fast_path(self) -> None:
+        """Say once, at the first ``learn`` with ``verbose >= 1``, whether the fast path runs and why not."""
+        if self._fast_path_reported or self.verbose < 1:
+            return
+        self._fast_path_reported = True
+        self.logger.info(f"{self.algorithm_name.upper()}: {self.fast_path}")
+
     # --- update hooks (see BaseCallback) ------------------------------------------------------
     def _hook(self, name: str, *args: Any) -> bool:
         """Call the callback's update hook ``name``; a False answer stops training after this step."""
@@ -414,7 +444,7 @@ class Algorithm:
             return True
         go_on = getattr(self._callback, name)(*args)
         if not go_on:
-            self._stop_requested = True
+            self.stop_requested = True
         return go_on
 
     def _next_run_id(self, run: str) -> int:
@@ -423,24 +453,45 @@ class Algorithm:
         return 1 + max([int(x) for x in existing if x.isdigit()], default=0)
 
     def _reset_env(self) -> None:
-        self._last_obs, self._last_infos = self.env.reset(seed=self.seed)
-        self._needs_reset = np.zeros(self.n_envs, dtype=bool)
-        self._episode_returns = np.zeros(self.n_envs)
-        self._episode_lengths = np.zeros(self.n_envs, dtype=int)
+        observations, infos = self.env.reset(seed=self.seed)
+        self.collection.reset(observations, infos, self.n_envs)
 
     def _learn_iteration(self, callback: BaseCallback) -> bool:
         """Collect data and update once; return False to stop (subclasses)."""
         raise NotImplementedError
 
-    def _update_progress(self) -> None:
-        self._progress_remaining = max(0.0, 1.0 - self.num_timesteps / max(self.total_timesteps, 1))
+    def update_progress(self) -> None:
+        """The remaining progress (1 -> 0) that schedules read, from the step count."""
+        self.progress_remaining = max(0.0, 1.0 - self.num_timesteps / max(self.total_timesteps, 1))
 
     def _log_rollout_stats(self) -> None:
         if self.ep_info_buffer:
-            returns, lengths = zip(*self.ep_info_buffer)
-            self.logger.record("rollout/ep_rew_mean", float(np.mean(returns)))
-            self.logger.record("rollout/ep_len_mean", float(np.mean(lengths)))
-        self.logger.record("time/iterations", self._iteration)
+            self.logger.record("rollout/ep_rew_mean", float(np.mean([info["r"] for info in self.ep_info_buffer])))
+            self.logger.record("rollout/ep_len_mean", float(np.mean([info["l"] for info in self.ep_info_buffer])))
+        if self.ep_success_buffer:
+            self.logger.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
+        self.logger.record("time/iterations", self.iteration)
+
+    # --- SB3's names for the counters ----------------------------------------------------------
+    @property
+    def _n_updates(self) -> int:
+        return self.n_updates
+
+    @_n_updates.setter
+    def _n_updates(self, value: int) -> None:
+        self.n_updates = value
+
+    @property
+    def _current_progress_remaining(self) -> float:
+        return self.progress_remaining
+
+    @property
+    def _total_timesteps(self) -> int:
+        return self.total_timesteps
+
+    @property
+    def _last_obs(self) -> Any:
+        return self.collection.observations
 
     # --- export ----------------------------------------------------------------------------
     def export(self, out_dir: str | Path, format: str = "onnx", *, opset: int = 17, check: bool = True,
@@ -451,31 +502,21 @@ class Algorithm:
         return export_model(self, out_dir, format=format, opset=opset, check=check, function_name=function_name,
                             include_value=include_value, action_masks=action_masks)
 
-    # --- save / load -------------------------------------------------------------------------
+    # --- save / load (ballast.algos.checkpointing) ----------------------------------------------
     def _config_to_json(self) -> dict[str, Any]:
-        out = {}
-        for f in dataclasses.fields(self.config):
-            value = getattr(self.config, f.name)
-            if isinstance(value, (ConstantSchedule, LinearSchedule, CallableSchedule)):
-                value = schedule_to_json(value, self._progress_remaining)
-            out[f.name] = value
-        return out
-
-    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        """Optimizer states and other tensors by group name; by default the one ``self.optimizer``."""
-        optimizer = getattr(self, "optimizer", None)
-        return {} if optimizer is None else {"optimizer": optimizer_to_tensors(optimizer)[0]}
+        """The hyperparameters as the checkpoint records them (a subclass that fixes some leaves them out)."""
+        return checkpointing.config_to_json(self)
 
     def _extra_state(self) -> dict[str, Any]:
-        """Non-tensor state as JSON; by default the parameter groups of ``self.optimizer``."""
-        optimizer = getattr(self, "optimizer", None)
-        return {} if optimizer is None else {"optimizer": optimizer_to_tensors(optimizer)[1]}
+        """JSON state of the algorithm besides counters, RNGs and optimizers (subclasses)."""
+        return {}
+
+    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Tensor groups of the algorithm besides the policy and the optimizers (subclasses)."""
+        return {}
 
     def _load_extra(self, checkpoint: Checkpoint) -> None:
-        """Restore what :meth:`_extra_tensors` and :meth:`_extra_state` saved."""
-        optimizer = getattr(self, "optimizer", None)
-        if optimizer is not None and "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
-            optimizer_from_tensors(optimizer, checkpoint.tensors["optimizer"], checkpoint.state["optimizer"])
+        """Restore what :meth:`_extra_state` and :meth:`_extra_tensors` saved (subclasses)."""
 
     def save(self, path: str | Path, include_replay_buffer: bool = False) -> Path:
         """Write one safe checkpoint file (see :mod:`ballast.checkpoint`); returns its path.
@@ -483,56 +524,11 @@ class Algorithm:
         ``include_replay_buffer=True`` (off-policy algorithms) stores the replay buffer's content
         too, as safetensors like everything else, so that resumed training samples the same data.
         """
-        return write_checkpoint(path, self.to_checkpoint(include_replay_buffer))
+        return checkpointing.save(self, path, include_replay_buffer)
 
     def to_checkpoint(self, include_replay_buffer: bool = False) -> Checkpoint:
         """Everything :meth:`save` writes, in memory."""
-        buffer = getattr(self, "replay_buffer", None)
-        if include_replay_buffer and buffer is None:
-            raise ConfigurationError(f"{self.algorithm_name.upper()} has no replay buffer to include")
-        policy_class = next((k for k, v in POLICY_CLASSES.items() if v is self.policy_class),
-                            path_of(self.policy_class))
-        config = {
-            "hyperparameters": self._config_to_json(),
-            "policy": {"name": self.policy_name, "class": policy_class, "config": self.policy_config.to_json(),
-                       "normalize_observations": self.policy.normalizer is not None},
-            "normalize_rewards": self.reward_normalizer is not None,
-            "observation_space": space_to_json(self.observation_space),
-            "action_space": space_to_json(self.action_space),
-            "env_id": self.env_id,
-            "env_kwargs": self.env_kwargs,
-            "n_envs": self.n_envs,
-            "seed": self.seed,
-            "extensions": self.extensions.to_json(),
-        }
-        if self.residual_actions is not None:
-            config["residual"] = {**self.residual_options.to_json(), "base": self.residual_actions.base.to_json()}
-        state = {
-            "num_timesteps": self.num_timesteps,
-            "total_timesteps": self.total_timesteps,
-            "n_updates": self._n_updates,
-            "iteration": self._iteration,
-            "progress_remaining": self._progress_remaining,
-            "action_space_rng": self.action_space.np_random.bit_generator.state,
-            "numpy_rng": self._np_rng.bit_generator.state,
-            "aux_optimizers": self.extensions.optimizer_json(),
-            **self._extra_state(),
-        }
-        tensors = {
-            "policy": dict(self.policy.state_dict()),
-            "rng": {"torch": torch.get_rng_state(), "generator": self._generator.get_state()},
-            **self._extra_tensors(),
-            **self.extensions.state_tensors(),
-        }
-        if self.reward_normalizer is not None:
-            tensors["reward_normalizer"] = dict(self.reward_normalizer.state_dict())
-        if include_replay_buffer:
-            tensors["replay_buffer"] = buffer.state_tensors()
-        base_tensors = self.residual_actions.base.state_tensors() if self.residual_actions is not None else {}
-        if base_tensors:
-            tensors["residual_base"] = base_tensors
-        meta = {"algorithm": self.algorithm_name, "policy": self.policy_name}
-        return Checkpoint(meta=meta, config=config, state=state, tensors=tensors)
+        return checkpointing.to_checkpoint(self, include_replay_buffer)
 
     @classmethod
     def load(cls, path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
@@ -545,146 +541,14 @@ class Algorithm:
         (a Ballast or ONNX base) or imported by its saved path (a callable); ``base_policy=fn``
         passes a callable base explicitly instead.
         """
-        if extra_losses is not None:
-            overrides = {**overrides, "extra_losses": list(extra_losses)}
-        return cls.from_checkpoint(read_checkpoint(path), env=env, device=device, source=str(path), **overrides)
+        return checkpointing.load(cls, path, env=env, device=device, extra_losses=extra_losses, overrides=overrides)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, env: EnvLike | None = None, device: str | torch.device = "auto",
                         source: str = "the checkpoint", **overrides: Any) -> Algorithm:
         """Build the model a :class:`Checkpoint` (read from a file or from memory) describes; see :meth:`load`."""
-        path = source
-        algo_name = checkpoint.meta.get("algorithm")
-        if cls is not Algorithm and algo_name != cls.algorithm_name:
-            raise CheckpointError(
-                f"{path} holds a {str(algo_name).upper()} model, not {cls.algorithm_name.upper()}; "
-                f"use ballast.{str(algo_name).upper()}.load or ballast.load"
-            )
-        algo_cls = cls if cls is not Algorithm and cls.algorithm_name == algo_name else ALGORITHMS.get(algo_name)
-        if algo_cls is None:
-            raise CheckpointError(f"{path} holds an unknown algorithm {algo_name!r}; known: {sorted(ALGORITHMS)}")
-        try:
-            return algo_cls._from_checkpoint(checkpoint, env, device, overrides)
-        except (KeyError, TypeError) as err:
-            raise CheckpointError(
-                f"{path} is missing or has malformed content ({err!r}); the file is damaged") from None
-
-    @classmethod
-    def _from_checkpoint(cls, ckpt: Checkpoint, env: EnvLike | None, device: str | torch.device,
-                         overrides: dict[str, Any]) -> Algorithm:
-        cfg = ckpt.config
-        observation_space = space_from_json(cfg["observation_space"])
-        action_space = space_from_json(cfg["action_space"])
-        policy_cfg = cfg["policy"]
-        policy_class = POLICY_CLASSES.get(policy_cfg["class"])
-        if policy_class is None:
-            policy_class = import_class(policy_cfg["class"])
-        hyperparameters = {**cfg["hyperparameters"], **overrides}
-        extensions = cfg.get("extensions") or {}
-        if extensions.get("aux_modules"):
-            hyperparameters["aux_modules"] = {name: AuxModule.from_json(spec)
-                                              for name, spec in extensions["aux_modules"].items()}
-        if extensions.get("extra_losses") and "extra_losses" not in hyperparameters:
-            hyperparameters["extra_losses"] = resolve_extra_losses(extensions["extra_losses"])
-        residual = cfg.get("residual")
-        if residual is not None:
-            if "base_policy" not in overrides:
-                action_dim = int(np.prod(action_space.shape))
-                hyperparameters["base_policy"] = base_from_checkpoint(
-                    residual["base"], ckpt.tensors.get("residual_base", {}), action_dim)
-            for key in ("residual_scale", "append_base_action", "critic_warmup_steps"):
-                hyperparameters.setdefault(key, residual[key])
-        vec = None
-        if env is not None:
-            vec = make_vec_env(env, _copies_for(env, cfg.get("n_envs", 1)),
-                               env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
-            check_action_bounds(action_space, vec.single_action_space)
-            for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
-                                     ("action", action_space, vec.single_action_space)):
-                # Spaces that differ in sizes only are checked layer by layer when the weights load.
-                if not spaces_equal(saved, new) and not same_kind(saved, new):
-                    raise SpaceMismatchError(
-                        f"the model was saved with the {kind} space {saved}, but the env has {new}; "
-                        "load it with an env of the same spaces"
-                    )
-        model = cls.__new__(cls)
-        policy = policy_cfg["name"] if policy_class is cls.default_policy_class else policy_class
-        cls.__init__(
-            model, policy, vec, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
-            n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
-            normalize_rewards=cfg["normalize_rewards"], observation_space=observation_space,
-            action_space=action_space, env_kwargs=None if vec is not None else cfg.get("env_kwargs"),
-            **hyperparameters,
-        )
-        # The vector env above is built already (with the saved env_kwargs when env was an id); the
-        # kwargs are kept for set_env(id) and the next save.
-        model.env_kwargs = dict(cfg.get("env_kwargs") or {})
-        model.env_id = cfg.get("env_id") or model.env_id
-        model._restore(ckpt)
-        return model
-
-    def _restore(self, ckpt: Checkpoint) -> None:
-        saved = ckpt.tensors["policy"]
-        lines = size_mismatches(saved, self.policy)
-        if lines:
-            what = describe_difference(space_from_json(ckpt.config["observation_space"]),
-                                       space_from_json(ckpt.config["action_space"]),
-                                       self.observation_space, self.action_space)
-            raise mismatch_error(what, lines)
-        # The action bounds come from the env's action space (the same as the saved one unless only sizes differ).
-        own = {k: v for k, v in self.policy.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
-        missing, unexpected = self.policy.load_state_dict({**saved, **own}, strict=False)
-        if missing or unexpected:
-            raise CheckpointError(
-                f"the saved weights do not fit the policy: missing {missing}, unexpected {unexpected}")
-        if self.reward_normalizer is not None and "reward_normalizer" in ckpt.tensors:
-            saved = ckpt.tensors["reward_normalizer"]
-            if saved["returns"].shape != self.reward_normalizer.returns.shape:
-                saved = {**saved, "returns": torch.zeros_like(self.reward_normalizer.returns)}
-            self.reward_normalizer.load_state_dict(saved)
-        state = ckpt.state
-        self.num_timesteps = int(state["num_timesteps"])
-        self.total_timesteps = int(state.get("total_timesteps", self.num_timesteps))
-        self._n_updates = int(state["n_updates"])
-        self._iteration = int(state["iteration"])
-        self._progress_remaining = float(state.get("progress_remaining", 1.0))
-        if "numpy_rng" in state:
-            self._np_rng.bit_generator.state = state["numpy_rng"]
-        if "action_space_rng" in state:
-            self.action_space.np_random.bit_generator.state = state["action_space_rng"]
-        rng = ckpt.tensors.get("rng", {})
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-        if "generator" in rng:
-            self._generator.set_state(rng["generator"])
-        self.extensions.load(ckpt.tensors, state.get("aux_optimizers", {}))
-        if "replay_buffer" in ckpt.tensors and getattr(self, "replay_buffer", None) is not None:
-            self.replay_buffer.load_state_tensors(ckpt.tensors["replay_buffer"])
-        self._load_extra(ckpt)
-
-    # helpers for subclasses
-    @staticmethod
-    def _optimizer_group(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        return optimizer_to_tensors(optimizer)
-
-    @staticmethod
-    def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                           data: dict[str, Any]) -> None:
-        optimizer_from_tensors(optimizer, tensors, data)
-
-
-def check_action_bounds(model_space: spaces.Space, env_space: spaces.Space) -> None:
-    """Refuse an env whose Box actions have the model's shape but other bounds.
-
-    The model maps (squashes, clips) its actions onto its own bounds, so in such an env its actions
-    would silently mean something else.
-    """
-    if (isinstance(model_space, spaces.Box) and isinstance(env_space, spaces.Box)
-            and model_space.shape == env_space.shape and not spaces_equal(model_space, env_space)):
-        raise SpaceMismatchError(
-            f"the env's action space {env_space} has other bounds than the model's {model_space}: the model "
-            "maps its actions onto its own bounds, so acting in this env would change what its actions mean; "
-            "rescale the env's actions to the model's bounds (e.g. gymnasium.wrappers.RescaleAction)")
+        return checkpointing.from_checkpoint(cls, checkpoint, env=env, device=device, source=source,
+                                             overrides=overrides)
 
 
 def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",

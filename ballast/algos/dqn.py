@@ -29,15 +29,18 @@ from torch import nn
 from ballast import losses, returns
 from ballast.algos import off_policy
 from ballast.algos.base import Algorithm
-from ballast.algos.dqn_gradients import DQNClosedFormGradients, closed_form_gradients
+from ballast.algos.fast_path import networks_reason
 from ballast.buffers.replay import ReplayBatch
 from ballast.callbacks import BaseCallback, overrides_hooks
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, QOutputs, Transitions, add_extra_terms, sum_terms, term_stats
-from ballast.policies.q_network import DQNPolicy, numpy_greedy_actor
+from ballast.policies.fast_mlp import Affine, Layers
+from ballast.policies.modes import set_training_mode
+from ballast.policies.q_network import DQNPolicy, QNetwork, numpy_greedy_actor
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
+from ballast.torch_compat import parameter_list_tensors
 
 #: SB3's DQN policy defaults ([64, 64] after vectors, no hidden layer after a CNN: PolicyConfig's own).
 DQN_POLICY_DEFAULTS: dict[str, Any] = {"activation_fn": "ReLU", "ortho_init": False}
@@ -75,6 +78,10 @@ class DQNConfig:
     def __post_init__(self) -> None:
         if self.n_steps < 1 or self.batch_size < 1 or self.target_update_interval < 1:
             raise ConfigurationError("n_steps, batch_size and target_update_interval must be at least 1")
+        if not 0.0 <= self.exploration_fraction <= 1.0:
+            raise ConfigurationError(f"exploration_fraction must be in [0, 1], got {self.exploration_fraction}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ConfigurationError(f"tau must be in [0, 1], got {self.tau}")
 
 
 class DQN(Algorithm):
@@ -96,6 +103,7 @@ class DQN(Algorithm):
 
     algorithm_name = "dqn"
     config_class = DQNConfig
+    loss_methods = ("compute_losses",)
     supported_action_spaces = (spaces.Discrete,)
     default_policy_class = DQNPolicy
     extendable_losses = ("q",)
@@ -120,6 +128,7 @@ class DQN(Algorithm):
         exploration_final_eps: float = 0.05,
         max_grad_norm: float = 10.0,
         double_q: bool = False,
+        stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
@@ -153,7 +162,8 @@ class DQN(Algorithm):
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
-                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses)
+                    action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
+                    stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
@@ -163,9 +173,9 @@ class DQN(Algorithm):
     def _build(self) -> None:
         cfg = self.config
         off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
-        self.q_params, self.optimizer = off_policy.make_optimizer(
+        self.q_params, optimizer = off_policy.make_optimizer(
             [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], cfg.learning_rate(1.0))
-        self.extensions.build_own_optimizers()
+        self.optimizer = self.optimizers.register("optimizer", optimizer, self.q_params, cfg.learning_rate)
         pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
         self.targets = off_policy.PolyakTargets(pairs, [self.q_params])
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
@@ -180,7 +190,7 @@ class DQN(Algorithm):
         super()._reset_env()
 
     # --- acting ------------------------------------------------------------------------------
-    def _acts_during_warmup(self) -> bool:
+    def policy_acts_during_warmup(self) -> bool:
         return False
 
     def _greedy(self, obs: Any) -> np.ndarray:
@@ -188,12 +198,12 @@ class DQN(Algorithm):
             return self._greedy_numpy(np.asarray(obs))
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=True)
 
-    def _policy_actions(self, obs: Any) -> np.ndarray:
+    def exploration_actions(self, obs: Any) -> np.ndarray:
         """Epsilon-greedy action indices, epsilon drawn per env copy."""
         actions = self._greedy(obs)
-        explore = self._np_rng.random(len(actions)) < self.exploration_rate
+        explore = self.np_rng.random(len(actions)) < self.exploration_rate
         if explore.any():
-            random = self._np_rng.integers(0, int(self.action_space.n), len(actions))
+            random = self.np_rng.integers(0, int(self.action_space.n), len(actions))
             actions = np.where(explore, random, actions)
         return actions
 
@@ -207,21 +217,21 @@ class DQN(Algorithm):
         if deterministic or self.exploration_rate <= 0:
             return actions, state
         batch = np.atleast_1d(actions)
-        explore = self._np_rng.random(batch.shape[0]) < self.exploration_rate
+        explore = self.np_rng.random(batch.shape[0]) < self.exploration_rate
         if explore.any():
             start = int(self.action_space.start)
-            random = start + self._np_rng.integers(0, int(self.action_space.n), batch.shape[0])
+            random = start + self.np_rng.integers(0, int(self.action_space.n), batch.shape[0])
             batch = np.where(explore, random, batch).astype(batch.dtype)
         return (batch if np.ndim(actions) else batch[0]), state
 
-    def _on_step(self) -> None:
+    def after_env_step(self) -> None:
         """After each env step: target update every ``target_update_interval`` steps, epsilon schedule."""
         cfg = self.config
         self._n_calls += 1
         if self._n_calls % max(cfg.target_update_interval // self.n_envs, 1) == 0:
             self.targets.update(cfg.tau)
         self.exploration_rate = linear_exploration(cfg.exploration_initial_eps, cfg.exploration_final_eps,
-                                                   cfg.exploration_fraction, self._progress_remaining)
+                                                   cfg.exploration_fraction, self.progress_remaining)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
     def _learn_iteration(self, callback: BaseCallback) -> bool:
@@ -229,72 +239,60 @@ class DQN(Algorithm):
 
     # --- training ----------------------------------------------------------------------------
     def train(self, gradient_steps: int) -> None:
-        """``gradient_steps`` updates, each on a fresh replay batch."""
+        """``gradient_steps`` updates on replay batches drawn a chunk at a time
+        (:func:`~ballast.algos.off_policy.presampled_batches`). On the fast path, unless double DQN
+        or an ``on_minibatch`` hook (which may change a batch) needs them per step, the TD targets
+        of a chunk come from one pass of the target network, which no gradient step changes."""
         cfg = self.config
-        off_policy.set_training_mode(self, True)
-        lr = cfg.learning_rate(self._progress_remaining)
-        off_policy.set_learning_rate([self.optimizer], lr)
-        reward_fn = off_policy.reward_transform(self)
-        closed_form = off_policy.cached_closed_form(self, closed_form_gradients)
-        sample_kwargs = {"n_steps": cfg.n_steps, "gamma": cfg.gamma, "reward_fn": reward_fn}
-        if closed_form is None:
-            for _ in range(gradient_steps):
-                if not self._train_step(self.replay_buffer.sample(cfg.batch_size, self._generator, **sample_kwargs)):
-                    break
-        else:
-            self._train_presampled(closed_form, gradient_steps, sample_kwargs)
-        self.logger.record("train/n_updates", self._n_updates)
-        self.logger.record("train/learning_rate", lr)
-
-    def _train_presampled(self, closed_form: DQNClosedFormGradients, gradient_steps: int,
-                          sample_kwargs: dict[str, Any]) -> None:
-        """The closed-form updates of a train call, on batches drawn a chunk at a time
-        (:func:`~ballast.algos.off_policy.presampled_batches`). Unless double DQN or an
-        ``on_minibatch`` hook (which may change a batch) needs them per step, the TD targets of a
-        chunk come from one pass of the target network, which no gradient step changes."""
-        batch_size, normalize = self.config.batch_size, self.policy.normalize
-        per_step_targets = closed_form.double_q or overrides_hooks(self._callback, "on_minibatch")
-        chunks = off_policy.presampled_batches(self.replay_buffer, gradient_steps, batch_size, self._generator,
-                                               **sample_kwargs)
+        set_training_mode(self.policy, True)
+        lr = self.optimizers.set_learning_rates(self.progress_remaining)
+        fast = self._fast_update()
+        per_step_targets = fast is None or cfg.double_q or overrides_hooks(self._callback, "on_minibatch")
+        batch_size, normalize = cfg.batch_size, self.policy.normalize
+        chunks = off_policy.presampled_batches(self.replay_buffer, gradient_steps, batch_size, self.generator,
+                                               n_steps=cfg.n_steps, gamma=cfg.gamma,
+                                               reward_fn=off_policy.reward_transform(self))
         for chunk, n in chunks:
-            targets = None if per_step_targets else closed_form.targets(
-                chunk.rewards, chunk.discounts, normalize(chunk.next_observations))
+            targets = None if per_step_targets else fast.targets(chunk.rewards, chunk.discounts,
+                                                                 normalize(chunk.next_observations))
             for i in range(n):
                 start, stop = i * batch_size, (i + 1) * batch_size
-                target = None if targets is None else targets[start:stop]
-                if not self._train_step(chunk.rows(start, stop), closed_form, target):
-                    return
+                if not self._train_step(chunk.rows(start, stop), None if targets is None else targets[start:stop]):
+                    break
+            else:
+                continue
+            break
+        self.logger.record("train/n_updates", self.n_updates)
+        self.logger.record("train/learning_rate", lr)
 
-    def _train_step(self, batch: ReplayBatch, closed_form: DQNClosedFormGradients | None = None,
-                    target: torch.Tensor | None = None) -> bool:
+    def _train_step(self, batch: ReplayBatch, target: torch.Tensor | None) -> bool:
         """One update on a sampled batch, its statistics logged; False once a hook asked to stop."""
         self._hook("on_minibatch", batch)
         normalize = self.policy.normalize
         stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                            normalize(batch.next_observations), batch.discounts, closed_form=closed_form,
-                            target=target)
-        self._n_updates += 1
+                            normalize(batch.next_observations), batch.discounts, target=target)
+        self.n_updates += 1
         for key, value in stats.items():
             self.logger.record_mean(key, value)
-        return not self._stop_requested
+        return not self.stop_requested
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor, *, closed_form: DQNClosedFormGradients | None = None,
-               target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, *, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
+        The gradient comes from the fast path (:mod:`ballast.algos.fast_path`) when it applies,
+        else from autograd; the clipping, the steps and the hooks are the same on both:
         ``before_gradient_step`` runs after the gradient-norm clipping, before Adam steps;
         ``after_gradient_step`` after it. Without update hooks it is a function of fixed-shape
-        tensors without host synchronisation, so ``torch.compile`` can wrap it. With
-        ``closed_form`` (:mod:`ballast.algos.dqn_gradients`, for the default MLP Q-network) the
-        gradient is computed without autograd; it is the same up to float rounding. ``target``
-        (closed form only) are the batch's TD targets when computed beforehand.
+        tensors without host synchronisation, so ``torch.compile`` can wrap it. ``target``: the
+        batch's TD targets computed beforehand (:meth:`DQNFastUpdate.targets`; fast path only).
         """
         cfg, extensions = self.config, self.extensions
-        if closed_form is not None:
-            terms = {"q": closed_form(obs, actions, rewards, next_obs, discounts, target)}
+        fast = self._fast_update()
+        if fast is not None:
+            terms = fast(obs, actions, rewards, next_obs, discounts, target)
         elif target is not None:
-            raise ConfigurationError("DQN.update takes precomputed targets only with closed_form=; "
+            raise ConfigurationError("DQN.update takes precomputed targets only on the fast path; "
                                      "without it the targets come from compute_losses")
         else:
             batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
@@ -335,17 +333,71 @@ class DQN(Algorithm):
             add_extra_terms(terms, extensions.terms(batch, outputs, self, "q"))
         return terms
 
-    # --- checkpoint ----------------------------------------------------------------------------
-    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {"optimizer": self._optimizer_group(self.optimizer)[0]}
+    # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
+    def _fast_path_structure(self) -> str | None:
+        policy = self.policy
+        online, target = policy.q_net, policy.q_net_target
+        if type(online) is not QNetwork or type(target) is not QNetwork:
+            return "the Q-network is not a QNetwork"
+        return networks_reason([online.encoder, target.encoder], [online, target], self.q_params.params,
+                               [self.q_params], [online])
 
+    def _build_fast_update(self) -> DQNFastUpdate:
+        return DQNFastUpdate(self.policy, double_q=self.config.double_q)
+
+    # --- checkpoint ----------------------------------------------------------------------------
     def _extra_state(self) -> dict[str, Any]:
-        return {"optimizer": self._optimizer_group(self.optimizer)[1],
-                "exploration_rate": self.exploration_rate, "n_calls": self._n_calls}
+        return {"exploration_rate": self.exploration_rate, "n_calls": self._n_calls}
 
     def _load_extra(self, checkpoint: Checkpoint) -> None:
-        if "optimizer" in checkpoint.tensors and "optimizer" in checkpoint.state:
-            self._restore_optimizer(self.optimizer, checkpoint.tensors["optimizer"],
-                                    checkpoint.state["optimizer"])
         self.exploration_rate = float(checkpoint.state.get("exploration_rate", 0.0))
         self._n_calls = int(checkpoint.state.get("n_calls", 0))
+
+
+class _QLayers:
+    """A :class:`~ballast.policies.q_network.QNetwork` as plain tensors: its hidden layers and its output layer."""
+
+    def __init__(self, q_net: QNetwork) -> None:
+        weights, biases = parameter_list_tensors(q_net.weights), parameter_list_tensors(q_net.biases)
+        affines = [Affine("matrix", w, b) for w, b in zip(weights, biases)]
+        self.encoder = q_net.encoder
+        self.hidden, self.output = Layers(affines[:-1], q_net.activation_name), affines[-1]
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``(Q(s, .), the hidden layers)``."""
+        hidden = self.hidden.forward(self.encoder.forward(obs))
+        return self.output.forward(hidden[-1]), hidden
+
+
+class DQNFastUpdate:
+    """DQN's gradient for the default MLP Q-network without autograd (:mod:`ballast.algos.fast_path`):
+    ``(obs, actions, rewards, next_obs, discounts[, target]) -> terms`` as :meth:`DQN.compute_losses`
+    returns them (detached), the gradient written. The loss's derivative is
+    :func:`ballast.losses.huber_q_loss_grad`, scattered to the column of the action taken."""
+
+    def __init__(self, policy: DQNPolicy, *, double_q: bool) -> None:
+        self.online, self.target = _QLayers(policy.q_net), _QLayers(policy.q_net_target)
+        self.double_q = double_q
+
+    @torch.no_grad()
+    def targets(self, rewards: torch.Tensor, discounts: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
+        """The TD targets ``r + discount * max_a Q'(s', a)`` (double DQN: ``Q'(s', argmax_a Q(s', a))``).
+
+        Without double DQN they depend on the target network alone, which no gradient step
+        changes: :meth:`DQN.train` then computes them for a whole chunk of batches at once.
+        """
+        next_q_online = self.online.forward(next_obs)[0] if self.double_q else None
+        return returns.q_learning_target(rewards, discounts, self.target.forward(next_obs)[0], next_q_online)
+
+    @torch.no_grad()
+    def __call__(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
+                 discounts: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        if target is None:
+            target = self.targets(rewards, discounts, next_obs)
+        q_all, hidden = self.online.forward(obs)
+        index = actions.long().unsqueeze(1)
+        q = q_all.gather(1, index).squeeze(1)
+        d_q_all = torch.zeros_like(q_all).scatter_(1, index, losses.huber_q_loss_grad(q, target).unsqueeze(1))
+        self.online.output.weight_grad(hidden[-1], d_q_all)
+        self.online.hidden.backward(hidden, self.online.output.input_grad(d_q_all))
+        return {"q": losses.huber_q_loss(q, target)}

@@ -2,9 +2,11 @@
 
 Functions, not a base class. An off-policy algorithm (a direct subclass of ``Algorithm``) has a
 ``replay_buffer``, an ``action_noise`` (or None), ``train(gradient_steps)``,
-``_policy_actions(obs)`` (exploratory actions in the policy's space), ``_acts_during_warmup()``
-(whether the policy rather than uniform noise acts before ``learning_starts``) and ``_on_step()``
-(run after every env step), and calls :func:`learn_iteration` from its ``_learn_iteration``.
+``exploration_actions(obs)`` (exploratory actions in the policy's space),
+``policy_acts_during_warmup()`` (whether the policy rather than uniform noise acts before
+``learning_starts``) and ``after_env_step()`` (run after every env step): the members of
+:class:`ballast.algos.protocols.OffPolicyModel`; it calls :func:`learn_iteration` from its
+``_learn_iteration``.
 One iteration, as in SB3:
 
 1. collect ``train_freq`` steps (or episodes) of every env copy: uniformly random actions while
@@ -38,7 +40,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from ballast.algos.on_policy import _check_finite, _track_episodes
+from ballast.algos.on_policy import _check_finite, track_episodes
+from ballast.algos.protocols import OffPolicyModel
 from ballast.buffers.replay import ReplayBatch, ReplayBuffer
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
@@ -46,6 +49,7 @@ from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
 from ballast.optim import FlatFusedAdam, FlatParameters, make_adam
 from ballast.policies.config import PolicyConfig
+from ballast.policies.modes import set_training_mode as policies_set_training_mode
 from ballast.ragged import collate
 
 #: An iteration also ends after this many env steps without a finished episode, so logs keep coming.
@@ -74,7 +78,7 @@ def check_n_envs_train_freq(train_freq: tuple[int, str], n_envs: int) -> None:
         raise ConfigurationError("train_freq in episodes needs a single env (n_envs=1), as in SB3")
 
 
-def make_replay_buffer(model: Any, buffer_size: int) -> ReplayBuffer:
+def make_replay_buffer(model: OffPolicyModel, buffer_size: int) -> ReplayBuffer:
     return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
                         device=model.device)
 
@@ -129,18 +133,6 @@ def presampled_batches(buffer: ReplayBuffer, gradient_steps: int, batch_size: in
         n = min(per_chunk, left)
         yield buffer.sample(n * batch_size, generator, **sample_kwargs), n
         left -= n
-
-
-def cached_closed_form(model: Any, build: Any) -> Any:
-    """``build(model)`` (a closed-form update, or None), built again only when the callback or the
-    policy changed: what it depends on is otherwise fixed for a model, and off-policy algorithms
-    train every few env steps (SAC and TD3 after each), where rebuilding would cost a share of each."""
-    key = (model._callback, model.policy)
-    cached = model.__dict__.get("_closed_form_cache")
-    if cached is None or cached[0][0] is not key[0] or cached[0][1] is not key[1]:
-        cached = (key, build(model))
-        model._closed_form_cache = cached
-    return cached[1]
 
 
 def set_learning_rate(optimizers: list[torch.optim.Optimizer], lr: float) -> None:
@@ -219,17 +211,17 @@ def random_actions(action_space: spaces.Space, n: int, rng: np.random.Generator)
     raise ConfigurationError(f"no random warm-up actions for {action_space}")
 
 
-def select_actions(model: Any, obs: Any) -> tuple[np.ndarray, np.ndarray]:
+def select_actions(model: OffPolicyModel, obs: Any) -> tuple[np.ndarray, np.ndarray]:
     """``(env_actions, policy_actions)``: what the env takes and what the replay buffer stores.
 
     For a residual policy the random warm-up actions, the policy's actions and the action noise
     are corrections; the env takes ``clip(base + scale * correction)`` and the replay buffer
     stores that executed action in normalised units, which is what the critic is trained on.
     """
-    if model.num_timesteps < model.config.learning_starts and not model._acts_during_warmup():
-        actions = random_actions(model.action_space, model.n_envs, model._np_rng)
+    if model.num_timesteps < model.config.learning_starts and not model.policy_acts_during_warmup():
+        actions = random_actions(model.action_space, model.n_envs, model.np_rng)
     else:
-        actions = model._policy_actions(obs)
+        actions = model.exploration_actions(obs)
     noise = model.action_noise
     if noise is not None and isinstance(model.action_space, spaces.Box):
         actions = np.clip(actions + noise(), -1.0, 1.0).astype(np.float32)
@@ -259,32 +251,19 @@ def _with_final_observations(next_obs: Any, infos: dict[str, Any], ended: np.nda
     return out
 
 
-_MODE_DEPENDENT = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
+def set_training_mode(model: OffPolicyModel, mode: bool) -> None:
+    """The policy in train (``mode=True``) or eval mode; see :mod:`ballast.policies.modes`."""
+    policies_set_training_mode(model.policy, mode)
 
 
-def set_training_mode(model: Any, mode: bool) -> None:
-    """``model.policy.train(mode)`` when some module behaves differently in training (dropout, batch norm).
-
-    Collection and updates alternate at every step, and walking the modules costs more than a
-    small update, so policies without such modules are left as they are.
-    """
-    policy = model.policy
-    if policy.training == mode:
-        return
-    checked = getattr(model, "_mode_check", None)  # (policy, has mode-dependent modules), computed once
-    if checked is None or checked[0] is not policy:
-        checked = model._mode_check = (policy, any(isinstance(m, _MODE_DEPENDENT) for m in policy.modules()))
-    if checked[1]:
-        policy.train(mode)
-
-
-def collect(model: Any, callback: BaseCallback) -> tuple[bool, int, int]:
+def collect(model: OffPolicyModel, callback: BaseCallback) -> tuple[bool, int, int]:
     """Run ``train_freq`` vector steps or episodes; returns ``(go_on, env steps, finished episodes)``.
 
     Every ``env.step`` call counts ``n_envs`` timesteps, reset steps included, as in on-policy
     collection, so that ``learn(N)`` runs ``N // n_envs`` vector steps.
     """
     env, buffer, cfg, policy = model.env, model.replay_buffer, model.config, model.policy
+    collection = model.collection
     frequency, unit = cfg.train_freq
     n_envs = model.n_envs
     next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
@@ -300,26 +279,26 @@ def collect(model: Any, callback: BaseCallback) -> tuple[bool, int, int]:
     while (steps if unit == "step" else episodes) < frequency:
         if use_sde and sde_sample_freq > 0 and steps % sde_sample_freq == 0 and steps > 0:
             policy.reset_noise(n_envs)
-        obs = model._last_obs
+        obs = collection.observations
         buffer.add_observation(obs)
         env_actions, actions = select_actions(model, obs)
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
         terminated, truncated = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
-        valid = ~model._needs_reset if next_step_reset else np.ones(n_envs, dtype=bool)
+        valid = ~collection.needs_reset if next_step_reset else np.ones(n_envs, dtype=bool)
         episode_end = terminated | truncated
         buffer.add_transition(actions, rewards, terminated & valid, truncated & valid, valid)
         model.num_timesteps += n_envs
-        _track_episodes(model, rewards, episode_end, valid)
+        track_episodes(model, rewards, episode_end, valid, infos)
         if normalizer is not None:
             normalizer.update(obs_tensor(next_obs, model.device))
         if model.reward_normalizer is not None:
             model.reward_normalizer.update_and_normalize(rewards, episode_end, valid)
         if not next_step_reset and episode_end.any():
             buffer.add_padding(_with_final_observations(next_obs, infos, episode_end))
-        model._last_obs = next_obs
-        model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
+        collection.observations, collection.infos = next_obs, infos
+        collection.needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
         finished = episode_end & valid
         if noise is not None and finished.any():
             if isinstance(noise, VectorizedActionNoise):
@@ -328,8 +307,8 @@ def collect(model: Any, callback: BaseCallback) -> tuple[bool, int, int]:
                 noise.reset()
         steps += 1
         episodes += int(finished.sum())
-        model._update_progress()
-        model._on_step()
+        model.update_progress()
+        model.after_env_step()
         callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end, "new_obs": next_obs,
                                 "actions": env_actions, "buffer_actions": actions})
         if not callback.on_step():
@@ -338,7 +317,7 @@ def collect(model: Any, callback: BaseCallback) -> tuple[bool, int, int]:
     return True, steps * n_envs, episodes
 
 
-def ready_to_train(model: Any) -> bool:
+def ready_to_train(model: OffPolicyModel) -> bool:
     """More than ``learning_starts`` steps taken (as SB3), and as many transitions stored: a model
     loaded without its replay buffer refills it before training again."""
     buffer, learning_starts = model.replay_buffer, model.config.learning_starts
@@ -347,7 +326,7 @@ def ready_to_train(model: Any) -> bool:
             and stored >= min(learning_starts, buffer.capacity * buffer.n_envs))
 
 
-def learn_iteration(model: Any, callback: BaseCallback) -> bool:
+def learn_iteration(model: OffPolicyModel, callback: BaseCallback) -> bool:
     """Collect and train (see the module docstring) until an episode ended; False if a callback stopped."""
     cfg = model.config
     collected = 0
@@ -360,22 +339,22 @@ def learn_iteration(model: Any, callback: BaseCallback) -> bool:
             gradient_steps = cfg.gradient_steps if cfg.gradient_steps >= 0 else env_steps
             if gradient_steps > 0:
                 model.train(gradient_steps)
-                if model._stop_requested:  # an update hook asked to stop
+                if model.stop_requested:  # an update hook asked to stop
                     return False
         if episodes or collected >= MAX_ITERATION_STEPS or model.num_timesteps >= model.total_timesteps:
             break
-    model._iteration += 1
+    model.iteration += 1
     return True
 
 
-def end_stored_episodes(model: Any) -> None:
+def end_stored_episodes(model: OffPolicyModel) -> None:
     """Before an env reset outside the collection loop: close the episodes in the replay buffer."""
     buffer = getattr(model, "replay_buffer", None)
     if buffer is not None:
-        buffer.end_episodes(model._last_obs)
+        buffer.end_episodes(model.collection.observations)
 
 
-def reward_transform(model: Any) -> Any:
+def reward_transform(model: OffPolicyModel) -> Any:
     """Scale stored rewards with the current return statistics (``normalize_rewards=True``), else None."""
     normalizer = model.reward_normalizer
     if normalizer is None:

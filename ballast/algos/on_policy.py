@@ -15,17 +15,22 @@ with the step.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode
 
+from ballast.algos.fast_path import networks_reason
+from ballast.algos.protocols import CollectingModel, OnPolicyModel
 from ballast.buffers import RolloutBuffer
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
 from ballast.errors import ActionMaskError, ConfigurationError, EnvError
 from ballast.masking import MaskReader, policy_supports_masks
+from ballast.policies.heads import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
+from ballast.policies.modes import set_training_mode
 from ballast.policies.numpy_actor import numpy_actor
 from ballast.ragged import collate
 from ballast.spaces import batch_observation
@@ -55,7 +60,7 @@ def _check_finite(rewards: np.ndarray, observations: Any) -> None:
             raise EnvError("the env returned an observation with NaN or infinite values; fix the env or clip them")
 
 
-def make_rollout_buffer(model: Any) -> RolloutBuffer:
+def make_rollout_buffer(model: OnPolicyModel) -> RolloutBuffer:
     """A rollout buffer for ``model``'s spaces, ``n_steps`` and ``n_envs`` (normalised keys stored as floats)."""
     normalizer = model.policy.normalizer
     # A residual policy stores what its networks see: the observation with the base action appended.
@@ -65,55 +70,55 @@ def make_rollout_buffer(model: Any) -> RolloutBuffer:
                          device=model.device)
 
 
-def learn_iteration(model: Any, callback: BaseCallback) -> bool:
+def learn_iteration(model: OnPolicyModel, callback: BaseCallback) -> bool:
     """Collect one rollout, then ``model.train()``; False when a callback stopped training."""
     if not collect_rollout(model, model.rollout_buffer, callback):
         return False
-    model._iteration += 1
-    model._update_progress()
+    model.iteration += 1
+    model.update_progress()
     model.train()
     return True
 
 
-def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -> bool:
+def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseCallback) -> bool:
     """Fill ``buffer`` with ``buffer.n_steps`` vector steps; return False if a callback stopped training."""
-    env, policy, device = model.env, model.policy, model.device
+    env, policy, device, collection = model.env, model.policy, model.device, model.collection
     cfg = model.config
     next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
     normalizer = policy.normalizer
     final_values: dict[tuple[int, int], float] = {}
-    policy.train(False)
+    set_training_mode(policy, False)
     if cfg.use_sde:
         policy.reset_noise(model.n_envs)
     callback.on_rollout_start()
     reader = _mask_reader(model)
-    masked = reader.provides_masks(model._last_infos)
+    masked = reader.provides_masks(collection.infos)
     if masked and not policy_supports_masks(policy):
         raise ConfigurationError(
             f"the env gives action masks but the policy {type(policy).__name__} does not take them; use an "
             "ActorCriticPolicy (or set supports_action_masks = True on a policy whose outputs() take action_masks)")
     buffer.use_masks(reader.rule if masked else None)
-    actor = None if masked else numpy_actor(policy, model._np_rng)
+    actor = None if masked else numpy_actor(policy, model.np_rng)
     masks = None
     for t in range(buffer.n_steps):
         if cfg.use_sde and cfg.sde_sample_freq > 0 and t % cfg.sde_sample_freq == 0 and t > 0:
             policy.reset_noise(model.n_envs)
         if masked:
-            masks = _current_masks(reader, model._last_infos, model._needs_reset if next_step_reset else None)
+            masks = _current_masks(reader, collection.infos, collection.needs_reset if next_step_reset else None)
         if actor is not None:
-            obs, actions, env_actions = actor(model._last_obs)
+            obs, actions, env_actions = actor(collection.observations)
         else:
             mask_tensor = None if masks is None else reader.rule.to_tensor(masks, device)
-            obs, actions, env_actions = _torch_step(policy, model._last_obs, device, mask_tensor)
+            obs, actions, env_actions = _torch_step(policy, collection.observations, device, mask_tensor)
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
-        valid = ~model._needs_reset if next_step_reset else np.ones(model.n_envs, dtype=bool)
+        valid = ~collection.needs_reset if next_step_reset else np.ones(model.n_envs, dtype=bool)
         episode_end = np.logical_or(terminated, truncated)
         # Every env.step call counts towards the budget, as in SB3 (reset steps included), so that
         # learn(N) runs N // n_envs vector steps and schedules end exactly at progress 0.
         model.num_timesteps += model.n_envs
-        _track_episodes(model, rewards, episode_end, valid)
+        track_episodes(model, rewards, episode_end, valid, infos)
 
         if normalizer is not None:
             normalizer.update(_to_tensor(next_obs, device, model.observation_space))
@@ -123,25 +128,25 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
             _final_values(model, infos, truncated, t, final_values)
 
         buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks)
-        model._last_obs, model._last_infos = next_obs, infos
-        model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
+        collection.observations, collection.infos = next_obs, infos
+        collection.needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
         callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end})
         if not callback.on_step():
             return False
     buffer.evaluate(policy)
     with torch.inference_mode():
-        last_obs = _to_tensor(model._last_obs, device, model.observation_space)
+        last_obs = _to_tensor(collection.observations, device, model.observation_space)
         last_values = policy.predict_values(policy.normalize(last_obs)).cpu().numpy()
     buffer.compute_returns_and_advantages(last_values, cfg.gamma, cfg.gae_lambda, final_values)
     callback.on_rollout_end()
     return True
 
 
-def _mask_reader(model: Any) -> MaskReader:
+def _mask_reader(model: OnPolicyModel) -> MaskReader:
     """The model's mask reader for its current env (built again when the env changed)."""
-    reader = getattr(model, "_mask_reader", None)
+    reader = model.collection.mask_reader
     if reader is None or reader.env is not model.env:
-        reader = model._mask_reader = MaskReader(model.env, model.action_space)
+        reader = model.collection.mask_reader = MaskReader(model.env, model.action_space)
     return reader
 
 
@@ -174,19 +179,28 @@ def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: A
     return obs, actions.cpu().numpy(), env_actions
 
 
-def _track_episodes(model: Any, rewards: np.ndarray, episode_end: np.ndarray, valid: np.ndarray) -> None:
-    """Accumulate raw episode returns and lengths; finished episodes go to ``ep_info_buffer``."""
-    model._episode_returns += np.where(valid, rewards, 0.0)
-    model._episode_lengths += valid
+def track_episodes(model: CollectingModel, rewards: np.ndarray, episode_end: np.ndarray, valid: np.ndarray,
+                   infos: dict[str, Any]) -> None:
+    """Accumulate raw episode returns and lengths; each finished episode goes to ``ep_info_buffer`` as
+    SB3's Monitor reports it (``{"r": return, "l": length, "t": seconds since learn started}``), and
+    its ``info["is_success"]``, when the env gives one, to ``ep_success_buffer``."""
+    collection = model.collection
+    collection.episode_returns += np.where(valid, rewards, 0.0)
+    collection.episode_lengths += valid
     finished = episode_end & valid
     if finished.any():
+        elapsed = round((time.time_ns() - model.start_time) / 1e9, 6)
+        success, has_success = infos.get("is_success"), infos.get("_is_success")
         for i in np.flatnonzero(finished):
-            model.ep_info_buffer.append((float(model._episode_returns[i]), int(model._episode_lengths[i])))
-        model._episode_returns[finished] = 0.0
-        model._episode_lengths[finished] = 0
+            model.ep_info_buffer.append({"r": float(collection.episode_returns[i]),
+                                         "l": int(collection.episode_lengths[i]), "t": elapsed})
+            if success is not None and (has_success is None or has_success[i]):
+                model.ep_success_buffer.append(float(success[i]))
+        collection.episode_returns[finished] = 0.0
+        collection.episode_lengths[finished] = 0
 
 
-def _final_values(model: Any, infos: dict[str, Any], truncated: np.ndarray, t: int,
+def _final_values(model: OnPolicyModel, infos: dict[str, Any], truncated: np.ndarray, t: int,
                   out: dict[tuple[int, int], float]) -> None:
     """SAME_STEP autoreset: V(final observation) for the copies truncated at step ``t``."""
     mask = infos.get("_final_obs", np.zeros_like(truncated))
@@ -195,3 +209,20 @@ def _final_values(model: Any, infos: dict[str, Any], truncated: np.ndarray, t: i
         with torch.inference_mode():
             obs = model.policy.normalize(_to_tensor(batch, model.device, model.observation_space))
             out[(t, int(i))] = float(model.policy.predict_values(obs)[0])
+
+
+#: The action heads whose distributions give their loss derivatives (``output_grads``).
+FAST_HEADS = (CategoricalHead, MultiCategoricalHead, BernoulliHead, GaussianHead)
+
+
+def actor_critic_structure_reason(model: OnPolicyModel) -> str | None:
+    """Why PPO's or A2C's actor-critic is not one :class:`ballast.policies.fast_mlp.ActorCriticLayers`
+    handles, or None."""
+    policy = model.policy
+    if policy.node_level:
+        return "the actions are chosen per node of a graph"
+    if type(policy.action_head) not in FAST_HEADS:
+        return f"the action head is a {type(policy.action_head).__name__}"
+    mlps = [policy.trunk] if policy.trunk is not None else [policy.actor_mlp, policy.critic_mlp]
+    return networks_reason([policy.encoder, policy.vf_encoder], mlps, model.flat_params.params,
+                           [model.flat_params], [policy])

@@ -18,15 +18,16 @@ from torch import nn
 
 from ballast import losses
 from ballast.algos.base import Algorithm
-from ballast.algos.on_policy import learn_iteration, make_rollout_buffer
-from ballast.algos.ppo_gradients import closed_form_gradients
+from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
-from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms
+from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms, sum_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatAdam, FlatParameters
+from ballast.policies.fast_mlp import ActorCriticLayers
+from ballast.policies.modes import set_training_mode
 from ballast.residual.actions import residual_options
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
@@ -56,6 +57,15 @@ class PPOConfig:
             raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
         if self.batch_size < 2 and self.normalize_advantage:
             raise ConfigurationError("batch_size must be > 1 when normalize_advantage=True (a std needs two samples)")
+        if self.n_epochs < 1:
+            raise ConfigurationError(f"n_epochs must be at least 1, got {self.n_epochs}")
+        for name in ("clip_range", "clip_range_vf"):
+            schedule = getattr(self, name)
+            value = None if schedule is None else schedule(1.0)
+            if value is not None and value <= 0:
+                raise ConfigurationError(
+                    f"{name} must be positive, got {value}" + ("; pass None to turn value clipping off"
+                                                               if name == "clip_range_vf" else ""))
 
 
 class PPO(Algorithm):
@@ -88,6 +98,7 @@ class PPO(Algorithm):
 
     algorithm_name = "ppo"
     config_class = PPOConfig
+    loss_methods = ("compute_losses",)
     supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
                                NodeBox)
 
@@ -111,6 +122,7 @@ class PPO(Algorithm):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         target_kl: float | None = None,
+        stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
@@ -144,12 +156,14 @@ class PPO(Algorithm):
                     verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
                     env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space,
                     aux_modules=aux_modules, extra_losses=extra_losses,
-                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps),
+                    stats_window_size=stats_window_size)
 
     def _build(self) -> None:
         self.flat_params = FlatParameters(self._trainable_parameters())
-        self.optimizer = FlatAdam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5)
-        self.extensions.build_own_optimizers()
+        self.optimizer = self.optimizers.register(
+            "optimizer", FlatAdam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5), self.flat_params,
+            self.config.learning_rate)
         self.rollout_buffer = make_rollout_buffer(self)
 
     def _on_n_envs_changed(self) -> None:
@@ -168,23 +182,10 @@ class PPO(Algorithm):
         gradient). Their sum is minimised. The statistics include ``log_ratio`` (per sample), from
         which the approximate KL and the clip fraction are computed once per epoch.
         """
-        cfg = self.config
         outputs = (self.policy.outputs(batch.observations) if batch.action_masks is None
                    else self.policy.outputs(batch.observations, batch.action_masks))
-        values, log_prob = outputs.values, outputs.distribution.log_prob(batch.actions)
-        advantages = batch.advantages
-        if cfg.normalize_advantage and advantages.numel() > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        log_ratio = log_prob - batch.old_log_prob
-        policy_loss = losses.ppo_clip_loss(torch.exp(log_ratio), advantages, clip_range)
-        value_loss = losses.value_loss(values, batch.returns, batch.old_values, clip_range_vf)
-        terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
-        stats = {"train/policy_gradient_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
-                 "log_ratio": log_ratio.detach()}
-        if cfg.ent_coef != 0.0:
-            entropy_loss = losses.entropy_loss(outputs.distribution.entropy())
-            terms["entropy"] = cfg.ent_coef * entropy_loss
-            stats["train/entropy_loss"] = entropy_loss.detach()
+        terms, stats, _ = ppo_losses(self.config, batch, outputs.distribution, outputs.values, clip_range,
+                                     clip_range_vf)
         if self.extensions.extra_losses:
             add_extra_terms(terms, self.extensions.terms(batch, outputs, self))
         if self._actor_frozen():
@@ -195,25 +196,21 @@ class PPO(Algorithm):
     def train(self) -> None:
         """``n_epochs`` passes of minibatch updates over the collected rollout."""
         cfg = self.config
-        self.policy.train(True)
-        lr = cfg.learning_rate(self._progress_remaining)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        clip_range = cfg.clip_range(self._progress_remaining)
-        clip_range_vf = None if cfg.clip_range_vf is None else cfg.clip_range_vf(self._progress_remaining)
+        set_training_mode(self.policy, True)
+        lr = self.optimizers.set_learning_rates(self.progress_remaining)
+        clip_range = cfg.clip_range(self.progress_remaining)
+        clip_range_vf = None if cfg.clip_range_vf is None else cfg.clip_range_vf(self.progress_remaining)
         if cfg.use_sde:
             self.policy.reset_noise(cfg.batch_size)
         log_ratios: list[torch.Tensor] = []
-        # The default MLP actor-critic gets its gradients in closed form (same loss, no autograd graph);
-        # masked distributions go through autograd.
-        closed_form = None if self.rollout_buffer.masked else closed_form_gradients(self)
+        fast = self._fast_update()
         for epoch in range(cfg.n_epochs):
             stop = False
-            for batch in self.rollout_buffer.minibatches(cfg.batch_size, self._generator):
+            for batch in self.rollout_buffer.minibatches(cfg.batch_size, self.generator):
                 if not self._hook("on_minibatch", batch):
                     stop = True
-                if closed_form is not None:
-                    terms, stats = closed_form(batch, clip_range, clip_range_vf)
+                if fast is not None:
+                    terms, stats = fast(batch, clip_range, clip_range_vf)
                 else:
                     terms, stats = self.compute_losses(batch, clip_range, clip_range_vf)
                 log_ratio = stats.pop("log_ratio")
@@ -222,8 +219,8 @@ class PPO(Algorithm):
                     if self.verbose:
                         print(f"Early stopping at epoch {epoch}: approx_kl exceeds 1.5 x target_kl")
                     break
-                loss = sum(terms.values())
-                if closed_form is None:
+                loss = sum_terms(terms)
+                if fast is None:
                     self.flat_params.zero_grad()
                     self.extensions.zero_own_grads()
                     loss.backward()
@@ -232,7 +229,7 @@ class PPO(Algorithm):
                 self.optimizer.step()
                 self.extensions.step_own_optimizers()
                 stop = not self._hook("after_gradient_step", terms) or stop
-                self._n_updates += 1
+                self.n_updates += 1
                 log_ratios.append(log_ratio)
                 for key, value in stats.items():
                     self.logger.record_mean(key, value)
@@ -242,6 +239,13 @@ class PPO(Algorithm):
             if stop:
                 break
         self._log_training(lr, clip_range, log_ratios, batch)
+
+    # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
+    def _fast_path_structure(self) -> str | None:
+        return actor_critic_structure_reason(self)
+
+    def _build_fast_update(self) -> PPOFastUpdate:
+        return PPOFastUpdate(self)
 
     def _log_training(self, lr: float, clip_range: float, log_ratios: list[torch.Tensor], batch: RolloutBatch) -> None:
         if log_ratios:
@@ -255,7 +259,7 @@ class PPO(Algorithm):
                 self.logger.record("train/entropy_loss", losses.entropy_loss(entropy))
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/clip_range", clip_range)
-        self.logger.record("train/n_updates", self._n_updates)
+        self.logger.record("train/n_updates", self.n_updates)
         self.logger.record("train/explained_variance", self._explained_variance())
         head = self.policy.action_head
         if hasattr(head, "log_std"):
@@ -267,3 +271,65 @@ class PPO(Algorithm):
         values, returns = buf.values.reshape(-1)[valid], buf.returns.reshape(-1)[valid]
         var = returns.var()
         return float("nan") if var == 0 else float(1 - (returns - values).var() / var)
+
+
+@dataclass
+class PPOLossParts:
+    """What the loss's derivatives need besides the terms: the (normalised) advantages, the ratios
+    ``rho``, and the entropies (None when ``ent_coef`` is 0)."""
+
+    advantages: torch.Tensor
+    ratio: torch.Tensor
+    entropy: torch.Tensor | None
+
+
+def ppo_losses(cfg: PPOConfig, batch: RolloutBatch, distribution: Any, values: torch.Tensor, clip_range: float,
+               clip_range_vf: float | None) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], PPOLossParts]:
+    """PPO's named, weighted terms for the policy's distribution and values on a minibatch, detached
+    statistics, and :class:`PPOLossParts`; the one definition both gradient paths use."""
+    log_prob = distribution.log_prob(batch.actions)
+    advantages = batch.advantages
+    if cfg.normalize_advantage and advantages.numel() > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    log_ratio = log_prob - batch.old_log_prob
+    ratio = torch.exp(log_ratio)
+    policy_loss = losses.ppo_clip_loss(ratio, advantages, clip_range)
+    value_loss = losses.value_loss(values, batch.returns, batch.old_values, clip_range_vf)
+    terms = {"policy": policy_loss, "value": cfg.vf_coef * value_loss}
+    stats = {"train/policy_gradient_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
+             "log_ratio": log_ratio.detach()}
+    entropy = None
+    if cfg.ent_coef != 0.0:
+        entropy = distribution.entropy()
+        entropy_loss = losses.entropy_loss(entropy)
+        terms["entropy"] = cfg.ent_coef * entropy_loss
+        stats["train/entropy_loss"] = entropy_loss.detach()
+    return terms, stats, PPOLossParts(advantages, ratio, entropy)
+
+
+class PPOFastUpdate:
+    """PPO's gradients for the default MLP actor-critic without autograd (:mod:`ballast.algos.fast_path`).
+
+    ``(batch, clip_range, clip_range_vf) -> (terms, stats)`` as :meth:`PPO.compute_losses` returns
+    them (detached), with the gradients written into ``.grad``. The derivatives of the loss with
+    respect to the heads' outputs are those of :mod:`ballast.losses` and the distribution's
+    ``output_grads``: ``d/d log pi = (dL/d rho) rho``.
+    """
+
+    def __init__(self, model: PPO) -> None:
+        self.config = model.config
+        self.layers = ActorCriticLayers(model.policy)
+
+    @torch.no_grad()
+    def __call__(self, batch: RolloutBatch, clip_range: float, clip_range_vf: float | None
+                 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        cfg, layers = self.config, self.layers
+        trace = layers.forward(batch.observations)
+        distribution = layers.action_head.distribution(trace.head_out)
+        terms, stats, parts = ppo_losses(cfg, batch, distribution, trace.values, clip_range, clip_range_vf)
+        d_log_prob = losses.ppo_clip_loss_grad(parts.ratio, parts.advantages, clip_range) * parts.ratio
+        d_values = losses.value_loss_grad(trace.values, batch.returns, batch.old_values, clip_range_vf) * cfg.vf_coef
+        d_entropy = None if parts.entropy is None else losses.entropy_loss_grad(parts.entropy) * cfg.ent_coef
+        d_head = layers.head_output_grad(distribution, batch.actions, d_log_prob, d_entropy)
+        layers.backward(trace, d_head, d_values)
+        return terms, stats

@@ -30,11 +30,12 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses, returns
-from ballast.algos import off_policy
+from ballast.algos import actor_critic, off_policy
 from ballast.algos.base import Algorithm
-from ballast.algos.sac_gradients import closed_form_gradients
+from ballast.algos.fast_path import networks_reason
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
+from ballast.distributions import SquashedGaussian
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import (
@@ -48,9 +49,10 @@ from ballast.extensions import (
 )
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.optim import FlatParameters, make_adam
-from ballast.policies.continuous import ActorOutput, SACPolicy, target_pairs
+from ballast.policies.continuous import LOG_STD_MAX, LOG_STD_MIN, ActorOutput, SACPolicy
+from ballast.policies.fast_mlp import Affine, CriticEnsemble, Layers
 from ballast.residual.actions import residual_options
-from ballast.schedules import Schedule, ScheduleLike, as_schedule
+from ballast.schedules import ScheduleLike, as_schedule
 
 #: SB3's SAC policy defaults (``policy_kwargs`` override them).
 SAC_POLICY_DEFAULTS: dict[str, Any] = {
@@ -60,19 +62,9 @@ SAC_POLICY_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass
-class SACConfig:
+class SACConfig(actor_critic.ActorCriticConfig):
     """SAC's hyperparameters (see :class:`SAC`)."""
 
-    learning_rate: Schedule
-    buffer_size: int
-    learning_starts: int
-    batch_size: int
-    tau: float
-    gamma: float
-    train_freq: tuple[int, str]
-    gradient_steps: int
-    action_noise: dict[str, Any] | None
-    n_steps: int
     ent_coef: str | float
     target_update_interval: int
     target_entropy: str | float
@@ -81,14 +73,15 @@ class SACConfig:
     use_sde_at_warmup: bool
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.ent_coef, str) and not self.ent_coef.startswith("auto"):
             raise ConfigurationError(
                 f"ent_coef must be a number, 'auto' or 'auto_<init>', got {self.ent_coef!r}")
         if isinstance(self.target_entropy, str) and self.target_entropy != "auto":
             raise ConfigurationError(
                 f"target_entropy must be a number or 'auto', got {self.target_entropy!r}")
-        if self.n_steps < 1 or self.batch_size < 1 or self.target_update_interval < 1:
-            raise ConfigurationError("n_steps, batch_size and target_update_interval must be at least 1")
+        if self.target_update_interval < 1:
+            raise ConfigurationError(f"target_update_interval must be at least 1, got {self.target_update_interval}")
 
 
 class SAC(Algorithm):
@@ -125,6 +118,13 @@ class SAC(Algorithm):
     default_policy_class = SACPolicy
     extendable_losses = ("actor", "critic")
 
+    algorithm_name = "sac"
+    config_class = SACConfig
+    supported_action_spaces = (spaces.Box,)
+    default_policy_class = SACPolicy
+    extendable_losses = ("actor", "critic")
+    loss_methods = ("compute_critic_losses", "compute_actor_losses", "compute_warmup_losses")
+
     def __init__(
         self,
         policy: str | nn.Module | type[nn.Module],
@@ -146,6 +146,7 @@ class SAC(Algorithm):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
+        stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
@@ -183,7 +184,8 @@ class SAC(Algorithm):
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
                     action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
-                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps),
+                    stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
@@ -192,16 +194,7 @@ class SAC(Algorithm):
 
     def _build(self) -> None:
         cfg = self.config
-        off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
-        lr = cfg.learning_rate(1.0)
-        policy = self.policy
-        extensions = self.extensions
-        self.actor_params, self.actor_optimizer = off_policy.make_optimizer(
-            [*policy.actor.parameters(), *extensions.shared_parameters("actor")], lr)
-        self.critic_params, self.critic_optimizer = off_policy.make_optimizer(
-            [*policy.critic.parameters(), *extensions.shared_parameters("critic")], lr)
-        extensions.build_own_optimizers()
-        self.targets = off_policy.PolyakTargets(target_pairs(policy), [self.critic_params])
+        actor_critic.build(self, target_actor=False)
         if cfg.target_entropy == "auto":
             self.target_entropy = -float(np.prod(self.action_space.shape))
         else:
@@ -213,33 +206,29 @@ class SAC(Algorithm):
             self.log_ent_coef: nn.Parameter | None = nn.Parameter(
                 torch.full((1,), float(np.log(init)), device=self.device))
             self.ent_coef_params = FlatParameters([self.log_ent_coef])
-            self.ent_coef_optimizer = make_adam(self.ent_coef_params, lr=lr)
+            self.ent_coef_optimizer = self.optimizers.register(
+                "ent_coef_optimizer", make_adam(self.ent_coef_params, lr=cfg.learning_rate(1.0)), self.ent_coef_params,
+                cfg.learning_rate)
             self.ent_coef_tensor = None
         else:
             self.log_ent_coef = self.ent_coef_params = self.ent_coef_optimizer = None
             self.ent_coef_tensor = torch.tensor(float(cfg.ent_coef), device=self.device)
-        self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
-        self.action_noise = off_policy.vectorize_noise(self.action_noise, self.n_envs)
-        if self.action_noise is not None and self.seed is not None:
-            self.action_noise.seed(self.seed)
 
     def _on_n_envs_changed(self) -> None:
-        off_policy.check_n_envs_train_freq(self.config.train_freq, self.n_envs)
-        self.replay_buffer = off_policy.make_replay_buffer(self, self.config.buffer_size)
-        self.action_noise = off_policy.vectorize_noise(self.action_noise, self.n_envs)
+        actor_critic.on_n_envs_changed(self)
 
     def _reset_env(self) -> None:
         off_policy.end_stored_episodes(self)
         super()._reset_env()
 
     # --- acting ------------------------------------------------------------------------------
-    def _acts_during_warmup(self) -> bool:
+    def policy_acts_during_warmup(self) -> bool:
         return self.config.use_sde and self.config.use_sde_at_warmup
 
-    def _policy_actions(self, obs: Any) -> np.ndarray:
+    def exploration_actions(self, obs: Any) -> np.ndarray:
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=False)
 
-    def _on_step(self) -> None:
+    def after_env_step(self) -> None:
         pass
 
     def _learn_iteration(self, callback: BaseCallback) -> bool:
@@ -249,39 +238,15 @@ class SAC(Algorithm):
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` updates, each on a fresh replay batch."""
         cfg = self.config
-        off_policy.set_training_mode(self, True)
-        lr = cfg.learning_rate(self._progress_remaining)
-        optimizers = [self.actor_optimizer, self.critic_optimizer]
-        if self.ent_coef_optimizer is not None:
-            optimizers.append(self.ent_coef_optimizer)
-        off_policy.set_learning_rate(optimizers, lr)
-        reward_fn = off_policy.reward_transform(self)
-        # The default MLP policy gets its update in closed form (same losses, no autograd graph).
-        closed_form = off_policy.cached_closed_form(self, closed_form_gradients)
-        for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
-                                              gamma=cfg.gamma, reward_fn=reward_fn)
-            self._hook("on_minibatch", batch)
-            self._n_updates += 1
-            update_target = self._n_updates % cfg.target_update_interval == 0
-            if self.residual_actions is None:
-                normalize = self.policy.normalize
-                obs, next_obs = normalize(batch.observations), normalize(batch.next_observations)
-                update = self.update if closed_form is None else closed_form.step
-                stats = update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_target)
-            else:
-                obs, base = self.policy.normalize_with_base(batch.observations)
-                next_obs, next_base = self.policy.normalize_with_base(batch.next_observations)
-                stats = self.update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_target,
-                                    base=base, next_base=next_base, update_actor=not self._actor_frozen())
-            for key, value in stats.items():
-                self.logger.record_mean(key, value)
-            if self._stop_requested:
-                break
-        self.logger.record("train/n_updates", self._n_updates)
-        self.logger.record("train/learning_rate", lr)
+        actor_critic.train(self, gradient_steps, self._update_batch)
         if cfg.use_sde:
             self.logger.record("train/std", self.policy.actor.sde_std().detach().mean())
+
+    def _update_batch(self, batch: Transitions) -> dict[str, torch.Tensor]:
+        update_target = self.n_updates % self.config.target_update_interval == 0
+        return self.update(batch.observations, batch.actions, batch.rewards, batch.next_observations,
+                           batch.discounts, update_target, base=batch.base_actions, next_base=batch.next_base_actions,
+                           update_actor=not self._actor_frozen())
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
                discounts: torch.Tensor, update_target: bool, *, base: torch.Tensor | None = None,
@@ -289,11 +254,13 @@ class SAC(Algorithm):
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         Critic first (its terms, :meth:`compute_critic_losses`, then its optimizer), then actor
-        and alpha (:meth:`compute_actor_losses`) with the updated critics. The update hooks run
-        here: ``before_gradient_step`` before each of the two optimizer steps, with that loss's
-        terms, and ``after_gradient_step`` once, after the target update, with every term.
-        Without update hooks it is a function of fixed-shape tensors without host
-        synchronisation, so ``torch.compile`` can wrap it.
+        and alpha (:meth:`compute_actor_losses`) with the updated critics. The gradients come
+        from the fast path (:mod:`ballast.algos.fast_path`) when it applies, else from autograd;
+        everything else is the same on both. The update hooks run here: ``before_gradient_step``
+        before each of the two optimizer steps, with that loss's terms, and
+        ``after_gradient_step`` once, after the target update, with every term. Without update
+        hooks it is a function of fixed-shape tensors without host synchronisation, so
+        ``torch.compile`` can wrap it.
 
         For a residual agent ``base`` and ``next_base`` are the base's env actions: the actor's
         corrections become executed actions (``ResidualActions.critic_actions``) before the critic
@@ -301,33 +268,40 @@ class SAC(Algorithm):
         (critic warm-up) trains the critic and the entropy coefficient, not the actor: the actor's
         terms are then only ``alpha`` (:meth:`compute_warmup_losses`).
         """
-        policy, cfg, extensions = self.policy, self.config, self.extensions
+        cfg, extensions = self.config, self.extensions
         batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
                             discounts=discounts, base_actions=base, next_base_actions=next_base)
-        actor = policy.actor
-        noise = None
-        if cfg.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
-            noise = torch.randn(1, actor.latent_dim, actor.action_dim, device=actions.device)
-        pi = actor.outputs(obs, noise)
         ent_coef = self.log_ent_coef.detach().exp() if self.log_ent_coef is not None else self.ent_coef_tensor
+        fast = self._fast_update()
+        noise = None
         extensions.zero_own_grads()
-        terms = self.compute_critic_losses(batch, pi, ent_coef, noise)
-        self.critic_params.zero_grad()
-        sum_terms(terms).backward()
+        if fast is not None:
+            pi = fast.actor_pass(obs, next_obs)
+            terms = fast.critic_gradients(batch, pi, ent_coef)
+        else:
+            if cfg.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
+                actor = self.policy.actor
+                noise = torch.randn(1, actor.latent_dim, actor.action_dim, device=actions.device)
+            pi = self.policy.actor.outputs(obs, noise)
+            terms = self.compute_critic_losses(batch, pi, ent_coef, noise)
+            self.critic_params.zero_grad()
+            sum_terms(terms).backward()
         self._hook("before_gradient_step", terms)
         self.critic_optimizer.step()
-        if update_actor:
-            actor_terms = self.compute_actor_losses(batch, pi, ent_coef)
-        else:
-            actor_terms = self.compute_warmup_losses(batch, pi)
         # The alpha loss reaches only log(alpha) and the actor loss only the actor (alpha enters it
         # detached), so one backward serves both; stepping alpha last changes nothing, since this
         # step's target and actor loss use alpha from before its update, as in SB3.
-        self.actor_params.zero_grad()
-        if "alpha" in actor_terms:
-            self.ent_coef_params.zero_grad()
+        if fast is not None:
+            actor_terms = fast.actor_gradients(pi, ent_coef, update_actor)
+        else:
+            actor_terms = (self.compute_actor_losses(batch, pi, ent_coef) if update_actor
+                           else self.compute_warmup_losses(batch, pi))
+            self.actor_params.zero_grad()
+            if "alpha" in actor_terms:
+                self.ent_coef_params.zero_grad()
+            if actor_terms:
+                sum_terms(actor_terms).backward()
         if actor_terms:
-            sum_terms(actor_terms).backward()
             self._hook("before_gradient_step", actor_terms)
         if "alpha" in actor_terms:
             self.ent_coef_optimizer.step()
@@ -408,32 +382,117 @@ class SAC(Algorithm):
             return {}
         return {"alpha": losses.entropy_coef_loss(self.log_ent_coef, pi.log_prob, self.target_entropy)}
 
-    # --- checkpoint ----------------------------------------------------------------------------
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        optimizers = {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
-        if self.ent_coef_optimizer is not None:
-            optimizers["ent_coef_optimizer"] = self.ent_coef_optimizer
-        return optimizers
+    # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
+    def _fast_path_structure(self) -> str | None:
+        policy = self.policy
+        actor, critic, target = policy.actor, policy.critic, policy.critic_target
+        if target.n_critics != critic.n_critics:
+            return "the target critics are not the critics' copy"
+        if any(p.dtype != torch.float32 for p in target.parameters()):
+            return "the target critics are not float32"
+        parameters = [*self.actor_params.params, *self.critic_params.params]
+        if self.log_ent_coef is not None:
+            parameters.append(self.log_ent_coef)
+        return networks_reason([actor.encoder, critic.encoder, target.encoder], [actor.mlp, critic.mlp, target.mlp],
+                               parameters, [self.actor_params, self.critic_params], [actor, critic])
 
+    def _build_fast_update(self) -> SACFastUpdate:
+        return SACFastUpdate(self)
+
+    # --- checkpoint ----------------------------------------------------------------------------
     def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        tensors = {name: self._optimizer_group(opt)[0] for name, opt in self._optimizers().items()}
         ent = self.log_ent_coef if self.log_ent_coef is not None else self.ent_coef_tensor
-        tensors["ent_coef"] = {"log_ent_coef" if self.log_ent_coef is not None else "ent_coef": ent.detach()}
-        return tensors
+        return {"ent_coef": {"log_ent_coef" if self.log_ent_coef is not None else "ent_coef": ent.detach()}}
 
     def _extra_state(self) -> dict[str, Any]:
-        state = {name: self._optimizer_group(opt)[1] for name, opt in self._optimizers().items()}
-        if self.action_noise is not None:
-            state["action_noise"] = self.action_noise.state_dict()
-        return state
+        return actor_critic.noise_state(self)
 
     def _load_extra(self, checkpoint: Checkpoint) -> None:
-        for name, optimizer in self._optimizers().items():
-            if name in checkpoint.tensors and name in checkpoint.state:
-                self._restore_optimizer(optimizer, checkpoint.tensors[name], checkpoint.state[name])
         saved = checkpoint.tensors.get("ent_coef", {})
         with torch.no_grad():
             if self.log_ent_coef is not None and "log_ent_coef" in saved:
                 self.log_ent_coef.copy_(saved["log_ent_coef"])
-        if self.action_noise is not None and "action_noise" in checkpoint.state:
-            self.action_noise.load_state_dict(checkpoint.state["action_noise"])
+        actor_critic.load_noise_state(self, checkpoint)
+
+
+@dataclass
+class SACActorPass:
+    """The actor's forward pass on ``s`` and ``s'`` of a batch (its weights do not change before its step)."""
+
+    x: torch.Tensor
+    next_x: torch.Tensor
+    hidden: list[torch.Tensor]
+    raw_log_std: torch.Tensor
+    pi: SquashedGaussian
+    next_pi: SquashedGaussian
+
+
+class SACFastUpdate:
+    """SAC's gradients for the default MLP policy without autograd (:mod:`ballast.algos.fast_path`).
+
+    :meth:`actor_pass` draws the actor's samples for ``s`` and ``s'`` (the noise in the order
+    :meth:`SquashedGaussianActor.outputs` draws it: first for ``s``, then for ``s'``);
+    :meth:`critic_gradients` and :meth:`actor_gradients` return the terms of
+    :meth:`SAC.compute_critic_losses` and :meth:`SAC.compute_actor_losses` (detached) and write the
+    gradients. The derivatives, per sample ``b`` of ``B``: ``d/dQ_i = (Q_i - y) / B`` (half of
+    :func:`ballast.losses.q_regression_loss_grad`); the actor loss's (:func:`ballast.losses.sac_actor_loss_grad`)
+    through the minimum critic's input (:meth:`CriticEnsemble.min_input_grad`) and the squashed
+    Gaussian (:meth:`SquashedGaussian.output_grads`); ``log_std = clamp(z, -20, 2)`` passes the
+    gradient where ``-20 <= z <= 2``; alpha's by :func:`ballast.losses.entropy_coef_loss_grad`.
+    """
+
+    def __init__(self, model: SAC) -> None:
+        actor = model.policy.actor
+        self.model = model
+        self.encoder = actor.encoder
+        self.actor = Layers.of_stacked_mlp(actor.mlp)
+        self.mu, self.log_std = Affine.of_linear(actor.mu), Affine.of_linear(actor.log_std)
+        self.critic = CriticEnsemble(model.policy.critic)
+        self.target = CriticEnsemble(model.policy.critic_target)
+
+    @torch.no_grad()
+    def actor_pass(self, obs: torch.Tensor, next_obs: torch.Tensor) -> SACActorPass:
+        x, next_x = self.encoder.forward(obs), self.encoder.forward(next_obs)
+        n = x.shape[0]
+        hidden = self.actor.forward(torch.cat((x, next_x)))
+        latent = hidden[-1][0]
+        mean, raw = self.mu.forward(latent), self.log_std.forward(latent)
+        log_std = raw.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        eps = torch.randn(mean[:n].shape, dtype=mean.dtype, device=mean.device)
+        next_eps = torch.randn(mean[n:].shape, dtype=mean.dtype, device=mean.device)
+        return SACActorPass(x, next_x, hidden, raw[:n], SquashedGaussian(mean[:n], log_std[:n], eps),
+                            SquashedGaussian(mean[n:], log_std[n:], next_eps))
+
+    @torch.no_grad()
+    def critic_gradients(self, batch: Transitions, p: SACActorPass, ent_coef: torch.Tensor
+                         ) -> dict[str, torch.Tensor]:
+        next_q = self.target.forward(torch.cat((p.next_x, p.next_pi.actions), dim=1)).q
+        target = returns.soft_q_target(batch.rewards, batch.discounts, next_q, p.next_pi.log_prob, ent_coef)
+        trace = self.critic.forward(torch.cat((p.x, batch.actions), dim=1))
+        self.critic.backward(trace, 0.5 * losses.q_regression_loss_grad(trace.q, target))
+        return {"critic": 0.5 * losses.q_regression_loss(trace.q, target)}
+
+    @torch.no_grad()
+    def actor_gradients(self, p: SACActorPass, ent_coef: torch.Tensor, update_actor: bool
+                        ) -> dict[str, torch.Tensor]:
+        model, pi = self.model, p.pi
+        terms = {}
+        if update_actor:
+            trace = self.critic.forward(torch.cat((p.x, pi.actions), dim=1))
+            terms["actor"] = losses.sac_actor_loss(pi.log_prob, trace.q, ent_coef)
+            d_log_prob, chosen, d_q = losses.sac_actor_loss_grad(pi.log_prob, trace.q, ent_coef)
+            d_actions = self.critic.min_input_grad(trace, chosen, d_q, slice(p.x.shape[1], None))
+            d_mean, d_log_std = pi.output_grads(d_actions, d_log_prob)
+            d_raw = torch.where((p.raw_log_std >= LOG_STD_MIN) & (p.raw_log_std <= LOG_STD_MAX), d_log_std, 0.0)
+            n = p.x.shape[0]
+            latent = p.hidden[-1][0, :n]
+            self.mu.weight_grad(latent, d_mean)
+            self.log_std.weight_grad(latent, d_raw)
+            if self.actor.affines:
+                d_latent = self.mu.input_grad(d_mean) + self.log_std.input_grad(d_raw)
+                self.actor.backward([h[:, :n] for h in p.hidden], d_latent.unsqueeze(0))
+        if model.log_ent_coef is not None:
+            terms["alpha"] = losses.entropy_coef_loss(model.log_ent_coef, pi.log_prob, model.target_entropy)
+            model.log_ent_coef.grad.copy_(
+                losses.entropy_coef_loss_grad(model.log_ent_coef, pi.log_prob, model.target_entropy))
+        return terms

@@ -30,9 +30,9 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses, returns
-from ballast.algos import off_policy
+from ballast.algos import actor_critic, off_policy
 from ballast.algos.base import Algorithm
-from ballast.algos.td3_gradients import closed_form_gradients
+from ballast.algos.fast_path import networks_reason
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
@@ -47,9 +47,11 @@ from ballast.extensions import (
     term_stats,
 )
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
-from ballast.policies.continuous import TD3Policy, target_pairs
+from ballast.policies.continuous import TD3Policy
+from ballast.policies.fast_mlp import Affine, CriticEnsemble, Layers
 from ballast.residual.actions import residual_options
-from ballast.schedules import Schedule, ScheduleLike, as_schedule
+from ballast.schedules import ScheduleLike, as_schedule
+from ballast.torch_compat import tanh_backward
 
 
 def td3_policy_defaults(policy_name: str, n_critics: int = 2) -> dict[str, Any]:
@@ -61,26 +63,17 @@ def td3_policy_defaults(policy_name: str, n_critics: int = 2) -> dict[str, Any]:
 
 
 @dataclass
-class TD3Config:
+class TD3Config(actor_critic.ActorCriticConfig):
     """TD3's hyperparameters (see :class:`TD3`)."""
 
-    learning_rate: Schedule
-    buffer_size: int
-    learning_starts: int
-    batch_size: int
-    tau: float
-    gamma: float
-    train_freq: tuple[int, str]
-    gradient_steps: int
-    action_noise: dict[str, Any] | None
-    n_steps: int
     policy_delay: int
     target_policy_noise: float
     target_noise_clip: float
 
     def __post_init__(self) -> None:
-        if self.policy_delay < 1 or self.n_steps < 1 or self.batch_size < 1:
-            raise ConfigurationError("policy_delay, n_steps and batch_size must be at least 1")
+        super().__post_init__()
+        if self.policy_delay < 1:
+            raise ConfigurationError(f"policy_delay must be at least 1, got {self.policy_delay}")
 
 
 class TD3(Algorithm):
@@ -104,6 +97,7 @@ class TD3(Algorithm):
     default_policy_class = TD3Policy
     default_n_critics = 2
     extendable_losses = ("actor", "critic")
+    loss_methods = ("compute_critic_losses", "compute_actor_losses")
 
     def __init__(
         self,
@@ -123,6 +117,7 @@ class TD3(Algorithm):
         policy_delay: int = 2,
         target_policy_noise: float = 0.2,
         target_noise_clip: float = 0.5,
+        stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
         normalize_observations: bool = False,
@@ -157,7 +152,8 @@ class TD3(Algorithm):
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
                     vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
                     action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
-                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps))
+                    residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps),
+                    stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
         defaults = td3_policy_defaults(self.policy_name, self.default_n_critics)
@@ -165,39 +161,23 @@ class TD3(Algorithm):
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:
-        cfg = self.config
-        off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
-        lr = cfg.learning_rate(1.0)
-        extensions = self.extensions
-        self.actor_params, self.actor_optimizer = off_policy.make_optimizer(
-            [*self.policy.actor.parameters(), *extensions.shared_parameters("actor")], lr)
-        self.critic_params, self.critic_optimizer = off_policy.make_optimizer(
-            [*self.policy.critic.parameters(), *extensions.shared_parameters("critic")], lr)
-        extensions.build_own_optimizers()
-        self.targets = off_policy.PolyakTargets(target_pairs(self.policy),
-                                                [self.critic_params, self.actor_params])
-        self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
-        self.action_noise = off_policy.vectorize_noise(self.action_noise, self.n_envs)
-        if self.action_noise is not None and self.seed is not None:
-            self.action_noise.seed(self.seed)
+        actor_critic.build(self, target_actor=True)
 
     def _on_n_envs_changed(self) -> None:
-        off_policy.check_n_envs_train_freq(self.config.train_freq, self.n_envs)
-        self.replay_buffer = off_policy.make_replay_buffer(self, self.config.buffer_size)
-        self.action_noise = off_policy.vectorize_noise(self.action_noise, self.n_envs)
+        actor_critic.on_n_envs_changed(self)
 
     def _reset_env(self) -> None:
         off_policy.end_stored_episodes(self)
         super()._reset_env()
 
     # --- acting ------------------------------------------------------------------------------
-    def _acts_during_warmup(self) -> bool:
+    def policy_acts_during_warmup(self) -> bool:
         return False
 
-    def _policy_actions(self, obs: Any) -> np.ndarray:
+    def exploration_actions(self, obs: Any) -> np.ndarray:
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=True)
 
-    def _on_step(self) -> None:
+    def after_env_step(self) -> None:
         pass
 
     def _learn_iteration(self, callback: BaseCallback) -> bool:
@@ -206,35 +186,13 @@ class TD3(Algorithm):
     # --- training ----------------------------------------------------------------------------
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` critic updates, each on a fresh replay batch, with delayed actor updates."""
-        cfg = self.config
-        off_policy.set_training_mode(self, True)
-        lr = cfg.learning_rate(self._progress_remaining)
-        off_policy.set_learning_rate([self.actor_optimizer, self.critic_optimizer], lr)
-        reward_fn = off_policy.reward_transform(self)
-        # The default MLP policy gets its update in closed form (same losses, no autograd graph).
-        closed_form = off_policy.cached_closed_form(self, closed_form_gradients)
-        for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(cfg.batch_size, self._generator, n_steps=cfg.n_steps,
-                                              gamma=cfg.gamma, reward_fn=reward_fn)
-            self._hook("on_minibatch", batch)
-            self._n_updates += 1
-            update_actor = self._n_updates % cfg.policy_delay == 0
-            if self.residual_actions is None:
-                normalize = self.policy.normalize
-                obs, next_obs = normalize(batch.observations), normalize(batch.next_observations)
-                update = self.update if closed_form is None else closed_form.step
-                stats = update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_actor)
-            else:
-                obs, base = self.policy.normalize_with_base(batch.observations)
-                next_obs, next_base = self.policy.normalize_with_base(batch.next_observations)
-                stats = self.update(obs, batch.actions, batch.rewards, next_obs, batch.discounts, update_actor,
-                                    base=base, next_base=next_base, train_actor=not self._actor_frozen())
-            for key, value in stats.items():
-                self.logger.record_mean(key, value)
-            if self._stop_requested:
-                break
-        self.logger.record("train/n_updates", self._n_updates)
-        self.logger.record("train/learning_rate", lr)
+        actor_critic.train(self, gradient_steps, self._update_batch)
+
+    def _update_batch(self, batch: Transitions) -> dict[str, torch.Tensor]:
+        update_actor = self.n_updates % self.config.policy_delay == 0
+        return self.update(batch.observations, batch.actions, batch.rewards, batch.next_observations,
+                           batch.discounts, update_actor, base=batch.base_actions, next_base=batch.next_base_actions,
+                           train_actor=not self._actor_frozen())
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
                discounts: torch.Tensor, update_actor: bool, *, base: torch.Tensor | None = None,
@@ -242,10 +200,12 @@ class TD3(Algorithm):
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         Critic (:meth:`compute_critic_losses`, then its optimizer); with ``update_actor`` then the
-        actor (:meth:`compute_actor_losses`) and the target networks. ``before_gradient_step``
-        runs before each optimizer step with that loss's terms, ``after_gradient_step`` once at
-        the end with every term. Without update hooks it is a function of fixed-shape tensors
-        without host synchronisation, so ``torch.compile`` can wrap it.
+        actor (:meth:`compute_actor_losses`) and the target networks. The gradients come from the
+        fast path (:mod:`ballast.algos.fast_path`) when it applies, else from autograd; everything
+        else is the same on both. ``before_gradient_step`` runs before each optimizer step with
+        that loss's terms, ``after_gradient_step`` once at the end with every term. Without update
+        hooks it is a function of fixed-shape tensors without host synchronisation, so
+        ``torch.compile`` can wrap it.
 
         For a residual agent ``base`` and ``next_base`` are the base's env actions: the actors'
         corrections become executed actions (``ResidualActions.critic_actions``; the target
@@ -255,18 +215,25 @@ class TD3(Algorithm):
         cfg, extensions = self.config, self.extensions
         batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
                             discounts=discounts, base_actions=base, next_base_actions=next_base)
+        fast = self._fast_update()
         extensions.zero_own_grads()
-        terms = self.compute_critic_losses(batch)
-        self.critic_params.zero_grad()
-        sum_terms(terms).backward()
+        if fast is not None:
+            terms = fast.critic_gradients(batch)
+        else:
+            terms = self.compute_critic_losses(batch)
+            self.critic_params.zero_grad()
+            sum_terms(terms).backward()
         self._hook("before_gradient_step", terms)
         self.critic_optimizer.step()
         extended = bool(extensions.extra_losses)
         extra_ran = extended and extensions.has_losses("critic")
         if update_actor and train_actor:
-            actor_terms = self.compute_actor_losses(batch)
-            self.actor_params.zero_grad()
-            sum_terms(actor_terms).backward()
+            if fast is not None:
+                actor_terms = fast.actor_gradients(batch)
+            else:
+                actor_terms = self.compute_actor_losses(batch)
+                self.actor_params.zero_grad()
+                sum_terms(actor_terms).backward()
             self._hook("before_gradient_step", actor_terms)
             self.actor_optimizer.step()
             terms = {**terms, **actor_terms}
@@ -334,22 +301,83 @@ class TD3(Algorithm):
             add_extra_terms(terms, extensions.terms(batch, outputs, self, "actor"))
         return terms
 
+    # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
+    def _fast_path_structure(self) -> str | None:
+        policy = self.policy
+        networks = [policy.actor, policy.actor_target, policy.critic, policy.critic_target]
+        if policy.critic_target.n_critics != policy.critic.n_critics:
+            return "the target critics are not the critics' copy"
+        if any(p.dtype != torch.float32 for m in (policy.actor_target, policy.critic_target) for p in m.parameters()):
+            return "the target networks are not float32"
+        return networks_reason([m.encoder for m in networks], [m.mlp for m in networks],
+                               [*self.actor_params.params, *self.critic_params.params],
+                               [self.actor_params, self.critic_params], [policy.actor, policy.critic])
+
+    def _build_fast_update(self) -> TD3FastUpdate:
+        return TD3FastUpdate(self)
+
     # --- checkpoint ----------------------------------------------------------------------------
-    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"actor_optimizer": self.actor_optimizer, "critic_optimizer": self.critic_optimizer}
-
-    def _extra_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {name: self._optimizer_group(opt)[0] for name, opt in self._optimizers().items()}
-
     def _extra_state(self) -> dict[str, Any]:
-        state = {name: self._optimizer_group(opt)[1] for name, opt in self._optimizers().items()}
-        if self.action_noise is not None:
-            state["action_noise"] = self.action_noise.state_dict()
-        return state
+        return actor_critic.noise_state(self)
 
     def _load_extra(self, checkpoint: Checkpoint) -> None:
-        for name, optimizer in self._optimizers().items():
-            if name in checkpoint.tensors and name in checkpoint.state:
-                self._restore_optimizer(optimizer, checkpoint.tensors[name], checkpoint.state[name])
-        if self.action_noise is not None and "action_noise" in checkpoint.state:
-            self.action_noise.load_state_dict(checkpoint.state["action_noise"])
+        actor_critic.load_noise_state(self, checkpoint)
+
+
+class _Actor:
+    """A :class:`~ballast.policies.continuous.DeterministicActor` ``tanh(mu(MLP(s)))`` as plain tensors."""
+
+    def __init__(self, actor: nn.Module) -> None:
+        self.layers, self.mu = Layers.of_stacked_mlp(actor.mlp), Affine.of_linear(actor.mu)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        hidden = self.layers.forward(x)
+        return torch.tanh(self.mu.forward(hidden[-1][0])), hidden
+
+
+class TD3FastUpdate:
+    """TD3's (and DDPG's) gradients for the default MLP policy without autograd
+    (:mod:`ballast.algos.fast_path`): :meth:`critic_gradients` and :meth:`actor_gradients` return the
+    terms of :meth:`TD3.compute_critic_losses` and :meth:`TD3.compute_actor_losses` (detached) and
+    write the gradients. The derivatives: :func:`ballast.losses.q_regression_loss_grad`; the actor
+    loss's (:func:`ballast.losses.deterministic_actor_loss_grad`) through the first critic's input;
+    ``mu = tanh(z)``: ``dz = d mu (1 - mu^2)``.
+    """
+
+    def __init__(self, model: TD3) -> None:
+        policy, cfg = model.policy, model.config
+        self.encoder = policy.actor.encoder
+        self.actor, self.actor_target = _Actor(policy.actor), _Actor(policy.actor_target)
+        self.critic = CriticEnsemble(policy.critic)
+        self.first_critic = CriticEnsemble(policy.critic, first=True)
+        self.target = CriticEnsemble(policy.critic_target)
+        self.config = cfg
+
+    @torch.no_grad()
+    def critic_gradients(self, batch: Transitions) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        x, next_x = self.encoder.forward(batch.observations), self.encoder.forward(batch.next_observations)
+        next_actions, _ = self.actor_target.forward(next_x)
+        if cfg.target_policy_noise > 0:
+            noise = (torch.randn_like(next_actions) * cfg.target_policy_noise).clamp(
+                -cfg.target_noise_clip, cfg.target_noise_clip)
+            next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+        next_q = self.target.forward(torch.cat((next_x, next_actions), dim=1)).q
+        target = returns.clipped_double_q_target(batch.rewards, batch.discounts, next_q)
+        trace = self.critic.forward(torch.cat((x, batch.actions), dim=1))
+        self.critic.backward(trace, losses.q_regression_loss_grad(trace.q, target))
+        return {"critic": losses.q_regression_loss(trace.q, target)}
+
+    @torch.no_grad()
+    def actor_gradients(self, batch: Transitions) -> dict[str, torch.Tensor]:
+        x = self.encoder.forward(batch.observations)
+        mu, hidden = self.actor.forward(x)
+        trace = self.first_critic.forward(torch.cat((x, mu), dim=1))
+        d_q = losses.deterministic_actor_loss_grad(trace.q)
+        chosen = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
+        d_mu = self.first_critic.min_input_grad(trace, chosen, d_q[0], slice(x.shape[1], None))
+        d_z = tanh_backward(d_mu, mu)
+        self.actor.mu.weight_grad(hidden[-1][0], d_z)
+        if self.actor.layers.affines:
+            self.actor.layers.backward(hidden, self.actor.mu.input_grad(d_z).unsqueeze(0))
+        return {"actor": losses.deterministic_actor_loss(trace.q)}

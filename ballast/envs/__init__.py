@@ -4,8 +4,8 @@ and the bundled envs."""
 from ballast.envs.graph_problems import MinVertexCoverEnv, register_envs
 from ballast.envs.make import make_vec_env
 from ballast.envs.masker import ActionMasker
-from ballast.envs.normalize import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 from ballast.envs.residual import ResidualActionWrapper
+from ballast.policies.normalize import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 
 register_envs()
 

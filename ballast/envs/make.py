@@ -36,6 +36,11 @@ def env_id_of(env: EnvLike | None) -> str | None:
     return getattr(spec, "id", None)
 
 
+def copies_for(env: EnvLike, n_envs: int) -> int:
+    """How many copies to build from ``env``: ``n_envs`` for ids and factories, 1 for an instance or vector env."""
+    return 1 if isinstance(env, (VectorEnv, gym.Env)) else n_envs
+
+
 def make_vec_env(
     env: EnvLike,
     n_envs: int = 1,

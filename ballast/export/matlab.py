@@ -35,7 +35,6 @@ from torch import fx, nn
 
 from ballast.checkpoint import atomic_write_bytes
 from ballast.encoders.standard import FlattenEncoder, OneHotEncoder
-from ballast.envs.normalize import ObservationNormalizer
 from ballast.export import ExportError
 from ballast.export.module import ExportPlan
 from ballast.policies.heads import (
@@ -47,6 +46,7 @@ from ballast.policies.heads import (
     StateDependentHead,
 )
 from ballast.policies.mlp import StackedMLP
+from ballast.policies.normalize import ObservationNormalizer
 
 OCTAVE = "octave-cli"
 

@@ -207,7 +207,7 @@ class ExportPlan:
 
         When the base's actions are an input (``base`` is set), they are the base's for those observations.
         """
-        from ballast.export.parity import sample_observations
+        from ballast.space_sampling import sample_observations
 
         obs = sample_observations(self.observation_space, batch, seed=0)
         if self.base is not None:

@@ -27,13 +27,14 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.encoders import build_encoder
-from ballast.envs.normalize import ObservationNormalizer
 from ballast.node_spaces import is_per_node_action_space
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
 from ballast.policies.node_heads import NodeActionAdapter, is_node_action_space, make_node_head
+from ballast.policies.normalize import ObservationNormalizer
 from ballast.ragged import GraphBatch, SetBatch
+from ballast.registry import register_policy
 
 if TYPE_CHECKING:
     from ballast.residual.actions import ResidualActions
@@ -52,6 +53,7 @@ class PolicyOutput:
     values: torch.Tensor
 
 
+@register_policy
 class ActorCriticPolicy(nn.Module):
     """Actor and critic MLPs over a shared (by default) encoder; see the module docstring."""
 

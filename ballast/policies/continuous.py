@@ -30,13 +30,16 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast.distributions import StateDependentGaussian
+from ballast.distributions import SQUASH_EPS, SquashedGaussian, StateDependentGaussian
 from ballast.encoders import build_encoder
-from ballast.envs.normalize import ObservationNormalizer
 from ballast.errors import UnsupportedSpaceError
 from ballast.policies.config import PolicyConfig
+from ballast.policies.fast_mlp import column_forward, column_input_grad, column_weight_grad
 from ballast.policies.heads import ActionAdapter, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
+from ballast.policies.normalize import ObservationNormalizer
+from ballast.registry import register_policy
+from ballast.torch_compat import parameter_list_tensors
 
 if TYPE_CHECKING:
     from ballast.residual.actions import ResidualActions
@@ -44,8 +47,6 @@ if TYPE_CHECKING:
 Obs = torch.Tensor | dict[str, torch.Tensor]
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_SQUASH_EPS = 1e-6
 
 
 @dataclass
@@ -101,26 +102,23 @@ def _init_mlp(mlp: StackedMLP, ortho_init: bool) -> None:
 
 
 class StackedOutput(torch.autograd.Function):
-    """``q[g, b] = h[g, b, :] @ w[g, :, 0] + bias[g, 0, 0]``: one output per stacked copy.
-
-    The same as ``baddbmm(bias, h, w).squeeze(-1)``, computed as row-vector products and, in the
-    backward pass, an outer product: batched matrix products with one output column are several
-    times slower on CPU, and they were the costliest part of a small critic's update.
-    """
+    """``q[g, b] = h[g, b, :] @ w[g, :, 0] + bias[g, 0, 0]``: one output per stacked copy, with the
+    forward and backward passes of :func:`ballast.policies.fast_mlp.column_forward` (row-vector
+    products and an outer product: batched matrix products with one output column are several
+    times slower on CPU, and they were the costliest part of a small critic's update)."""
 
     @staticmethod
     def forward(ctx, h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(h, weight)
-        return torch.baddbmm(bias, weight.transpose(1, 2), h.transpose(1, 2)).squeeze(1)
+        return column_forward(h, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         h, weight = ctx.saved_tensors
-        grad = grad.unsqueeze(1)  # (copies, 1, batch)
         needs_h, needs_weight, needs_bias = ctx.needs_input_grad
-        grad_h = grad.transpose(1, 2) * weight.transpose(1, 2) if needs_h else None
-        grad_weight = torch.bmm(grad, h).transpose(1, 2) if needs_weight else None
-        grad_bias = grad.sum(2, keepdim=True) if needs_bias else None
+        grad_h = column_input_grad(grad, weight) if needs_h else None
+        grad_weight = column_weight_grad(h, grad) if needs_weight else None
+        grad_bias = grad.sum(1).view(-1, 1, 1) if needs_bias else None
         return grad_h, grad_weight, grad_bias
 
 
@@ -162,8 +160,8 @@ class ContinuousCritic(nn.Module):
                         first_only: bool = False) -> torch.Tensor:
         """:meth:`forward` on the encoder's ``features`` (see :meth:`features`) instead of observations."""
         x = torch.cat([features, actions], dim=1)
-        weights = [*self.mlp.weights._parameters.values(), self.out_weight]
-        biases = [*self.mlp.biases._parameters.values(), self.out_bias]
+        weights = [*parameter_list_tensors(self.mlp.weights), self.out_weight]
+        biases = [*parameter_list_tensors(self.mlp.biases), self.out_bias]
         copies = 1 if first_only else self.n_critics
         if first_only:
             weights, biases = [w[:1] for w in weights], [b[:1] for b in biases]
@@ -218,7 +216,7 @@ class SquashedGaussianActor(nn.Module):
         log_std = self.log_std
         if self.use_expln:
             below = torch.exp(log_std) * (log_std <= 0)
-            safe = log_std * (log_std > 0) + _SQUASH_EPS
+            safe = log_std * (log_std > 0) + SQUASH_EPS
             std = below + (torch.log1p(safe) + 1.0) * (log_std > 0)
         else:
             std = torch.exp(log_std)
@@ -261,14 +259,12 @@ class SquashedGaussianActor(nn.Module):
             eps = self.sde_noise if noise is None else noise
             dist = StateDependentGaussian(mean, latent, self.sde_std(), eps * self.sde_std())
             u = dist.sample()
-            log_prob = dist.log_prob(u)
+            actions = torch.tanh(u)
+            log_prob = dist.log_prob(u) - torch.log(1.0 - actions.square() + SQUASH_EPS).sum(-1)
         else:
             log_std = self.log_std(latent).clamp(LOG_STD_MIN, LOG_STD_MAX)
-            eps = torch.randn_like(mean)
-            u = mean + log_std.exp() * eps
-            log_prob = (-0.5 * eps.square() - log_std - _LOG_SQRT_2PI).sum(-1)
-        actions = torch.tanh(u)
-        log_prob = log_prob - torch.log(1.0 - actions.square() + _SQUASH_EPS).sum(-1)
+            squashed = SquashedGaussian(mean, log_std, torch.randn_like(mean))
+            actions, log_prob = squashed.actions, squashed.log_prob
         return ActorOutput(features=features, latent=latent, actions=actions, mean=mean, log_std=log_std,
                            log_prob=log_prob)
 
@@ -317,190 +313,142 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
     return target
 
 
-def _build_critics(policy: nn.Module, observation_space: spaces.Space, action_space: spaces.Space,
-                   policy_name: str, config: PolicyConfig, normalize_observations: bool,
-                   actor_encoder: nn.Module, network_space: spaces.Space) -> None:
-    """Give ``policy`` what SAC's and TD3's share: normaliser, action adapter, critic and its target.
+class OffPolicyActorCritic(nn.Module):
+    """What SAC's and TD3's policies share: the normaliser, the action adapter, the critic ensemble
+    and its target, and acting on raw observations; the subclasses build their actors.
 
-    ``network_space`` is what the encoders take: the observation space, or for a residual policy
-    that space with the base action appended.
-    """
-    action_dim = squashed_box(action_space, type(policy).__name__)
-    _, qf_sizes = actor_critic_sizes(config)
-    policy.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
-    policy.action_adapter = ActionAdapter(action_space, squashed=True)
-    shared = config.share_features_extractor
-    critic_encoder = None if shared else _encoder(network_space, policy_name, config)
-    features_dim = actor_encoder.features_dim
-    policy.critic = ContinuousCritic(critic_encoder, features_dim, action_dim, qf_sizes, config.activation_fn,
-                                     config.n_critics, config.ortho_init)
-    # The target has an encoder of its own even when the online critic borrows the actor's (as in SB3).
-    target_encoder = copy.deepcopy(actor_encoder if shared else critic_encoder)
-    target = ContinuousCritic(target_encoder, features_dim, action_dim, qf_sizes, config.activation_fn,
-                              config.n_critics)
-    target.load_state_dict(policy.critic.state_dict(), strict=False)
-    policy.critic_target = target.requires_grad_(False)
-
-
-class SACPolicy(nn.Module):
-    """Squashed Gaussian actor, critic ensemble and its target; see the module docstring.
-
-    With ``residual`` (see :mod:`ballast.residual.actions`) the actor's output is the correction
-    added to a frozen base's action; its mean layer starts at zero, so the deterministic action
-    is the base's.
+    ``network_observation_space`` is what the encoders take: the observation space, or for a
+    residual policy (``residual``, see :mod:`ballast.residual.actions`) that space with the base
+    action appended; the actor's output is then the correction added to the base's action, and its
+    output layer starts at zero so that the policy first acts exactly as the base.
     """
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
-                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
-                 normalize_observations: bool = False, residual: ResidualActions | None = None) -> None:
+    #: The ``deterministic`` default of :meth:`forward` and :meth:`act`.
+    deterministic_default: bool = False
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str,
+                 config: PolicyConfig | None, normalize_observations: bool, residual: ResidualActions | None
+                 ) -> None:
         super().__init__()
         self.config = config or PolicyConfig()
         self.policy_name = policy_name
         self.observation_space, self.action_space = observation_space, action_space
-        self.use_sde = use_sde
         self.residual = residual
-        net_space = observation_space if residual is None else residual.network_observation_space
-        cfg = self.config
-        pi_sizes, _ = actor_critic_sizes(cfg)
-        encoder = _encoder(net_space, policy_name, cfg)
-        self.actor = SquashedGaussianActor(
-            encoder, squashed_box(action_space, "SAC"), pi_sizes, cfg.activation_fn, use_sde=use_sde,
-            log_std_init=cfg.log_std_init, full_std=cfg.full_std, use_expln=cfg.use_expln,
-            clip_mean=cfg.clip_mean, ortho_init=cfg.ortho_init,
-        )
-        if residual is not None:
-            zero_output_layer_(self.actor.mu)
-        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations,
-                       encoder, net_space)
+        self.network_observation_space = (observation_space if residual is None
+                                          else residual.network_observation_space)
+        self.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
+        self.action_adapter = ActionAdapter(action_space, squashed=True)
 
-    def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
-                 first_only: bool = False) -> torch.Tensor:
-        """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
-        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params,
-                               first_only=first_only)
+    def _build_critics(self, actor: nn.Module) -> None:
+        """The critic ensemble and its target, after the actor (whose encoder a shared critic reads)."""
+        cfg = self.config
+        if self.residual is not None:
+            zero_output_layer_(actor.mu)
+        action_dim = squashed_box(self.action_space, type(self).__name__)
+        _, qf_sizes = actor_critic_sizes(cfg)
+        shared = cfg.share_features_extractor
+        critic_encoder = None if shared else _encoder(self.network_observation_space, self.policy_name, cfg)
+        features_dim = actor.encoder.features_dim
+        self.critic = ContinuousCritic(critic_encoder, features_dim, action_dim, qf_sizes, cfg.activation_fn,
+                                       cfg.n_critics, cfg.ortho_init)
+        # The target has an encoder of its own even when the online critic borrows the actor's (as in SB3).
+        target_encoder = copy.deepcopy(actor.encoder if shared else critic_encoder)
+        target = ContinuousCritic(target_encoder, features_dim, action_dim, qf_sizes, cfg.activation_fn,
+                                  cfg.n_critics)
+        target.load_state_dict(self.critic.state_dict(), strict=False)
+        self.critic_target = target.requires_grad_(False)
 
     def critic_features(self, obs: Obs, *, target: bool = False) -> torch.Tensor:
         """What the critics (or their targets) read: their encoder's output, or the shared actor
         encoder's without gradient; :meth:`ContinuousCritic.q_from_features` takes it."""
-        return critic_features(self, obs, target=target)
+        critic = self.critic_target if target else self.critic
+        if critic.encoder is None:
+            with torch.no_grad():
+                return self.actor.encoder(obs)
+        return critic.encoder(obs)
+
+    def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
+                 first_only: bool = False) -> torch.Tensor:
+        """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
+        critic = self.critic_target if target else self.critic
+        return critic.q_from_features(self.critic_features(obs, target=target), actions,
+                                      detach_params=detach_params, first_only=first_only)
 
     def normalize(self, obs: Obs) -> Obs:
-        return normalize_with_base(self, obs)[0]
+        return self.normalize_with_base(obs)[0]
 
     def normalize_with_base(self, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
-        return normalize_with_base(self, obs)
+        """``(network observation, base env actions or None)`` for raw observations."""
+        normalized = obs if self.normalizer is None else self.normalizer(obs)
+        if self.residual is None:
+            return normalized, None
+        return self.residual.prepare(obs, normalized)
 
-    def forward(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+    def forward(self, obs: Obs, deterministic: bool | None = None) -> torch.Tensor:
         """Actions in [-1, 1] for normalised observations."""
-        return self.actor(obs, deterministic)
+        return self.actor(obs, self.deterministic_default if deterministic is None else deterministic)
 
-    def act(self, obs: Obs, deterministic: bool = False) -> torch.Tensor:
+    def act(self, obs: Obs, deterministic: bool | None = None) -> torch.Tensor:
         """Env actions for raw observations: normalise, act, map onto the Box bounds."""
         if self.residual is None:
-            return self.action_adapter(self.actor(self.normalize(obs), deterministic))
+            return self.action_adapter(self(self.normalize(obs), deterministic))
         return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
 
-    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """A residual policy's env actions for raw observations and the base's actions for them."""
-        return act_with_base(self, obs, base, deterministic)
+    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool | None = None) -> torch.Tensor:
+        """A residual policy's env actions for raw observations and the base's actions for them
+        (export feeds the base's actions from a graph of their own): ``clip(base + scale * actor(.))``."""
+        normalized = obs if self.normalizer is None else self.normalizer(obs)
+        residual = self(self.residual.with_base(normalized, base), deterministic)
+        return self.residual.env_actions(base, residual)
+
+    def reset_noise(self, n_envs: int = 1) -> None:
+        """Draw new gSDE exploration matrices (no-op without gSDE)."""
+
+
+@register_policy
+class SACPolicy(OffPolicyActorCritic):
+    """Squashed Gaussian actor, critic ensemble and its target; see the module docstring."""
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
+                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
+                 normalize_observations: bool = False, residual: ResidualActions | None = None) -> None:
+        super().__init__(observation_space, action_space, policy_name=policy_name, config=config,
+                         normalize_observations=normalize_observations, residual=residual)
+        self.use_sde = use_sde
+        cfg = self.config
+        pi_sizes, _ = actor_critic_sizes(cfg)
+        self.actor = SquashedGaussianActor(
+            _encoder(self.network_observation_space, policy_name, cfg), squashed_box(action_space, "SAC"),
+            pi_sizes, cfg.activation_fn, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std,
+            use_expln=cfg.use_expln, clip_mean=cfg.clip_mean, ortho_init=cfg.ortho_init,
+        )
+        self._build_critics(self.actor)
 
     def reset_noise(self, n_envs: int = 1) -> None:
         self.actor.reset_noise(n_envs)
 
 
-class TD3Policy(nn.Module):
+@register_policy
+class TD3Policy(OffPolicyActorCritic):
     """Deterministic actor and its target, critic ensemble and its target; see the module docstring.
+    It always acts deterministically (exploration is the algorithm's action noise)."""
 
-    With ``residual`` the actor's output is a correction to a frozen base's action, starting at zero.
-    """
+    deterministic_default = True
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
                  policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
                  normalize_observations: bool = False, residual: ResidualActions | None = None) -> None:
-        super().__init__()
         if use_sde:
             raise UnsupportedSpaceError("TD3 and DDPG do not support gSDE (use_sde=True)")
-        self.config = config or PolicyConfig()
-        self.policy_name = policy_name
-        self.observation_space, self.action_space = observation_space, action_space
-        self.residual = residual
-        net_space = observation_space if residual is None else residual.network_observation_space
+        super().__init__(observation_space, action_space, policy_name=policy_name, config=config,
+                         normalize_observations=normalize_observations, residual=residual)
         cfg = self.config
         pi_sizes, _ = actor_critic_sizes(cfg)
-        encoder = _encoder(net_space, policy_name, cfg)
-        self.actor = DeterministicActor(encoder, squashed_box(action_space, "TD3"), pi_sizes,
-                                        cfg.activation_fn, cfg.ortho_init)
-        if residual is not None:
-            zero_output_layer_(self.actor.mu)
+        self.actor = DeterministicActor(_encoder(self.network_observation_space, policy_name, cfg),
+                                        squashed_box(action_space, "TD3"), pi_sizes, cfg.activation_fn,
+                                        cfg.ortho_init)
+        self._build_critics(self.actor)
         self.actor_target = _frozen_copy(self.actor)
-        _build_critics(self, observation_space, action_space, policy_name, cfg, normalize_observations,
-                       encoder, net_space)
-
-    def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
-                 first_only: bool = False) -> torch.Tensor:
-        """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
-        return critic_q_values(self, obs, actions, target=target, detach_params=detach_params,
-                               first_only=first_only)
-
-    def critic_features(self, obs: Obs, *, target: bool = False) -> torch.Tensor:
-        """What the critics (or their targets) read: their encoder's output, or the shared actor
-        encoder's without gradient; :meth:`ContinuousCritic.q_from_features` takes it."""
-        return critic_features(self, obs, target=target)
-
-    def normalize(self, obs: Obs) -> Obs:
-        return normalize_with_base(self, obs)[0]
-
-    def normalize_with_base(self, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
-        return normalize_with_base(self, obs)
-
-    def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
-        """Actions in [-1, 1] for normalised observations (always deterministic)."""
-        return self.actor(obs)
-
-    def act(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
-        """Env actions for raw observations: normalise, act, map onto the Box bounds."""
-        if self.residual is None:
-            return self.action_adapter(self.actor(self.normalize(obs)))
-        return self.act_with_base(obs, self.residual.base_actions(obs), deterministic)
-
-    def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
-        """A residual policy's env actions for raw observations and the base's actions for them."""
-        return act_with_base(self, obs, base, True)
-
-    def reset_noise(self, n_envs: int = 1) -> None:
-        """No gSDE here (kept so that every policy answers it)."""
-
-
-def normalize_with_base(policy: SACPolicy | TD3Policy, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
-    """``(network observation, base env actions or None)`` for raw observations."""
-    normalized = obs if policy.normalizer is None else policy.normalizer(obs)
-    if policy.residual is None:
-        return normalized, None
-    return policy.residual.prepare(obs, normalized)
-
-
-def act_with_base(policy: SACPolicy | TD3Policy, obs: Obs, base: torch.Tensor, deterministic: bool) -> torch.Tensor:
-    """Env actions of a residual policy: ``clip(base + scale * actor(network observation))``."""
-    normalized = obs if policy.normalizer is None else policy.normalizer(obs)
-    residual = policy.actor(policy.residual.with_base(normalized, base), deterministic)
-    return policy.residual.env_actions(base, residual)
-
-
-def critic_q_values(policy: SACPolicy | TD3Policy, obs: Obs, actions: torch.Tensor, *, target: bool,
-                    detach_params: bool, first_only: bool) -> torch.Tensor:
-    """Q-values of ``policy.critic`` (or ``critic_target``); a shared encoder is read without gradient."""
-    critic = policy.critic_target if target else policy.critic
-    return critic.q_from_features(critic_features(policy, obs, target=target), actions,
-                                  detach_params=detach_params, first_only=first_only)
-
-
-def critic_features(policy: SACPolicy | TD3Policy, obs: Obs, *, target: bool) -> torch.Tensor:
-    """The features ``policy.critic`` (or ``critic_target``) reads; a shared encoder's without gradient."""
-    critic = policy.critic_target if target else policy.critic
-    if critic.encoder is None:
-        with torch.no_grad():
-            return policy.actor.encoder(obs)
-    return critic.encoder(obs)
 
 
 def target_pairs(policy: nn.Module) -> list[tuple[nn.Module, list[nn.Parameter]]]:

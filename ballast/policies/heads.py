@@ -17,7 +17,11 @@ class CategoricalHead(nn.Module):
         self.net = nn.Linear(latent_dim, n)
 
     def forward(self, latent: torch.Tensor) -> Categorical:
-        return Categorical(self.net(latent))
+        return self.distribution(self.net(latent))
+
+    def distribution(self, logits: torch.Tensor) -> Categorical:
+        """The distribution for the output of ``self.net``."""
+        return Categorical(logits)
 
 
 class MultiCategoricalHead(nn.Module):
@@ -27,7 +31,11 @@ class MultiCategoricalHead(nn.Module):
         self.net = nn.Linear(latent_dim, sum(nvec))
 
     def forward(self, latent: torch.Tensor) -> MultiCategorical:
-        return MultiCategorical(self.net(latent), self.nvec)
+        return self.distribution(self.net(latent))
+
+    def distribution(self, logits: torch.Tensor) -> MultiCategorical:
+        """The distribution for the output of ``self.net``."""
+        return MultiCategorical(logits, self.nvec)
 
 
 class BernoulliHead(nn.Module):
@@ -36,7 +44,11 @@ class BernoulliHead(nn.Module):
         self.net = nn.Linear(latent_dim, n)
 
     def forward(self, latent: torch.Tensor) -> Bernoulli:
-        return Bernoulli(self.net(latent))
+        return self.distribution(self.net(latent))
+
+    def distribution(self, logits: torch.Tensor) -> Bernoulli:
+        """The distribution for the output of ``self.net``."""
+        return Bernoulli(logits)
 
 
 class GaussianHead(nn.Module):
@@ -48,7 +60,11 @@ class GaussianHead(nn.Module):
         self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
 
     def forward(self, latent: torch.Tensor) -> DiagGaussian:
-        return DiagGaussian(self.net(latent), self.log_std.exp())
+        return self.distribution(self.net(latent))
+
+    def distribution(self, mean: torch.Tensor) -> DiagGaussian:
+        """The distribution for the output of ``self.net`` (the mean)."""
+        return DiagGaussian(mean, self.log_std.exp())
 
 
 class StateDependentHead(nn.Module):

@@ -22,35 +22,16 @@ from torch import nn
 
 from ballast.encoders import build_encoder
 from ballast.encoders.standard import FlattenEncoder
-from ballast.envs.normalize import ObservationNormalizer
 from ballast.errors import UnsupportedSpaceError
 from ballast.policies.config import PolicyConfig
+from ballast.policies.fast_mlp import affine
 from ballast.policies.heads import ActionAdapter
 from ballast.policies.mlp import activation_function
+from ballast.policies.normalize import ObservationNormalizer
+from ballast.registry import register_policy
+from ballast.torch_compat import parameter_list_tensors
 
 Obs = torch.Tensor | dict[str, torch.Tensor]
-
-
-#: Layers with fewer outputs than this run their product on a transposed copy of the ``(in, out)``
-#: weight: for such narrow weights (a Q-network's last layer), CPU BLAS kernels are 1.5-4x faster
-#: on the ``(out, in)`` layout, and the copy is a few hundred numbers.
-NARROW_LAYER = 16
-
-
-def affine(h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    """``h @ weight + bias`` for an ``(in, out)`` weight, in the faster layout for its width."""
-    if weight.shape[1] < NARROW_LAYER:
-        return torch.addmm(bias, h, weight.t().contiguous().t())
-    return torch.addmm(bias, h, weight)
-
-
-def affine_weight_grad(h: torch.Tensor, grad: torch.Tensor, out: torch.Tensor) -> None:
-    """Write ``h^T grad`` (the gradient of :func:`affine`'s ``(in, out)`` weight) into ``out``, in the
-    faster layout for its width, as :func:`affine` chooses."""
-    if out.shape[1] < NARROW_LAYER:
-        out.copy_(torch.mm(grad.t(), h).t())
-    else:
-        torch.mm(h.t(), grad, out=out)
 
 
 class QNetwork(nn.Module):
@@ -83,13 +64,14 @@ class QNetwork(nn.Module):
 
     def q_from_features(self, h: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on the encoder's output ``self.encoder(obs)`` instead of observations."""
-        layers = list(zip(self.weights._parameters.values(), self.biases._parameters.values()))
+        layers = list(zip(parameter_list_tensors(self.weights), parameter_list_tensors(self.biases)))
         for weight, bias in layers[:-1]:
             h = self.activation(affine(h, weight, bias))
         weight, bias = layers[-1]
         return affine(h, weight, bias)
 
 
+@register_policy
 class DQNPolicy(nn.Module):
     """Q-network and target network for a Discrete action space; see the module docstring."""
 

@@ -223,9 +223,9 @@ def _is_ballast_model(obj: Any) -> bool:
 
 
 def _load_model(path: Path) -> Any:
-    from ballast.algos.base import Algorithm
+    from ballast.registry import load_model
 
-    return Algorithm.load(path, device="cpu")
+    return load_model(path, device="cpu")
 
 
 def as_base_policy(base: Any, observation_space: spaces.Space, action_space: spaces.Box) -> BasePolicy:
@@ -288,7 +288,7 @@ def _resolve(base: Any, action_dim: int) -> BasePolicy:
 
 
 def _probe(base: BasePolicy, observation_space: spaces.Space) -> None:
-    from ballast.export.parity import sample_observations
+    from ballast.space_sampling import sample_observations
 
     sample = sample_observations(observation_space, 2, seed=0)
     if isinstance(sample, dict):
@@ -303,13 +303,13 @@ def base_from_checkpoint(data: dict[str, Any], tensors: dict[str, torch.Tensor],
     """Rebuild the base a checkpoint recorded (see :meth:`BasePolicy.to_json` and ``state_tensors``)."""
     kind = data.get("kind")
     if kind == "ballast":
-        from ballast.algos.base import Algorithm
         from ballast.checkpoint import read_checkpoint_bytes
+        from ballast.registry import model_from_checkpoint
 
         raw = tensors["checkpoint"].numpy().tobytes()
+        source = "the nested base checkpoint"
         with torch.random.fork_rng(devices=[]):
-            model = Algorithm.from_checkpoint(read_checkpoint_bytes(raw, "the nested base checkpoint"),
-                                              device="cpu")
+            model = model_from_checkpoint(read_checkpoint_bytes(raw, source), device="cpu", source=source)
             return ModelBase(model, action_dim)
     if kind == "onnx":
         return OnnxBase(tensors["onnx"].numpy().tobytes(), action_dim)

@@ -290,14 +290,9 @@ def test_terminal_states_may_allow_no_action():
     assert returns == [3.0] * 3 and lengths == [3] * 3
 
 
-def test_masked_updates_use_the_masked_loss(monkeypatch):
-    """PPO's closed-form gradients know no masks: masked rollouts are updated through autograd on the
-    masked distribution, whose log-ratio starts at 0 (the same distribution as at collection)."""
-    import ballast.algos.ppo as ppo_module
-
-    calls = []
-    original = ppo_module.closed_form_gradients
-    monkeypatch.setattr(ppo_module, "closed_form_gradients", lambda model: calls.append(1) or original(model))
+def test_masked_updates_use_the_masked_loss():
+    """PPO's fast path knows no masks: masked rollouts are updated through autograd on the masked
+    distribution, whose log-ratio starts at 0 (the same distribution as at collection)."""
     seen = []
 
     class Watch(BaseCallback):
@@ -306,8 +301,8 @@ def test_masked_updates_use_the_masked_loss(monkeypatch):
             seen.append((batch.action_masks is not None, float(stats["log_ratio"].abs().max())))
             return True
 
-    PPO("MlpPolicy", make_factory(True, []), **{**PPO_ARGS, "n_epochs": 1}).learn(256, callback=Watch())
+    masked = PPO("MlpPolicy", make_factory(True, []), **{**PPO_ARGS, "n_epochs": 1}).learn(256, callback=Watch())
     assert seen and all(masked for masked, _ in seen) and seen[0][1] < 1e-5
-    assert not calls
-    PPO("MlpPolicy", make_factory(False, []), **{**PPO_ARGS, "n_epochs": 1}).learn(256)
-    assert calls
+    assert not masked.fast_path.active and "action masks" in masked.fast_path.reason
+    unmasked = PPO("MlpPolicy", make_factory(False, []), **{**PPO_ARGS, "n_epochs": 1}).learn(256)
+    assert unmasked.fast_path.active

@@ -91,7 +91,7 @@ def test_next_step_autoreset_marks_the_reset_step_invalid(terminate):
     assert column(buffer.terminated).tolist() == [False, False, terminate, False] * 2
     assert column(buffer.rewards).tolist() == [1, 1, 1, 0] * 2
     assert model.num_timesteps == 8
-    assert list(model.ep_info_buffer) == [(3.0, 3), (3.0, 3)]
+    assert [(info["r"], info["l"]) for info in model.ep_info_buffer] == [(3.0, 3), (3.0, 3)]
 
     values = column(buffer.values).astype(np.float64)
     advantages = column(buffer.advantages)
@@ -146,7 +146,7 @@ def test_same_step_autoreset_bootstraps_from_final_obs(terminate):
     assert column(data["valid"]).all()
     assert column(data["episode_end"]).tolist() == [False, False, True] * 2 + [False, False]
     assert model.num_timesteps == 8
-    assert list(model.ep_info_buffer) == [(3.0, 3), (3.0, 3)]
+    assert [(info["r"], info["l"]) for info in model.ep_info_buffer] == [(3.0, 3), (3.0, 3)]
     values = column(data["values"]).astype(np.float64)
     bootstrap = 0.0 if terminate else GAMMA * snapshot.final_value
     advantages = column(data["advantages"])

@@ -148,7 +148,7 @@ def test_an_unused_aux_module_changes_no_other_random_draw(algo):
     plain_rng_after_build = torch.get_rng_state()
     extended = make(algo, aux_modules={"head": AuxModule(Head, {"in_dim": 4})})
     assert torch.equal(torch.get_rng_state(), plain_rng_after_build)
-    assert torch.equal(plain._generator.get_state(), extended._generator.get_state())
+    assert torch.equal(plain.generator.get_state(), extended.generator.get_state())
     assert_equal_states(state(plain.policy), state(extended.policy))
     # The aux module's weights come from their own stream: the same in every seeded run.
     again = make(algo, seed=0, aux_modules={"head": AuxModule(Head, {"in_dim": 4})})

@@ -110,7 +110,8 @@ def assert_equal_states(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) 
 
 
 def flat_optimizer_states(model) -> dict[str, torch.Tensor]:
-    return {f"{group}.{k}": v for group, tensors in model._extra_tensors().items() for k, v in tensors.items()}
+    groups = {**model.optimizers.state_tensors(), **model._extra_tensors()}
+    return {f"{group}.{k}": v for group, tensors in groups.items() for k, v in tensors.items()}
 
 
 # --- no extension, inert extensions -------------------------------------------------------------------------------

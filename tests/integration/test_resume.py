@@ -46,7 +46,7 @@ def test_resume_continues_counters_schedules_optimizer_and_statistics(tmp_path: 
     resumed = PPO.load(path, env="CartPole-v1", device="cpu")
     assert resumed.num_timesteps == model.num_timesteps == 512
     assert resumed._n_updates == model._n_updates
-    assert resumed._progress_remaining == model._progress_remaining
+    assert resumed.progress_remaining == model.progress_remaining
     saved_moments = model.optimizer.state_dict()["state"][0]
     for name, value in resumed.optimizer.state_dict()["state"][0].items():
         assert torch.equal(value, saved_moments[name]), name

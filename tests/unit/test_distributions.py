@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import distributions as td
 
-from ballast.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical
+from ballast.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical, SquashedGaussian
 from ballast.distributions import StateDependentGaussian as SDEGaussian
 
 
@@ -142,3 +142,61 @@ def test_diag_gaussian_sampling_moments(seeded):
     samples = DiagGaussian(mean.expand(20000, 2), std).sample()
     torch.testing.assert_close(samples.mean(0), mean, atol=0.1, rtol=0)
     torch.testing.assert_close(samples.std(0), std, atol=0.1, rtol=0)
+
+
+# --- output_grads: the derivative with respect to the head's outputs, against autograd ---------------------
+def _leaf(shape: tuple[int, ...], seed: int, scale: float = 1.0) -> torch.Tensor:
+    return (torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * scale
+            ).requires_grad_(True)
+
+
+def _weights(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, generator=g, dtype=torch.float64), torch.randn(n, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("entropy", [True, False])
+def test_categorical_family_output_grads_match_autograd(entropy: bool) -> None:
+    d_log_prob, d_entropy = _weights(12, seed=5)
+    d_entropy = d_entropy if entropy else None
+    g = torch.Generator().manual_seed(6)
+    cases = [
+        (lambda z: Categorical(z), _leaf((12, 4), 1, 3.0), torch.randint(0, 4, (12,), generator=g)),
+        (lambda z: MultiCategorical(z, [3, 2]), _leaf((12, 5), 2, 3.0),
+         torch.stack([torch.randint(0, 3, (12,), generator=g), torch.randint(0, 2, (12,), generator=g)], -1)),
+        (lambda z: Bernoulli(z), _leaf((12, 3), 3, 3.0), torch.randint(0, 2, (12, 3), generator=g).double()),
+    ]
+    for make, logits, actions in cases:
+        dist = make(logits)
+        objective = (dist.log_prob(actions) * d_log_prob).sum()
+        if d_entropy is not None:
+            objective = objective + (dist.entropy() * d_entropy).sum()
+        (expected,) = torch.autograd.grad(objective, logits)
+        got = make(logits.detach()).output_grads(actions, d_log_prob, d_entropy)
+        torch.testing.assert_close(got, expected)
+
+
+def test_diag_gaussian_output_grads_match_autograd() -> None:
+    mean, log_std = _leaf((12, 3), 1), _leaf((3,), 2, 0.5)
+    actions = torch.randn(12, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    d_log_prob, d_entropy = _weights(12, seed=4)
+    dist = DiagGaussian(mean, log_std.exp())
+    objective = (dist.log_prob(actions) * d_log_prob).sum() + (dist.entropy() * d_entropy).sum()
+    d_mean, d_log_std = torch.autograd.grad(objective, (mean, log_std))
+    got_mean, got_log_std = DiagGaussian(mean.detach(), log_std.detach().exp()).output_grads(
+        actions, d_log_prob, d_entropy)
+    torch.testing.assert_close(got_mean, d_mean)
+    torch.testing.assert_close(got_log_std.sum(0), d_log_std)
+
+
+def test_squashed_gaussian_output_grads_match_autograd() -> None:
+    mean, log_std = _leaf((12, 3), 1, 2.0), _leaf((12, 3), 2, 0.5)
+    eps = torch.randn(12, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    d_actions = torch.randn(12, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    d_log_prob, _ = _weights(12, seed=5)
+    dist = SquashedGaussian(mean, log_std, eps)
+    objective = (dist.actions * d_actions).sum() + (dist.log_prob * d_log_prob).sum()
+    expected = torch.autograd.grad(objective, (mean, log_std))
+    got = SquashedGaussian(mean.detach(), log_std.detach(), eps).output_grads(d_actions, d_log_prob)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b)

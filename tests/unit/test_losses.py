@@ -94,3 +94,67 @@ def test_clip_fraction():
     # |ratio - 1| = .5, 0, .1, .5 -> two of four above 0.2
     assert losses.clip_fraction(ratio, CLIP).item() == pytest.approx(0.5)
     assert losses.clip_fraction(ratio, 0.6).item() == 0.0
+
+
+# --- each loss's derivative, against autograd -------------------------------------------------------------
+def _grads(fn, *inputs):  # noqa: ANN001, ANN202
+    leaves = [x.detach().clone().requires_grad_(True) for x in inputs]
+    return torch.autograd.grad(fn(*leaves), leaves)
+
+
+def _batch(n: int = 64, seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_ppo_clip_loss_grad_matches_autograd_in_every_case() -> None:
+    g = _batch()
+    # Ratios inside, below and above [0.8, 1.2], at both boundaries and at 1 (a tie of the two terms).
+    ratio = torch.cat([torch.rand(60, generator=g, dtype=torch.float64) * 1.2 + 0.4,
+                       torch.tensor([0.8, 1.2, 1.0, 1.0], dtype=torch.float64)])
+    advantages = torch.randn(64, generator=g, dtype=torch.float64)
+    (expected,) = _grads(lambda r: losses.ppo_clip_loss(r, advantages, CLIP), ratio)
+    torch.testing.assert_close(losses.ppo_clip_loss_grad(ratio, advantages, CLIP), expected)
+
+
+def test_ppo_clip_loss_grad_by_hand() -> None:
+    """A > 0: the clipped side above 1 + eps has no gradient; inside, -A / B."""
+    grad = losses.ppo_clip_loss_grad(ratios(1.5, 1.1), ratios(2.0, 2.0), CLIP)
+    assert grad.tolist() == [0.0, -1.0]
+
+
+@pytest.mark.parametrize("clip_range_vf", [None, 0.3])
+def test_value_loss_grad_matches_autograd(clip_range_vf: float | None) -> None:
+    g = _batch(seed=1)
+    values, returns_, old = (torch.randn(32, generator=g, dtype=torch.float64) for _ in range(3))
+    (expected,) = _grads(lambda v: losses.value_loss(v, returns_, old, clip_range_vf), values)
+    torch.testing.assert_close(losses.value_loss_grad(values, returns_, old, clip_range_vf), expected)
+
+
+def test_entropy_and_policy_gradient_loss_grads_match_autograd() -> None:
+    g = _batch(seed=2)
+    entropy, log_prob, advantages = (torch.randn(16, generator=g, dtype=torch.float64) for _ in range(3))
+    (expected,) = _grads(losses.entropy_loss, entropy)
+    torch.testing.assert_close(losses.entropy_loss_grad(entropy), expected)
+    (expected,) = _grads(lambda lp: losses.policy_gradient_loss(lp, advantages), log_prob)
+    torch.testing.assert_close(losses.policy_gradient_loss_grad(log_prob, advantages), expected)
+
+
+def test_off_policy_loss_grads_match_autograd() -> None:
+    g = _batch(seed=3)
+    q = torch.randn(3, 24, generator=g, dtype=torch.float64)
+    targets = torch.randn(24, generator=g, dtype=torch.float64) * 3  # Huber: both sides of the kink
+    (expected,) = _grads(lambda x: losses.q_regression_loss(x, targets), q)
+    torch.testing.assert_close(losses.q_regression_loss_grad(q, targets), expected)
+    (expected,) = _grads(lambda x: losses.huber_q_loss(x, targets), q[0])
+    torch.testing.assert_close(losses.huber_q_loss_grad(q[0], targets), expected)
+    assert (losses.huber_q_loss_grad(q[0], targets).abs() == 1 / 24).any()
+    (expected,) = _grads(losses.deterministic_actor_loss, q[:1])
+    torch.testing.assert_close(losses.deterministic_actor_loss_grad(q[:1]), expected)
+    log_prob, alpha = torch.randn(24, generator=g, dtype=torch.float64), torch.tensor(0.3, dtype=torch.float64)
+    d_log_prob, d_q = _grads(lambda lp, x: losses.sac_actor_loss(lp, x, alpha), log_prob, q)
+    got_log_prob, chosen, got_q = losses.sac_actor_loss_grad(log_prob, q, alpha)
+    torch.testing.assert_close(got_log_prob, d_log_prob)
+    torch.testing.assert_close(torch.zeros_like(q).scatter_(0, chosen.unsqueeze(0), got_q.unsqueeze(0)), d_q)
+    log_alpha = torch.tensor([-0.7], dtype=torch.float64)
+    (expected,) = _grads(lambda la: losses.entropy_coef_loss(la, log_prob, -2.0), log_alpha)
+    torch.testing.assert_close(losses.entropy_coef_loss_grad(log_alpha, log_prob, -2.0), expected)

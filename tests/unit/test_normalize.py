@@ -3,7 +3,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from ballast.envs.normalize import ObservationNormalizer, RewardNormalizer, RunningMeanStd
+from ballast.policies.normalize import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 
 
 def pooled_with_prior(data, epsilon):

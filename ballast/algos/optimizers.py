@@ -1,0 +1,97 @@
+"""A model's optimizers, registered once by name: learning rates, saving and restoring follow.
+
+An algorithm registers each optimizer where it builds it (``self.optimizers.register("critic_optimizer",
+...)``), with the flat parameters it steps and the learning-rate schedule it follows (None: a
+fixed rate, as an auxiliary module's own Adam). From that list the model sets every scheduled
+learning rate from the training progress, and a checkpoint holds each optimizer's state under its
+name: tensors as a safetensors group ``<name>``, hyperparameters and scalars as JSON under
+``state.json``'s key ``<name>``. Nothing else of an algorithm writes optimizer state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ballast.checkpoint import optimizer_from_tensors, optimizer_to_tensors
+from ballast.errors import ConfigurationError
+from ballast.optim import FlatParameters
+from ballast.schedules import Schedule
+
+#: Before optimizers were registered, an auxiliary module's own Adam was saved as ``state["aux_optimizers"][name]``
+#: (its parameter groups) and the group ``aux_optimizer.<name>`` (its state tensors, unprefixed).
+AUX_PREFIX = "aux_optimizer."
+
+
+@dataclass
+class RegisteredOptimizer:
+    """One optimizer of a model: what it steps and the learning-rate schedule it follows."""
+
+    name: str
+    optimizer: Any
+    parameters: FlatParameters | None
+    schedule: Schedule | None
+
+
+class Optimizers:
+    """The optimizers of one model, in registration order; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, RegisteredOptimizer] = {}
+
+    def register(self, name: str, optimizer: Any, parameters: FlatParameters | None = None,
+                 schedule: Schedule | None = None) -> Any:
+        """Add ``optimizer`` under ``name`` (unique in the model); returns the optimizer."""
+        if name in self._entries:
+            raise ConfigurationError(f"an optimizer named {name!r} is registered already")
+        self._entries[name] = RegisteredOptimizer(name, optimizer, parameters, schedule)
+        return optimizer
+
+    def __getitem__(self, name: str) -> Any:
+        return self._entries[name].optimizer
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[RegisteredOptimizer]:
+        return iter(self._entries.values())
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def set_learning_rates(self, progress_remaining: float) -> float | None:
+        """Set every scheduled optimizer's learning rate for ``progress_remaining`` (1 -> 0); returns
+        the rate of the first one (the one logged as ``train/learning_rate``), None when none is scheduled."""
+        logged = None
+        for entry in self._entries.values():
+            if entry.schedule is None:
+                continue
+            lr = entry.schedule(progress_remaining)
+            for group in entry.optimizer.param_groups:
+                group["lr"] = lr
+            logged = lr if logged is None else logged
+        return logged
+
+    def state_tensors(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Each optimizer's state tensors, as a checkpoint group named after it."""
+        return {entry.name: optimizer_to_tensors(entry.optimizer)[0] for entry in self._entries.values()}
+
+    def state_json(self) -> dict[str, Any]:
+        """Each optimizer's parameter groups and scalar state, as JSON named after it."""
+        return {entry.name: optimizer_to_tensors(entry.optimizer)[1] for entry in self._entries.values()}
+
+    def load(self, tensors: Mapping[str, Mapping[str, torch.Tensor]], state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_tensors` and :meth:`state_json` saved; an optimizer the
+        checkpoint has no state for (a model saved before it was trained) keeps its fresh state."""
+        legacy_aux = state.get("aux_optimizers", {})
+        for entry in self._entries.values():
+            if entry.name in state:
+                optimizer_from_tensors(entry.optimizer, dict(tensors.get(entry.name, {})), state[entry.name])
+            elif entry.name.startswith(AUX_PREFIX) and entry.name[len(AUX_PREFIX):] in legacy_aux:
+                saved = tensors.get(entry.name)
+                if saved:
+                    entry.optimizer.load_state_dict({"state": {0: dict(saved)},
+                                                     "param_groups": legacy_aux[entry.name[len(AUX_PREFIX):]]})

@@ -407,6 +407,10 @@ class Algorithm:
         self._callback = None
         return self
 
+    def set_logger(self, logger: Logger) -> None:
+        """Write this model's logs with ``logger`` (e.g. from :func:`ballast.logger.configure`), as SB3's."""
+        self.logger = logger
+
     # --- update hooks (see BaseCallback) ------------------------------------------------------
     def _hook(self, name: str, *args: Any) -> bool:
         """Call the callback's update hook ``name``; a False answer stops training after this step."""

@@ -40,6 +40,7 @@ from torch import nn
 
 from ballast.algos.on_policy import _check_finite, _track_episodes
 from ballast.buffers.replay import ReplayBatch, ReplayBuffer
+from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
 from ballast.errors import ConfigurationError
@@ -330,8 +331,10 @@ def collect(model: Any, callback: BaseCallback) -> tuple[bool, int, int]:
         episodes += int(finished.sum())
         model._update_progress()
         model._on_step()
-        callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end, "new_obs": next_obs,
-                                "actions": env_actions, "buffer_actions": actions})
+        callback.update_locals({
+            "new_obs": next_obs, "rewards": rewards, "dones": episode_end, "actions": env_actions,
+            "buffer_actions": actions, "num_collected_steps": steps,
+            "infos": step_infos(model, callback, infos, episode_end, terminated, truncated, next_obs, next_step_reset)})
         if not callback.on_step():
             return False, steps * n_envs, episodes
     callback.on_rollout_end()

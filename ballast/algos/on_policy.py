@@ -22,6 +22,7 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 from ballast.buffers import RolloutBuffer
+from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
 from ballast.errors import ActionMaskError, ConfigurationError, EnvError
@@ -125,7 +126,10 @@ def collect_rollout(model: Any, buffer: RolloutBuffer, callback: BaseCallback) -
         buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks)
         model._last_obs, model._last_infos = next_obs, infos
         model._needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
-        callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end})
+        callback.update_locals({
+            "new_obs": next_obs, "rewards": rewards, "dones": episode_end, "actions": actions,
+            "clipped_actions": env_actions, "n_steps": t,
+            "infos": step_infos(model, callback, infos, episode_end, terminated, truncated, next_obs, next_step_reset)})
         if not callback.on_step():
             return False
     buffer.evaluate(policy)

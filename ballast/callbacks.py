@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -63,9 +64,10 @@ class BaseCallback:
         pass
 
     def on_training_start(self, locals_: dict[str, Any], globals_: dict[str, Any] | None = None) -> None:
+        """``locals_`` and ``globals_`` are ``learn``'s; without ``globals_``, the caller's module globals."""
         # References: the collection loops update this same dict at every step (update_locals).
         self.locals = locals_
-        self.globals = globals_ if globals_ is not None else {}
+        self.globals = globals_ if globals_ is not None else sys._getframe(1).f_globals
         self.num_timesteps = self.model.num_timesteps
         self._training_started = time.perf_counter()
         self._on_training_start()
@@ -240,8 +242,7 @@ class EvalCallback(EventCallback):
     - runs ``callback_after_eval`` (e.g. :class:`StopTrainingOnNoModelImprovement`).
 
     Either callback returning False stops training. ``render`` and ``warn`` go to
-    ``evaluate_policy``; ``warn`` is off for an env given by id (Ballast built it, so its rewards are
-    the env's own). Ballast's extra ``seed`` resets the eval env with that seed before each
+    ``evaluate_policy``. Ballast's extra ``seed`` resets the eval env with that seed before each
     evaluation, so that every evaluation plays the same episodes. SB3's warning about the training
     and eval envs' types, and its synchronisation of ``VecNormalize`` statistics, have no
     counterpart: normalisation is part of the model.
@@ -275,7 +276,7 @@ class EvalCallback(EventCallback):
         self.render = render
         self.warn = warn
         self.seed = seed
-        self.eval_env, self._built_from_id = as_eval_env(eval_env, render)
+        self.eval_env = as_eval_env(eval_env, render)
         self.best_model_save_path = best_model_save_path
         self.log_path = os.path.join(log_path, "evaluations") if log_path is not None else None
         self.evaluations_results: list[list[float]] = []
@@ -312,7 +313,7 @@ class EvalCallback(EventCallback):
         episode_rewards, episode_lengths = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=self.deterministic,
             render=self.render, callback=self._log_success_callback, return_episode_rewards=True,
-            warn=self.warn and not self._built_from_id, seed=self.seed,
+            warn=self.warn, seed=self.seed,
         )
         self.evaluations_timesteps.append(self.num_timesteps)
         self.evaluations_results.append(list(episode_rewards))
@@ -517,7 +518,10 @@ class CheckpointCallback(BaseCallback):
         model_path = self._checkpoint_path(extension="zip")
         has_buffer = self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None
         save_buffer = getattr(self.model, "save_replay_buffer", None) if has_buffer else None
-        self.model.save(model_path, include_replay_buffer=has_buffer and save_buffer is None)
+        if has_buffer and save_buffer is None:
+            self.model.save(model_path, include_replay_buffer=True)
+        else:
+            self.model.save(model_path)
         if self.verbose >= 2:
             print(f"Saving model checkpoint to {model_path}")
         if save_buffer is not None:

@@ -7,10 +7,13 @@ vector env.
 
 Episode statistics: SB3 counts an episode from its ``Monitor`` wrapper's ``info["episode"]`` when
 the env has one, and warns otherwise, because wrappers that change rewards or end episodes early
-(reward scaling, Atari's loss of a life) then change what is counted. Ballast does the same with
-any wrapper that records them (``Monitor``, Gymnasium's ``RecordEpisodeStatistics``); without one
-it counts the rewards the env returns, which are the env's own when Ballast built it from an id
-(no warning then: ``gym.make`` adds no wrapper that changes rewards).
+(reward scaling, Atari's loss of a life) then change what is counted. Ballast uses any wrapper that
+records them (``Monitor``, Gymnasium's ``RecordEpisodeStatistics``) the same way; without one it
+counts the rewards the env returns. Those are the env's own when it has no wrapper that could
+change them, so Ballast warns only when it has one: a wrapper other than observation and action
+wrappers, ``gymnasium.make``'s own (``TimeLimit``, ``OrderEnforcing``, ``PassiveEnvChecker``) and
+Ballast's :class:`~ballast.envs.ActionMasker` and :class:`~ballast.envs.ResidualActionWrapper`, or
+copies it cannot inspect (an ``AsyncVectorEnv``'s).
 """
 
 from __future__ import annotations
@@ -21,11 +24,21 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv, VectorWrapper
-from gymnasium.wrappers.vector import RecordEpisodeStatistics
+from gymnasium.vector import (
+    AsyncVectorEnv,
+    AutoresetMode,
+    VectorActionWrapper,
+    VectorEnv,
+    VectorObservationWrapper,
+    VectorWrapper,
+)
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, RecordEpisodeStatistics, TimeLimit
+from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecordEpisodeStatistics
 
 from ballast.callback_locals import StepInfos
 from ballast.envs.make import EnvLike, autoreset_mode, make_vec_env
+from ballast.envs.masker import ActionMasker
+from ballast.envs.residual import ResidualActionWrapper
 from ballast.errors import ConfigurationError, EnvError
 from ballast.masking import MASK_METHOD, MaskReader, mask_rule, policy_supports_masks
 
@@ -33,12 +46,26 @@ from ballast.masking import MASK_METHOD, MaskReader, mask_rule, policy_supports_
 #: and Gymnasium's ``RecordEpisodeStatistics`` both have it.
 EPISODE_STATISTICS_ATTRIBUTE = "episode_returns"
 
+#: Wrappers that give the rewards and episode ends of the env they wrap.
+REWARD_PRESERVING_WRAPPERS = (gym.ObservationWrapper, gym.ActionWrapper, TimeLimit, OrderEnforcing,
+                              PassiveEnvChecker, RecordEpisodeStatistics, ActionMasker, ResidualActionWrapper)
+REWARD_PRESERVING_VECTOR_WRAPPERS = (VectorObservationWrapper, VectorActionWrapper, VectorRecordEpisodeStatistics)
+
 NO_MONITOR_WARNING = (
-    "The evaluation env records no episode statistics (it has no Monitor or "
-    "gymnasium.wrappers.RecordEpisodeStatistics wrapper): episode returns and lengths are counted from the "
-    "rewards it gives, so a wrapper that changes rewards or ends episodes early changes them too. Wrap the env "
-    "first with one of those, pass its id instead, or pass warn=False."
+    "The evaluation env has wrappers that may change rewards or end episodes early, and records no episode "
+    "statistics (no Monitor or gymnasium.wrappers.RecordEpisodeStatistics wrapper): episode returns and lengths "
+    "are counted from the rewards it gives, wrappers included. Wrap the env first (innermost) with one of those, "
+    "or pass warn=False."
 )
+
+
+def _may_change_rewards(env: Any) -> bool:
+    """Whether a (single) env has a wrapper not in :data:`REWARD_PRESERVING_WRAPPERS`."""
+    while isinstance(env, gym.Wrapper):
+        if not isinstance(env, REWARD_PRESERVING_WRAPPERS):
+            return True
+        env = env.env
+    return False
 
 
 def is_sb3_vec_env(env: Any) -> bool:
@@ -46,14 +73,14 @@ def is_sb3_vec_env(env: Any) -> bool:
     return not isinstance(env, VectorEnv) and hasattr(env, "env_method") and hasattr(env, "num_envs")
 
 
-def as_eval_env(env: EnvLike, render: bool = False) -> tuple[Any, bool]:
-    """``(vector env, built from an id)`` for ``env``; an id is built with ``render_mode="human"``
-    when ``render`` is True. Vector envs (Gymnasium's or SB3-style) are used as they are."""
+def as_eval_env(env: EnvLike, render: bool = False) -> Any:
+    """The vector env to evaluate on; an id is built with ``render_mode="human"`` when ``render`` is
+    True. Vector envs (Gymnasium's or SB3-style) are used as they are."""
     if isinstance(env, VectorEnv) or is_sb3_vec_env(env):
-        return env, False
+        return env
     if isinstance(env, str):
-        return make_vec_env(env, 1, env_kwargs={"render_mode": "human"} if render else None), True
-    return make_vec_env(env, 1), False
+        return make_vec_env(env, 1, env_kwargs={"render_mode": "human"} if render else None)
+    return make_vec_env(env, 1)
 
 
 class _GymnasiumSteps:
@@ -68,7 +95,7 @@ class _GymnasiumSteps:
     def records_episodes(self) -> bool:
         env = self.env
         while isinstance(env, VectorWrapper):
-            if isinstance(env, RecordEpisodeStatistics):
+            if isinstance(env, VectorRecordEpisodeStatistics):
                 return True
             env = env.env
         call = getattr(env, "call", None)
@@ -78,6 +105,17 @@ class _GymnasiumSteps:
             return bool(all(call("has_wrapper_attr", EPISODE_STATISTICS_ATTRIBUTE)))
         except (AttributeError, NotImplementedError):
             return False
+
+    def may_change_rewards(self) -> bool:
+        env = self.env
+        while isinstance(env, VectorWrapper):
+            if not isinstance(env, REWARD_PRESERVING_VECTOR_WRAPPERS):
+                return True
+            env = env.env
+        copies = getattr(env, "envs", None)
+        if copies is None:  # a batched implementation has no wrappers; an async one's copies are out of reach
+            return isinstance(env, AsyncVectorEnv)
+        return any(_may_change_rewards(copy) for copy in copies)
 
     def reset(self, seed: int | None) -> Any:
         observations, self.raw_infos = self.env.reset(seed=seed)
@@ -123,6 +161,10 @@ class _SB3Steps:
             return bool(all(self.env.env_method("has_wrapper_attr", EPISODE_STATISTICS_ATTRIBUTE)))
         except (AttributeError, NotImplementedError):
             return False
+
+    def may_change_rewards(self) -> bool:
+        copies = getattr(self.env, "envs", None)  # a VecEnvWrapper (VecNormalize, ...) has a venv instead
+        return copies is None or any(_may_change_rewards(copy) for copy in copies)
 
     def reset(self, seed: int | None) -> Any:
         if seed is not None:
@@ -180,9 +222,10 @@ def evaluate_policy(
       ``episode_rewards``, ``episode_lengths``, ``episode_starts``, ``model``, ``env``, ...;
     - ``reward_threshold``: raise ``AssertionError`` unless the mean return exceeds it;
     - ``warn``: warn when the env records no episode statistics (no ``Monitor`` or
-      ``RecordEpisodeStatistics`` wrapper) and was not built from an id, see the module docstring.
-      With such a wrapper, its ``info["episode"]`` gives each episode's return and length, and an
-      episode end without it (a lost life) is not counted, as in SB3.
+      ``RecordEpisodeStatistics`` wrapper) and has a wrapper that may change rewards or episode ends
+      (see the module docstring: an env without such wrappers, or built from an id, gives its own
+      rewards, which are what is counted). With a ``Monitor``, its ``info["episode"]`` gives each
+      episode's return and length, and an episode end without it (a lost life) is not counted, as in SB3.
 
     Ballast's extras, keyword-only: ``seed`` resets the env with it, so two calls with the same
     seed and model give the same returns; ``use_masking`` passes action masks (``action_masks()``
@@ -193,10 +236,10 @@ def evaluate_policy(
     Rewards are the env's: normalisation lives in the model. Returns ``(mean, std)`` of the
     episode returns, or the lists ``(returns, lengths)`` when ``return_episode_rewards`` is True.
     """
-    env, built_from_id = as_eval_env(env, render)
+    env = as_eval_env(env, render)
     steps = _SB3Steps(env) if is_sb3_vec_env(env) else _GymnasiumSteps(env)
     monitored = steps.records_episodes()
-    if warn and not monitored and not built_from_id:
+    if warn and not monitored and steps.may_change_rewards():
         warnings.warn(NO_MONITOR_WARNING, UserWarning, stacklevel=2)
     n_envs = steps.num_envs
     episode_rewards: list[float] = []

@@ -190,8 +190,7 @@ class Logger:
         self._values.clear()
         self._counts.clear()
         self._excluded.clear()
-        row = {key: float(value) for key, value in sorted(plain.items())
-               if isinstance(value, (int, float)) and not isinstance(value, str)}
+        row = {key: float(value) for key, value in sorted(plain.items()) if isinstance(value, (int, float))}
         self.history.append(row)
         return row
 

@@ -148,15 +148,23 @@ def test_reward_threshold_must_be_exceeded(model: PPO) -> None:
         evaluate_policy(model, FixedLength(5), 2, reward_threshold=5.0, warn=False)
 
 
-def test_warns_for_an_env_without_episode_statistics_only() -> None:
-    model = PPO("MlpPolicy", "CartPole-v1", n_steps=8, seed=0, device="cpu")
-    with pytest.warns(UserWarning, match="records no episode statistics"):
-        evaluate_policy(model, gym.make("CartPole-v1"), 1)
+def test_warns_only_for_wrappers_that_may_change_rewards_without_episode_statistics(model: PPO) -> None:
+    with pytest.warns(UserWarning, match="may change rewards"):
+        evaluate_policy(model, TransformReward(FixedLength(5), lambda r: 2 * r), 1)
+    with pytest.warns(UserWarning, match="may change rewards"):
+        evaluate_policy(model, gym.vector.SyncVectorEnv([lambda: gym.wrappers.NormalizeReward(FixedLength(5))]), 1)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        evaluate_policy(model, "CartPole-v1", 1)  # built here from the id: the env's own rewards
-        evaluate_policy(model, RecordEpisodeStatistics(gym.make("CartPole-v1")), 1)
-        evaluate_policy(model, gym.make("CartPole-v1"), 1, warn=False)
+        evaluate_policy(model, FixedLength(5), 1)  # no wrapper: the rewards counted are the env's own
+        evaluate_policy(model, RecordEpisodeStatistics(TransformReward(FixedLength(5), lambda r: 2 * r)), 1)
+        evaluate_policy(model, TransformReward(FixedLength(5), lambda r: 2 * r), 1, warn=False)
+    cartpole = PPO("MlpPolicy", "CartPole-v1", n_steps=8, seed=0, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate_policy(cartpole, "CartPole-v1", 1)  # gymnasium.make's own wrappers only
+        evaluate_policy(cartpole, gym.make("CartPole-v1"), 1)
+        evaluate_policy(cartpole, cartpole.get_env(), 1)
+        evaluate_policy(cartpole, gym.make_vec("CartPole-v1", 8, vectorization_mode="vector_entry_point"), 1)
 
 
 def test_episode_statistics_of_a_monitor_win_over_reward_wrappers(model: PPO) -> None:

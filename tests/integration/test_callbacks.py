@@ -11,7 +11,7 @@ import pytest
 from gymnasium import spaces
 
 import ballast
-from ballast import PPO, SAC, StopTrainingOnRewardThreshold
+from ballast import DQN, PPO, SAC, StopTrainingOnRewardThreshold
 from ballast.callbacks import FunctionCallback, SaveLatestCallback
 from ballast.common.callbacks import (
     BaseCallback,
@@ -305,6 +305,17 @@ def test_every_evaluation_is_logged_at_the_step_it_was_measured(tmp_path):
     assert rows[4]["time/total_timesteps"] == "64" and rows[4]["eval/mean_reward"] == ""
     assert rows[4]["train/value_loss"] != ""
     assert [row.get("eval/mean_reward") for row in m.logger.history] == [1.0, 2.0, 3.0, 4.0, None]
+
+
+def test_off_policy_evaluations_are_logged_at_their_steps(tmp_path):
+    eval_cb = EvalCallback(ScriptedReturns([2.0, 4.0, 6.0, 8.0]), n_eval_episodes=1, eval_freq=50, verbose=0,
+                           warn=False)
+    m = DQN("MlpPolicy", "CartPole-v1", learning_starts=1000, seed=0, device="cpu")
+    m.set_logger(Logger(tmp_path, verbose=0))
+    m.learn(200, callback=eval_cb)
+    rows = [r for r in csv_rows(tmp_path / "progress.csv") if r["eval/mean_reward"]]
+    assert [(r["time/total_timesteps"], r["eval/mean_reward"]) for r in rows] == [
+        ("50", "2.0"), ("100", "4.0"), ("150", "6.0"), ("200", "8.0")]
 
 
 def test_evaluations_npz_has_sb3_s_layout(tmp_path):

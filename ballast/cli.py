@@ -342,9 +342,8 @@ def evaluate(model: Algorithm, env_id: str, episodes: int, seed: int | None, *, 
              env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run :func:`ballast.evaluate_policy` and return its result as JSON data."""
     env: EnvLike = make_vec_env(env_id, 1, env_kwargs=env_kwargs) if env_kwargs else env_id
-    # Built here from the id: its rewards are the env's own, so there is nothing to warn about.
     returns, lengths = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
-                                       return_episode_rewards=True, warn=False, seed=seed)
+                                       seed=seed, return_episode_rewards=True)
     return {
         "env_id": env_id,
         "n_eval_episodes": episodes,

@@ -437,6 +437,10 @@ class Algorithm:
         self._fast_path_reported = True
         self.logger.info(f"{self.algorithm_name.upper()}: {self.fast_path}")
 
+    def set_logger(self, logger: Logger) -> None:
+        """Write this model's logs with ``logger`` (e.g. from :func:`ballast.logger.configure`), as SB3's."""
+        self.logger = logger
+
     # --- update hooks (see BaseCallback) ------------------------------------------------------
     def _hook(self, name: str, *args: Any) -> bool:
         """Call the callback's update hook ``name``; a False answer stops training after this step."""

@@ -43,6 +43,7 @@ from torch import nn
 from ballast.algos.on_policy import _check_finite, track_episodes
 from ballast.algos.protocols import OffPolicyModel
 from ballast.buffers.replay import ReplayBatch, ReplayBuffer
+from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
 from ballast.errors import ConfigurationError
@@ -309,8 +310,10 @@ def collect(model: OffPolicyModel, callback: BaseCallback) -> tuple[bool, int, i
         episodes += int(finished.sum())
         model.update_progress()
         model.after_env_step()
-        callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end, "new_obs": next_obs,
-                                "actions": env_actions, "buffer_actions": actions})
+        callback.update_locals({
+            "new_obs": next_obs, "rewards": rewards, "dones": episode_end, "actions": env_actions,
+            "buffer_actions": actions, "num_collected_steps": steps,
+            "infos": step_infos(model, callback, infos, episode_end, terminated, truncated, next_obs, next_step_reset)})
         if not callback.on_step():
             return False, steps * n_envs, episodes
     callback.on_rollout_end()

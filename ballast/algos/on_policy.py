@@ -25,6 +25,7 @@ from gymnasium.vector import AutoresetMode
 from ballast.algos.fast_path import networks_reason
 from ballast.algos.protocols import CollectingModel, OnPolicyModel
 from ballast.buffers import RolloutBuffer
+from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
 from ballast.errors import ActionMaskError, ConfigurationError, EnvError
@@ -130,7 +131,10 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
         buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks)
         collection.observations, collection.infos = next_obs, infos
         collection.needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
-        callback.update_locals({"infos": infos, "rewards": rewards, "dones": episode_end})
+        callback.update_locals({
+            "new_obs": next_obs, "rewards": rewards, "dones": episode_end, "actions": actions,
+            "clipped_actions": env_actions, "n_steps": t,
+            "infos": step_infos(model, callback, infos, episode_end, terminated, truncated, next_obs, next_step_reset)})
         if not callback.on_step():
             return False
     buffer.evaluate(policy)

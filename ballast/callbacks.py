@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ballast.envs.make import EnvLike, make_vec_env
+from ballast.envs.adopt import as_vector_env
+from ballast.envs.make import EnvLike
 from ballast.evaluation import evaluate_policy
 
 
@@ -178,7 +179,7 @@ class EvalCallback(BaseCallback):
                  n_eval_episodes: int = 5, eval_freq: int = 10000, best_model_save_path: str | Path | None = None,
                  deterministic: bool = True, seed: int | None = None, verbose: int = 1) -> None:
         super().__init__(verbose)
-        self.eval_env = eval_env if hasattr(eval_env, "num_envs") else make_vec_env(eval_env, 1)
+        self.eval_env = as_vector_env(eval_env)
         self.callback_on_new_best = callback_on_new_best
         if callback_on_new_best is not None:
             callback_on_new_best.parent = self

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from ballast.envs.make import EnvLike, autoreset_mode, make_vec_env
+from ballast.envs.adopt import as_vector_env
+from ballast.envs.make import EnvLike, autoreset_mode
 from ballast.errors import ConfigurationError, EnvError
 from ballast.masking import MaskReader, policy_supports_masks
 
@@ -40,7 +41,7 @@ def evaluate_policy(
     Returns ``(mean, std)`` of the episode returns, or the lists ``(returns, lengths)`` when
     ``return_episode_rewards`` is True.
     """
-    vec = make_vec_env(env, 1) if not hasattr(env, "num_envs") else env
+    vec = as_vector_env(env, model)
     n_envs = vec.num_envs
     targets = np.array([(n_eval_episodes + i) // n_envs for i in range(n_envs)], dtype=int)
     counts = np.zeros(n_envs, dtype=int)

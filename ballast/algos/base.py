@@ -28,7 +28,8 @@ from ballast.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from ballast.envs.make import EnvLike, env_id_of, make_vec_env
+from ballast.envs.adopt import EnvSettings, adopt_env, sb3_env_of
+from ballast.envs.make import EnvLike, env_id_of
 from ballast.envs.normalize import RewardNormalizer
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss, resolve_extra_losses
@@ -153,8 +154,9 @@ class Algorithm:
         self.normalize_rewards = normalize_rewards
         self.env: VectorEnv | None = None
         self.n_envs = n_envs
-        if env is not None:
-            self.env = make_vec_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
+        adopted = adopt_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
+        if adopted.vector_env is not None:
+            self.env = adopted.vector_env
             self.n_envs = self.env.num_envs
             observation_space = self.env.single_observation_space
             action_space = self.env.single_action_space
@@ -176,6 +178,8 @@ class Algorithm:
                                                     append_base_action=residual.append_base_action)
         self.set_random_seed(seed)
         self.policy_kwargs = dict(policy_kwargs or {})
+        normalize_observations, normalize_rewards = adopted.normalization_flags(normalize_observations,
+                                                                                normalize_rewards)
         self.policy = self._make_policy(policy, normalize_observations).to(self.device)
         # Aux modules draw their initial weights from a stream of their own, so adding one leaves
         # every other random draw of a seeded run unchanged.
@@ -189,6 +193,7 @@ class Algorithm:
         self.reward_normalizer = (
             RewardNormalizer(self.n_envs, getattr(config, "gamma", 0.99)).to(self.device) if normalize_rewards else None
         )
+        adopted.bind(self)
         self.num_timesteps = 0
         self.total_timesteps = 0
         self._n_updates = 0
@@ -273,16 +278,19 @@ class Algorithm:
         self.action_space.seed(seed)
 
     # --- env -----------------------------------------------------------------------------
-    def get_env(self) -> VectorEnv | None:
-        return self.env
+    def get_env(self) -> Any:
+        """SB3's VecEnv API over ``self.env`` (the Gymnasium vector env the model steps); see ``ballast.envs.adopt``."""
+        return sb3_env_of(self)
 
     def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
         """Train or evaluate on another env with the same spaces, or spaces of other sizes when the
         model's layers do not depend on them (see :mod:`ballast.transfer`)."""
-        vec = make_vec_env(env, _copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
-                           env_kwargs=self.env_kwargs if isinstance(env, str) else None)
+        adopted = adopt_env(env, _copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
+                            env_kwargs=self.env_kwargs if isinstance(env, str) else None, saved=self.env_settings)
+        vec = adopted.vector_env
         resized = self._check_spaces(vec.single_observation_space, vec.single_action_space)
         self.env = vec
+        adopted.bind(self)
         if vec.num_envs != self.n_envs or resized:
             self.n_envs = vec.num_envs
             if self.reward_normalizer is not None:
@@ -504,6 +512,7 @@ class Algorithm:
             "n_envs": self.n_envs,
             "seed": self.seed,
             "extensions": self.extensions.to_json(),
+            "env_settings": self.env_settings.to_json(),
         }
         if self.residual_actions is not None:
             config["residual"] = {**self.residual_options.to_json(), "base": self.residual_actions.base.to_json()}
@@ -594,10 +603,11 @@ class Algorithm:
                     residual["base"], ckpt.tensors.get("residual_base", {}), action_dim)
             for key in ("residual_scale", "append_base_action", "critic_warmup_steps"):
                 hyperparameters.setdefault(key, residual[key])
-        vec = None
-        if env is not None:
-            vec = make_vec_env(env, _copies_for(env, cfg.get("n_envs", 1)),
-                               env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
+        adopted = adopt_env(env, _copies_for(env, cfg.get("n_envs", 1)),
+                            env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None,
+                            saved=EnvSettings.from_checkpoint_config(cfg))
+        vec = adopted.vector_env
+        if vec is not None:
             check_action_bounds(action_space, vec.single_action_space)
             for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
                                      ("action", action_space, vec.single_action_space)):
@@ -610,7 +620,7 @@ class Algorithm:
         model = cls.__new__(cls)
         policy = policy_cfg["name"] if policy_class is cls.default_policy_class else policy_class
         cls.__init__(
-            model, policy, vec, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
+            model, policy, adopted, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
             n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
             normalize_rewards=cfg["normalize_rewards"], observation_space=observation_space,
             action_space=action_space, env_kwargs=None if vec is not None else cfg.get("env_kwargs"),

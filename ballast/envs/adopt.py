@@ -159,9 +159,12 @@ class AdoptedEnv:
         model._sb3_env = None
         if self.sb3_env is not None and self.vector_env is not None:
             model._sb3_env = (self.vector_env, self.sb3_env)
+            # The model steps the Gymnasium env of the translated wrappers directly; below a wrapper of
+            # another kind it steps through that wrapper, so the VecEnvs there follow its steps anyway.
             for venv in _chain(self.sb3_env):
-                if isinstance(venv, (GymnasiumVecEnv, GymnasiumVecEnvWrapper)):
-                    venv._translation.sharing.add_model(model, self.vector_env)
+                if not isinstance(venv, (GymnasiumVecEnv, GymnasiumVecEnvWrapper)):
+                    break
+                venv._translation.sharing.add_model(model, self.vector_env)
         if getattr(model, "verbose", 0) >= 1:
             for line in self._log_lines(model):
                 print(line)

@@ -66,9 +66,14 @@ class NextResetArguments(VectorWrapper):
         for options in per_copy:
             if options not in groups:
                 groups.append(options)
+        # Every copy is reset once with the first options (a copy never reset cannot be left out of a
+        # batch), then the copies with other options again with theirs.
+        observations, first_infos = self.env.reset(seed=seed, options=groups[0])
         infos: dict[str, Any] = {}
-        observations = None
-        for options in groups:
+        first = np.array([o == groups[0] for o in per_copy])
+        for i in np.flatnonzero(first):
+            add_copy_info(infos, info_of_copy(first_infos, int(i), self.num_envs), int(i), self.num_envs)
+        for options in groups[1:]:
             mask = np.array([o == options for o in per_copy])
             observations, group_infos = self.env.reset(seed=seed, options={**options, "reset_mask": mask})
             for i in np.flatnonzero(mask):

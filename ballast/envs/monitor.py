@@ -281,8 +281,6 @@ def load_results(path: str | os.PathLike[str]) -> Any:
         frame["t"] += header["t_start"]
         frames.append(frame)
         starts.append(header["t_start"])
-    results = pandas.concat(frames)
-    results.sort_values("t", inplace=True)
-    results.reset_index(inplace=True)
+    results = pandas.concat(frames).sort_values("t").reset_index()
     results["t"] -= min(starts)
     return results

@@ -5,6 +5,10 @@ returning an Env), or a ``gymnasium.vector.VectorEnv``. With ``vectorization="au
 Gymnasium's NumPy-batched ``vector_entry_point`` when the env has one and at least
 ``BATCHED_FROM`` copies are asked for (below that, stepping copies one by one is faster:
 CartPole-v1 steps 1 copy in about a third of the batched implementation's time), else sync.
+
+Models do not call this directly: :func:`ballast.envs.adopt.adopt_env` does, and also takes SB3-API
+``VecEnv`` objects and their wrappers. (``ballast.make_vec_env`` is SB3's function; this one was called
+``make_vec_env`` before.)
 """
 
 from __future__ import annotations

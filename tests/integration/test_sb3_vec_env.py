@@ -304,3 +304,14 @@ def test_check_env_reports_unsupported_spaces_before_training():
 
     with pytest.warns(UserWarning, match="normalised to"):
         check_env(WideActions())
+
+
+def test_the_view_of_an_env_that_cannot_reset_one_copy_says_what_to_do():
+    model = PPO("MlpPolicy", "CartPole-v1", n_envs=8, **SMALL)  # numpy-batched CartPole
+    vec_env = model.get_env()
+    assert vec_env.reset().shape == (8, 4)
+    with pytest.raises(EnvError, match="vectorization='sync'"):
+        vec_env.step(np.zeros(8, dtype=np.int64))
+    synced = PPO("MlpPolicy", "CartPole-v1", n_envs=8, vectorization="sync", **SMALL).get_env()
+    synced.reset()
+    assert synced.step(np.zeros(8, dtype=np.int64))[0].shape == (8, 4)

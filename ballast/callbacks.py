@@ -242,8 +242,9 @@ class EvalCallback(EventCallback):
     - runs ``callback_after_eval`` (e.g. :class:`StopTrainingOnNoModelImprovement`).
 
     Either callback returning False stops training. ``render`` and ``warn`` go to
-    ``evaluate_policy``. Ballast's extra ``seed`` resets the eval env with that seed before each
-    evaluation, so that every evaluation plays the same episodes. SB3's warning about the training
+    ``evaluate_policy``. Ballast's extras: ``seed`` resets the eval env with that seed before each
+    evaluation, so that every evaluation plays the same episodes; ``use_masking`` is
+    ``evaluate_policy``'s (by default, masks are used when the env gives them). SB3's warning about the training
     and eval envs' types, and its synchronisation of ``VecNormalize`` statistics, have no
     counterpart: normalisation is part of the model.
     """
@@ -263,6 +264,7 @@ class EvalCallback(EventCallback):
         warn: bool = True,
         *,
         seed: int | None = None,
+        use_masking: bool | None = None,
     ) -> None:
         super().__init__(callback_after_eval, verbose=verbose)
         self.callback_on_new_best = callback_on_new_best
@@ -276,6 +278,7 @@ class EvalCallback(EventCallback):
         self.render = render
         self.warn = warn
         self.seed = seed
+        self.use_masking = use_masking
         self.eval_env = as_eval_env(eval_env, render)
         self.best_model_save_path = best_model_save_path
         self.log_path = os.path.join(log_path, "evaluations") if log_path is not None else None
@@ -313,7 +316,7 @@ class EvalCallback(EventCallback):
         episode_rewards, episode_lengths = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=self.deterministic,
             render=self.render, callback=self._log_success_callback, return_episode_rewards=True,
-            warn=self.warn, seed=self.seed,
+            warn=self.warn, seed=self.seed, use_masking=self.use_masking,
         )
         self.evaluations_timesteps.append(self.num_timesteps)
         self.evaluations_results.append(list(episode_rewards))

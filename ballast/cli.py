@@ -28,7 +28,7 @@ from ballast.algos.base import ALGORITHMS, Algorithm
 from ballast.algos.base import load as load_model
 from ballast.callbacks import SaveLatestCallback
 from ballast.checkpoint import atomic_write_bytes
-from ballast.envs.make import EnvLike, make_vec_env
+from ballast.envs.make import EnvLike, make_vector_env
 from ballast.errors import BallastError, ConfigurationError
 from ballast.evaluation import evaluate_policy
 from ballast.logger import Logger
@@ -341,7 +341,7 @@ def resolve_model_path(path: Path) -> Path:
 def evaluate(model: Algorithm, env_id: str, episodes: int, seed: int | None, *, deterministic: bool,
              env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run :func:`ballast.evaluate_policy` and return its result as JSON data."""
-    env: EnvLike = make_vec_env(env_id, 1, env_kwargs=env_kwargs) if env_kwargs else env_id
+    env: EnvLike = make_vector_env(env_id, 1, env_kwargs=env_kwargs) if env_kwargs else env_id
     returns, lengths = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
                                        seed=seed, return_episode_rewards=True)
     return {

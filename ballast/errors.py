@@ -39,6 +39,14 @@ class CheckpointError(BallastError, ValueError):
     """A file that is not a readable Ballast checkpoint."""
 
 
+class MissingDependencyError(BallastError, ImportError):
+    """An optional package that a feature needs is not installed; the message names the extra to install."""
+
+
+class LoadMonitorResultsError(BallastError):
+    """No monitor files, or a file that is not a monitor file (SB3's name)."""
+
+
 
 class ExportError(BallastError, RuntimeError):
     """An export that could not be written, or whose artifact disagrees with ``model.predict``."""

@@ -36,9 +36,17 @@ from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, RecordEpisodeS
 from gymnasium.wrappers.vector import RecordEpisodeStatistics as VectorRecordEpisodeStatistics
 
 from ballast.callback_locals import StepInfos
-from ballast.envs.make import EnvLike, autoreset_mode, make_vec_env
+from ballast.envs.adopt import as_vector_env
+from ballast.envs.check_nan import CheckNanVectorEnv
+from ballast.envs.frame_stack import FrameStackVectorEnv
+from ballast.envs.make import EnvLike, autoreset_mode, make_vector_env
 from ballast.envs.masker import ActionMasker
+from ballast.envs.monitor import MonitorVectorEnv
+from ballast.envs.observation_transforms import ObservationTransformVectorEnv
+from ballast.envs.reset_arguments import NextResetArguments
 from ballast.envs.residual import ResidualActionWrapper
+from ballast.envs.sb3_vec_env import VecEnv as BallastVecEnv
+from ballast.envs.sb3_vec_env import WrapperChain
 from ballast.errors import ConfigurationError, EnvError
 from ballast.masking import MASK_METHOD, MaskReader, mask_rule, policy_supports_masks
 
@@ -48,8 +56,11 @@ EPISODE_STATISTICS_ATTRIBUTE = "episode_returns"
 
 #: Wrappers that give the rewards and episode ends of the env they wrap.
 REWARD_PRESERVING_WRAPPERS = (gym.ObservationWrapper, gym.ActionWrapper, TimeLimit, OrderEnforcing,
-                              PassiveEnvChecker, RecordEpisodeStatistics, ActionMasker, ResidualActionWrapper)
-REWARD_PRESERVING_VECTOR_WRAPPERS = (VectorObservationWrapper, VectorActionWrapper, VectorRecordEpisodeStatistics)
+                              PassiveEnvChecker, RecordEpisodeStatistics, ActionMasker, ResidualActionWrapper,
+                              WrapperChain)
+REWARD_PRESERVING_VECTOR_WRAPPERS = (VectorObservationWrapper, VectorActionWrapper, VectorRecordEpisodeStatistics,
+                                     MonitorVectorEnv, NextResetArguments, CheckNanVectorEnv, FrameStackVectorEnv,
+                                     ObservationTransformVectorEnv)
 
 NO_MONITOR_WARNING = (
     "The evaluation env has wrappers that may change rewards or end episodes early, and records no episode "
@@ -73,14 +84,16 @@ def is_sb3_vec_env(env: Any) -> bool:
     return not isinstance(env, VectorEnv) and hasattr(env, "env_method") and hasattr(env, "num_envs")
 
 
-def as_eval_env(env: EnvLike, render: bool = False) -> Any:
-    """The vector env to evaluate on; an id is built with ``render_mode="human"`` when ``render`` is
-    True. Vector envs (Gymnasium's or SB3-style) are used as they are."""
-    if isinstance(env, VectorEnv) or is_sb3_vec_env(env):
+def as_eval_env(env: EnvLike, render: bool = False, model: Any = None) -> Any:
+    """The vector env to evaluate on: a Gymnasium vector env (:func:`ballast.envs.as_vector_env`, which
+    re-applies the observation wrappers ``model`` keeps, e.g. its frame stacking), or an SB3-style
+    ``VecEnv`` from outside Ballast, stepped through its own API. An id is built with
+    ``render_mode="human"`` when ``render`` is True."""
+    if is_sb3_vec_env(env) and not isinstance(env, BallastVecEnv):
         return env
-    if isinstance(env, str):
-        return make_vec_env(env, 1, env_kwargs={"render_mode": "human"} if render else None)
-    return make_vec_env(env, 1)
+    if isinstance(env, str) and render:
+        env = make_vector_env(env, 1, env_kwargs={"render_mode": "human"})
+    return as_vector_env(env, model)
 
 
 class _GymnasiumSteps:
@@ -95,7 +108,7 @@ class _GymnasiumSteps:
     def records_episodes(self) -> bool:
         env = self.env
         while isinstance(env, VectorWrapper):
-            if isinstance(env, VectorRecordEpisodeStatistics):
+            if isinstance(env, (VectorRecordEpisodeStatistics, MonitorVectorEnv)):
                 return True
             env = env.env
         call = getattr(env, "call", None)
@@ -132,10 +145,10 @@ class _GymnasiumSteps:
         return observations, rewards, dones, infos, real
 
     def episode_statistics(self, infos: StepInfos, i: int) -> tuple[float, int] | None:
-        episode = self.raw_infos.get("episode")
-        if episode is None or not self.raw_infos.get("_episode", np.ones(self.num_envs, dtype=bool))[i]:
-            return None
-        return float(episode["r"][i]), int(episode["l"][i])
+        """The env's own statistics of the episode copy ``i`` ended (a ``Monitor``'s, from the step's info,
+        or its ``final_info`` with SAME_STEP autoreset), None without them."""
+        episode = infos[i].get("episode")
+        return None if episode is None else (float(episode["r"]), int(episode["l"]))
 
     def mask_reader(self, action_space: gym.Space) -> Callable[[], Any] | None:
         reader = MaskReader(self.env, action_space)
@@ -236,7 +249,7 @@ def evaluate_policy(
     Rewards are the env's: normalisation lives in the model. Returns ``(mean, std)`` of the
     episode returns, or the lists ``(returns, lengths)`` when ``return_episode_rewards`` is True.
     """
-    env = as_eval_env(env, render)
+    env = as_eval_env(env, render, model)
     steps = _SB3Steps(env) if is_sb3_vec_env(env) else _GymnasiumSteps(env)
     monitored = steps.records_episodes()
     if warn and not monitored and steps.may_change_rewards():

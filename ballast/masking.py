@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
-from gymnasium.vector import VectorEnv
+from gymnasium.vector import VectorEnv, VectorWrapper
 
 from ballast.buffers.storage import FixedStorage
 from ballast.errors import ActionMaskError, UnsupportedSpaceError
@@ -271,13 +271,21 @@ def env_has_mask_method(env: VectorEnv) -> bool:
         return True
     # Asking each copy whether it has the method (rather than calling it) never raises inside a
     # worker: an error there would shut down the workers of an AsyncVectorEnv.
-    call = getattr(env, "call", None)
-    if call is None:
-        return False
     try:
-        return bool(all(call("has_wrapper_attr", MASK_METHOD)))
+        return bool(all(call_copies(env, "has_wrapper_attr", MASK_METHOD)))
     except (AttributeError, NotImplementedError):
         return False
+
+
+def call_copies(env: VectorEnv, name: str, *args: Any) -> tuple[Any, ...]:
+    """``env.call(name, *args)`` on the vector env inside ``env``'s vector wrappers (Gymnasium's
+    wrappers do not pass ``call`` on): the result of every copy's method or attribute ``name``."""
+    while getattr(env, "call", None) is None and isinstance(env, VectorWrapper):
+        env = env.env
+    call = getattr(env, "call", None)
+    if call is None:
+        raise AttributeError(f"{type(env).__name__} cannot call methods of its env copies")
+    return call(name, *args)
 
 
 class MaskReader:
@@ -308,7 +316,7 @@ class MaskReader:
         :class:`MaskRule`."""
         if self.use_method:
             method = getattr(self.env, MASK_METHOD, None)
-            masks = method() if callable(method) else self.env.call(MASK_METHOD)
+            masks = method() if callable(method) else call_copies(self.env, MASK_METHOD)
             return self.rule.check(self.action_space, masks, self.n, ignore)
         if MASK_INFO_KEY not in infos:
             return None

@@ -61,13 +61,14 @@ def run_one(kind: str, seed: int, args: argparse.Namespace) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from ballast import SAC, evaluate_policy, make_vec_env
+    from ballast import SAC, evaluate_policy
+    from ballast.envs import make_vector_env
 
     residual = {"base_policy": base_controller(args.base), "residual_scale": args.residual_scale,
                 "critic_warmup_steps": args.critic_warmup} if kind == "residual" else {}
     model = SAC("MlpPolicy", "Pendulum-v1", seed=seed, learning_rate=1e-3, device="cpu", **residual)
     episodes = args.eval_episodes
-    eval_env = make_vec_env("Pendulum-v1", episodes)
+    eval_env = make_vector_env("Pendulum-v1", episodes)
     curve = [(0, evaluate_policy(model, eval_env, n_eval_episodes=episodes, seed=1000 + seed)[0])]
     start = time.perf_counter()
     while curve[-1][1] < args.threshold and model.num_timesteps < args.budget:
@@ -81,7 +82,8 @@ def run_one(kind: str, seed: int, args: argparse.Namespace) -> dict:
 
 
 def base_return(name: str, seeds: list[int], episodes: int) -> list[float]:
-    from ballast import evaluate_policy, make_vec_env
+    from ballast import evaluate_policy
+    from ballast.envs import make_vector_env
 
     controller = base_controller(name)
 
@@ -89,8 +91,8 @@ def base_return(name: str, seeds: list[int], episodes: int) -> list[float]:
         def predict(self, obs, deterministic=True):
             return controller(obs), None
 
-    return [evaluate_policy(Base(), make_vec_env("Pendulum-v1", episodes), n_eval_episodes=episodes, seed=1000 + s)[0]
-            for s in seeds]
+    return [evaluate_policy(Base(), make_vector_env("Pendulum-v1", episodes), n_eval_episodes=episodes,
+                            seed=1000 + s)[0] for s in seeds]
 
 
 def reusable_scratch(folder: Path, setting: dict, seeds: list[int]) -> dict[int, dict]:

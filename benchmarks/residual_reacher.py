@@ -31,12 +31,13 @@ def run_one(kind: str, seed: int, args: argparse.Namespace) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from ballast import SAC, evaluate_policy, make_vec_env
+    from ballast import SAC, evaluate_policy
+    from ballast.envs import make_vector_env
     from ballast.envs.controllers import reacher_jacobian_pd
 
     residual = {"base_policy": reacher_jacobian_pd, **RESIDUAL} if kind == "residual" else {}
     model = SAC("MlpPolicy", ENV_ID, learning_starts=1000, seed=seed, device="cpu", **residual)
-    eval_env = make_vec_env(ENV_ID, args.eval_episodes)
+    eval_env = make_vector_env(ENV_ID, args.eval_episodes)
 
     def evaluate() -> float:
         return evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, seed=1000 + seed)[0]

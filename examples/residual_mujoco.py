@@ -42,7 +42,7 @@ def main() -> int:
                                 critic_warmup_steps=1000, **common),
         "scratch": ballast.SAC("MlpPolicy", ENV_ID, **common),
     }
-    eval_env = ballast.make_vec_env(ENV_ID, 10)
+    eval_env = ballast.envs.make_vector_env(ENV_ID, 10)
 
     def evaluate(model: ballast.SAC) -> float:
         return ballast.evaluate_policy(model, eval_env, n_eval_episodes=10, seed=1000 + args.seed)[0]

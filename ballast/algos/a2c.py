@@ -130,6 +130,7 @@ class A2C(Algorithm):
             optimizer = FlatAdam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
         self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate)
         self.rollout_buffer = make_rollout_buffer(self)
+        self.use_masking = True
 
     def _on_n_envs_changed(self) -> None:
         self.rollout_buffer = make_rollout_buffer(self)

@@ -28,7 +28,8 @@ from ballast.algos.optimizers import Optimizers
 from ballast.algos.protocols import CollectionState
 from ballast.callbacks import BaseCallback, as_callback
 from ballast.checkpoint import Checkpoint
-from ballast.envs.make import EnvLike, copies_for, env_id_of, make_vec_env
+from ballast.envs.adopt import adopt_env, sb3_env_of
+from ballast.envs.make import EnvLike, copies_for, env_id_of
 from ballast.errors import ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss
 from ballast.logger import Logger
@@ -149,8 +150,9 @@ class Algorithm:
         self.normalize_rewards = normalize_rewards
         self.env: VectorEnv | None = None
         self.n_envs = n_envs
-        if env is not None:
-            self.env = make_vec_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
+        adopted = adopt_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
+        if adopted.vector_env is not None:
+            self.env = adopted.vector_env
             self.n_envs = self.env.num_envs
             observation_space = self.env.single_observation_space
             action_space = self.env.single_action_space
@@ -172,6 +174,8 @@ class Algorithm:
                                                     append_base_action=residual.append_base_action)
         self.set_random_seed(seed)
         self.policy_kwargs = dict(policy_kwargs or {})
+        normalize_observations, normalize_rewards = adopted.normalization_flags(normalize_observations,
+                                                                                normalize_rewards)
         self.policy = self._make_policy(policy, normalize_observations).to(self.device)
         # Aux modules draw their initial weights from a stream of their own, so adding one leaves
         # every other random draw of a seeded run unchanged.
@@ -189,6 +193,7 @@ class Algorithm:
         self.reward_normalizer = (
             RewardNormalizer(self.n_envs, getattr(config, "gamma", 0.99)).to(self.device) if normalize_rewards else None
         )
+        adopted.bind(self)
         self.num_timesteps = 0
         self.total_timesteps = 0
         self.n_updates = 0
@@ -297,16 +302,19 @@ class Algorithm:
         return f"{self.algorithm_name.upper()} has no fast update"
 
     # --- env -----------------------------------------------------------------------------
-    def get_env(self) -> VectorEnv | None:
-        return self.env
+    def get_env(self) -> Any:
+        """SB3's VecEnv API over ``self.env`` (the Gymnasium vector env the model steps); see ``ballast.envs.adopt``."""
+        return sb3_env_of(self)
 
     def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
         """Train or evaluate on another env with the same spaces, or spaces of other sizes when the
         model's layers do not depend on them (see :mod:`ballast.transfer`)."""
-        vec = make_vec_env(env, copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
-                           env_kwargs=self.env_kwargs if isinstance(env, str) else None)
+        adopted = adopt_env(env, copies_for(env, self.n_envs), seed=None, vectorization=self.vectorization,
+                            env_kwargs=self.env_kwargs if isinstance(env, str) else None, saved=self.env_settings)
+        vec = adopted.vector_env
         resized = self._check_spaces(vec.single_observation_space, vec.single_action_space)
         self.env = vec
+        adopted.bind(self)
         if vec.num_envs != self.n_envs or resized:
             self.n_envs = vec.num_envs
             if self.reward_normalizer is not None:

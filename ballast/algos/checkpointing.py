@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ballast.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
-from ballast.envs.make import EnvLike, copies_for, make_vec_env
+from ballast.envs.adopt import EnvSettings, adopt_env
+from ballast.envs.make import EnvLike, copies_for
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, ExtraLoss, resolve_extra_losses
 from ballast.import_path import import_path, path_of
@@ -74,6 +75,7 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
         "n_envs": model.n_envs,
         "seed": model.seed,
         "extensions": model.extensions.to_json(),
+        "env_settings": model.env_settings.to_json(),
     }
     if model.stats_window_size != 100:
         config["stats_window_size"] = model.stats_window_size
@@ -164,10 +166,11 @@ def _build(cls: type, ckpt: Checkpoint, env: EnvLike | None, device: str | torch
                 residual["base"], ckpt.tensors.get("residual_base", {}), action_dim)
         for key in ("residual_scale", "append_base_action", "critic_warmup_steps"):
             hyperparameters.setdefault(key, residual[key])
-    vec = None
-    if env is not None:
-        vec = make_vec_env(env, copies_for(env, cfg.get("n_envs", 1)),
-                           env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None)
+    adopted = adopt_env(env, copies_for(env, cfg.get("n_envs", 1)),
+                        env_kwargs=cfg.get("env_kwargs") if isinstance(env, str) else None,
+                        saved=EnvSettings.from_checkpoint_config(cfg))
+    vec = adopted.vector_env
+    if vec is not None:
         check_action_bounds(action_space, vec.single_action_space)
         for kind, saved, new in (("observation", observation_space, vec.single_observation_space),
                                  ("action", action_space, vec.single_action_space)):
@@ -180,7 +183,7 @@ def _build(cls: type, ckpt: Checkpoint, env: EnvLike | None, device: str | torch
     model = cls.__new__(cls)
     policy = policy_cfg["name"] if policy_class is cls.default_policy_class else policy_class
     cls.__init__(
-        model, policy, vec, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
+        model, policy, adopted, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
         n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
         normalize_rewards=cfg["normalize_rewards"], observation_space=observation_space,
         action_space=action_space, env_kwargs=None if vec is not None else cfg.get("env_kwargs"),

@@ -93,7 +93,7 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
         policy.reset_noise(model.n_envs)
     callback.on_rollout_start()
     reader = _mask_reader(model)
-    masked = reader.provides_masks(collection.infos)
+    masked = model.use_masking and reader.provides_masks(collection.infos)
     if masked and not policy_supports_masks(policy):
         raise ConfigurationError(
             f"the env gives action masks but the policy {type(policy).__name__} does not take them; use an "

@@ -165,6 +165,7 @@ class PPO(Algorithm):
             "optimizer", FlatAdam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5), self.flat_params,
             self.config.learning_rate)
         self.rollout_buffer = make_rollout_buffer(self)
+        self.use_masking = True
 
     def _on_n_envs_changed(self) -> None:
         self.rollout_buffer = make_rollout_buffer(self)

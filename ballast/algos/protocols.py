@@ -88,6 +88,8 @@ class OnPolicyModel(CollectingModel, Protocol):
 
     config: OnPolicyConfig
     rollout_buffer: RolloutBuffer
+    #: Whether the env's action masks are used when it gives them (sb3-contrib's ``learn(use_masking=)``).
+    use_masking: bool
 
     def train(self) -> None: ...
 

@@ -1,10 +1,14 @@
-"""Turning what a user passes as ``env`` into a Gymnasium vector env.
+"""Building a Gymnasium vector env from an env id, an Env, a factory or a vector env.
 
 Accepted: an env id (``"CartPole-v1"``), a ``gymnasium.Env`` instance, a factory (a callable
 returning an Env), or a ``gymnasium.vector.VectorEnv``. With ``vectorization="auto"``, ids use
 Gymnasium's NumPy-batched ``vector_entry_point`` when the env has one and at least
 ``BATCHED_FROM`` copies are asked for (below that, stepping copies one by one is faster:
 CartPole-v1 steps 1 copy in about a third of the batched implementation's time), else sync.
+
+Models do not call this directly: :func:`ballast.envs.adopt.adopt_env` does, and also takes SB3-API
+``VecEnv`` objects and their wrappers. (``ballast.make_vec_env`` is SB3's function; this one was called
+``make_vec_env`` before.)
 """
 
 from __future__ import annotations
@@ -28,11 +32,20 @@ def autoreset_mode(env: VectorEnv) -> AutoresetMode:
     return AutoresetMode(mode) if not isinstance(mode, AutoresetMode) else mode
 
 
-def env_id_of(env: EnvLike | None) -> str | None:
-    """The registered id behind ``env`` when it can be known, else None."""
+def env_id_of(env: Any) -> str | None:
+    """The registered id behind ``env`` (an id, an Env, a vector env or an SB3-API VecEnv) when it can be known."""
     if isinstance(env, str):
         return env
     spec = getattr(env, "spec", None)
+    if spec is None:
+        copies = getattr(getattr(env, "unwrapped", None), "envs", None)
+        if copies:
+            spec = copies[0].spec
+        elif hasattr(env, "step_wait") and hasattr(env, "get_attr"):
+            try:
+                spec = env.get_attr("spec", indices=0)[0]
+            except Exception:  # an SB3-API env that cannot reach its copies has no id to give
+                spec = None
     return getattr(spec, "id", None)
 
 
@@ -41,7 +54,7 @@ def copies_for(env: EnvLike, n_envs: int) -> int:
     return 1 if isinstance(env, (VectorEnv, gym.Env)) else n_envs
 
 
-def make_vec_env(
+def make_vector_env(
     env: EnvLike,
     n_envs: int = 1,
     *,

@@ -14,16 +14,18 @@ from ballast.errors import ConfigurationError
 class ActionMasker(gym.Wrapper):
     """Adds ``action_masks()`` to ``env``, computed by ``mask_fn``.
 
-    ``mask_fn`` is a function of the env (``mask_fn(env) -> mask``) or the name of a method of the
-    env that returns the mask. The mask holds one entry per action choice, true where the action is
-    valid (see :mod:`ballast.masking` for the form each action space takes). PPO, A2C,
-    ``predict`` users and :func:`ballast.evaluate_policy` read it through the vector env.
+    ``action_mask_fn`` (sb3-contrib's name) is a function of the env (``action_mask_fn(env) -> mask``)
+    or the name of a method of the env that returns the mask. The mask holds one entry per action
+    choice, true where the action is valid (see :mod:`ballast.masking` for the form each action
+    space takes). PPO, A2C, ``predict`` users and :func:`ballast.evaluate_policy` read it through
+    the vector env.
 
         env = ActionMasker(gym.make("MyEnv-v0"), lambda env: env.unwrapped.valid_actions())
     """
 
-    def __init__(self, env: gym.Env, mask_fn: Callable[[gym.Env], Any] | str) -> None:
+    def __init__(self, env: gym.Env, action_mask_fn: Callable[[gym.Env], Any] | str) -> None:
         super().__init__(env)
+        mask_fn = action_mask_fn
         if isinstance(mask_fn, str):
             method = getattr(env.unwrapped, mask_fn, None)
             if not callable(method):

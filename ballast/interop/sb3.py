@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ballast.envs.make import EnvLike, make_vec_env
+from ballast.envs.make import EnvLike, make_vector_env
 from ballast.errors import CheckpointError, ConfigurationError
 from ballast.interop.torch_zip import read_torch_zip
 
@@ -86,7 +86,7 @@ def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str | None = No
     path = Path(path)
     data, state = _read_sb3_zip(path)
     algo = _detect_algorithm(data, state)
-    vec = make_vec_env(env, 1)
+    vec = make_vector_env(env, 1)
     build = _ON_POLICY if algo in ("ppo", "a2c") else _OFF_POLICY[algo]
     net_arch, hyper, mapped = build(data, state)
     activation = activation_fn or ("Tanh" if algo in ("ppo", "a2c") else "ReLU")

@@ -6,6 +6,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from ballast import A2C, PPO, BaseCallback, evaluate_policy
+from ballast.common.vec_env import VecEnv
 from ballast.errors import ConfigurationError, EnvError, UnsupportedSpaceError
 
 GAMMA, LAMBDA = 0.99, 0.95
@@ -211,7 +212,8 @@ def env_as(kind):
 @pytest.mark.parametrize(("kind", "n_envs"), [("id", 2), ("instance", 1), ("factory", 2), ("vector", 2)])
 def test_env_forms(kind, n_envs):
     model = PPO("MlpPolicy", env_as(kind), n_envs=n_envs if kind != "vector" else 1, **SMALL)
-    assert isinstance(model.get_env(), gym.vector.VectorEnv)
+    assert isinstance(model.env, gym.vector.VectorEnv)
+    assert isinstance(model.get_env(), VecEnv) and model.get_env().vector_env.env is model.env
     assert model.n_envs == n_envs
     if kind in ("id", "instance"):
         assert model.env_id == "CartPole-v1"

@@ -74,7 +74,7 @@ def test_set_env_moves_a_graph_model_to_other_sizes_and_max_nodes():
     assert model.action_space == NodeChoice(max_nodes=40)
     assert all(torch.equal(before[k], v) for k, v in model.policy.state_dict().items())
     model.learn(256)  # trains on the new sizes with the same weights
-    actions, _ = model.predict(model.get_env().reset(seed=1)[0])
+    actions, _ = model.predict(model.env.reset(seed=1)[0])
     assert actions.shape == (4,) and (actions < 40).all()
 
 
@@ -93,7 +93,7 @@ def test_a_user_encoder_class_drives_node_choice_and_is_saved_by_its_path(tmp_pa
                 policy_kwargs=dict(features_extractor_class=MaxNodeEncoder, features_extractor_kwargs=dict(width=8)))
     assert isinstance(model.policy.encoder, MaxNodeEncoder) and model.policy.encoder.node_dim == 8
     model.learn(256)
-    obs, _ = model.get_env().reset(seed=3)
+    obs, _ = model.env.reset(seed=3)
     actions, _ = model.predict(obs, deterministic=True)
     loaded = PPO.load(model.save(tmp_path / "user_encoder.zip"), env=lambda: HotNodeEnv(30, 40, node_choice=True))
     assert isinstance(loaded.policy.encoder, MaxNodeEncoder)

@@ -47,6 +47,7 @@ from ballast.noise import ActionNoise, VectorizedActionNoise
 from ballast.optim import FlatFusedAdam, FlatParameters, make_adam
 from ballast.policies.config import PolicyConfig
 from ballast.ragged import collate
+from ballast.torch_compat import foreach_copy_, foreach_lerp_
 
 #: An iteration also ends after this many env steps without a finished episode, so logs keep coming.
 MAX_ITERATION_STEPS = 1000
@@ -188,9 +189,9 @@ class PolyakTargets:
     @torch.no_grad()
     def update(self, tau: float) -> None:
         if tau == 1.0:  # a hard update (DQN's default): a copy, which reads one tensor less than lerp
-            torch._foreach_copy_(self.targets, self.sources)
+            foreach_copy_(self.targets, self.sources)
         else:
-            torch._foreach_lerp_(self.targets, self.sources, tau)
+            foreach_lerp_(self.targets, self.sources, tau)
 
 
 # --- acting -------------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ from ballast.errors import UnsupportedSpaceError
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
+from ballast.torch_compat import parameter_list_tensors
 
 if TYPE_CHECKING:
     from ballast.residual.actions import ResidualActions
@@ -162,8 +163,8 @@ class ContinuousCritic(nn.Module):
                         first_only: bool = False) -> torch.Tensor:
         """:meth:`forward` on the encoder's ``features`` (see :meth:`features`) instead of observations."""
         x = torch.cat([features, actions], dim=1)
-        weights = [*self.mlp.weights._parameters.values(), self.out_weight]
-        biases = [*self.mlp.biases._parameters.values(), self.out_bias]
+        weights = [*parameter_list_tensors(self.mlp.weights), self.out_weight]
+        biases = [*parameter_list_tensors(self.mlp.biases), self.out_bias]
         copies = 1 if first_only else self.n_critics
         if first_only:
             weights, biases = [w[:1] for w in weights], [b[:1] for b in biases]

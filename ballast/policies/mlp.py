@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ballast.torch_compat import parameter_list_tensors
+
 _FUNCTIONAL = {"Tanh": torch.tanh, "ReLU": torch.relu, "Sigmoid": torch.sigmoid, "ELU": F.elu, "GELU": F.gelu,
                "SiLU": F.silu, "LeakyReLU": F.leaky_relu, "Softplus": F.softplus}
 
@@ -58,6 +60,6 @@ class StackedMLP(nn.Module):
         h = x.unsqueeze(0).expand(self.copies, *x.shape)
         activation = self.activation
         # Plain lists: indexing a ParameterList costs more than the layer's arithmetic here.
-        for weight, bias in zip(self.weights._parameters.values(), self.biases._parameters.values()):
+        for weight, bias in zip(parameter_list_tensors(self.weights), parameter_list_tensors(self.biases)):
             h = activation(torch.baddbmm(bias, h, weight))
         return h

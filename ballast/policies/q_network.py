@@ -27,6 +27,7 @@ from ballast.errors import UnsupportedSpaceError
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter
 from ballast.policies.mlp import activation_function
+from ballast.torch_compat import parameter_list_tensors
 
 Obs = torch.Tensor | dict[str, torch.Tensor]
 
@@ -83,7 +84,7 @@ class QNetwork(nn.Module):
 
     def q_from_features(self, h: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` on the encoder's output ``self.encoder(obs)`` instead of observations."""
-        layers = list(zip(self.weights._parameters.values(), self.biases._parameters.values()))
+        layers = list(zip(parameter_list_tensors(self.weights), parameter_list_tensors(self.biases)))
         for weight, bias in layers[:-1]:
             h = self.activation(affine(h, weight, bias))
         weight, bias = layers[-1]

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ballast.torch_compat import fused_adam_
+
 
 class FlatParameters:
     """Re-home ``params`` into one flat tensor ``self.param`` whose ``.grad`` holds all gradients.
@@ -112,7 +114,8 @@ class FlatAdam(FlatOptimizer):
 class FlatFusedAdam(FlatAdam):
     """Adam as ``torch.optim.Adam(fused=True)`` computes it: the same kernel, called directly.
 
-    Same update as :class:`FlatAdam`, in one pass over the flat tensor (``torch._fused_adam_``),
+    Same update as :class:`FlatAdam`, in one pass over the flat tensor (``torch._fused_adam_``, through
+    :func:`ballast.torch_compat.fused_adam_`, which falls back on tensor operations where a torch lacks it),
     with the state ``torch.optim.Adam(fused=True)`` keeps (a float32 ``step`` tensor,
     ``exp_avg``, ``exp_avg_sq``), so their state dicts load into each other. It skips the
     bookkeeping of ``torch.optim.Optimizer.step`` (step hooks, profiler records, grad-mode
@@ -133,9 +136,8 @@ class FlatFusedAdam(FlatAdam):
                           "exp_avg": torch.zeros_like(param), "exp_avg_sq": torch.zeros_like(param)}
         state = self.state
         state["step"].add_(1)
-        torch._fused_adam_([param], [param.grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
-                           amsgrad=False, lr=group["lr"], beta1=group["betas"][0], beta2=group["betas"][1],
-                           weight_decay=0.0, eps=group["eps"], maximize=False)
+        fused_adam_(param, param.grad, state["exp_avg"], state["exp_avg_sq"], state["step"], lr=group["lr"],
+                    beta1=group["betas"][0], beta2=group["betas"][1], eps=group["eps"])
 
 
 class FlatRMSprop(FlatOptimizer):

@@ -52,6 +52,7 @@ from ballast.optim import FlatFusedAdam, FlatParameters, make_adam
 from ballast.policies.config import PolicyConfig
 from ballast.policies.modes import set_training_mode as policies_set_training_mode
 from ballast.ragged import collate
+from ballast.torch_compat import foreach_copy_, foreach_lerp_
 
 #: An iteration also ends after this many env steps without a finished episode, so logs keep coming.
 MAX_ITERATION_STEPS = 1000
@@ -181,9 +182,9 @@ class PolyakTargets:
     @torch.no_grad()
     def update(self, tau: float) -> None:
         if tau == 1.0:  # a hard update (DQN's default): a copy, which reads one tensor less than lerp
-            torch._foreach_copy_(self.targets, self.sources)
+            foreach_copy_(self.targets, self.sources)
         else:
-            torch._foreach_lerp_(self.targets, self.sources, tau)
+            foreach_lerp_(self.targets, self.sources, tau)
 
 
 # --- acting -------------------------------------------------------------------------------------

@@ -5,7 +5,13 @@ Two exporters ship with PyTorch: the TorchScript-based one (``dynamo=False``) em
 and later, converting down with the ONNX version converter. For an opset below 18 the
 TorchScript-based exporter is tried first, otherwise the ``torch.export``-based one; when the first
 fails or is missing (a future PyTorch may remove it), the other is used. The result must have the
-requested opset and only operators of the default ONNX domain.
+requested opset, only operators of the default ONNX domain and a dynamic batch axis on every input
+and output.
+
+The ``torch.export``-based exporter needs torch >= :data:`TORCH_EXPORT_BASED_MIN`: 2.4 and 2.5 lack
+the arguments used here (``dynamic_shapes``, ``optimize``), and 2.6 fails to convert Ballast's graphs
+or fixes their batch size. On an older torch, opset 18 and later are written by the TorchScript-based
+exporter.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +34,14 @@ from ballast.export import ExportError
 from ballast.export.module import ExportPlan
 
 _STANDARD_DOMAINS = ("", "ai.onnx")
+#: The first torch whose ``torch.export``-based ONNX exporter writes Ballast's graphs as required.
+TORCH_EXPORT_BASED_MIN = "2.7"
+
+
+def has_torch_export_based_exporter() -> bool:
+    """Whether this torch is at least :data:`TORCH_EXPORT_BASED_MIN` (its release numbers: a 2.7 nightly counts)."""
+    release = tuple(int(n) for n in re.match(r"(\d+)\.(\d+)", torch.__version__).groups())
+    return release >= tuple(int(n) for n in TORCH_EXPORT_BASED_MIN.split("."))
 
 
 def _require_onnx() -> Any:
@@ -66,11 +81,16 @@ def _export_torchscript_based(plan: ExportPlan, example: tuple[torch.Tensor, ...
 
 
 def _export_dynamo(plan: ExportPlan, example: tuple[torch.Tensor, ...], opset: int) -> bytes:
+    if not has_torch_export_based_exporter():
+        raise ExportError(f"the torch.export-based ONNX exporter needs torch >= {TORCH_EXPORT_BASED_MIN}, "
+                          f"this is torch {torch.__version__}; upgrade torch, or use the TorchScript-based exporter "
+                          "(any opset up to 20)")
     try:
         import onnxscript  # noqa: F401
     except ImportError:
         raise ExportError("the torch.export-based ONNX exporter needs onnxscript: pip install onnxscript") from None
-    batch = torch.export.Dim("batch")
+    # Bounded: torch 2.7 refuses the unbounded default ("not all values of batch satisfy batch != 2^63 - 1").
+    batch = torch.export.Dim("batch", max=1 << 30)
     with _quiet_exporter(), torch.no_grad():
         program = torch.onnx.export(
             plan.module, example, None, input_names=[s.name for s in plan.inputs],
@@ -83,13 +103,19 @@ def _export_dynamo(plan: ExportPlan, example: tuple[torch.Tensor, ...], opset: i
 EXPORTERS = {"torchscript-based": _export_torchscript_based, "dynamo": _export_dynamo}
 
 
-def _check_standard(proto: Any, opset: int) -> None:
+def check_exported_graph(proto: Any, opset: int) -> None:
+    """Refuse (:class:`ExportError`) a graph of another opset than ``opset``, with operators outside the
+    default ONNX domain, or with an input or output whose first (batch) axis is not dynamic."""
     versions = {o.domain: o.version for o in proto.opset_import}
     if versions.get("", versions.get("ai.onnx")) != opset:
         raise ExportError(f"the exporter produced opset {versions}, not the requested {opset}")
     custom = sorted({n.domain for n in proto.graph.node if n.domain not in _STANDARD_DOMAINS})
     if custom or len(proto.functions):
         raise ExportError(f"the exported graph uses non-standard operator domains {custom or 'functions'}")
+    fixed = [v.name for v in [*proto.graph.input, *proto.graph.output]
+             if not v.type.tensor_type.shape.dim or not v.type.tensor_type.shape.dim[0].dim_param]
+    if fixed:
+        raise ExportError(f"the exporter fixed the batch size of {fixed}: the graph would take one batch size only")
 
 
 def export_onnx(plan: ExportPlan, path: Path, *, opset: int, metadata: dict[str, Any],
@@ -111,7 +137,7 @@ def export_onnx(plan: ExportPlan, path: Path, *, opset: int, metadata: dict[str,
     for name in order:
         try:
             proto = onnx.load_from_string(EXPORTERS[name](plan, example, opset))
-            _check_standard(proto, opset)
+            check_exported_graph(proto, opset)
             break
         except Exception as err:  # noqa: BLE001 - try the other exporter, report both if both fail
             failures.append(f"{name}: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}")

@@ -9,6 +9,7 @@ the written files on batches of 1 and 257 observations. The MATLAB artifacts run
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import shutil
 import subprocess
@@ -24,6 +25,8 @@ from torch import nn
 
 import ballast
 from ballast.export import ExportError, export_model
+from ballast.export.onnx import TORCH_EXPORT_BASED_MIN, check_exported_graph, has_torch_export_based_exporter
+from ballast.export.writer import run_export
 from ballast.spaces import space_from_json, space_to_json
 
 onnx = pytest.importorskip("onnx")
@@ -195,6 +198,13 @@ def test_onnx_graph_batch_axis_names_opset_and_metadata(tmp_path: Path) -> None:
         assert_same_actions(model, session.run(None, {"obs": obs})[0], obs)
 
 
+HAS_TORCH_EXPORT_BASED = has_torch_export_based_exporter()
+needs_torch_export_based = pytest.mark.skipif(
+    not HAS_TORCH_EXPORT_BASED,
+    reason=f"the torch.export-based ONNX exporter needs torch >= {TORCH_EXPORT_BASED_MIN}, this is {torch.__version__}")
+
+
+@needs_torch_export_based
 def test_onnx_opset_18_uses_the_torch_export_based_exporter(tmp_path: Path) -> None:
     pytest.importorskip("onnxscript")
     model = make_model("PPO", DICT_SPACE, ASYMMETRIC, env=False, normalize_observations=True)
@@ -206,6 +216,39 @@ def test_onnx_opset_18_uses_the_torch_export_based_exporter(tmp_path: Path) -> N
     for n in (1, 257):
         obs = observations(DICT_SPACE, n)
         assert_same_actions(model, run_artifact(out, "onnx", meta, obs)[0], obs)
+
+
+@pytest.mark.skipif(HAS_TORCH_EXPORT_BASED, reason=f"torch {torch.__version__} has the torch.export-based exporter")
+def test_onnx_opset_18_on_an_older_torch_is_written_by_the_torchscript_based_exporter(tmp_path: Path) -> None:
+    model = make_model("PPO", DICT_SPACE, ASYMMETRIC, env=False, normalize_observations=True)
+    out = export_model(model, tmp_path, "onnx", opset=18, include_value=True)
+    proto = onnx.load(str(out / "policy.onnx"))
+    assert {o.domain: o.version for o in proto.opset_import}[""] == 18
+    meta = load_meta(out)
+    assert meta["onnx"]["exporter"] == "torchscript-based" and meta["parity"]["passed"]
+    (reason,) = meta["onnx"]["exporter_fallback_reasons"]
+    assert f"needs torch >= {TORCH_EXPORT_BASED_MIN}, this is torch {torch.__version__}" in reason
+    for n in (1, 257):
+        obs = observations(DICT_SPACE, n)
+        assert_same_actions(model, run_artifact(out, "onnx", meta, obs)[0], obs)
+    with pytest.raises(ExportError, match=f"needs torch >= {TORCH_EXPORT_BASED_MIN}"):
+        run_export(model, tmp_path / "forced", "onnx", opset=18, check=False, function_name="policy",
+                   include_value=False, onnx_exporter="dynamo")
+
+
+def test_an_onnx_graph_with_a_fixed_batch_size_is_refused() -> None:
+    # What some versions of the torch.export-based exporter write despite dynamic_shapes.
+    buffer = io.BytesIO()
+    torch.onnx.export(nn.Linear(3, 2), (torch.zeros(4, 3),), buffer, input_names=["obs"], output_names=["action"],
+                      opset_version=17, dynamo=False)
+    proto = onnx.load_from_string(buffer.getvalue())
+    with pytest.raises(ExportError, match=r"fixed the batch size of \['obs', 'action'\]"):
+        check_exported_graph(proto, 17)
+    proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    proto.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    check_exported_graph(proto, 17)
+    with pytest.raises(ExportError, match="not the requested 18"):
+        check_exported_graph(proto, 18)
 
 
 def test_torchscript_and_onnx_run_without_ballast(tmp_path: Path) -> None:

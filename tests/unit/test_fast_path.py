@@ -22,6 +22,7 @@ from ballast.algos.base import Algorithm
 from ballast.envs.controllers import pendulum_swing_up
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, LossInputs
+from ballast.torch_compat import public_fallbacks
 
 BATCH = 48
 DEVICES = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
@@ -341,18 +342,15 @@ def test_both_sides_of_the_huber_kink_are_exercised() -> None:
     assert (error < 1).any() and (error > 1).any()
 
 
-def test_the_public_fallbacks_of_the_private_kernels_give_the_same_updates(monkeypatch: pytest.MonkeyPatch) -> None:
-    import ballast.torch_compat as compat
-
+def test_the_public_fallbacks_of_the_private_kernels_give_the_same_updates() -> None:
     case = OFF_POLICY["sac-tanh-auto0.5"]
     private, public = case["build"]("cpu"), case["build"]("cpu")
     for step, batch in enumerate(case["batches"](private), start=1):
         torch.manual_seed(step)
         private.update(*batch, True)
-        monkeypatch.setattr(compat, "USE_PRIVATE", False)
-        torch.manual_seed(step)
-        public.update(*batch, True)
-        monkeypatch.setattr(compat, "USE_PRIVATE", True)
+        with public_fallbacks():
+            torch.manual_seed(step)
+            public.update(*batch, True)
     assert_same(state(public), state(private), rtol=1e-4, atol=1e-5)
 
 

@@ -156,8 +156,7 @@ class DQN(Algorithm):
                     action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
-                                                      DQN_POLICY_DEFAULTS)
+        self.policy_config = off_policy.policy_config(self, DQN_POLICY_DEFAULTS)
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:

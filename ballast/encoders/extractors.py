@@ -75,6 +75,10 @@ class NatureCNN(BaseFeaturesExtractor):
                 "[0, 255] (CnnPolicy, MultiInputPolicy), MlpPolicy for other observations, or "
                 "normalized_image=True (with normalize_images=False) for images already scaled"
             )
+        if min(observation_space.shape[1:]) < 36:
+            raise UnsupportedSpaceError(
+                f"NatureCNN needs images of at least 36x36 pixels (its three convolutions shrink them), got "
+                f"{observation_space.shape[1:]} (channels first); use a CNN of your own as features_extractor_class")
         super().__init__(observation_space, features_dim)
         self.cnn = nn.Sequential(
             nn.Conv2d(observation_space.shape[0], 32, kernel_size=8, stride=4, padding=0),

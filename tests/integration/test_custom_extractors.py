@@ -208,7 +208,8 @@ def test_a_custom_multi_input_extractor_gets_each_key_preprocessed(cls, tmp_path
 
 def test_sb3_extractor_classes_by_name(tmp_path):
     nature = PPO("CnnPolicy", SideImageEnv, seed=0, n_steps=16, batch_size=16,
-                 policy_kwargs=dict(features_extractor_class=NatureCNN, features_extractor_kwargs=dict(features_dim=24)))
+                 policy_kwargs=dict(features_extractor_class=NatureCNN,
+                                    features_extractor_kwargs=dict(features_dim=24)))
     assert type(nature.policy.encoder) is NatureCNN and nature.policy.encoder.features_dim == 24
     assert nature.policy_config.net_arch == {"pi": [], "vf": []}  # SB3: no hidden layer after the NatureCNN
     combined = PPO("MultiInputPolicy", DictSignEnv, seed=0, n_steps=16, batch_size=16,
@@ -290,7 +291,7 @@ def test_a_class_from_main_is_refused():
 @pytest.mark.parametrize("kwargs", [dict(features_dim=16, activation=nn.ReLU), dict(features_dim=np.int64(4)),
                                     dict(features_dim=16, scale=float("nan"))])
 def test_extractor_kwargs_that_are_not_json_data_are_refused(kwargs):
-    with pytest.raises(ConfigurationError, match="features_extractor_kwargs of custom_extractors:SmallMlp must be JSON"):
+    with pytest.raises(ConfigurationError, match="features_extractor_kwargs of .*SmallMlp must be JSON data"):
         DQN("MlpPolicy", SignEnv, policy_kwargs=dict(features_extractor_class=SmallMlp,
                                                      features_extractor_kwargs=kwargs))
 

@@ -53,6 +53,15 @@ LEARNING = {
 }
 
 
+def takes_closed_form_path(model) -> bool:
+    """Whether the model's updates would use Ballast's closed-form gradients (default encoders only)."""
+    from ballast.algos import dqn_gradients, ppo_gradients, sac_gradients, td3_gradients
+
+    paths = {PPO: ppo_gradients, DQN: dqn_gradients, SAC: sac_gradients, TD3: td3_gradients, DDPG: td3_gradients}
+    module = paths.get(type(model))
+    return module is not None and module.closed_form_gradients(model) is not None
+
+
 def encoders_of(model) -> list[nn.Module]:
     """Every features extractor of the model's policy (targets included), as SB3 would build them."""
     policy = model.policy
@@ -82,6 +91,7 @@ def test_a_custom_extractor_learns_saves_and_loads_with_equal_predictions(algo, 
     extractors = encoders_of(model)
     assert all(type(e) is SmallMlp for e in extractors)
     assert len({id(e) for e in extractors}) == len(extractors)  # SB3 builds one per network (no sharing here)
+    assert not takes_closed_form_path(model)  # a custom extractor takes the autograd path
     before_params = [p.detach().clone() for p in model.policy.parameters()]
     untrained, _ = evaluate_policy(model, env(), n_eval_episodes=5, seed=1)
     model.learn(steps)

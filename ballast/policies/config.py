@@ -144,7 +144,10 @@ class PolicyConfig:
         if "activation_fn" in kwargs:
             config.activation_fn = activation_name(kwargs.pop("activation_fn"))
         config.optimizer_class = optimizer_reference(kwargs.pop("optimizer_class", torch.optim.Adam))
-        config.optimizer_kwargs = optimizer_kwargs(kwargs.pop("optimizer_kwargs", None), config.optimizer_class)
+        given = kwargs.pop("optimizer_kwargs", None)
+        if given is None and kind == "actor_critic" and config.optimizer_class == ADAM:
+            given = {"eps": 1e-5}  # SB3's ActorCriticPolicy: "small values to avoid NaN in Adam"
+        config.optimizer_kwargs = optimizer_kwargs(given, config.optimizer_class)
         for key in ("ortho_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
                     "normalize_images"):
             if key in kwargs:
@@ -235,7 +238,7 @@ def optimizer_reference(optimizer: Any) -> str:
         raise ConfigurationError(
             f"optimizer_class must be a torch.optim.Optimizer class such as torch.optim.Adam or "
             f"ballast.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike, got {optimizer!r}")
-    return optimizer if isinstance(optimizer, str) else class_reference(cls, "optimizer class", "an importable module")
+    return class_reference(cls, "optimizer class", "an importable module")
 
 
 def optimizer_kwargs(kwargs: Mapping[str, Any] | None, optimizer: str) -> dict[str, Any]:

@@ -205,11 +205,14 @@ def test_squash_output_trains_with_ppo():
 # --- optimizer_class / optimizer_kwargs -------------------------------------------------------------------
 def test_optimizer_class_defaults_to_adam_and_is_stored_as_a_path_with_json_kwargs():
     assert build("ppo").policy_config.optimizer_class == "torch.optim.adam:Adam"
+    assert build("ppo").policy_config.optimizer_kwargs == {"eps": 1e-5}  # SB3's ActorCriticPolicy default
+    assert build("dqn").policy_config.optimizer_kwargs == {}
     config = build("a2c", dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(alpha=0.99, eps=1e-5))
                    ).policy_config
     assert config.optimizer_class == "ballast.optim:RMSpropTFLike"
     assert config.optimizer_kwargs == {"alpha": 0.99, "eps": 1e-5}
     adam = build("sac", dict(optimizer_class="torch.optim:Adam", optimizer_kwargs=dict(betas=(0.5, 0.9))))
+    assert adam.policy_config.optimizer_class == "torch.optim.adam:Adam"
     assert adam.policy_config.optimizer_kwargs == {"betas": [0.5, 0.9]}  # as JSON keeps it
 
 

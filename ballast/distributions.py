@@ -265,6 +265,52 @@ class StateDependentGaussian(DiagGaussian):
         return self.mean + noise
 
 
+def gsde_std(log_std: torch.Tensor, use_expln: bool, epsilon: float = 1e-6) -> torch.Tensor:
+    """gSDE's ``sigma`` from its log-parameter: ``exp(log_std)``, or with ``use_expln`` the gSDE
+    paper's ``expln``: ``exp(x)`` for ``x <= 0`` and ``log1p(x) + 1`` above, which keeps the variance
+    positive without letting it grow exponentially (Raffin et al., 2021, arXiv:2005.05719)."""
+    if not use_expln:
+        return torch.exp(log_std)
+    below = torch.exp(log_std) * (log_std <= 0)
+    safe = log_std * (log_std > 0) + epsilon  # log1p of a positive number only: no NaN in the unused branch
+    return below + (torch.log1p(safe) + 1.0) * (log_std > 0)
+
+
+class TanhSquashed:
+    """``a = tanh(u)`` with ``u`` drawn from a Gaussian ``base`` (SB3's ``TanhBijector``, used by gSDE
+    with ``squash_output=True``): actions stay in [-1, 1].
+
+    ``log pi(a) = log p_base(u) - sum_i log(1 - tanh(u_i)^2 + 1e-6)`` with
+    ``u = atanh(clip(a, -1 + eps, 1 - eps))`` (``eps`` the dtype's machine epsilon). There is no
+    closed-form entropy: :meth:`entropy` is SB3's estimate ``-log pi(a)`` for the actions whose
+    log-probability was computed last (the minibatch's, in PPO and A2C), or for a fresh sample.
+    """
+
+    def __init__(self, base: DiagGaussian, epsilon: float = 1e-6) -> None:
+        self.base = base
+        self.epsilon = epsilon
+        self.mean = base.mean
+        self._last_log_prob: torch.Tensor | None = None
+
+    def sample(self) -> torch.Tensor:
+        return torch.tanh(self.base.sample())
+
+    def mode(self) -> torch.Tensor:
+        return torch.tanh(self.base.mode())
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        eps = torch.finfo(actions.dtype).eps
+        clipped = actions.clamp(-1.0 + eps, 1.0 - eps)
+        gaussian = 0.5 * (clipped.log1p() - (-clipped).log1p())
+        correction = torch.log(1.0 - torch.tanh(gaussian).square() + self.epsilon).sum(-1)
+        self._last_log_prob = self.base.log_prob(gaussian) - correction
+        return self._last_log_prob
+
+    def entropy(self) -> torch.Tensor:
+        log_prob = self._last_log_prob if self._last_log_prob is not None else self.log_prob(self.sample())
+        return -log_prob
+
+
 class NodeCategorical:
     """One categorical per graph over that graph's nodes, for a ragged batch of node logits.
 

@@ -31,12 +31,14 @@ import torch
 from torch import nn
 
 from ballast.errors import CheckpointError, ConfigurationError
-from ballast.import_path import path_of
+from ballast.import_path import MODULE_CLASSES, class_reference, register_module_class, resolve_class
 from ballast.optim import FlatAdam, FlatParameters
 
-_AUX_REGISTRY: dict[str, type[nn.Module]] = {}
+#: The shared table of registered classes (:data:`ballast.import_path.MODULE_CLASSES`).
+_AUX_REGISTRY = MODULE_CLASSES
 _ADAM_OPTIONS = {"lr", "eps", "betas"}
 _ADDS_TO = "__ballast_adds_to__"
+_WHAT, _REGISTER_WITH = "auxiliary module class", "ballast.extensions.register_aux_module"
 
 
 def register_aux_module(name: str, cls: type[nn.Module] | None = None) -> Any:
@@ -45,49 +47,19 @@ def register_aux_module(name: str, cls: type[nn.Module] | None = None) -> Any:
     Without ``cls`` it returns a class decorator (``@register_aux_module("my_head")``). Loading a
     checkpoint finds the class by this name, so the registering code must have run by then (e.g.
     the module that defines the class is imported). Registering a name again replaces its class.
+    Names share one table with :func:`ballast.encoders.register_features_extractor`.
     """
     if cls is None:
         return lambda decorated: register_aux_module(name, decorated)
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
-        raise ConfigurationError(f"register_aux_module({name!r}, ...) needs an nn.Module class, got {cls!r}")
-    _AUX_REGISTRY[name] = cls
-    return cls
+    return register_module_class(name, cls, "register_aux_module")
 
 
 def _class_reference(cls: type[nn.Module]) -> str:
-    for name, registered in _AUX_REGISTRY.items():
-        if registered is cls:
-            return name
-    if "<locals>" in cls.__qualname__ or cls.__module__ == "__main__":
-        raise ConfigurationError(
-            f"the auxiliary module class {cls.__qualname__} cannot be found again when loading (it is defined "
-            "in a function or in __main__); define it at module level in an importable module or register it "
-            "with ballast.extensions.register_aux_module(name, cls)"
-        )
-    return path_of(cls)
+    return class_reference(cls, _WHAT, _REGISTER_WITH)
 
 
 def _resolve_class(reference: str) -> type[nn.Module]:
-    if reference in _AUX_REGISTRY:
-        return _AUX_REGISTRY[reference]
-    module_name, _, qualname = reference.partition(":")
-    if not qualname:
-        raise CheckpointError(
-            f"no auxiliary module class is registered as {reference!r}; import the module that calls "
-            f"register_aux_module({reference!r}, cls) before loading"
-        )
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise CheckpointError(
-            f"the checkpoint's auxiliary module {reference!r} cannot be imported ({err}); import or register it "
-            "before loading"
-        ) from None
-    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
-        raise CheckpointError(f"{reference!r} is not an nn.Module class")
-    return obj
+    return resolve_class(reference, _WHAT, _REGISTER_WITH, error=CheckpointError)
 
 
 @dataclass

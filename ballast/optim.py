@@ -162,3 +162,68 @@ class FlatRMSprop(FlatOptimizer):
 def make_adam(flat: FlatParameters, lr: float, eps: float = 1e-8) -> FlatAdam:
     """Adam over ``flat`` with PyTorch's default betas."""
     return FlatAdam(flat, lr=lr, eps=eps)
+
+
+class RMSpropTFLike(torch.optim.Optimizer):
+    """RMSprop as TensorFlow computes it (SB3's ``sb2_compat.rmsprop_tf_like.RMSpropTFLike``).
+
+    For each parameter ``p`` with gradient ``g`` (plus ``weight_decay * p``)::
+
+        s   = alpha * s + (1 - alpha) * g^2                    (s starts at 1, not 0)
+        c   = alpha * c + (1 - alpha) * g;  v = s - c^2        (centered only; else v = s)
+        d   = g / sqrt(v + eps)                                (eps inside the square root)
+        b   = momentum * b + d;  p -= lr * b                   (momentum > 0; else p -= lr * d)
+
+    Two differences from ``torch.optim.RMSprop`` (``s`` from 0, ``g / (sqrt(v) + eps)``) make the first
+    updates much smaller; Stable-Baselines' TensorFlow A2C used this form, and rl-baselines3-zoo's
+    Atari A2C settings (``eps=1e-5``) assume it.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr: float = 1e-2,
+                 alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        for name, value in (("learning rate", lr), ("epsilon", eps), ("momentum", momentum),
+                            ("weight_decay", weight_decay), ("alpha", alpha)):
+            if not value >= 0.0:
+                raise ValueError(f"Invalid {name} value: {value}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered))
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        """One update of every parameter that has a gradient; returns ``closure()`` when given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            alpha = group["alpha"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                grad = p.grad
+                if grad.is_sparse:
+                    raise RuntimeError("RMSpropTFLike does not support sparse gradients")
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["square_avg"] = torch.ones_like(p, memory_format=torch.preserve_format)
+                    if group["momentum"] > 0:
+                        state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    if group["centered"]:
+                        state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                if group["weight_decay"] != 0:
+                    grad = grad.add(p, alpha=group["weight_decay"])
+                square_avg = state["square_avg"].mul_(alpha).addcmul_(grad, grad, value=1.0 - alpha)
+                if group["centered"]:
+                    grad_avg = state["grad_avg"].mul_(alpha).add_(grad, alpha=1.0 - alpha)
+                    avg = square_avg.addcmul(grad_avg, grad_avg, value=-1.0).add_(group["eps"]).sqrt_()
+                else:
+                    avg = square_avg.add(group["eps"]).sqrt_()
+                if group["momentum"] > 0:
+                    buffer = state["momentum_buffer"].mul_(group["momentum"]).addcdiv_(grad, avg)
+                    p.add_(buffer, alpha=-group["lr"])
+                else:
+                    p.addcdiv_(grad, avg, value=-group["lr"])
+        return loss

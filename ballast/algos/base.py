@@ -35,7 +35,7 @@ from ballast.extensions import AuxModule, Extensions, ExtraLoss
 from ballast.logger import Logger
 from ballast.masking import mask_rule, policy_supports_masks
 from ballast.policies import ActorCriticPolicy, PolicyConfig
-from ballast.policies.config import POLICY_NAMES
+from ballast.policies.config import POLICY_NAMES, check_policy_fits_space
 from ballast.policies.normalize import RewardNormalizer
 from ballast.ragged import collate
 from ballast.registry import ALGORITHMS
@@ -235,15 +235,9 @@ class Algorithm:
             name = auto_policy_name(self.observation_space)
         if name not in POLICY_NAMES:
             raise ConfigurationError(f"unknown policy {policy!r}; use one of {list(POLICY_NAMES)}, 'auto', or a module")
-        if name == "MultiInputPolicy" and not isinstance(self.observation_space, spaces.Dict):
-            raise ConfigurationError(
-                f"MultiInputPolicy is for Dict observations, but the env has {self.observation_space}")
-        if name == "CnnPolicy" and not is_image_space(self.observation_space):
-            raise ConfigurationError(
-                f"CnnPolicy needs uint8 image observations (a Box of rank 3 in [0, 255]), got {self.observation_space}"
-            )
         self.policy_name, self.policy_class = name, policy_class
-        self.policy_config = PolicyConfig.from_policy_kwargs(name, self.policy_kwargs)
+        self.policy_config = PolicyConfig.from_policy_kwargs(name, self.policy_kwargs, algorithm=self.algorithm_name)
+        check_policy_fits_space(name, self.observation_space, self.policy_config)
         return self._policy_from_config(normalize_observations)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:

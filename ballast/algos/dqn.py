@@ -166,8 +166,7 @@ class DQN(Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
-                                                      DQN_POLICY_DEFAULTS)
+        self.policy_config = off_policy.policy_config(self, DQN_POLICY_DEFAULTS)
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:

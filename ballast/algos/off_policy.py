@@ -70,9 +70,10 @@ def parse_train_freq(train_freq: int | tuple[int, str] | list[Any]) -> tuple[int
     return int(frequency), str(value[1])
 
 
-def policy_config(policy_name: str, policy_kwargs: dict[str, Any], defaults: dict[str, Any]) -> PolicyConfig:
-    """The policy configuration from ``policy_kwargs`` over the algorithm's SB3 defaults."""
-    return PolicyConfig.from_policy_kwargs(policy_name, {**defaults, **policy_kwargs})
+def policy_config(model: Any, defaults: dict[str, Any]) -> PolicyConfig:
+    """The policy configuration from ``model.policy_kwargs`` over the algorithm's SB3 defaults."""
+    return PolicyConfig.from_policy_kwargs(model.policy_name, model.policy_kwargs, algorithm=model.algorithm_name,
+                                           defaults=defaults)
 
 
 def check_n_envs_train_freq(train_freq: tuple[int, str], n_envs: int) -> None:

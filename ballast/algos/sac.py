@@ -54,10 +54,11 @@ from ballast.policies.fast_mlp import Affine, CriticEnsemble, Layers
 from ballast.residual.actions import residual_options
 from ballast.schedules import ScheduleLike, as_schedule
 
-#: SB3's SAC policy defaults (``policy_kwargs`` override them).
+#: SB3's SAC policy defaults (``policy_kwargs`` override them; ``net_arch``: ``[256, 256]``, from
+#: :func:`ballast.policies.config.default_net_arch`).
 SAC_POLICY_DEFAULTS: dict[str, Any] = {
-    "net_arch": [256, 256], "activation_fn": "ReLU", "ortho_init": False, "log_std_init": -3.0,
-    "share_features_extractor": False, "n_critics": 2,
+    "activation_fn": "ReLU", "ortho_init": False, "log_std_init": -3.0, "share_features_extractor": False,
+    "n_critics": 2,
 }
 
 
@@ -188,8 +189,7 @@ class SAC(Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs,
-                                                      SAC_POLICY_DEFAULTS)
+        self.policy_config = off_policy.policy_config(self, SAC_POLICY_DEFAULTS)
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:

@@ -54,12 +54,10 @@ from ballast.schedules import ScheduleLike, as_schedule
 from ballast.torch_compat import tanh_backward
 
 
-def td3_policy_defaults(policy_name: str, n_critics: int = 2) -> dict[str, Any]:
-    """SB3's TD3 policy defaults: ``[400, 300]`` ReLU layers (``[256, 256]`` after a CNN), separate
-    encoders."""
-    net_arch = [256, 256] if policy_name == "CnnPolicy" else [400, 300]
-    return {"net_arch": net_arch, "activation_fn": "ReLU", "ortho_init": False,
-            "share_features_extractor": False, "n_critics": n_critics}
+def td3_policy_defaults(n_critics: int = 2) -> dict[str, Any]:
+    """SB3's TD3 policy defaults: ReLU, separate encoders (``net_arch``: ``[400, 300]``, ``[256, 256]``
+    after the NatureCNN, from :func:`ballast.policies.config.default_net_arch`)."""
+    return {"activation_fn": "ReLU", "ortho_init": False, "share_features_extractor": False, "n_critics": n_critics}
 
 
 @dataclass
@@ -156,8 +154,7 @@ class TD3(Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        defaults = td3_policy_defaults(self.policy_name, self.default_n_critics)
-        self.policy_config = off_policy.policy_config(self.policy_name, self.policy_kwargs, defaults)
+        self.policy_config = off_policy.policy_config(self, td3_policy_defaults(self.default_n_critics))
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:

@@ -24,6 +24,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from ballast.encoders.base import BaseFeaturesExtractor
 from ballast.ragged import GraphBatch
 from ballast.segment import segment_reduce
 
@@ -89,7 +90,7 @@ class MessagePassingLayer(nn.Module):
         return h + torch.relu(self.update(torch.cat([h, aggregated], dim=1)))
 
 
-class GraphEncoder(nn.Module):
+class GraphEncoder(BaseFeaturesExtractor):
     """The message-passing encoder of the module docstring.
 
     Args:
@@ -102,9 +103,11 @@ class GraphEncoder(nn.Module):
             with one link per edge).
     """
 
+    takes_raw_observations = True
+
     def __init__(self, space: spaces.Graph, hidden_dim: int = 64, n_layers: int = 3, aggregation: str = "sum",
                  pooling: str | list[str] | tuple[str, ...] = ("mean", "max"), add_reverse_edges: bool = False) -> None:
-        super().__init__()
+        super().__init__(space, hidden_dim * len(pooling_modes(pooling)))
         self.node_space, self.edge_space = space.node_space, space.edge_space
         self.edge_dim = input_dim(space.edge_space)
         self.embed = nn.Linear(input_dim(space.node_space), hidden_dim)
@@ -113,7 +116,6 @@ class GraphEncoder(nn.Module):
         self.pooling = pooling_modes(pooling)
         self.add_reverse_edges = bool(add_reverse_edges)
         self.node_dim = hidden_dim
-        self.features_dim = hidden_dim * len(self.pooling)
 
     def encode_nodes(self, graphs: GraphBatch) -> NodeEncoding:
         """Node embeddings ``h^L`` and the pooled graph features."""

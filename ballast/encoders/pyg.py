@@ -14,8 +14,8 @@ import importlib
 
 import torch
 from gymnasium import spaces
-from torch import nn
 
+from ballast.encoders.base import BaseFeaturesExtractor
 from ballast.encoders.graph import NodeEncoding, as_features, input_dim, pool, pooling_modes
 from ballast.errors import ConfigurationError
 from ballast.ragged import GraphBatch
@@ -34,16 +34,18 @@ def require_pyg() -> object:
         ) from None
 
 
-class PygGraphEncoder(nn.Module):
+class PygGraphEncoder(BaseFeaturesExtractor):
     """A PyG ``BasicGNN`` (``model``) over the nodes, then per-graph pooling.
 
     Edge features are passed as ``edge_attr`` to models that take them (``GAT`` with ``edge_dim``);
     other models ignore them.
     """
 
+    takes_raw_observations = True
+
     def __init__(self, space: spaces.Graph, model: str = "GraphSAGE", hidden_dim: int = 64, n_layers: int = 3,
                  pooling: str | list[str] | tuple[str, ...] = ("mean", "max")) -> None:
-        super().__init__()
+        super().__init__(space, hidden_dim * len(pooling_modes(pooling)))
         if model not in PYG_MODELS:
             raise ConfigurationError(f"pyg_model must be one of {PYG_MODELS}, got {model!r}")
         models = importlib.import_module(require_pyg().__name__ + ".nn.models")
@@ -57,7 +59,6 @@ class PygGraphEncoder(nn.Module):
         self.model_name = model
         self.pooling = pooling_modes(pooling)
         self.node_dim = hidden_dim
-        self.features_dim = hidden_dim * len(self.pooling)
 
     def encode_nodes(self, graphs: GraphBatch) -> NodeEncoding:
         x = as_features(graphs.nodes, self.node_space)

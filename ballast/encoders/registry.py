@@ -1,15 +1,16 @@
-"""The space -> encoder registry.
+"""The space -> encoder registry, and :func:`make_features_extractor`, which every policy calls.
 
-``build_encoder(space, policy)`` picks an encoder by the space's type (walking its class
-hierarchy), and by the policy name for images ("CnnPolicy"/"MultiInputPolicy" use a CNN,
-"MlpPolicy" flattens). ``register_encoder`` adds or replaces the builder for a space type.
+``build_encoder(space, policy)`` picks one of Ballast's encoders by the space's type (walking its
+class hierarchy), and by the policy name for images ("CnnPolicy"/"MultiInputPolicy" use SB3's
+:class:`~ballast.encoders.extractors.NatureCNN`, "MlpPolicy" flattens). ``register_encoder`` adds
+or replaces the builder for a space type.
 
-Options (``policy_kwargs=dict(features_extractor_kwargs=...)``) of the built-in builders:
-``normalize_images``; ``cnn_output_dim`` (SB3's ``features_dim``) for the CNN; ``net_arch``, a
-list of layer sizes of a shared MLP (:class:`MlpEncoder`) on top of the encoder, with
-``activation_fn`` (the name of a ``torch.nn`` class, ``"Tanh"`` by default). For a Dict space the
-MLP reads the concatenated features of all keys. Without ``net_arch`` the encoders have no
-layers beyond SB3's.
+Options (``policy_kwargs=dict(features_extractor_kwargs=...)``) of the built-in builders
+(:data:`BUILT_IN_OPTIONS`): ``cnn_output_dim`` (SB3's ``features_dim`` of ``NatureCNN``) and
+``normalized_image`` for the CNN; ``net_arch``, a list of layer sizes of a shared MLP
+(:class:`MlpEncoder`) on top of the encoder, with ``activation_fn`` (the name of a ``torch.nn``
+class, ``"Tanh"`` by default). For a Dict space the MLP reads the concatenated features of all
+keys. Without ``net_arch`` the encoders have no layers beyond SB3's.
 
 Graph and set observations (``Graph``, ``Sequence``, ``set_axis``): ``hidden_dim`` (64),
 ``n_layers`` (3 for graphs, 2 for sets), ``pooling`` (``"mean"``, ``"sum"``, ``"max"`` or a list of them;
@@ -19,11 +20,12 @@ for graphs ``aggregation`` (``"sum"``) and ``add_reverse_edges`` (False), for se
 :mod:`ballast.encoders.sets`. ``pyg_model`` (``"GraphSAGE"``, ``"GCN"``, ``"GIN"``, ``"GAT"``,
 ``"EdgeCNN"``) uses a PyTorch Geometric model instead of the built-in GNN (:mod:`ballast.encoders.pyg`).
 
-Any module replaces the built-in encoder with ``policy_kwargs=dict(features_extractor_class=MyEncoder,
-features_extractor_kwargs=dict(...))``, as in SB3: it is built as ``MyEncoder(observation_space,
+Any class replaces the built-in encoder with ``policy_kwargs=dict(features_extractor_class=MyExtractor,
+features_extractor_kwargs=dict(...))``, as in SB3: it is built as ``MyExtractor(observation_space,
 **features_extractor_kwargs)`` and must have ``features_dim`` (and, for node-level actions,
-``node_dim`` and ``encode_nodes``). The class is saved by its import path (``"module:QualName"``) and
-imported again when the model loads.
+``node_dim`` and ``encode_nodes``). What it receives is described in :mod:`ballast.encoders.base`.
+The class is saved by its registered name (:func:`register_features_extractor`) or its import
+path, and found again when the model loads.
 """
 
 from __future__ import annotations
@@ -34,15 +36,22 @@ from typing import Any
 from gymnasium import spaces
 from torch import nn
 
+from ballast.encoders.extractors import NatureCNN, is_sb3_image_space
 from ballast.encoders.graph import GraphEncoder
+from ballast.encoders.preprocessing import attach_sb3_preprocessing, sb3_space
 from ballast.encoders.sets import AttentionSetEncoder, DeepSetsEncoder
-from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, NatureCNN, OneHotEncoder
+from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, OneHotEncoder
 from ballast.errors import ConfigurationError, UnsupportedSpaceError
-from ballast.import_path import import_path
-from ballast.spaces import is_image_space
+from ballast.import_path import register_module_class, resolve_class
 
 EncoderBuilder = Callable[[spaces.Space, str, dict[str, Any]], nn.Module]
 _REGISTRY: dict[type, EncoderBuilder] = {}
+
+#: The ``features_extractor_kwargs`` the built-in encoders read (see the module docstring).
+BUILT_IN_OPTIONS = ("cnn_output_dim", "normalized_image", "net_arch", "activation_fn", "hidden_dim", "n_layers",
+                    "pooling", "aggregation", "add_reverse_edges", "set_encoder", "n_heads", "pyg_model")
+EXTRACTOR = "features extractor class"
+REGISTER_WITH = "ballast.encoders.register_features_extractor"
 
 
 def register_encoder(space_type: type, builder: EncoderBuilder) -> None:
@@ -50,38 +59,51 @@ def register_encoder(space_type: type, builder: EncoderBuilder) -> None:
     _REGISTRY[space_type] = builder
 
 
-# Options of the built-in encoders, never passed to a user's encoder class.
-_BUILT_IN_OPTIONS = ("normalize_images", "net_arch", "activation_fn", "encoder_class")
+def register_features_extractor(name: str, cls: type[nn.Module] | None = None) -> Any:
+    """Register a features extractor class under ``name``, so a saved model names it by ``name``.
+
+    Needed for a class defined in a script (``__main__``) or in a function, which cannot be imported
+    back when the model loads; the registering code must have run again before loading. Returns
+    ``cls``, or without it a class decorator (``@register_features_extractor("my_cnn")``).
+    Registering a name again replaces its class. Names share one table with
+    :func:`ballast.extensions.register_aux_module`.
+    """
+    if cls is None:
+        return lambda decorated: register_features_extractor(name, decorated)
+    return register_module_class(name, cls, "register_features_extractor")
 
 
-def import_encoder_class(path: str) -> type[nn.Module]:
-    """Import the encoder class saved as ``"module:QualName"``; a clear error when it cannot be found."""
-    try:
-        obj = import_path(path)
-    except (ImportError, AttributeError) as err:
+def import_extractor_class(reference: str) -> type[nn.Module]:
+    """The extractor class a checkpoint or ``policy_kwargs`` names (registered name or ``"module:QualName"``)."""
+    return resolve_class(reference, EXTRACTOR, REGISTER_WITH)
+
+
+def make_features_extractor(space: spaces.Space, policy_name: str, extractor_class: str | None,
+                            extractor_kwargs: dict[str, Any], normalize_images: bool) -> nn.Module:
+    """The encoder a policy puts in front of its networks for observations of ``space``.
+
+    Without ``extractor_class``, Ballast's encoder for the space (:func:`build_encoder`, with the
+    built-in options ``extractor_kwargs``). With it, ``cls(space, **extractor_kwargs)``; a class with
+    SB3's contract (``takes_raw_observations`` False, see :mod:`ballast.encoders.base`) is built for
+    :func:`~ballast.encoders.preprocessing.sb3_space` and receives SB3-preprocessed observations.
+    """
+    if extractor_class is None:
+        return build_encoder(space, policy_name, {"normalize_images": normalize_images, **extractor_kwargs})
+    cls = import_extractor_class(extractor_class)
+    raw = bool(getattr(cls, "takes_raw_observations", False))
+    extractor = cls(space if raw else sb3_space(space), **extractor_kwargs)
+    width = getattr(extractor, "features_dim", None)
+    if isinstance(width, bool) or not isinstance(width, int) or width <= 0:
         raise ConfigurationError(
-            f"cannot import the encoder class {path!r} ({err}); define it in an importable module "
-            "(not a script's __main__) and import that module before loading"
-        ) from None
-    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
-        raise ConfigurationError(f"the encoder class {path!r} is not a torch.nn.Module subclass")
-    return obj
-
-
-def _user_encoder(space: spaces.Space, path: str, options: dict[str, Any]) -> nn.Module:
-    cls = import_encoder_class(path)
-    encoder = cls(space, **{k: v for k, v in options.items() if k not in _BUILT_IN_OPTIONS})
-    if not isinstance(getattr(encoder, "features_dim", None), int):
-        raise ConfigurationError(
-            f"the encoder {path} must set an int attribute features_dim (the width of its output)")
-    return with_shared_mlp(encoder, options)
+            f"the features extractor {extractor_class} must have a positive int features_dim (the width of its "
+            f"output), got {width!r}; subclass ballast.common.torch_layers.BaseFeaturesExtractor and call "
+            "super().__init__(observation_space, features_dim)")
+    return extractor if raw else attach_sb3_preprocessing(extractor, space, normalize_images)
 
 
 def build_encoder(space: spaces.Space, policy: str = "MlpPolicy", options: dict[str, Any] | None = None) -> nn.Module:
-    """The encoder for ``space`` under the policy named ``policy``; see the module docstring."""
+    """Ballast's encoder for ``space`` under the policy named ``policy``; see the module docstring."""
     options = dict(options or {})
-    if options.get("encoder_class"):
-        return _user_encoder(space, options["encoder_class"], options)
     for cls in type(space).__mro__:
         if cls in _REGISTRY:
             return _REGISTRY[cls](space, policy, options)
@@ -119,9 +141,12 @@ def _activation_name(activation: Any) -> str:
 
 def _box(space: spaces.Box, policy: str, options: dict[str, Any]) -> nn.Module:
     normalize_images = options.get("normalize_images", True)
-    if is_image_space(space) and policy in ("CnnPolicy", "MultiInputPolicy"):
-        dim = options.get("cnn_output_dim", 256 if policy == "MultiInputPolicy" else 512)
-        return with_shared_mlp(NatureCNN(space, features_dim=dim, normalize_images=normalize_images), options)
+    normalized_image = _option(options, "normalized_image", False, lambda x: isinstance(x, bool), "a bool")
+    if policy in ("CnnPolicy", "MultiInputPolicy") and is_sb3_image_space(space, normalized_image):
+        dim = _option(options, "cnn_output_dim", 256 if policy == "MultiInputPolicy" else 512, _positive_int,
+                      "a positive int")
+        cnn = NatureCNN(sb3_space(space), features_dim=dim, normalized_image=normalized_image)
+        return with_shared_mlp(attach_sb3_preprocessing(cnn, space, normalize_images), options)
     return with_shared_mlp(FlattenEncoder(space, normalize_images=normalize_images), options)
 
 
@@ -130,7 +155,7 @@ def _dict(space: spaces.Dict, policy: str, options: dict[str, Any]) -> nn.Module
     # One shared MLP over the concatenation of all keys, not one per key.
     sub_options = {k: v for k, v in options.items() if k not in ("net_arch", "activation_fn")}
     encoders = {key: build_encoder(sub, sub_policy, sub_options) for key, sub in space.spaces.items()}
-    return with_shared_mlp(DictEncoder(encoders), options)
+    return with_shared_mlp(DictEncoder(space, encoders), options)
 
 
 def _option(options: dict[str, Any], name: str, default: Any, check: Callable[[Any], bool], expected: str) -> Any:

@@ -18,16 +18,19 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from ballast.encoders.base import BaseFeaturesExtractor
 from ballast.encoders.graph import NodeEncoding, as_features, input_dim, pool, pooling_modes
 from ballast.ragged import SetBatch
 
 
-class DeepSetsEncoder(nn.Module):
+class DeepSetsEncoder(BaseFeaturesExtractor):
     """``POOL_{x in X} phi(x)``; see the module docstring."""
+
+    takes_raw_observations = True
 
     def __init__(self, space: spaces.Sequence, hidden_dim: int = 64, n_layers: int = 2,
                  pooling: str | list[str] | tuple[str, ...] = ("mean", "max")) -> None:
-        super().__init__()
+        super().__init__(space, hidden_dim * len(pooling_modes(pooling)))
         self.feature_space = space.feature_space
         layers: list[nn.Module] = []
         last = input_dim(space.feature_space)
@@ -37,7 +40,6 @@ class DeepSetsEncoder(nn.Module):
         self.phi = nn.Sequential(*layers)
         self.pooling = pooling_modes(pooling)
         self.node_dim = hidden_dim
-        self.features_dim = hidden_dim * len(self.pooling)
 
     def encode_nodes(self, sets: SetBatch) -> NodeEncoding:
         h = self.phi(as_features(sets.values, self.feature_space))
@@ -62,12 +64,14 @@ class SetAttentionBlock(nn.Module):
         return h + self.ff(self.norm2(h))
 
 
-class AttentionSetEncoder(nn.Module):
+class AttentionSetEncoder(BaseFeaturesExtractor):
     """Self-attention within each set, then pooling; see the module docstring."""
+
+    takes_raw_observations = True
 
     def __init__(self, space: spaces.Sequence, hidden_dim: int = 64, n_layers: int = 2, n_heads: int = 4,
                  pooling: str | list[str] | tuple[str, ...] = ("mean", "max")) -> None:
-        super().__init__()
+        super().__init__(space, hidden_dim * len(pooling_modes(pooling)))
         if hidden_dim % n_heads:
             raise ValueError(f"hidden_dim ({hidden_dim}) must be a multiple of n_heads ({n_heads})")
         self.feature_space = space.feature_space
@@ -75,7 +79,6 @@ class AttentionSetEncoder(nn.Module):
         self.blocks = nn.ModuleList(SetAttentionBlock(hidden_dim, n_heads) for _ in range(n_layers))
         self.pooling = pooling_modes(pooling)
         self.node_dim = hidden_dim
-        self.features_dim = hidden_dim * len(self.pooling)
 
     def encode_nodes(self, sets: SetBatch) -> NodeEncoding:
         h = self.embed(as_features(sets.values, self.feature_space))

@@ -1,6 +1,10 @@
-"""Encoders for the fixed-shape spaces: Box (vectors and images), Discrete, MultiDiscrete,
-MultiBinary, and Dict of these, and :class:`MlpEncoder`, trainable layers on top of any of them.
-Written with plain tensor operations and standard layers so they export."""
+"""Ballast's encoders for the fixed-shape spaces: Box, Discrete, MultiDiscrete, MultiBinary, and
+Dict of these, and :class:`MlpEncoder`, trainable layers on top of any encoder.
+
+They take observations as the buffers hold them (``takes_raw_observations = True``, see
+:mod:`ballast.encoders.base`) and convert them themselves. Written with plain tensor operations and
+standard layers so they export. Images under ``CnnPolicy`` go to SB3's
+:class:`~ballast.encoders.extractors.NatureCNN`."""
 
 from __future__ import annotations
 
@@ -11,15 +15,18 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast.spaces import is_channels_first, is_image_space
+from ballast.encoders.base import BaseFeaturesExtractor
+from ballast.encoders.mlp import create_mlp
+from ballast.spaces import is_image_space
 
 
-class FlattenEncoder(nn.Module):
+class FlattenEncoder(BaseFeaturesExtractor):
     """Flattens a Box or MultiBinary observation to float; uint8 images are scaled to [0, 1]."""
 
+    takes_raw_observations = True
+
     def __init__(self, space: spaces.Box | spaces.MultiBinary, normalize_images: bool = True) -> None:
-        super().__init__()
-        self.features_dim = int(np.prod(space.shape))
+        super().__init__(space, int(np.prod(space.shape)))
         self.scale = 1.0 / 255.0 if (normalize_images and is_image_space(space)) else 1.0
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -27,17 +34,18 @@ class FlattenEncoder(nn.Module):
         return x * self.scale if self.scale != 1.0 else x
 
 
-class OneHotEncoder(nn.Module):
+class OneHotEncoder(BaseFeaturesExtractor):
     """One-hot encoding of a Discrete or MultiDiscrete observation (concatenated per dimension)."""
 
+    takes_raw_observations = True
+
     def __init__(self, space: spaces.Discrete | spaces.MultiDiscrete) -> None:
-        super().__init__()
         if isinstance(space, spaces.Discrete):
             nvec, start = [int(space.n)], [int(space.start)]
         else:
             nvec = space.nvec.reshape(-1).tolist()
             start = np.broadcast_to(space.start, space.nvec.shape).reshape(-1).tolist()
-        self.features_dim = int(sum(nvec))
+        super().__init__(space, int(sum(nvec)))
         # Each output column c is 1 where input dimension dim_of[c] equals value_of[c].
         dim_of = np.repeat(np.arange(len(nvec)), nvec)
         value_of = np.concatenate([np.arange(n) + s for n, s in zip(nvec, start)])
@@ -49,47 +57,15 @@ class OneHotEncoder(nn.Module):
         return (x[:, self.dim_of] == self.value_of).to(torch.float32)
 
 
-class NatureCNN(nn.Module):
-    """The CNN of Mnih et al. (2015, "Human-level control through deep RL"), as in SB3.
+class DictEncoder(BaseFeaturesExtractor):
+    """Encodes each key of a Dict observation with its own encoder (``encoders``, in ``space``'s key
+    order) and concatenates the features. Each encoder gets its key's observation as stored."""
 
-    Accepts channels-first or channels-last uint8 images and scales them to [0, 1].
-    """
+    takes_raw_observations = True
 
-    def __init__(self, space: spaces.Box, features_dim: int = 512, normalize_images: bool = True) -> None:
-        super().__init__()
-        self.channels_last = not is_channels_first(space)
-        n_channels = space.shape[-1] if self.channels_last else space.shape[0]
-        self.scale = 1.0 / 255.0 if normalize_images else 1.0
-        self.cnn = nn.Sequential(
-            nn.Conv2d(n_channels, 32, kernel_size=8, stride=4),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, kernel_size=4, stride=2),
-            nn.ReLU(),
-            nn.Conv2d(64, 64, kernel_size=3, stride=1),
-            nn.ReLU(),
-            nn.Flatten(),
-        )
-        with torch.no_grad():
-            sample = torch.zeros((1, *space.shape))
-            n_flat = self.cnn(self._to_nchw(sample)).shape[1]
-        self.linear = nn.Sequential(nn.Linear(n_flat, features_dim), nn.ReLU())
-        self.features_dim = features_dim
-
-    def _to_nchw(self, obs: torch.Tensor) -> torch.Tensor:
-        x = obs.to(torch.float32) * self.scale
-        return x.permute(0, 3, 1, 2) if self.channels_last else x
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.linear(self.cnn(self._to_nchw(obs)))
-
-
-class DictEncoder(nn.Module):
-    """Encodes each key with its own encoder and concatenates the features (keys in space order)."""
-
-    def __init__(self, encoders: dict[str, nn.Module]) -> None:
-        super().__init__()
+    def __init__(self, space: spaces.Dict, encoders: dict[str, nn.Module]) -> None:
+        super().__init__(space, sum(e.features_dim for e in encoders.values()))
         self.encoders = nn.ModuleDict(encoders)
-        self.features_dim = sum(e.features_dim for e in encoders.values())
 
         node_keys = [key for key, enc in encoders.items() if hasattr(enc, "node_dim")]
         # Node-level action heads read the nodes of the one graph (or set) key, when there is one.
@@ -114,7 +90,7 @@ class DictEncoder(nn.Module):
         return encoding._replace(features=torch.cat(parts, dim=1))
 
 
-class MlpEncoder(nn.Module):
+class MlpEncoder(BaseFeaturesExtractor):
     """Fully connected layers on top of another encoder: ``act(W_k ... act(W_1 inner(obs) + b_1) ... + b_k)``.
 
     The encoders of vector observations (:class:`FlattenEncoder`, :class:`OneHotEncoder`) have no
@@ -125,17 +101,14 @@ class MlpEncoder(nn.Module):
     which recognises a parameter-free ``FlattenEncoder`` keeps recognising exactly that.
     """
 
+    takes_raw_observations = True
+
     def __init__(self, inner: nn.Module, net_arch: list[int], activation_fn: str = "Tanh") -> None:
-        super().__init__()
+        sizes = [int(size) for size in net_arch]
+        super().__init__(getattr(inner, "_observation_space", None), sizes[-1] if sizes else int(inner.features_dim))
         self.inner = inner
-        layers: list[nn.Module] = []
-        last = int(inner.features_dim)
-        for size in net_arch:
-            layers += [nn.Linear(last, int(size)), getattr(nn, activation_fn)()]
-            last = int(size)
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = nn.Sequential(*create_mlp(int(inner.features_dim), 0, sizes, getattr(nn, activation_fn)))
         self.activation_fn = activation_fn
-        self.features_dim = last
         if hasattr(inner, "node_dim"):
             self.node_dim = inner.node_dim
 

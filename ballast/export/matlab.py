@@ -305,7 +305,8 @@ def _flatten_module(program: Program, module: nn.Flatten, path: str, args: list[
 def _head(kind: str) -> ModuleTranslator:
     def translate(program: Program, module: nn.Module, path: str, args: list[Any], example: Any) -> Dist:
         param = _linear(program, args[0], module.net.weight, module.net.bias, _short(path))
-        return Dist(kind, param, tuple(getattr(module, "nvec", ())))
+        squashed = kind == "gaussian" and getattr(module, "squash_output", False)
+        return Dist("squashed_gaussian" if squashed else kind, param, tuple(getattr(module, "nvec", ())))
 
     return translate
 
@@ -347,6 +348,8 @@ def _mode(program: Program, dist: Dist) -> Mat:
     x = dist.param
     if dist.kind == "gaussian":
         return x
+    if dist.kind == "squashed_gaussian":  # gSDE with squash_output: tanh of the mean
+        return program.assign(f"tanh({x.var})", x.shape, torch.float32)
     if dist.kind == "bernoulli":
         return program.assign(f"double({x.var} > 0)", x.shape, torch.float32)
     if dist.kind == "categorical":

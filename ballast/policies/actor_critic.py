@@ -26,7 +26,6 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast.encoders import build_encoder
 from ballast.node_spaces import is_per_node_action_space
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head, zero_output_layer_
@@ -77,14 +76,13 @@ class ActorCriticPolicy(nn.Module):
         self.observation_space, self.action_space = observation_space, action_space
         self.use_sde = use_sde
         cfg = self.config
-        options = {"normalize_images": cfg.normalize_images, **cfg.encoder_options}
         self.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
         self.residual = residual
         net_space = observation_space if residual is None else residual.network_observation_space
         self.network_observation_space = net_space
-        self.encoder = encoder if encoder is not None else build_encoder(net_space, policy_name, options)
+        self.encoder = encoder if encoder is not None else cfg.make_features_extractor(net_space, policy_name)
         self.vf_encoder = (
-            None if cfg.share_features_extractor else build_encoder(net_space, policy_name, options)
+            None if cfg.share_features_extractor else cfg.make_features_extractor(net_space, policy_name)
         )
         features_dim = self.encoder.features_dim
         pi_sizes, vf_sizes = list(cfg.net_arch.get("pi", [])), list(cfg.net_arch.get("vf", []))
@@ -102,11 +100,13 @@ class ActorCriticPolicy(nn.Module):
             self.action_head = make_node_head(action_space, self.encoder, latent_pi_dim, cfg.log_std_init)
         else:
             self.action_head = make_action_head(
-                action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std
+                action_space, latent_pi_dim, use_sde=use_sde, log_std_init=cfg.log_std_init, full_std=cfg.full_std,
+                use_expln=cfg.use_expln, squash_output=cfg.squash_output,
             )
         self.value_head = nn.Linear(latent_vf_dim, 1)
+        # A squashed gSDE head acts in [-1, 1], mapped onto the Box bounds as SB3's unscale_action.
         self.action_adapter = (NodeActionAdapter(action_space) if is_per_node_action_space(action_space)
-                               else ActionAdapter(action_space))
+                               else ActionAdapter(action_space, squashed=cfg.squash_output))
         if cfg.ortho_init:
             self._orthogonal_init()
         if residual is not None:

@@ -1,32 +1,82 @@
-"""The typed, JSON-serialisable policy configuration, and its parsing from SB3's ``policy_kwargs``."""
+"""The typed, JSON-serialisable policy configuration, and its parsing from SB3's ``policy_kwargs``.
+
+``PolicyConfig.from_policy_kwargs(policy_name, policy_kwargs, algorithm=...)`` accepts the keys
+SB3's policy class for that algorithm accepts (:data:`POLICY_KWARGS`), with SB3's meanings, and
+turns them into data at once: classes become registered names or import paths, keyword
+dictionaries must be JSON data, ``net_arch`` becomes one dict of hidden sizes. Anything that could
+not be saved and found again is refused here, when the model is created, not when it is saved.
+"""
 
 from __future__ import annotations
 
+import json
+import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from numbers import Integral
 from typing import Any
 
+import torch
+from gymnasium import spaces
 from torch import nn
 
+from ballast.encoders.extractors import NatureCNN, is_sb3_image_space
+from ballast.encoders.registry import (
+    BUILT_IN_OPTIONS,
+    EXTRACTOR,
+    REGISTER_WITH,
+    import_extractor_class,
+    make_features_extractor,
+)
 from ballast.errors import ConfigurationError
+from ballast.import_path import class_reference, import_path, path_of
 
 POLICY_NAMES = ("MlpPolicy", "CnnPolicy", "MultiInputPolicy")
+
+#: SB3's default optimizer.
+ADAM = path_of(torch.optim.Adam)
+
+_COMMON = ("net_arch", "activation_fn", "ortho_init", "normalize_images", "features_extractor_class",
+           "features_extractor_kwargs", "optimizer_class", "optimizer_kwargs")
+#: The ``policy_kwargs`` each kind of policy takes: SB3's, and ``ortho_init`` everywhere (SB3: PPO and
+#: A2C only) and ``full_std`` for SAC (SB3: fixed to True), which Ballast's policies implement.
+POLICY_KWARGS: dict[str, tuple[str, ...]] = {
+    "actor_critic": (*_COMMON, "log_std_init", "full_std", "use_expln", "squash_output", "share_features_extractor"),
+    "sac": (*_COMMON, "log_std_init", "full_std", "use_expln", "clip_mean", "n_critics", "share_features_extractor"),
+    "td3": (*_COMMON, "n_critics", "share_features_extractor"),
+    "dqn": _COMMON,
+}
+#: The policy kind of each algorithm (DDPG uses TD3's policy, as in SB3).
+POLICY_KIND = {"ppo": "actor_critic", "a2c": "actor_critic", "sac": "sac", "td3": "td3", "ddpg": "td3", "dqn": "dqn"}
+#: The ``net_arch`` dict keys of each kind: actor and value function, actor and Q-functions, Q-network.
+NET_ARCH_KEYS = {"actor_critic": ("pi", "vf"), "sac": ("pi", "qf"), "td3": ("pi", "qf"), "dqn": ("qf",)}
+
+# Fields that every saved configuration has: a dict holding them all is a saved config, not SB3 kwargs.
+_SAVED_FIELDS = {"net_arch", "activation_fn", "ortho_init", "log_std_init", "full_std", "share_features_extractor",
+                 "normalize_images", "n_critics", "use_expln", "clip_mean"}
 
 
 def activation_name(activation: str | type[nn.Module]) -> str:
     """The ``torch.nn`` class name of an activation given as a class or a (possibly dotted) name."""
-    name = activation if isinstance(activation, str) else activation.__name__
+    name = activation if isinstance(activation, str) else getattr(activation, "__name__", repr(activation))
     name = name.split(".")[-1]
-    if not isinstance(getattr(nn, name, None), type):
+    cls = getattr(nn, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise ConfigurationError(f"activation_fn={activation!r} is not a torch.nn activation class")
     return name
 
 
 @dataclass
 class PolicyConfig:
-    """Everything that decides the architecture of an actor-critic policy.
+    """Everything that decides the architecture of a policy (and the optimizer it asks for).
 
-    ``net_arch`` maps ``"pi"`` and ``"vf"`` to hidden-layer sizes of the separate actor and
-    critic MLPs on top of the (shared) encoder features.
+    ``net_arch`` maps ``"pi"`` (actor) and ``"vf"`` (PPO and A2C's value function) or ``"qf"`` (the
+    Q-networks of SAC, TD3, DDPG and DQN) to hidden-layer sizes on top of the encoder features.
+    ``features_extractor_class`` is ``None`` (Ballast's encoder for the space, with the built-in
+    options ``features_extractor_kwargs``) or a registered name or ``"module:QualName"`` of a class
+    built as ``cls(observation_space, **features_extractor_kwargs)``. ``optimizer_class`` (an
+    import path of a ``torch.optim.Optimizer``) and ``optimizer_kwargs`` record SB3's keys of the
+    same names.
     """
 
     net_arch: dict[str, list[int]] = field(default_factory=lambda: {"pi": [64, 64], "vf": [64, 64]})
@@ -34,86 +84,260 @@ class PolicyConfig:
     ortho_init: bool = True
     log_std_init: float = 0.0
     full_std: bool = True
+    use_expln: bool = False
+    squash_output: bool = False
     share_features_extractor: bool = True
     normalize_images: bool = True
-    encoder_options: dict[str, Any] = field(default_factory=dict)
-    # Off-policy policies (SAC, TD3, DDPG) only: Q-networks per critic ensemble, and SAC's gSDE options.
+    features_extractor_class: str | None = None
+    features_extractor_kwargs: dict[str, Any] = field(default_factory=dict)
+    # Off-policy policies (SAC, TD3, DDPG) only: Q-networks per critic ensemble, and SAC's gSDE mean clip.
     n_critics: int = 2
-    use_expln: bool = False
     clip_mean: float = 2.0
+    optimizer_class: str = ADAM
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PolicyConfig:
+    def from_json(cls, data: Mapping[str, Any]) -> PolicyConfig:
+        """The configuration :meth:`to_json` wrote (also the older form with ``encoder_options``)."""
+        data = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)} | {"encoder_options"}}
+        if "encoder_options" in data:
+            options = dict(data.pop("encoder_options") or {})
+            data["features_extractor_class"] = options.pop("encoder_class", None)
+            data["features_extractor_kwargs"] = {k: v for k, v in options.items() if k != "normalize_images"}
         return cls(**data)
 
+    def make_features_extractor(self, observation_space: spaces.Space, policy_name: str) -> nn.Module:
+        """A new encoder for ``observation_space`` as this configuration describes it."""
+        return make_features_extractor(observation_space, policy_name, self.features_extractor_class,
+                                       self.features_extractor_kwargs, self.normalize_images)
+
     @classmethod
-    def from_policy_kwargs(cls, policy_name: str, policy_kwargs: dict[str, Any] | None) -> PolicyConfig:
-        """Build the config from SB3-style ``policy_kwargs``; unknown keys raise a clear error."""
+    def from_policy_kwargs(cls, policy_name: str, policy_kwargs: Mapping[str, Any] | None, *,
+                           algorithm: str = "ppo", defaults: Mapping[str, Any] | None = None) -> PolicyConfig:
+        """Build the config from SB3's ``policy_kwargs`` for ``algorithm``'s policy.
+
+        ``defaults`` (the algorithm's SB3 policy defaults, e.g. ReLU for SAC) apply under the
+        user's keys. Keys the algorithm's policy does not take raise :class:`ConfigurationError`
+        listing the ones it takes. A saved configuration (:meth:`to_json`) is read back as it is.
+        """
         kwargs = dict(policy_kwargs or {})
-        config = cls(net_arch=default_net_arch(policy_name))
-        known = {f.name for f in fields(cls)}
-        encoder_keys = {"features_extractor_kwargs", "features_extractor_class"}
-        unknown = set(kwargs) - known - encoder_keys - {"net_arch", "activation_fn"}
+        if set(kwargs) >= _SAVED_FIELDS or "encoder_options" in kwargs:
+            return cls.from_json({**(defaults or {}), **kwargs})
+        kind = POLICY_KIND.get(algorithm, "actor_critic")
+        supported = POLICY_KWARGS[kind]
+        unknown = sorted(set(kwargs) - set(supported))
         if unknown:
             raise ConfigurationError(
-                f"unknown policy_kwargs {sorted(unknown)}; supported: "
-                f"{sorted(known | encoder_keys)}"
-            )
-        if "net_arch" in kwargs:
-            config.net_arch = parse_net_arch(kwargs.pop("net_arch"))
+                f"unknown policy_kwargs {unknown} for {algorithm.upper()}; supported: {sorted(supported)}")
+        kwargs = {**(defaults or {}), **kwargs}
+        config = cls()
+        extractor = kwargs.pop("features_extractor_class", None)
+        config.features_extractor_class = None if extractor is None else extractor_reference(extractor)
+        config.features_extractor_kwargs = extractor_kwargs(kwargs.pop("features_extractor_kwargs", None),
+                                                            config.features_extractor_class)
+        default_arch = default_net_arch(kind, uses_nature_cnn(policy_name, config.features_extractor_class))
+        net_arch = kwargs.pop("net_arch", None)
+        config.net_arch = default_arch if net_arch is None else parse_net_arch(net_arch, kind, algorithm)
         if "activation_fn" in kwargs:
             config.activation_fn = activation_name(kwargs.pop("activation_fn"))
-        if "features_extractor_kwargs" in kwargs:
-            config.encoder_options = dict(kwargs.pop("features_extractor_kwargs") or {})
-            if "activation_fn" in config.encoder_options:
-                config.encoder_options["activation_fn"] = activation_name(config.encoder_options["activation_fn"])
-            if "features_dim" in config.encoder_options and kwargs.get("features_extractor_class") is None:
-                config.encoder_options["cnn_output_dim"] = config.encoder_options.pop("features_dim")
-        if kwargs.get("features_extractor_class") is not None:
-            config.encoder_options["encoder_class"] = encoder_class_path(kwargs.pop("features_extractor_class"))
-        kwargs.pop("features_extractor_class", None)
-        for key, value in kwargs.items():
-            setattr(config, key, value)
+        config.optimizer_class = optimizer_reference(kwargs.pop("optimizer_class", torch.optim.Adam))
+        given = kwargs.pop("optimizer_kwargs", None)
+        if given is None and kind == "actor_critic" and config.optimizer_class == ADAM:
+            given = {"eps": 1e-5}  # SB3's ActorCriticPolicy: "small values to avoid NaN in Adam"
+        config.optimizer_kwargs = optimizer_kwargs(given, config.optimizer_class)
+        for key in ("ortho_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
+                    "normalize_images"):
+            if key in kwargs:
+                setattr(config, key, _flag(key, kwargs.pop(key)))
+        for key in ("log_std_init", "clip_mean"):
+            if key in kwargs:
+                setattr(config, key, _number(key, kwargs.pop(key)))
+        if "n_critics" in kwargs:
+            config.n_critics = _positive_int("n_critics", kwargs.pop("n_critics"))
         return config
 
 
-def encoder_class_path(encoder_class: Any) -> str:
-    """The ``"module:QualName"`` saved for ``policy_kwargs["features_extractor_class"]`` (a class or that string)."""
-    from ballast.encoders.registry import import_encoder_class
-    from ballast.import_path import path_of
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, (bool, int)) or value not in (0, 1):
+        raise ConfigurationError(f"policy_kwargs {key} must be True or False, got {value!r}")
+    return bool(value)
 
-    path = encoder_class if isinstance(encoder_class, str) else path_of(encoder_class)
-    found = import_encoder_class(path)
-    if not isinstance(encoder_class, str) and found is not encoder_class:
+
+def _number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigurationError(f"policy_kwargs {key} must be a number, got {value!r}")
+    return float(value)
+
+
+def _positive_int(what: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ConfigurationError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def json_data(value: Any, what: str, advice: str) -> Any:
+    """``value`` after a JSON round trip (tuples become lists), so that a model built now and one
+    loaded from its file are built from the same data; refuses what is not JSON data."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise ConfigurationError(f"{what} must be JSON data (it is saved with the model): {err}; {advice}") from None
+
+
+def extractor_reference(extractor: Any) -> str:
+    """How the configuration names ``features_extractor_class`` (a class, a registered name or an
+    import path): refused now when loading could not find it again."""
+    if isinstance(extractor, str):
+        import_extractor_class(extractor)  # refuses a name that loading could not find either
+        return extractor
+    if not (isinstance(extractor, type) and issubclass(extractor, nn.Module)):
         raise ConfigurationError(
-            f"features_extractor_class {encoder_class!r} cannot be found again by its path {path!r}; "
-            "define it at the top level of an importable module")
-    return path
+            f"features_extractor_class must be an nn.Module class (e.g. a BaseFeaturesExtractor subclass), "
+            f"got {extractor!r}")
+    return class_reference(extractor, EXTRACTOR, REGISTER_WITH)
 
 
-def default_net_arch(policy_name: str) -> dict[str, list[int]]:
-    """SB3's defaults: two 64-unit layers for MLP policies, none on top of a CNN."""
-    if policy_name == "CnnPolicy":
-        return {"pi": [], "vf": []}
-    return {"pi": [64, 64], "vf": [64, 64]}
+def extractor_kwargs(kwargs: Mapping[str, Any] | None, extractor: str | None) -> dict[str, Any]:
+    """``features_extractor_kwargs`` as JSON data.
+
+    For a user class they are its constructor's keyword arguments, as given. For Ballast's encoders
+    (no class) they are the options of :data:`ballast.encoders.registry.BUILT_IN_OPTIONS`; SB3's
+    ``features_dim`` of the CNN is accepted as ``cnn_output_dim``, and ``activation_fn`` may be a class.
+    """
+    kwargs = dict(kwargs or {})
+    if not all(isinstance(k, str) for k in kwargs):
+        raise ConfigurationError(f"features_extractor_kwargs must have str keys, got {sorted(map(repr, kwargs))}")
+    if extractor is not None:
+        return json_data(kwargs, f"features_extractor_kwargs of {extractor}",
+                         "pass numbers, strings, lists or dicts, and build objects (layers, activation classes) "
+                         "inside the extractor, e.g. from a name with getattr(torch.nn, name)")
+    if "features_dim" in kwargs:
+        kwargs["cnn_output_dim"] = kwargs.pop("features_dim")
+    if "activation_fn" in kwargs:
+        kwargs["activation_fn"] = activation_name(kwargs["activation_fn"])
+    unknown = sorted(set(kwargs) - set(BUILT_IN_OPTIONS))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown features_extractor_kwargs {unknown} for Ballast's encoders; supported: "
+            f"{sorted({*BUILT_IN_OPTIONS, 'features_dim'})} (or give features_extractor_class)")
+    return json_data(kwargs, "features_extractor_kwargs", "pass numbers, strings and lists")
 
 
-def parse_net_arch(net_arch: Any) -> dict[str, list[int]]:
-    """Accept SB3's forms: a list (same sizes for actor and critic) or ``dict(pi=[...], vf=[...])``."""
-    if isinstance(net_arch, dict):
-        extra = set(net_arch) - {"pi", "vf", "qf"}
-        if extra:
-            raise ConfigurationError(f"net_arch keys must be 'pi' and 'vf' (or 'qf'), got {sorted(extra)}")
-        return {k: [int(x) for x in v] for k, v in net_arch.items()}
+def optimizer_reference(optimizer: Any) -> str:
+    """The import path of ``optimizer_class`` (a ``torch.optim.Optimizer`` class or such a path)."""
+    cls = optimizer
+    if isinstance(optimizer, str):
+        try:
+            cls = import_path(optimizer)
+        except (ImportError, AttributeError) as err:
+            raise ConfigurationError(f"optimizer_class {optimizer!r} cannot be imported ({err})") from None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise ConfigurationError(
+            f"optimizer_class must be a torch.optim.Optimizer class such as torch.optim.Adam or "
+            f"ballast.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike, got {optimizer!r}")
+    return class_reference(cls, "optimizer class", "an importable module")
+
+
+def optimizer_kwargs(kwargs: Mapping[str, Any] | None, optimizer: str) -> dict[str, Any]:
+    """``optimizer_kwargs`` as JSON data, checked by building the optimizer once on a dummy parameter."""
+    kwargs = json_data(dict(kwargs or {}), "optimizer_kwargs", "pass numbers, booleans and lists")
+    if "lr" in kwargs:
+        raise ConfigurationError(
+            "optimizer_kwargs must not hold lr: the algorithm's learning_rate (and its schedule) sets it, as in SB3")
+    try:
+        import_path(optimizer)([nn.Parameter(torch.zeros(1))], lr=1e-3, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigurationError(f"optimizer_kwargs {kwargs} do not fit {optimizer}: {err}") from None
+    return kwargs
+
+
+def uses_nature_cnn(policy_name: str, extractor: str | None) -> bool:
+    """True when the encoder is SB3's NatureCNN: ``CnnPolicy``'s default, or the class named."""
+    if extractor is None:
+        return policy_name == "CnnPolicy"
+    return import_extractor_class(extractor) is NatureCNN
+
+
+def default_net_arch(kind: str, nature_cnn: bool) -> dict[str, list[int]]:
+    """SB3's default hidden sizes for a kind of policy (see :data:`POLICY_KIND`).
+
+    PPO and A2C: ``[64, 64]`` each for actor and value function, none after the NatureCNN; SAC:
+    ``[256, 256]``; TD3 and DDPG: ``[400, 300]``, ``[256, 256]`` after the NatureCNN; DQN:
+    ``[64, 64]``, none after the NatureCNN.
+    """
+    sizes = {"actor_critic": [] if nature_cnn else [64, 64], "sac": [256, 256],
+             "td3": [256, 256] if nature_cnn else [400, 300], "dqn": [] if nature_cnn else [64, 64]}[kind]
+    return {key: list(sizes) for key in NET_ARCH_KEYS[kind]}
+
+
+def _sizes(value: Any, where: str) -> list[int]:
+    if not isinstance(value, (list, tuple)) or not all(
+            isinstance(x, Integral) and not isinstance(x, bool) and x > 0 for x in value):
+        raise ConfigurationError(f"{where} must be a list of positive layer sizes, got {value!r}")
+    return [int(x) for x in value]
+
+
+def parse_net_arch(net_arch: Any, kind: str = "actor_critic", algorithm: str = "ppo") -> dict[str, list[int]]:
+    """SB3's forms of ``net_arch`` as a dict of hidden sizes with :data:`NET_ARCH_KEYS` ``[kind]``.
+
+    - a list of sizes: the same layers for each network;
+    - a dict: ``dict(pi=[...], vf=[...])`` for PPO and A2C (a missing key means no hidden layer),
+      ``dict(pi=[...], qf=[...])`` for SAC, TD3 and DDPG (both keys needed, as in SB3); DQN takes a
+      list only;
+    - a list holding one such dict: taken as the dict, with SB3's (>= 1.8) warning;
+    - the pre-1.8 form with shared layers, ``[64, dict(pi=..., vf=...)]``, is refused (SB3 2.x has
+      no shared layers either), with the dict form in the message.
+    """
+    keys = NET_ARCH_KEYS[kind]
+    name = algorithm.upper()
+    if isinstance(net_arch, (list, tuple)) and net_arch and isinstance(net_arch[0], Mapping) and len(net_arch) == 1:
+        warnings.warn(
+            "As shared layers in the mlp_extractor are removed since SB3 v1.8.0, you should now pass directly a "
+            f"dictionary and not a list (net_arch=dict({', '.join(f'{k}=...' for k in keys)}) instead of "
+            f"net_arch=[dict({', '.join(f'{k}=...' for k in keys)})])", UserWarning, stacklevel=4)
+        net_arch = net_arch[0]
     if isinstance(net_arch, (list, tuple)):
-        if any(isinstance(x, dict) for x in net_arch):
-            raise ConfigurationError(
-                "the old SB3 net_arch form with shared layers ([64, dict(pi=..., vf=...)]) is not supported; "
-                "use dict(pi=[...], vf=[...])"
-            )
-        sizes = [int(x) for x in net_arch]
-        return {"pi": list(sizes), "vf": list(sizes)}
-    raise ConfigurationError(f"net_arch must be a list of sizes or dict(pi=..., vf=...), got {net_arch!r}")
+        if any(isinstance(x, Mapping) for x in net_arch):
+            raise ConfigurationError(_shared_layers_message(net_arch, keys))
+        sizes = _sizes(net_arch, "net_arch")
+        return {key: list(sizes) for key in keys}
+    if not isinstance(net_arch, Mapping):
+        raise ConfigurationError(f"net_arch must be a list of layer sizes or a dict, got {net_arch!r}")
+    if kind == "dqn":
+        raise ConfigurationError(
+            f"DQN's net_arch is a list of layer sizes of the Q-network (as in SB3), got {net_arch!r}")
+    extra = sorted(set(net_arch) - set(keys))
+    if extra:
+        raise ConfigurationError(f"{name}'s net_arch dict takes the keys {list(keys)}, got {extra} in {net_arch!r}")
+    if kind != "actor_critic" and set(net_arch) != set(keys):
+        raise ConfigurationError(f"{name}'s net_arch dict needs both keys 'pi' (actor) and 'qf' (critics), "
+                                 f"got {net_arch!r}")
+    return {key: _sizes(net_arch.get(key, []), f"net_arch[{key!r}]") for key in keys}
+
+
+def _shared_layers_message(net_arch: Any, keys: tuple[str, ...]) -> str:
+    shared = [x for x in net_arch if not isinstance(x, Mapping)]
+    split = next((x for x in net_arch if isinstance(x, Mapping)), {})
+    translated = ", ".join(f"{k}={[*shared, *split.get(k, [])]}" for k in keys)
+    return (f"net_arch={net_arch!r} uses the old form with layers shared by actor and critic, which SB3 removed in "
+            f"1.8 and Ballast does not have; give each network its own layers: net_arch=dict({translated})")
+
+
+def check_policy_fits_space(policy_name: str, observation_space: spaces.Space, config: PolicyConfig) -> None:
+    """Refuse ``MultiInputPolicy`` without a Dict space and ``CnnPolicy`` without images, unless a
+    ``features_extractor_class`` is given (SB3's policy names only choose the default extractor)."""
+    if config.features_extractor_class is not None:
+        return
+    if policy_name == "MultiInputPolicy" and not isinstance(observation_space, spaces.Dict):
+        raise ConfigurationError(
+            f"MultiInputPolicy is for Dict observations, but the env has {observation_space}")
+    normalized = bool(config.features_extractor_kwargs.get("normalized_image", False))
+    if policy_name == "CnnPolicy" and not is_sb3_image_space(observation_space, normalized):
+        raise ConfigurationError(
+            f"CnnPolicy needs uint8 image observations (a Box of rank 3 in [0, 255]), got {observation_space}; for "
+            "images already scaled pass policy_kwargs=dict(normalize_images=False, "
+            "features_extractor_kwargs=dict(normalized_image=True))"
+        )

@@ -30,8 +30,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast.distributions import SQUASH_EPS, SquashedGaussian, StateDependentGaussian
-from ballast.encoders import build_encoder
+from ballast.distributions import SQUASH_EPS, SquashedGaussian, StateDependentGaussian, gsde_std
 from ballast.errors import UnsupportedSpaceError
 from ballast.policies.config import PolicyConfig
 from ballast.policies.fast_mlp import column_forward, column_input_grad, column_weight_grad
@@ -213,13 +212,7 @@ class SquashedGaussianActor(nn.Module):
 
     def sde_std(self) -> torch.Tensor:
         """gSDE's ``sigma`` (latent_dim x action_dim): ``exp(log_std)``, or ``expln`` (gSDE paper)."""
-        log_std = self.log_std
-        if self.use_expln:
-            below = torch.exp(log_std) * (log_std <= 0)
-            safe = log_std * (log_std > 0) + SQUASH_EPS
-            std = below + (torch.log1p(safe) + 1.0) * (log_std > 0)
-        else:
-            std = torch.exp(log_std)
+        std = gsde_std(self.log_std, self.use_expln, SQUASH_EPS)
         return std if self.full_std else std.expand(self.latent_dim, self.action_dim)
 
     @torch.no_grad()
@@ -303,8 +296,7 @@ class DeterministicActor(nn.Module):
 
 
 def _encoder(observation_space: spaces.Space, policy_name: str, config: PolicyConfig) -> nn.Module:
-    options = {"normalize_images": config.normalize_images, **config.encoder_options}
-    return build_encoder(observation_space, policy_name, options)
+    return config.make_features_extractor(observation_space, policy_name)
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:

@@ -7,8 +7,16 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast.distributions import Bernoulli, Categorical, DiagGaussian, MultiCategorical, StateDependentGaussian
-from ballast.errors import UnsupportedSpaceError
+from ballast.distributions import (
+    Bernoulli,
+    Categorical,
+    DiagGaussian,
+    MultiCategorical,
+    StateDependentGaussian,
+    TanhSquashed,
+    gsde_std,
+)
+from ballast.errors import ConfigurationError, UnsupportedSpaceError
 
 
 class CategoricalHead(nn.Module):
@@ -68,12 +76,20 @@ class GaussianHead(nn.Module):
 
 
 class StateDependentHead(nn.Module):
-    """gSDE head: the mean from the latent, noise ``latent.detach() @ W`` with ``W ~ N(0, exp(log_std)^2)``."""
+    """gSDE head: the mean from the latent, noise ``latent.detach() @ W`` with ``W ~ N(0, sigma^2)``.
 
-    def __init__(self, latent_dim: int, action_dim: int, log_std_init: float, full_std: bool = True) -> None:
+    ``sigma = exp(log_std)`` (or ``expln(log_std)`` with ``use_expln``, see
+    :func:`~ballast.distributions.gsde_std`); ``full_std=False`` shares one ``sigma`` per latent unit
+    across action dimensions. With ``squash_output`` the distribution is squashed by ``tanh``
+    (:class:`~ballast.distributions.TanhSquashed`) and actions stay in [-1, 1], as SB3's gSDE with
+    ``squash_output=True``.
+    """
+
+    def __init__(self, latent_dim: int, action_dim: int, log_std_init: float, full_std: bool = True,
+                 use_expln: bool = False, squash_output: bool = False) -> None:
         super().__init__()
         self.net = nn.Linear(latent_dim, action_dim)
-        self.full_std = full_std
+        self.full_std, self.use_expln, self.squash_output = full_std, use_expln, squash_output
         self.latent_dim, self.action_dim = latent_dim, action_dim
         shape = (latent_dim, action_dim) if full_std else (latent_dim, 1)
         self.log_std = nn.Parameter(torch.full(shape, float(log_std_init)))
@@ -82,7 +98,7 @@ class StateDependentHead(nn.Module):
         self.reset_noise(1)
 
     def sigma(self) -> torch.Tensor:
-        std = self.log_std.exp()
+        std = gsde_std(self.log_std, self.use_expln)
         return std if self.full_std else std.expand(self.latent_dim, self.action_dim)
 
     @torch.no_grad()
@@ -98,14 +114,22 @@ class StateDependentHead(nn.Module):
             self.exploration = torch.empty_like(saved, device=self.exploration.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def forward(self, latent: torch.Tensor) -> StateDependentGaussian:
-        return StateDependentGaussian(self.net(latent), latent.detach(), self.sigma(), self.exploration)
+    def forward(self, latent: torch.Tensor) -> StateDependentGaussian | TanhSquashed:
+        gaussian = StateDependentGaussian(self.net(latent), latent.detach(), self.sigma(), self.exploration)
+        return TanhSquashed(gaussian) if self.squash_output else gaussian
 
 
 def make_action_head(
-    action_space: spaces.Space, latent_dim: int, *, use_sde: bool, log_std_init: float, full_std: bool
+    action_space: spaces.Space, latent_dim: int, *, use_sde: bool, log_std_init: float, full_std: bool,
+    use_expln: bool = False, squash_output: bool = False,
 ) -> nn.Module:
-    """The head that turns the actor latent into a distribution over ``action_space``."""
+    """The head that turns the actor latent into a distribution over ``action_space``.
+
+    ``use_expln`` and ``squash_output`` apply to gSDE (``use_sde``); ``squash_output`` without gSDE
+    is refused, with SB3's message.
+    """
+    if squash_output and not use_sde:
+        raise ConfigurationError("squash_output=True is only available when using gSDE (use_sde=True)")
     if isinstance(action_space, spaces.Discrete):
         return CategoricalHead(latent_dim, int(action_space.n))
     if isinstance(action_space, spaces.MultiDiscrete):
@@ -115,7 +139,7 @@ def make_action_head(
     if isinstance(action_space, spaces.Box):
         dim = int(np.prod(action_space.shape))
         if use_sde:
-            return StateDependentHead(latent_dim, dim, log_std_init, full_std)
+            return StateDependentHead(latent_dim, dim, log_std_init, full_std, use_expln, squash_output)
         return GaussianHead(latent_dim, dim, log_std_init)
     raise UnsupportedSpaceError(f"no action head for the action space {action_space}")
 

@@ -20,7 +20,6 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast.encoders import build_encoder
 from ballast.encoders.standard import FlattenEncoder
 from ballast.errors import UnsupportedSpaceError
 from ballast.policies.config import PolicyConfig
@@ -88,11 +87,10 @@ class DQNPolicy(nn.Module):
         self.observation_space, self.action_space = observation_space, action_space
         cfg = self.config
         sizes = list(cfg.net_arch.get("qf", cfg.net_arch.get("pi", [])))
-        options = {"normalize_images": cfg.normalize_images, **cfg.encoder_options}
         n_actions = int(action_space.n)
-        self.q_net = QNetwork(build_encoder(observation_space, policy_name, options), n_actions, sizes,
+        self.q_net = QNetwork(cfg.make_features_extractor(observation_space, policy_name), n_actions, sizes,
                               cfg.activation_fn, cfg.ortho_init)
-        self.q_net_target = QNetwork(build_encoder(observation_space, policy_name, options), n_actions, sizes,
+        self.q_net_target = QNetwork(cfg.make_features_extractor(observation_space, policy_name), n_actions, sizes,
                                      cfg.activation_fn)
         self.q_net_target.load_state_dict(self.q_net.state_dict())
         self.q_net_target.requires_grad_(False)

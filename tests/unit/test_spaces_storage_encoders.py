@@ -4,10 +4,29 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from torch import nn
 
 from ballast.buffers import make_storage
-from ballast.encoders import OneHotEncoder, build_encoder
-from ballast.errors import UnsupportedSpaceError
+from ballast.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    MlpExtractor,
+    NatureCNN,
+    create_mlp,
+)
+from ballast.encoders import (
+    AttentionSetEncoder,
+    DeepSetsEncoder,
+    DictEncoder,
+    FlattenEncoder,
+    GraphEncoder,
+    MlpEncoder,
+    OneHotEncoder,
+    build_encoder,
+)
+from ballast.encoders.preprocessing import preprocess, sb3_space
+from ballast.errors import ConfigurationError, UnsupportedSpaceError
 from ballast.spaces import check_observation_space, space_from_json, space_to_json
 
 CAPACITY, N_ENVS = 3, 2
@@ -227,3 +246,107 @@ def test_space_json_round_trip_keeps_integer_dtype(space):
     back = space_from_json(json.loads(json.dumps(space_to_json(space))))
     assert back.dtype == space.dtype
     assert back == space
+
+
+# --- SB3's features extractor contract ----------------------------------------------------------------------
+def test_every_ballast_encoder_is_a_features_extractor_that_preprocesses_itself():
+    for space, policy, _ in ENCODER_CASES:
+        encoder = build_encoder(space, policy)
+        assert isinstance(encoder, BaseFeaturesExtractor)
+    assert all(cls.takes_raw_observations for cls in (FlattenEncoder, OneHotEncoder, DictEncoder, MlpEncoder,
+                                                      GraphEncoder, DeepSetsEncoder, AttentionSetEncoder))
+    assert not any(cls.takes_raw_observations for cls in (BaseFeaturesExtractor, NatureCNN, FlattenExtractor,
+                                                          CombinedExtractor))
+
+
+def test_base_features_extractor_keeps_sb3s_constructor_contract():
+    class Two(BaseFeaturesExtractor):
+        def __init__(self, observation_space, features_dim=2):
+            super().__init__(observation_space, features_dim)
+
+    extractor = Two(VECTOR, features_dim=np.int64(5))
+    assert extractor.features_dim == 5 and type(extractor.features_dim) is int
+    assert extractor._observation_space is VECTOR
+    with pytest.raises(ConfigurationError, match="features_dim must be a positive int"):
+        BaseFeaturesExtractor(VECTOR)  # SB3's default of 0 is refused, as SB3's assertion does
+
+
+def test_sb3_preprocessing_leaf_by_leaf():
+    image = torch.arange(2 * 36 * 36 * 3, dtype=torch.int64).remainder(256).to(torch.uint8).reshape(2, 36, 36, 3)
+    out = preprocess(image, IMAGE_HWC, normalize_images=True)
+    assert out.dtype == torch.float32 and out.shape == (2, 3, 36, 36)
+    assert out[1, 2, 5, 7].item() == np.float32(image[1, 5, 7, 2].item()) / np.float32(255.0)  # (B, C, H, W)
+    assert preprocess(image, IMAGE_HWC, normalize_images=False)[1, 2, 5, 7].item() == float(image[1, 5, 7, 2])
+    chw = image.permute(0, 3, 1, 2)
+    torch.testing.assert_close(preprocess(chw, IMAGE_CHW, True), out, rtol=0, atol=0)
+    # Discrete(5, start=-2): one-hot of obs - start
+    torch.testing.assert_close(preprocess(torch.tensor([-2, 2]), DISCRETE, True),
+                               torch.tensor([[1.0, 0, 0, 0, 0], [0, 0, 0, 0, 1]]))
+    # MultiDiscrete([3, 4], start=[1, -1]): one-hot of each entry, concatenated
+    torch.testing.assert_close(preprocess(torch.tensor([[3, -1]]), MULTI_DISCRETE, True),
+                               torch.tensor([[0.0, 0, 1, 1, 0, 0, 0]]))
+    torch.testing.assert_close(preprocess(torch.tensor([[1, 0, 1, 1]], dtype=torch.int8), MULTI_BINARY, True),
+                               torch.tensor([[1.0, 0, 1, 1]]))
+    vectors = torch.tensor([[0.5, -0.5, 1.0]], dtype=torch.float64)
+    assert preprocess(vectors, VECTOR, True).dtype == torch.float32
+    batch = preprocess({"image": image, "disc": torch.tensor([0, 1]), "vec": vectors.repeat(2, 1),
+                        "md": torch.tensor([[1, 0], [2, 1]]), "mb": torch.zeros(2, 4, dtype=torch.int8)}, DICT, True)
+    assert batch["image"].shape == (2, 3, 36, 36) and batch["disc"].shape == (2, 5)
+
+
+def test_sb3_space_transposes_channels_last_images_only():
+    assert sb3_space(IMAGE_HWC).shape == (3, 36, 36) and sb3_space(IMAGE_HWC).dtype == np.uint8
+    assert sb3_space(IMAGE_CHW) is IMAGE_CHW and sb3_space(VECTOR) is VECTOR
+    assert sb3_space(DICT)["image"].shape == (3, 36, 36) and sb3_space(DICT)["vec"] is VECTOR
+
+
+def test_nature_cnn_is_sb3s():
+    torch.manual_seed(0)
+    cnn = NatureCNN(IMAGE_CHW, features_dim=32)
+    assert [type(m).__name__ for m in cnn.cnn] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "Conv2d", "ReLU", "Flatten"]
+    assert [(m.out_channels, m.kernel_size, m.stride) for m in cnn.cnn if isinstance(m, nn.Conv2d)] == [
+        (32, (8, 8), (4, 4)), (64, (4, 4), (2, 2)), (64, (3, 3), (1, 1))]
+    assert cnn.linear[0].in_features == 64 and cnn(torch.rand(2, 3, 36, 36)).shape == (2, 32)
+    with pytest.raises(UnsupportedSpaceError, match="NatureCNN needs channels-first images"):
+        NatureCNN(VECTOR)
+    with pytest.raises(UnsupportedSpaceError, match="at least 36x36"):
+        NatureCNN(spaces.Box(0, 255, (3, 16, 16), np.uint8))
+    scaled = spaces.Box(0.0, 1.0, (3, 36, 36), np.float32)
+    with pytest.raises(UnsupportedSpaceError):
+        NatureCNN(scaled)
+    assert NatureCNN(scaled, features_dim=8, normalized_image=True).features_dim == 8
+
+
+def test_the_default_cnn_is_the_nature_cnn_with_sb3_preprocessing():
+    torch.manual_seed(0)
+    encoder = build_encoder(IMAGE_HWC, "CnnPolicy")
+    assert type(encoder) is NatureCNN and encoder._observation_space.shape == (3, 36, 36)
+    images = torch.randint(0, 256, (2, 36, 36, 3), dtype=torch.uint8)
+    expected = encoder.linear(encoder.cnn(images.permute(0, 3, 1, 2).float() / 255.0))
+    torch.testing.assert_close(encoder(images), expected, rtol=0, atol=0)
+
+
+def test_flatten_and_combined_extractors_read_preprocessed_observations():
+    flat = FlattenExtractor(MULTI_DISCRETE)
+    assert flat.features_dim == 7
+    assert flat(preprocess(torch.tensor([[1, -1]]), MULTI_DISCRETE, True)).shape == (1, 7)
+    combined = CombinedExtractor(sb3_space(DICT), cnn_output_dim=16)
+    assert combined.features_dim == 16 + 3 + 5 + 7 + 4
+    assert type(combined.extractors["image"]) is NatureCNN and type(combined.extractors["vec"]) is nn.Flatten
+    with pytest.raises(UnsupportedSpaceError, match="Dict observation space"):
+        CombinedExtractor(VECTOR)
+
+
+def test_create_mlp_and_mlp_extractor_build_sb3s_layers():
+    layers = create_mlp(4, 2, [8, 6], nn.Tanh, squash_output=True, post_linear_modules=[nn.LayerNorm])
+    assert [type(m).__name__ for m in layers] == ["Linear", "LayerNorm", "Tanh", "Linear", "LayerNorm", "Tanh",
+                                                  "Linear", "Tanh"]
+    assert [(m.in_features, m.out_features) for m in layers if isinstance(m, nn.Linear)] == [(4, 8), (8, 6), (6, 2)]
+    assert create_mlp(4, 0, []) == []
+    no_bias = create_mlp(3, 1, [5], with_bias=False, pre_linear_modules=[nn.BatchNorm1d])
+    assert type(no_bias[0]) is nn.BatchNorm1d and no_bias[0].num_features == 3 and no_bias[1].bias is None
+    extractor = MlpExtractor(10, dict(pi=[16], vf=[8, 4]), nn.ReLU, device="cpu")
+    assert (extractor.latent_dim_pi, extractor.latent_dim_vf) == (16, 4)
+    pi, vf = extractor(torch.zeros(3, 10))
+    assert pi.shape == (3, 16) and vf.shape == (3, 4)
+    assert MlpExtractor(10, [], nn.Tanh, device="cpu").latent_dim_vf == 10

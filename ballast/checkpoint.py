@@ -185,9 +185,8 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                           data: dict[str, Any]) -> None:
-    """Restore what :func:`optimizer_to_tensors` split."""
+def optimizer_state_dict(tensors: dict[str, torch.Tensor], data: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer state dict that :func:`optimizer_to_tensors` split."""
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         index, name = key.split("/", 1)
@@ -195,4 +194,10 @@ def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
     for key, value in data.get("scalars", {}).items():
         index, name = key.split("/", 1)
         state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": data["param_groups"]})
+    return {"state": state, "param_groups": data["param_groups"]}
+
+
+def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                           data: dict[str, Any]) -> None:
+    """Restore what :func:`optimizer_to_tensors` split."""
+    optimizer.load_state_dict(optimizer_state_dict(tensors, data))

@@ -16,22 +16,26 @@ from torch import nn
 
 from ballast.checkpoint import Checkpoint, read_checkpoint
 from ballast.errors import CheckpointError
+from ballast.import_path import class_reference, register_module_class, resolve_class
 
 #: Algorithm classes by their ``algorithm_name`` ("ppo", "sac", ...); filled when their modules are imported.
 ALGORITHMS: dict[str, type] = {}
-#: Policy classes by the name a checkpoint records ("ActorCriticPolicy", ...).
-POLICIES: dict[str, type[nn.Module]] = {}
 
 
 def register_policy(cls: type[nn.Module]) -> type[nn.Module]:
-    """Register a policy class under its class name (a decorator); checkpoints record that name."""
-    POLICIES[cls.__name__] = cls
-    return cls
+    """Register a policy class under its class name (a decorator; also for a user's policy class
+    defined in a script): checkpoints record that name (see :mod:`ballast.import_path`)."""
+    return register_module_class(cls.__name__, cls, "ballast.registry.register_policy")
 
 
-def policy_name_of(cls: type[nn.Module]) -> str | None:
-    """The registered name of a policy class, or None for a class that is not registered."""
-    return next((name for name, registered in POLICIES.items() if registered is cls), None)
+def policy_reference(cls: type[nn.Module]) -> str:
+    """How a checkpoint names a policy class: its registered name, else its import path."""
+    return class_reference(cls, "policy class", "ballast.registry.register_policy")
+
+
+def policy_class(reference: str) -> type[nn.Module]:
+    """The policy class a checkpoint names, or a :class:`CheckpointError` saying what to import or register."""
+    return resolve_class(reference, "policy class", "ballast.registry.register_policy", CheckpointError)
 
 
 def algorithm_class(name: str, source: str = "the checkpoint") -> type:

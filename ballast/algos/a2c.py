@@ -17,15 +17,17 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses
+from ballast.algos import hyperparameters
 from ballast.algos.base import Algorithm
 from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
+from ballast.algos.optimizers import ADAM, RMSPROP, build_optimizer
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms, sum_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
-from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
+from ballast.optim import FlatParameters
 from ballast.policies.fast_mlp import ActorCriticLayers
 from ballast.policies.modes import set_training_mode
 from ballast.residual.actions import residual_options
@@ -66,6 +68,9 @@ class A2C(Algorithm):
     algorithm_name = "a2c"
     config_class = A2CConfig
     loss_methods = ("compute_losses",)
+    fixed_hyperparameters = {"n_steps": hyperparameters.ROLLOUT_SIZE, "use_sde": hyperparameters.GSDE,
+                             "use_rms_prop": "the optimizer was built for it",
+                             "rms_prop_eps": "the optimizer was built with it"}
     supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
                                NodeBox)
 
@@ -124,10 +129,14 @@ class A2C(Algorithm):
         cfg = self.config
         lr = cfg.learning_rate(1.0)
         self.flat_params = FlatParameters(self._trainable_parameters())
-        if cfg.use_rms_prop:
-            optimizer = FlatRMSprop(self.flat_params, lr=lr, alpha=0.99, eps=cfg.rms_prop_eps)
+        policy_config = self.policy_config
+        # SB3's A2C: RMSprop (alpha=0.99, eps=rms_prop_eps) unless policy_kwargs name an optimizer; else Adam, eps=1e-5.
+        if cfg.use_rms_prop and policy_config.optimizer_class is None:
+            optimizer = build_optimizer(self.flat_params, lr, RMSPROP,
+                                        {"alpha": 0.99, "eps": cfg.rms_prop_eps, "weight_decay": 0})
         else:
-            optimizer = FlatAdam(self.flat_params, lr=lr, eps=cfg.rms_prop_eps)
+            optimizer = build_optimizer(self.flat_params, lr, policy_config.optimizer_class,
+                                        policy_config.optimizer_kwargs, default=(ADAM, {"eps": 1e-5}))
         self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate)
         self.rollout_buffer = make_rollout_buffer(self)
         self.use_masking = True

@@ -8,41 +8,15 @@ Functions and one configuration base, not a base class: each algorithm stays one
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from ballast.algos import off_policy
-from ballast.checkpoint import Checkpoint
-from ballast.errors import ConfigurationError
-from ballast.extensions import Transitions
+from ballast.extensions import ActorCriticOutputs, Transitions, add_extra_terms, sum_terms
+from ballast.optim import FlatParameters
 from ballast.policies.continuous import target_pairs
 from ballast.policies.modes import set_training_mode
-from ballast.schedules import Schedule
-
-
-@dataclass
-class ActorCriticConfig:
-    """The hyperparameters SAC and TD3 share (see :class:`ballast.SAC` for their meaning)."""
-
-    learning_rate: Schedule
-    buffer_size: int
-    learning_starts: int
-    batch_size: int
-    tau: float
-    gamma: float
-    train_freq: tuple[int, str]
-    gradient_steps: int
-    action_noise: dict[str, Any] | None
-    n_steps: int
-
-    def __post_init__(self) -> None:
-        if self.n_steps < 1 or self.batch_size < 1:
-            raise ConfigurationError(f"n_steps and batch_size must be at least 1, got {self.n_steps} and "
-                                     f"{self.batch_size}")
-        if not 0.0 <= self.tau <= 1.0:
-            raise ConfigurationError(f"tau must be in [0, 1], got {self.tau}")
 
 
 def build(model: Any, target_actor: bool) -> None:
@@ -51,28 +25,16 @@ def build(model: Any, target_actor: bool) -> None:
     and the actor's when ``target_actor``), the replay buffer and the action noise."""
     cfg, policy, extensions = model.config, model.policy, model.extensions
     off_policy.check_n_envs_train_freq(cfg.train_freq, model.n_envs)
-    lr = cfg.learning_rate(1.0)
-    model.actor_params, actor_optimizer = off_policy.make_optimizer(
-        [*policy.actor.parameters(), *extensions.shared_parameters("actor")], lr)
-    model.critic_params, critic_optimizer = off_policy.make_optimizer(
-        [*policy.critic.parameters(), *extensions.shared_parameters("critic")], lr)
-    model.actor_optimizer = model.optimizers.register("actor_optimizer", actor_optimizer, model.actor_params,
-                                                      cfg.learning_rate)
-    model.critic_optimizer = model.optimizers.register("critic_optimizer", critic_optimizer, model.critic_params,
-                                                       cfg.learning_rate)
+    model.actor_params, model.actor_optimizer = off_policy.register_optimizer(
+        model, "actor_optimizer", [*policy.actor.parameters(), *extensions.shared_parameters("actor")])
+    model.critic_params, model.critic_optimizer = off_policy.register_optimizer(
+        model, "critic_optimizer", [*policy.critic.parameters(), *extensions.shared_parameters("critic")])
     flats = [model.critic_params, model.actor_params] if target_actor else [model.critic_params]
     model.targets = off_policy.PolyakTargets(target_pairs(policy), flats)
     model.replay_buffer = off_policy.make_replay_buffer(model, cfg.buffer_size)
     model.action_noise = off_policy.vectorize_noise(model.action_noise, model.n_envs)
     if model.action_noise is not None and model.seed is not None:
         model.action_noise.seed(model.seed)
-
-
-def on_n_envs_changed(model: Any) -> None:
-    """A new number of env copies: a replay buffer and noise processes for them."""
-    off_policy.check_n_envs_train_freq(model.config.train_freq, model.n_envs)
-    model.replay_buffer = off_policy.make_replay_buffer(model, model.config.buffer_size)
-    model.action_noise = off_policy.vectorize_noise(model.action_noise, model.n_envs)
 
 
 def transitions(model: Any, batch: Any) -> Transitions:
@@ -109,11 +71,27 @@ def train(model: Any, gradient_steps: int, step: Callable[[Transitions], dict[st
     model.logger.record("train/learning_rate", lr)
 
 
-def noise_state(model: Any) -> dict[str, Any]:
-    """The action noise's state for the checkpoint (none without noise)."""
-    return {} if model.action_noise is None else {"action_noise": model.action_noise.state_dict()}
+def add_extension_terms(model: Any, terms: dict[str, torch.Tensor], batch: Transitions, loss: str, actor: Any,
+                        critic_features: torch.Tensor | None, q_values: torch.Tensor,
+                        target_q: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """``terms`` with the extra loss terms that join the loss ``loss`` (``"actor"`` or ``"critic"``),
+    each given the networks' outputs (:class:`ballast.extensions.ActorCriticOutputs`); returns ``terms``."""
+    extensions = model.extensions
+    if extensions.extra_losses and extensions.has_losses(loss):
+        outputs = ActorCriticOutputs(loss=loss, actor=actor, critic_features=critic_features, q_values=q_values,
+                                     target_q=target_q)
+        add_extra_terms(terms, extensions.terms(batch, outputs, model, loss))
+    return terms
 
 
-def load_noise_state(model: Any, checkpoint: Checkpoint) -> None:
-    if model.action_noise is not None and "action_noise" in checkpoint.state:
-        model.action_noise.load_state_dict(checkpoint.state["action_noise"])
+def loss_gradients(fast_terms: Callable[[], dict[str, torch.Tensor]] | None,
+                   compute_terms: Callable[[], dict[str, torch.Tensor]], parameters: FlatParameters
+                   ) -> dict[str, torch.Tensor]:
+    """The terms of one loss, with their gradients written into ``parameters``' ``.grad``: by the fast
+    path (``fast_terms``) when it applies, else by autograd on ``compute_terms()``."""
+    if fast_terms is not None:
+        return fast_terms()
+    terms = compute_terms()
+    parameters.zero_grad()
+    sum_terms(terms).backward()
+    return terms

@@ -11,11 +11,10 @@ the fast gradient path is :mod:`ballast.algos.fast_path`.
 from __future__ import annotations
 
 import time
-import warnings
 from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 import torch
@@ -24,16 +23,17 @@ from gymnasium.vector import VectorEnv
 from torch import nn
 
 from ballast.algos import checkpointing, fast_path
+from ballast.algos.hyperparameters import add_config_properties
 from ballast.algos.optimizers import Optimizers
 from ballast.algos.protocols import CollectionState
 from ballast.callbacks import BaseCallback, as_callback
 from ballast.checkpoint import Checkpoint
+from ballast.device import resolve_device
 from ballast.envs.adopt import adopt_env, sb3_env_of
 from ballast.envs.make import EnvLike, copies_for, env_id_of
 from ballast.errors import ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss
 from ballast.logger import Logger
-from ballast.masking import mask_rule, policy_supports_masks
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES, check_policy_fits_space
 from ballast.policies.normalize import RewardNormalizer
@@ -46,8 +46,8 @@ from ballast.residual.actions import (
     check_residual_observation_space,
 )
 from ballast.residual.bases import as_base_policy
+from ballast.schedules import Schedule
 from ballast.spaces import (
-    batch_observation,
     check_action_space,
     check_observation_space,
     is_image_space,
@@ -64,18 +64,6 @@ from ballast.transfer import (
 
 __all__ = ["ALGORITHMS", "Algorithm", "auto_policy_name", "check_action_bounds", "load", "obs_to_tensor",
            "resolve_device"]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` means CUDA when available, else CPU; ``"cuda"`` without CUDA falls back to the CPU
-    with a warning, as in SB3."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        warnings.warn(f"device={device!r} was asked for but CUDA is not available; using the CPU", stacklevel=3)
-        return torch.device("cpu")
-    return resolved
 
 
 def obs_to_tensor(obs: Any, device: torch.device, space: spaces.Space | None = None) -> Any:
@@ -109,12 +97,24 @@ class Algorithm:
     #: The methods that define the losses: a subclass that overrides one of them trains with autograd
     #: (the fast path computes the losses as these methods define them; see ``ballast.algos.fast_path``).
     loss_methods: ClassVar[tuple[str, ...]] = ()
+    #: Configuration fields that are instance attributes of another meaning (SAC's ``action_noise`` is
+    #: the noise object, its ``target_entropy`` the number): no SB3 attribute is made for them.
+    config_attributes: ClassVar[tuple[str, ...]] = ()
+    #: Hyperparameters that cannot change once the model is built, and why (see ``ballast.algos.hyperparameters``).
+    fixed_hyperparameters: ClassVar[dict[str, str]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Only a class that names itself registers: a user subclass of PPO must not replace "ppo".
         if "algorithm_name" in cls.__dict__ and cls.algorithm_name:
             ALGORITHMS[cls.algorithm_name] = cls
+        if "config_class" in cls.__dict__:
+            add_config_properties(cls)
+
+    @property
+    def lr_schedule(self) -> Schedule:
+        """SB3's ``lr_schedule``: the learning rate as a function of the remaining progress (1 -> 0)."""
+        return self.config.learning_rate
 
     def _setup(
         self,
@@ -358,33 +358,14 @@ class Algorithm:
     ) -> tuple[np.ndarray, Any]:
         """The env action(s) for one observation or a batch; returns ``(action, state)`` as in SB3.
 
-        Observation normalisation runs with frozen statistics. A wrong shape raises
-        :class:`ballast.errors.ObservationError` naming the expected and received shapes.
-        ``action_masks`` (one mask for one observation, one per observation for a batch; see
-        :mod:`ballast.masking`) restricts the actions to the valid ones, as sb3-contrib's MaskablePPO.
+        The policy's :meth:`~ballast.policies.base.BasePolicy.predict`: observation normalisation runs
+        with frozen statistics, the policy in eval mode; a wrong shape, or Gymnasium's ``(obs, info)``
+        pair, raises :class:`ballast.errors.ObservationError` saying what was expected. Actions have
+        the action space's dtype. ``action_masks`` (one mask for one observation, one per
+        observation for a batch; see :mod:`ballast.masking`) restricts the actions to the valid
+        ones, as sb3-contrib's MaskablePPO.
         """
-        batch, batched = batch_observation(self.observation_space, observation)
-        obs = obs_to_tensor(batch, self.device, self.observation_space)
-        masks = None
-        if action_masks is not None:
-            masks = self._mask_tensor(action_masks, batch, batched)
-        with torch.inference_mode():
-            if masks is None:
-                actions = self.policy.act(obs, deterministic=deterministic).cpu().numpy()
-            else:
-                actions = self.policy.act(obs, deterministic=deterministic, action_masks=masks).cpu().numpy()
-        return (actions if batched else actions[0]), state
-
-    def _mask_tensor(self, action_masks: Any, batch: Any, batched: bool) -> Any:
-        """``action_masks`` for ``predict``, checked against the action space and the batch size."""
-        if not policy_supports_masks(self.policy):
-            raise ConfigurationError(
-                f"{self.algorithm_name.upper()} with the policy {type(self.policy).__name__} does not take action "
-                "masks; masking is supported by PPO and A2C")
-        rows = len(next(iter(batch.values())) if isinstance(batch, dict) else batch)
-        rule = mask_rule(self.action_space)
-        masks = rule.check(self.action_space, action_masks if batched else [action_masks], rows, None)
-        return rule.to_tensor(masks, self.device)
+        return self.policy.predict(observation, state, episode_start, deterministic, action_masks)
 
     # --- training loop ---------------------------------------------------------------------
     def learn(
@@ -524,30 +505,44 @@ class Algorithm:
     def _load_extra(self, checkpoint: Checkpoint) -> None:
         """Restore what :meth:`_extra_state` and :meth:`_extra_tensors` saved (subclasses)."""
 
-    def save(self, path: str | Path, include_replay_buffer: bool = False) -> Path:
-        """Write one safe checkpoint file (see :mod:`ballast.checkpoint`); returns its path.
+    def save(self, path: str | Path | BinaryIO, exclude: Iterable[str] | None = None,
+             include: Iterable[str] | None = None, *, include_replay_buffer: bool = False) -> Path | None:
+        """Write one safe checkpoint file (see :mod:`ballast.checkpoint`), to a path or into a binary
+        file object; returns the path written (None for a file object).
 
-        ``include_replay_buffer=True`` (off-policy algorithms) stores the replay buffer's content
-        too, as safetensors like everything else, so that resumed training samples the same data.
+        The file holds what decides the model's actions and continues its training (see
+        :mod:`ballast.algos.checkpointing`). SB3's ``exclude`` and ``include`` name attributes:
+        ``include=["replay_buffer"]`` (or ``include_replay_buffer=True``) stores the replay buffer
+        too, so that resumed training samples the same data; ``exclude`` may name the optimizers'
+        states (``"optimizers"``), which are then left out (a loaded model starts them afresh), and
+        attributes a Ballast file never holds (the env, the logger); anything else raises, since
+        loading needs it.
         """
-        return checkpointing.save(self, path, include_replay_buffer)
+        return checkpointing.save(self, path, exclude=exclude, include=include,
+                                  include_replay_buffer=include_replay_buffer)
 
     def to_checkpoint(self, include_replay_buffer: bool = False) -> Checkpoint:
         """Everything :meth:`save` writes, in memory."""
         return checkpointing.to_checkpoint(self, include_replay_buffer)
 
     @classmethod
-    def load(cls, path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
-             extra_losses: Iterable[ExtraLoss] | None = None, **overrides: Any) -> Algorithm:
-        """Load a checkpoint written by :meth:`save`. ``env`` must have the saved spaces.
+    def load(cls, path: str | Path | BinaryIO, env: EnvLike | None = None, device: str | torch.device = "auto",
+             custom_objects: dict[str, Any] | None = None, print_system_info: bool = False, force_reset: bool = True,
+             **kwargs: Any) -> Algorithm:
+        """Load a checkpoint written by :meth:`save` (a path or a binary file object), as SB3's ``load``.
 
-        ``overrides`` replace saved hyperparameters (e.g. ``learning_rate``), as SB3's ``custom_objects``.
-        Auxiliary modules are rebuilt from the file; extra losses are imported by the names saved,
-        or taken from ``extra_losses`` when given. A residual model's base is rebuilt from the file
-        (a Ballast or ONNX base) or imported by its saved path (a callable); ``base_policy=fn``
-        passes a callable base explicitly instead.
+        ``env`` must have the saved spaces (or spaces that differ in sizes only, see
+        :mod:`ballast.transfer`). ``kwargs`` and ``custom_objects`` replace saved hyperparameters
+        (``learning_rate=1e-4``; SB3's ``lr_schedule`` and ``clip_range`` callables too); an unknown
+        keyword is a ``TypeError`` naming it. ``print_system_info`` prints the versions that saved the
+        file and those loading it. ``force_reset`` is accepted for SB3's scripts: a Ballast model always
+        resets an env before it steps it after loading. Auxiliary modules are rebuilt from the file;
+        extra losses are imported by the names saved, or taken from ``extra_losses=[...]``. A residual
+        model's base is rebuilt from the file (a Ballast or ONNX base) or imported by its saved path
+        (a callable); ``base_policy=fn`` passes a callable base explicitly instead.
         """
-        return checkpointing.load(cls, path, env=env, device=device, extra_losses=extra_losses, overrides=overrides)
+        return checkpointing.load(cls, path, env=env, device=device, custom_objects=custom_objects,
+                                  print_system_info=print_system_info, overrides=kwargs)
 
     @classmethod
     def from_checkpoint(cls, checkpoint: Checkpoint, env: EnvLike | None = None, device: str | torch.device = "auto",
@@ -556,8 +551,20 @@ class Algorithm:
         return checkpointing.from_checkpoint(cls, checkpoint, env=env, device=device, source=source,
                                              overrides=overrides)
 
+    def get_parameters(self) -> dict[str, dict[str, Any]]:
+        """SB3's ``get_parameters``: the state dicts of the policy (``"policy"``) and of each optimizer
+        under SB3's name for it (``"policy.optimizer"``, ``"actor.optimizer"``, ``"critic.optimizer"``,
+        ``"ent_coef_optimizer"``)."""
+        return checkpointing.get_parameters(self)
 
-def load(path: str | Path, env: EnvLike | None = None, device: str | torch.device = "auto",
+    def set_parameters(self, load_path_or_dict: str | Path | BinaryIO | dict[str, dict[str, Any]],
+                       exact_match: bool = True, device: str | torch.device = "auto") -> None:
+        """SB3's ``set_parameters``: load the policy's weights (and the optimizers' states) from a dict
+        like :meth:`get_parameters`' or from a saved model (a Ballast checkpoint, or an SB3 file read
+        without unpickling). With ``exact_match`` every entry of :meth:`get_parameters` must be given."""
+        checkpointing.set_parameters(self, load_path_or_dict, exact_match=exact_match, device=device)
+
+def load(path: str | Path | BinaryIO, env: EnvLike | None = None, device: str | torch.device = "auto",
          base_policy: Any = None) -> Algorithm:
     """Load any Ballast checkpoint; the algorithm is read from the file. ``base_policy`` gives a
     residual model's callable base explicitly (see :meth:`Algorithm.load`)."""

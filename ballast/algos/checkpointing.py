@@ -12,20 +12,30 @@ after loading equal those before saving, and a resumed run continues the saved o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import inspect
+import platform
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
-from ballast.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from ballast.checkpoint import (
+    Checkpoint,
+    checkpoint_to_bytes,
+    optimizer_state_dict,
+    read_checkpoint,
+    read_checkpoint_bytes,
+    write_checkpoint,
+)
 from ballast.envs.adopt import EnvSettings, adopt_env
 from ballast.envs.make import EnvLike, copies_for
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
-from ballast.extensions import AuxModule, ExtraLoss, resolve_extra_losses
-from ballast.import_path import import_path, path_of
-from ballast.registry import POLICIES, algorithm_class, policy_name_of
+from ballast.extensions import AuxModule, resolve_extra_losses
+from ballast.policies.persistence import policy_entry
+from ballast.registry import algorithm_class, policy_class
 from ballast.residual.bases import base_from_checkpoint
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.spaces import same_kind, space_from_json, space_to_json, spaces_equal
@@ -36,14 +46,7 @@ from ballast.transfer import (
     mismatch_error,
     size_mismatches,
 )
-
-
-def import_class(path: str) -> type:
-    """Import ``module:QualName``; only called for names a user registered or passed explicitly."""
-    try:
-        return import_path(path)
-    except (ImportError, AttributeError) as err:
-        raise CheckpointError(f"cannot import {path!r} named in the checkpoint ({err})") from None
+from ballast.version import __version__
 
 
 def config_to_json(model: Any) -> dict[str, Any]:
@@ -62,11 +65,10 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
     buffer = getattr(model, "replay_buffer", None)
     if include_replay_buffer and buffer is None:
         raise ConfigurationError(f"{model.algorithm_name.upper()} has no replay buffer to include")
-    policy_class = policy_name_of(model.policy_class) or path_of(model.policy_class)
     config = {
         "hyperparameters": model._config_to_json(),
-        "policy": {"name": model.policy_name, "class": policy_class, "config": model.policy_config.to_json(),
-                   "normalize_observations": model.policy.normalizer is not None},
+        "policy": policy_entry(model.policy_class, model.policy_name, model.policy_config,
+                               model.policy.normalizer is not None, bool(getattr(model.config, "use_sde", False))),
         "normalize_rewards": model.reward_normalizer is not None,
         "observation_space": space_to_json(model.observation_space),
         "action_space": space_to_json(model.action_space),
@@ -106,21 +108,91 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
     base_tensors = model.residual_actions.base.state_tensors() if model.residual_actions is not None else {}
     if base_tensors:
         tensors["residual_base"] = base_tensors
-    meta = {"algorithm": model.algorithm_name, "policy": model.policy_name}
+    meta = {"algorithm": model.algorithm_name, "policy": model.policy_name, "system_info": system_info()}
     return Checkpoint(meta=meta, config=config, state=state, tensors=tensors)
 
 
-def save(model: Any, path: str | Path, include_replay_buffer: bool = False) -> Path:
-    """Write ``model`` to one checkpoint file (atomically); returns its path."""
-    return write_checkpoint(path, to_checkpoint(model, include_replay_buffer))
+#: What SB3's ``save(exclude=...)`` may name that a Ballast file never holds (nothing to leave out).
+NEVER_SAVED = frozenset({"env", "logger", "_logger", "_custom_logger", "rollout_buffer", "device", "verbose",
+                         "tensorboard_log", "_vec_normalize_env", "_episode_storage", "_last_obs",
+                         "_last_episode_starts", "_last_original_obs", "ep_info_buffer", "ep_success_buffer"})
+#: SB3's names of the optimizers, and Ballast's (``get_parameters``; ``save(exclude=...)`` leaves their state out).
+SB3_OPTIMIZER_NAMES = {"optimizer": "policy.optimizer", "actor_optimizer": "actor.optimizer",
+                       "critic_optimizer": "critic.optimizer", "ent_coef_optimizer": "ent_coef_optimizer"}
 
 
-def load(cls: type, path: str | Path, *, env: EnvLike | None, device: str | torch.device,
-         extra_losses: Iterable[ExtraLoss] | None, overrides: dict[str, Any]) -> Any:
-    """The model saved at ``path`` (see :meth:`ballast.algos.base.Algorithm.load`)."""
-    if extra_losses is not None:
-        overrides = {**overrides, "extra_losses": list(extra_losses)}
-    return from_checkpoint(cls, read_checkpoint(path), env=env, device=device, source=str(path), overrides=overrides)
+def save(model: Any, path: str | Path | BinaryIO, *, exclude: Iterable[str] | None = None,
+         include: Iterable[str] | None = None, include_replay_buffer: bool = False) -> Path | None:
+    """Write ``model`` to one checkpoint file (atomically) or into a binary file object; returns the path
+    (None for a file object). ``exclude``/``include``: see :meth:`ballast.algos.base.Algorithm.save`."""
+    include, exclude = set(include or ()), set(exclude or ())
+    optimizer_names = {"optimizers", *SB3_OPTIMIZER_NAMES, *SB3_OPTIMIZER_NAMES.values()}
+    needed = exclude - NEVER_SAVED - optimizer_names - {"replay_buffer"}
+    if needed:
+        raise ConfigurationError(
+            f"save(exclude={sorted(needed)}): a Ballast checkpoint needs them to rebuild the model; exclude may name "
+            f"the optimizers' state ('optimizers') and what a checkpoint never holds ({sorted(NEVER_SAVED)})")
+    checkpoint = to_checkpoint(model, (include_replay_buffer or "replay_buffer" in include)
+                               and "replay_buffer" not in exclude)
+    if exclude & optimizer_names:
+        for name in model.optimizers.names():
+            checkpoint.tensors.pop(name, None)
+            checkpoint.state.pop(name, None)
+    if hasattr(path, "write"):
+        path.write(checkpoint_to_bytes(checkpoint))
+        return None
+    return write_checkpoint(path, checkpoint)
+
+
+def load(cls: type, path: str | Path | BinaryIO, *, env: EnvLike | None, device: str | torch.device,
+         custom_objects: Mapping[str, Any] | None, print_system_info: bool, overrides: dict[str, Any]) -> Any:
+    """The model saved at ``path`` or in a binary file object (see :meth:`ballast.algos.base.Algorithm.load`)."""
+    source = "the file object" if hasattr(path, "read") else str(path)
+    checkpoint = read_checkpoint_bytes(path.read(), source) if hasattr(path, "read") else read_checkpoint(path)
+    overrides = {**custom_object_overrides(cls, custom_objects or {}), **overrides}
+    if print_system_info:
+        print("== CURRENT SYSTEM INFO ==")
+        print(format_system_info(system_info()))
+        print("== SAVED MODEL SYSTEM INFO ==")
+        saved = checkpoint.meta.get("system_info", {"Ballast": checkpoint.meta.get("ballast_version")})
+        print(format_system_info(saved))
+    return from_checkpoint(cls, checkpoint, env=env, device=device, source=source, overrides=overrides)
+
+
+def custom_object_overrides(cls: type, custom_objects: Mapping[str, Any]) -> dict[str, Any]:
+    """SB3's ``custom_objects`` as hyperparameter overrides: a hyperparameter by its name,
+    ``lr_schedule`` as ``learning_rate``; SB3's saved objects that Ballast rebuilds from data (the
+    spaces) are not needed; anything else is ignored with a warning."""
+    allowed = constructor_parameters(cls)
+    out: dict[str, Any] = {}
+    for key, value in custom_objects.items():
+        name = "learning_rate" if key == "lr_schedule" else key
+        if name in allowed:
+            out[name] = value
+        elif key not in ("observation_space", "action_space"):
+            warnings.warn(f"custom_objects[{key!r}] is not a hyperparameter of {cls.__name__}; it is ignored",
+                          stacklevel=4)
+    return out
+
+
+def constructor_parameters(cls: type) -> set[str]:
+    """The keyword arguments ``cls(policy, env, ...)`` takes, which ``load`` may override."""
+    names = set(inspect.signature(cls.__init__).parameters) - {"self", "policy", "env"}
+    return names - {"observation_space", "action_space"}
+
+
+def system_info() -> dict[str, str]:
+    """The versions a checkpoint records, as SB3's ``get_system_info``."""
+    import gymnasium
+    import numpy
+
+    return {"OS": f"{platform.platform()} {platform.version()}", "Python": platform.python_version(),
+            "Ballast": __version__, "PyTorch": torch.__version__, "GPU Enabled": str(torch.cuda.is_available()),
+            "Numpy": numpy.__version__, "Gymnasium": gymnasium.__version__}
+
+
+def format_system_info(info: Mapping[str, Any]) -> str:
+    return "\n".join(f"- {key}: {value}" for key, value in info.items())
 
 
 def from_checkpoint(cls: type, checkpoint: Checkpoint, *, env: EnvLike | None, device: str | torch.device,
@@ -134,6 +206,7 @@ def from_checkpoint(cls: type, checkpoint: Checkpoint, *, env: EnvLike | None, d
             f"use ballast.{str(algo_name).upper()}.load or ballast.load"
         )
     algo_cls = algorithm_class(str(algo_name), source) if generic else cls
+    check_overrides(algo_cls, overrides)
     try:
         return _build(algo_cls, checkpoint, env, device, overrides)
     except (KeyError, TypeError) as err:
@@ -146,9 +219,7 @@ def _build(cls: type, ckpt: Checkpoint, env: EnvLike | None, device: str | torch
     observation_space = space_from_json(cfg["observation_space"])
     action_space = space_from_json(cfg["action_space"])
     policy_cfg = cfg["policy"]
-    policy_class = POLICIES.get(policy_cfg["class"])
-    if policy_class is None:
-        policy_class = import_class(policy_cfg["class"])
+    saved_policy_class = policy_class(policy_cfg["class"])
     hyperparameters = {**cfg["hyperparameters"], **overrides}
     extensions = cfg.get("extensions") or {}
     if extensions.get("aux_modules"):
@@ -181,20 +252,33 @@ def _build(cls: type, ckpt: Checkpoint, env: EnvLike | None, device: str | torch
                     "load it with an env of the same spaces"
                 )
     model = cls.__new__(cls)
-    policy = policy_cfg["name"] if policy_class is cls.default_policy_class else policy_class
-    cls.__init__(
-        model, policy, adopted, seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
-        n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
-        normalize_rewards=cfg["normalize_rewards"], observation_space=observation_space,
-        action_space=action_space, env_kwargs=None if vec is not None else cfg.get("env_kwargs"),
-        **hyperparameters,
-    )
+    policy = policy_cfg["name"] if saved_policy_class is cls.default_policy_class else saved_policy_class
+    arguments = dict(seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
+                     n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
+                     normalize_rewards=cfg["normalize_rewards"],
+                     env_kwargs=None if vec is not None else cfg.get("env_kwargs"))
+    cls.__init__(model, policy, adopted, observation_space=observation_space, action_space=action_space,
+                 **{**arguments, **hyperparameters})
+    if "policy_kwargs" in overrides and model.policy_config.to_json() != policy_cfg["config"]:
+        raise ConfigurationError(
+            f"the policy_kwargs given to load ({overrides['policy_kwargs']}) build another policy than the saved "
+            f"one ({policy_cfg['config']}), which its weights fit; leave policy_kwargs out")
     # The vector env above is built already (with the saved env_kwargs when env was an id); the
     # kwargs are kept for set_env(id) and the next save.
     model.env_kwargs = dict(cfg.get("env_kwargs") or {})
     model.env_id = cfg.get("env_id") or model.env_id
     restore(model, ckpt)
     return model
+
+
+def check_overrides(cls: type, overrides: Mapping[str, Any]) -> None:
+    """Refuse a ``load`` keyword that is not one of ``cls``'s hyperparameters."""
+    unknown = sorted(set(overrides) - constructor_parameters(cls))
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__}.load() got unexpected keyword arguments {unknown}; it takes env, device, custom_objects, "
+            f"print_system_info, force_reset and {cls.__name__}'s hyperparameters "
+            f"({', '.join(sorted(constructor_parameters(cls)))})")
 
 
 def restore(model: Any, ckpt: Checkpoint) -> None:
@@ -236,3 +320,95 @@ def restore(model: Any, ckpt: Checkpoint) -> None:
     if "replay_buffer" in ckpt.tensors and getattr(model, "replay_buffer", None) is not None:
         model.replay_buffer.load_state_tensors(ckpt.tensors["replay_buffer"])
     model._load_extra(ckpt)
+
+
+# --- SB3's get_parameters / set_parameters -----------------------------------------------------------
+def _sb3_optimizer_name(name: str) -> str:
+    return SB3_OPTIMIZER_NAMES.get(name, name)
+
+
+def get_parameters(model: Any) -> dict[str, dict[str, Any]]:
+    """``{"policy": policy state dict, <SB3's optimizer name>: optimizer state dict, ...}``."""
+    params: dict[str, dict[str, Any]] = {"policy": model.policy.state_dict()}
+    for entry in model.optimizers:
+        params[_sb3_optimizer_name(entry.name)] = entry.optimizer.state_dict()
+    return params
+
+
+def set_parameters(model: Any, load_path_or_dict: Any, *, exact_match: bool, device: str | torch.device) -> None:
+    """Put a :func:`get_parameters` dict, or a saved model's tensors, into ``model`` (see
+    :meth:`ballast.algos.base.Algorithm.set_parameters`)."""
+    if isinstance(load_path_or_dict, Mapping):
+        params = dict(load_path_or_dict)
+    else:
+        params = _parameters_of_file(model, load_path_or_dict)
+    expected = set(get_parameters(model))
+    unknown = sorted(set(params) - expected)
+    if unknown:
+        raise ConfigurationError(f"set_parameters got {unknown}, which {type(model).__name__} does not have; "
+                                 f"it has {sorted(expected)}")
+    missing = sorted(expected - set(params))
+    if exact_match and missing:
+        raise ConfigurationError(f"set_parameters(exact_match=True) needs every one of {sorted(expected)}; missing "
+                                 f"{missing} (pass exact_match=False to update only what is given)")
+    by_sb3_name = {_sb3_optimizer_name(entry.name): entry.optimizer for entry in model.optimizers}
+    for name, state in params.items():
+        if name == "policy":
+            own = {k: v for k, v in model.policy.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
+            state = {k: torch.as_tensor(v) for k, v in state.items()}
+            missing_keys, unexpected = model.policy.load_state_dict({**state, **own}, strict=False)
+            if exact_match and (missing_keys or unexpected):
+                raise ConfigurationError(f"the policy's weights do not fit: missing {missing_keys}, unexpected "
+                                         f"{unexpected}")
+        else:
+            by_sb3_name[name].load_state_dict(state)
+
+
+def _parameters_of_file(model: Any, path: Any) -> dict[str, dict[str, Any]]:
+    """The :func:`get_parameters` dict of a saved Ballast model (a path or a binary file object)."""
+    source = "the file object" if hasattr(path, "read") else str(path)
+    checkpoint = read_checkpoint_bytes(path.read(), source) if hasattr(path, "read") else read_checkpoint(path)
+    params: dict[str, dict[str, Any]] = {"policy": dict(checkpoint.tensors["policy"])}
+    for entry in model.optimizers:
+        if entry.name in checkpoint.state:
+            tensors, state = checkpoint.tensors.get(entry.name, {}), checkpoint.state[entry.name]
+            params[_sb3_optimizer_name(entry.name)] = optimizer_state_dict(tensors, state)
+    return params
+
+
+# --- the replay buffer's own file --------------------------------------------------------------------
+REPLAY_BUFFER_KIND = "replay_buffer"
+
+
+def save_replay_buffer(model: Any, path: str | Path | BinaryIO) -> Path | None:
+    """Write the replay buffer (its transitions and episode bookkeeping) as a safe file, atomically."""
+    buffer = model.replay_buffer
+    checkpoint = Checkpoint(
+        meta={"kind": REPLAY_BUFFER_KIND, "algorithm": model.algorithm_name},
+        config={"observation_space": space_to_json(model.observation_space),
+                "action_space": space_to_json(model.action_space), "capacity": buffer.capacity,
+                "n_envs": buffer.n_envs},
+        tensors={"replay_buffer": buffer.state_tensors()})
+    if hasattr(path, "write"):
+        path.write(checkpoint_to_bytes(checkpoint))
+        return None
+    return write_checkpoint(path, checkpoint)
+
+
+def load_replay_buffer(model: Any, path: str | Path | BinaryIO) -> None:
+    """Fill the replay buffer from a file :func:`save_replay_buffer` wrote, for a model of the same spaces."""
+    source = "the file object" if hasattr(path, "read") else str(path)
+    checkpoint = read_checkpoint_bytes(path.read(), source) if hasattr(path, "read") else read_checkpoint(path)
+    if checkpoint.meta.get("kind") != REPLAY_BUFFER_KIND:
+        raise CheckpointError(f"{source} is not a replay buffer file (written by model.save_replay_buffer)")
+    cfg, buffer = checkpoint.config, model.replay_buffer
+    for kind, saved, own in (("observation", cfg["observation_space"], model.observation_space),
+                             ("action", cfg["action_space"], model.action_space)):
+        if not spaces_equal(space_from_json(saved), own):
+            raise SpaceMismatchError(f"{source} holds transitions of the {kind} space {space_from_json(saved)}, "
+                                     f"but the model has {own}")
+    if (cfg["capacity"], cfg["n_envs"]) != (buffer.capacity, buffer.n_envs):
+        raise CheckpointError(
+            f"{source} holds a buffer of {cfg['capacity']} steps x {cfg['n_envs']} env copies, the model's has "
+            f"{buffer.capacity} x {buffer.n_envs}; build the model with buffer_size and n_envs as when it was saved")
+    buffer.load_state_tensors(checkpoint.tensors["replay_buffer"])

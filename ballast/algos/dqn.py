@@ -27,11 +27,11 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses, returns
-from ballast.algos import off_policy
+from ballast.algos import hyperparameters, off_policy
 from ballast.algos.base import Algorithm
 from ballast.algos.fast_path import networks_reason
 from ballast.buffers.replay import ReplayBatch
-from ballast.callbacks import BaseCallback, overrides_hooks
+from ballast.callbacks import overrides_hooks
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
@@ -39,7 +39,7 @@ from ballast.extensions import AuxModule, ExtraLoss, QOutputs, Transitions, add_
 from ballast.policies.fast_mlp import Affine, Layers
 from ballast.policies.modes import set_training_mode
 from ballast.policies.q_network import DQNPolicy, QNetwork, numpy_greedy_actor
-from ballast.schedules import Schedule, ScheduleLike, as_schedule
+from ballast.schedules import ScheduleLike, as_schedule
 from ballast.torch_compat import parameter_list_tensors
 
 #: SB3's DQN policy defaults ([64, 64] after vectors, no hidden layer after a CNN: PolicyConfig's own).
@@ -56,17 +56,9 @@ def linear_exploration(initial: float, final: float, fraction: float, progress_r
 
 
 @dataclass
-class DQNConfig:
+class DQNConfig(off_policy.ReplayConfig):
     """DQN's hyperparameters (see :class:`DQN`)."""
 
-    learning_rate: Schedule
-    buffer_size: int
-    learning_starts: int
-    batch_size: int
-    tau: float
-    gamma: float
-    train_freq: tuple[int, str]
-    gradient_steps: int
     n_steps: int
     target_update_interval: int
     exploration_fraction: float
@@ -76,15 +68,14 @@ class DQNConfig:
     double_q: bool
 
     def __post_init__(self) -> None:
-        if self.n_steps < 1 or self.batch_size < 1 or self.target_update_interval < 1:
-            raise ConfigurationError("n_steps, batch_size and target_update_interval must be at least 1")
+        super().__post_init__()
+        if self.n_steps < 1 or self.target_update_interval < 1:
+            raise ConfigurationError("n_steps and target_update_interval must be at least 1")
         if not 0.0 <= self.exploration_fraction <= 1.0:
             raise ConfigurationError(f"exploration_fraction must be in [0, 1], got {self.exploration_fraction}")
-        if not 0.0 <= self.tau <= 1.0:
-            raise ConfigurationError(f"tau must be in [0, 1], got {self.tau}")
 
 
-class DQN(Algorithm):
+class DQN(off_policy.OffPolicyMethods, Algorithm):
     """DQN with SB3's interface: ``DQN("MlpPolicy", "CartPole-v1", seed=0).learn(50_000)``.
 
     Args (keyword-only after ``env``; defaults as in SB3):
@@ -104,6 +95,7 @@ class DQN(Algorithm):
     algorithm_name = "dqn"
     config_class = DQNConfig
     loss_methods = ("compute_losses",)
+    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE}
     supported_action_spaces = (spaces.Discrete,)
     default_policy_class = DQNPolicy
     extendable_losses = ("q",)
@@ -172,26 +164,14 @@ class DQN(Algorithm):
     def _build(self) -> None:
         cfg = self.config
         off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
-        self.q_params, optimizer = off_policy.make_optimizer(
-            [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], cfg.learning_rate(1.0))
-        self.optimizer = self.optimizers.register("optimizer", optimizer, self.q_params, cfg.learning_rate)
+        self.q_params, self.optimizer = off_policy.register_optimizer(
+            self, "optimizer", [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()])
         pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
         self.targets = off_policy.PolyakTargets(pairs, [self.q_params])
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
         self._greedy_numpy = numpy_greedy_actor(self.policy)
 
-    def _on_n_envs_changed(self) -> None:
-        off_policy.check_n_envs_train_freq(self.config.train_freq, self.n_envs)
-        self.replay_buffer = off_policy.make_replay_buffer(self, self.config.buffer_size)
-
-    def _reset_env(self) -> None:
-        off_policy.end_stored_episodes(self)
-        super()._reset_env()
-
     # --- acting ------------------------------------------------------------------------------
-    def policy_acts_during_warmup(self) -> bool:
-        return False
-
     def _greedy(self, obs: Any) -> np.ndarray:
         if self._greedy_numpy is not None and not isinstance(obs, dict):
             return self._greedy_numpy(np.asarray(obs))
@@ -232,9 +212,6 @@ class DQN(Algorithm):
         self.exploration_rate = linear_exploration(cfg.exploration_initial_eps, cfg.exploration_final_eps,
                                                    cfg.exploration_fraction, self.progress_remaining)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
-
-    def _learn_iteration(self, callback: BaseCallback) -> bool:
-        return off_policy.learn_iteration(self, callback)
 
     # --- training ----------------------------------------------------------------------------
     def train(self, gradient_steps: int) -> None:
@@ -346,9 +323,10 @@ class DQN(Algorithm):
 
     # --- checkpoint ----------------------------------------------------------------------------
     def _extra_state(self) -> dict[str, Any]:
-        return {"exploration_rate": self.exploration_rate, "n_calls": self._n_calls}
+        return {**super()._extra_state(), "exploration_rate": self.exploration_rate, "n_calls": self._n_calls}
 
     def _load_extra(self, checkpoint: Checkpoint) -> None:
+        super()._load_extra(checkpoint)
         self.exploration_rate = float(checkpoint.state.get("exploration_rate", 0.0))
         self._n_calls = int(checkpoint.state.get("n_calls", 0))
 

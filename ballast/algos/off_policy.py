@@ -32,7 +32,9 @@ and is stored as an invalid entry holding the final observation (see
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -40,18 +42,22 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
+from ballast.algos import checkpointing
 from ballast.algos.on_policy import _check_finite, track_episodes
+from ballast.algos.optimizers import build_optimizer
 from ballast.algos.protocols import OffPolicyModel
 from ballast.buffers.replay import ReplayBatch, ReplayBuffer
 from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
+from ballast.checkpoint import Checkpoint
 from ballast.envs.make import autoreset_mode
 from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
-from ballast.optim import FlatFusedAdam, FlatParameters, make_adam
+from ballast.optim import FlatParameters
 from ballast.policies.config import PolicyConfig
 from ballast.policies.modes import set_training_mode as policies_set_training_mode
 from ballast.ragged import collate
+from ballast.schedules import Schedule
 from ballast.torch_compat import foreach_copy_, foreach_lerp_
 
 #: An iteration also ends after this many env steps without a finished episode, so logs keep coming.
@@ -59,6 +65,27 @@ MAX_ITERATION_STEPS = 1000
 
 
 # --- configuration -------------------------------------------------------------------------------
+@dataclass
+class ReplayConfig:
+    """The hyperparameters every off-policy algorithm has (see :class:`ballast.SAC` for their meaning);
+    each algorithm's configuration adds its own after them."""
+
+    learning_rate: Schedule
+    buffer_size: int
+    learning_starts: int
+    batch_size: int
+    tau: float
+    gamma: float
+    train_freq: tuple[int, str]
+    gradient_steps: int
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ConfigurationError(f"tau must be in [0, 1], got {self.tau}")
+
+
 def parse_train_freq(train_freq: int | tuple[int, str] | list[Any]) -> tuple[int, str]:
     """SB3's ``train_freq``: an int (steps) or ``(n, "step")`` / ``(n, "episode")``."""
     value = (train_freq, "step") if isinstance(train_freq, (int, np.integer)) else tuple(train_freq)
@@ -96,23 +123,6 @@ def vectorize_noise(noise: ActionNoise | None, n_envs: int) -> ActionNoise | Non
 
 
 # --- optimisation helpers -------------------------------------------------------------------------
-#: From this many parameters on, Adam runs as PyTorch's fused kernel (see :func:`make_optimizer`).
-FUSED_ADAM_FROM = 50_000
-
-
-def make_optimizer(params: nn.Module | list[nn.Parameter], lr: float) -> tuple[FlatParameters, Any]:
-    """Flat parameters of a module (or a list of parameters) and Adam over them (PyTorch's defaults, as SB3).
-
-    Large networks (SAC's and TD3's critics, DQN's 256x256 MLP) get PyTorch's fused kernel
-    (:class:`ballast.optim.FlatFusedAdam`), one pass over the flat tensor where their update is
-    memory-bound; small ones get :func:`ballast.optim.make_adam`, whose step has less fixed cost.
-    """
-    flat = FlatParameters(params.parameters() if isinstance(params, nn.Module) else params)
-    if flat.param.numel() >= FUSED_ADAM_FROM:
-        return flat, FlatFusedAdam(flat, lr=lr)
-    return flat, make_adam(flat, lr=lr)
-
-
 #: Transitions one draw of :func:`presampled_batches` aims at: enough to spread a draw's fixed cost,
 #: few enough that a network's activations for all of them stay in the CPU's cache (on a 2-core
 #: EPYC VM, a 256x256 MLP's forward costs 180 us per 64 rows in chunks of 512, 260 in chunks of 4,096).
@@ -367,3 +377,65 @@ def reward_transform(model: OffPolicyModel) -> Any:
     std = float(np.sqrt(normalizer.return_rms.var.item() + normalizer.epsilon))
     clip = normalizer.clip_reward
     return lambda rewards: torch.clamp(rewards / std, -clip, clip)
+
+
+class OffPolicyMethods:
+    """The methods SAC, TD3 (and DDPG) and DQN have the same way, mixed in before
+    :class:`~ballast.algos.base.Algorithm`: the members of :class:`~ballast.algos.protocols.OffPolicyModel`
+    that do not differ, the replay buffer's own file, SB3's network handles, and the action noise's
+    state in the checkpoint."""
+
+    def _learn_iteration(self, callback: BaseCallback) -> bool:
+        return learn_iteration(self, callback)
+
+    def _reset_env(self) -> None:
+        end_stored_episodes(self)
+        super()._reset_env()
+
+    def _on_n_envs_changed(self) -> None:
+        """A new number of env copies: a replay buffer and noise processes for them."""
+        check_n_envs_train_freq(self.config.train_freq, self.n_envs)
+        self.replay_buffer = make_replay_buffer(self, self.config.buffer_size)
+        self.action_noise = vectorize_noise(self.action_noise, self.n_envs)
+
+    def policy_acts_during_warmup(self) -> bool:
+        return False
+
+    def after_env_step(self) -> None:
+        """Nothing by default (DQN: target updates and the exploration schedule)."""
+
+    def save_replay_buffer(self, path: str | Path | BinaryIO) -> Path | None:
+        """SB3's ``save_replay_buffer``: the replay buffer as its own safe file (JSON and safetensors, no pickle)."""
+        return checkpointing.save_replay_buffer(self, path)
+
+    def load_replay_buffer(self, path: str | Path | BinaryIO, truncate_last_traj: bool = True) -> None:
+        """SB3's ``load_replay_buffer``: fill the replay buffer from :meth:`save_replay_buffer`'s file.
+        ``truncate_last_traj`` is SB3's option for HER's episodes; episodes the file ends in the
+        middle of are closed either way (the next collection starts new ones)."""
+        checkpointing.load_replay_buffer(self, path)
+
+    # SB3's handles on the networks (a DQN has no actor: AttributeError, as in SB3)
+    actor = property(lambda self: self.policy.actor)
+    critic = property(lambda self: self.policy.critic)
+    critic_target = property(lambda self: self.policy.critic_target)
+    actor_target = property(lambda self: self.policy.actor_target)
+    q_net = property(lambda self: self.policy.q_net)
+    q_net_target = property(lambda self: self.policy.q_net_target)
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {} if self.action_noise is None else {"action_noise": self.action_noise.state_dict()}
+
+    def _load_extra(self, checkpoint: Checkpoint) -> None:
+        if self.action_noise is not None and "action_noise" in checkpoint.state:
+            self.action_noise.load_state_dict(checkpoint.state["action_noise"])
+
+
+def register_optimizer(model: Any, name: str, parameters: list[nn.Parameter]) -> tuple[FlatParameters, Any]:
+    """Flat storage of ``parameters`` and their optimizer (``policy_kwargs``' ``optimizer_class``, Adam
+    by default, fused for large networks), registered in ``model.optimizers`` under ``name`` with the
+    learning-rate schedule."""
+    cfg, policy_config = model.config, model.policy_config
+    flat = FlatParameters(parameters)
+    optimizer = build_optimizer(flat, cfg.learning_rate(1.0), policy_config.optimizer_class,
+                                policy_config.optimizer_kwargs, fused=True)
+    return flat, model.optimizers.register(name, optimizer, flat, cfg.learning_rate)

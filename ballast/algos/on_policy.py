@@ -169,16 +169,16 @@ def _current_masks(reader: MaskReader, infos: dict[str, Any], resetting: np.ndar
 
 @torch.inference_mode()
 def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: Any = None) -> tuple[Any, ...]:
-    """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``."""
+    """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``; the actions come from the
+    policy's ``forward``, as in ``predict`` (see :mod:`ballast.policies.base`)."""
     raw = _to_tensor(raw_obs, device, getattr(policy, "observation_space", None))
     if getattr(policy, "residual", None) is not None:
         # Residual policies act in Box spaces, which have no action masks.
         obs, base = policy.normalize_with_base(raw)
-        actions = policy.outputs(obs).distribution.sample()
+        actions = policy(obs)[0]
         return obs, actions.cpu().numpy(), policy.env_actions(actions, base).cpu().numpy()
     obs = policy.normalize(raw)
-    outputs = policy.outputs(obs) if action_masks is None else policy.outputs(obs, action_masks)
-    actions = outputs.distribution.sample()
+    actions = (policy(obs) if action_masks is None else policy(obs, action_masks=action_masks))[0]
     env_actions = policy.action_adapter(actions).cpu().numpy()
     return obs, actions.cpu().numpy(), env_actions
 

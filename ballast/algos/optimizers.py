@@ -18,7 +18,9 @@ import torch
 
 from ballast.checkpoint import optimizer_from_tensors, optimizer_to_tensors
 from ballast.errors import ConfigurationError
-from ballast.optim import FlatParameters
+from ballast.import_path import import_path, path_of
+from ballast.optim import FlatAdam, FlatFusedAdam, FlatParameters, FlatRMSprop
+from ballast.policies.config import ADAM
 from ballast.schedules import Schedule
 
 #: Before optimizers were registered, an auxiliary module's own Adam was saved as ``state["aux_optimizers"][name]``
@@ -62,6 +64,12 @@ class Optimizers:
     def names(self) -> list[str]:
         return list(self._entries)
 
+    def replace_schedule(self, old: Schedule, new: Schedule) -> None:
+        """Every optimizer that followed the schedule ``old`` follows ``new`` (``model.learning_rate = ...``)."""
+        for entry in self._entries.values():
+            if entry.schedule is old:
+                entry.schedule = new
+
     def set_learning_rates(self, progress_remaining: float) -> float | None:
         """Set every scheduled optimizer's learning rate for ``progress_remaining`` (1 -> 0); returns
         the rate of the first one (the one logged as ``train/learning_rate``), None when none is scheduled."""
@@ -95,3 +103,38 @@ class Optimizers:
                 if saved:
                     entry.optimizer.load_state_dict({"state": {0: dict(saved)},
                                                      "param_groups": legacy_aux[entry.name[len(AUX_PREFIX):]]})
+
+
+#: From this many parameters on, Adam runs as PyTorch's fused kernel where the algorithm allows it
+#: (:class:`ballast.optim.FlatFusedAdam`: one pass over the flat tensor, where a large network's update
+#: is memory-bound); smaller ones get :class:`ballast.optim.FlatAdam`, whose step has less fixed cost.
+FUSED_ADAM_FROM = 50_000
+RMSPROP = path_of(torch.optim.RMSprop)
+_FLAT_ADAM_OPTIONS = {"eps", "betas"}
+_FLAT_RMSPROP_OPTIONS = {"alpha", "eps"}
+
+
+def build_optimizer(flat: FlatParameters, lr: float, optimizer_class: str | None, optimizer_kwargs: Mapping[str, Any],
+                    *, default: tuple[str, Mapping[str, Any]] = (ADAM, {}), fused: bool = False) -> Any:
+    """The optimizer of ``flat``'s parameters, as SB3's ``policy_kwargs`` ask for it.
+
+    ``optimizer_class`` (an import path) with ``optimizer_kwargs``, or, when it is None, the
+    algorithm's ``default`` class and options, replaced by ``optimizer_kwargs`` when those are given
+    (SB3's rule). Adam and RMSprop with their plain options run as Ballast's flat optimizers (the same
+    update with less fixed cost per step; fused Adam for large networks with ``fused``); any other
+    class, or options they do not cover, is the ``torch.optim`` class itself over the flat parameter.
+    """
+    if optimizer_class is None:
+        optimizer_class = default[0]
+        options = dict(optimizer_kwargs) if optimizer_kwargs else dict(default[1])
+    else:
+        options = dict(optimizer_kwargs)
+    plain = {k: v for k, v in options.items() if not (k == "weight_decay" and v == 0)}
+    if optimizer_class == ADAM and set(plain) <= _FLAT_ADAM_OPTIONS:
+        betas = tuple(plain.get("betas", (0.9, 0.999)))
+        if fused and flat.param.numel() >= FUSED_ADAM_FROM:
+            return FlatFusedAdam(flat, lr=lr, betas=betas, eps=float(plain.get("eps", 1e-8)))
+        return FlatAdam(flat, lr=lr, betas=betas, eps=float(plain.get("eps", 1e-8)))
+    if optimizer_class == RMSPROP and set(plain) <= _FLAT_RMSPROP_OPTIONS:
+        return FlatRMSprop(flat, lr=lr, alpha=float(plain.get("alpha", 0.99)), eps=float(plain.get("eps", 1e-8)))
+    return import_path(optimizer_class)([flat.param], lr=lr, **options)

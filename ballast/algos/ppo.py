@@ -8,6 +8,7 @@ meanings and defaults are Stable-Baselines3's, so published settings carry over.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,15 +18,17 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses
+from ballast.algos import hyperparameters
 from ballast.algos.base import Algorithm
 from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
+from ballast.algos.optimizers import ADAM, build_optimizer
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms, sum_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
-from ballast.optim import FlatAdam, FlatParameters
+from ballast.optim import FlatParameters
 from ballast.policies.fast_mlp import ActorCriticLayers
 from ballast.policies.modes import set_training_mode
 from ballast.residual.actions import residual_options
@@ -99,6 +102,7 @@ class PPO(Algorithm):
     algorithm_name = "ppo"
     config_class = PPOConfig
     loss_methods = ("compute_losses",)
+    fixed_hyperparameters = {"n_steps": hyperparameters.ROLLOUT_SIZE, "use_sde": hyperparameters.GSDE}
     supported_action_spaces = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, NodeMultiBinary,
                                NodeBox)
 
@@ -161,11 +165,14 @@ class PPO(Algorithm):
 
     def _build(self) -> None:
         self.flat_params = FlatParameters(self._trainable_parameters())
-        self.optimizer = self.optimizers.register(
-            "optimizer", FlatAdam(self.flat_params, lr=self.config.learning_rate(1.0), eps=1e-5), self.flat_params,
-            self.config.learning_rate)
+        cfg, policy_config = self.config, self.policy_config
+        # SB3's PPO: Adam with eps=1e-5 ("small values to avoid NaN in Adam"), unless policy_kwargs say otherwise.
+        optimizer = build_optimizer(self.flat_params, cfg.learning_rate(1.0), policy_config.optimizer_class,
+                                    policy_config.optimizer_kwargs, default=(ADAM, {"eps": 1e-5}))
+        self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate)
         self.rollout_buffer = make_rollout_buffer(self)
         self.use_masking = True
+        check_rollout_size(cfg, self.n_envs)
 
     def _on_n_envs_changed(self) -> None:
         self.rollout_buffer = make_rollout_buffer(self)
@@ -334,3 +341,17 @@ class PPOFastUpdate:
         d_head = layers.head_output_grad(distribution, batch.actions, d_log_prob, d_entropy)
         layers.backward(trace, d_head, d_values)
         return terms, stats
+
+
+def check_rollout_size(cfg: PPOConfig, n_envs: int) -> None:
+    """SB3's checks of a rollout's size against the minibatch size: more than one sample when
+    advantages are normalised, and a warning when the last minibatch of each epoch is truncated."""
+    size = cfg.n_steps * n_envs
+    if cfg.normalize_advantage and size <= 1:
+        raise ConfigurationError(f"n_steps * n_envs must be greater than 1 when normalize_advantage=True; "
+                                 f"currently n_steps={cfg.n_steps} and n_envs={n_envs}")
+    if size % cfg.batch_size:
+        warnings.warn(
+            f"mini-batches of {cfg.batch_size} from a rollout of n_steps * n_envs = {size}: after every "
+            f"{size // cfg.batch_size} full mini-batches there will be a truncated mini-batch of size "
+            f"{size % cfg.batch_size}; a batch_size that divides {size} avoids it", UserWarning, stacklevel=4)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,23 +31,14 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses, returns
-from ballast.algos import actor_critic, off_policy
+from ballast.algos import actor_critic, hyperparameters, off_policy
 from ballast.algos.base import Algorithm
 from ballast.algos.fast_path import networks_reason
-from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.distributions import SquashedGaussian
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
-from ballast.extensions import (
-    ActorCriticOutputs,
-    AuxModule,
-    ExtraLoss,
-    Transitions,
-    add_extra_terms,
-    sum_terms,
-    term_stats,
-)
+from ballast.extensions import AuxModule, ExtraLoss, Transitions, sum_terms, term_stats
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.optim import FlatParameters, make_adam
 from ballast.policies.continuous import LOG_STD_MAX, LOG_STD_MIN, ActorOutput, SACPolicy
@@ -63,9 +55,11 @@ SAC_POLICY_DEFAULTS: dict[str, Any] = {
 
 
 @dataclass
-class SACConfig(actor_critic.ActorCriticConfig):
+class SACConfig(off_policy.ReplayConfig):
     """SAC's hyperparameters (see :class:`SAC`)."""
 
+    action_noise: dict[str, Any] | None
+    n_steps: int
     ent_coef: str | float
     target_update_interval: int
     target_entropy: str | float
@@ -75,6 +69,8 @@ class SACConfig(actor_critic.ActorCriticConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.n_steps < 1:
+            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
         if isinstance(self.ent_coef, str) and not self.ent_coef.startswith("auto"):
             raise ConfigurationError(
                 f"ent_coef must be a number, 'auto' or 'auto_<init>', got {self.ent_coef!r}")
@@ -85,7 +81,7 @@ class SACConfig(actor_critic.ActorCriticConfig):
             raise ConfigurationError(f"target_update_interval must be at least 1, got {self.target_update_interval}")
 
 
-class SAC(Algorithm):
+class SAC(off_policy.OffPolicyMethods, Algorithm):
     """SAC with SB3's interface: ``SAC("MlpPolicy", "Pendulum-v1", seed=0).learn(20_000)``.
 
     Args (keyword-only after ``env``; defaults as in SB3):
@@ -125,6 +121,10 @@ class SAC(Algorithm):
     default_policy_class = SACPolicy
     extendable_losses = ("actor", "critic")
     loss_methods = ("compute_critic_losses", "compute_actor_losses", "compute_warmup_losses")
+    config_attributes = ("action_noise", "target_entropy")
+    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE, "use_sde": hyperparameters.GSDE,
+                             "ent_coef": "the entropy coefficient (a learned parameter with its optimizer, or a "
+                                         "constant) was built from it"}
 
     def __init__(
         self,
@@ -214,25 +214,12 @@ class SAC(Algorithm):
             self.log_ent_coef = self.ent_coef_params = self.ent_coef_optimizer = None
             self.ent_coef_tensor = torch.tensor(float(cfg.ent_coef), device=self.device)
 
-    def _on_n_envs_changed(self) -> None:
-        actor_critic.on_n_envs_changed(self)
-
-    def _reset_env(self) -> None:
-        off_policy.end_stored_episodes(self)
-        super()._reset_env()
-
     # --- acting ------------------------------------------------------------------------------
     def policy_acts_during_warmup(self) -> bool:
         return self.config.use_sde and self.config.use_sde_at_warmup
 
     def exploration_actions(self, obs: Any) -> np.ndarray:
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=False)
-
-    def after_env_step(self) -> None:
-        pass
-
-    def _learn_iteration(self, callback: BaseCallback) -> bool:
-        return off_policy.learn_iteration(self, callback)
 
     # --- training ----------------------------------------------------------------------------
     def train(self, gradient_steps: int) -> None:
@@ -277,15 +264,14 @@ class SAC(Algorithm):
         extensions.zero_own_grads()
         if fast is not None:
             pi = fast.actor_pass(obs, next_obs)
-            terms = fast.critic_gradients(batch, pi, ent_coef)
         else:
             if cfg.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
                 actor = self.policy.actor
                 noise = torch.randn(1, actor.latent_dim, actor.action_dim, device=actions.device)
             pi = self.policy.actor.outputs(obs, noise)
-            terms = self.compute_critic_losses(batch, pi, ent_coef, noise)
-            self.critic_params.zero_grad()
-            sum_terms(terms).backward()
+        terms = actor_critic.loss_gradients(fast and partial(fast.critic_gradients, batch, pi, ent_coef),
+                                            partial(self.compute_critic_losses, batch, pi, ent_coef, noise),
+                                            self.critic_params)
         self._hook("before_gradient_step", terms)
         self.critic_optimizer.step()
         # The alpha loss reaches only log(alpha) and the actor loss only the actor (alpha enters it
@@ -343,12 +329,7 @@ class SAC(Algorithm):
         features = policy.critic_features(batch.observations)
         q = policy.critic.q_from_features(features, batch.actions)
         terms = {"critic": 0.5 * losses.q_regression_loss(q, target)}
-        extensions = self.extensions
-        if extensions.extra_losses and extensions.has_losses("critic"):
-            outputs = ActorCriticOutputs(loss="critic", actor=pi.detached(), critic_features=features,
-                                         q_values=q, target_q=target)
-            add_extra_terms(terms, extensions.terms(batch, outputs, self, "critic"))
-        return terms
+        return actor_critic.add_extension_terms(self, terms, batch, "critic", pi.detached(), features, q, target)
 
     def compute_actor_losses(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor
                              ) -> dict[str, torch.Tensor]:
@@ -367,12 +348,7 @@ class SAC(Algorithm):
         q_pi = policy.critic.q_from_features(features, actions_pi, detach_params=True)
         terms = {"actor": losses.sac_actor_loss(pi.log_prob, q_pi, ent_coef)}
         terms.update(self.compute_warmup_losses(batch, pi))
-        extensions = self.extensions
-        if extensions.extra_losses and extensions.has_losses("actor"):
-            outputs = ActorCriticOutputs(loss="actor", actor=pi, critic_features=features, q_values=q_pi,
-                                         target_q=None)
-            add_extra_terms(terms, extensions.terms(batch, outputs, self, "actor"))
-        return terms
+        return actor_critic.add_extension_terms(self, terms, batch, "actor", pi, features, q_pi, None)
 
     def compute_warmup_losses(self, batch: Transitions, pi: ActorOutput) -> dict[str, torch.Tensor]:
         """The terms that train while the actor waits (a residual agent's critic warm-up): ``alpha``,
@@ -404,15 +380,12 @@ class SAC(Algorithm):
         ent = self.log_ent_coef if self.log_ent_coef is not None else self.ent_coef_tensor
         return {"ent_coef": {"log_ent_coef" if self.log_ent_coef is not None else "ent_coef": ent.detach()}}
 
-    def _extra_state(self) -> dict[str, Any]:
-        return actor_critic.noise_state(self)
-
     def _load_extra(self, checkpoint: Checkpoint) -> None:
         saved = checkpoint.tensors.get("ent_coef", {})
         with torch.no_grad():
             if self.log_ent_coef is not None and "log_ent_coef" in saved:
                 self.log_ent_coef.copy_(saved["log_ent_coef"])
-        actor_critic.load_noise_state(self, checkpoint)
+        super()._load_extra(checkpoint)
 
 
 @dataclass

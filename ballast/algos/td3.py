@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,22 +31,12 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses, returns
-from ballast.algos import actor_critic, off_policy
+from ballast.algos import actor_critic, hyperparameters, off_policy
 from ballast.algos.base import Algorithm
 from ballast.algos.fast_path import networks_reason
-from ballast.callbacks import BaseCallback
-from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
-from ballast.extensions import (
-    ActorCriticOutputs,
-    AuxModule,
-    ExtraLoss,
-    Transitions,
-    add_extra_terms,
-    sum_terms,
-    term_stats,
-)
+from ballast.extensions import AuxModule, ExtraLoss, Transitions, term_stats
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.policies.continuous import TD3Policy
 from ballast.policies.fast_mlp import Affine, CriticEnsemble, Layers
@@ -61,20 +52,24 @@ def td3_policy_defaults(n_critics: int = 2) -> dict[str, Any]:
 
 
 @dataclass
-class TD3Config(actor_critic.ActorCriticConfig):
+class TD3Config(off_policy.ReplayConfig):
     """TD3's hyperparameters (see :class:`TD3`)."""
 
+    action_noise: dict[str, Any] | None
+    n_steps: int
     policy_delay: int
     target_policy_noise: float
     target_noise_clip: float
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.n_steps < 1:
+            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
         if self.policy_delay < 1:
             raise ConfigurationError(f"policy_delay must be at least 1, got {self.policy_delay}")
 
 
-class TD3(Algorithm):
+class TD3(off_policy.OffPolicyMethods, Algorithm):
     """TD3 with SB3's interface: ``TD3("MlpPolicy", "Pendulum-v1", action_noise=..., seed=0).learn(20_000)``.
 
     Args (keyword-only after ``env``; defaults as in SB3): ``learning_rate=1e-3``,
@@ -96,6 +91,8 @@ class TD3(Algorithm):
     default_n_critics = 2
     extendable_losses = ("actor", "critic")
     loss_methods = ("compute_critic_losses", "compute_actor_losses")
+    config_attributes = ("action_noise",)
+    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE}
 
     def __init__(
         self,
@@ -160,25 +157,9 @@ class TD3(Algorithm):
     def _build(self) -> None:
         actor_critic.build(self, target_actor=True)
 
-    def _on_n_envs_changed(self) -> None:
-        actor_critic.on_n_envs_changed(self)
-
-    def _reset_env(self) -> None:
-        off_policy.end_stored_episodes(self)
-        super()._reset_env()
-
     # --- acting ------------------------------------------------------------------------------
-    def policy_acts_during_warmup(self) -> bool:
-        return False
-
     def exploration_actions(self, obs: Any) -> np.ndarray:
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=True)
-
-    def after_env_step(self) -> None:
-        pass
-
-    def _learn_iteration(self, callback: BaseCallback) -> bool:
-        return off_policy.learn_iteration(self, callback)
 
     # --- training ----------------------------------------------------------------------------
     def train(self, gradient_steps: int) -> None:
@@ -214,23 +195,15 @@ class TD3(Algorithm):
                             discounts=discounts, base_actions=base, next_base_actions=next_base)
         fast = self._fast_update()
         extensions.zero_own_grads()
-        if fast is not None:
-            terms = fast.critic_gradients(batch)
-        else:
-            terms = self.compute_critic_losses(batch)
-            self.critic_params.zero_grad()
-            sum_terms(terms).backward()
+        terms = actor_critic.loss_gradients(fast and partial(fast.critic_gradients, batch),
+                                            partial(self.compute_critic_losses, batch), self.critic_params)
         self._hook("before_gradient_step", terms)
         self.critic_optimizer.step()
         extended = bool(extensions.extra_losses)
         extra_ran = extended and extensions.has_losses("critic")
         if update_actor and train_actor:
-            if fast is not None:
-                actor_terms = fast.actor_gradients(batch)
-            else:
-                actor_terms = self.compute_actor_losses(batch)
-                self.actor_params.zero_grad()
-                sum_terms(actor_terms).backward()
+            actor_terms = actor_critic.loss_gradients(fast and partial(fast.actor_gradients, batch),
+                                                      partial(self.compute_actor_losses, batch), self.actor_params)
             self._hook("before_gradient_step", actor_terms)
             self.actor_optimizer.step()
             terms = {**terms, **actor_terms}
@@ -269,12 +242,7 @@ class TD3(Algorithm):
         features = policy.critic_features(batch.observations)
         q = policy.critic.q_from_features(features, batch.actions)
         terms = {"critic": losses.q_regression_loss(q, target)}
-        extensions = self.extensions
-        if extensions.extra_losses and extensions.has_losses("critic"):
-            outputs = ActorCriticOutputs(loss="critic", actor=None, critic_features=features, q_values=q,
-                                         target_q=target)
-            add_extra_terms(terms, extensions.terms(batch, outputs, self, "critic"))
-        return terms
+        return actor_critic.add_extension_terms(self, terms, batch, "critic", None, features, q, target)
 
     def compute_actor_losses(self, batch: Transitions) -> dict[str, torch.Tensor]:
         """The actor's named, weighted terms (at the delayed actor updates), minimised by its optimizer.
@@ -291,12 +259,7 @@ class TD3(Algorithm):
         features = policy.critic_features(batch.observations)
         q_pi = policy.critic.q_from_features(features, actions_pi, detach_params=True, first_only=True)
         terms = {"actor": losses.deterministic_actor_loss(q_pi)}
-        extensions = self.extensions
-        if extensions.extra_losses and extensions.has_losses("actor"):
-            outputs = ActorCriticOutputs(loss="actor", actor=pi, critic_features=features, q_values=q_pi,
-                                         target_q=None)
-            add_extra_terms(terms, extensions.terms(batch, outputs, self, "actor"))
-        return terms
+        return actor_critic.add_extension_terms(self, terms, batch, "actor", pi, features, q_pi, None)
 
     # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
     def _fast_path_structure(self) -> str | None:
@@ -314,13 +277,6 @@ class TD3(Algorithm):
         return TD3FastUpdate(self)
 
     # --- checkpoint ----------------------------------------------------------------------------
-    def _extra_state(self) -> dict[str, Any]:
-        return actor_critic.noise_state(self)
-
-    def _load_extra(self, checkpoint: Checkpoint) -> None:
-        actor_critic.load_noise_state(self, checkpoint)
-
-
 class _Actor:
     """A :class:`~ballast.policies.continuous.DeterministicActor` ``tanh(mu(MLP(s)))`` as plain tensors."""
 

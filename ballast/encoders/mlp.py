@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ballast.device import resolve_device
+
 
 def create_mlp(
     input_dim: int,
@@ -59,8 +61,6 @@ class MlpExtractor(nn.Module):
     def __init__(self, feature_dim: int, net_arch: list[int] | dict[str, list[int]],
                  activation_fn: type[nn.Module], device: torch.device | str = "auto") -> None:
         super().__init__()
-        from ballast.algos.base import resolve_device  # the algorithms import the encoders
-
         if isinstance(net_arch, dict):
             pi_sizes, vf_sizes = list(net_arch.get("pi", [])), list(net_arch.get("vf", []))
         else:

@@ -351,7 +351,34 @@ class VecEnvTranslation:
 
 
 
-class GymnasiumVecEnvWrapper(VecEnvWrapper):
+class TranslatedStepping:
+    """What the SB3-API classes over a Gymnasium vector env share: stepping it through their
+    :class:`VecEnvTranslation` (``self._translation``), and its reset infos."""
+
+    vector_env: VectorEnv
+    _translation: VecEnvTranslation
+    _actions: Any
+
+    @property
+    def reset_infos(self) -> list[dict[str, Any]]:
+        return self._translation.reset_infos
+
+    @reset_infos.setter
+    def reset_infos(self, value: list[dict[str, Any]]) -> None:
+        if "_translation" in self.__dict__:  # VecEnv's constructor sets it before the translation exists
+            self._translation.reset_infos = value
+
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        return self._translation.step(self._actions)
+
+    def close(self) -> None:
+        self.vector_env.close()
+
+
+class GymnasiumVecEnvWrapper(TranslatedStepping, VecEnvWrapper):
     """Base of Ballast's own VecEnv wrappers: a Gymnasium vector wrapper of ``venv``'s env, seen through SB3's API.
 
     ``vector_env`` wraps the Gymnasium env behind ``venv``; stepping this wrapper steps it, and a
@@ -367,25 +394,8 @@ class GymnasiumVecEnvWrapper(VecEnvWrapper):
         super().__init__(venv, observation_space or vector_env.single_observation_space,
                          action_space or vector_env.single_action_space)
 
-    @property
-    def reset_infos(self) -> list[dict[str, Any]]:
-        return self._translation.reset_infos
-
-    @reset_infos.setter
-    def reset_infos(self, value: list[dict[str, Any]]) -> None:
-        self._translation.reset_infos = value
-
     def reset(self) -> VecEnvObs:
         return self._translation.reset()
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = actions
-
-    def step_wait(self) -> VecEnvStepReturn:
-        return self._translation.step(self._actions)
-
-    def close(self) -> None:
-        self.vector_env.close()
 
 def _sub_envs(vector_env: VectorEnv) -> list[gym.Env]:
     unwrapped = vector_env.unwrapped
@@ -415,7 +425,7 @@ class _MakeWithWrapperChain:
         return WrapperChain(self.env_fn())
 
 
-class GymnasiumVecEnv(VecEnv):
+class GymnasiumVecEnv(TranslatedStepping, VecEnv):
     """SB3's VecEnv API over a Gymnasium vector env (``model.get_env()`` returns one over ``model.env``)."""
 
     def __init__(self, vector_env: VectorEnv) -> None:
@@ -428,15 +438,6 @@ class GymnasiumVecEnv(VecEnv):
 
     def _first_render_mode(self) -> str | None:
         return self.vector_env.render_mode
-
-    @property
-    def reset_infos(self) -> list[dict[str, Any]]:
-        return self._translation.reset_infos
-
-    @reset_infos.setter
-    def reset_infos(self, value: list[dict[str, Any]]) -> None:
-        if "_translation" in self.__dict__:
-            self._translation.reset_infos = value
 
     def seed(self, seed: int | None = None) -> Sequence[int | None]:
         seeds = super().seed(seed)
@@ -452,15 +453,6 @@ class GymnasiumVecEnv(VecEnv):
         self._reset_seeds()
         self._reset_options()
         return observations
-
-    def step_async(self, actions: np.ndarray) -> None:
-        self._actions = actions
-
-    def step_wait(self) -> VecEnvStepReturn:
-        return self._translation.step(self._actions)
-
-    def close(self) -> None:
-        self.vector_env.close()
 
     def get_images(self) -> Sequence[np.ndarray | None]:
         if self.render_mode != "rgb_array":

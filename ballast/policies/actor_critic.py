@@ -27,6 +27,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.node_spaces import is_per_node_action_space
+from ballast.policies.base import BasePolicy
 from ballast.policies.config import PolicyConfig
 from ballast.policies.heads import ActionAdapter, StateDependentHead, make_action_head, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
@@ -53,7 +54,7 @@ class PolicyOutput:
 
 
 @register_policy
-class ActorCriticPolicy(nn.Module):
+class ActorCriticPolicy(BasePolicy):
     """Actor and critic MLPs over a shared (by default) encoder; see the module docstring."""
 
     supports_action_masks: ClassVar[bool] = True
@@ -111,6 +112,35 @@ class ActorCriticPolicy(nn.Module):
             self._orthogonal_init()
         if residual is not None:
             zero_output_layer_(self.action_head.net)
+
+    # --- SB3's names for the parts ------------------------------------------------------------
+    @property
+    def features_extractor(self) -> nn.Module:
+        """The encoder of the observations (SB3's ``features_extractor``; the actor's when not shared)."""
+        return self.encoder
+
+    @property
+    def pi_features_extractor(self) -> nn.Module:
+        return self.encoder
+
+    @property
+    def vf_features_extractor(self) -> nn.Module:
+        return self.encoder if self.vf_encoder is None else self.vf_encoder
+
+    @property
+    def action_net(self) -> nn.Module:
+        """The action head's output layer (SB3's ``action_net``)."""
+        return self.action_head.net
+
+    @property
+    def value_net(self) -> nn.Module:
+        """The value head (SB3's ``value_net``)."""
+        return self.value_head
+
+    @property
+    def log_std(self) -> nn.Parameter:
+        """The Gaussian head's log standard deviation (SB3's ``log_std``)."""
+        return self.action_head.log_std
 
     def _orthogonal_init(self) -> None:
         """SB3's initialisation: gain sqrt(2) for hidden layers, 0.01 for actions, 1 for the value."""
@@ -184,17 +214,7 @@ class ActorCriticPolicy(nn.Module):
         _, _, latent_vf = self.latents(obs)
         return self.value_head(latent_vf).squeeze(-1)
 
-    def normalize(self, obs: Obs) -> Obs:
-        """Apply the running observation normalisation (identity when it is off); a residual
-        policy also appends the base's action (see :mod:`ballast.residual.actions`)."""
-        return self.normalize_with_base(obs)[0]
 
-    def normalize_with_base(self, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
-        """``(network observation, base env actions)`` for raw observations (no base: ``None``)."""
-        normalized = obs if self.normalizer is None else self.normalizer(obs)
-        if self.residual is None:
-            return normalized, None
-        return self.residual.prepare(obs, normalized)
 
     def env_actions(self, actions: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
         """Sampled actions as the env takes them (for a residual policy: ``clip(base + scale * residual)``)."""

@@ -75,8 +75,9 @@ class PolicyConfig:
     ``features_extractor_class`` is ``None`` (Ballast's encoder for the space, with the built-in
     options ``features_extractor_kwargs``) or a registered name or ``"module:QualName"`` of a class
     built as ``cls(observation_space, **features_extractor_kwargs)``. ``optimizer_class`` (an
-    import path of a ``torch.optim.Optimizer``) and ``optimizer_kwargs`` record SB3's keys of the
-    same names.
+    import path of a ``torch.optim.Optimizer``; None: the algorithm's default, as SB3 chooses it) and
+    ``optimizer_kwargs`` record SB3's keys of the same names
+    (:func:`ballast.algos.optimizers.build_optimizer` builds the optimizer from them).
     """
 
     net_arch: dict[str, list[int]] = field(default_factory=lambda: {"pi": [64, 64], "vf": [64, 64]})
@@ -93,7 +94,7 @@ class PolicyConfig:
     # Off-policy policies (SAC, TD3, DDPG) only: Q-networks per critic ensemble, and SAC's gSDE mean clip.
     n_critics: int = 2
     clip_mean: float = 2.0
-    optimizer_class: str = ADAM
+    optimizer_class: str | None = None
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -143,11 +144,10 @@ class PolicyConfig:
         config.net_arch = default_arch if net_arch is None else parse_net_arch(net_arch, kind, algorithm)
         if "activation_fn" in kwargs:
             config.activation_fn = activation_name(kwargs.pop("activation_fn"))
-        config.optimizer_class = optimizer_reference(kwargs.pop("optimizer_class", torch.optim.Adam))
+        optimizer = kwargs.pop("optimizer_class", None)
+        config.optimizer_class = None if optimizer is None else optimizer_reference(optimizer)
         given = kwargs.pop("optimizer_kwargs", None)
-        if given is None and kind == "actor_critic" and config.optimizer_class == ADAM:
-            given = {"eps": 1e-5}  # SB3's ActorCriticPolicy: "small values to avoid NaN in Adam"
-        config.optimizer_kwargs = optimizer_kwargs(given, config.optimizer_class)
+        config.optimizer_kwargs = {} if given is None else optimizer_kwargs(given, config.optimizer_class or ADAM)
         for key in ("ortho_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
                     "normalize_images"):
             if key in kwargs:

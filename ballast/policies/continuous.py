@@ -32,6 +32,7 @@ from torch import nn
 
 from ballast.distributions import SQUASH_EPS, SquashedGaussian, StateDependentGaussian, gsde_std
 from ballast.errors import UnsupportedSpaceError
+from ballast.policies.base import BasePolicy
 from ballast.policies.config import PolicyConfig
 from ballast.policies.fast_mlp import column_forward, column_input_grad, column_weight_grad
 from ballast.policies.heads import ActionAdapter, zero_output_layer_
@@ -142,6 +143,11 @@ class ContinuousCritic(nn.Module):
         self.out_weight = nn.Parameter(torch.empty(n_critics, hidden, 1).uniform_(-bound, bound))
         self.out_bias = nn.Parameter(torch.empty(n_critics, 1, 1).uniform_(-bound, bound))
 
+    @property
+    def features_extractor(self) -> nn.Module | None:
+        """The encoder (SB3's ``features_extractor``; a critic sharing the actor's has none of its own)."""
+        return self.encoder
+
     def features(self, obs: Obs) -> torch.Tensor:
         return obs if self.encoder is None else self.encoder(obs)
 
@@ -199,6 +205,11 @@ class SquashedGaussianActor(nn.Module):
             self.register_buffer("sde_noise", torch.randn(1, latent_dim, action_dim))
         else:
             self.log_std = nn.Linear(latent_dim, action_dim)
+
+    @property
+    def features_extractor(self) -> nn.Module | None:
+        """The encoder (SB3's ``features_extractor``; a critic sharing the actor's has none of its own)."""
+        return self.encoder
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
         # The number of gSDE noise matrices follows the number of env copies, which may differ.
@@ -285,6 +296,11 @@ class DeterministicActor(nn.Module):
         _init_mlp(self.mlp, ortho_init)
         self.mu = nn.Linear(self.mlp.output_dim, action_dim)
 
+    @property
+    def features_extractor(self) -> nn.Module | None:
+        """The encoder (SB3's ``features_extractor``; a critic sharing the actor's has none of its own)."""
+        return self.encoder
+
     def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
         return torch.tanh(self.mu(self.mlp(self.encoder(obs))[0]))
 
@@ -305,7 +321,7 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
     return target
 
 
-class OffPolicyActorCritic(nn.Module):
+class OffPolicyActorCritic(BasePolicy):
     """What SAC's and TD3's policies share: the normaliser, the action adapter, the critic ensemble
     and its target, and acting on raw observations; the subclasses build their actors.
 
@@ -366,15 +382,7 @@ class OffPolicyActorCritic(nn.Module):
         return critic.q_from_features(self.critic_features(obs, target=target), actions,
                                       detach_params=detach_params, first_only=first_only)
 
-    def normalize(self, obs: Obs) -> Obs:
-        return self.normalize_with_base(obs)[0]
 
-    def normalize_with_base(self, obs: Obs) -> tuple[Obs, torch.Tensor | None]:
-        """``(network observation, base env actions or None)`` for raw observations."""
-        normalized = obs if self.normalizer is None else self.normalizer(obs)
-        if self.residual is None:
-            return normalized, None
-        return self.residual.prepare(obs, normalized)
 
     def forward(self, obs: Obs, deterministic: bool | None = None) -> torch.Tensor:
         """Actions in [-1, 1] for normalised observations."""

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ballast.encoders.standard import FlattenEncoder
+from ballast.policies.actor_critic import ActorCriticPolicy
 from ballast.policies.heads import CategoricalHead, GaussianHead
 
 _ACTIVATIONS = {"Tanh": np.tanh, "ReLU": lambda x: np.maximum(x, 0.0)}
@@ -80,7 +81,9 @@ class NumpyActor:
 def numpy_actor(policy: torch.nn.Module, rng: np.random.Generator) -> NumpyActor | None:
     """A :class:`NumpyActor` for ``policy`` when its structure is the supported one, else None."""
     supported = (
-        next(policy.parameters()).device.type == "cpu"
+        # A subclass that changes how the policy acts (forward, the one override point) acts through it.
+        all(getattr(type(policy), name) is getattr(ActorCriticPolicy, name) for name in ("forward", "outputs", "act"))
+        and next(policy.parameters()).device.type == "cpu"
         and getattr(policy, "residual", None) is None
         and isinstance(policy.encoder, FlattenEncoder)
         and getattr(policy, "trunk", None) is not None

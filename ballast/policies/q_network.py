@@ -22,6 +22,7 @@ from torch import nn
 
 from ballast.encoders.standard import FlattenEncoder
 from ballast.errors import UnsupportedSpaceError
+from ballast.policies.base import BasePolicy
 from ballast.policies.config import PolicyConfig
 from ballast.policies.fast_mlp import affine
 from ballast.policies.heads import ActionAdapter
@@ -57,6 +58,11 @@ class QNetwork(nn.Module):
             self.weights.append(nn.Parameter(layer.weight.detach().t().contiguous()))
             self.biases.append(nn.Parameter(layer.bias.detach().clone()))
 
+    @property
+    def features_extractor(self) -> nn.Module:
+        """The encoder (SB3's ``features_extractor``)."""
+        return self.encoder
+
     def forward(self, obs: Obs) -> torch.Tensor:
         """Q-values, shape ``(batch, n_actions)``, of (normalised) observations."""
         return self.q_from_features(self.encoder(obs))
@@ -71,7 +77,7 @@ class QNetwork(nn.Module):
 
 
 @register_policy
-class DQNPolicy(nn.Module):
+class DQNPolicy(BasePolicy):
     """Q-network and target network for a Discrete action space; see the module docstring."""
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
@@ -97,8 +103,6 @@ class DQNPolicy(nn.Module):
         self.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
         self.action_adapter = ActionAdapter(action_space)
 
-    def normalize(self, obs: Obs) -> Obs:
-        return obs if self.normalizer is None else self.normalizer(obs)
 
     def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
         """Greedy action indices (0-based) for normalised observations."""
@@ -106,7 +110,7 @@ class DQNPolicy(nn.Module):
 
     def act(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
         """Greedy env actions for raw observations (exploration is the algorithm's, in ``predict``)."""
-        return self.action_adapter(self.q_net(self.normalize(obs)).argmax(dim=1))
+        return self.action_adapter(self(self.normalize(obs), deterministic))
 
     def reset_noise(self, n_envs: int = 1) -> None:
         """No gSDE here (kept so that every policy answers it)."""
@@ -149,7 +153,9 @@ def numpy_greedy_actor(policy: DQNPolicy) -> NumpyGreedyActor | None:
     q_net = policy.q_net
     first = next(q_net.parameters())
     supported = (
-        first.device.type == "cpu" and first.dtype == torch.float32
+        # A subclass that changes how the policy acts (forward, the one override point) acts through it.
+        type(policy).forward is DQNPolicy.forward and type(q_net).forward is QNetwork.forward
+        and first.device.type == "cpu" and first.dtype == torch.float32
         and isinstance(q_net.encoder, FlattenEncoder)
         and q_net.activation_name == "ReLU"
         and (policy.normalizer is None or list(policy.normalizer.stats.keys()) == ["obs"])

@@ -11,9 +11,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ballast"
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"errors", "version", "import_path", "spaces", "node_spaces", "ragged", "segment",
                      "space_sampling", "schedules", "returns", "losses", "distributions", "torch_compat",
-                     "checkpoint", "optim", "logger", "log_formats", "noise", "registry"}),
+                     "checkpoint", "optim", "logger", "log_formats", "noise", "registry", "device"}),
+    ("storage and rules", {"buffers", "masking"}),
     ("the model", {"encoders", "policies", "residual"}),
-    ("data and envs", {"buffers", "envs", "masking", "transfer", "extensions"}),
+    ("envs and extensions", {"envs", "transfer", "extensions"}),
     ("training services", {"callbacks", "callback_locals", "evaluation", "export"}),
     ("algorithms", {"algos"}),
     ("surface", {"interop", "zoo", "cli", "common", "contrib", "__init__"}),

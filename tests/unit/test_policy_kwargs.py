@@ -203,9 +203,11 @@ def test_squash_output_trains_with_ppo():
 
 
 # --- optimizer_class / optimizer_kwargs -------------------------------------------------------------------
-def test_optimizer_class_defaults_to_adam_and_is_stored_as_a_path_with_json_kwargs():
-    assert build("ppo").policy_config.optimizer_class == "torch.optim.adam:Adam"
-    assert build("ppo").policy_config.optimizer_kwargs == {"eps": 1e-5}  # SB3's ActorCriticPolicy default
+def test_optimizer_class_defaults_to_the_algorithms_and_is_stored_as_a_path_with_json_kwargs():
+    # None: the algorithm's default, decided as SB3 decides it (PPO: Adam with eps=1e-5, A2C: RMSprop).
+    assert build("ppo").policy_config.optimizer_class is None
+    assert build("ppo").policy_config.optimizer_kwargs == {}
+    assert type(build("ppo").optimizer).__name__ == "FlatAdam" and build("ppo").optimizer.param_groups[0]["eps"] == 1e-5
     assert build("dqn").policy_config.optimizer_kwargs == {}
     config = build("a2c", dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(alpha=0.99, eps=1e-5))
                    ).policy_config

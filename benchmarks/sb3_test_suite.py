@@ -145,7 +145,7 @@ def first_line(message: str) -> str:
     """The first non-empty line of an error, with addresses and temporary paths blanked so that equal
     reasons group together."""
     line = next((s.strip() for s in message.splitlines() if s.strip()), "(no message)")
-    line = TMP_PATH.sub("/tmp/…", HEX.sub("0x…", line))
+    line = TMP_PATH.sub("/tmp/…", HEX.sub("0x…", line)).replace(f"{ROOT}/", "")
     return line[:160]
 
 

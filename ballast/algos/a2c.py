@@ -137,7 +137,8 @@ class A2C(Algorithm):
         else:
             optimizer = build_optimizer(self.flat_params, lr, policy_config.optimizer_class,
                                         policy_config.optimizer_kwargs, default=(ADAM, {"eps": 1e-5}))
-        self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate)
+        self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate,
+                                                  network=self.policy)
         self.rollout_buffer = make_rollout_buffer(self)
         self.use_masking = True
 

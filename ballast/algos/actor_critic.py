@@ -26,9 +26,10 @@ def build(model: Any, target_actor: bool) -> None:
     cfg, policy, extensions = model.config, model.policy, model.extensions
     off_policy.check_n_envs_train_freq(cfg.train_freq, model.n_envs)
     model.actor_params, model.actor_optimizer = off_policy.register_optimizer(
-        model, "actor_optimizer", [*policy.actor.parameters(), *extensions.shared_parameters("actor")])
+        model, "actor_optimizer", [*policy.actor.parameters(), *extensions.shared_parameters("actor")], policy.actor)
     model.critic_params, model.critic_optimizer = off_policy.register_optimizer(
-        model, "critic_optimizer", [*policy.critic.parameters(), *extensions.shared_parameters("critic")])
+        model, "critic_optimizer", [*policy.critic.parameters(), *extensions.shared_parameters("critic")],
+        policy.critic)
     flats = [model.critic_params, model.actor_params] if target_actor else [model.critic_params]
     model.targets = off_policy.PolyakTargets(target_pairs(policy), flats)
     model.replay_buffer = off_policy.make_replay_buffer(model, cfg.buffer_size)

@@ -10,6 +10,7 @@ the fast gradient path is :mod:`ballast.algos.fast_path`.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -206,7 +207,10 @@ class Algorithm:
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=self.stats_window_size)
         self.ep_success_buffer: deque[float] = deque(maxlen=self.stats_window_size)
         self.start_time = time.time_ns()
+        self.episode_count = 0
+        self._num_timesteps_at_start = 0
         self.logger = Logger(verbose=verbose)
+        self._custom_logger = False
         self._build()
         self.extensions.build_own_optimizers(self.optimizers)
 
@@ -372,43 +376,45 @@ class Algorithm:
         self,
         total_timesteps: int,
         callback: BaseCallback | Any = None,
-        log_interval: int = 1,
+        log_interval: int | None = 1,
         tb_log_name: str | None = None,
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
     ) -> Algorithm:
-        """Train for ``total_timesteps`` env steps (more, when not resetting the counters) and return self."""
+        """Train for ``total_timesteps`` env steps (more, when not resetting the counters) and return self.
+
+        As SB3's: the logger is dumped every ``log_interval`` iterations (an on-policy rollout and its
+        update; for off-policy algorithms, collection until an episode ended), never with
+        ``log_interval=None``. With ``tensorboard_log`` set and no logger of the user's
+        (:meth:`set_logger`), each call with ``reset_num_timesteps=True`` writes a new run folder
+        ``<tb_log_name>_<n>`` there, and a call that continues (``False``) goes on in the latest one.
+        """
         if self.env is None:
             raise ConfigurationError("this model has no env: pass env= when loading or call model.set_env(env)")
         self.start_time = time.time_ns()
         if reset_num_timesteps:
             self.num_timesteps = 0
             self.iteration = 0
+            self.episode_count = 0
             self.total_timesteps = int(total_timesteps)
         else:
             self.total_timesteps = int(total_timesteps) + self.num_timesteps
+        self._num_timesteps_at_start = self.num_timesteps
         if reset_num_timesteps or self.collection.observations is None:
             self._reset_env()
-        if self.tensorboard_log is not None and self.logger.folder is None:
-            run = tb_log_name or self.algorithm_name.upper()
-            self.logger = Logger(Path(self.tensorboard_log) / f"{run}_{self._next_run_id(run)}", verbose=self.verbose,
-                                 tensorboard=True)
+        if self.tensorboard_log is not None and not self._custom_logger:
+            self._open_run_folder(tb_log_name or self.algorithm_name.upper(), new_run=reset_num_timesteps)
         self._report_fast_path()
         callback = as_callback(callback, progress_bar)
         callback.init_callback(self)
         self._callback, self.stop_requested = callback, False
         callback.on_training_start(locals())
-        dumped_at = -1
         while self.num_timesteps < self.total_timesteps:
             if not self._learn_iteration(callback) or self.stop_requested:
                 break
-            if log_interval and self.iteration % log_interval == 0:
+            if log_interval is not None and log_interval > 0 and self.iteration % log_interval == 0:
                 self._log_rollout_stats()
                 self.logger.dump(self.num_timesteps)
-                dumped_at = self.num_timesteps
-        if dumped_at != self.num_timesteps:
-            self._log_rollout_stats()
-            self.logger.dump(self.num_timesteps)
         callback.on_training_end()
         self._callback = None
         return self
@@ -421,8 +427,19 @@ class Algorithm:
         self.logger.info(f"{self.algorithm_name.upper()}: {self.fast_path}")
 
     def set_logger(self, logger: Logger) -> None:
-        """Write this model's logs with ``logger`` (e.g. from :func:`ballast.logger.configure`), as SB3's."""
+        """Write this model's logs with ``logger`` (e.g. from :func:`ballast.logger.configure`), as SB3's:
+        ``learn`` then keeps it and opens no TensorBoard run folder of its own."""
         self.logger = logger
+        self._custom_logger = True
+
+    def _open_run_folder(self, run: str, new_run: bool) -> None:
+        """Log to ``tensorboard_log/<run>_<n>``: a new ``n`` for a new run, else the latest one."""
+        latest = self._latest_run_id(run)
+        folder = Path(self.tensorboard_log) / f"{run}_{latest + 1 if new_run or latest == 0 else latest}"
+        if self.logger.folder == folder:
+            return
+        self.logger.close()
+        self.logger = Logger(folder, verbose=self.verbose, tensorboard=True)
 
     # --- update hooks (see BaseCallback) ------------------------------------------------------
     def _hook(self, name: str, *args: Any) -> bool:
@@ -434,10 +451,10 @@ class Algorithm:
             self.stop_requested = True
         return go_on
 
-    def _next_run_id(self, run: str) -> int:
+    def _latest_run_id(self, run: str) -> int:
         folder = Path(self.tensorboard_log)
-        existing = [p.name.rsplit("_", 1)[-1] for p in folder.glob(f"{run}_*")] if folder.exists() else []
-        return 1 + max([int(x) for x in existing if x.isdigit()], default=0)
+        existing = [p.name[len(run) + 1:] for p in folder.glob(f"{run}_*")] if folder.exists() else []
+        return max([int(x) for x in existing if x.isdigit()], default=0)
 
     def _reset_env(self) -> None:
         observations, infos = self.env.reset(seed=self.seed)
@@ -457,7 +474,11 @@ class Algorithm:
             self.logger.record("rollout/ep_len_mean", float(np.mean([info["l"] for info in self.ep_info_buffer])))
         if self.ep_success_buffer:
             self.logger.record("rollout/success_rate", float(np.mean(self.ep_success_buffer)))
-        self.logger.record("time/iterations", self.iteration)
+        self.logger.record("time/iterations", self.iteration, exclude="tensorboard")
+        seconds = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
+        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / seconds))
+        self.logger.record("time/time_elapsed", int(seconds), exclude="tensorboard")
+        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
 
     # --- SB3's names for the counters ----------------------------------------------------------
     @property
@@ -479,6 +500,10 @@ class Algorithm:
     @property
     def _last_obs(self) -> Any:
         return self.collection.observations
+
+    @property
+    def _episode_num(self) -> int:
+        return self.episode_count
 
     # --- export ----------------------------------------------------------------------------
     def export(self, out_dir: str | Path, format: str = "onnx", *, opset: int = 17, check: bool = True,

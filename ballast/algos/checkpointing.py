@@ -88,6 +88,7 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
         "total_timesteps": model.total_timesteps,
         "n_updates": model.n_updates,
         "iteration": model.iteration,
+        "episode_count": model.episode_count,
         "progress_remaining": model.progress_remaining,
         "action_space_rng": model.action_space.np_random.bit_generator.state,
         "numpy_rng": model.np_rng.bit_generator.state,
@@ -305,6 +306,7 @@ def restore(model: Any, ckpt: Checkpoint) -> None:
     model.total_timesteps = int(state.get("total_timesteps", model.num_timesteps))
     model.n_updates = int(state["n_updates"])
     model.iteration = int(state["iteration"])
+    model.episode_count = int(state.get("episode_count", 0))
     model.progress_remaining = float(state.get("progress_remaining", 1.0))
     if "numpy_rng" in state:
         model.np_rng.bit_generator.state = state["numpy_rng"]

@@ -17,8 +17,9 @@ and its gradient-norm clipping. Hyperparameter names, meanings and defaults are 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -165,7 +166,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         cfg = self.config
         off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
         self.q_params, self.optimizer = off_policy.register_optimizer(
-            self, "optimizer", [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()])
+            self, "optimizer", [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], self.policy)
         pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
         self.targets = off_policy.PolyakTargets(pairs, [self.q_params])
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
@@ -203,14 +204,20 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             batch = np.where(explore, random, batch).astype(batch.dtype)
         return (batch if np.ndim(actions) else batch[0]), state
 
+    @property
+    def exploration_schedule(self) -> Callable[[float], float]:
+        """SB3's ``exploration_schedule``: epsilon as a function of the remaining progress (1 -> 0)."""
+        cfg = self.config
+        return partial(linear_exploration, cfg.exploration_initial_eps, cfg.exploration_final_eps,
+                       cfg.exploration_fraction)
+
     def after_env_step(self) -> None:
         """After each env step: target update every ``target_update_interval`` steps, epsilon schedule."""
         cfg = self.config
         self._n_calls += 1
         if self._n_calls % max(cfg.target_update_interval // self.n_envs, 1) == 0:
             self.targets.update(cfg.tau)
-        self.exploration_rate = linear_exploration(cfg.exploration_initial_eps, cfg.exploration_final_eps,
-                                                   cfg.exploration_fraction, self.progress_remaining)
+        self.exploration_rate = self.exploration_schedule(self.progress_remaining)
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
     # --- training ----------------------------------------------------------------------------

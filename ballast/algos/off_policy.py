@@ -385,8 +385,20 @@ class OffPolicyMethods:
     that do not differ, the replay buffer's own file, SB3's network handles, and the action noise's
     state in the checkpoint."""
 
+    def learn(self, total_timesteps: int, callback: BaseCallback | Any = None, log_interval: int | None = 4,
+              tb_log_name: str | None = None, reset_num_timesteps: bool = True,
+              progress_bar: bool = False) -> Any:
+        """:meth:`ballast.algos.base.Algorithm.learn` with SB3's off-policy default: the logger is
+        dumped every 4 iterations, each of which ends with an episode."""
+        return super().learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps,
+                             progress_bar)
+
     def _learn_iteration(self, callback: BaseCallback) -> bool:
         return learn_iteration(self, callback)
+
+    def _log_rollout_stats(self) -> None:
+        super()._log_rollout_stats()
+        self.logger.record("time/episodes", self.episode_count, exclude="tensorboard")
 
     def _reset_env(self) -> None:
         end_stored_episodes(self)
@@ -430,12 +442,13 @@ class OffPolicyMethods:
             self.action_noise.load_state_dict(checkpoint.state["action_noise"])
 
 
-def register_optimizer(model: Any, name: str, parameters: list[nn.Parameter]) -> tuple[FlatParameters, Any]:
+def register_optimizer(model: Any, name: str, parameters: list[nn.Parameter],
+                       network: nn.Module) -> tuple[FlatParameters, Any]:
     """Flat storage of ``parameters`` and their optimizer (``policy_kwargs``' ``optimizer_class``, Adam
     by default, fused for large networks), registered in ``model.optimizers`` under ``name`` with the
-    learning-rate schedule."""
+    learning-rate schedule; ``network.optimizer`` answers it."""
     cfg, policy_config = model.config, model.policy_config
     flat = FlatParameters(parameters)
     optimizer = build_optimizer(flat, cfg.learning_rate(1.0), policy_config.optimizer_class,
                                 policy_config.optimizer_kwargs, fused=True)
-    return flat, model.optimizers.register(name, optimizer, flat, cfg.learning_rate)
+    return flat, model.optimizers.register(name, optimizer, flat, cfg.learning_rate, network=network)

@@ -187,12 +187,14 @@ def track_episodes(model: CollectingModel, rewards: np.ndarray, episode_end: np.
                    infos: dict[str, Any]) -> None:
     """Accumulate raw episode returns and lengths; each finished episode goes to ``ep_info_buffer`` as
     SB3's Monitor reports it (``{"r": return, "l": length, "t": seconds since learn started}``), and
-    its ``info["is_success"]``, when the env gives one, to ``ep_success_buffer``."""
+    its ``info["is_success"]``, when the env gives one, to ``ep_success_buffer``; ``episode_count``
+    counts them (SB3's ``_episode_num``)."""
     collection = model.collection
     collection.episode_returns += np.where(valid, rewards, 0.0)
     collection.episode_lengths += valid
     finished = episode_end & valid
     if finished.any():
+        model.episode_count += int(finished.sum())
         elapsed = round((time.time_ns() - model.start_time) / 1e9, 6)
         success, has_success = infos.get("is_success"), infos.get("_is_success")
         for i in np.flatnonzero(finished):

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from ballast.checkpoint import optimizer_from_tensors, optimizer_to_tensors
 from ballast.errors import ConfigurationError
 from ballast.import_path import import_path, path_of
 from ballast.optim import FlatAdam, FlatFusedAdam, FlatParameters, FlatRMSprop
 from ballast.policies.config import ADAM
+from ballast.policies.optimizer_handle import attach_optimizer
 from ballast.schedules import Schedule
 
 #: Before optimizers were registered, an auxiliary module's own Adam was saved as ``state["aux_optimizers"][name]``
@@ -45,11 +47,14 @@ class Optimizers:
         self._entries: dict[str, RegisteredOptimizer] = {}
 
     def register(self, name: str, optimizer: Any, parameters: FlatParameters | None = None,
-                 schedule: Schedule | None = None) -> Any:
-        """Add ``optimizer`` under ``name`` (unique in the model); returns the optimizer."""
+                 schedule: Schedule | None = None, network: nn.Module | None = None) -> Any:
+        """Add ``optimizer`` under ``name`` (unique in the model); returns the optimizer. ``network``
+        (the policy, or its actor or critic) answers it as SB3's ``network.optimizer``."""
         if name in self._entries:
             raise ConfigurationError(f"an optimizer named {name!r} is registered already")
         self._entries[name] = RegisteredOptimizer(name, optimizer, parameters, schedule)
+        if network is not None:
+            attach_optimizer(network, optimizer)
         return optimizer
 
     def __getitem__(self, name: str) -> Any:

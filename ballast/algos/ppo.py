@@ -169,7 +169,8 @@ class PPO(Algorithm):
         # SB3's PPO: Adam with eps=1e-5 ("small values to avoid NaN in Adam"), unless policy_kwargs say otherwise.
         optimizer = build_optimizer(self.flat_params, cfg.learning_rate(1.0), policy_config.optimizer_class,
                                     policy_config.optimizer_kwargs, default=(ADAM, {"eps": 1e-5}))
-        self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate)
+        self.optimizer = self.optimizers.register("optimizer", optimizer, self.flat_params, cfg.learning_rate,
+                                                  network=self.policy)
         self.rollout_buffer = make_rollout_buffer(self)
         self.use_masking = True
         check_rollout_size(cfg, self.n_envs)

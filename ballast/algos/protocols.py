@@ -70,6 +70,7 @@ class CollectingModel(Protocol):
     reward_normalizer: RewardNormalizer | None
     ep_info_buffer: deque[dict[str, float]]
     ep_success_buffer: deque[float]
+    episode_count: int
     logger: Logger
 
     def update_progress(self) -> None: ...

@@ -1,5 +1,6 @@
 """What every Ballast policy offers SB3's way: ``predict`` on NumPy observations, ``save``/``load``
-in the safe format, ``device``, ``set_training_mode``, and the action (un)scaling of Box spaces.
+in the safe format, ``device``, ``set_training_mode``, ``optimizer`` (the one the algorithm steps),
+and the action (un)scaling of Box spaces.
 
 A policy acts through one override point: ``forward(obs, deterministic)`` on (normalised)
 observations. ``predict``, ``evaluate_policy``, export and the training rollouts all call it (the
@@ -19,11 +20,12 @@ from torch import nn
 
 from ballast.errors import CheckpointError, ObservationError
 from ballast.policies.modes import set_training_mode
+from ballast.policies.optimizer_handle import OptimizerHandle
 from ballast.ragged import collate
 from ballast.spaces import batch_observation
 
 
-class BasePolicy(nn.Module):
+class BasePolicy(OptimizerHandle, nn.Module):
     """The base of Ballast's policies (see the module docstring); subclasses build the networks."""
 
     #: Whether ``forward`` and ``act`` take ``action_masks`` (PPO's and A2C's actor-critic).

@@ -38,6 +38,7 @@ from ballast.policies.fast_mlp import column_forward, column_input_grad, column_
 from ballast.policies.heads import ActionAdapter, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
 from ballast.policies.normalize import ObservationNormalizer
+from ballast.policies.optimizer_handle import OptimizerHandle
 from ballast.registry import register_policy
 from ballast.torch_compat import parameter_list_tensors
 
@@ -122,7 +123,7 @@ class StackedOutput(torch.autograd.Function):
         return grad_h, grad_weight, grad_bias
 
 
-class ContinuousCritic(nn.Module):
+class ContinuousCritic(OptimizerHandle, nn.Module):
     """``n_critics`` Q-networks ``Q_i(s, a)`` over one encoder, computed as one stacked MLP.
 
     ``forward`` returns a ``(n_critics, batch)`` tensor. With ``encoder=None`` it takes features
@@ -179,7 +180,7 @@ class ContinuousCritic(nn.Module):
         return StackedOutput.apply(h, weights[-1], biases[-1])
 
 
-class SquashedGaussianActor(nn.Module):
+class SquashedGaussianActor(OptimizerHandle, nn.Module):
     """SAC's actor: a tanh-squashed Gaussian (Haarnoja et al., 2018), optionally with gSDE.
 
     Without gSDE the state-dependent ``log_std`` is clipped to ``[-20, 2]``. With gSDE
@@ -285,7 +286,7 @@ class SquashedGaussianActor(nn.Module):
         return torch.tanh(mean + log_std.exp() * torch.randn_like(mean))
 
 
-class DeterministicActor(nn.Module):
+class DeterministicActor(OptimizerHandle, nn.Module):
     """TD3's and DDPG's actor ``mu(s) = tanh(MLP(s))`` (Lillicrap et al., 2016; Fujimoto et al., 2018)."""
 
     def __init__(self, encoder: nn.Module, action_dim: int, sizes: list[int], activation: str,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 
@@ -87,6 +88,17 @@ def test_the_network_handles_sb3_code_reaches_for() -> None:
     assert model.policy.action_net is model.policy.action_head.net and model.policy.value_net is model.policy.value_head
     assert off.actor.features_extractor is off.policy.actor.encoder
     assert dqn.q_net.features_extractor is dqn.policy.q_net.encoder
+
+
+def test_networks_answer_the_optimizer_that_steps_them() -> None:
+    off, dqn, model = sac(), DQN("MlpPolicy", "CartPole-v1", policy_kwargs=SMALL), ppo()
+    assert off.actor.optimizer is off.actor_optimizer and off.critic.optimizer is off.critic_optimizer
+    assert dqn.policy.optimizer is dqn.optimizer and model.policy.optimizer is model.optimizer
+    clone = copy.deepcopy(model.policy)  # a copy (export, a target) copies no optimizer state
+    assert clone.optimizer is model.optimizer
+    with pytest.raises(ConfigurationError, match="optimizer_class"):
+        model.policy.optimizer = torch.optim.SGD(model.policy.parameters(), lr=0.1)
+    assert model.policy.optimizer is model.optimizer
 
 
 # --- parameters ---------------------------------------------------------------------------------------------

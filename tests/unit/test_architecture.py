@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ballast"
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundations", {"errors", "version", "import_path", "spaces", "node_spaces", "ragged", "segment",
                      "space_sampling", "schedules", "returns", "losses", "distributions", "torch_compat",
-                     "checkpoint", "optim", "logger", "log_formats", "noise", "registry", "device"}),
+                     "checkpoint", "optim", "logger", "log_formats", "noise", "registry", "device", "seeding"}),
     ("storage and rules", {"buffers", "masking"}),
     ("the model", {"encoders", "policies", "residual"}),
     ("envs and extensions", {"envs", "transfer", "extensions"}),

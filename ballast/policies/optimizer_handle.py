@@ -1,0 +1,39 @@
+"""SB3's ``policy.optimizer`` (and, for SAC and TD3, ``policy.actor.optimizer`` and
+``policy.critic.optimizer``): the optimizer the algorithm steps for a network's parameters.
+
+The algorithm owns its optimizers (:mod:`ballast.algos.optimizers` registers, schedules and saves
+them); a network only holds a weak handle on its optimizer, so copying a policy (export, a target
+network) copies no optimizer state. The handle is read-only: the optimizer is chosen with
+``policy_kwargs=dict(optimizer_class=..., optimizer_kwargs=...)``, as in SB3.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from torch import nn
+
+from ballast.errors import ConfigurationError
+
+
+class OptimizerHandle:
+    """Mixed into a network class: its ``optimizer`` property (None until an algorithm trains it)."""
+
+    @property
+    def optimizer(self) -> Any:
+        """The optimizer that steps this network's parameters in training, or None."""
+        ref = self.__dict__.get("_optimizer_ref")
+        return ref() if ref is not None else None
+
+    @optimizer.setter
+    def optimizer(self, value: Any) -> None:
+        raise ConfigurationError(
+            f"{type(self).__name__}.optimizer is chosen by the algorithm that trains it and cannot be replaced; "
+            "pass policy_kwargs=dict(optimizer_class=..., optimizer_kwargs=...) to the algorithm instead, or "
+            "change the learning rate through model.learning_rate")
+
+
+def attach_optimizer(network: nn.Module, optimizer: Any) -> None:
+    """Let ``network.optimizer`` answer ``optimizer`` (a weak reference: the model owns it)."""
+    network.__dict__["_optimizer_ref"] = weakref.ref(optimizer)

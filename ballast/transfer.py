@@ -17,10 +17,8 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.errors import SpaceMismatchError
+from ballast.policies.persistence import ENV_BUFFER_PREFIXES
 from ballast.spaces import spaces_equal
-
-# Buffers that describe the env rather than what was learned: taken from the new spaces, never from the file.
-ENV_BUFFER_PREFIXES = ("action_adapter.",)
 
 
 def _layer(module: nn.Module, key: str) -> tuple[str, str]:

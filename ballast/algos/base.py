@@ -38,6 +38,7 @@ from ballast.logger import Logger
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES, check_policy_fits_space
 from ballast.policies.normalize import RewardNormalizer
+from ballast.policies.sb3_arguments import is_ballast_policy_class, split_policy_kwargs
 from ballast.ragged import collate
 from ballast.registry import ALGORITHMS
 from ballast.residual.actions import (
@@ -56,7 +57,6 @@ from ballast.spaces import (
     spaces_equal,
 )
 from ballast.transfer import (
-    ENV_BUFFER_PREFIXES,
     check_action_bounds,
     describe_difference,
     mismatch_error,
@@ -229,18 +229,25 @@ class Algorithm:
                 )
             self.policy_name = getattr(policy, "policy_name", "MlpPolicy")
             self.policy_class = type(policy)
+            self.policy_config_kwargs, self.policy_constructor_kwargs = {}, dict(
+                getattr(policy, "constructor_kwargs", {}))
             self.policy_config = getattr(policy, "config", PolicyConfig())
             return policy
         policy_class: type[nn.Module] = self.default_policy_class
         name = policy
         if isinstance(policy, type):
-            policy_class, name = policy, "auto"
+            # SB3's CnnPolicy and MultiInputPolicy classes name their default encoder; others follow the space.
+            policy_class, name = policy, getattr(policy, "default_policy_name", "MlpPolicy")
+            name = "auto" if name == "MlpPolicy" else name
         if name == "auto":
             name = auto_policy_name(self.observation_space)
         if name not in POLICY_NAMES:
             raise ConfigurationError(f"unknown policy {policy!r}; use one of {list(POLICY_NAMES)}, 'auto', or a module")
         self.policy_name, self.policy_class = name, policy_class
-        self.policy_config = PolicyConfig.from_policy_kwargs(name, self.policy_kwargs, algorithm=self.algorithm_name)
+        self.policy_config_kwargs, self.policy_constructor_kwargs = split_policy_kwargs(
+            self.policy_kwargs, self.algorithm_name, policy_class, is_ballast_policy_class(policy_class))
+        self.policy_config = PolicyConfig.from_policy_kwargs(name, self.policy_config_kwargs,
+                                                             algorithm=self.algorithm_name)
         check_policy_fits_space(name, self.observation_space, self.policy_config)
         return self._policy_from_config(normalize_observations)
 
@@ -251,11 +258,20 @@ class Algorithm:
                       normalize_observations: bool) -> nn.Module:
         """A policy of this model's class and configuration for the given spaces."""
         residual = {} if self.residual_actions is None else {"residual": self.residual_actions}
-        return self.policy_class(
-            observation_space, action_space, policy_name=self.policy_name, config=self.policy_config,
-            use_sde=getattr(self.config, "use_sde", False), normalize_observations=normalize_observations,
-            **residual,
-        )
+        try:
+            policy = self.policy_class(
+                observation_space, action_space, self.lr_schedule, policy_name=self.policy_name,
+                config=self.policy_config, use_sde=getattr(self.config, "use_sde", False),
+                normalize_observations=normalize_observations, **residual, **self.policy_constructor_kwargs,
+            )
+        except TypeError as err:
+            if not self.policy_constructor_kwargs or "unexpected keyword argument" not in str(err):
+                raise
+            raise ConfigurationError(
+                f"{self.policy_class.__name__} was given policy_kwargs {sorted(self.policy_constructor_kwargs)} "
+                f"that it passes on to a class that does not take them ({err})") from err
+        policy.constructor_kwargs = dict(self.policy_constructor_kwargs)
+        return policy
 
     def _actor_frozen(self) -> bool:
         """True during a residual agent's critic warm-up: only the critic (value function) is trained."""
@@ -345,8 +361,7 @@ class Algorithm:
         if lines:
             raise mismatch_error(describe_difference(self.observation_space, self.action_space, observation_space,
                                                      action_space), lines)
-        own = {k: v for k, v in probe.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
-        self.policy.load_state_dict(own, strict=False)
+        self.policy.action_adapter = probe.action_adapter  # the new action bounds
         self.observation_space, self.action_space = observation_space, action_space
         self.policy.observation_space, self.policy.action_space = observation_space, action_space
         return True
@@ -385,7 +400,8 @@ class Algorithm:
 
         As SB3's: the logger is dumped every ``log_interval`` iterations (an on-policy rollout and its
         update; for off-policy algorithms, collection until an episode ended), never with
-        ``log_interval=None``. With ``tensorboard_log`` set and no logger of the user's
+        ``log_interval=None``; and once more at the end for the records of an unfinished interval,
+        so that the last updates' numbers are not lost. With ``tensorboard_log`` set and no logger of the user's
         (:meth:`set_logger`), each call with ``reset_num_timesteps=True`` writes a new run folder
         ``<tb_log_name>_<n>`` there, and a call that continues (``False``) goes on in the latest one.
         """
@@ -409,12 +425,18 @@ class Algorithm:
         callback.init_callback(self)
         self._callback, self.stop_requested = callback, False
         callback.on_training_start(locals())
+        logging = log_interval is not None and log_interval > 0
+        dumped_at = -1
         while self.num_timesteps < self.total_timesteps:
             if not self._learn_iteration(callback) or self.stop_requested:
                 break
-            if log_interval is not None and log_interval > 0 and self.iteration % log_interval == 0:
+            if logging and self.iteration % log_interval == 0:
                 self._log_rollout_stats()
                 self.logger.dump(self.num_timesteps)
+                dumped_at = self.num_timesteps
+        if logging and dumped_at != self.num_timesteps:  # the last, unfinished interval's records
+            self._log_rollout_stats()
+            self.logger.dump(self.num_timesteps)
         callback.on_training_end()
         self._callback = None
         return self

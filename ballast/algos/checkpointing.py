@@ -34,13 +34,12 @@ from ballast.envs.adopt import EnvSettings, adopt_env
 from ballast.envs.make import EnvLike, copies_for
 from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, resolve_extra_losses
-from ballast.policies.persistence import policy_entry
+from ballast.policies.persistence import learned_state, policy_entry
 from ballast.registry import algorithm_class, policy_class
 from ballast.residual.bases import base_from_checkpoint
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.spaces import same_kind, space_from_json, space_to_json, spaces_equal
 from ballast.transfer import (
-    ENV_BUFFER_PREFIXES,
     check_action_bounds,
     describe_difference,
     mismatch_error,
@@ -68,7 +67,8 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
     config = {
         "hyperparameters": model._config_to_json(),
         "policy": policy_entry(model.policy_class, model.policy_name, model.policy_config,
-                               model.policy.normalizer is not None, bool(getattr(model.config, "use_sde", False))),
+                               model.policy.normalizer is not None, bool(getattr(model.config, "use_sde", False)),
+                               model.policy_constructor_kwargs),
         "normalize_rewards": model.reward_normalizer is not None,
         "observation_space": space_to_json(model.observation_space),
         "action_space": space_to_json(model.action_space),
@@ -254,7 +254,8 @@ def _build(cls: type, ckpt: Checkpoint, env: EnvLike | None, device: str | torch
                 )
     model = cls.__new__(cls)
     policy = policy_cfg["name"] if saved_policy_class is cls.default_policy_class else saved_policy_class
-    arguments = dict(seed=cfg.get("seed"), device=device, policy_kwargs=policy_cfg["config"],
+    arguments = dict(seed=cfg.get("seed"), device=device,
+                     policy_kwargs={**policy_cfg["config"], **policy_cfg.get("constructor_kwargs", {})},
                      n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
                      normalize_rewards=cfg["normalize_rewards"],
                      env_kwargs=None if vec is not None else cfg.get("env_kwargs"))
@@ -291,9 +292,7 @@ def restore(model: Any, ckpt: Checkpoint) -> None:
                                    space_from_json(ckpt.config["action_space"]),
                                    model.observation_space, model.action_space)
         raise mismatch_error(what, lines)
-    # The action bounds come from the env's action space (the same as the saved one unless only sizes differ).
-    own = {k: v for k, v in model.policy.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
-    missing, unexpected = model.policy.load_state_dict({**saved, **own}, strict=False)
+    missing, unexpected = model.policy.load_state_dict(learned_state(saved), strict=False)
     if missing or unexpected:
         raise CheckpointError(f"the saved weights do not fit the policy: missing {missing}, unexpected {unexpected}")
     if model.reward_normalizer is not None and "reward_normalizer" in ckpt.tensors:
@@ -356,9 +355,8 @@ def set_parameters(model: Any, load_path_or_dict: Any, *, exact_match: bool, dev
     by_sb3_name = {_sb3_optimizer_name(entry.name): entry.optimizer for entry in model.optimizers}
     for name, state in params.items():
         if name == "policy":
-            own = {k: v for k, v in model.policy.state_dict().items() if k.startswith(ENV_BUFFER_PREFIXES)}
-            state = {k: torch.as_tensor(v) for k, v in state.items()}
-            missing_keys, unexpected = model.policy.load_state_dict({**state, **own}, strict=False)
+            state = learned_state({k: torch.as_tensor(v) for k, v in state.items()})
+            missing_keys, unexpected = model.policy.load_state_dict(state, strict=False)
             if exact_match and (missing_keys or unexpected):
                 raise ConfigurationError(f"the policy's weights do not fit: missing {missing_keys}, unexpected "
                                          f"{unexpected}")

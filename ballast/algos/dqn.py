@@ -40,11 +40,9 @@ from ballast.extensions import AuxModule, ExtraLoss, QOutputs, Transitions, add_
 from ballast.policies.fast_mlp import Affine, Layers
 from ballast.policies.modes import set_training_mode
 from ballast.policies.q_network import DQNPolicy, QNetwork, numpy_greedy_actor
+from ballast.policies.sb3_arguments import KIND_DEFAULTS
 from ballast.schedules import ScheduleLike, as_schedule
 from ballast.torch_compat import parameter_list_tensors
-
-#: SB3's DQN policy defaults ([64, 64] after vectors, no hidden layer after a CNN: PolicyConfig's own).
-DQN_POLICY_DEFAULTS: dict[str, Any] = {"activation_fn": "ReLU", "ortho_init": False}
 
 
 def linear_exploration(initial: float, final: float, fraction: float, progress_remaining: float) -> float:
@@ -159,7 +157,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self, DQN_POLICY_DEFAULTS)
+        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS["dqn"])
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:

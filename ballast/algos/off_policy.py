@@ -99,8 +99,8 @@ def parse_train_freq(train_freq: int | tuple[int, str] | list[Any]) -> tuple[int
 
 def policy_config(model: Any, defaults: dict[str, Any]) -> PolicyConfig:
     """The policy configuration from ``model.policy_kwargs`` over the algorithm's SB3 defaults."""
-    return PolicyConfig.from_policy_kwargs(model.policy_name, model.policy_kwargs, algorithm=model.algorithm_name,
-                                           defaults=defaults)
+    return PolicyConfig.from_policy_kwargs(model.policy_name, model.policy_config_kwargs,
+                                           algorithm=model.algorithm_name, defaults=defaults)
 
 
 def check_n_envs_train_freq(train_freq: tuple[int, str], n_envs: int) -> None:

@@ -229,6 +229,8 @@ def actor_critic_structure_reason(model: OnPolicyModel) -> str | None:
         return "the actions are chosen per node of a graph"
     if type(policy.action_head) not in FAST_HEADS:
         return f"the action head is a {type(policy.action_head).__name__}"
+    if "mlp_extractor" in policy._modules:
+        return "the policy has an mlp_extractor of its own"
     mlps = [policy.trunk] if policy.trunk is not None else [policy.actor_mlp, policy.critic_mlp]
     return networks_reason([policy.encoder, policy.vf_encoder], mlps, model.flat_params.params,
                            [model.flat_params], [policy])

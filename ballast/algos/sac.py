@@ -43,15 +43,9 @@ from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.optim import FlatParameters, make_adam
 from ballast.policies.continuous import LOG_STD_MAX, LOG_STD_MIN, ActorOutput, SACPolicy
 from ballast.policies.fast_mlp import Affine, CriticEnsemble, Layers
+from ballast.policies.sb3_arguments import KIND_DEFAULTS
 from ballast.residual.actions import residual_options
 from ballast.schedules import ScheduleLike, as_schedule
-
-#: SB3's SAC policy defaults (``policy_kwargs`` override them; ``net_arch``: ``[256, 256]``, from
-#: :func:`ballast.policies.config.default_net_arch`).
-SAC_POLICY_DEFAULTS: dict[str, Any] = {
-    "activation_fn": "ReLU", "ortho_init": False, "log_std_init": -3.0, "share_features_extractor": False,
-    "n_critics": 2,
-}
 
 
 @dataclass
@@ -189,7 +183,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self, SAC_POLICY_DEFAULTS)
+        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS["sac"])
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:

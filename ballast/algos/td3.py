@@ -40,6 +40,7 @@ from ballast.extensions import AuxModule, ExtraLoss, Transitions, term_stats
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.policies.continuous import TD3Policy
 from ballast.policies.fast_mlp import Affine, CriticEnsemble, Layers
+from ballast.policies.sb3_arguments import KIND_DEFAULTS
 from ballast.residual.actions import residual_options
 from ballast.schedules import ScheduleLike, as_schedule
 from ballast.torch_compat import tanh_backward
@@ -48,7 +49,7 @@ from ballast.torch_compat import tanh_backward
 def td3_policy_defaults(n_critics: int = 2) -> dict[str, Any]:
     """SB3's TD3 policy defaults: ReLU, separate encoders (``net_arch``: ``[400, 300]``, ``[256, 256]``
     after the NatureCNN, from :func:`ballast.policies.config.default_net_arch`)."""
-    return {"activation_fn": "ReLU", "ortho_init": False, "share_features_extractor": False, "n_critics": n_critics}
+    return {**KIND_DEFAULTS["td3"], "n_critics": n_critics}
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Policies: ``nn.Module``s that map observations to action distributions and values.
 
-They hold no optimizer; the algorithm owns optimisation.
+The algorithm owns optimisation: a policy answers SB3's ``policy.optimizer`` with the optimizer
+the algorithm steps (:mod:`ballast.policies.optimizer_handle`).
 """
 
 from ballast.policies.actor_critic import ActorCriticPolicy, PolicyOutput

@@ -33,6 +33,7 @@ from ballast.policies.heads import ActionAdapter, StateDependentHead, make_actio
 from ballast.policies.mlp import StackedMLP
 from ballast.policies.node_heads import NodeActionAdapter, is_node_action_space, make_node_head
 from ballast.policies.normalize import ObservationNormalizer
+from ballast.policies.sb3_arguments import LrSchedule, given_arguments, policy_config
 from ballast.ragged import GraphBatch, SetBatch
 from ballast.registry import register_policy
 
@@ -53,27 +54,73 @@ class PolicyOutput:
     values: torch.Tensor
 
 
+class LatentNetworks:
+    """SB3's ``mlp_extractor`` interface over an :class:`ActorCriticPolicy`'s own hidden layers."""
+
+    def __init__(self, policy: ActorCriticPolicy) -> None:
+        self.policy = policy
+        trunk = policy.trunk
+        self.latent_dim_pi = trunk.output_dim if trunk is not None else policy.actor_mlp.output_dim
+        self.latent_dim_vf = trunk.output_dim if trunk is not None else policy.critic_mlp.output_dim
+
+    def __call__(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(latent_pi, latent_vf)`` of features (both from the same features, as SB3's)."""
+        if self.policy.trunk is not None:
+            latent = self.policy.trunk(features)
+            return latent[0], latent[1]
+        return self.forward_actor(features), self.forward_critic(features)
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        trunk = self.policy.trunk
+        return trunk(features)[0] if trunk is not None else self.policy.actor_mlp(features)[0]
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        trunk = self.policy.trunk
+        return trunk(features)[1] if trunk is not None else self.policy.critic_mlp(features)[0]
+
+
 @register_policy
 class ActorCriticPolicy(BasePolicy):
     """Actor and critic MLPs over a shared (by default) encoder; see the module docstring."""
 
     supports_action_masks: ClassVar[bool] = True
+    default_optimizer_kwargs: ClassVar[dict[str, Any]] = {"eps": 1e-5}
 
     def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        *,
-        policy_name: str = "MlpPolicy",
-        config: PolicyConfig | None = None,
+        lr_schedule: LrSchedule | None = None,
+        net_arch: Any = None,
+        activation_fn: Any = None,
+        ortho_init: bool | None = None,
         use_sde: bool = False,
+        log_std_init: float | None = None,
+        full_std: bool | None = None,
+        use_expln: bool | None = None,
+        squash_output: bool | None = None,
+        features_extractor_class: Any = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        share_features_extractor: bool | None = None,
+        normalize_images: bool | None = None,
+        optimizer_class: Any = None,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        *,
+        policy_name: str | None = None,
+        config: PolicyConfig | None = None,
         normalize_observations: bool = False,
         encoder: nn.Module | None = None,
         residual: ResidualActions | None = None,
     ) -> None:
+        """SB3's arguments, in SB3's order (None: as ``config`` says, or SB3's default; see
+        :mod:`ballast.policies.sb3_arguments`), then Ballast's: the SB3 policy name the encoder
+        default follows, the :class:`PolicyConfig` an algorithm passes, running observation
+        normalisation, an encoder module to use, a residual policy's base."""
         super().__init__()
-        self.config = config or PolicyConfig()
+        policy_name = policy_name or self.default_policy_name
+        self.config = policy_config(config, given_arguments(locals(), "actor_critic"), "actor_critic", policy_name)
         self.policy_name = policy_name
+        self.lr_schedule = lr_schedule
         self.observation_space, self.action_space = observation_space, action_space
         self.use_sde = use_sde
         cfg = self.config
@@ -85,16 +132,17 @@ class ActorCriticPolicy(BasePolicy):
         self.vf_encoder = (
             None if cfg.share_features_extractor else cfg.make_features_extractor(net_space, policy_name)
         )
-        features_dim = self.encoder.features_dim
-        pi_sizes, vf_sizes = list(cfg.net_arch.get("pi", [])), list(cfg.net_arch.get("vf", []))
-        if pi_sizes == vf_sizes and self.vf_encoder is None:
-            self.trunk: StackedMLP | None = StackedMLP(features_dim, pi_sizes, cfg.activation_fn, copies=2)
-            self.actor_mlp = self.critic_mlp = None
+        self.features_dim = self.encoder.features_dim
+        self.trunk: StackedMLP | None = None
+        self.actor_mlp: StackedMLP | None = None
+        self.critic_mlp: StackedMLP | None = None
+        self._build_mlp_extractor()
+        own = self._modules.get("mlp_extractor")
+        if own is not None:
+            latent_pi_dim, latent_vf_dim = int(own.latent_dim_pi), int(own.latent_dim_vf)
+        elif self.trunk is not None:
             latent_pi_dim = latent_vf_dim = self.trunk.output_dim
         else:
-            self.trunk = None
-            self.actor_mlp = StackedMLP(features_dim, pi_sizes, cfg.activation_fn, copies=1)
-            self.critic_mlp = StackedMLP(features_dim, vf_sizes, cfg.activation_fn, copies=1)
             latent_pi_dim, latent_vf_dim = self.actor_mlp.output_dim, self.critic_mlp.output_dim
         self.node_level = is_node_action_space(action_space)
         if self.node_level:
@@ -113,7 +161,38 @@ class ActorCriticPolicy(BasePolicy):
         if residual is not None:
             zero_output_layer_(self.action_head.net)
 
+    def _build_mlp_extractor(self) -> None:
+        """Build the actor's and the critic's hidden layers on the features (SB3's hook).
+
+        Ballast's: one :class:`StackedMLP` for both when they share the encoder and have the same
+        sizes, else one each. A subclass may instead set ``self.mlp_extractor`` to a module with
+        SB3's interface (``latent_dim_pi``, ``latent_dim_vf``, ``forward_actor(features)``,
+        ``forward_critic(features)``), as SB3's custom-policy guide does; such a policy trains
+        with autograd.
+        """
+        cfg = self.config
+        pi_sizes, vf_sizes = list(cfg.net_arch.get("pi", [])), list(cfg.net_arch.get("vf", []))
+        if pi_sizes == vf_sizes and self.vf_encoder is None:
+            self.trunk = StackedMLP(self.features_dim, pi_sizes, cfg.activation_fn, copies=2)
+        else:
+            self.actor_mlp = StackedMLP(self.features_dim, pi_sizes, cfg.activation_fn, copies=1)
+            self.critic_mlp = StackedMLP(self.features_dim, vf_sizes, cfg.activation_fn, copies=1)
+
     # --- SB3's names for the parts ------------------------------------------------------------
+    @property
+    def mlp_extractor(self) -> Any:
+        """SB3's ``mlp_extractor``: a subclass's own module, or a view of Ballast's hidden layers
+        with SB3's interface (``latent_dim_pi``, ``latent_dim_vf``, ``forward_actor``,
+        ``forward_critic``, and called on features, both latents)."""
+        own = self._modules.get("mlp_extractor")
+        return own if own is not None else LatentNetworks(self)
+
+    def extract_features(self, obs: Obs) -> Any:
+        """SB3's ``extract_features``: the encoder's features of (normalised) observations, or the
+        pair ``(actor features, critic features)`` when the critic has an encoder of its own."""
+        features = self.encoder(obs)
+        return features if self.vf_encoder is None else (features, self.vf_encoder(obs))
+
     @property
     def features_extractor(self) -> nn.Module:
         """The encoder of the observations (SB3's ``features_extractor``; the actor's when not shared)."""
@@ -148,6 +227,9 @@ class ActorCriticPolicy(BasePolicy):
             if mlp is not None:
                 mlp.reset_parameters(gain=np.sqrt(2))
         gains = [(self.encoder, np.sqrt(2)), (self.action_head.net, 0.01), (self.value_head, 1.0)]
+        own = self._modules.get("mlp_extractor")
+        if own is not None:
+            gains.append((own, np.sqrt(2)))
         if self.vf_encoder is not None:
             gains.append((self.vf_encoder, np.sqrt(2)))
         if self.node_level:
@@ -169,6 +251,9 @@ class ActorCriticPolicy(BasePolicy):
             latent = self.trunk(features)
             return latent[0], latent[1]
         vf_features = features if self.vf_encoder is None else self.vf_encoder(obs)
+        own = self._modules.get("mlp_extractor")
+        if own is not None:
+            return own.forward_actor(features), own.forward_critic(vf_features)
         return self.actor_mlp(features)[0], self.critic_mlp(vf_features)[0]
 
     def outputs(self, obs: Obs, action_masks: Any = None) -> PolicyOutput:
@@ -197,11 +282,12 @@ class ActorCriticPolicy(BasePolicy):
 
     def forward(self, obs: Obs, deterministic: bool = False, action_masks: Any = None
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample (or take the mode of) actions; returns ``(actions, values, log_probs)``."""
+        """Sample (or take the mode of) actions for (normalised) observations; returns SB3's
+        ``(actions, values, log_probs)``, the values of shape ``(batch, 1)``."""
         out = self.outputs(obs, action_masks)
         dist = out.distribution
         actions = dist.mode() if deterministic else dist.sample()
-        return actions, out.values, dist.log_prob(actions)
+        return actions, out.values.unsqueeze(-1), dist.log_prob(actions)
 
     def evaluate_actions(self, obs: Obs, actions: torch.Tensor, action_masks: Any = None
                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyOutput]:
@@ -213,8 +299,6 @@ class ActorCriticPolicy(BasePolicy):
         """V(obs) for (already normalised) observations."""
         _, _, latent_vf = self.latents(obs)
         return self.value_head(latent_vf).squeeze(-1)
-
-
 
     def env_actions(self, actions: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
         """Sampled actions as the env takes them (for a residual policy: ``clip(base + scale * residual)``)."""
@@ -241,3 +325,17 @@ class ActorCriticPolicy(BasePolicy):
         """Draw new gSDE exploration matrices (no-op without gSDE)."""
         if isinstance(self.action_head, StateDependentHead):
             self.action_head.reset_noise(n_envs)
+
+
+@register_policy
+class ActorCriticCnnPolicy(ActorCriticPolicy):
+    """SB3's ``ActorCriticCnnPolicy`` (PPO's and A2C's ``CnnPolicy``): the NatureCNN encoder by default."""
+
+    default_policy_name: ClassVar[str] = "CnnPolicy"
+
+
+@register_policy
+class MultiInputActorCriticPolicy(ActorCriticPolicy):
+    """SB3's ``MultiInputActorCriticPolicy`` (``MultiInputPolicy``): an encoder per key of a Dict space."""
+
+    default_policy_name: ClassVar[str] = "MultiInputPolicy"

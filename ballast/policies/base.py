@@ -19,6 +19,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.errors import CheckpointError, ObservationError
+from ballast.import_path import import_path
 from ballast.policies.modes import set_training_mode
 from ballast.policies.optimizer_handle import OptimizerHandle
 from ballast.ragged import collate
@@ -30,6 +31,11 @@ class BasePolicy(OptimizerHandle, nn.Module):
 
     #: Whether ``forward`` and ``act`` take ``action_masks`` (PPO's and A2C's actor-critic).
     supports_action_masks: ClassVar[bool] = False
+    #: The SB3 policy name whose default encoder a policy built without one uses (SB3's
+    #: ``CnnPolicy`` classes: ``"CnnPolicy"``, the NatureCNN).
+    default_policy_name: ClassVar[str] = "MlpPolicy"
+    #: SB3's options of the default Adam of a policy built alone (see ``optimizer``).
+    default_optimizer_kwargs: ClassVar[dict[str, Any]] = {}
     observation_space: spaces.Space
     action_space: spaces.Space
 
@@ -39,6 +45,18 @@ class BasePolicy(OptimizerHandle, nn.Module):
         for parameter in self.parameters():
             return parameter.device
         return torch.device("cpu")
+
+    def _standalone_optimizer(self) -> Any:
+        """SB3's optimizer of a policy built alone with an ``lr_schedule``: ``optimizer_class`` (Adam
+        by default) over all parameters at ``lr_schedule(1)``, built once when first asked for."""
+        own = self.__dict__.get("_own_optimizer")
+        schedule = getattr(self, "lr_schedule", None)
+        if own is None and schedule is not None:
+            config = self.config
+            cls = torch.optim.Adam if config.optimizer_class is None else import_path(config.optimizer_class)
+            options = dict(config.optimizer_kwargs or self.default_optimizer_kwargs)
+            own = self.__dict__["_own_optimizer"] = cls(self.parameters(), lr=schedule(1.0), **options)
+        return own
 
     def set_training_mode(self, mode: bool) -> None:
         """Train (``True``) or eval mode, as SB3's; see :mod:`ballast.policies.modes`."""

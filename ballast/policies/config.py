@@ -127,37 +127,61 @@ class PolicyConfig:
         kwargs = dict(policy_kwargs or {})
         if set(kwargs) >= _SAVED_FIELDS or "encoder_options" in kwargs:
             return cls.from_json({**(defaults or {}), **kwargs})
-        kind = POLICY_KIND.get(algorithm, "actor_critic")
-        supported = POLICY_KWARGS[kind]
-        unknown = sorted(set(kwargs) - set(supported))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown policy_kwargs {unknown} for {algorithm.upper()}; supported: {sorted(supported)}")
+        _check_known(kwargs, algorithm)
         kwargs = {**(defaults or {}), **kwargs}
         config = cls()
-        extractor = kwargs.pop("features_extractor_class", None)
-        config.features_extractor_class = None if extractor is None else extractor_reference(extractor)
-        config.features_extractor_kwargs = extractor_kwargs(kwargs.pop("features_extractor_kwargs", None),
-                                                            config.features_extractor_class)
-        default_arch = default_net_arch(kind, uses_nature_cnn(policy_name, config.features_extractor_class))
-        net_arch = kwargs.pop("net_arch", None)
-        config.net_arch = default_arch if net_arch is None else parse_net_arch(net_arch, kind, algorithm)
+        config._apply(kwargs, algorithm)
+        if kwargs.get("net_arch") is None:
+            kind = POLICY_KIND.get(algorithm, "actor_critic")
+            config.net_arch = default_net_arch(kind, uses_nature_cnn(policy_name, config.features_extractor_class))
+        return config
+
+    def updated(self, policy_kwargs: Mapping[str, Any], algorithm: str = "ppo") -> PolicyConfig:
+        """A copy with the fields SB3's ``policy_kwargs`` name replaced (checked as in
+        :meth:`from_policy_kwargs`); the others, ``net_arch`` included, stay as they are."""
+        kwargs = dict(policy_kwargs)
+        _check_known(kwargs, algorithm)
+        config = PolicyConfig.from_json(self.to_json())
+        config._apply(kwargs, algorithm)
+        return config
+
+    def _apply(self, kwargs: Mapping[str, Any], algorithm: str) -> None:
+        """Set the fields the (known) ``policy_kwargs`` name, each turned into data."""
+        kwargs = dict(kwargs)
+        if "features_extractor_class" in kwargs:
+            extractor = kwargs.pop("features_extractor_class")
+            self.features_extractor_class = None if extractor is None else extractor_reference(extractor)
+        if "features_extractor_kwargs" in kwargs or "features_extractor_class" in kwargs:
+            self.features_extractor_kwargs = extractor_kwargs(kwargs.pop("features_extractor_kwargs", None),
+                                                              self.features_extractor_class)
+        if kwargs.get("net_arch") is not None:
+            self.net_arch = parse_net_arch(kwargs.pop("net_arch"), POLICY_KIND.get(algorithm, "actor_critic"),
+                                           algorithm)
         if "activation_fn" in kwargs:
-            config.activation_fn = activation_name(kwargs.pop("activation_fn"))
-        optimizer = kwargs.pop("optimizer_class", None)
-        config.optimizer_class = None if optimizer is None else optimizer_reference(optimizer)
-        given = kwargs.pop("optimizer_kwargs", None)
-        config.optimizer_kwargs = {} if given is None else optimizer_kwargs(given, config.optimizer_class or ADAM)
+            self.activation_fn = activation_name(kwargs.pop("activation_fn"))
+        if "optimizer_class" in kwargs:
+            optimizer = kwargs.pop("optimizer_class")
+            self.optimizer_class = None if optimizer is None else optimizer_reference(optimizer)
+        if "optimizer_kwargs" in kwargs or "optimizer_class" in kwargs:
+            given = kwargs.pop("optimizer_kwargs", None)
+            self.optimizer_kwargs = {} if given is None else optimizer_kwargs(given, self.optimizer_class or ADAM)
         for key in ("ortho_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
                     "normalize_images"):
             if key in kwargs:
-                setattr(config, key, _flag(key, kwargs.pop(key)))
+                setattr(self, key, _flag(key, kwargs.pop(key)))
         for key in ("log_std_init", "clip_mean"):
             if key in kwargs:
-                setattr(config, key, _number(key, kwargs.pop(key)))
+                setattr(self, key, _number(key, kwargs.pop(key)))
         if "n_critics" in kwargs:
-            config.n_critics = _positive_int("n_critics", kwargs.pop("n_critics"))
-        return config
+            self.n_critics = _positive_int("n_critics", kwargs.pop("n_critics"))
+
+
+def _check_known(kwargs: Mapping[str, Any], algorithm: str) -> None:
+    supported = POLICY_KWARGS[POLICY_KIND.get(algorithm, "actor_critic")]
+    unknown = sorted(set(kwargs) - set(supported))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown policy_kwargs {unknown} for {algorithm.upper()}; supported: {sorted(supported)}")
 
 
 def _flag(key: str, value: Any) -> bool:

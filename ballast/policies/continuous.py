@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.distributions import SQUASH_EPS, SquashedGaussian, StateDependentGaussian, gsde_std
-from ballast.errors import UnsupportedSpaceError
+from ballast.errors import ConfigurationError, UnsupportedSpaceError
 from ballast.policies.base import BasePolicy
 from ballast.policies.config import PolicyConfig
 from ballast.policies.fast_mlp import column_forward, column_input_grad, column_weight_grad
@@ -39,6 +39,7 @@ from ballast.policies.heads import ActionAdapter, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
 from ballast.policies.normalize import ObservationNormalizer
 from ballast.policies.optimizer_handle import OptimizerHandle
+from ballast.policies.sb3_arguments import LrSchedule, given_arguments, policy_config
 from ballast.registry import register_policy
 from ballast.torch_compat import parameter_list_tensors
 
@@ -227,6 +228,13 @@ class SquashedGaussianActor(OptimizerHandle, nn.Module):
         std = gsde_std(self.log_std, self.use_expln, SQUASH_EPS)
         return std if self.full_std else std.expand(self.latent_dim, self.action_dim)
 
+    def get_std(self) -> torch.Tensor:
+        """SB3's ``actor.get_std()``: gSDE's standard deviations (:meth:`sde_std`); only with gSDE."""
+        if not self.use_sde:
+            raise ConfigurationError("get_std() needs gSDE (use_sde=True), as in SB3; without it the standard "
+                                     "deviation depends on the observation: actor.outputs(obs) gives it")
+        return self.sde_std()
+
     @torch.no_grad()
     def reset_noise(self, n: int = 1) -> None:
         """Draw new gSDE noise matrices, one per env copy (no-op without gSDE)."""
@@ -335,12 +343,13 @@ class OffPolicyActorCritic(BasePolicy):
     #: The ``deterministic`` default of :meth:`forward` and :meth:`act`.
     deterministic_default: bool = False
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *, policy_name: str,
-                 config: PolicyConfig | None, normalize_observations: bool, residual: ResidualActions | None
-                 ) -> None:
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule: LrSchedule | None,
+                 *, policy_name: str, config: PolicyConfig, normalize_observations: bool,
+                 residual: ResidualActions | None) -> None:
         super().__init__()
-        self.config = config or PolicyConfig()
+        self.config = config
         self.policy_name = policy_name
+        self.lr_schedule = lr_schedule
         self.observation_space, self.action_space = observation_space, action_space
         self.residual = residual
         self.network_observation_space = (observation_space if residual is None
@@ -410,10 +419,20 @@ class OffPolicyActorCritic(BasePolicy):
 class SACPolicy(OffPolicyActorCritic):
     """Squashed Gaussian actor, critic ensemble and its target; see the module docstring."""
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
-                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
-                 normalize_observations: bool = False, residual: ResidualActions | None = None) -> None:
-        super().__init__(observation_space, action_space, policy_name=policy_name, config=config,
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 lr_schedule: LrSchedule | None = None, net_arch: Any = None, activation_fn: Any = None,
+                 use_sde: bool = False, log_std_init: float | None = None, use_expln: bool | None = None,
+                 clip_mean: float | None = None, features_extractor_class: Any = None,
+                 features_extractor_kwargs: dict[str, Any] | None = None, normalize_images: bool | None = None,
+                 optimizer_class: Any = None, optimizer_kwargs: dict[str, Any] | None = None,
+                 n_critics: int | None = None, share_features_extractor: bool | None = None, *,
+                 ortho_init: bool | None = None, full_std: bool | None = None, policy_name: str | None = None,
+                 config: PolicyConfig | None = None, normalize_observations: bool = False,
+                 residual: ResidualActions | None = None) -> None:
+        """SB3's arguments in SB3's order (see :mod:`ballast.policies.sb3_arguments`), then Ballast's."""
+        policy_name = policy_name or self.default_policy_name
+        super().__init__(observation_space, action_space, lr_schedule, policy_name=policy_name,
+                         config=policy_config(config, given_arguments(locals(), "sac"), "sac", policy_name),
                          normalize_observations=normalize_observations, residual=residual)
         self.use_sde = use_sde
         cfg = self.config
@@ -436,12 +455,20 @@ class TD3Policy(OffPolicyActorCritic):
 
     deterministic_default = True
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
-                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 lr_schedule: LrSchedule | None = None, net_arch: Any = None, activation_fn: Any = None,
+                 features_extractor_class: Any = None, features_extractor_kwargs: dict[str, Any] | None = None,
+                 normalize_images: bool | None = None, optimizer_class: Any = None,
+                 optimizer_kwargs: dict[str, Any] | None = None, n_critics: int | None = None,
+                 share_features_extractor: bool | None = None, *, ortho_init: bool | None = None,
+                 use_sde: bool = False, policy_name: str | None = None, config: PolicyConfig | None = None,
                  normalize_observations: bool = False, residual: ResidualActions | None = None) -> None:
+        """SB3's arguments in SB3's order (see :mod:`ballast.policies.sb3_arguments`), then Ballast's."""
         if use_sde:
             raise UnsupportedSpaceError("TD3 and DDPG do not support gSDE (use_sde=True)")
-        super().__init__(observation_space, action_space, policy_name=policy_name, config=config,
+        policy_name = policy_name or self.default_policy_name
+        super().__init__(observation_space, action_space, lr_schedule, policy_name=policy_name,
+                         config=policy_config(config, given_arguments(locals(), "td3"), "td3", policy_name),
                          normalize_observations=normalize_observations, residual=residual)
         cfg = self.config
         pi_sizes, _ = actor_critic_sizes(cfg)
@@ -450,6 +477,34 @@ class TD3Policy(OffPolicyActorCritic):
                                         cfg.ortho_init)
         self._build_critics(self.actor)
         self.actor_target = _frozen_copy(self.actor)
+
+
+@register_policy
+class SACCnnPolicy(SACPolicy):
+    """SB3's ``sac.policies.CnnPolicy``: SAC's policy with the NatureCNN encoder by default."""
+
+    default_policy_name = "CnnPolicy"
+
+
+@register_policy
+class SACMultiInputPolicy(SACPolicy):
+    """SB3's ``sac.policies.MultiInputPolicy``: SAC's policy with an encoder per key of a Dict space."""
+
+    default_policy_name = "MultiInputPolicy"
+
+
+@register_policy
+class TD3CnnPolicy(TD3Policy):
+    """SB3's ``td3.policies.CnnPolicy`` (also DDPG's): the NatureCNN encoder by default."""
+
+    default_policy_name = "CnnPolicy"
+
+
+@register_policy
+class TD3MultiInputPolicy(TD3Policy):
+    """SB3's ``td3.policies.MultiInputPolicy`` (also DDPG's): an encoder per key of a Dict space."""
+
+    default_policy_name = "MultiInputPolicy"
 
 
 def target_pairs(policy: nn.Module) -> list[tuple[nn.Module, list[nn.Parameter]]]:

@@ -158,7 +158,8 @@ class ActionAdapter(nn.Module):
     Box: clipped to the bounds (or, for squashed policies acting in [-1, 1], mapped affinely onto
     the bounds: ``low + (a + 1) / 2 * (high - low)``); Discrete and MultiDiscrete: shifted by the
     space's ``start``; MultiBinary: as 0/1 integers. One mapping shared by predict, rollouts,
-    evaluation and export.
+    evaluation and export. Its tensors come from the action space, which a checkpoint records, so
+    they are not part of the policy's ``state_dict`` (which holds what was learned, as SB3's).
     """
 
     def __init__(self, action_space: spaces.Space, squashed: bool = False) -> None:
@@ -169,11 +170,13 @@ class ActionAdapter(nn.Module):
         self.squashed = squashed
         self.shape = tuple(action_space.shape) if action_space.shape is not None else ()
         if isinstance(action_space, spaces.Box):
-            self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1))
-            self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1))
+            self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1),
+                                 persistent=False)
+            self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1),
+                                 persistent=False)
         elif isinstance(action_space, (spaces.Discrete, spaces.MultiDiscrete)):
             start = np.asarray(action_space.start).reshape(-1)
-            self.register_buffer("start", torch.as_tensor(start, dtype=torch.long))
+            self.register_buffer("start", torch.as_tensor(start, dtype=torch.long), persistent=False)
 
     def forward(self, actions: torch.Tensor) -> torch.Tensor:
         if self.kind == "Box":

@@ -84,8 +84,10 @@ class NodeActionAdapter(nn.Module):
         self.squashed = False
         self.shape = tuple(action_space.feature_shape) if isinstance(action_space, NodeBox) else ()
         if isinstance(action_space, NodeBox):
-            self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1))
-            self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1))
+            self.register_buffer("low", torch.as_tensor(action_space.low, dtype=torch.float32).reshape(-1),
+                                 persistent=False)
+            self.register_buffer("high", torch.as_tensor(action_space.high, dtype=torch.float32).reshape(-1),
+                                 persistent=False)
 
     def forward(self, actions: SetBatch) -> SetBatch:
         if self.kind == "NodeBox":

@@ -82,7 +82,8 @@ def numpy_actor(policy: torch.nn.Module, rng: np.random.Generator) -> NumpyActor
     """A :class:`NumpyActor` for ``policy`` when its structure is the supported one, else None."""
     supported = (
         # A subclass that changes how the policy acts (forward, the one override point) acts through it.
-        all(getattr(type(policy), name) is getattr(ActorCriticPolicy, name) for name in ("forward", "outputs", "act"))
+        all(getattr(type(policy), name) is getattr(ActorCriticPolicy, name)
+            for name in ("forward", "outputs", "act", "latents", "_latents_from"))
         and next(policy.parameters()).device.type == "cpu"
         and getattr(policy, "residual", None) is None
         and isinstance(policy.encoder, FlattenEncoder)

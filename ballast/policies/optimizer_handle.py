@@ -3,8 +3,11 @@
 
 The algorithm owns its optimizers (:mod:`ballast.algos.optimizers` registers, schedules and saves
 them); a network only holds a weak handle on its optimizer, so copying a policy (export, a target
-network) copies no optimizer state. The handle is read-only: the optimizer is chosen with
-``policy_kwargs=dict(optimizer_class=..., optimizer_kwargs=...)``, as in SB3.
+network) copies no optimizer state. A policy built alone with SB3's ``lr_schedule`` (behaviour
+cloning, SB3's ``policy_class(observation_space, action_space, lr_schedule)``) builds an optimizer
+of its own the first time it is asked for, as SB3's policy does in its constructor. The handle is
+read-only: the optimizer is chosen with ``policy_kwargs=dict(optimizer_class=..., optimizer_kwargs=...)``,
+as in SB3.
 """
 
 from __future__ import annotations
@@ -24,7 +27,12 @@ class OptimizerHandle:
     def optimizer(self) -> Any:
         """The optimizer that steps this network's parameters in training, or None."""
         ref = self.__dict__.get("_optimizer_ref")
-        return ref() if ref is not None else None
+        attached = ref() if ref is not None else None
+        return attached if attached is not None else self._standalone_optimizer()
+
+    def _standalone_optimizer(self) -> Any:
+        """The optimizer of a network no algorithm trains (None here; see BasePolicy)."""
+        return None
 
     @optimizer.setter
     def optimizer(self, value: Any) -> None:

@@ -9,6 +9,7 @@ also takes the policy out of a model's file.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -24,18 +25,31 @@ from ballast.spaces import space_from_json, space_to_json
 
 POLICY_KIND = "policy"
 
+# Buffers that describe the env rather than what was learned: built from the spaces, not saved (files
+# written before they were left out of the state dict hold them; :func:`learned_state` drops them).
+ENV_BUFFER_PREFIXES = ("action_adapter.",)
 
-def policy_entry(cls: type[nn.Module], name: str, config: Any, normalize_observations: bool, use_sde: bool
-                 ) -> dict[str, Any]:
-    """What rebuilds a policy: the ``"policy"`` entry of a checkpoint's config."""
-    return {"name": name, "class": policy_reference(cls), "config": config.to_json(),
-            "normalize_observations": normalize_observations, "use_sde": use_sde}
+
+def learned_state(saved: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A saved policy state without the buffers that describe the env (see ENV_BUFFER_PREFIXES)."""
+    return {key: value for key, value in saved.items() if not key.startswith(ENV_BUFFER_PREFIXES)}
+
+
+def policy_entry(cls: type[nn.Module], name: str, config: Any, normalize_observations: bool, use_sde: bool,
+                 constructor_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What rebuilds a policy: the ``"policy"`` entry of a checkpoint's config (``constructor_kwargs``:
+    a user's policy class's own ``policy_kwargs``, see :func:`ballast.policies.sb3_arguments.split_policy_kwargs`)."""
+    entry = {"name": name, "class": policy_reference(cls), "config": config.to_json(),
+             "normalize_observations": normalize_observations, "use_sde": use_sde}
+    if constructor_kwargs:
+        entry["constructor_kwargs"] = dict(constructor_kwargs)
+    return entry
 
 
 def policy_config_json(policy: nn.Module) -> dict[str, Any]:
     """:func:`policy_entry` of a policy built by Ballast."""
     return policy_entry(type(policy), policy.policy_name, policy.config, policy.normalizer is not None,
-                        bool(getattr(policy, "use_sde", False)))
+                        bool(getattr(policy, "use_sde", False)), getattr(policy, "constructor_kwargs", None))
 
 
 def policy_checkpoint(policy: nn.Module) -> Checkpoint:
@@ -72,7 +86,7 @@ def load_policy(path: str | Path | BinaryIO, device: str | torch.device = "auto"
         policy = _build(ckpt)
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{source} is missing or has malformed content ({err!r}); the file is damaged") from None
-    missing, unexpected = policy.load_state_dict(ckpt.tensors["policy"], strict=False)
+    missing, unexpected = policy.load_state_dict(learned_state(ckpt.tensors["policy"]), strict=False)
     if missing or unexpected:
         raise CheckpointError(f"{source}: the saved weights do not fit the policy: missing {missing}, "
                               f"unexpected {unexpected}")
@@ -98,7 +112,10 @@ def _build(ckpt: Checkpoint) -> nn.Module:
         extra["residual"] = ResidualActions(base, observation_space, action_space, scale=residual["residual_scale"],
                                             append_base_action=residual["append_base_action"])
     with torch.random.fork_rng(devices=[]):  # building draws initial weights, which the saved ones replace
-        return cls(observation_space, action_space, policy_name=entry["name"],
-                   config=PolicyConfig.from_json(entry["config"]), use_sde=use_sde,
-                   normalize_observations=entry["normalize_observations"], **extra)
+        policy = cls(observation_space, action_space, policy_name=entry["name"],
+                     config=PolicyConfig.from_json(entry["config"]), use_sde=use_sde,
+                     normalize_observations=entry["normalize_observations"], **extra,
+                     **entry.get("constructor_kwargs", {}))
+    policy.constructor_kwargs = dict(entry.get("constructor_kwargs", {}))
+    return policy
 

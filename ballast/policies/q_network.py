@@ -14,6 +14,7 @@ belongs to the algorithm.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,6 +29,7 @@ from ballast.policies.fast_mlp import affine
 from ballast.policies.heads import ActionAdapter
 from ballast.policies.mlp import activation_function
 from ballast.policies.normalize import ObservationNormalizer
+from ballast.policies.sb3_arguments import LrSchedule, given_arguments, policy_config
 from ballast.registry import register_policy
 from ballast.torch_compat import parameter_list_tensors
 
@@ -80,16 +82,23 @@ class QNetwork(nn.Module):
 class DQNPolicy(BasePolicy):
     """Q-network and target network for a Discrete action space; see the module docstring."""
 
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, *,
-                 policy_name: str = "MlpPolicy", config: PolicyConfig | None = None, use_sde: bool = False,
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 lr_schedule: LrSchedule | None = None, net_arch: Any = None, activation_fn: Any = None,
+                 features_extractor_class: Any = None, features_extractor_kwargs: dict[str, Any] | None = None,
+                 normalize_images: bool | None = None, optimizer_class: Any = None,
+                 optimizer_kwargs: dict[str, Any] | None = None, *, ortho_init: bool | None = None,
+                 use_sde: bool = False, policy_name: str | None = None, config: PolicyConfig | None = None,
                  normalize_observations: bool = False) -> None:
+        """SB3's arguments in SB3's order (see :mod:`ballast.policies.sb3_arguments`), then Ballast's."""
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
             raise UnsupportedSpaceError(f"DQN needs a Discrete action space, got {action_space}")
         if use_sde:
             raise UnsupportedSpaceError("DQN does not support gSDE (use_sde=True)")
-        self.config = config or PolicyConfig()
+        policy_name = policy_name or self.default_policy_name
+        self.config = policy_config(config, given_arguments(locals(), "dqn"), "dqn", policy_name)
         self.policy_name = policy_name
+        self.lr_schedule = lr_schedule
         self.observation_space, self.action_space = observation_space, action_space
         cfg = self.config
         sizes = list(cfg.net_arch.get("qf", cfg.net_arch.get("pi", [])))
@@ -114,6 +123,20 @@ class DQNPolicy(BasePolicy):
 
     def reset_noise(self, n_envs: int = 1) -> None:
         """No gSDE here (kept so that every policy answers it)."""
+
+
+@register_policy
+class DQNCnnPolicy(DQNPolicy):
+    """SB3's ``dqn.policies.CnnPolicy``: DQN's policy with the NatureCNN encoder by default."""
+
+    default_policy_name = "CnnPolicy"
+
+
+@register_policy
+class DQNMultiInputPolicy(DQNPolicy):
+    """SB3's ``dqn.policies.MultiInputPolicy``: DQN's policy with an encoder per key of a Dict space."""
+
+    default_policy_name = "MultiInputPolicy"
 
 
 class NumpyGreedyActor:

@@ -5,7 +5,6 @@ import os
 
 import gymnasium as gym
 import numpy as np
-import pytest
 from gymnasium import spaces
 
 
@@ -100,15 +99,13 @@ def test_action_masker_example():
     assert masks[action] and masks.sum() == 5
 
 
-@pytest.mark.xfail(strict=True, reason="ballast.common.policies (BasePolicy) is missing, and policy(obs, "
-                   "deterministic=True) does not return SB3's (actions, values, log_prob)")
 def test_export_to_onnx_ppo():
     from typing import Tuple
 
     import torch as th
-    from ballast.common.policies import BasePolicy
 
     from ballast import PPO
+    from ballast.common.policies import BasePolicy
 
     class OnnxableSB3Policy(th.nn.Module):
         def __init__(self, policy: BasePolicy):

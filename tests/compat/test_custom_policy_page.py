@@ -148,8 +148,6 @@ def test_multiple_inputs_custom_combined_extractor():
     assert action.shape == () and action.dtype == np.int64
 
 
-@pytest.mark.xfail(strict=True, reason="subclassing SB3's ActorCriticPolicy (ballast.common.policies, "
-                   "_build_mlp_extractor, a policy class as PPO's first argument) is not supported")
 def test_advanced_example_custom_actor_critic_policy():
     run_as_script('''
     from typing import Callable, Dict, List, Optional, Tuple, Type, Union

@@ -56,7 +56,7 @@ ConvertCallback | same | ballast.common.callbacks.ConvertCallback |
 EvalCallback | same | ballast.common.callbacks.EvalCallback | also takes an env id and `seed=`; records `eval/std_reward`
 StopTrainingOnRewardThreshold | same | ballast.common.callbacks.StopTrainingOnRewardThreshold |
 EveryNTimesteps | same | ballast.common.callbacks.EveryNTimesteps |
-LogEveryNTimesteps | same | ballast.common.callbacks.LogEveryNTimesteps | `learn` also dumps once at its end, with `log_interval=None` too
+LogEveryNTimesteps | same | ballast.common.callbacks.LogEveryNTimesteps |
 StopTrainingOnMaxEpisodes | same | ballast.common.callbacks.StopTrainingOnMaxEpisodes |
 StopTrainingOnNoModelImprovement | same | ballast.common.callbacks.StopTrainingOnNoModelImprovement |
 ProgressBarCallback | same | ballast.common.callbacks.ProgressBarCallback |
@@ -268,13 +268,13 @@ RunningMeanStd | different | ballast.policies.normalize.RunningMeanStd | an `nn.
 [stable_baselines3.common.sb2_compat.rmsprop_tf_like]
 RMSpropTFLike | same | ballast.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike |
 [stable_baselines3.common.envs]
-BitFlippingEnv | missing | | SB3's test envs are not provided
-FakeImageEnv | missing | |
-IdentityEnv | missing | |
-IdentityEnvBox | missing | |
-IdentityEnvMultiBinary | missing | |
-IdentityEnvMultiDiscrete | missing | |
-SimpleMultiObsEnv | missing | |
+BitFlippingEnv | same | ballast.common.envs.BitFlippingEnv | also `ballast.envs.testing`; seeded by `reset(seed=...)` (no `seed` method: Gymnasium dropped it)
+FakeImageEnv | same | ballast.common.envs.FakeImageEnv | images drawn from the env's seeded generator
+IdentityEnv | same | ballast.common.envs.IdentityEnv | states drawn from the env's seeded generator, not from the action space it shares with the observations
+IdentityEnvBox | same | ballast.common.envs.IdentityEnvBox |
+IdentityEnvMultiBinary | same | ballast.common.envs.IdentityEnvMultiBinary |
+IdentityEnvMultiDiscrete | same | ballast.common.envs.IdentityEnvMultiDiscrete |
+SimpleMultiObsEnv | same | ballast.common.envs.SimpleMultiObsEnv | random starts drawn from the env's seeded generator; grids other than 4 x 4 work (border open, inside walls)
 [stable_baselines3.ppo]
 PPO | missing | | `from ballast import PPO`
 MlpPolicy | missing | | policies are chosen by name: `"MlpPolicy"`

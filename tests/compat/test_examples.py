@@ -105,11 +105,9 @@ def test_multiprocessing_with_off_policy_algorithms():
     assert model.replay_buffer.size() == 480 // 4  # one row per call to step, each holding the 4 copies
 
 
-@pytest.mark.xfail(strict=True, reason="ballast.common.envs (SB3's SimpleMultiObsEnv) is missing")
 def test_dict_observations():
-    from ballast.common.envs import SimpleMultiObsEnv
-
     from ballast import PPO
+    from ballast.common.envs import SimpleMultiObsEnv
 
     # Stable Baselines provides SimpleMultiObsEnv as an example environment with Dict observations
     env = SimpleMultiObsEnv(random_start=False)

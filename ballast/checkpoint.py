@@ -109,6 +109,13 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty (0 bytes); it is not a Ballast checkpoint. Use an earlier checkpoint")
     if not zipfile.is_zipfile(path):
+        with path.open("rb") as file:
+            head = file.read(2)
+        if len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # a pickle's PROTO opcode
+            raise CheckpointError(
+                f"{path} is a Python pickle (SB3's save_replay_buffer and VecNormalize.save write those), not a "
+                "Ballast file; Ballast never unpickles. Save the buffer again with Ballast's save_replay_buffer, "
+                "and read SB3 models with ballast.import_sb3")
         raise CheckpointError(
             f"{path} is not a zip file, so not a Ballast checkpoint (it may be truncated or corrupted); "
             "use an earlier checkpoint or save the model again"

@@ -244,3 +244,13 @@ def configure(folder: str | Path | None = None, format_strings: list[str] | None
     if format_strings and format_strings != ["stdout"]:
         logger.log(f"Logging to {folder}")
     return logger
+
+
+def latest_run_id(log_path: str | Path = "", log_name: str = "") -> int:
+    """The highest ``N`` of the folders ``<log_path>/<log_name>_<N>`` (0 when there is none): the run
+    folders ``learn(tb_log_name=...)`` writes (SB3's ``get_latest_run_id``)."""
+    folder = Path(log_path)
+    if not folder.is_dir():
+        return 0
+    suffixes = (path.name[len(log_name) + 1:] for path in folder.iterdir() if path.name.startswith(f"{log_name}_"))
+    return max((int(suffix) for suffix in suffixes if suffix.isdigit()), default=0)

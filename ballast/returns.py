@@ -133,3 +133,14 @@ def q_learning_target(
     else:
         next_values = next_q_target.gather(1, next_q_online.argmax(dim=1, keepdim=True)).squeeze(1)
     return rewards + discounts * next_values
+
+
+def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """How much of the returns' variance the value predictions explain: ``1 - Var[y - y_hat] / Var[y]``.
+
+    1 is a perfect prediction, 0 no better than a constant, negative worse than one; NaN when the
+    returns do not vary. (SB3's ``explained_variance``.)
+    """
+    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+    var_y = np.var(y_true)
+    return float("nan") if var_y == 0 else float(1 - np.var(y_true - y_pred) / var_y)

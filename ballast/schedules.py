@@ -29,16 +29,30 @@ class ConstantSchedule:
 
 @dataclass(frozen=True)
 class LinearSchedule:
-    """Linear from ``start`` (progress_remaining = 1) to ``end`` (progress_remaining = 0)."""
+    """Linear from ``start`` (progress_remaining = 1) to ``end``, reached once ``end_fraction`` of
+    training has passed and kept after (SB3's ``LinearSchedule(start, end, end_fraction)``)."""
 
     start: float
     end: float = 0.0
+    end_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.end_fraction <= 1.0:
+            raise ConfigurationError(f"end_fraction must be in (0, 1], got {self.end_fraction}")
 
     def __call__(self, progress_remaining: float) -> float:
-        return self.end + progress_remaining * (self.start - self.end)
+        if self.end_fraction == 1.0:
+            return self.end + progress_remaining * (self.start - self.end)
+        elapsed = 1.0 - progress_remaining
+        if elapsed > self.end_fraction:
+            return self.end
+        return self.start + elapsed * (self.end - self.start) / self.end_fraction
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": "linear", "start": self.start, "end": self.end}
+        data = {"type": "linear", "start": self.start, "end": self.end}
+        if self.end_fraction != 1.0:
+            data["end_fraction"] = self.end_fraction
+        return data
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,8 @@ def as_schedule(value: ScheduleLike, name: str = "value") -> Schedule:
         if kind == "constant":
             return ConstantSchedule(float(value["value"]))
         if kind == "linear":
-            return LinearSchedule(float(value["start"]), float(value.get("end", 0.0)))
+            return LinearSchedule(float(value["start"]), float(value.get("end", 0.0)),
+                                  float(value.get("end_fraction", 1.0)))
         raise ConfigurationError(f"{name}: unknown schedule data {value!r}")
     if callable(value):
         return CallableSchedule(value)

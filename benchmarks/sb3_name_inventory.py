@@ -9,7 +9,7 @@ and a note; for SB3's algorithm and policy classes, each public method and attri
 - ``translated``: the same name and use, working differently inside (the note says how);
 - ``different``: deliberately different (the note says why and what a script meets); the Ballast path,
   if any, is the nearest Ballast name;
-- ``missing``: not in Ballast (the note says what to use instead, or that it is being added).
+- ``missing``: not in Ballast (the note says what to use instead, where there is something).
 
 Run it to check the inventory against the code (an entry whose status no longer matches is listed and
 the exit code is 1), or with ``--markdown`` to print the tables of docs/migrating-from-sb3.md:
@@ -39,12 +39,12 @@ STATUSES = ("same", "translated", "different", "missing")
 # [SB3 module], then one line per public name: name | status | Ballast path | note
 MODULES = """
 [stable_baselines3]
-A2C | same | ballast.A2C |
-DDPG | same | ballast.DDPG |
-DQN | same | ballast.DQN |
-PPO | same | ballast.PPO |
-SAC | same | ballast.SAC |
-TD3 | same | ballast.TD3 |
+A2C | same | ballast.A2C | hyperparameters are keyword-only after `env`
+DDPG | same | ballast.DDPG | hyperparameters are keyword-only after `env`
+DQN | same | ballast.DQN | hyperparameters are keyword-only after `env`
+PPO | same | ballast.PPO | hyperparameters are keyword-only after `env`
+SAC | same | ballast.SAC | hyperparameters are keyword-only after `env`
+TD3 | same | ballast.TD3 | hyperparameters are keyword-only after `env`
 HerReplayBuffer | missing | | no hindsight experience replay; `replay_buffer_class` is not accepted
 get_system_info | missing | | checkpoints record versions in their JSON metadata instead
 [stable_baselines3.common.callbacks]
@@ -136,24 +136,24 @@ MlpExtractor | same | ballast.common.torch_layers.MlpExtractor |
 CombinedExtractor | same | ballast.common.torch_layers.CombinedExtractor |
 get_actor_critic_arch | missing | | `net_arch` is parsed into the model's typed configuration
 [stable_baselines3.common.policies]
-BaseModel | missing | | policies are `nn.Module`s without optimizer; no common base class
-BasePolicy | missing | | see `BaseModel`
-ActorCriticPolicy | different | ballast.policies.ActorCriticPolicy | not subclassable as in SB3 (`_build_mlp_extractor`); passing a policy class to an algorithm is not supported
-ActorCriticCnnPolicy | missing | | `"CnnPolicy"` by name
-MultiInputActorCriticPolicy | missing | | `"MultiInputPolicy"` by name
+BaseModel | missing | | `BasePolicy` is the base of every Ballast policy
+BasePolicy | different | ballast.common.policies.BasePolicy | the base of Ballast's policies (`predict`, `save`/`load`, `obs_to_tensor`, `scale_action`, `optimizer`, ...); its constructor takes no spaces, a subclass builds its own networks and acts through `forward(obs, deterministic)` (no `_predict`)
+ActorCriticPolicy | translated | ballast.common.policies.ActorCriticPolicy | SB3's constructor arguments and `_build_mlp_extractor` hook; a subclass is passed as the policy (registered with `@ballast.registry.register_policy` when a script defines it); Ballast's layers inside, so `state_dict` names differ
+ActorCriticCnnPolicy | translated | ballast.common.policies.ActorCriticCnnPolicy | `ActorCriticPolicy` with `NatureCNN` by default (`"CnnPolicy"`)
+MultiInputActorCriticPolicy | translated | ballast.common.policies.MultiInputActorCriticPolicy | `ActorCriticPolicy` with `CombinedExtractor` by default (`"MultiInputPolicy"`)
 ContinuousCritic | different | ballast.policies.continuous.ContinuousCritic | Ballast's critic ensemble (stacked weights), not SB3's constructor
 [stable_baselines3.common.utils]
 set_random_seed | same | ballast.common.utils.set_random_seed |
 get_device | same | ballast.common.utils.get_device | warns when CUDA is asked for and missing
-explained_variance | missing | |
-update_learning_rate | missing | | the algorithms own their optimizers
+explained_variance | same | ballast.common.utils.explained_variance |
+update_learning_rate | same | ballast.common.utils.update_learning_rate | also on Ballast's flat optimizers (`param_groups`); the algorithm sets the rate from its schedule at each update, as in SB3
 FloatSchedule | missing | | schedules: `ballast.schedules`
-LinearSchedule | different | ballast.schedules.LinearSchedule | Ballast's `LinearSchedule(start, end)` has no `end_fraction`; not at SB3's path
-ConstantSchedule | different | ballast.schedules.ConstantSchedule | not at SB3's path
-get_schedule_fn | missing | | `ballast.schedules.as_schedule`
-get_linear_fn | missing | | `ballast.schedules.linear(start, end)` (no `end_fraction`)
-constant_fn | missing | | a number is a constant schedule
-get_latest_run_id | missing | |
+LinearSchedule | same | ballast.common.utils.LinearSchedule | `LinearSchedule(start, end, end_fraction)`; Ballast's schedule data (saved as JSON)
+ConstantSchedule | translated | ballast.common.utils.ConstantSchedule | Ballast's schedule data (saved as JSON); its field is `value` (SB3: `val`), so `ConstantSchedule(val=0.1)` is a `TypeError`
+get_schedule_fn | translated | ballast.common.utils.get_schedule_fn | returns Ballast's schedule data (callable as SB3's, saved as JSON)
+get_linear_fn | translated | ballast.common.utils.get_linear_fn | returns a `LinearSchedule` (Ballast's schedule data)
+constant_fn | translated | ballast.common.utils.constant_fn | returns a `ConstantSchedule` (Ballast's schedule data)
+get_latest_run_id | same | ballast.common.utils.get_latest_run_id |
 configure_logger | missing | | `ballast.common.logger.configure`
 check_for_correct_spaces | missing | | `set_env` and `load(env=)` check spaces with `SpaceMismatchError`
 check_shape_equal | missing | |
@@ -163,11 +163,11 @@ is_vectorized_multidiscrete_observation | missing | |
 is_vectorized_multibinary_observation | missing | |
 is_vectorized_dict_observation | missing | |
 is_vectorized_observation | missing | |
-safe_mean | missing | |
+safe_mean | same | ballast.common.utils.safe_mean |
 get_parameters_by_name | missing | |
-zip_strict | missing | | `zip(..., strict=True)`
-polyak_update | missing | | target updates are part of each algorithm
-obs_as_tensor | missing | |
+zip_strict | same | ballast.common.utils.zip_strict |
+polyak_update | same | ballast.common.utils.polyak_update |
+obs_as_tensor | same | ballast.common.utils.obs_as_tensor |
 should_collect_more_steps | missing | |
 get_system_info | missing | |
 [stable_baselines3.common.buffers]
@@ -204,14 +204,14 @@ load_from_zip_file | missing | | `ballast.checkpoint`; SB3 files: `ballast.impor
 save_to_pkl | different | | no pickle, by design: ImportError
 load_from_pkl | different | | no pickle, by design: ImportError
 [stable_baselines3.common.preprocessing]
-is_image_space_channels_first | missing | |
-is_image_space | different | ballast.spaces.is_image_space | not at SB3's path
-maybe_transpose | missing | | models take HWC and CHW images
-preprocess_obs | missing | | preprocessing is part of each policy's encoder
-get_obs_shape | missing | |
-get_flattened_obs_dim | missing | |
-get_action_dim | missing | |
-check_for_nested_spaces | missing | | `ballast.spaces.check_observation_space` (nested Dicts are refused with `UnsupportedSpaceError`)
+is_image_space_channels_first | same | ballast.common.preprocessing.is_image_space_channels_first |
+is_image_space | same | ballast.common.preprocessing.is_image_space |
+maybe_transpose | same | ballast.common.preprocessing.maybe_transpose | not needed for Ballast's models: they take HWC and CHW images
+preprocess_obs | same | ballast.common.preprocessing.preprocess_obs | Ballast's policies do it inside their encoders
+get_obs_shape | same | ballast.common.preprocessing.get_obs_shape |
+get_flattened_obs_dim | same | ballast.common.preprocessing.get_flattened_obs_dim |
+get_action_dim | same | ballast.common.preprocessing.get_action_dim |
+check_for_nested_spaces | same | ballast.common.preprocessing.check_for_nested_spaces | Ballast's models refuse nested Dicts themselves (`UnsupportedSpaceError`)
 [stable_baselines3.common.distributions]
 Distribution | missing | | Ballast's distributions (`ballast.distributions`) are its own small classes
 sum_independent_dims | missing | |
@@ -257,8 +257,8 @@ AtariWrapper | missing | |
 GoalSelectionStrategy | missing | | no HER
 HerReplayBuffer | missing | | no HER
 [stable_baselines3.common.base_class]
-BaseAlgorithm | different | ballast.algos.Algorithm | no 900-line base class; every algorithm derives from `Algorithm`
-maybe_make_env | missing | | env ids are accepted wherever an env is
+BaseAlgorithm | different | ballast.common.base_class.BaseAlgorithm | Ballast's `Algorithm`, the base of every algorithm (`isinstance(model, BaseAlgorithm)` holds); not SB3's class to subclass (no `_setup_model`)
+maybe_make_env | same | ballast.common.base_class.maybe_make_env | env ids are accepted wherever an env is
 [stable_baselines3.common.on_policy_algorithm]
 OnPolicyAlgorithm | missing | | PPO and A2C share `ballast.algos.on_policy`
 [stable_baselines3.common.off_policy_algorithm]
@@ -276,36 +276,46 @@ IdentityEnvMultiBinary | same | ballast.common.envs.IdentityEnvMultiBinary |
 IdentityEnvMultiDiscrete | same | ballast.common.envs.IdentityEnvMultiDiscrete |
 SimpleMultiObsEnv | same | ballast.common.envs.SimpleMultiObsEnv | random starts drawn from the env's seeded generator; grids other than 4 x 4 work (border open, inside walls)
 [stable_baselines3.ppo]
-PPO | missing | | `from ballast import PPO`
-MlpPolicy | missing | | policies are chosen by name: `"MlpPolicy"`
-CnnPolicy | missing | | `"CnnPolicy"`
-MultiInputPolicy | missing | | `"MultiInputPolicy"`
+PPO | same | ballast.ppo.PPO | the class of `ballast.PPO`
+MlpPolicy | translated | ballast.ppo.MlpPolicy | `ActorCriticPolicy` (see `stable_baselines3.common.policies`); passing the class or `"MlpPolicy"` is the same
+CnnPolicy | translated | ballast.ppo.CnnPolicy | `ActorCriticCnnPolicy`
+MultiInputPolicy | translated | ballast.ppo.MultiInputPolicy | `MultiInputActorCriticPolicy`
 [stable_baselines3.a2c]
-A2C | missing | | `from ballast import A2C`
-MlpPolicy | missing | | `"MlpPolicy"`
+A2C | same | ballast.a2c.A2C | the class of `ballast.A2C`
+MlpPolicy | translated | ballast.a2c.MlpPolicy | `ActorCriticPolicy` (see `stable_baselines3.common.policies`); passing the class or `"MlpPolicy"` is the same
+CnnPolicy | translated | ballast.a2c.CnnPolicy | `ActorCriticCnnPolicy`
+MultiInputPolicy | translated | ballast.a2c.MultiInputPolicy | `MultiInputActorCriticPolicy`
 [stable_baselines3.sac]
-SAC | missing | | `from ballast import SAC`
-MlpPolicy | missing | | `"MlpPolicy"`
+SAC | same | ballast.sac.SAC | the class of `ballast.SAC`
+MlpPolicy | translated | ballast.sac.MlpPolicy | `SACPolicy` (see `stable_baselines3.sac.policies`); passing the class or `"MlpPolicy"` is the same
+CnnPolicy | translated | ballast.sac.CnnPolicy | `SACPolicy` with `NatureCNN` by default
+MultiInputPolicy | translated | ballast.sac.MultiInputPolicy | `SACPolicy` with `CombinedExtractor` by default
 [stable_baselines3.td3]
-TD3 | missing | | `from ballast import TD3`
-MlpPolicy | missing | | `"MlpPolicy"`
+TD3 | same | ballast.td3.TD3 | the class of `ballast.TD3`
+MlpPolicy | translated | ballast.td3.MlpPolicy | `TD3Policy` (see `stable_baselines3.td3.policies`); passing the class or `"MlpPolicy"` is the same
+CnnPolicy | translated | ballast.td3.CnnPolicy | `TD3Policy` with `NatureCNN` by default
+MultiInputPolicy | translated | ballast.td3.MultiInputPolicy | `TD3Policy` with `CombinedExtractor` by default
 [stable_baselines3.ddpg]
-DDPG | missing | | `from ballast import DDPG`
-MlpPolicy | missing | | `"MlpPolicy"`
+DDPG | same | ballast.ddpg.DDPG | the class of `ballast.DDPG`
+MlpPolicy | translated | ballast.ddpg.MlpPolicy | `TD3Policy` (see `stable_baselines3.td3.policies`); passing the class or `"MlpPolicy"` is the same
+CnnPolicy | translated | ballast.ddpg.CnnPolicy | `TD3Policy` with `NatureCNN` by default
+MultiInputPolicy | translated | ballast.ddpg.MultiInputPolicy | `TD3Policy` with `CombinedExtractor` by default
 [stable_baselines3.dqn]
-DQN | missing | | `from ballast import DQN`
-MlpPolicy | missing | | `"MlpPolicy"`
+DQN | same | ballast.dqn.DQN | the class of `ballast.DQN`
+MlpPolicy | translated | ballast.dqn.MlpPolicy | `DQNPolicy` (see `stable_baselines3.dqn.policies`); passing the class or `"MlpPolicy"` is the same
+CnnPolicy | translated | ballast.dqn.CnnPolicy | `DQNPolicy` with `NatureCNN` by default
+MultiInputPolicy | translated | ballast.dqn.MultiInputPolicy | `DQNPolicy` with `CombinedExtractor` by default
 [stable_baselines3.sac.policies]
 Actor | different | ballast.policies.continuous.SquashedGaussianActor | Ballast's actor (stacked MLP), reached as `model.policy.actor`
-SACPolicy | different | ballast.policies.continuous.SACPolicy | no optimizer inside, not subclassable as in SB3
+SACPolicy | translated | ballast.sac.policies.SACPolicy | SB3's constructor arguments; Ballast's networks inside (the critics stacked, `state_dict` names differ); the optimizers are the algorithm's (`policy.actor.optimizer`, `policy.critic.optimizer`); no `make_actor`/`make_critic` hooks
 LOG_STD_MIN | missing | |
 LOG_STD_MAX | missing | |
 [stable_baselines3.td3.policies]
 Actor | different | ballast.policies.continuous.DeterministicActor | reached as `model.policy.actor`
-TD3Policy | different | ballast.policies.continuous.TD3Policy | no optimizer inside
+TD3Policy | translated | ballast.td3.policies.TD3Policy | as `SACPolicy`
 [stable_baselines3.dqn.policies]
 QNetwork | different | ballast.policies.q_network.QNetwork | reached as `model.policy.q_net`
-DQNPolicy | different | ballast.policies.q_network.DQNPolicy | no optimizer inside
+DQNPolicy | translated | ballast.dqn.policies.DQNPolicy | SB3's constructor arguments; `policy.optimizer` is the algorithm's; no `make_q_net` hook
 [sb3_contrib]
 MaskablePPO | same | ballast.contrib.MaskablePPO | `ballast.PPO` masks by itself whenever the env gives masks
 RecurrentPPO | missing | | no recurrent policies
@@ -342,17 +352,17 @@ MaskableDictRolloutBuffer | missing | |
 # then one line per public method or attribute: name | status | | note
 MEMBERS = """
 [BaseAlgorithm: PPO A2C SAC TD3 DDPG DQN]
-learn | same | | returns the model
+learn | translated | | returns the model; at its end it dumps the logs once more when a `log_interval` is unfinished (not with `log_interval=None`, as with `LogEveryNTimesteps`); off-policy `log_interval` counts iterations, each running until an episode has ended (SB3 counts episodes)
 predict | same | | `state`/`episode_start` accepted and ignored (no recurrent policies); also `action_masks=`
-save | same | | one zip of JSON + safetensors; returns the path; `exclude=`/`include=` and file objects: being added
-load | same | | a classmethod, as in SB3; `custom_objects` become keyword arguments; `print_system_info`, `force_reset`: being added
+save | same | | one zip of JSON + safetensors, to a path or a file object; returns the path; `include=["replay_buffer"]` stores the replay buffer; `exclude=` may name the optimizers' state and what a file never holds (the env, the logger), anything else raises `ConfigurationError`
+load | same | | a classmethod, as in SB3; also from a file object; `custom_objects` become keyword arguments; `print_system_info` prints both versions; `force_reset` accepted (a loaded model always resets its env first)
 get_env | same | | SB3's `VecEnv` API
 set_env | same | | checks the spaces (`SpaceMismatchError`)
 set_logger | same | |
 logger | same | |
 set_random_seed | same | |
-get_parameters | missing | | being added
-set_parameters | missing | | being added
+get_parameters | translated | | SB3's keys (`"policy"`, `"policy.optimizer"`, `"actor.optimizer"`, `"critic.optimizer"`, `"ent_coef_optimizer"`); the policy's tensors have Ballast's names (see `state_dict`)
+set_parameters | translated | | a `get_parameters` dict or a saved Ballast model (an SB3 file: `ballast.import_sb3`); `exact_match` as in SB3 (`ConfigurationError`, a `ValueError`)
 get_vec_normalize_env | missing | | normalisation lives in the model (`normalize_observations=True`)
 dump_logs | missing | | logs are dumped by `learn` every `log_interval` iterations
 action_space | same | |
@@ -363,119 +373,121 @@ n_envs | same | |
 num_timesteps | same | |
 ep_info_buffer | same | |
 ep_success_buffer | same | |
-policy | translated | | Ballast's `nn.Module`, without optimizer (the algorithm owns it)
+policy | translated | | Ballast's `nn.Module`; the algorithm owns the optimizers (PPO's, A2C's and DQN's `policy.optimizer`, SAC's and TD3's `policy.actor.optimizer` and `policy.critic.optimizer` answer the ones it steps)
 policy_class | same | |
 policy_kwargs | same | | as given, turned into a typed `PolicyConfig` (`model.policy_config`)
 seed | same | |
 start_time | same | |
 tensorboard_log | same | |
 verbose | same | |
-learning_rate | missing | | being added
-lr_schedule | missing | | being added
+learning_rate | translated | | a number as given, a schedule as Ballast's schedule (a callable of the remaining progress); setting it changes the rate of the next updates (SB3 reads `lr_schedule`, built once)
+lr_schedule | translated | | Ballast's schedule, a callable of the remaining progress as SB3's; setting it sets `learning_rate`, which the next updates follow
 policy_aliases | missing | | policies are named by string
 [OnPolicyAlgorithm: PPO A2C]
 train | same | |
 rollout_buffer | different | | Ballast's `RolloutBuffer`
 collect_rollouts | missing | | the rollout loop is a function of `ballast.algos.on_policy`
-gamma | missing | | being added
-gae_lambda | missing | | being added
-ent_coef | missing | | being added
-vf_coef | missing | | being added
-max_grad_norm | missing | | being added
-n_steps | missing | | being added
-use_sde | missing | | being added
-sde_sample_freq | missing | | being added
+gamma | same | |
+gae_lambda | same | |
+ent_coef | same | |
+vf_coef | same | |
+max_grad_norm | same | |
+n_steps | same | | fixed once built: setting it raises `ConfigurationError` (the rollout buffer is sized by it)
+use_sde | same | | fixed once built (`ConfigurationError`)
+sde_sample_freq | same | |
 rollout_buffer_class | missing | | not accepted
 rollout_buffer_kwargs | missing | | not accepted
 [OffPolicyAlgorithm: SAC TD3 DDPG DQN]
 train | same | |
 replay_buffer | different | | Ballast's `ReplayBuffer` (`size()` as in SB3)
 action_noise | same | |
-save_replay_buffer | missing | | being added
-load_replay_buffer | missing | | being added
+save_replay_buffer | translated | | one safe file (JSON + safetensors in a zip; `.zip` added to a path without suffix, where SB3 writes a `.pkl`), or a file object
+load_replay_buffer | translated | | reads `save_replay_buffer`'s file for a model of the same spaces, `buffer_size` and `n_envs`; SB3's pickles are refused (`CheckpointError`); `truncate_last_traj` accepted
 collect_rollouts | missing | | the collection loop is a function of `ballast.algos.off_policy`
-gamma | missing | | being added
-tau | missing | | being added
-batch_size | missing | | being added
-buffer_size | missing | | being added
-learning_starts | missing | | being added
-train_freq | missing | | being added
-gradient_steps | missing | | being added
-optimize_memory_usage | missing | | being added
+gamma | same | |
+tau | same | |
+batch_size | same | |
+buffer_size | same | | fixed once built (`ConfigurationError`: the replay buffer is allocated)
+learning_starts | same | |
+train_freq | same | | SB3's `TrainFreq(frequency, unit)`; set it as the constructor's argument (`4` or `(1, "episode")`)
+gradient_steps | same | |
+optimize_memory_usage | missing | | not accepted (`TypeError`): the replay buffer always stores each observation once, as this option does in SB3
 replay_buffer_class | missing | | not accepted
 replay_buffer_kwargs | missing | | not accepted
 [PPO: PPO]
-batch_size | missing | | being added
-n_epochs | missing | | being added
-clip_range | missing | | being added (a schedule, as in SB3)
-clip_range_vf | missing | | being added
-normalize_advantage | missing | | being added
-target_kl | missing | | being added
+batch_size | same | |
+n_epochs | same | |
+clip_range | same | | a schedule, as in SB3 (setting it takes a number or a callable)
+clip_range_vf | same | | `None` or a schedule
+normalize_advantage | same | |
+target_kl | same | |
 [A2C: A2C]
-normalize_advantage | missing | | being added
+normalize_advantage | same | |
 [SAC: SAC]
-actor | missing | | being added (`model.policy.actor` exists)
-critic | missing | | being added (`model.policy.critic` exists)
-critic_target | missing | | being added (`model.policy.critic_target` exists)
-ent_coef | missing | | being added
+actor | translated | | `model.policy.actor`: Ballast's actor; `actor(obs)` and `action_log_prob(obs)` as SB3's, its layers are Ballast's (`mlp`, `mu`, `log_std`)
+critic | different | | `model.policy.critic`: Ballast's critic ensemble; `critic(obs, actions)` returns one tensor of shape `(n_critics, batch)` (SB3: a tuple of `(batch, 1)` tensors); no `q1_forward`
+critic_target | different | | as `critic`
+ent_coef | same | | as given (`"auto"`, `"auto_0.1"` or a number); fixed once built (`ConfigurationError`)
 ent_coef_optimizer | same | |
 log_ent_coef | same | |
 target_entropy | same | |
-target_update_interval | missing | | being added
+target_update_interval | translated | | counts gradient steps over the whole run (SB3 counts them within each `train` call)
 [TD3: TD3 DDPG]
-actor | missing | | being added (`model.policy.actor` exists)
-actor_target | missing | | being added
-critic | missing | | being added
-critic_target | missing | | being added
-policy_delay | missing | | being added
-target_policy_noise | missing | | being added
-target_noise_clip | missing | | being added
+actor | translated | | `model.policy.actor`: Ballast's actor; `actor(obs)` as SB3's, its layers are Ballast's
+actor_target | translated | | as `actor`
+critic | different | | as SAC's `critic`
+critic_target | different | | as SAC's `critic`
+policy_delay | same | |
+target_policy_noise | same | |
+target_noise_clip | same | |
 [DQN: DQN]
-q_net | missing | | being added (`model.policy.q_net` exists)
-q_net_target | missing | | being added
+q_net | same | | `model.policy.q_net`: `q_net(obs)` gives the Q-values `(batch, n_actions)`; its layers are Ballast's
+q_net_target | same | | as `q_net`
 exploration_rate | same | |
-exploration_schedule | missing | | being added
-exploration_initial_eps | missing | | being added
-exploration_final_eps | missing | | being added
-exploration_fraction | missing | | being added
-target_update_interval | missing | | being added
-max_grad_norm | missing | | being added
+exploration_schedule | translated | | a callable of the remaining progress made from `exploration_initial_eps`, `exploration_final_eps` and `exploration_fraction` (SB3's `LinearSchedule`); setting it raises `ConfigurationError`: set those three
+exploration_initial_eps | same | |
+exploration_final_eps | same | |
+exploration_fraction | same | |
+target_update_interval | same | |
+max_grad_norm | same | |
 [policy BaseModel/BasePolicy: PPO SAC TD3 DQN]
 observation_space | same | |
 action_space | same | |
-predict | missing | | being added
-save | missing | | being added
-load | missing | | being added (a classmethod)
-device | missing | | being added
-features_extractor | missing | | being added
-set_training_mode | missing | | `policy.train(mode)`
-optimizer | missing | | deliberately: the algorithm owns its optimizers: `model.optimizer` (PPO, A2C, DQN), `model.actor_optimizer`/`critic_optimizer` (SAC, TD3, DDPG)
+predict | same | | `(action, state)`, actions with the action space's dtype; observations normalised by the model's statistics when it normalises them; also `action_masks=`
+save | translated | | one safe file (JSON + safetensors in a zip; `.zip` added to a path without suffix); SB3's `.pth` policy files are refused (`CheckpointError`)
+load | translated | | a classmethod, as in SB3; reads `policy.save`'s file or the policy of a model's file
+device | same | |
+state_dict | different | | Ballast's key names: PPO's actor and critic layers stacked in `trunk.weights.N`, the action layer `action_head.net`, the critics stacked; code that selects SB3's names (`"action_net.weight"`) finds other ones
+load_state_dict | different | | takes Ballast's key names (see `state_dict`)
+features_extractor | missing | | PPO's and A2C's policies have it (the encoder); SAC, TD3 and DQN policies have none (SB3's is None there): `policy.actor.features_extractor`, `policy.q_net.features_extractor`
+set_training_mode | translated | | switches `train`/`eval` only when a submodule acts differently in the two modes (dropout, batch norm, a module from outside Ballast), so `policy.training` may stay True
+optimizer | translated | | the optimizer the algorithm steps (PPO, A2C, DQN): Ballast's flat Adam or RMSprop (`param_groups[0]["lr"]`, `zero_grad`, `step`, `state_dict`; not a `torch.optim.Optimizer`), or the `optimizer_class` given; read-only. SAC, TD3: `policy.actor.optimizer`, `policy.critic.optimizer`, as in SB3 (`policy.optimizer` is None)
 make_features_extractor | missing | |
-extract_features | missing | |
+extract_features | missing | | PPO's and A2C's policies have it
 parameters_to_vector | missing | | `torch.nn.utils.parameters_to_vector(policy.parameters())`
-load_from_vector | missing | |
-obs_to_tensor | missing | |
-is_vectorized_observation | missing | |
-scale_action | missing | | action scaling is a module of the policy (`action_adapter`)
-unscale_action | missing | |
+load_from_vector | missing | | `torch.nn.utils.vector_to_parameters(vector, policy.parameters())`
+obs_to_tensor | translated | | `(tensor batch, whether it was a batch)` as SB3's; images stay as given (HWC), which the encoder takes, where SB3 transposes them to CHW
+is_vectorized_observation | same | | a wrong shape raises `ObservationError` (a `ValueError`)
+scale_action | same | |
+unscale_action | same | |
 reset_noise | same | |
 [policy ActorCriticPolicy: PPO A2C]
-forward | different | | returns Ballast's `PolicyOutput`, not `(actions, values, log_prob)`
+forward | same | | SB3's `(actions, values, log_prob)`, values of shape `(batch, 1)`, on observations as the network takes them (normalised when the model normalises)
 evaluate_actions | same | |
 predict_values | same | |
 use_sde | same | |
-get_distribution | missing | |
-mlp_extractor | missing | | the layers are `trunk` (actor and critic stacked) or `actor_mlp`/`critic_mlp`
-action_net | missing | | `action_head`
-value_net | missing | | `value_head`
+get_distribution | missing | | `policy.outputs(obs).distribution` (Ballast's distribution classes)
+mlp_extractor | translated | | a view of Ballast's layers (`trunk`, or `actor_mlp`/`critic_mlp`) with SB3's interface: `latent_dim_pi`, `latent_dim_vf`, `forward_actor`, `forward_critic`, called on features gives both latents; not an `nn.Module` (no `policy_net`/`value_net`); a subclass's own module when `_build_mlp_extractor` sets one
+action_net | same | | the action head's output layer
+value_net | same | |
 [policy SACPolicy/TD3Policy: SAC TD3]
-actor | same | |
-critic | same | |
-critic_target | same | |
+actor | translated | | see SAC's `model.actor`
+critic | different | | see SAC's `model.critic`
+critic_target | different | | see SAC's `model.critic`
 make_actor | missing | |
 make_critic | missing | |
 [policy TD3Policy: TD3]
-actor_target | same | |
+actor_target | translated | | see TD3's `model.actor_target`
 [policy DQNPolicy: DQN]
 q_net | same | |
 q_net_target | same | |
@@ -568,7 +580,7 @@ def check_module_entry(entry: Entry) -> Check:
     elif entry.status == "different" and entry.ballast and not resolves(entry.ballast):
         return Check(entry, at_sb3_path, f"{entry.ballast} does not import")
     elif entry.status == "missing" and at_sb3_path:
-        return Check(entry, at_sb3_path, f"now importable from {ballast_module_of(entry.group)}: update the status")
+        return Check(entry, at_sb3_path, f"importable from {ballast_module_of(entry.group)} but listed as missing: update the status")
     return Check(entry, at_sb3_path)
 
 
@@ -578,12 +590,21 @@ def check_member_entry(entry: Entry) -> Check:
         return Check(entry, False, "absent on " + ", ".join(
             type(t).__name__ for t, p in zip(member_targets(entry.group), present) if not p))
     if entry.status == "missing" and all(present):
-        return Check(entry, True, "now present: update the status")
+        return Check(entry, True, "present but listed as missing: update the status")
     return Check(entry, all(present))
 
 
 def run_checks() -> list[Check]:
     return [check_module_entry(e) for e in parse(MODULES)] + [check_member_entry(e) for e in parse(MEMBERS)]
+
+
+def member_title(group: str) -> str:
+    """A member group's heading: "`PPO` (PPO)", or "`ActorCriticPolicy`: `model.policy` (PPO A2C)"."""
+    header, algorithms = (part.strip() for part in group.split(":"))
+    if header.startswith("policy "):
+        classes = "/".join(f"`{name}`" for name in header.removeprefix("policy ").split("/"))
+        return f"{classes}: `model.policy` ({algorithms})"
+    return f"`{header}` ({algorithms})"
 
 
 def markdown(checks: list[Check]) -> str:
@@ -595,7 +616,7 @@ def markdown(checks: list[Check]) -> str:
         if e.group != group:
             group = e.group
             is_member = c in checks and e in parse(MEMBERS)
-            title = f"`{group.split(':')[0]}` ({group.split(':')[1].strip()})" if is_member else f"`{group}`"
+            title = member_title(group) if is_member else f"`{group}`"
             lines += ["", f"#### {title}", "", "| SB3 name | status | in Ballast | note |", "|---|---|---|---|"]
         where = f"`{e.ballast}`" if e.ballast else ""
         lines.append(f"| `{e.name}` | {e.status} | {where} | {e.note} |")

@@ -43,7 +43,7 @@ SELECTED = [
     "test_custom_policy.py", "test_run.py", "test_logger.py", "test_utils.py", "test_spaces.py",
     "test_train_eval_mode.py", "test_deterministic.py", "test_env_checker.py", "test_monitor.py",
     "test_vec_monitor.py", "test_vec_check_nan.py", "test_vec_extract_dict_obs.py", "test_dict_env.py",
-    "test_cnn.py", "test_identity.py", "test_sde.py", "test_tensorboard.py",
+    "test_cnn.py", "test_identity.py", "test_sde.py", "test_tensorboard.py", "test_preprocessing.py", "test_envs.py",
 ]
 
 # The test files left out, and why: they test SB3's internals or need what this machine lacks.
@@ -54,8 +54,6 @@ LEFT_OUT = {
     "test_n_step_replay.py": "SB3's NStepReplayBuffer internals",
     "test_her.py": "HerReplayBuffer, which Ballast does not have",
     "test_vec_stacked_obs.py": "SB3's StackedObservations helper class",
-    "test_preprocessing.py": "SB3's preprocess_obs internals",
-    "test_envs.py": "SB3's bundled test envs (stable_baselines3.common.envs) and Atari wrappers",
 }
 
 TIMEOUT_CONFTEST = '''\

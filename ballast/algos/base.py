@@ -34,7 +34,7 @@ from ballast.envs.adopt import adopt_env, sb3_env_of
 from ballast.envs.make import EnvLike, copies_for, env_id_of
 from ballast.errors import ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss
-from ballast.logger import Logger
+from ballast.logger import Logger, latest_run_id
 from ballast.policies import ActorCriticPolicy, PolicyConfig
 from ballast.policies.config import POLICY_NAMES, check_policy_fits_space
 from ballast.policies.normalize import RewardNormalizer
@@ -114,8 +114,13 @@ class Algorithm:
 
     @property
     def lr_schedule(self) -> Schedule:
-        """SB3's ``lr_schedule``: the learning rate as a function of the remaining progress (1 -> 0)."""
+        """SB3's ``lr_schedule``: the learning rate as a function of the remaining progress (1 -> 0).
+        Setting it sets ``learning_rate`` (a number or a schedule), which the next updates follow."""
         return self.config.learning_rate
+
+    @lr_schedule.setter
+    def lr_schedule(self, value: Any) -> None:
+        self.learning_rate = value
 
     def _setup(
         self,
@@ -456,7 +461,7 @@ class Algorithm:
 
     def _open_run_folder(self, run: str, new_run: bool) -> None:
         """Log to ``tensorboard_log/<run>_<n>``: a new ``n`` for a new run, else the latest one."""
-        latest = self._latest_run_id(run)
+        latest = latest_run_id(self.tensorboard_log, run)
         folder = Path(self.tensorboard_log) / f"{run}_{latest + 1 if new_run or latest == 0 else latest}"
         if self.logger.folder == folder:
             return
@@ -472,11 +477,6 @@ class Algorithm:
         if not go_on:
             self.stop_requested = True
         return go_on
-
-    def _latest_run_id(self, run: str) -> int:
-        folder = Path(self.tensorboard_log)
-        existing = [p.name[len(run) + 1:] for p in folder.glob(f"{run}_*")] if folder.exists() else []
-        return max([int(x) for x in existing if x.isdigit()], default=0)
 
     def _reset_env(self) -> None:
         observations, infos = self.env.reset(seed=self.seed)
@@ -607,8 +607,9 @@ class Algorithm:
     def set_parameters(self, load_path_or_dict: str | Path | BinaryIO | dict[str, dict[str, Any]],
                        exact_match: bool = True, device: str | torch.device = "auto") -> None:
         """SB3's ``set_parameters``: load the policy's weights (and the optimizers' states) from a dict
-        like :meth:`get_parameters`' or from a saved model (a Ballast checkpoint, or an SB3 file read
-        without unpickling). With ``exact_match`` every entry of :meth:`get_parameters` must be given."""
+        like :meth:`get_parameters`' or from a saved Ballast model (an SB3 file is refused with a
+        pointer to ``ballast.import_sb3``). With ``exact_match`` every entry of :meth:`get_parameters`
+        must be given."""
         checkpointing.set_parameters(self, load_path_or_dict, exact_match=exact_match, device=device)
 
 def load(path: str | Path | BinaryIO, env: EnvLike | None = None, device: str | torch.device = "auto",

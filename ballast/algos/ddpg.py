@@ -1,9 +1,10 @@
 """Deep Deterministic Policy Gradient (DDPG; Lillicrap et al., 2016, arXiv:1509.02971).
 
 As in SB3, DDPG is TD3 (:mod:`ballast.algos.td3`) with one critic (``n_critics=1``), the actor
-updated at every gradient step (``policy_delay=1``) and no target policy smoothing
-(``target_policy_noise=0``). This class only fixes those three settings and SB3's DDPG
-signature; every step of the algorithm is TD3's code.
+updated at every gradient step (``policy_delay=1``) and no target policy smoothing (SB3's
+``target_policy_noise=0.1`` with ``target_noise_clip=0``: the noise is clipped to nothing). This
+class only fixes those three settings and SB3's DDPG signature; every step of the algorithm is
+TD3's code.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ class DDPG(TD3):
             policy, env, learning_rate=learning_rate, buffer_size=buffer_size,
             learning_starts=learning_starts, batch_size=batch_size, tau=tau, gamma=gamma,
             train_freq=train_freq, gradient_steps=gradient_steps, action_noise=action_noise, n_steps=n_steps,
-            policy_delay=1, target_policy_noise=0.0, target_noise_clip=0.0, stats_window_size=stats_window_size,
+            policy_delay=1, target_policy_noise=0.1, target_noise_clip=0.0, stats_window_size=stats_window_size,
             aux_modules=aux_modules, extra_losses=extra_losses,
             normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
             policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,

@@ -200,7 +200,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             start = int(self.action_space.start)
             random = start + self.np_rng.integers(0, int(self.action_space.n), batch.shape[0])
             batch = np.where(explore, random, batch).astype(batch.dtype)
-        return (batch if np.ndim(actions) else batch[0]), state
+        return (batch if np.ndim(actions) else batch.reshape(())), state
 
     @property
     def exploration_schedule(self) -> Callable[[float], float]:
@@ -208,6 +208,12 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         cfg = self.config
         return partial(linear_exploration, cfg.exploration_initial_eps, cfg.exploration_final_eps,
                        cfg.exploration_fraction)
+
+    @exploration_schedule.setter
+    def exploration_schedule(self, value: Any) -> None:
+        raise ConfigurationError(
+            "DQN's exploration_schedule follows exploration_initial_eps, exploration_final_eps and "
+            "exploration_fraction; set those instead (model.exploration_fraction = 0.2)")
 
     def after_env_step(self) -> None:
         """After each env step: target update every ``target_update_interval`` steps, epsilon schedule."""

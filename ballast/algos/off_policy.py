@@ -337,7 +337,7 @@ def ready_to_train(model: OffPolicyModel) -> bool:
     loaded without its replay buffer refills it before training again."""
     buffer, learning_starts = model.replay_buffer, model.config.learning_starts
     stored = len(buffer)
-    return (model.num_timesteps > max(learning_starts, 0) and buffer.size() >= 2
+    return (model.num_timesteps > max(learning_starts, 0) and buffer.rows() >= 2
             and stored >= min(learning_starts, buffer.capacity * buffer.n_envs))
 
 

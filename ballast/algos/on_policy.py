@@ -140,7 +140,7 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
     buffer.evaluate(policy)
     with torch.inference_mode():
         last_obs = _to_tensor(collection.observations, device, model.observation_space)
-        last_values = policy.predict_values(policy.normalize(last_obs)).cpu().numpy()
+        last_values = policy.predict_values(policy.normalize(last_obs)).squeeze(-1).cpu().numpy()
     buffer.compute_returns_and_advantages(last_values, cfg.gamma, cfg.gae_lambda, final_values)
     callback.on_rollout_end()
     return True
@@ -214,7 +214,7 @@ def _final_values(model: OnPolicyModel, infos: dict[str, Any], truncated: np.nda
         batch, _ = batch_observation(model.observation_space, infos["final_obs"][i])
         with torch.inference_mode():
             obs = model.policy.normalize(_to_tensor(batch, model.device, model.observation_space))
-            out[(t, int(i))] = float(model.policy.predict_values(obs)[0])
+            out[(t, int(i))] = model.policy.predict_values(obs).item()
 
 
 #: The action heads whose distributions give their loss derivatives (``output_grads``).

@@ -32,6 +32,7 @@ from ballast.optim import FlatParameters
 from ballast.policies.fast_mlp import ActorCriticLayers
 from ballast.policies.modes import set_training_mode
 from ballast.residual.actions import residual_options
+from ballast.returns import explained_variance
 from ballast.schedules import Schedule, ScheduleLike, as_schedule
 
 
@@ -264,7 +265,7 @@ class PPO(Algorithm):
         if self.config.ent_coef == 0.0:
             with torch.no_grad():
                 masks = () if batch.action_masks is None else (batch.action_masks,)
-                _, _, entropy, _ = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
+                _, _, entropy = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
                 self.logger.record("train/entropy_loss", losses.entropy_loss(entropy))
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/clip_range", clip_range)
@@ -277,9 +278,7 @@ class PPO(Algorithm):
     def _explained_variance(self) -> float:
         buf = self.rollout_buffer
         valid = buf.valid.reshape(-1)
-        values, returns = buf.values.reshape(-1)[valid], buf.returns.reshape(-1)[valid]
-        var = returns.var()
-        return float("nan") if var == 0 else float(1 - (returns - values).var() / var)
+        return explained_variance(buf.values.reshape(-1)[valid], buf.returns.reshape(-1)[valid])
 
 
 @dataclass

@@ -234,7 +234,7 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
             next_actions = policy.actor_target(next_obs)
             if batch.next_base_actions is not None:
                 next_actions = policy.residual.critic_actions(batch.next_base_actions, next_actions)
-            if cfg.target_policy_noise > 0:
+            if cfg.target_policy_noise > 0 and cfg.target_noise_clip > 0:  # noise clipped to 0 is none
                 noise = (torch.randn_like(next_actions) * cfg.target_policy_noise).clamp(
                     -cfg.target_noise_clip, cfg.target_noise_clip)
                 next_actions = (next_actions + noise).clamp(-1.0, 1.0)

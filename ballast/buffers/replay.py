@@ -92,6 +92,7 @@ class ReplayBuffer:
         self.valid = np.zeros(shape, dtype=bool)
         self.pos = 0
         self.full = False
+        self.padding_rows = 0
         # Flat views (shared memory) for gathering sampled entries.
         flat = self.capacity * self.n_envs
         self._actions_flat = self.actions.reshape(flat, *self.action_shape)
@@ -134,6 +135,8 @@ class ReplayBuffer:
         self.terminated[pos] = False
         self.truncated[pos] = False
         self.valid[pos] = False
+        if not self.full:
+            self.padding_rows += 1
         self._advance()
 
     def end_episodes(self, next_observations: Batch | None) -> None:
@@ -159,7 +162,12 @@ class ReplayBuffer:
 
     # --- reading -------------------------------------------------------------------------------
     def size(self) -> int:
-        """Rows written so far (at most ``capacity``)."""
+        """Steps stored, per env copy (SB3's ``size()``): rows written, less the rows that only hold
+        final observations (SAME_STEP autoreset); ``capacity`` once the buffer is full."""
+        return self.capacity if self.full else self.pos - self.padding_rows
+
+    def rows(self) -> int:
+        """Rows written so far, padding rows included (at most ``capacity``)."""
         return self.capacity if self.full else self.pos
 
     def __len__(self) -> int:
@@ -279,7 +287,7 @@ class ReplayBuffer:
         arrays = {**self._observation_arrays(), "actions": self.actions, "rewards": self.rewards,
                   "terminated": self.terminated, "truncated": self.truncated, "valid": self.valid}
         tensors = {name: torch.from_numpy(array) for name, array in arrays.items()}
-        tensors["position"] = torch.tensor([self.pos, int(self.full)], dtype=torch.int64)
+        tensors["position"] = torch.tensor([self.pos, int(self.full), self.padding_rows], dtype=torch.int64)
         return tensors
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -308,8 +316,9 @@ class ReplayBuffer:
                     "use the same buffer_size and n_envs"
                 )
             array[...] = saved
-        self.pos, full = (int(x) for x in tensors["position"].tolist())
-        self.full = bool(full)
+        position = [int(x) for x in tensors["position"].tolist()]
+        self.pos, self.full = position[0], bool(position[1])
+        self.padding_rows = position[2] if len(position) > 2 else 0
 
 
 def replay_buffer_nbytes(observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,

@@ -6,6 +6,12 @@ Gymnasium's NumPy-batched ``vector_entry_point`` when the env has one and at lea
 ``BATCHED_FROM`` copies are asked for (below that, stepping copies one by one is faster:
 CartPole-v1 steps 1 copy in about a third of the batched implementation's time), else sync.
 
+The vector envs built here reset a finished copy in the same step (Gymnasium's ``SAME_STEP``
+autoreset, the final observation in ``info["final_obs"]``), as SB3's ``VecEnv`` classes do: every
+step is a transition, so ``num_timesteps`` counts env transitions and ``learn(N)`` ends as many
+episodes as in SB3. Gymnasium's NumPy-batched envs (``vector_entry_point``) only have ``NEXT_STEP``,
+whose reset steps count as timesteps; a vector env given by the user keeps its own mode.
+
 Models do not call this directly: :func:`ballast.envs.adopt.adopt_env` does, and also takes SB3-API
 ``VecEnv`` objects and their wrappers. (``ballast.make_vec_env`` is SB3's function; this one was called
 ``make_vec_env`` before.)
@@ -23,6 +29,8 @@ from ballast.errors import ConfigurationError
 
 EnvLike = str | gym.Env | Callable[[], gym.Env] | VectorEnv
 BATCHED_FROM = 8
+#: The autoreset of the vector envs built here (see the module docstring).
+SAME_STEP = AutoresetMode.SAME_STEP
 Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
 
 
@@ -76,17 +84,19 @@ def make_vector_env(
             spec = gym.spec(env)
             batched = spec.vector_entry_point is not None and n_envs >= BATCHED_FROM
             mode = "vector_entry_point" if batched else "sync"
-        vec = gym.make_vec(env, num_envs=n_envs, vectorization_mode=mode, **env_kwargs)
+        vector_kwargs = None if mode == "vector_entry_point" else {"autoreset_mode": SAME_STEP}
+        vec = gym.make_vec(env, num_envs=n_envs, vectorization_mode=mode, vector_kwargs=vector_kwargs, **env_kwargs)
     elif isinstance(env, gym.Env):
         if n_envs != 1:
             raise ConfigurationError(
                 f"a gymnasium.Env instance is one environment but n_envs={n_envs} copies were asked for; "
                 "pass an env id or a factory (a function returning a new Env) to run several copies"
             )
-        vec = gym.vector.SyncVectorEnv([lambda: env])
+        vec = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=SAME_STEP)
     elif callable(env):
         fns = [lambda: env(**env_kwargs)] * n_envs
-        vec = gym.vector.AsyncVectorEnv(fns) if vectorization == "async" else gym.vector.SyncVectorEnv(fns)
+        vector_class = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
+        vec = vector_class(fns, autoreset_mode=SAME_STEP)
     else:
         raise ConfigurationError(
             f"env must be an env id, a gymnasium.Env, a factory or a gymnasium VectorEnv; got {type(env).__name__}"

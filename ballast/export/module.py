@@ -164,7 +164,7 @@ class ExportedPolicy(nn.Module):
             return action
         normalized = self.policy.normalize(obs)
         if self.value == "value":
-            return action, self.policy.predict_values(normalized)
+            return action, self.policy.predict_values(normalized).squeeze(-1)
         return action, self.policy.q_net(normalized)
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

@@ -133,7 +133,8 @@ def reference_outputs(model: Any, plan: ExportPlan, obs: Observations,
                  else torch.as_tensor(np.asarray(obs), device=device))
         with torch.inference_mode():
             normalized = policy.normalize(batch)
-            value = policy.predict_values(normalized) if plan.module.value == "value" else policy.q_net(normalized)
+            value = (policy.predict_values(normalized).squeeze(-1) if plan.module.value == "value"
+                     else policy.q_net(normalized))
         outputs.append(value.cpu().numpy())
     return outputs
 

@@ -290,15 +290,16 @@ class ActorCriticPolicy(BasePolicy):
         return actions, out.values.unsqueeze(-1), dist.log_prob(actions)
 
     def evaluate_actions(self, obs: Obs, actions: torch.Tensor, action_masks: Any = None
-                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PolicyOutput]:
-        """``(values, log_prob(actions), entropy, outputs)`` for a training minibatch."""
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """SB3's ``(values, log_prob(actions), entropy)`` for (normalised) observations and actions:
+        values of shape ``(batch, 1)``, the others ``(batch,)`` (entropy None where it has no closed form)."""
         out = self.outputs(obs, action_masks)
-        return out.values, out.distribution.log_prob(actions), out.distribution.entropy(), out
+        return out.values.unsqueeze(-1), out.distribution.log_prob(actions), out.distribution.entropy()
 
     def predict_values(self, obs: Obs) -> torch.Tensor:
-        """V(obs) for (already normalised) observations."""
+        """V(obs) for (already normalised) observations, of shape ``(batch, 1)`` as SB3's."""
         _, _, latent_vf = self.latents(obs)
-        return self.value_head(latent_vf).squeeze(-1)
+        return self.value_head(latent_vf)
 
     def env_actions(self, actions: torch.Tensor, base: torch.Tensor | None) -> torch.Tensor:
         """Sampled actions as the env takes them (for a residual policy: ``clip(base + scale * residual)``)."""

@@ -46,17 +46,29 @@ class BasePolicy(OptimizerHandle, nn.Module):
             return parameter.device
         return torch.device("cpu")
 
+    def optimized_networks(self) -> list[tuple[nn.Module, Any]]:
+        """The networks SB3's policy gives an optimizer of their own, with the parameters it steps:
+        the whole policy here (SAC and TD3: the actor and the critic; DQN: ``q_net``'s)."""
+        return [(self, self.parameters())]
+
     def _standalone_optimizer(self) -> Any:
-        """SB3's optimizer of a policy built alone with an ``lr_schedule``: ``optimizer_class`` (Adam
-        by default) over all parameters at ``lr_schedule(1)``, built once when first asked for."""
-        own = self.__dict__.get("_own_optimizer")
+        return self.own_optimizer(self)
+
+    def own_optimizer(self, network: nn.Module) -> Any:
+        """SB3's optimizer of ``network`` (see :meth:`optimized_networks`) for a policy built alone
+        with an ``lr_schedule``: ``optimizer_class`` (Adam by default) at ``lr_schedule(1)``, built
+        once when first asked for; None for a network that has none or a policy without a schedule."""
         schedule = getattr(self, "lr_schedule", None)
-        if own is None and schedule is not None:
+        parameters = next((params for net, params in self.optimized_networks() if net is network), None)
+        if schedule is None or parameters is None:
+            return None
+        built = self.__dict__.setdefault("_own_optimizers", {})
+        if id(network) not in built:
             config = self.config
             cls = torch.optim.Adam if config.optimizer_class is None else import_path(config.optimizer_class)
             options = dict(config.optimizer_kwargs or self.default_optimizer_kwargs)
-            own = self.__dict__["_own_optimizer"] = cls(self.parameters(), lr=schedule(1.0), **options)
-        return own
+            built[id(network)] = cls(parameters, lr=schedule(1.0), **options)
+        return built[id(network)]
 
     def set_training_mode(self, mode: bool) -> None:
         """Train (``True``) or eval mode, as SB3's; see :mod:`ballast.policies.modes`."""
@@ -106,7 +118,9 @@ class BasePolicy(OptimizerHandle, nn.Module):
             else:
                 actions = self.act(obs, deterministic=deterministic, action_masks=masks)
         actions = self.actions_to_numpy(actions)
-        return (actions if batched else actions[0]), state
+        if not batched:  # SB3's squeeze: one Discrete action is a 0-d array, not a NumPy scalar
+            actions = actions.squeeze(axis=0) if isinstance(actions, np.ndarray) else actions[0]
+        return actions, state
 
     def actions_to_numpy(self, actions: Any) -> np.ndarray:
         """Env actions (a tensor batch) as NumPy, with the action space's dtype for Box spaces."""

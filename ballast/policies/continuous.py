@@ -38,7 +38,7 @@ from ballast.policies.fast_mlp import column_forward, column_input_grad, column_
 from ballast.policies.heads import ActionAdapter, zero_output_layer_
 from ballast.policies.mlp import StackedMLP
 from ballast.policies.normalize import ObservationNormalizer
-from ballast.policies.optimizer_handle import OptimizerHandle
+from ballast.policies.optimizer_handle import OptimizerHandle, link_to_policy
 from ballast.policies.sb3_arguments import LrSchedule, given_arguments, policy_config
 from ballast.registry import register_policy
 from ballast.torch_compat import parameter_list_tensors
@@ -375,6 +375,12 @@ class OffPolicyActorCritic(BasePolicy):
                                   cfg.n_critics)
         target.load_state_dict(self.critic.state_dict(), strict=False)
         self.critic_target = target.requires_grad_(False)
+        link_to_policy(actor, self)
+        link_to_policy(self.critic, self)
+
+    def optimized_networks(self) -> list[tuple[nn.Module, Any]]:
+        """SB3's: one optimizer for the actor, one for the critic (not the actor's encoder it may share)."""
+        return [(self.actor, self.actor.parameters()), (self.critic, self.critic.parameters())]
 
     def critic_features(self, obs: Obs, *, target: bool = False) -> torch.Tensor:
         """What the critics (or their targets) read: their encoder's output, or the shared actor

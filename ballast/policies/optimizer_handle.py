@@ -31,8 +31,11 @@ class OptimizerHandle:
         return attached if attached is not None else self._standalone_optimizer()
 
     def _standalone_optimizer(self) -> Any:
-        """The optimizer of a network no algorithm trains (None here; see BasePolicy)."""
-        return None
+        """The optimizer of a network no algorithm trains: its policy's own one for it, if the
+        policy was built alone (see :meth:`ballast.policies.base.BasePolicy.own_optimizer`)."""
+        ref = self.__dict__.get("_policy_ref")
+        policy = ref() if ref is not None else None
+        return None if policy is None else policy.own_optimizer(self)
 
     @optimizer.setter
     def optimizer(self, value: Any) -> None:
@@ -40,6 +43,12 @@ class OptimizerHandle:
             f"{type(self).__name__}.optimizer is chosen by the algorithm that trains it and cannot be replaced; "
             "pass policy_kwargs=dict(optimizer_class=..., optimizer_kwargs=...) to the algorithm instead, or "
             "change the learning rate through model.learning_rate")
+
+
+def link_to_policy(network: nn.Module, policy: nn.Module) -> None:
+    """Let a network of ``policy`` (SAC's actor, its critic) answer the optimizer the policy builds
+    for it when built alone (a weak reference: no module attribute, nothing in the state dict)."""
+    network.__dict__["_policy_ref"] = weakref.ref(policy)
 
 
 def attach_optimizer(network: nn.Module, optimizer: Any) -> None:

@@ -112,6 +112,9 @@ class DQNPolicy(BasePolicy):
         self.normalizer = ObservationNormalizer(observation_space) if normalize_observations else None
         self.action_adapter = ActionAdapter(action_space)
 
+    def optimized_networks(self) -> list[tuple[nn.Module, Any]]:
+        """SB3's: the optimizer of a DQN policy steps ``q_net`` (its target follows by copies)."""
+        return [(self, self.q_net.parameters())]
 
     def forward(self, obs: Obs, deterministic: bool = True) -> torch.Tensor:
         """Greedy action indices (0-based) for normalised observations."""

@@ -31,7 +31,7 @@ from torch import nn
 from ballast.errors import ConfigurationError, UnsupportedSpaceError
 from ballast.policies.heads import ActionAdapter
 from ballast.ragged import is_ragged_space
-from ballast.residual.bases import BasePolicy
+from ballast.residual.bases import BaseController
 
 BASE_ACTION_KEY = "base_action"
 
@@ -107,7 +107,7 @@ def network_observation_space(observation_space: spaces.Space, action_dim: int, 
 class ResidualActions(nn.Module):
     """The frozen base and the composition ``clip(base + scale * half_width * residual)``; a module of the policy."""
 
-    def __init__(self, base: BasePolicy, observation_space: spaces.Space, action_space: spaces.Box, *,
+    def __init__(self, base: BaseController, observation_space: spaces.Space, action_space: spaces.Box, *,
                  scale: float, append_base_action: bool) -> None:
         super().__init__()
         check_residual_action_space(action_space)

@@ -41,7 +41,7 @@ def _batch_size(obs: Any) -> int:
     return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
 
 
-class BasePolicy(nn.Module):
+class BaseController(nn.Module):
     """A frozen controller: raw observations ``(batch, ...)`` -> env actions ``(batch, action_dim)``."""
 
     kind: ClassVar[str] = ""
@@ -83,7 +83,7 @@ class BasePolicy(nn.Module):
         return {}
 
 
-class CallableBase(BasePolicy):
+class CallableBase(BaseController):
     """A Python callable ``obs_batch (NumPy) -> action_batch``; see the module docstring.
 
     ``import_path`` (``"module:name"``) is what the checkpoint records; by default it is found from
@@ -111,7 +111,7 @@ class CallableBase(BasePolicy):
         return {"kind": self.kind, "import_path": self.import_path}
 
 
-class ModelBase(BasePolicy):
+class ModelBase(BaseController):
     """A Ballast model's deterministic policy, frozen; see the module docstring."""
 
     kind = "ballast"
@@ -145,7 +145,7 @@ class ModelBase(BasePolicy):
         return {"checkpoint": torch.frombuffer(bytearray(self.checkpoint_bytes), dtype=torch.uint8)}
 
 
-class OnnxBase(BasePolicy):
+class OnnxBase(BaseController):
     """An ONNX model with one input (the observation batch) whose first output is the action batch."""
 
     kind = "onnx"
@@ -228,10 +228,10 @@ def _load_model(path: Path) -> Any:
     return load_model(path, device="cpu")
 
 
-def as_base_policy(base: Any, observation_space: spaces.Space, action_space: spaces.Box) -> BasePolicy:
-    """Turn what a user passed as ``base_policy`` into a :class:`BasePolicy`, checked against the spaces.
+def as_base_policy(base: Any, observation_space: spaces.Space, action_space: spaces.Box) -> BaseController:
+    """Turn what a user passed as ``base_policy`` into a :class:`BaseController`, checked against the spaces.
 
-    Accepted: a :class:`BasePolicy`; a Ballast model; a path to a saved Ballast model (``.zip``) or
+    Accepted: a :class:`BaseController`; a Ballast model; a path to a saved Ballast model (``.zip``) or
     to an ONNX file (``.onnx``); an import path ``"module:function"``; any callable.
     The base is run once on sampled observations, so that a base that does not fit the env fails
     here with a clear message rather than in the middle of training.
@@ -254,8 +254,8 @@ def as_base_policy(base: Any, observation_space: spaces.Space, action_space: spa
     return result
 
 
-def _resolve(base: Any, action_dim: int) -> BasePolicy:
-    if isinstance(base, BasePolicy):
+def _resolve(base: Any, action_dim: int) -> BaseController:
+    if isinstance(base, BaseController):
         if base.action_dim != action_dim:
             raise ConfigurationError(f"the base policy returns {base.action_dim} action values, the env takes "
                                      f"{action_dim}")
@@ -287,7 +287,7 @@ def _resolve(base: Any, action_dim: int) -> BasePolicy:
         f"'module:function', or a callable obs_batch -> action_batch; got {type(base).__name__}")
 
 
-def _probe(base: BasePolicy, observation_space: spaces.Space) -> None:
+def _probe(base: BaseController, observation_space: spaces.Space) -> None:
     from ballast.space_sampling import sample_observations
 
     sample = sample_observations(observation_space, 2, seed=0)
@@ -299,8 +299,8 @@ def _probe(base: BasePolicy, observation_space: spaces.Space) -> None:
         base(obs)
 
 
-def base_from_checkpoint(data: dict[str, Any], tensors: dict[str, torch.Tensor], action_dim: int) -> BasePolicy:
-    """Rebuild the base a checkpoint recorded (see :meth:`BasePolicy.to_json` and ``state_tensors``)."""
+def base_from_checkpoint(data: dict[str, Any], tensors: dict[str, torch.Tensor], action_dim: int) -> BaseController:
+    """Rebuild the base a checkpoint recorded (see :meth:`BaseController.to_json` and ``state_tensors``)."""
     kind = data.get("kind")
     if kind == "ballast":
         from ballast.checkpoint import read_checkpoint_bytes

@@ -422,8 +422,6 @@ def test_accessing_and_modifying_model_parameters():
     assert fitness >= 8.0
 
 
-@pytest.mark.xfail(strict=True, reason="a gymnasium.Env given to a model runs in a vector env that resets on the "
-                   "next step, and that reset step counts as a timestep: 400 timesteps end one 200-step episode")
 def test_single_env_steps_are_env_steps():
     import gymnasium as gym
 

@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 
 import ballast
 from ballast import DQN, PPO, SAC, StopTrainingOnRewardThreshold
@@ -25,6 +26,7 @@ from ballast.common.callbacks import (
     StopTrainingOnNoModelImprovement,
 )
 from ballast.common.logger import configure
+from ballast.envs.make import autoreset_mode
 from ballast.logger import Logger
 
 SMALL = dict(n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
@@ -147,6 +149,7 @@ class EpisodeChecker(BaseCallback):
     def _on_training_start(self):
         n = self.training_env.num_envs
         self.returns, self.lengths, self.resetting = np.zeros(n), np.zeros(n, dtype=int), np.zeros(n, dtype=bool)
+        self.next_step_reset = autoreset_mode(self.model.env) == AutoresetMode.NEXT_STEP
 
     def _on_step(self):
         loc = self.locals
@@ -164,9 +167,12 @@ class EpisodeChecker(BaseCallback):
                 continue
             assert info["episode"]["r"] == pytest.approx(self.returns[i])
             assert info["episode"]["l"] == self.lengths[i] and info["episode"]["t"] > 0
-            np.testing.assert_array_equal(info["terminal_observation"], loc["new_obs"][i])
+            if self.next_step_reset:  # the final observation is the one the agent holds
+                np.testing.assert_array_equal(info["terminal_observation"], loc["new_obs"][i])
+            else:  # SB3's VecEnv and SAME_STEP: new_obs already holds the next episode's first observation
+                assert not np.array_equal(info["terminal_observation"], loc["new_obs"][i])
             self.ended.append((int(self.lengths[i]), info["TimeLimit.truncated"], info.get("step_in_episode")))
-            self.returns[i], self.lengths[i], self.resetting[i] = 0.0, 0, True
+            self.returns[i], self.lengths[i], self.resetting[i] = 0.0, 0, self.next_step_reset
         return True
 
 
@@ -255,7 +261,7 @@ def test_off_policy_locals_hold_sb3_infos_and_both_kinds_of_actions():
     env = lambda: gym.make("Pendulum-v1", max_episode_steps=20)  # noqa: E731
     SAC("MlpPolicy", env, n_envs=2, learning_starts=1000, seed=0, device="cpu").learn(
         84, callback=[checker, record_actions])
-    # Two copies, 20 steps then a reset step per episode: 2 episodes each in 42 vector steps.
+    # Two copies, episodes of 20 steps (the copies reset in the step that ends them): 2 each in 42 vector steps.
     assert [(length, time_limit) for length, time_limit, _ in checker.ended] == [(20, True)] * 4
     actions, buffer_actions, _ = seen[0]
     np.testing.assert_allclose(actions, 2.0 * buffer_actions, rtol=1e-6)  # Pendulum's torque bounds: +-2
@@ -381,12 +387,12 @@ def test_stop_callbacks_outside_an_eval_callback_say_so():
 
 # --- other callbacks -------------------------------------------------------------------------------
 def test_stop_on_max_episodes_counts_the_episodes_of_every_copy():
-    # Two copies, episodes of 5 steps and a reset step: both end episodes at vector steps 5, 11, 17;
-    # 3 per copy make 6, reached at step 17.
+    # Two copies, episodes of 5 steps: both end episodes at vector steps 5, 10, 15;
+    # 3 per copy make 6, reached at step 15.
     stopper = StopTrainingOnMaxEpisodes(max_episodes=3)
     m = PPO("MlpPolicy", FixedLength, n_envs=2, **SMALL)
     m.learn(10_000, callback=stopper)
-    assert stopper.n_episodes == 6 and m.num_timesteps == 17 * 2
+    assert stopper.n_episodes == 6 and m.num_timesteps == 15 * 2
 
 
 def test_every_n_timesteps_runs_its_callback_every_n_steps():

@@ -43,7 +43,7 @@ LEARNING = {
     "ppo": (PPO, SignEnv, dict(n_envs=4, n_steps=32, batch_size=64, n_epochs=4, learning_rate=3e-3,
                                policy_kwargs=dict(SMALL, net_arch=[16])), 1024, 7.0),
     "a2c": (A2C, SignEnv, dict(n_envs=4, n_steps=8, learning_rate=3e-3, policy_kwargs=dict(SMALL, net_arch=[16])),
-            1024, 7.0),
+            2048, 7.0),
     "dqn": (DQN, SignEnv, dict(learning_starts=64, buffer_size=1000, train_freq=1, target_update_interval=50,
                                exploration_fraction=0.3, learning_rate=3e-3, batch_size=32,
                                policy_kwargs=dict(SMALL, net_arch=[16])), 500, 7.0),

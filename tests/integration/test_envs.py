@@ -7,6 +7,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from ballast import A2C, PPO, BaseCallback, evaluate_policy
 from ballast.common.vec_env import VecEnv
+from ballast.envs.make import autoreset_mode
 from ballast.errors import ConfigurationError, EnvError, UnsupportedSpaceError
 
 GAMMA, LAMBDA = 0.99, 0.95
@@ -81,9 +82,25 @@ def reference_advantages(rewards, values, next_values, terminated, episode_end):
     return advantages
 
 
+def next_step_env(make_env):
+    """A user's vector env with Gymnasium's default NEXT_STEP autoreset (Ballast's own envs reset in the same step)."""
+    return SyncVectorEnv([make_env], autoreset_mode=AutoresetMode.NEXT_STEP)
+
+
+@pytest.mark.parametrize("env", ["CartPole-v1", lambda: gym.make("CartPole-v1"), gym.make("CartPole-v1")],
+                         ids=["id", "factory", "instance"])
+def test_vector_envs_built_by_ballast_reset_in_the_same_step(env):
+    assert autoreset_mode(PPO("MlpPolicy", env, device="cpu").env) == AutoresetMode.SAME_STEP
+
+
+def test_numpy_batched_vector_envs_keep_gymnasium_s_next_step_autoreset():
+    model = PPO("MlpPolicy", "CartPole-v1", n_envs=8, vectorization="vector_entry_point", device="cpu")
+    assert autoreset_mode(model.env) == AutoresetMode.NEXT_STEP
+
+
 @pytest.mark.parametrize("terminate", [False, True])
 def test_next_step_autoreset_marks_the_reset_step_invalid(terminate):
-    model = PPO("MlpPolicy", lambda: CountingEnv(3, terminate), n_steps=8, batch_size=8, gamma=GAMMA,
+    model = PPO("MlpPolicy", next_step_env(lambda: CountingEnv(3, terminate)), n_steps=8, batch_size=8, gamma=GAMMA,
                 gae_lambda=LAMBDA, seed=0, device="cpu")
     buffer = one_rollout(model)
     assert column(buffer.observations.array[..., 0]).tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
@@ -157,8 +174,8 @@ def test_same_step_autoreset_bootstraps_from_final_obs(terminate):
 
 def test_truncation_on_the_last_rollout_step_bootstraps_from_the_final_obs():
     snapshot = Snapshot(final_obs=4.0)
-    model = PPO("MlpPolicy", lambda: CountingEnv(4), n_steps=4, batch_size=4, gamma=GAMMA, gae_lambda=LAMBDA,
-                seed=0, device="cpu")
+    model = PPO("MlpPolicy", next_step_env(lambda: CountingEnv(4)), n_steps=4, batch_size=4, gamma=GAMMA,
+                gae_lambda=LAMBDA, seed=0, device="cpu")
     model.learn(8, callback=snapshot)
     first, second = snapshot.rollouts
     assert column(first["episode_end"]).tolist() == [False, False, False, True]
@@ -172,7 +189,7 @@ def test_truncation_on_the_last_rollout_step_bootstraps_from_the_final_obs():
 
 
 def test_reward_statistics_see_only_real_transitions():
-    model = PPO("MlpPolicy", lambda: CountingEnv(3), n_steps=8, batch_size=8, gamma=0.5,
+    model = PPO("MlpPolicy", next_step_env(lambda: CountingEnv(3)), n_steps=8, batch_size=8, gamma=0.5,
                 normalize_rewards=True, seed=0, device="cpu")
     model.learn(1)
     # discounted returns of the real steps, 1, 1 + .5, 1 + .5 * 1.5, twice; the reset steps are no transitions
@@ -318,7 +335,8 @@ class RolloutCheck(BaseCallback):
         buffer = self.model.rollout_buffer
         batch = buffer.batch(torch.arange(buffer.n_steps * buffer.n_envs))
         with torch.no_grad():
-            values, log_prob, _, _ = self.model.policy.evaluate_actions(batch.observations, batch.actions)
+            values, log_prob, _ = self.model.policy.evaluate_actions(batch.observations, batch.actions)
+            values = values.squeeze(-1)
         self.log_prob_error = (log_prob - batch.old_log_prob).abs().max().item()
         self.value_error = (values - batch.old_values).abs().max().item()
 

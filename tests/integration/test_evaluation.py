@@ -187,8 +187,8 @@ def test_a_lost_life_is_no_episode_end_when_the_env_records_statistics(model: PP
 def test_render_renders_after_every_step(model: PPO) -> None:
     env = FixedLength(4, render_mode="rgb_array")
     evaluate_policy(model, env, 2, render=True, warn=False)
-    # Two episodes of 4 steps, and the reset step between them (Gymnasium's next-step autoreset).
-    assert env.renders == 9
+    # Two episodes of 4 steps (the env resets in the step that ends an episode, as SB3's VecEnv).
+    assert env.renders == 8
 
 
 def test_sb3_style_vec_env_gives_the_episodes_of_a_gymnasium_vector_env(cartpole_model: PPO) -> None:

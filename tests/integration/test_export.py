@@ -361,7 +361,7 @@ def test_include_value_adds_v_of_s(fmt: str, tmp_path: Path) -> None:
     action, value = run_artifact(out, fmt, meta, obs)
     assert_same_actions(model, action, obs)
     with torch.no_grad():
-        want = model.policy.predict_values(model.policy.normalize(torch.as_tensor(obs))).numpy()
+        want = model.policy.predict_values(model.policy.normalize(torch.as_tensor(obs))).squeeze(-1).numpy()
     np.testing.assert_allclose(np.asarray(value).reshape(-1), want, atol=1e-5)
 
 

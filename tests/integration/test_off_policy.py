@@ -81,7 +81,7 @@ def test_two_env_copies(algo):
     model = algo("MlpPolicy", env_id, n_envs=2, seed=0, **kwargs).learn(400)
     assert model.num_timesteps == 400
     buffer = model.replay_buffer
-    assert buffer.n_envs == 2 and buffer.pos == 200 and buffer.valid[:200].any(axis=0).all()
+    assert buffer.n_envs == 2 and buffer.size() == 200 and buffer.valid[:200].any(axis=0).all()
     assert model._n_updates > 0
     obs = np.stack([model.observation_space.sample() for _ in range(2)])
     actions, _ = model.predict(obs, deterministic=True)
@@ -175,9 +175,9 @@ def test_sac_options(kwargs):
         assert row["train/ent_coef"] == pytest.approx(0.05)
         assert "train/ent_coef_loss" not in row
     if "train_freq" in kwargs:
-        # one episode per collection, then as many gradient steps as env steps: 200, then 201 (with
-        # the reset step); an episode is not cut at the budget, as in SB3
-        assert model.num_timesteps == model._n_updates == 401
+        # one episode per collection, then as many gradient steps as env steps: 200, twice; an
+        # episode is not cut at the budget, as in SB3
+        assert model.num_timesteps == model._n_updates == 400
 
 
 @pytest.mark.parametrize("kwargs", [dict(double_q=True), dict(n_steps=3),
@@ -214,7 +214,7 @@ def test_td3_delays_the_actor_and_follows_targets_by_polyak():
 def test_ddpg_is_td3_with_one_critic_and_no_delay():
     model = DDPG("MlpPolicy", "Pendulum-v1", seed=0, **SMALL)
     assert model.policy.critic.n_critics == 1
-    assert (model.config.policy_delay, model.config.target_policy_noise) == (1, 0.0)
+    assert (model.config.policy_delay, model.config.target_policy_noise) == (1, 0.1)
     assert TD3("MlpPolicy", "Pendulum-v1", seed=0, **SMALL).policy.critic.n_critics == 2
     td3 = TD3("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", buffer_size=100)
     assert actor_critic_sizes(td3.policy.config) == ([400, 300], [400, 300])  # SB3's defaults

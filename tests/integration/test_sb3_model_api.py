@@ -94,6 +94,7 @@ def test_networks_answer_the_optimizer_that_steps_them() -> None:
     off, dqn, model = sac(), DQN("MlpPolicy", "CartPole-v1", policy_kwargs=SMALL), ppo()
     assert off.actor.optimizer is off.actor_optimizer and off.critic.optimizer is off.critic_optimizer
     assert dqn.policy.optimizer is dqn.optimizer and model.policy.optimizer is model.optimizer
+    assert off.policy.optimizer is None  # SB3's SAC policy has an actor and a critic optimizer, none of its own
     clone = copy.deepcopy(model.policy)  # a copy (export, a target) copies no optimizer state
     assert clone.optimizer is model.optimizer
     with pytest.raises(ConfigurationError, match="optimizer_class"):
@@ -161,6 +162,10 @@ def test_replay_buffer_round_trip_through_its_own_safe_file(tmp_path) -> None:
         SAC("MlpPolicy", "MountainCarContinuous-v0", buffer_size=500).load_replay_buffer(path)
     with pytest.raises(CheckpointError, match="not a replay buffer"):
         other.load_replay_buffer(model.save(tmp_path / "model"))
+    sb3_file = tmp_path / "sb3_buffer.pkl"  # what SB3's save_replay_buffer writes: a pickle
+    sb3_file.write_bytes(b"\x80\x04\x95" + bytes(32))
+    with pytest.raises(CheckpointError, match="pickle.*never unpickles"):
+        other.load_replay_buffer(sb3_file)
     assert not hasattr(ppo(), "save_replay_buffer")
 
 
@@ -194,6 +199,16 @@ def test_policy_predict_save_and_load(build, tmp_path) -> None:
 
 
 # --- predict's rules ----------------------------------------------------------------------------------------
+def test_one_discrete_action_is_a_0d_array_as_sb3_s() -> None:
+    obs = np.zeros(4, np.float32)
+    for model in (ppo(), DQN("MlpPolicy", "CartPole-v1", policy_kwargs=SMALL, device="cpu")):
+        action, _ = model.predict(obs, deterministic=True)
+        assert isinstance(action, np.ndarray) and action.shape == () and action.dtype == np.int64
+    model.exploration_rate = 1.0  # epsilon-greedy keeps the shape
+    assert model.predict(obs)[0].shape == ()
+    assert model.predict(np.zeros((3, 4), np.float32))[0].shape == (3,)
+
+
 def test_predict_refuses_the_pair_gymnasium_reset_returns() -> None:
     model = ppo()
     with pytest.raises(ObservationError, match="reset\\(\\) returns both"):

@@ -65,16 +65,30 @@ def test_a_policy_built_alone_has_sb3_s_optimizer_and_it_trains() -> None:
     obs = torch.randn(64, 4)
     target = (obs[:, 0] > 0).long()  # behaviour cloning of a simple rule
     for _ in range(200):
-        _, log_prob, _, _ = policy.evaluate_actions(obs, target)
+        values, log_prob, entropy = policy.evaluate_actions(obs, target)
+        assert values.shape == (64, 1) and log_prob.shape == entropy.shape == (64,)
         loss = -log_prob.mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     assert (policy(obs, deterministic=True)[0] == target).float().mean() > 0.95
     assert ActorCriticPolicy(CARTPOLE.observation_space, CARTPOLE.action_space).optimizer is None
+    assert policy.predict_values(obs).shape == (64, 1)
     sgd = ActorCriticPolicy(CARTPOLE.observation_space, CARTPOLE.action_space, lambda _: 0.1,
                             optimizer_class=torch.optim.SGD, optimizer_kwargs={"momentum": 0.5})
     assert isinstance(sgd.optimizer, torch.optim.SGD) and sgd.optimizer.param_groups[0]["momentum"] == 0.5
+
+
+def test_sac_and_dqn_policies_built_alone_have_sb3_s_optimizers() -> None:
+    sac = SACPolicy(PENDULUM.observation_space, PENDULUM.action_space, lambda _: 3e-4)
+    actor_opt, critic_opt = sac.actor.optimizer, sac.critic.optimizer
+    assert isinstance(actor_opt, torch.optim.Adam) and actor_opt is sac.actor.optimizer and sac.optimizer is None
+    stepped = {id(p) for group in critic_opt.param_groups for p in group["params"]}
+    assert stepped == {id(p) for p in sac.critic.parameters()}  # not the targets'
+    assert not stepped & {id(p) for p in sac.critic_target.parameters()} and sac.critic_target.optimizer is None
+    dqn = DQNPolicy(CARTPOLE.observation_space, CARTPOLE.action_space, lambda _: 1e-3)
+    stepped = {id(p) for group in dqn.optimizer.param_groups for p in group["params"]}
+    assert stepped == {id(p) for p in dqn.q_net.parameters()}
 
 
 # --- subclassing SB3's way -------------------------------------------------------------------------------------

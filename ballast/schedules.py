@@ -71,6 +71,23 @@ class CallableSchedule:
         )
 
 
+class FloatSchedule:
+    """SB3's ``FloatSchedule``: a number or a schedule, called for a ``float``. A model given one
+    keeps the schedule inside (saved as data when it is one of Ballast's)."""
+
+    def __init__(self, value_schedule: Any) -> None:
+        if isinstance(value_schedule, FloatSchedule):
+            value_schedule = value_schedule.value_schedule
+        elif isinstance(value_schedule, (int, float)) and not isinstance(value_schedule, bool):
+            value_schedule = ConstantSchedule(float(value_schedule))
+        elif not callable(value_schedule):
+            raise TypeError(f"FloatSchedule takes a number or a callable, got {type(value_schedule).__name__}")
+        self.value_schedule = value_schedule
+
+    def __call__(self, progress_remaining: float) -> float:
+        return float(self.value_schedule(progress_remaining))
+
+
 Schedule = ConstantSchedule | LinearSchedule | CallableSchedule
 ScheduleLike = float | int | str | Schedule | Callable[[float], float] | dict
 
@@ -84,6 +101,8 @@ def as_schedule(value: ScheduleLike, name: str = "value") -> Schedule:
     """Turn a number, a zoo string (``"lin_0.001"``), JSON data or a callable into a schedule."""
     if isinstance(value, (ConstantSchedule, LinearSchedule, CallableSchedule)):
         return value
+    if isinstance(value, FloatSchedule):
+        return as_schedule(value.value_schedule, name)
     if isinstance(value, bool):
         raise ConfigurationError(f"{name} must be a number or a schedule, got the boolean {value}")
     if isinstance(value, (int, float)):

@@ -147,7 +147,7 @@ set_random_seed | same | ballast.common.utils.set_random_seed |
 get_device | same | ballast.common.utils.get_device | warns when CUDA is asked for and missing
 explained_variance | same | ballast.common.utils.explained_variance |
 update_learning_rate | same | ballast.common.utils.update_learning_rate | also on Ballast's flat optimizers (`param_groups`); the algorithm sets the rate from its schedule at each update, as in SB3
-FloatSchedule | missing | | schedules: `ballast.schedules`
+FloatSchedule | same | ballast.common.utils.FloatSchedule | a model given one keeps the schedule inside (saved as data when it is one of Ballast's)
 LinearSchedule | same | ballast.common.utils.LinearSchedule | `LinearSchedule(start, end, end_fraction)`; Ballast's schedule data (saved as JSON)
 ConstantSchedule | translated | ballast.common.utils.ConstantSchedule | Ballast's schedule data (saved as JSON); its field is `value` (SB3: `val`), so `ConstantSchedule(val=0.1)` is a `TypeError`
 get_schedule_fn | translated | ballast.common.utils.get_schedule_fn | returns Ballast's schedule data (callable as SB3's, saved as JSON)
@@ -196,13 +196,13 @@ recursive_setattr | missing | |
 is_json_serializable | missing | |
 data_to_json | missing | | the checkpoint format is Ballast's (`docs/checkpoints.md`)
 json_to_data | missing | |
-open_path | missing | |
+open_path | same | ballast.common.save_util.open_path |
 open_path_str | missing | |
 open_path_pathlib | missing | |
 save_to_zip_file | missing | | `model.save`
 load_from_zip_file | missing | | `ballast.checkpoint`; SB3 files: `ballast.import_sb3`
-save_to_pkl | different | | no pickle, by design: ImportError
-load_from_pkl | different | | no pickle, by design: ImportError
+save_to_pkl | different | ballast.common.save_util.save_to_pkl | no pickle, by design: calling it raises `CheckpointError` naming what to use
+load_from_pkl | different | ballast.common.save_util.load_from_pkl | no pickle, by design: calling it raises `CheckpointError` naming what to use
 [stable_baselines3.common.preprocessing]
 is_image_space_channels_first | same | ballast.common.preprocessing.is_image_space_channels_first |
 is_image_space | same | ballast.common.preprocessing.is_image_space |

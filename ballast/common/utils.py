@@ -15,11 +15,11 @@ import torch
 from ballast.device import resolve_device as get_device
 from ballast.logger import latest_run_id as get_latest_run_id
 from ballast.returns import explained_variance
-from ballast.schedules import ConstantSchedule, LinearSchedule, Schedule, as_schedule
+from ballast.schedules import ConstantSchedule, FloatSchedule, LinearSchedule, Schedule, as_schedule
 from ballast.seeding import set_random_seed
 from ballast.torch_compat import foreach_lerp_
 
-__all__ = ["ConstantSchedule", "LinearSchedule", "constant_fn", "explained_variance", "get_device",
+__all__ = ["ConstantSchedule", "FloatSchedule", "LinearSchedule", "constant_fn", "explained_variance", "get_device",
            "get_latest_run_id", "get_linear_fn", "get_schedule_fn", "obs_as_tensor", "polyak_update",
            "safe_mean", "set_random_seed", "update_learning_rate", "zip_strict"]
 

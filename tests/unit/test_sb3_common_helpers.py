@@ -177,3 +177,37 @@ def test_every_algorithm_is_a_base_algorithm():
     assert isinstance(model, BaseAlgorithm)
     env = maybe_make_env("CartPole-v1", verbose=0)
     assert env.spec.id == "CartPole-v1" and maybe_make_env(env, verbose=0) is env
+
+
+# --- common.save_util and FloatSchedule ------------------------------------------------------------
+def test_open_path_adds_the_suffix_and_creates_folders(tmp_path):
+    from ballast.common.save_util import load_from_pkl, open_path, save_to_pkl
+    from ballast.errors import CheckpointError
+
+    with pytest.warns(UserWarning, match="does not exist"), open_path(tmp_path / "new" / "t1", "w", suffix="bin") as f:
+        f.write(b"abc")
+    assert (tmp_path / "new" / "t1.bin").read_bytes() == b"abc"
+    with open_path(str(tmp_path / "new" / "t1"), "r", suffix="bin") as f:  # found with the suffix
+        assert f.read() == b"abc"
+    with open(tmp_path / "new" / "t1.bin", "rb") as raw, pytest.raises(ValueError, match="writable"):
+        open_path(raw, "w")
+    with pytest.raises(TypeError):
+        open_path(123, "r")
+    with pytest.raises(ValueError, match="'w' or 'r'"):
+        open_path(tmp_path / "x", "append")
+    for call in (lambda: save_to_pkl(tmp_path / "x.pkl", {"a": 1}), lambda: load_from_pkl(tmp_path / "x.pkl")):
+        with pytest.raises(CheckpointError, match="never pickles"):
+            call()
+
+
+def test_float_schedule_wraps_numbers_and_schedules_and_models_keep_the_schedule(tmp_path):
+    from ballast.common.utils import FloatSchedule, LinearSchedule
+
+    assert FloatSchedule(0.2)(0.5) == 0.2 and isinstance(FloatSchedule(1)(0.3), float)
+    linear = FloatSchedule(FloatSchedule(LinearSchedule(1.0, 0.0, 0.5)))
+    assert isinstance(linear.value_schedule, LinearSchedule) and linear(0.75) == pytest.approx(0.5)
+    with pytest.raises(TypeError):
+        FloatSchedule("fast")
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16, learning_rate=linear, device="cpu")
+    loaded = PPO.load(model.save(tmp_path / "m"))
+    assert loaded.lr_schedule(0.75) == pytest.approx(0.5) and loaded.lr_schedule(0.2) == 0.0

@@ -379,6 +379,8 @@ class Algorithm:
         episode_start: Any = None,
         deterministic: bool = False,
         action_masks: Any = None,
+        *,
+        check_finite: bool = True,
     ) -> tuple[np.ndarray, Any]:
         """The env action(s) for one observation or a batch; returns ``(action, state)`` as in SB3.
 
@@ -387,9 +389,11 @@ class Algorithm:
         pair, raises :class:`ballast.errors.ObservationError` saying what was expected. Actions have
         the action space's dtype. ``action_masks`` (one mask for one observation, one per
         observation for a batch; see :mod:`ballast.masking`) restricts the actions to the valid
-        ones, as sb3-contrib's MaskablePPO.
+        ones, as sb3-contrib's MaskablePPO. A NaN or infinite observation, or a Discrete entry out
+        of range, raises ``ObservationError`` too; ``check_finite=False`` skips the first check.
         """
-        return self.policy.predict(observation, state, episode_start, deterministic, action_masks)
+        return self.policy.predict(observation, state, episode_start, deterministic, action_masks,
+                                   check_finite=check_finite)
 
     # --- training loop ---------------------------------------------------------------------
     def learn(

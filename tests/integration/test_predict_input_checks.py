@@ -133,3 +133,15 @@ def test_fuzzed_observations_end_in_a_ballast_error_or_a_valid_action(which, req
         assert all(model.action_space.contains(a) for a in batch), (obs, action)
         answered += 1
     assert refused > 0 and answered + refused == 1500
+
+
+def test_evaluating_on_the_training_env_id_uses_its_env_kwargs(tmp_path):
+    model = PPO("MlpPolicy", "CartPole-v1", env_kwargs={"max_episode_steps": 3}, n_steps=32, batch_size=32,
+                seed=0, device="cpu")
+    loaded = PPO.load(model.save(tmp_path / "short"))
+    for m in (model, loaded):
+        _, lengths = evaluate_policy(m, "CartPole-v1", n_eval_episodes=3, return_episode_rewards=True)
+        assert max(lengths) <= 3  # CartPole's default limit is 500: the saved settings were used
+    fresh = PPO("MlpPolicy", "CartPole-v1", seed=0, device="cpu")
+    _, lengths = evaluate_policy(fresh, "CartPole-v1", n_eval_episodes=2, return_episode_rewards=True)
+    assert min(lengths) > 3  # a CartPole episode lasts at least 8 steps

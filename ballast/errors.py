@@ -35,6 +35,11 @@ class ConfigurationError(BallastError, ValueError):
     """A hyperparameter or option with a value that cannot work."""
 
 
+class StateDictError(ConfigurationError, RuntimeError):
+    """Weights that do not fit a network's state dict: a ``RuntimeError`` too, as torch's strict
+    ``load_state_dict`` raises (and SB3's ``set_parameters(exact_match=True)`` with it)."""
+
+
 class CheckpointError(BallastError, ValueError):
     """A file that is not a readable Ballast checkpoint."""
 

@@ -47,8 +47,10 @@ from ballast.envs.reset_arguments import NextResetArguments
 from ballast.envs.residual import ResidualActionWrapper
 from ballast.envs.sb3_vec_env import VecEnv as BallastVecEnv
 from ballast.envs.sb3_vec_env import WrapperChain
-from ballast.errors import ConfigurationError, EnvError
+from ballast.errors import ConfigurationError, EnvError, SpaceMismatchError
 from ballast.masking import MASK_METHOD, MaskReader, mask_rule, policy_supports_masks
+from ballast.node_spaces import NodeBox, NodeChoice, NodeMultiBinary
+from ballast.spaces import same_kind, spaces_equal
 
 #: The attribute by which a wrapper that records episode statistics is recognised: SB3's ``Monitor``
 #: and Gymnasium's ``RecordEpisodeStatistics`` both have it.
@@ -94,6 +96,21 @@ def as_eval_env(env: EnvLike, render: bool = False, model: Any = None) -> Any:
     if isinstance(env, str) and render:
         env = make_vector_env(env, 1, env_kwargs={"render_mode": "human"})
     return as_vector_env(env, model)
+
+
+def check_action_space(model: Any, env: Any) -> None:
+    """Raise :class:`SpaceMismatchError` when ``env`` takes other actions than ``model`` gives (other
+    bounds, another number of choices): its actions would be clipped or wrong without an error. Node
+    action spaces may differ in their number of nodes (a graph policy acts on graphs of any size)."""
+    expected = getattr(model, "action_space", None)
+    given = getattr(env, "single_action_space", None) or getattr(env, "action_space", None)
+    if expected is None or given is None or spaces_equal(expected, given):
+        return
+    if isinstance(expected, (NodeChoice, NodeBox, NodeMultiBinary)) and same_kind(expected, given):
+        return
+    raise SpaceMismatchError(
+        f"the evaluation env's action space is {given}, but the model acts in {expected}; evaluate on the env "
+        "the model was trained on (same env id and env_kwargs)")
 
 
 class _GymnasiumSteps:
@@ -250,6 +267,7 @@ def evaluate_policy(
     episode returns, or the lists ``(returns, lengths)`` when ``return_episode_rewards`` is True.
     """
     env = as_eval_env(env, render, model)
+    check_action_space(model, env)
     steps = _SB3Steps(env) if is_sb3_vec_env(env) else _GymnasiumSteps(env)
     monitored = steps.records_episodes()
     if warn and not monitored and steps.may_change_rewards():

@@ -15,6 +15,7 @@ excluded (``exclude=("stdout", "log", "json", "csv")``).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import sys
@@ -219,8 +220,14 @@ class CSVOutputFormat(KVWriter):
         new_keys = sorted(key for key in row if key not in self.keys)
         if new_keys:
             self._widen(new_keys)
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.keys).writerow(row)
+        line = io.StringIO()
+        csv.DictWriter(line, fieldnames=self.keys).writerow(row)
+        # One write of the whole line to a file opened for appending: a kill never leaves half a row.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.getvalue().encode())
+        finally:
+            os.close(fd)
 
     def _widen(self, new_keys: list[str]) -> None:
         with open(self.path, newline="") as f:

@@ -11,6 +11,7 @@ on small observations has the same spaces as an env of large ones.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -150,6 +151,7 @@ def batch_observation(space: spaces.Space, obs: Any) -> tuple[Any, bool]:
                 f"the observation lacks the keys {missing}; expected keys {list(space.spaces)}, "
                 f"got {list(obs)}"
             )
+        _warn_extra_keys(space, obs)
         out, batched_flags = {}, set()
         for key, sub in space.spaces.items():
             try:
@@ -168,12 +170,18 @@ def batch_observation(space: spaces.Space, obs: Any) -> tuple[Any, bool]:
     if isinstance(space, spaces.Sequence):
         return _batch_sets(space, obs)
     shape = _leaf_shape(space)
-    array = np.asarray(obs)
-    if array.dtype == object:
+    try:
+        array = np.asarray(obs)
+    except (ValueError, TypeError):  # ragged nested lists
+        raise ObservationError(f"expected a numeric observation of shape {shape}, got a ragged "
+                               f"{type(obs).__name__} that is no array") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
         raise ObservationError(f"expected a numeric observation of shape {shape}, got {type(obs).__name__}")
     if array.shape == shape:
         return array[None], False
     if array.ndim == len(shape) + 1 and array.shape[1:] == shape:
+        if len(array) == 0:
+            raise ObservationError(f"the batch holds no observation (shape {array.shape}); pass at least one")
         return array, True
     raise ObservationError(
         f"observation shape {array.shape} does not fit the observation space {space}: expected "
@@ -181,6 +189,48 @@ def batch_observation(space: spaces.Space, obs: Any) -> tuple[Any, bool]:
         + ("" if shape else " (a batch of integers has shape (batch,))")
         + ". Check that the env passed to predict is the one the model was trained on"
     )
+
+
+_WARNED_EXTRA_KEYS: set[tuple[str, ...]] = set()
+
+
+def _warn_extra_keys(space: spaces.Dict, obs: dict) -> None:
+    """Warn once per set of keys that a dict observation holds keys the space does not have (ignored)."""
+    extra = tuple(sorted(str(k) for k in obs if k not in space.spaces))
+    if extra and extra not in _WARNED_EXTRA_KEYS:
+        _WARNED_EXTRA_KEYS.add(extra)
+        warnings.warn(f"the dict observation has keys the observation space does not have, ignored: {list(extra)}; "
+                      f"the space's keys are {list(space.spaces)}", UserWarning, stacklevel=4)
+
+
+def check_observation_values(space: spaces.Space, batch: Any, *, check_finite: bool = True) -> None:
+    """Raise :class:`ObservationError` for a batch holding values no observation of ``space`` has:
+    ``Discrete``/``MultiDiscrete`` entries out of range, and (unless ``check_finite=False``) NaN or
+    infinite floats. Graph and set observations are left to their encoders."""
+    if isinstance(space, spaces.Dict):
+        for key, sub in space.spaces.items():
+            try:
+                check_observation_values(sub, batch[key], check_finite=check_finite)
+            except ObservationError as err:
+                raise ObservationError(f"observation key {key!r}: {err}") from None
+        return
+    if not isinstance(batch, np.ndarray) or batch.dtype == object:
+        return
+    if isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)):
+        low = np.asarray(space.start)
+        high = low + (space.n if isinstance(space, spaces.Discrete) else space.nvec) - 1
+        outside = (batch < low) | (batch > high)
+        if batch.dtype.kind == "f":
+            outside |= batch != np.floor(batch)
+        if outside.any():
+            raise ObservationError(
+                f"the observation holds {batch[outside].flat[0]!r}, which {space} does not: its entries are "
+                f"integers from {low.tolist()} to {high.tolist()}. Check the env passed to predict, or the keys "
+                "of a dict observation")
+    elif check_finite and batch.dtype.kind == "f" and not np.isfinite(batch).all():
+        raise ObservationError(
+            "the observation holds NaN or infinite values, so the policy's action would be meaningless; fix the "
+            "sensor or the env (or clip the values), or pass check_finite=False to predict to skip this check")
 
 
 def _batch_graphs(obs: Any) -> tuple[Any, bool]:

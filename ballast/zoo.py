@@ -140,6 +140,24 @@ def default_settings(algorithm: str | type[Algorithm], env_id: str) -> ZooSettin
     return ZooSettings(algorithm=cls.algorithm_name, env_id=env_id, n_envs=default_n)
 
 
+#: The zoo files Ballast ships (``ppo.yml``, ``sac.yml``, ...), installed with the package.
+SHIPPED_HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams"
+
+
+def resolve_hyperparams_path(path: str | Path) -> Path:
+    """``path`` when that file exists; else, for ``hyperparams/ppo.yml`` or ``ppo.yml``, the file Ballast
+    ships under that name, so that the shipped files are found from any working directory."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    shipped = SHIPPED_HYPERPARAMS / path.name
+    if shipped.is_file() and (len(path.parts) == 1 or path.parent.name == "hyperparams"):
+        return shipped
+    names = ", ".join(sorted(p.name for p in SHIPPED_HYPERPARAMS.glob("*.yml")))
+    raise ConfigurationError(f"the hyperparameter file {path} does not exist; Ballast ships {names}, found "
+                             "by their name (--hyperparams ppo.yml) from any folder")
+
+
 def load_hyperparams(path: str | Path, env_id: str,
                      algorithm: str | type[Algorithm] | None = None) -> ZooSettings:
     """Read the settings for ``env_id`` from a zoo YAML file.
@@ -156,8 +174,7 @@ def load_hyperparams(path: str | Path, env_id: str,
                 f"pass it explicitly (one of {', '.join(sorted(ALGORITHMS))})"
             )
         algorithm = path.stem
-    if not path.is_file():
-        raise ConfigurationError(f"the hyperparameter file {path} does not exist")
+    path = resolve_hyperparams_path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

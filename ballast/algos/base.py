@@ -379,6 +379,8 @@ class Algorithm:
         episode_start: Any = None,
         deterministic: bool = False,
         action_masks: Any = None,
+        *,
+        check_finite: bool = True,
     ) -> tuple[np.ndarray, Any]:
         """The env action(s) for one observation or a batch; returns ``(action, state)`` as in SB3.
 
@@ -387,9 +389,28 @@ class Algorithm:
         pair, raises :class:`ballast.errors.ObservationError` saying what was expected. Actions have
         the action space's dtype. ``action_masks`` (one mask for one observation, one per
         observation for a batch; see :mod:`ballast.masking`) restricts the actions to the valid
-        ones, as sb3-contrib's MaskablePPO.
+        ones, as sb3-contrib's MaskablePPO. A NaN or infinite observation, or a Discrete entry out
+        of range, raises ``ObservationError`` too; ``check_finite=False`` skips the first check.
         """
-        return self.policy.predict(observation, state, episode_start, deterministic, action_masks)
+        return self.policy.predict(observation, state, episode_start, deterministic, action_masks,
+                                   check_finite=check_finite)
+
+    def residual_correction(self, observation: Any, deterministic: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """A residual model's ``(base actions, learned correction)`` for one observation or a batch, in
+        env units: the action ``predict`` gives is ``clip(base + correction)`` to the action space's
+        bounds. Raises :class:`ConfigurationError` for a model without ``base_policy``."""
+        policy, residual = self.policy, getattr(self.policy, "residual", None)
+        if residual is None:
+            raise ConfigurationError(f"this {type(self).__name__} has no base_policy, so its actions have no "
+                                     "residual part; use predict")
+        obs, batched = policy.obs_to_tensor(observation)
+        policy.set_training_mode(False)
+        with torch.inference_mode():
+            base = residual.base_actions(obs)
+            correction = residual.correction(policy.residual_output(obs, base, deterministic))
+        shape = (-1, *self.action_space.shape)
+        base_np, correction_np = (t.cpu().numpy().reshape(shape) for t in (base, correction))
+        return (base_np, correction_np) if batched else (base_np[0], correction_np[0])
 
     # --- training loop ---------------------------------------------------------------------
     def learn(

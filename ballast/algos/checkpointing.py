@@ -32,7 +32,7 @@ from ballast.checkpoint import (
 )
 from ballast.envs.adopt import EnvSettings, adopt_env
 from ballast.envs.make import EnvLike, copies_for
-from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError
+from ballast.errors import CheckpointError, ConfigurationError, SpaceMismatchError, StateDictError
 from ballast.extensions import AuxModule, resolve_extra_losses
 from ballast.policies.persistence import learned_state, policy_entry
 from ballast.registry import algorithm_class, policy_class
@@ -358,8 +358,8 @@ def set_parameters(model: Any, load_path_or_dict: Any, *, exact_match: bool, dev
             state = learned_state({k: torch.as_tensor(v) for k, v in state.items()})
             missing_keys, unexpected = model.policy.load_state_dict(state, strict=False)
             if exact_match and (missing_keys or unexpected):
-                raise ConfigurationError(f"the policy's weights do not fit: missing {missing_keys}, unexpected "
-                                         f"{unexpected}")
+                raise StateDictError(f"the policy's weights do not fit: missing {missing_keys}, unexpected "
+                                     f"{unexpected}; pass exact_match=False to load only the given ones")
         else:
             by_sb3_name[name].load_state_dict(state)
 

@@ -186,12 +186,14 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         return actions
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False, action_masks: Any = None) -> tuple[np.ndarray, Any]:
+                deterministic: bool = False, action_masks: Any = None, *,
+                check_finite: bool = True) -> tuple[np.ndarray, Any]:
         """Greedy actions, or epsilon-greedy ones (current exploration rate) when not ``deterministic``.
 
         DQN does not take action masks: ``action_masks`` other than None raise a clear error.
         """
-        actions, state = super().predict(observation, state, episode_start, deterministic, action_masks)
+        actions, state = super().predict(observation, state, episode_start, deterministic, action_masks,
+                                         check_finite=check_finite)
         if deterministic or self.exploration_rate <= 0:
             return actions, state
         batch = np.atleast_1d(actions)

@@ -423,7 +423,10 @@ class OffPolicyMethods:
     def load_replay_buffer(self, path: str | Path | BinaryIO, truncate_last_traj: bool = True) -> None:
         """SB3's ``load_replay_buffer``: fill the replay buffer from :meth:`save_replay_buffer`'s file.
         ``truncate_last_traj`` is SB3's option for HER's episodes; episodes the file ends in the
-        middle of are closed either way (the next collection starts new ones)."""
+        middle of are closed either way (the next collection starts new ones). A model whose
+        ``replay_buffer`` was set to None gets a new one first, as SB3's load replaces the buffer."""
+        if self.replay_buffer is None:
+            self.replay_buffer = make_replay_buffer(self, self.config.buffer_size)
         checkpointing.load_replay_buffer(self, path)
 
     # SB3's handles on the networks (a DQN has no actor: AttributeError, as in SB3)

@@ -264,10 +264,15 @@ def as_vector_env(env: EnvLike | VecEnv, model: Any = None, n_envs: int = 1) -> 
     """The Gymnasium vector env to step for ``env`` (any input :func:`adopt_env` takes).
 
     With ``model``, the observation wrappers the model keeps (e.g. its frame stacking) are applied
-    when ``env`` gives raw observations, so that evaluating cannot forget them. For evaluation and
+    when ``env`` gives raw observations, and the id the model was trained on is made with the
+    ``env_kwargs`` it was trained with, so that evaluating cannot forget them. For evaluation and
     callbacks: ``evaluate_policy`` and ``EvalCallback`` call it.
     """
-    return adopt_env(env, n_envs, saved=model_settings(model) if model is not None else None).vector_env
+    env_kwargs = None
+    if isinstance(env, str) and model is not None and env == getattr(model, "env_id", None):
+        env_kwargs = getattr(model, "env_kwargs", None) or None
+    return adopt_env(env, n_envs, env_kwargs=env_kwargs,
+                     saved=model_settings(model) if model is not None else None).vector_env
 
 
 def sb3_env_of(model: Any) -> VecEnv | None:

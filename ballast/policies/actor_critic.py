@@ -318,9 +318,14 @@ class ActorCriticPolicy(BasePolicy):
     def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """A residual policy's env actions for raw observations and the base's actions for them
         (export feeds the base's actions from a graph of their own)."""
+        return self.env_actions(self.residual_output(obs, base, deterministic), base)
+
+    def residual_output(self, obs: Obs, base: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """A residual policy's network output (the correction in [-1, 1] units of ``scale * half_width``)
+        for raw observations and the base's actions for them."""
         normalized = obs if self.normalizer is None else self.normalizer(obs)
         actions, _, _ = self(self.residual.with_base(normalized, base), deterministic=deterministic)
-        return self.env_actions(actions, base)
+        return actions
 
     def reset_noise(self, n_envs: int = 1) -> None:
         """Draw new gSDE exploration matrices (no-op without gSDE)."""

@@ -23,7 +23,7 @@ from ballast.import_path import import_path
 from ballast.policies.modes import set_training_mode
 from ballast.policies.optimizer_handle import OptimizerHandle
 from ballast.ragged import collate
-from ballast.spaces import batch_observation
+from ballast.spaces import batch_observation, check_observation_values
 
 
 class BasePolicy(OptimizerHandle, nn.Module):
@@ -94,20 +94,24 @@ class BasePolicy(OptimizerHandle, nn.Module):
         """Whether ``observation`` is a batch (True) or one observation of the policy's space."""
         return batch_observation(self.observation_space, observation)[1]
 
-    def obs_to_tensor(self, observation: Any) -> tuple[Any, bool]:
+    def obs_to_tensor(self, observation: Any, *, check_finite: bool = True) -> tuple[Any, bool]:
         """``(observation as a batch of tensors on the policy's device, whether it was a batch)``;
-        a wrong shape raises :class:`ballast.errors.ObservationError`."""
+        a wrong shape, a value the space does not hold (a Discrete entry out of range) or, unless
+        ``check_finite=False``, a NaN or infinite value raises :class:`ballast.errors.ObservationError`."""
         check_not_reset_result(observation, self.observation_space)
         batch, batched = batch_observation(self.observation_space, observation)
+        check_observation_values(self.observation_space, batch, check_finite=check_finite)
         return collate(self.observation_space, batch, self.device), batched
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False,
-                action_masks: Any = None) -> tuple[np.ndarray, Any]:
+                action_masks: Any = None, *, check_finite: bool = True) -> tuple[np.ndarray, Any]:
         """The env action(s) for one observation or a batch, as SB3's ``policy.predict``: returns
         ``(action, state)`` with ``state`` unchanged (no recurrent state). Actions are in the env's
         action space with its dtype (float64 Box actions are float64). The policy acts in eval mode
-        (dropout off, batch statistics untouched), with its normalisation statistics frozen."""
-        obs, batched = self.obs_to_tensor(observation)
+        (dropout off, batch statistics untouched), with its normalisation statistics frozen.
+        Observations are checked first (see :meth:`obs_to_tensor`); ``check_finite=False`` skips the
+        check for NaN and infinite values, for speed."""
+        obs, batched = self.obs_to_tensor(observation, check_finite=check_finite)
         masks = None
         if action_masks is not None:
             masks = self._mask_tensor(action_masks, obs, batched)

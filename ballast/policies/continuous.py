@@ -413,9 +413,13 @@ class OffPolicyActorCritic(BasePolicy):
     def act_with_base(self, obs: Obs, base: torch.Tensor, deterministic: bool | None = None) -> torch.Tensor:
         """A residual policy's env actions for raw observations and the base's actions for them
         (export feeds the base's actions from a graph of their own): ``clip(base + scale * actor(.))``."""
+        return self.residual.env_actions(base, self.residual_output(obs, base, deterministic))
+
+    def residual_output(self, obs: Obs, base: torch.Tensor, deterministic: bool | None = None) -> torch.Tensor:
+        """A residual policy's actor output (the correction in [-1, 1] units of ``scale * half_width``)
+        for raw observations and the base's actions for them."""
         normalized = obs if self.normalizer is None else self.normalizer(obs)
-        residual = self(self.residual.with_base(normalized, base), deterministic)
-        return self.residual.env_actions(base, residual)
+        return self(self.residual.with_base(normalized, base), deterministic)
 
     def reset_noise(self, n_envs: int = 1) -> None:
         """Draw new gSDE exploration matrices (no-op without gSDE)."""

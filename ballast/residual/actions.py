@@ -150,9 +150,13 @@ class ResidualActions(nn.Module):
         return torch.cat([flat, extra], dim=1)
 
     # --- actions ---------------------------------------------------------------------------------
+    def correction(self, residual: torch.Tensor) -> torch.Tensor:
+        """The learned correction in env units, ``scale * half_width * residual``, before the sum is clipped."""
+        return (self.scale * self.half_width) * residual
+
     def env_actions(self, base: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """The executed env action ``clip(base + scale * half_width * residual)``; a zero residual gives ``base``."""
-        return self.adapter(base + (self.scale * self.half_width) * residual)
+        return self.adapter(base + self.correction(residual))
 
     def env_actions_numpy(self, base: np.ndarray, residual: np.ndarray) -> np.ndarray:
         """:meth:`env_actions` on NumPy arrays (off-policy collection acts in NumPy)."""

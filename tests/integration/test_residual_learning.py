@@ -53,6 +53,22 @@ def test_residual_agent_improves_on_its_base(cls, steps, options) -> None:
     model.learn(steps)
     after = episode_mean(model)
     assert after > base / 4, (base, after)  # a quarter of the base's loss, or less
+    # The learned correction alone: it makes up for most of the base's constant error of -0.4.
+    obs = np.random.default_rng(3).uniform(-0.5, 0.5, (64, 2)).astype(np.float32)
+    base_actions, correction = model.residual_correction(obs)
+    np.testing.assert_allclose(base_actions, biased_base(obs), atol=1e-6)
+    assert correction.shape == (64, 1) and 0.2 < correction.mean() < 0.6
+    actions, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_allclose(actions, np.clip(base_actions + correction, -1.0, 1.0), atol=1e-6)
+    one_base, one_correction = model.residual_correction(obs[0])
+    assert one_base.shape == one_correction.shape == (1,)
+
+
+def test_residual_correction_needs_a_base() -> None:
+    from ballast.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="no base_policy"):
+        SAC("MlpPolicy", TrackTarget(), device="cpu").residual_correction(np.zeros(2, np.float32))
 
 
 def test_mujoco_base_controller_drives_a_fresh_residual_agent() -> None:

@@ -128,6 +128,10 @@ def test_set_parameters_from_a_dict_or_a_file_gives_the_same_predictions(tmp_pat
     other.set_parameters({"policy": trained.policy.state_dict()}, exact_match=False)
     with pytest.raises(ConfigurationError, match="does not have"):
         other.set_parameters({"critic.optimizer": {}}, exact_match=False)
+    params = trained.get_parameters()
+    params["policy"].popitem()  # a tensor missing: torch's strict load_state_dict error, as SB3 expects
+    with pytest.raises(RuntimeError, match="do not fit"):
+        other.set_parameters(params, exact_match=True)
 
 
 # --- files --------------------------------------------------------------------------------------------------
@@ -162,6 +166,9 @@ def test_replay_buffer_round_trip_through_its_own_safe_file(tmp_path) -> None:
         SAC("MlpPolicy", "MountainCarContinuous-v0", buffer_size=500).load_replay_buffer(path)
     with pytest.raises(CheckpointError, match="not a replay buffer"):
         other.load_replay_buffer(model.save(tmp_path / "model"))
+    other.replay_buffer = None  # SB3's scripts drop the buffer before loading one
+    other.load_replay_buffer(path)
+    assert other.replay_buffer.size() == model.replay_buffer.size()
     sb3_file = tmp_path / "sb3_buffer.pkl"  # what SB3's save_replay_buffer writes: a pickle
     sb3_file.write_bytes(b"\x80\x04\x95" + bytes(32))
     with pytest.raises(CheckpointError, match="pickle.*never unpickles"):

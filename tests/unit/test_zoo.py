@@ -351,3 +351,15 @@ def test_bundled_a2c_pendulum_builds_the_zoo_model() -> None:
     assert model.config.learning_rate == LinearSchedule(7e-4, 0.0)
     assert model.policy_config.log_std_init == -2 and model.policy_config.ortho_init is False
     assert model.policy.normalizer is not None and model.reward_normalizer is not None
+
+
+def test_the_shipped_files_are_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no hyperparams/ folder here
+    by_folder = load_hyperparams("hyperparams/ppo.yml", "CartPole-v1")
+    by_name = load_hyperparams("ppo.yml", "CartPole-v1")
+    assert by_folder.kwargs == by_name.kwargs and by_folder.n_timesteps == 100_000
+    (tmp_path / "hyperparams").mkdir()
+    (tmp_path / "hyperparams" / "ppo.yml").write_text("CartPole-v1:\n  n_timesteps: 77\n")
+    assert load_hyperparams("hyperparams/ppo.yml", "CartPole-v1").n_timesteps == 77  # a local file comes first
+    with pytest.raises(ConfigurationError, match="ships a2c.yml, dqn.yml, ppo.yml"):
+        load_hyperparams("hyperparams/tqc_typo.yml", "CartPole-v1", "ppo")

@@ -362,7 +362,7 @@ set_logger | same | |
 logger | same | |
 set_random_seed | same | |
 get_parameters | translated | | SB3's keys (`"policy"`, `"policy.optimizer"`, `"actor.optimizer"`, `"critic.optimizer"`, `"ent_coef_optimizer"`); the policy's tensors have Ballast's names (see `state_dict`)
-set_parameters | translated | | a `get_parameters` dict or a saved Ballast model (an SB3 file: `ballast.import_sb3`); `exact_match` as in SB3 (`ConfigurationError`, a `ValueError`)
+set_parameters | translated | | a `get_parameters` dict or a saved Ballast model (an SB3 file: `ballast.import_sb3`); `exact_match` as in SB3: an unknown or missing object raises `ConfigurationError` (a `ValueError`), a missing tensor `StateDictError` (a `RuntimeError`, as torch's strict load)
 get_vec_normalize_env | missing | | normalisation lives in the model (`normalize_observations=True`)
 dump_logs | missing | | logs are dumped by `learn` every `log_interval` iterations
 action_space | same | |

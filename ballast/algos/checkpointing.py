@@ -82,7 +82,12 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
     if model.stats_window_size != 100:
         config["stats_window_size"] = model.stats_window_size
     if model.residual_actions is not None:
-        config["residual"] = {**model.residual_options.to_json(), "base": model.residual_actions.base.to_json()}
+        base = model.residual_actions.base.to_json()
+        if base.get("kind") in ("callable", "module") and not base.get("import_path"):
+            warnings.warn(f"the {base['kind']} base policy has no import path (a lambda, or defined inside a "
+                          "function), so the file cannot rebuild it: load it with load(path, base_policy=...) giving "
+                          "the base again", UserWarning, stacklevel=3)
+        config["residual"] = {**model.residual_options.to_json(), "base": base}
     state = {
         "num_timesteps": model.num_timesteps,
         "total_timesteps": model.total_timesteps,

@@ -7,7 +7,7 @@ action mapping.
 """
 
 from ballast.residual.actions import BASE_ACTION_KEY, ResidualActions, ResidualOptions
-from ballast.residual.bases import BaseController, CallableBase, ModelBase, OnnxBase, as_base_policy
+from ballast.residual.bases import BaseController, CallableBase, ModelBase, ModuleBase, OnnxBase, as_base_policy
 
-__all__ = ["BASE_ACTION_KEY", "BaseController", "CallableBase", "ModelBase", "OnnxBase", "ResidualActions",
-           "ResidualOptions", "as_base_policy"]
+__all__ = ["BASE_ACTION_KEY", "BaseController", "CallableBase", "ModelBase", "ModuleBase", "OnnxBase",
+           "ResidualActions", "ResidualOptions", "as_base_policy"]

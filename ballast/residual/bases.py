@@ -8,6 +8,10 @@ owned by the model (design principle 2) and never trained:
   Saved as the base model's own checkpoint, nested in the residual model's checkpoint.
 * :class:`OnnxBase`: an ONNX file run with onnxruntime (``pip install ballast-rl[export]``).
   Saved as the file's bytes (a uint8 safetensors tensor).
+* :class:`ModuleBase`: a ``torch.nn.Module`` ``obs_batch -> action_batch`` on tensors, frozen and run
+  under ``no_grad``; it moves with the model and is exported with it. Saved as its class's import
+  path (the class is built again without arguments at load, or the module is passed to
+  ``load(..., base_policy=module)``) and its weights, which are part of the policy's state dict.
 * :class:`CallableBase`: any Python function or callable object ``obs_batch -> action_batch``
   taking NumPy arrays (e.g. a PID or LQR law). Saved as its import path ``module:name``, imported
   again at load time (or passed explicitly to ``load(..., base_policy=fn)``).
@@ -106,6 +110,40 @@ class CallableBase(BaseController):
         if isinstance(out, torch.Tensor):
             out = out.detach().cpu().numpy()
         return torch.as_tensor(self._checked(out, obs), device=device)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "import_path": self.import_path}
+
+
+class ModuleBase(BaseController):
+    """A frozen ``torch.nn.Module``: raw observation tensors in, env actions out; see the module docstring."""
+
+    kind = "module"
+    exportable = True
+
+    def __init__(self, module: nn.Module, action_dim: int, import_path: str | None = None) -> None:
+        super().__init__(action_dim)
+        self.module = module.eval().requires_grad_(False)
+        self.import_path = import_path if import_path is not None else callable_import_path(type(module))
+
+    def train(self, mode: bool = True) -> ModuleBase:
+        super().train(mode)
+        self.module.eval()  # the base acts the same way whether the residual trains or not
+        return self
+
+    def compute(self, obs: Any) -> torch.Tensor:
+        with torch.no_grad():
+            out = self.module(obs)
+        if not isinstance(out, torch.Tensor):
+            raise ConfigurationError(f"the module base policy returned {type(out).__name__}; it must return a "
+                                     "tensor of actions (batch, action_dim)")
+        n = _batch_size(obs)
+        if out.numel() != n * self.action_dim:
+            raise ConfigurationError(
+                f"the module base policy returned actions of shape {tuple(out.shape)} for a batch of {n} "
+                f"observations; expected ({n}, {self.action_dim}) (one env action per observation)")
+        # -1, not n: an exported graph must take any batch size.
+        return out.reshape(-1, self.action_dim).to(torch.float32)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "import_path": self.import_path}
@@ -232,7 +270,8 @@ def as_base_policy(base: Any, observation_space: spaces.Space, action_space: spa
     """Turn what a user passed as ``base_policy`` into a :class:`BaseController`, checked against the spaces.
 
     Accepted: a :class:`BaseController`; a Ballast model; a path to a saved Ballast model (``.zip``) or
-    to an ONNX file (``.onnx``); an import path ``"module:function"``; any callable.
+    to an ONNX file (``.onnx``); an import path ``"module:function"``; a ``torch.nn.Module`` (copied);
+    any callable.
     The base is run once on sampled observations, so that a base that does not fit the env fails
     here with a clear message rather than in the middle of training.
     """
@@ -280,11 +319,13 @@ def _resolve(base: Any, action_dim: int) -> BaseController:
         raise ConfigurationError(
             f"base_policy={text!r} is neither an existing file (a Ballast .zip or an .onnx) nor an import path "
             "'module:function'")
+    if isinstance(base, nn.Module):  # a copy: the model owns its base, later changes to the module do not reach it
+        return ModuleBase(copy.deepcopy(base), action_dim)
     if callable(base):
         return CallableBase(base, action_dim)
     raise ConfigurationError(
         f"base_policy must be a Ballast model, a path to a saved model or an ONNX file, an import path "
-        f"'module:function', or a callable obs_batch -> action_batch; got {type(base).__name__}")
+        f"'module:function', a torch.nn.Module, or a callable obs_batch -> action_batch; got {type(base).__name__}")
 
 
 def _probe(base: BaseController, observation_space: spaces.Space) -> None:
@@ -313,6 +354,18 @@ def base_from_checkpoint(data: dict[str, Any], tensors: dict[str, torch.Tensor],
             return ModelBase(model, action_dim)
     if kind == "onnx":
         return OnnxBase(tensors["onnx"].numpy().tobytes(), action_dim)
+    if kind == "module":
+        path = data.get("import_path")
+        how = "load with base_policy=your_module (its weights then come from the file)"
+        if not path:
+            raise CheckpointError(f"the model's base policy is a torch module whose class has no import path "
+                                  f"(defined inside a function); {how}")
+        try:
+            module = import_object(path)()
+        except Exception as err:  # noqa: BLE001 - the user's class may raise anything when built without arguments
+            raise CheckpointError(f"the model's base module class {path!r} cannot be built without arguments "
+                                  f"({type(err).__name__}: {err}); {how}") from None
+        return ModuleBase(module, action_dim, import_path=path)
     if kind == "callable":
         path = data.get("import_path")
         if not path:

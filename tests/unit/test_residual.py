@@ -20,7 +20,7 @@ from ballast.errors import (
     SpaceMismatchError,
     UnsupportedSpaceError,
 )
-from ballast.residual import CallableBase, ModelBase, OnnxBase, ResidualActions
+from ballast.residual import CallableBase, ModelBase, ModuleBase, OnnxBase, ResidualActions
 
 ALGOS = [PPO, A2C, SAC, TD3, DDPG]
 OBS = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 3.0], [-1.0, 0.0, -2.0], [0.6, -0.8, 7.5], [0.99, 0.14, -0.3]],
@@ -264,7 +264,8 @@ def test_save_load_with_an_importable_callable_base(cls, tmp_path) -> None:
 def test_a_callable_without_import_path_must_be_passed_at_load(tmp_path) -> None:
     model = _trained(small(SAC, base_policy=lambda obs: pendulum_swing_up(obs)))
     before, _ = model.predict(OBS, deterministic=True)
-    path = model.save(tmp_path / "m")
+    with pytest.warns(UserWarning, match=r"no import path.*base_policy=\.\.\."):
+        path = model.save(tmp_path / "m")
     with pytest.raises(CheckpointError, match="base_policy=your_function"):
         SAC.load(path)
     loaded = SAC.load(path, base_policy=pendulum_swing_up)
@@ -275,6 +276,57 @@ def test_an_unimportable_callable_path_names_the_fix(tmp_path) -> None:
     model = small(SAC, base_policy=CallableBase(pendulum_swing_up, 1, import_path="gone_module:controller"))
     with pytest.raises(CheckpointError, match="cannot be imported"):
         SAC.load(model.save(tmp_path / "m"))
+
+
+class DampingLaw(torch.nn.Module):
+    """A torch base: torque ``-k * angular velocity``, with ``k`` a parameter (built without arguments)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.tensor([0.5]))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return (-self.gain * obs[:, 2:3]).clamp(-2.0, 2.0)
+
+
+@pytest.mark.parametrize("cls", [PPO, SAC])
+def test_a_torch_module_base_is_frozen_saved_loaded_and_exported(cls, tmp_path) -> None:
+    law = DampingLaw()
+    with torch.no_grad():
+        law.gain.fill_(0.8)  # not the constructor's value: the saved weights must carry it
+    model = small(cls, base_policy=law)
+    base = model.policy.residual.base
+    assert isinstance(base, ModuleBase) and base.module is not law and not base.module.gain.requires_grad
+    expected = np.clip(-0.8 * OBS[:, 2:3], -2.0, 2.0)
+    np.testing.assert_allclose(model.predict(OBS, deterministic=True)[0], expected, atol=1e-6)  # a fresh agent
+    model = _trained(model)
+    assert base.module.gain.item() == pytest.approx(0.8)  # training never touches the base
+    before, _ = model.predict(OBS, deterministic=True)
+    loaded = cls.load(model.save(tmp_path / "m"))  # rebuilt from the import path, weights from the file
+    assert loaded.policy.residual.base.module.gain.item() == pytest.approx(0.8)
+    np.testing.assert_array_equal(loaded.predict(OBS, deterministic=True)[0], before)
+    pytest.importorskip("onnxruntime")
+    assert model.export(tmp_path / "onnx", format="onnx").exists()  # carried in the graph, parity checked
+
+
+def test_a_module_base_whose_class_needs_arguments_is_passed_at_load(tmp_path) -> None:
+    class Gain(torch.nn.Module):
+        def __init__(self, k: float) -> None:
+            super().__init__()
+            self.k = k
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return -self.k * obs[:, 2:3]
+
+    model = small(SAC, base_policy=Gain(0.3))
+    with pytest.warns(UserWarning, match="no import path"):
+        path = model.save(tmp_path / "m")
+    with pytest.raises(CheckpointError, match="base_policy=your_module"):
+        SAC.load(path)
+    loaded = SAC.load(path, base_policy=Gain(0.3))
+    np.testing.assert_array_equal(loaded.predict(OBS, deterministic=True)[0], model.predict(OBS, deterministic=True)[0])
+    with pytest.raises(ConfigurationError, match=r"shape \(2, 2\).*expected \(2, 1\)"):
+        small(SAC, base_policy=torch.nn.Linear(3, 2))
 
 
 @pytest.mark.parametrize("cls", [PPO, SAC])

@@ -129,7 +129,7 @@ class LossInputs:
 
     ``batch``: the minibatch (for PPO and A2C a ``RolloutBatch``: ``observations`` as stored,
     i.e. normalised when observation normalisation is on, ``actions``, ``old_values``,
-    ``old_log_prob``, ``advantages``, ``returns``; for SAC, TD3, DDPG and DQN a
+    ``old_log_prob``, ``advantages``, ``returns``, ``rewards``, ``terminated``, ``dones``; for SAC, TD3, DDPG and DQN a
     :class:`Transitions`); ``outputs``: the policy's intermediate outputs for it, with gradients
     (for PPO and A2C a ``PolicyOutput``: ``features``, ``latent_pi``, ``latent_vf``,
     ``distribution``, ``values``; for SAC, TD3 and DDPG an :class:`ActorCriticOutputs`; for DQN a

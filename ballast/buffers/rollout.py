@@ -28,7 +28,12 @@ from ballast.returns import compute_gae
 
 @dataclass
 class RolloutBatch:
-    """A minibatch of transitions for an on-policy update."""
+    """A minibatch of transitions for an on-policy update.
+
+    Besides what the losses read, each transition's ``rewards`` (as the update sees them: normalised
+    with ``normalize_rewards=True``), ``terminated`` and ``dones`` (terminated or truncated), for
+    extra losses such as a reward-prediction head (:mod:`ballast.extensions`).
+    """
 
     observations: Batch
     actions: torch.Tensor | SetBatch
@@ -37,15 +42,18 @@ class RolloutBatch:
     advantages: torch.Tensor
     returns: torch.Tensor
     action_masks: Any = None
+    rewards: torch.Tensor | None = None
+    terminated: torch.Tensor | None = None
+    dones: torch.Tensor | None = None
 
     def slice(self, start: int, stop: int) -> RolloutBatch:
         """Rows ``start:stop`` (views, no copy)."""
         obs = self.observations
         obs = {k: v[start:stop] for k, v in obs.items()} if isinstance(obs, dict) else obs[start:stop]
-        masks = None if self.action_masks is None else self.action_masks[start:stop]
+        rows = lambda x: None if x is None else x[start:stop]  # noqa: E731
         return RolloutBatch(obs, self.actions[start:stop], self.old_values[start:stop],
                             self.old_log_prob[start:stop], self.advantages[start:stop], self.returns[start:stop],
-                            masks)
+                            rows(self.action_masks), rows(self.rewards), rows(self.terminated), rows(self.dones))
 
 
 def policy_action_shape(action_space: spaces.Space) -> tuple[tuple[int, ...], np.dtype]:
@@ -148,7 +156,8 @@ class RolloutBuffer:
         )
         to = lambda a: torch.from_numpy(a.reshape(self.n_steps * self.n_envs, *a.shape[2:])).to(self.device)
         self._tensors = {name: to(getattr(self, name)) for name in
-                         ("actions", "values", "log_probs", "advantages", "returns")}
+                         ("actions", "values", "log_probs", "advantages", "returns", "rewards", "terminated",
+                          "episode_end")}
         self._valid_index = torch.from_numpy(np.flatnonzero(self.valid.reshape(-1))).to(self.device)
 
     def batch(self, index: torch.Tensor) -> RolloutBatch:
@@ -161,6 +170,9 @@ class RolloutBuffer:
             advantages=t["advantages"][index],
             returns=t["returns"][index],
             action_masks=self.action_masks.gather(index) if self.masked else None,
+            rewards=t["rewards"][index],
+            terminated=t["terminated"][index],
+            dones=t["episode_end"][index],
         )
 
     def minibatches(self, batch_size: int | None, generator: torch.Generator) -> Iterator[RolloutBatch]:

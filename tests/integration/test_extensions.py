@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -416,3 +417,28 @@ def test_the_example_model_saves_and_loads_with_its_head(tmp_path):
     assert type(loaded.aux_modules["next_angle_head"]) is example.NextAngleHead
     assert loaded.extensions.extra_losses == [example.next_angle_loss]
     assert_equal_states(state(model.aux_modules), state(loaded.aux_modules))
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_extra_losses_see_the_rewards_and_episode_ends_of_the_minibatch(algo):
+    seen = []
+
+    def reward_head_loss(inputs: LossInputs) -> dict[str, torch.Tensor]:
+        batch = inputs.batch
+        seen.append((batch.rewards.clone(), batch.terminated.clone(), batch.dones.clone(), len(batch.returns)))
+        prediction = inputs.aux["head"](inputs.outputs.features)
+        return {"reward": nn.functional.mse_loss(prediction, batch.rewards)}
+
+    env = lambda: gym.make("CartPole-v1", max_episode_steps=10)  # noqa: E731
+    cls, small = ALGOS[algo]
+    model = cls("MlpPolicy", env, seed=0, device="cpu", n_envs=2, policy_kwargs=SHARED_ENCODER,
+                aux_modules={"head": AuxModule(Head, {"in_dim": 16})}, extra_losses=[reward_head_loss],
+                **small).learn(64)
+    assert seen and all(len(r) == n == len(t) == len(d) for r, t, d, n in seen)
+    rewards = torch.cat([r for r, _, _, _ in seen])
+    terminated = torch.cat([t for _, t, _, _ in seen])
+    dones = torch.cat([d for _, _, d, _ in seen])
+    assert rewards.dtype == torch.float32 and torch.all(rewards == 1.0)  # CartPole pays 1 per step
+    assert dones.dtype == torch.bool and dones.any() and torch.all(dones | ~terminated)  # terminated implies done
+    assert (dones & ~terminated).any()  # truncations at the 10-step limit: done, not terminated
+    assert "loss/reward" in model.logger.history[-1]

@@ -172,9 +172,9 @@ def batch_observation(space: spaces.Space, obs: Any) -> tuple[Any, bool]:
     shape = _leaf_shape(space)
     try:
         array = np.asarray(obs)
-    except (ValueError, TypeError):  # ragged nested lists
-        raise ObservationError(f"expected a numeric observation of shape {shape}, got a ragged "
-                               f"{type(obs).__name__} that is no array") from None
+    except (ValueError, TypeError) as err:  # ragged nested lists; a tensor on a GPU
+        raise ObservationError(f"expected a numeric observation of shape {shape}, got a {type(obs).__name__} that "
+                               f"NumPy cannot read as one array ({err}); pass a NumPy array") from None
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise ObservationError(f"expected a numeric observation of shape {shape}, got {type(obs).__name__}")
     if array.shape == shape:

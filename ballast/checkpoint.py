@@ -19,6 +19,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ def _parse_zip(file: Path | io.BytesIO, path: Any) -> Checkpoint:
                     except (SafetensorError, ValueError, RuntimeError) as err:
                         raise CheckpointError(
                             f"{path}: {member} cannot be read ({err}); the file is corrupted") from None
-    except zipfile.BadZipFile as err:
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError) as err:  # bad CRC, compressed data, method
         raise CheckpointError(f"{path} is a damaged zip ({err}); use an earlier checkpoint") from None
     except (OSError, EOFError) as err:
         raise CheckpointError(f"{path} could not be read ({err}); the file may be truncated") from None

@@ -733,6 +733,24 @@ def _describe_inputs(plan: ExportPlan, names: list[str]) -> list[str]:
     return lines
 
 
+def _input_checks(plan: ExportPlan, names: list[str], function_name: str) -> list[str]:
+    """Code that takes one observation as a row or a column (Simulink passes columns) and refuses any other
+    shape, naming the expected size: a column would otherwise broadcast into a matrix of wrong actions."""
+    lines = []
+    for name, spec in zip(names, plan.inputs):
+        cols = int(np.prod(spec.shape)) if spec.shape else 1
+        if cols > 1:
+            lines += [f"if iscolumn({name}) && numel({name}) == {cols}",
+                      f"    {name} = {name}.';",
+                      "end"]
+        lines += [f"if ~ismatrix({name}) || size({name}, 2) ~= {cols}",
+                  f"    error('ballast:inputSize', '{function_name}: {name} must be batch x {cols} (one observation "
+                  f"per row), or one observation as a row or a column of {cols} values; got size %s', "
+                  f"mat2str(size({name})));",
+                  "end"]
+    return lines
+
+
 def render_function(plan: ExportPlan, translation: Translation, function_name: str, header: list[str]) -> str:
     """The text of ``<function_name>.m``."""
     outs = ["action", "value"][: len(translation.output_vars)]
@@ -741,7 +759,7 @@ def render_function(plan: ExportPlan, translation: Translation, function_name: s
     lines = [signature, f"%{function_name.upper()} Deterministic action of an exported Ballast policy.",
              f"%   {outs[0] if len(outs) == 1 else '[' + ', '.join(outs) + ']'} = "
              f"{function_name}({', '.join(translation.input_names)})",
-             "%", "%   Inputs (one row per observation, any number of rows):",
+             "%", "%   Inputs (one row per observation, any number of rows; one observation may also be a column):",
              *_describe_inputs(plan, translation.input_names)]
     lines.append("%   Outputs:")
     for name, spec in zip(outs, plan.outputs):
@@ -761,6 +779,7 @@ def render_function(plan: ExportPlan, translation: Translation, function_name: s
         "    P = params;",
         "end",
     ]
+    lines += _input_checks(plan, translation.input_names, function_name)
     lines += translation.program.lines
     for name, mat in zip(outs, translation.output_vars):
         lines.append(f"{name} = double({mat.var});")

@@ -414,6 +414,31 @@ def test_matlab_code_matches_pytorch_in_octave(case: str, tmp_path: Path) -> Non
         assert action.min(axis=0)[1] >= -2.0 and action.max(axis=0)[1] <= 1.0
 
 
+@needs_octave
+def test_matlab_code_takes_one_observation_as_a_row_or_a_column_and_refuses_other_shapes(tmp_path: Path) -> None:
+    model = ballast.PPO("MlpPolicy", "Pendulum-v1", n_steps=16, seed=0, device="cpu", normalize_observations=True,
+                        policy_kwargs={"net_arch": [16]})
+    rms = model.policy.normalizer.stats["obs"]
+    rms.mean.copy_(torch.tensor([0.2, -0.1, 0.5], dtype=torch.float64))  # normalisation on: a column used to
+    rms.var.copy_(torch.tensor([0.5, 0.4, 9.0], dtype=torch.float64))    # broadcast into a 3 x 3 matrix
+    out = export_model(model, tmp_path / "matlab", "matlab", function_name="controller")
+    obs = np.array([0.6, -0.8, 1.5])
+    script = (f"addpath('{out.resolve()}'); r = controller([0.6, -0.8, 1.5]); c = controller([0.6; -0.8; 1.5]); "
+              "printf('%.9g %.9g %d %d\\n', r, c, numel(r), numel(c)); "
+              "try, controller([0.6, -0.8]); catch err, disp(err.message); end; "
+              "try, controller(ones(3, 2)); catch err, disp(err.message); end")
+    proc = subprocess.run([OCTAVE, "--norc", "--quiet", "--eval", script], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    first, short, wide = proc.stdout.strip().splitlines()[-3:]
+    row, column, n_row, n_column = first.split()
+    want, _ = model.predict(obs.astype(np.float32), deterministic=True)
+    assert float(row) == float(column) and n_row == n_column == "1"
+    assert abs(float(row) - float(want[0])) < 1e-5
+    assert "obs must be batch x 3" in short and "[1 2]" in short
+    assert "obs must be batch x 3" in wide and "[3 2]" in wide
+
+
 # --- the parity check itself --------------------------------------------------------------------------------------
 def test_parity_check_catches_a_broken_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ballast.export import module

@@ -31,7 +31,8 @@ OCTAVE = shutil.which("octave-cli")
 VECTOR = spaces.Box(-1.0, 1.0, (4,), np.float32)
 # Functions of base MATLAB (and Octave) that the generator may use; anything else could need a toolbox.
 BASE_FUNCTIONS = {"double", "min", "max", "bsxfun", "tanh", "exp", "log", "erf", "sqrt", "abs", "sum", "mean", "fix",
-                  "load", "fullfile", "fileparts", "mfilename", "isempty", "function"}
+                  "load", "fullfile", "fileparts", "mfilename", "isempty", "function",
+                  "size", "numel", "iscolumn", "ismatrix", "error", "mat2str"}  # the input checks
 
 
 def _model(action_space: spaces.Space, **kwargs) -> PPO:

@@ -111,12 +111,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path} is empty (0 bytes); it is not a Ballast checkpoint. Use an earlier checkpoint")
     if not zipfile.is_zipfile(path):
         with path.open("rb") as file:
-            head = file.read(2)
-        if len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # a pickle's PROTO opcode
-            raise CheckpointError(
-                f"{path} is a Python pickle (SB3's save_replay_buffer and VecNormalize.save write those), not a "
-                "Ballast file; Ballast never unpickles. Save the buffer again with Ballast's save_replay_buffer, "
-                "and read SB3 models with ballast.import_sb3")
+            _refuse_pickle(file.read(2), path)
         raise CheckpointError(
             f"{path} is not a zip file, so not a Ballast checkpoint (it may be truncated or corrupted); "
             "use an earlier checkpoint or save the model again"
@@ -127,8 +122,18 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
 def read_checkpoint_bytes(data: bytes, source: str = "the checkpoint") -> Checkpoint:
     """Read a checkpoint held in memory (e.g. one nested in another); ``source`` names it in errors."""
     if not zipfile.is_zipfile(io.BytesIO(data)):
+        _refuse_pickle(data[:2], source)
         raise CheckpointError(f"{source} is not a zip file, so not a Ballast checkpoint; the file is corrupted")
     return _parse_zip(io.BytesIO(data), source)
+
+
+def _refuse_pickle(head: bytes, source: Any) -> None:
+    """Name a Python pickle as such (its first bytes are the PROTO opcode, 0x80, and a protocol 2-5)."""
+    if len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        raise CheckpointError(
+            f"{source} is a Python pickle (SB3's save_replay_buffer and VecNormalize.save write those), not a "
+            "Ballast file; Ballast never unpickles. Save the buffer again with Ballast's save_replay_buffer, "
+            "and read SB3 models with ballast.import_sb3")
 
 
 def _parse_zip(file: Path | io.BytesIO, path: Any) -> Checkpoint:

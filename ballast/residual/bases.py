@@ -68,15 +68,17 @@ class BaseController(nn.Module):
         n = _batch_size(obs)
         array = np.asarray(actions, dtype=np.float32)
         if array.size != n * self.action_dim:
-            raise ConfigurationError(
-                f"the {self.kind} base policy returned actions of shape {array.shape} for a batch of {n} "
-                f"observations; expected ({n}, {self.action_dim}) (one env action per observation)"
-            )
+            raise self._shape_error(array.shape, n)
         if not np.isfinite(array).all():
             raise ConfigurationError(
                 f"the {self.kind} base policy returned non-finite actions; fix it so that it returns finite "
                 "values for every observation")
         return array.reshape(n, self.action_dim)
+
+    def _shape_error(self, shape: tuple[int, ...], n: int) -> ConfigurationError:
+        return ConfigurationError(
+            f"the {self.kind} base policy returned actions of shape {tuple(shape)} for a batch of {n} "
+            f"observations; expected ({n}, {self.action_dim}) (one env action per observation)")
 
     def to_json(self) -> dict[str, Any]:
         """What the checkpoint's config records about the base."""
@@ -139,9 +141,7 @@ class ModuleBase(BaseController):
                                      "tensor of actions (batch, action_dim)")
         n = _batch_size(obs)
         if out.numel() != n * self.action_dim:
-            raise ConfigurationError(
-                f"the module base policy returned actions of shape {tuple(out.shape)} for a batch of {n} "
-                f"observations; expected ({n}, {self.action_dim}) (one env action per observation)")
+            raise self._shape_error(out.shape, n)
         # -1, not n: an exported graph must take any batch size.
         return out.reshape(-1, self.action_dim).to(torch.float32)
 

@@ -173,6 +173,8 @@ def test_replay_buffer_round_trip_through_its_own_safe_file(tmp_path) -> None:
     sb3_file.write_bytes(b"\x80\x04\x95" + bytes(32))
     with pytest.raises(CheckpointError, match="pickle.*never unpickles"):
         other.load_replay_buffer(sb3_file)
+    with pytest.raises(CheckpointError, match="pickle.*never unpickles"), open(sb3_file, "rb") as file_object:
+        other.load_replay_buffer(file_object)
     assert not hasattr(ppo(), "save_replay_buffer")
 
 

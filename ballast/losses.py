@@ -26,14 +26,17 @@ def ppo_clip_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: flo
 
 
 def ppo_clip_loss_grad(ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
-    """``dL/d rho`` of :func:`ppo_clip_loss`, per sample: ``-A w / B`` with ``w = 1`` where the
-    unclipped term is the smaller, ``[rho in range] / 2 + 1/2`` where the two are equal, else 0."""
+    """``dL/d rho`` of :func:`ppo_clip_loss`, per sample: ``-A [rho A <= clip(rho) A] / B``.
+
+    Where the unclipped term is the smaller the derivative is ``-A / B``, where the clipped one is,
+    ``rho`` lies outside the clip range (``clip`` is flat there) and it is 0. Where the two are equal,
+    ``torch.min`` passes half to each: ``-A / B`` when ``rho`` is in the range (``clip``'s
+    derivative is 1 on the closed interval), and when it is not the terms can only be equal with
+    ``A = 0``, where every form gives 0 — so one comparison decides every case.
+    """
     unclipped = advantages * ratio
     clipped = advantages * torch.clamp(ratio, 1.0 - clip_range, 1.0 + clip_range)
-    in_range = (ratio >= 1.0 - clip_range) & (ratio <= 1.0 + clip_range)
-    tie = torch.where(in_range, 1.0, 0.5)
-    weight = torch.where(unclipped < clipped, 1.0, torch.where(unclipped == clipped, tie, 0.0))
-    return advantages * weight * (-1.0 / ratio.numel())
+    return advantages * (unclipped <= clipped) * (-1.0 / ratio.numel())
 
 
 def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor) -> torch.Tensor:

@@ -9,7 +9,6 @@ more than the arithmetic.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -81,46 +80,23 @@ class FlatOptimizer:
 
 
 class FlatAdam(FlatOptimizer):
-    """Adam (Kingma & Ba, 2015, arXiv:1412.6980) on a flat parameter.
+    """Adam (Kingma & Ba, 2015, arXiv:1412.6980) on a flat parameter, as ``torch.optim.Adam(fused=True)``
+    computes it.
 
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``,
-    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``.
+    ``p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)``, in one pass over the flat tensor
+    (``torch._fused_adam_``, through :func:`ballast.torch_compat.fused_adam_`, which falls back on
+    tensor operations where a torch lacks it). It keeps the state ``torch.optim.Adam(fused=True)``
+    keeps (a float32 ``step`` tensor, ``exp_avg``, ``exp_avg_sq``), so their state dicts load into each
+    other, and skips the bookkeeping of ``torch.optim.Optimizer.step`` (step hooks, profiler records,
+    grad-mode switches), which for the networks of RL costs more than the kernel itself. A state saved
+    with a float64 ``step`` (``torch.optim.Adam``'s default) loads too.
     """
 
     def __init__(self, flat: FlatParameters, lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8) -> None:
         super().__init__(flat, lr, eps=float(eps))
         self.param_groups[0]["betas"] = [float(betas[0]), float(betas[1])]
-
-    @torch.no_grad()
-    def step(self) -> None:
-        group = self.param_groups[0]
-        (beta1, beta2), lr, eps = group["betas"], group["lr"], group["eps"]
-        param, grad = self.flat.param, self.flat.param.grad
-        if not self.state:
-            self.state = {"step": torch.zeros((), dtype=torch.float64), "exp_avg": torch.zeros_like(param),
-                          "exp_avg_sq": torch.zeros_like(param)}
-            self._t = 0
-        state = self.state
-        self._t += 1
-        t = self._t
-        state["step"].fill_(t)
-        state["exp_avg"].lerp_(grad, 1.0 - beta1)
-        state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
-        denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1.0 - beta2 ** t)).add_(eps)
-        param.addcdiv_(state["exp_avg"], denom, value=-lr / (1.0 - beta1 ** t))
-
-
-class FlatFusedAdam(FlatAdam):
-    """Adam as ``torch.optim.Adam(fused=True)`` computes it: the same kernel, called directly.
-
-    Same update as :class:`FlatAdam`, in one pass over the flat tensor (``torch._fused_adam_``, through
-    :func:`ballast.torch_compat.fused_adam_`, which falls back on tensor operations where a torch lacks it),
-    with the state ``torch.optim.Adam(fused=True)`` keeps (a float32 ``step`` tensor,
-    ``exp_avg``, ``exp_avg_sq``), so their state dicts load into each other. It skips the
-    bookkeeping of ``torch.optim.Optimizer.step`` (step hooks, profiler records, grad-mode
-    switches), which for the networks of RL costs about as much as the kernel itself.
-    """
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)

@@ -289,6 +289,8 @@ def collect(model: OffPolicyModel, callback: BaseCallback) -> tuple[bool, int, i
     if use_sde:
         policy.reset_noise(n_envs)
     callback.on_rollout_start()
+    # With SAME_STEP autoreset every step of every copy is a transition and no copy waits for a reset.
+    all_valid, none_resetting = np.ones(n_envs, dtype=bool), np.zeros(n_envs, dtype=bool)
     while (steps if unit == "step" else episodes) < frequency:
         if use_sde and sde_sample_freq > 0 and steps % sde_sample_freq == 0 and steps > 0:
             policy.reset_noise(n_envs)
@@ -299,11 +301,11 @@ def collect(model: OffPolicyModel, callback: BaseCallback) -> tuple[bool, int, i
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
         terminated, truncated = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
-        valid = ~collection.needs_reset if next_step_reset else np.ones(n_envs, dtype=bool)
+        valid = ~collection.needs_reset if next_step_reset else all_valid
         episode_end = terminated | truncated
         buffer.add_transition(actions, rewards, terminated & valid, truncated & valid, valid)
         model.num_timesteps += n_envs
-        track_episodes(model, rewards, episode_end, valid, infos)
+        track_episodes(model, rewards, episode_end, valid if next_step_reset else None, infos)
         if normalizer is not None:
             normalizer.update(obs_tensor(next_obs, model.device))
         if model.reward_normalizer is not None:
@@ -311,7 +313,7 @@ def collect(model: OffPolicyModel, callback: BaseCallback) -> tuple[bool, int, i
         if not next_step_reset and episode_end.any():
             buffer.add_padding(_with_final_observations(next_obs, infos, episode_end))
         collection.observations, collection.infos = next_obs, infos
-        collection.needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
+        collection.needs_reset = episode_end if next_step_reset else none_resetting
         finished = episode_end & valid
         if noise is not None and finished.any():
             if isinstance(noise, VectorizedActionNoise):
@@ -448,10 +450,10 @@ class OffPolicyMethods:
 def register_optimizer(model: Any, name: str, parameters: list[nn.Parameter],
                        network: nn.Module) -> tuple[FlatParameters, Any]:
     """Flat storage of ``parameters`` and their optimizer (``policy_kwargs``' ``optimizer_class``, Adam
-    by default, fused for large networks), registered in ``model.optimizers`` under ``name`` with the
+    by default), registered in ``model.optimizers`` under ``name`` with the
     learning-rate schedule; ``network.optimizer`` answers it."""
     cfg, policy_config = model.config, model.policy_config
     flat = FlatParameters(parameters)
     optimizer = build_optimizer(flat, cfg.learning_rate(1.0), policy_config.optimizer_class,
-                                policy_config.optimizer_kwargs, fused=True)
+                                policy_config.optimizer_kwargs)
     return flat, model.optimizers.register(name, optimizer, flat, cfg.learning_rate, network=network)

@@ -15,6 +15,7 @@ with the step.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -49,7 +50,7 @@ def _to_tensor(obs: Any, device: torch.device, space: Any = None) -> Any:
 def _check_finite(rewards: np.ndarray, observations: Any) -> None:
     # A sum is finite exactly when no element is NaN or infinite (barring overflow, which the exact
     # check below then clears), so one reduction per array covers the usual case.
-    if not np.isfinite(rewards.sum()) and not np.isfinite(rewards).all():
+    if not math.isfinite(rewards.sum()) and not np.isfinite(rewards).all():
         raise EnvError(
             f"the env returned non-finite rewards {rewards.tolist()}; fix the env or wrap it so that rewards are finite"
         )
@@ -57,7 +58,7 @@ def _check_finite(rewards: np.ndarray, observations: Any) -> None:
     for array in arrays:
         if not isinstance(array, np.ndarray):
             continue  # graphs and sets are checked when the encoder reads them
-        if array.dtype.kind == "f" and not np.isfinite(array.sum()) and not np.isfinite(array).all():
+        if array.dtype.kind == "f" and not math.isfinite(array.sum()) and not np.isfinite(array).all():
             raise EnvError("the env returned an observation with NaN or infinite values; fix the env or clip them")
 
 
@@ -101,6 +102,8 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
     buffer.use_masks(reader.rule if masked else None)
     actor = None if masked else numpy_actor(policy, model.np_rng)
     masks = None
+    # With SAME_STEP autoreset every step of every copy is a transition and no copy waits for a reset.
+    all_valid, none_resetting = np.ones(model.n_envs, dtype=bool), np.zeros(model.n_envs, dtype=bool)
     for t in range(buffer.n_steps):
         if cfg.use_sde and cfg.sde_sample_freq > 0 and t % cfg.sde_sample_freq == 0 and t > 0:
             policy.reset_noise(model.n_envs)
@@ -114,12 +117,12 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
-        valid = ~collection.needs_reset if next_step_reset else np.ones(model.n_envs, dtype=bool)
+        valid = ~collection.needs_reset if next_step_reset else all_valid
         episode_end = np.logical_or(terminated, truncated)
         # Every env.step call counts towards the budget, as in SB3 (reset steps included), so that
         # learn(N) runs N // n_envs vector steps and schedules end exactly at progress 0.
         model.num_timesteps += model.n_envs
-        track_episodes(model, rewards, episode_end, valid, infos)
+        track_episodes(model, rewards, episode_end, valid if next_step_reset else None, infos)
 
         if normalizer is not None:
             normalizer.update(_to_tensor(next_obs, device, model.observation_space))
@@ -130,7 +133,7 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
 
         buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks)
         collection.observations, collection.infos = next_obs, infos
-        collection.needs_reset = episode_end if next_step_reset else np.zeros_like(episode_end)
+        collection.needs_reset = episode_end if next_step_reset else none_resetting
         callback.update_locals({
             "new_obs": next_obs, "rewards": rewards, "dones": episode_end, "actions": actions,
             "clipped_actions": env_actions, "n_steps": t,
@@ -183,16 +186,22 @@ def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: A
     return obs, actions.cpu().numpy(), env_actions
 
 
-def track_episodes(model: CollectingModel, rewards: np.ndarray, episode_end: np.ndarray, valid: np.ndarray,
+def track_episodes(model: CollectingModel, rewards: np.ndarray, episode_end: np.ndarray, valid: np.ndarray | None,
                    infos: dict[str, Any]) -> None:
     """Accumulate raw episode returns and lengths; each finished episode goes to ``ep_info_buffer`` as
     SB3's Monitor reports it (``{"r": return, "l": length, "t": seconds since learn started}``), and
     its ``info["is_success"]``, when the env gives one, to ``ep_success_buffer``; ``episode_count``
-    counts them (SB3's ``_episode_num``)."""
+    counts them (SB3's ``_episode_num``). ``valid`` marks the copies whose step was a transition
+    (None: all of them)."""
     collection = model.collection
-    collection.episode_returns += np.where(valid, rewards, 0.0)
-    collection.episode_lengths += valid
-    finished = episode_end & valid
+    if valid is None:
+        collection.episode_returns += rewards
+        collection.episode_lengths += 1
+        finished = episode_end
+    else:
+        collection.episode_returns += np.where(valid, rewards, 0.0)
+        collection.episode_lengths += valid
+        finished = episode_end & valid
     if finished.any():
         model.episode_count += int(finished.sum())
         elapsed = round((time.time_ns() - model.start_time) / 1e9, 6)

@@ -20,7 +20,7 @@ from torch import nn
 from ballast.checkpoint import optimizer_from_tensors, optimizer_to_tensors
 from ballast.errors import ConfigurationError
 from ballast.import_path import import_path, path_of
-from ballast.optim import FlatAdam, FlatFusedAdam, FlatParameters, FlatRMSprop
+from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 from ballast.policies.config import ADAM
 from ballast.policies.optimizer_handle import attach_optimizer
 from ballast.schedules import Schedule
@@ -110,23 +110,19 @@ class Optimizers:
                                                      "param_groups": legacy_aux[entry.name[len(AUX_PREFIX):]]})
 
 
-#: From this many parameters on, Adam runs as PyTorch's fused kernel where the algorithm allows it
-#: (:class:`ballast.optim.FlatFusedAdam`: one pass over the flat tensor, where a large network's update
-#: is memory-bound); smaller ones get :class:`ballast.optim.FlatAdam`, whose step has less fixed cost.
-FUSED_ADAM_FROM = 50_000
 RMSPROP = path_of(torch.optim.RMSprop)
 _FLAT_ADAM_OPTIONS = {"eps", "betas"}
 _FLAT_RMSPROP_OPTIONS = {"alpha", "eps"}
 
 
 def build_optimizer(flat: FlatParameters, lr: float, optimizer_class: str | None, optimizer_kwargs: Mapping[str, Any],
-                    *, default: tuple[str, Mapping[str, Any]] = (ADAM, {}), fused: bool = False) -> Any:
+                    *, default: tuple[str, Mapping[str, Any]] = (ADAM, {})) -> Any:
     """The optimizer of ``flat``'s parameters, as SB3's ``policy_kwargs`` ask for it.
 
     ``optimizer_class`` (an import path) with ``optimizer_kwargs``, or, when it is None, the
     algorithm's ``default`` class and options, replaced by ``optimizer_kwargs`` when those are given
     (SB3's rule). Adam and RMSprop with their plain options run as Ballast's flat optimizers (the same
-    update with less fixed cost per step; fused Adam for large networks with ``fused``); any other
+    update with less fixed cost per step; Adam as PyTorch's fused kernel); any other
     class, or options they do not cover, is the ``torch.optim`` class itself over the flat parameter.
     """
     if optimizer_class is None:
@@ -137,8 +133,6 @@ def build_optimizer(flat: FlatParameters, lr: float, optimizer_class: str | None
     plain = {k: v for k, v in options.items() if not (k == "weight_decay" and v == 0)}
     if optimizer_class == ADAM and set(plain) <= _FLAT_ADAM_OPTIONS:
         betas = tuple(plain.get("betas", (0.9, 0.999)))
-        if fused and flat.param.numel() >= FUSED_ADAM_FROM:
-            return FlatFusedAdam(flat, lr=lr, betas=betas, eps=float(plain.get("eps", 1e-8)))
         return FlatAdam(flat, lr=lr, betas=betas, eps=float(plain.get("eps", 1e-8)))
     if optimizer_class == RMSPROP and set(plain) <= _FLAT_RMSPROP_OPTIONS:
         return FlatRMSprop(flat, lr=lr, alpha=float(plain.get("alpha", 0.99)), eps=float(plain.get("eps", 1e-8)))

@@ -298,7 +298,8 @@ def ppo_losses(cfg: PPOConfig, batch: RolloutBatch, distribution: Any, values: t
     log_prob = distribution.log_prob(batch.actions)
     advantages = batch.advantages
     if cfg.normalize_advantage and advantages.numel() > 1:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        std, mean = torch.std_mean(advantages)
+        advantages = (advantages - mean) / (std + 1e-8)
     log_ratio = log_prob - batch.old_log_prob
     ratio = torch.exp(log_ratio)
     policy_loss = losses.ppo_clip_loss(ratio, advantages, clip_range)

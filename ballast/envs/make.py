@@ -10,7 +10,8 @@ The vector envs built here reset a finished copy in the same step (Gymnasium's `
 autoreset, the final observation in ``info["final_obs"]``), as SB3's ``VecEnv`` classes do: every
 step is a transition, so ``num_timesteps`` counts env transitions and ``learn(N)`` ends as many
 episodes as in SB3. Gymnasium's NumPy-batched envs (``vector_entry_point``) only have ``NEXT_STEP``,
-whose reset steps count as timesteps; a vector env given by the user keeps its own mode.
+whose reset steps count as timesteps; a vector env given by the user keeps its own mode. Sync vector
+envs are :class:`~ballast.envs.sync_vector.LeanSyncVectorEnv` (Gymnasium's, with a cheaper ``step``).
 
 Models do not call this directly: :func:`ballast.envs.adopt.adopt_env` does, and also takes SB3-API
 ``VecEnv`` objects and their wrappers. (``ballast.make_vec_env`` is SB3's function; this one was called
@@ -25,6 +26,7 @@ from typing import Any, Literal
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from ballast.envs.sync_vector import LeanSyncVectorEnv
 from ballast.errors import ConfigurationError
 
 EnvLike = str | gym.Env | Callable[[], gym.Env] | VectorEnv
@@ -86,16 +88,18 @@ def make_vector_env(
             mode = "vector_entry_point" if batched else "sync"
         vector_kwargs = None if mode == "vector_entry_point" else {"autoreset_mode": SAME_STEP}
         vec = gym.make_vec(env, num_envs=n_envs, vectorization_mode=mode, vector_kwargs=vector_kwargs, **env_kwargs)
+        if mode == "sync":
+            vec = LeanSyncVectorEnv.of(vec)
     elif isinstance(env, gym.Env):
         if n_envs != 1:
             raise ConfigurationError(
                 f"a gymnasium.Env instance is one environment but n_envs={n_envs} copies were asked for; "
                 "pass an env id or a factory (a function returning a new Env) to run several copies"
             )
-        vec = gym.vector.SyncVectorEnv([lambda: env], autoreset_mode=SAME_STEP)
+        vec = LeanSyncVectorEnv([lambda: env], autoreset_mode=SAME_STEP)
     elif callable(env):
         fns = [lambda: env(**env_kwargs)] * n_envs
-        vector_class = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
+        vector_class = gym.vector.AsyncVectorEnv if vectorization == "async" else LeanSyncVectorEnv
         vec = vector_class(fns, autoreset_mode=SAME_STEP)
     else:
         raise ConfigurationError(

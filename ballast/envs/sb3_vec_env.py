@@ -39,6 +39,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 from ballast.envs.make import autoreset_mode
 from ballast.envs.reset_arguments import NextResetArguments
 from ballast.envs.shared_stepping import SharedStepping
+from ballast.envs.sync_vector import LeanSyncVectorEnv
 from ballast.envs.vector_infos import (
     FINAL_KEYS,
     info_of_copy,
@@ -482,11 +483,12 @@ class GymnasiumVecEnv(TranslatedStepping, VecEnv):
 class DummyVecEnv(GymnasiumVecEnv):
     """SB3's ``DummyVecEnv``: the copies made by ``env_fns`` stepped one after another in this process.
 
-    Inside is Gymnasium's ``SyncVectorEnv`` in same-step autoreset mode; ``envs`` lists the copies.
+    Inside is Gymnasium's ``SyncVectorEnv`` (:class:`~ballast.envs.sync_vector.LeanSyncVectorEnv`) in
+    same-step autoreset mode; ``envs`` lists the copies.
     """
 
     def __init__(self, env_fns: list[Callable[[], gym.Env]]) -> None:
-        vector_env = SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+        vector_env = LeanSyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
         if len({id(env) for env in vector_env.envs}) != len(vector_env.envs):
             raise ConfigurationError(
                 "the env functions returned the same env instance more than once; each must create a new env "

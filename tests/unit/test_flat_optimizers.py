@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ballast.optim import FlatAdam, FlatFusedAdam, FlatParameters, FlatRMSprop
+from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
 
 
 def _twin_networks(seed: int = 0) -> tuple[nn.Module, nn.Module]:
@@ -41,11 +41,24 @@ def _train_side_by_side(flat_optimizer, torch_optimizer, net: nn.Module, twin: n
             torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("flat_class", [FlatAdam, FlatFusedAdam])
-def test_flat_adam_matches_torch_adam(flat_class):
+@pytest.mark.parametrize("fused", [False, True])
+def test_flat_adam_matches_torch_adam(fused):
     net, twin = _twin_networks()
     flat = FlatParameters(net.parameters())
-    _train_side_by_side(flat_class(flat, lr=0.05), torch.optim.Adam(twin.parameters(), lr=0.05), net, twin)
+    _train_side_by_side(FlatAdam(flat, lr=0.05), torch.optim.Adam(twin.parameters(), lr=0.05, fused=fused), net, twin)
+
+
+def test_flat_adam_loads_a_state_with_a_float64_step():
+    """The state torch.optim.Adam (not fused) keeps, and earlier Ballast checkpoints hold."""
+    net, _ = _twin_networks()
+    adam = FlatAdam(FlatParameters(net.parameters()), lr=0.05)
+    _step(adam, net, 0)
+    saved = adam.state_dict()
+    saved["state"][0]["step"] = saved["state"][0]["step"].to(torch.float64)
+    adam.load_state_dict(saved)
+    assert adam.state["step"].dtype == torch.float32 and int(adam.state["step"]) == 1
+    _step(adam, net, 1)
+    assert int(adam.state["step"]) == 2
 
 
 def test_flat_rmsprop_matches_torch_rmsprop():
@@ -59,7 +72,7 @@ def test_fused_flat_adam_state_loads_into_torch_fused_adam_and_back():
     net, twin = _twin_networks()
     flat = FlatParameters(net.parameters())
     flat_twin = FlatParameters(twin.parameters())
-    mine = FlatFusedAdam(flat, lr=0.05)
+    mine = FlatAdam(flat, lr=0.05)
     for step in range(3):
         _step(mine, net, step)
     flat_twin.param.data.copy_(flat.param.data)
@@ -71,7 +84,7 @@ def test_fused_flat_adam_state_loads_into_torch_fused_adam_and_back():
         _step(mine, net, step)
         _step(theirs, twin, step)
     torch.testing.assert_close(flat.param, flat_twin.param, rtol=0, atol=0)
-    reloaded = FlatFusedAdam(flat_twin, lr=0.05)
+    reloaded = FlatAdam(flat_twin, lr=0.05)
     reloaded.load_state_dict(theirs.state_dict())
     assert reloaded.state["step"].dtype == torch.float32
     assert int(reloaded.state["step"]) == 6

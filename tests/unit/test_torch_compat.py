@@ -14,7 +14,7 @@ from torch import nn
 import ballast
 from ballast import torch_compat
 from ballast.algos.off_policy import PolyakTargets
-from ballast.optim import FlatFusedAdam, FlatParameters
+from ballast.optim import FlatAdam, FlatParameters
 from ballast.torch_compat import (
     PRIVATE_APIS,
     PrivateApi,
@@ -88,7 +88,7 @@ def test_flat_fused_adam_on_the_fallback_matches_torch_fused_adam():
     twin = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
     twin.load_state_dict(net.state_dict())
     flat = FlatParameters(net.parameters())
-    mine, theirs = FlatFusedAdam(flat, lr=0.05), torch.optim.Adam(twin.parameters(), lr=0.05, fused=True)
+    mine, theirs = FlatAdam(flat, lr=0.05), torch.optim.Adam(twin.parameters(), lr=0.05, fused=True)
     with public_fallbacks("torch._fused_adam_"):
         for k in range(6):
             x, y = randn(8, 5, seed=k), randn(8, 3, seed=100 + k)

@@ -76,7 +76,6 @@ class FlatOptimizer:
         self.param_groups = [dict(g) for g in state_dict["param_groups"]]
         saved = state_dict["state"].get(0, state_dict["state"].get("0", {}))
         self.state = {k: v.to(self.flat.param.device) if isinstance(v, torch.Tensor) else v for k, v in saved.items()}
-        self._t = int(self.state["step"]) if "step" in self.state else 0
 
 
 class FlatAdam(FlatOptimizer):

@@ -51,6 +51,7 @@ from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
 from ballast.envs.make import autoreset_mode
+from ballast.envs.vector_infos import with_final_observations
 from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
 from ballast.optim import FlatParameters
@@ -248,22 +249,6 @@ def select_actions(model: OffPolicyModel, obs: Any) -> tuple[np.ndarray, np.ndar
 
 
 # --- collecting -----------------------------------------------------------------------------------
-def _with_final_observations(next_obs: Any, infos: dict[str, Any], ended: np.ndarray) -> Any:
-    """``next_obs`` with the final observations (SAME_STEP autoreset) in the copies that ended."""
-    mask = np.asarray(infos.get("_final_obs", ended)) & ended
-    if isinstance(next_obs, dict):
-        # Graph and set parts are tuples, one item per env copy: copied as lists.
-        out = {k: list(v) if isinstance(v, tuple) else np.array(v, copy=True) for k, v in next_obs.items()}
-        for i in np.flatnonzero(mask):
-            for k in out:
-                out[k][i] = infos["final_obs"][i][k]
-        return out
-    out = list(next_obs) if isinstance(next_obs, tuple) else np.array(next_obs, copy=True)
-    for i in np.flatnonzero(mask):
-        out[i] = infos["final_obs"][i]
-    return out
-
-
 def set_training_mode(model: OffPolicyModel, mode: bool) -> None:
     """The policy in train (``mode=True``) or eval mode; see :mod:`ballast.policies.modes`."""
     policies_set_training_mode(model.policy, mode)
@@ -311,7 +296,7 @@ def collect(model: OffPolicyModel, callback: BaseCallback) -> tuple[bool, int, i
         if model.reward_normalizer is not None:
             model.reward_normalizer.update_and_normalize(rewards, episode_end, valid)
         if not next_step_reset and episode_end.any():
-            buffer.add_padding(_with_final_observations(next_obs, infos, episode_end))
+            buffer.add_padding(with_final_observations(next_obs, infos, episode_end))
         collection.observations, collection.infos = next_obs, infos
         collection.needs_reset = episode_end if next_step_reset else none_resetting
         finished = episode_end & valid

@@ -29,6 +29,7 @@ from ballast.buffers import RolloutBuffer
 from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
+from ballast.envs.vector_infos import with_final_observations
 from ballast.errors import ActionMaskError, ConfigurationError, EnvError
 from ballast.masking import MaskReader, policy_supports_masks
 from ballast.policies.heads import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
@@ -101,6 +102,8 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
             "ActorCriticPolicy (or set supports_action_masks = True on a policy whose outputs() take action_masks)")
     buffer.use_masks(reader.rule if masked else None)
     actor = None if masked else numpy_actor(policy, model.np_rng)
+    if model.extensions.extra_losses:
+        buffer.keep_next_observations()
     masks = None
     # With SAME_STEP autoreset every step of every copy is a transition and no copy waits for a reset.
     all_valid, none_resetting = np.ones(model.n_envs, dtype=bool), np.zeros(model.n_envs, dtype=bool)
@@ -131,7 +134,11 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
         if not next_step_reset and "final_obs" in infos:
             _final_values(model, infos, truncated, t, final_values)
 
-        buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks)
+        buffer.add(t, obs, actions, rewards, terminated, episode_end, valid, masks,
+                   None if buffer.next_observations is None else
+                   _network_observations(policy, device, model.observation_space,
+                                         next_obs if next_step_reset or not episode_end.any()
+                                         else with_final_observations(next_obs, infos, episode_end)))
         collection.observations, collection.infos = next_obs, infos
         collection.needs_reset = episode_end if next_step_reset else none_resetting
         callback.update_locals({
@@ -168,6 +175,15 @@ def _current_masks(reader: MaskReader, infos: dict[str, Any], resetting: np.ndar
                 "the env gave info['action_mask'] at the start of the rollout but not at this step; node masks "
                 "must come with every reset and step (or from an action_masks() method)")
     return masks
+
+
+@torch.inference_mode()
+def _network_observations(policy: Any, device: torch.device, space: Any, raw_obs: Any) -> Any:
+    """Raw observations as the policy's networks see them (as :func:`_torch_step` stores them)."""
+    raw = _to_tensor(raw_obs, device, space)
+    if getattr(policy, "residual", None) is not None:
+        return policy.normalize_with_base(raw)[0]
+    return policy.normalize(raw)
 
 
 @torch.inference_mode()

@@ -20,6 +20,7 @@ from torch import nn
 
 from ballast.buffers import RolloutBuffer
 from ballast.buffers.replay import ReplayBuffer
+from ballast.extensions import Extensions
 from ballast.logger import Logger
 from ballast.noise import ActionNoise
 from ballast.policies.normalize import RewardNormalizer
@@ -89,6 +90,8 @@ class OnPolicyModel(CollectingModel, Protocol):
 
     config: OnPolicyConfig
     rollout_buffer: RolloutBuffer
+    #: Its aux modules and extra losses (with extra losses, rollouts keep the next observations).
+    extensions: Extensions
     #: Whether the env's action masks are used when it gives them (sb3-contrib's ``learn(use_masking=)``).
     use_masking: bool
 

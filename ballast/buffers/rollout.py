@@ -32,7 +32,9 @@ class RolloutBatch:
 
     Besides what the losses read, each transition's ``rewards`` (as the update sees them: normalised
     with ``normalize_rewards=True``), ``terminated`` and ``dones`` (terminated or truncated), for
-    extra losses such as a reward-prediction head (:mod:`ballast.extensions`).
+    extra losses such as a reward-prediction head (:mod:`ballast.extensions`), and, in the rollouts
+    of a model with extra losses, ``next_observations``: the observation each action led to, as the
+    policy's networks see it (normalised), the final one where an episode ended.
     """
 
     observations: Batch
@@ -45,15 +47,21 @@ class RolloutBatch:
     rewards: torch.Tensor | None = None
     terminated: torch.Tensor | None = None
     dones: torch.Tensor | None = None
+    next_observations: Batch | None = None
 
     def slice(self, start: int, stop: int) -> RolloutBatch:
         """Rows ``start:stop`` (views, no copy)."""
-        obs = self.observations
-        obs = {k: v[start:stop] for k, v in obs.items()} if isinstance(obs, dict) else obs[start:stop]
         rows = lambda x: None if x is None else x[start:stop]  # noqa: E731
-        return RolloutBatch(obs, self.actions[start:stop], self.old_values[start:stop],
-                            self.old_log_prob[start:stop], self.advantages[start:stop], self.returns[start:stop],
-                            rows(self.action_masks), rows(self.rewards), rows(self.terminated), rows(self.dones))
+        return RolloutBatch(_observation_rows(self.observations, start, stop), self.actions[start:stop],
+                            self.old_values[start:stop], self.old_log_prob[start:stop], self.advantages[start:stop],
+                            self.returns[start:stop], rows(self.action_masks), rows(self.rewards),
+                            rows(self.terminated), rows(self.dones),
+                            None if self.next_observations is None else
+                            _observation_rows(self.next_observations, start, stop))
+
+
+def _observation_rows(obs: Batch, start: int, stop: int) -> Batch:
+    return {k: v[start:stop] for k, v in obs.items()} if isinstance(obs, dict) else obs[start:stop]
 
 
 def policy_action_shape(action_space: spaces.Space) -> tuple[tuple[int, ...], np.dtype]:
@@ -76,6 +84,8 @@ class RolloutBuffer:
         self.masked = False
         self.observations = make_storage(observation_space, n_steps, n_envs, normalized_keys=normalized_keys,
                                          device=device)
+        self._observation_storage = (observation_space, normalized_keys)
+        self.next_observations: Any = None
         shape = (n_steps, n_envs)
         # Per-node actions (one value per node of each graph) are ragged like the nodes.
         self.ragged_actions = (make_storage(per_node_value_space(action_space), n_steps, n_envs, device=device)
@@ -100,13 +110,25 @@ class RolloutBuffer:
         if rule is not None and self.action_masks is None:
             self.action_masks = rule.make_storage(self.action_space, self.n_steps, self.n_envs, self.device)
 
+    def keep_next_observations(self) -> None:
+        """Store each step's next observations too (given to :meth:`add`), for the minibatches'
+        ``next_observations``."""
+        if self.next_observations is None:
+            space, normalized_keys = self._observation_storage
+            self.next_observations = make_storage(space, self.n_steps, self.n_envs, normalized_keys=normalized_keys,
+                                                  device=self.device)
+
     def add(self, t: int, observations: Batch, actions: np.ndarray, rewards: np.ndarray, terminated: np.ndarray,
-            episode_end: np.ndarray, valid: np.ndarray, action_masks: Any = None) -> None:
+            episode_end: np.ndarray, valid: np.ndarray, action_masks: Any = None,
+            next_observations: Batch | None = None) -> None:
         """Write vector step ``t`` (values and log-probabilities come later, from :meth:`evaluate`).
 
-        ``action_masks`` are the checked masks the actions were sampled under (see :meth:`use_masks`).
+        ``action_masks`` are the checked masks the actions were sampled under (see :meth:`use_masks`);
+        ``next_observations`` are stored when :meth:`keep_next_observations` was called.
         """
         self.observations.put(t, observations)
+        if self.next_observations is not None:
+            self.next_observations.put(t, next_observations)
         if self.masked:
             self.action_masks.put(t, action_masks)
         if self.ragged_actions is not None:
@@ -127,6 +149,8 @@ class RolloutBuffer:
         at a fraction of the cost.
         """
         self.observations.sync()
+        if self.next_observations is not None:
+            self.next_observations.sync()
         if self.masked:
             self.action_masks.sync()
         n = self.n_steps * self.n_envs
@@ -173,6 +197,7 @@ class RolloutBuffer:
             rewards=t["rewards"][index],
             terminated=t["terminated"][index],
             dones=t["episode_end"][index],
+            next_observations=None if self.next_observations is None else self.next_observations.gather(index),
         )
 
     def minibatches(self, batch_size: int | None, generator: torch.Generator) -> Iterator[RolloutBatch]:

@@ -107,3 +107,19 @@ def reset_mask_of(options: Mapping[str, Any] | None, n_envs: int) -> np.ndarray 
     if not options or "reset_mask" not in options:
         return None
     return np.asarray(options["reset_mask"], dtype=bool).reshape(n_envs)
+
+
+def with_final_observations(next_obs: Any, infos: dict[str, Any], ended: np.ndarray) -> Any:
+    """``next_obs`` with the final observations (SAME_STEP autoreset) in the copies that ended."""
+    mask = np.asarray(infos.get("_final_obs", ended)) & ended
+    if isinstance(next_obs, dict):
+        # Graph and set parts are tuples, one item per env copy: copied as lists.
+        out = {k: list(v) if isinstance(v, tuple) else np.array(v, copy=True) for k, v in next_obs.items()}
+        for i in np.flatnonzero(mask):
+            for k in out:
+                out[k][i] = infos["final_obs"][i][k]
+        return out
+    out = list(next_obs) if isinstance(next_obs, tuple) else np.array(next_obs, copy=True)
+    for i in np.flatnonzero(mask):
+        out[i] = infos["final_obs"][i]
+    return out

@@ -442,3 +442,61 @@ def test_extra_losses_see_the_rewards_and_episode_ends_of_the_minibatch(algo):
     assert dones.dtype == torch.bool and dones.any() and torch.all(dones | ~terminated)  # terminated implies done
     assert (dones & ~terminated).any()  # truncations at the 10-step limit: done, not terminated
     assert "loss/reward" in model.logger.history[-1]
+
+
+class CounterEnv(gym.Env):
+    """The observation counts the episode's steps, so each transition's next observation is its observation + 1
+    (also at the end of an episode, where the reset observation 0 follows)."""
+
+    observation_space = gym.spaces.Box(0.0, 100.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self.t += 1
+        return np.full(1, self.t, np.float32), float(action), self.t >= 5 and action == 1, self.t >= 7, {}
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+@pytest.mark.parametrize("next_step", [False, True], ids=["same-step-autoreset", "next-step-autoreset"])
+def test_on_policy_extra_losses_see_the_next_observations(algo, next_step):
+    seen = []
+
+    def next_obs_loss(inputs: LossInputs) -> dict[str, torch.Tensor]:
+        batch = inputs.batch
+        seen.append((batch.observations.clone(), batch.next_observations.clone(), batch.dones.clone()))
+        prediction = inputs.aux["head"](inputs.outputs.features)
+        return {"next_obs": nn.functional.mse_loss(prediction, batch.next_observations.squeeze(-1))}
+
+    if next_step:
+        env = gym.vector.SyncVectorEnv([CounterEnv, CounterEnv], autoreset_mode=gym.vector.AutoresetMode.NEXT_STEP)
+    else:
+        env = CounterEnv
+    cls, small = ALGOS[algo]
+    model = cls("MlpPolicy", env, seed=0, device="cpu", n_envs=1 if next_step else 2,
+                policy_kwargs=SHARED_ENCODER, aux_modules={"head": AuxModule(Head, {"in_dim": 16})},
+                extra_losses=[next_obs_loss],
+                **small).learn(64)
+    obs, next_obs, dones = (torch.cat([s[i] for s in seen]) for i in range(3))
+    assert obs.shape == next_obs.shape == (len(dones), 1) and dones.any()
+    torch.testing.assert_close(next_obs, obs + 1.0, rtol=0, atol=0)  # episode ends included: never the reset 0
+    assert "loss/next_obs" in model.logger.history[-1]
+
+
+def test_next_observations_are_normalised_as_the_observations():
+    seen = []
+
+    def next_obs_loss(inputs: LossInputs) -> dict[str, torch.Tensor]:
+        seen.append((inputs.batch.observations.clone(), inputs.batch.next_observations.clone()))
+        return {"zero": inputs.outputs.values.sum() * 0.0}
+
+    model = PPO("MlpPolicy", CounterEnv, seed=0, device="cpu", n_steps=32, batch_size=16, n_epochs=1,
+                normalize_observations=True, extra_losses=[next_obs_loss]).learn(64)
+    obs, next_obs = (torch.cat([s[i] for s in seen]) for i in range(2))
+    assert model.policy.normalizer is not None
+    assert obs.abs().max() < 5 and next_obs.abs().max() < 5  # normalised, not raw counts up to 7
+    assert not torch.equal(obs, next_obs)

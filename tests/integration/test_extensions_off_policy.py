@@ -461,6 +461,6 @@ def test_transitions_terminations_and_term_sums():
 def test_an_own_optimizer_steps_only_in_gradient_steps_where_an_extra_term_ran():
     actor_only = with_head("td3", optimizer={"lr": 1e-3}).learn(100)  # policy_delay=2: every second step
     assert actor_only._n_updates > 2
-    assert actor_only.extensions.own["head"][1]._t == actor_only._n_updates // 2
+    assert int(actor_only.extensions.own["head"][1].state["step"]) == actor_only._n_updates // 2
     every_step = with_head("td3", optimizer={"lr": 1e-3}, extra_losses=[critic_reward_head_loss]).learn(100)
-    assert every_step.extensions.own["head"][1]._t == every_step._n_updates
+    assert int(every_step.extensions.own["head"][1].state["step"]) == every_step._n_updates

@@ -11,6 +11,10 @@ categorical or diagonal Gaussian head over Discrete or Box actions. For any othe
 
 from __future__ import annotations
 
+import bisect
+import itertools
+import math
+
 import numpy as np
 import torch
 
@@ -18,6 +22,8 @@ from ballast.encoders.standard import FlattenEncoder
 from ballast.policies.actor_critic import ActorCriticPolicy
 from ballast.policies.heads import CategoricalHead, GaussianHead
 
+#: Up to this many actions, one observation's action is sampled with Python floats.
+SCALAR_SAMPLING_MAX = 16
 _ACTIVATIONS = {"Tanh": np.tanh, "ReLU": lambda x: np.maximum(x, 0.0)}
 
 
@@ -66,16 +72,28 @@ class NumpyActor:
             h = self.activation(h @ weight + bias)
         out = h @ self.head_weight + self.head_bias
         if self.log_std is None:
-            # Inverse-CDF sampling from softmax(out), as ballast.distributions.Categorical.sample.
-            probs = np.exp(out - out.max(axis=-1, keepdims=True))
-            cdf = probs.cumsum(axis=-1)
-            u = self.rng.random((out.shape[0], 1), dtype=np.float32) * cdf[:, -1:]
-            actions = np.minimum((cdf <= u).sum(axis=-1), out.shape[-1] - 1)
+            actions = self._sample_categorical(out)
             env_actions = actions + self.offset
         else:
             actions = out + np.exp(self.log_std) * self.rng.standard_normal(out.shape, dtype=np.float32)
             env_actions = np.clip(actions, self.low, self.high).reshape(actions.shape[0], *self.action_shape)
         return normalized.reshape(obs.shape), actions, env_actions
+
+
+    def _sample_categorical(self, logits: np.ndarray) -> np.ndarray:
+        """Inverse-CDF sampling from ``softmax(logits)`` per row, as :meth:`ballast.distributions.Categorical.sample`:
+        the number of cumulative probabilities ``<= u``, for ``u`` uniform over their total."""
+        n = logits.shape[-1]
+        if logits.shape[0] == 1 and n <= SCALAR_SAMPLING_MAX:
+            # One observation (one env) and a few actions: Python floats cost less than array calls.
+            row = logits[0].tolist()
+            top = max(row)
+            cdf = list(itertools.accumulate(math.exp(v - top) for v in row))
+            u = float(self.rng.random(dtype=np.float32)) * cdf[-1]
+            return np.array([min(bisect.bisect_right(cdf, u), n - 1)])
+        cdf = np.exp(logits - logits.max(axis=-1, keepdims=True)).cumsum(axis=-1)
+        u = self.rng.random((logits.shape[0], 1), dtype=np.float32) * cdf[:, -1:]
+        return np.minimum((cdf <= u).sum(axis=-1), n - 1)
 
 
 def numpy_actor(policy: torch.nn.Module, rng: np.random.Generator) -> NumpyActor | None:

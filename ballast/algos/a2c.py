@@ -18,7 +18,7 @@ from torch import nn
 
 from ballast import losses
 from ballast.algos import hyperparameters
-from ballast.algos.base import Algorithm
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
 from ballast.algos.optimizers import ADAM, RMSPROP, build_optimizer
 from ballast.buffers import RolloutBatch
@@ -160,6 +160,7 @@ class A2C(Algorithm):
             terms.pop("entropy")
         return terms, stats
 
+    @in_own_stream
     def train(self) -> None:
         """One gradient step on the whole rollout."""
         cfg = self.config

@@ -29,7 +29,7 @@ from torch import nn
 
 from ballast import losses, returns
 from ballast.algos import hyperparameters, off_policy
-from ballast.algos.base import Algorithm
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.fast_path import networks_reason
 from ballast.buffers.replay import ReplayBatch
 from ballast.callbacks import overrides_hooks
@@ -227,6 +227,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
     # --- training ----------------------------------------------------------------------------
+    @in_own_stream
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` updates on replay batches drawn a chunk at a time
         (:func:`~ballast.algos.off_policy.presampled_batches`). On the fast path, unless double DQN

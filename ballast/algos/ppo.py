@@ -19,7 +19,7 @@ from torch import nn
 
 from ballast import losses
 from ballast.algos import hyperparameters
-from ballast.algos.base import Algorithm
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
 from ballast.algos.optimizers import ADAM, build_optimizer
 from ballast.buffers import RolloutBatch
@@ -203,6 +203,7 @@ class PPO(Algorithm):
             terms.pop("entropy", None)
         return terms, stats
 
+    @in_own_stream
     def train(self) -> None:
         """``n_epochs`` passes of minibatch updates over the collected rollout."""
         cfg = self.config

@@ -32,7 +32,7 @@ from torch import nn
 
 from ballast import losses, returns
 from ballast.algos import actor_critic, hyperparameters, off_policy
-from ballast.algos.base import Algorithm
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.fast_path import networks_reason
 from ballast.checkpoint import Checkpoint
 from ballast.distributions import SquashedGaussian
@@ -216,6 +216,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=False)
 
     # --- training ----------------------------------------------------------------------------
+    @in_own_stream
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` updates, each on a fresh replay batch."""
         cfg = self.config

@@ -32,7 +32,7 @@ from torch import nn
 
 from ballast import losses, returns
 from ballast.algos import actor_critic, hyperparameters, off_policy
-from ballast.algos.base import Algorithm
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.fast_path import networks_reason
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
@@ -163,6 +163,7 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=True)
 
     # --- training ----------------------------------------------------------------------------
+    @in_own_stream
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` critic updates, each on a fresh replay batch, with delayed actor updates."""
         actor_critic.train(self, gradient_steps, self._update_batch)

@@ -24,7 +24,7 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from torch import nn
 
-from ballast.algos import checkpointing, fast_path
+from ballast.algos import checkpointing, fast_path, validation
 from ballast.algos.hyperparameters import add_config_properties
 from ballast.algos.optimizers import Optimizers
 from ballast.algos.protocols import CollectionState
@@ -171,6 +171,7 @@ class Algorithm:
         self.env_kwargs = dict(env_kwargs or {})
         self.normalize_rewards = normalize_rewards
         self.env: VectorEnv | None = None
+        validation.check_n_envs(n_envs)
         self.n_envs = n_envs
         adopted = adopt_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
         if adopted.vector_env is not None:
@@ -182,8 +183,7 @@ class Algorithm:
             raise ConfigurationError("give an env, or both observation_space and action_space")
         check_observation_space(observation_space)
         check_action_space(action_space, self.supported_action_spaces, self.algorithm_name.upper())
-        if getattr(config, "use_sde", False) and not isinstance(action_space, spaces.Box):
-            raise ConfigurationError(f"use_sde=True needs a Box action space, but the env's is {action_space}")
+        validation.check_env_settings(config, self.algorithm_name, self.n_envs, action_space)
         self.observation_space, self.action_space = observation_space, action_space
         self.residual_options = residual
         self.residual_actions: ResidualActions | None = None

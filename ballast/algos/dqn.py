@@ -66,13 +66,6 @@ class DQNConfig(off_policy.ReplayConfig):
     max_grad_norm: float
     double_q: bool
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_steps < 1 or self.target_update_interval < 1:
-            raise ConfigurationError("n_steps and target_update_interval must be at least 1")
-        if not 0.0 <= self.exploration_fraction <= 1.0:
-            raise ConfigurationError(f"exploration_fraction must be in [0, 1], got {self.exploration_fraction}")
-
 
 class DQN(off_policy.OffPolicyMethods, Algorithm):
     """DQN with SB3's interface: ``DQN("MlpPolicy", "CartPole-v1", seed=0).learn(50_000)``.

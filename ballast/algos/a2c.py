@@ -17,14 +17,13 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses
-from ballast.algos import hyperparameters
-from ballast.algos.base import Algorithm
+from ballast.algos import hyperparameters, validation
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
 from ballast.algos.optimizers import ADAM, RMSPROP, build_optimizer
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
-from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms, sum_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatParameters
@@ -52,8 +51,7 @@ class A2CConfig:
     normalize_advantage: bool
 
     def __post_init__(self) -> None:
-        if self.n_steps < 1:
-            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
+        validation.check_config(self)
 
 
 class A2C(Algorithm):
@@ -160,6 +158,7 @@ class A2C(Algorithm):
             terms.pop("entropy")
         return terms, stats
 
+    @in_own_stream
     def train(self) -> None:
         """One gradient step on the whole rollout."""
         cfg = self.config

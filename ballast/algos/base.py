@@ -10,12 +10,13 @@ the fast gradient path is :mod:`ballast.algos.fast_path`.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -23,7 +24,7 @@ from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 from torch import nn
 
-from ballast.algos import checkpointing, fast_path
+from ballast.algos import checkpointing, fast_path, validation
 from ballast.algos.hyperparameters import add_config_properties
 from ballast.algos.optimizers import Optimizers
 from ballast.algos.protocols import CollectionState
@@ -49,6 +50,7 @@ from ballast.residual.actions import (
 )
 from ballast.residual.bases import as_base_policy
 from ballast.schedules import Schedule
+from ballast.seeding import TorchStream, draw_seed
 from ballast.spaces import (
     check_action_space,
     check_observation_space,
@@ -63,8 +65,8 @@ from ballast.transfer import (
     size_mismatches,
 )
 
-__all__ = ["ALGORITHMS", "Algorithm", "auto_policy_name", "check_action_bounds", "load", "obs_to_tensor",
-           "resolve_device"]
+__all__ = ["ALGORITHMS", "Algorithm", "auto_policy_name", "check_action_bounds", "in_own_stream", "load",
+           "obs_to_tensor", "resolve_device"]
 
 
 def obs_to_tensor(obs: Any, device: torch.device, space: spaces.Space | None = None) -> Any:
@@ -75,6 +77,20 @@ def obs_to_tensor(obs: Any, device: torch.device, space: spaces.Space | None = N
     if isinstance(obs, dict):
         return {k: torch.as_tensor(np.asarray(v), device=device) for k, v in obs.items()}
     return torch.as_tensor(np.asarray(obs), device=device)
+
+
+Method = TypeVar("Method", bound=Any)
+
+
+def in_own_stream(method: Method) -> Method:
+    """Run a model method with the model's torch stream as torch's default generator (one swap per
+    call; see :class:`ballast.seeding.TorchStream`), so that its draws neither take from nor change
+    the process's global stream."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.torch_stream:
+            return method(self, *args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def auto_policy_name(observation_space: spaces.Space) -> str:
@@ -155,6 +171,7 @@ class Algorithm:
         self.env_kwargs = dict(env_kwargs or {})
         self.normalize_rewards = normalize_rewards
         self.env: VectorEnv | None = None
+        validation.check_n_envs(n_envs)
         self.n_envs = n_envs
         adopted = adopt_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
         if adopted.vector_env is not None:
@@ -166,8 +183,7 @@ class Algorithm:
             raise ConfigurationError("give an env, or both observation_space and action_space")
         check_observation_space(observation_space)
         check_action_space(action_space, self.supported_action_spaces, self.algorithm_name.upper())
-        if getattr(config, "use_sde", False) and not isinstance(action_space, spaces.Box):
-            raise ConfigurationError(f"use_sde=True needs a Box action space, but the env's is {action_space}")
+        validation.check_env_settings(config, self.algorithm_name, self.n_envs, action_space)
         self.observation_space, self.action_space = observation_space, action_space
         self.residual_options = residual
         self.residual_actions: ResidualActions | None = None
@@ -179,45 +195,46 @@ class Algorithm:
                                                     scale=residual.residual_scale,
                                                     append_base_action=residual.append_base_action)
         self.set_random_seed(seed)
-        self.policy_kwargs = dict(policy_kwargs or {})
-        normalize_observations, normalize_rewards = adopted.normalization_flags(normalize_observations,
-                                                                                normalize_rewards)
-        self.policy = self._make_policy(policy, normalize_observations).to(self.device)
-        # Aux modules draw their initial weights from a stream of their own, so adding one leaves
-        # every other random draw of a seeded run unchanged.
-        with torch.random.fork_rng(devices=[], enabled=seed is not None):
-            if seed is not None:
-                torch.manual_seed(seed + 1)
-            self.extensions = Extensions(aux_modules, extra_losses, self.device, losses=self.extendable_losses)
-        self.aux_modules = self.extensions.modules
-        self.optimizers = Optimizers()
-        #: Whether updates may take the fast path; ``model.fast_path`` says whether they do, and why not.
-        self.use_fast_path = True
-        self._fast_path_reported = False
-        self._callback: BaseCallback | None = None
-        self.stop_requested = False
-        self.reward_normalizer = (
-            RewardNormalizer(self.n_envs, getattr(config, "gamma", 0.99)).to(self.device) if normalize_rewards else None
-        )
-        adopted.bind(self)
-        self.num_timesteps = 0
-        self.total_timesteps = 0
-        self.n_updates = 0
-        self.iteration = 0
-        self.progress_remaining = 1.0
-        self.collection = CollectionState()
-        if stats_window_size < 1:
-            raise ConfigurationError(f"stats_window_size must be at least 1, got {stats_window_size}")
-        self.stats_window_size = int(stats_window_size)
-        self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=self.stats_window_size)
-        self.ep_success_buffer: deque[float] = deque(maxlen=self.stats_window_size)
-        self.start_time = time.time_ns()
-        self.episode_count = 0
-        self._num_timesteps_at_start = 0
-        self.logger = Logger(verbose=verbose)
-        self._custom_logger = False
-        self._build()
-        self.extensions.build_own_optimizers(self.optimizers)
+        # Everything built from here on (initial weights, gSDE noise) draws from the model's own stream.
+        with self.torch_stream:
+            self.policy_kwargs = dict(policy_kwargs or {})
+            normalize_observations, normalize_rewards = adopted.normalization_flags(normalize_observations,
+                                                                                    normalize_rewards)
+            self.policy = self._make_policy(policy, normalize_observations).to(self.device)
+            # Aux modules draw their initial weights from a stream of their own, so adding one leaves
+            # every other random draw of a seeded run unchanged.
+            with torch.random.fork_rng(devices=[], enabled=seed is not None):
+                if seed is not None:
+                    torch.manual_seed(seed + 1)
+                self.extensions = Extensions(aux_modules, extra_losses, self.device, losses=self.extendable_losses)
+            self.aux_modules = self.extensions.modules
+            self.optimizers = Optimizers()
+            #: Whether updates may take the fast path; ``model.fast_path`` says whether they do, and why not.
+            self.use_fast_path = True
+            self._fast_path_reported = False
+            self._callback: BaseCallback | None = None
+            self.stop_requested = False
+            self.reward_normalizer = (RewardNormalizer(self.n_envs, getattr(config, "gamma", 0.99)).to(self.device)
+                                      if normalize_rewards else None)
+            adopted.bind(self)
+            self.num_timesteps = 0
+            self.total_timesteps = 0
+            self.n_updates = 0
+            self.iteration = 0
+            self.progress_remaining = 1.0
+            self.collection = CollectionState()
+            if stats_window_size < 1:
+                raise ConfigurationError(f"stats_window_size must be at least 1, got {stats_window_size}")
+            self.stats_window_size = int(stats_window_size)
+            self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=self.stats_window_size)
+            self.ep_success_buffer: deque[float] = deque(maxlen=self.stats_window_size)
+            self.start_time = time.time_ns()
+            self.episode_count = 0
+            self._num_timesteps_at_start = 0
+            self.logger = Logger(verbose=verbose)
+            self._custom_logger = False
+            self._build()
+            self.extensions.build_own_optimizers(self.optimizers)
 
     # --- construction -------------------------------------------------------------------
     def _make_policy(self, policy: str | nn.Module | type[nn.Module], normalize_observations: bool) -> nn.Module:
@@ -292,13 +309,22 @@ class Algorithm:
         return [*self.policy.parameters(), *self.extensions.shared_parameters()]
 
     def set_random_seed(self, seed: int | None) -> None:
-        """Seed torch, the shuffling generator and the action space."""
+        """Seed the model's own generators: its torch stream (initial weights, action sampling, gSDE
+        and target-policy noise; see :class:`ballast.seeding.TorchStream`), the shuffling and replay
+        generator, the NumPy generator (warm-up actions, epsilon-greedy, NumPy sampling), and the
+        action space, as SB3 does. The process's global generators are left alone; with ``seed=None``
+        the torch stream's seed is drawn from torch's global generator, so ``torch.manual_seed``
+        before building a model still fixes it."""
+        stream_seed = draw_seed() if seed is None else seed
+        if hasattr(self, "torch_stream"):
+            self.torch_stream.manual_seed(stream_seed)
+        else:
+            self.torch_stream = TorchStream(stream_seed, self.device)
         self.generator = torch.Generator()
         self.np_rng = np.random.default_rng(seed)
         if seed is None:
             self.generator.seed()
             return
-        torch.manual_seed(seed)
         self.generator.manual_seed(seed)
         self.action_space.seed(seed)
 
@@ -372,6 +398,7 @@ class Algorithm:
         return True
 
     # --- acting ----------------------------------------------------------------------------
+    @in_own_stream
     def predict(
         self,
         observation: Any,
@@ -395,6 +422,7 @@ class Algorithm:
         return self.policy.predict(observation, state, episode_start, deterministic, action_masks,
                                    check_finite=check_finite)
 
+    @in_own_stream
     def residual_correction(self, observation: Any, deterministic: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """A residual model's ``(base actions, learned correction)`` for one observation or a batch, in
         env units: the action ``predict`` gives is ``clip(base + correction)`` to the action space's
@@ -413,6 +441,7 @@ class Algorithm:
         return (base_np, correction_np) if batched else (base_np[0], correction_np[0])
 
     # --- training loop ---------------------------------------------------------------------
+    @in_own_stream
     def learn(
         self,
         total_timesteps: int,

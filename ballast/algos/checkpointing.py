@@ -38,6 +38,7 @@ from ballast.policies.persistence import learned_state, policy_entry
 from ballast.registry import algorithm_class, policy_class
 from ballast.residual.bases import base_from_checkpoint
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
+from ballast.seeding import global_generators_kept
 from ballast.spaces import same_kind, space_from_json, space_to_json, spaces_equal
 from ballast.transfer import (
     check_action_bounds,
@@ -102,7 +103,7 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
     }
     tensors = {
         "policy": dict(model.policy.state_dict()),
-        "rng": {"torch": torch.get_rng_state(), "generator": model.generator.get_state()},
+        "rng": rng_tensors(model),
         **model.optimizers.state_tensors(),
         **model._extra_tensors(),
         **model.extensions.state_tensors(),
@@ -116,6 +117,15 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
         tensors["residual_base"] = base_tensors
     meta = {"algorithm": model.algorithm_name, "policy": model.policy_name, "system_info": system_info()}
     return Checkpoint(meta=meta, config=config, state=state, tensors=tensors)
+
+
+def rng_tensors(model: Any) -> dict[str, torch.Tensor]:
+    """The model's torch stream (CPU, and CUDA on a CUDA model) and its shuffling generator, as uint8 tensors."""
+    cpu, cuda = model.torch_stream.get_state()
+    tensors = {"torch": cpu, "generator": model.generator.get_state()}
+    if cuda is not None:
+        tensors["cuda"] = cuda
+    return tensors
 
 
 #: What SB3's ``save(exclude=...)`` may name that a Ballast file never holds (nothing to leave out).
@@ -214,7 +224,9 @@ def from_checkpoint(cls: type, checkpoint: Checkpoint, *, env: EnvLike | None, d
     algo_cls = algorithm_class(str(algo_name), source) if generic else cls
     check_overrides(algo_cls, overrides)
     try:
-        return _build(algo_cls, checkpoint, env, device, overrides)
+        # Loading never moves the process's generators: the model continues its own saved stream.
+        with global_generators_kept():
+            return _build(algo_cls, checkpoint, env, device, overrides)
     except (KeyError, TypeError) as err:
         raise CheckpointError(f"{source} is missing or has malformed content ({err!r}); the file is damaged") from None
 
@@ -317,8 +329,8 @@ def restore(model: Any, ckpt: Checkpoint) -> None:
     if "action_space_rng" in state:
         model.action_space.np_random.bit_generator.state = state["action_space_rng"]
     rng = ckpt.tensors.get("rng", {})
-    if "torch" in rng:
-        torch.set_rng_state(rng["torch"])
+    if "torch" in rng:  # the model's stream; in files of earlier versions, torch's global state at saving
+        model.torch_stream.set_state(rng["torch"], rng.get("cuda"))
     if "generator" in rng:
         model.generator.set_state(rng["generator"])
     model.extensions.load(ckpt.tensors)

@@ -29,7 +29,7 @@ from torch import nn
 
 from ballast import losses, returns
 from ballast.algos import hyperparameters, off_policy
-from ballast.algos.base import Algorithm
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.fast_path import networks_reason
 from ballast.buffers.replay import ReplayBatch
 from ballast.callbacks import overrides_hooks
@@ -65,13 +65,6 @@ class DQNConfig(off_policy.ReplayConfig):
     exploration_final_eps: float
     max_grad_norm: float
     double_q: bool
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_steps < 1 or self.target_update_interval < 1:
-            raise ConfigurationError("n_steps and target_update_interval must be at least 1")
-        if not 0.0 <= self.exploration_fraction <= 1.0:
-            raise ConfigurationError(f"exploration_fraction must be in [0, 1], got {self.exploration_fraction}")
 
 
 class DQN(off_policy.OffPolicyMethods, Algorithm):
@@ -227,6 +220,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         self.logger.record("rollout/exploration_rate", self.exploration_rate)
 
     # --- training ----------------------------------------------------------------------------
+    @in_own_stream
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` updates on replay batches drawn a chunk at a time
         (:func:`~ballast.algos.off_policy.presampled_batches`). On the fast path, unless double DQN

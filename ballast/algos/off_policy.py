@@ -42,7 +42,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from ballast.algos import checkpointing
+from ballast.algos import checkpointing, validation
 from ballast.algos.on_policy import _check_finite, track_episodes
 from ballast.algos.optimizers import build_optimizer
 from ballast.algos.protocols import OffPolicyModel
@@ -81,10 +81,7 @@ class ReplayConfig:
     gradient_steps: int
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigurationError(f"batch_size must be at least 1, got {self.batch_size}")
-        if not 0.0 <= self.tau <= 1.0:
-            raise ConfigurationError(f"tau must be in [0, 1], got {self.tau}")
+        validation.check_config(self)
 
 
 def parse_train_freq(train_freq: int | tuple[int, str] | list[Any]) -> tuple[int, str]:

@@ -8,7 +8,6 @@ meanings and defaults are Stable-Baselines3's, so published settings carry over.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,14 +17,13 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses
-from ballast.algos import hyperparameters
-from ballast.algos.base import Algorithm
+from ballast.algos import hyperparameters, validation
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.on_policy import actor_critic_structure_reason, learn_iteration, make_rollout_buffer
 from ballast.algos.optimizers import ADAM, build_optimizer
 from ballast.buffers import RolloutBatch
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import EnvLike
-from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms, sum_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatParameters
@@ -57,20 +55,7 @@ class PPOConfig:
     target_kl: float | None
 
     def __post_init__(self) -> None:
-        if self.n_steps < 1:
-            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
-        if self.batch_size < 2 and self.normalize_advantage:
-            raise ConfigurationError("batch_size must be > 1 when normalize_advantage=True (a std needs two samples)")
-        if self.n_epochs < 1:
-            raise ConfigurationError(f"n_epochs must be at least 1, got {self.n_epochs}")
-        for name in ("clip_range", "clip_range_vf"):
-            schedule = getattr(self, name)
-            value = None if schedule is None else schedule(1.0)
-            if value is not None and value <= 0:
-                raise ConfigurationError(
-                    f"{name} must be positive, got {value}" + ("; pass None to turn value clipping off"
-                                                               if name == "clip_range_vf" else ""))
-
+        validation.check_config(self)
 
 class PPO(Algorithm):
     """PPO with SB3's interface: ``PPO("MlpPolicy", "CartPole-v1", seed=0).learn(100_000)``.
@@ -174,7 +159,7 @@ class PPO(Algorithm):
                                                   network=self.policy)
         self.rollout_buffer = make_rollout_buffer(self)
         self.use_masking = True
-        check_rollout_size(cfg, self.n_envs)
+        validation.check_rollout_size(cfg, self.n_envs)
 
     def _on_n_envs_changed(self) -> None:
         self.rollout_buffer = make_rollout_buffer(self)
@@ -203,6 +188,7 @@ class PPO(Algorithm):
             terms.pop("entropy", None)
         return terms, stats
 
+    @in_own_stream
     def train(self) -> None:
         """``n_epochs`` passes of minibatch updates over the collected rollout."""
         cfg = self.config
@@ -343,16 +329,3 @@ class PPOFastUpdate:
         layers.backward(trace, d_head, d_values)
         return terms, stats
 
-
-def check_rollout_size(cfg: PPOConfig, n_envs: int) -> None:
-    """SB3's checks of a rollout's size against the minibatch size: more than one sample when
-    advantages are normalised, and a warning when the last minibatch of each epoch is truncated."""
-    size = cfg.n_steps * n_envs
-    if cfg.normalize_advantage and size <= 1:
-        raise ConfigurationError(f"n_steps * n_envs must be greater than 1 when normalize_advantage=True; "
-                                 f"currently n_steps={cfg.n_steps} and n_envs={n_envs}")
-    if size % cfg.batch_size:
-        warnings.warn(
-            f"mini-batches of {cfg.batch_size} from a rollout of n_steps * n_envs = {size}: after every "
-            f"{size // cfg.batch_size} full mini-batches there will be a truncated mini-batch of size "
-            f"{size % cfg.batch_size}; a batch_size that divides {size} avoids it", UserWarning, stacklevel=4)

@@ -31,13 +31,12 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast import losses, returns
-from ballast.algos import actor_critic, hyperparameters, off_policy
-from ballast.algos.base import Algorithm
+from ballast.algos import actor_critic, hyperparameters, off_policy, validation
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.fast_path import networks_reason
 from ballast.checkpoint import Checkpoint
 from ballast.distributions import SquashedGaussian
 from ballast.envs.make import EnvLike
-from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, Transitions, sum_terms, term_stats
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.optim import FlatParameters, make_adam
@@ -60,19 +59,6 @@ class SACConfig(off_policy.ReplayConfig):
     use_sde: bool
     sde_sample_freq: int
     use_sde_at_warmup: bool
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_steps < 1:
-            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
-        if isinstance(self.ent_coef, str) and not self.ent_coef.startswith("auto"):
-            raise ConfigurationError(
-                f"ent_coef must be a number, 'auto' or 'auto_<init>', got {self.ent_coef!r}")
-        if isinstance(self.target_entropy, str) and self.target_entropy != "auto":
-            raise ConfigurationError(
-                f"target_entropy must be a number or 'auto', got {self.target_entropy!r}")
-        if self.target_update_interval < 1:
-            raise ConfigurationError(f"target_update_interval must be at least 1, got {self.target_update_interval}")
 
 
 class SAC(off_policy.OffPolicyMethods, Algorithm):
@@ -168,9 +154,9 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
             gamma=float(gamma),
             train_freq=off_policy.parse_train_freq(train_freq), gradient_steps=int(gradient_steps),
             action_noise=noise_to_json(self.action_noise), n_steps=int(n_steps),
-            ent_coef=ent_coef if isinstance(ent_coef, str) else float(ent_coef),
+            ent_coef=validation.number_or_keyword(ent_coef, "auto"),
             target_update_interval=int(target_update_interval),
-            target_entropy=target_entropy if isinstance(target_entropy, str) else float(target_entropy),
+            target_entropy=validation.number_or_keyword(target_entropy, "auto"),
             use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq),
             use_sde_at_warmup=bool(use_sde_at_warmup),
         )
@@ -195,8 +181,6 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
             self.target_entropy = float(cfg.target_entropy)
         if isinstance(cfg.ent_coef, str):
             init = float(cfg.ent_coef.split("_")[1]) if "_" in cfg.ent_coef else 1.0
-            if init <= 0:
-                raise ConfigurationError(f"the initial value of ent_coef must be positive, got {init}")
             self.log_ent_coef: nn.Parameter | None = nn.Parameter(
                 torch.full((1,), float(np.log(init)), device=self.device))
             self.ent_coef_params = FlatParameters([self.log_ent_coef])
@@ -216,6 +200,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=False)
 
     # --- training ----------------------------------------------------------------------------
+    @in_own_stream
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` updates, each on a fresh replay batch."""
         cfg = self.config

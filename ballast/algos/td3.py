@@ -32,10 +32,9 @@ from torch import nn
 
 from ballast import losses, returns
 from ballast.algos import actor_critic, hyperparameters, off_policy
-from ballast.algos.base import Algorithm
+from ballast.algos.base import Algorithm, in_own_stream
 from ballast.algos.fast_path import networks_reason
 from ballast.envs.make import EnvLike
-from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, Transitions, term_stats
 from ballast.noise import ActionNoise, as_action_noise, noise_to_json
 from ballast.policies.continuous import TD3Policy
@@ -61,13 +60,6 @@ class TD3Config(off_policy.ReplayConfig):
     policy_delay: int
     target_policy_noise: float
     target_noise_clip: float
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.n_steps < 1:
-            raise ConfigurationError(f"n_steps must be at least 1, got {self.n_steps}")
-        if self.policy_delay < 1:
-            raise ConfigurationError(f"policy_delay must be at least 1, got {self.policy_delay}")
 
 
 class TD3(off_policy.OffPolicyMethods, Algorithm):
@@ -163,6 +155,7 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         return off_policy.policy_space_actions(self.policy, obs, self.device, deterministic=True)
 
     # --- training ----------------------------------------------------------------------------
+    @in_own_stream
     def train(self, gradient_steps: int) -> None:
         """``gradient_steps`` critic updates, each on a fresh replay batch, with delayed actor updates."""
         actor_critic.train(self, gradient_steps, self._update_batch)

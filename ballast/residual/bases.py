@@ -276,8 +276,8 @@ def as_base_policy(base: Any, observation_space: spaces.Space, action_space: spa
     here with a clear message rather than in the middle of training.
     """
     action_dim = int(np.prod(action_space.shape))
-    # Loading a base model reseeds and restores torch's global generator; the residual model's own
-    # seeded draws must not see that.
+    # Whatever resolving the base draws (building or loading a model) stays out of the residual
+    # model's own seeded stream.
     with torch.random.fork_rng(devices=[]):
         result = _resolve(base, action_dim)
     if isinstance(result, ModelBase):

@@ -452,6 +452,63 @@ def test_parity_check_catches_a_broken_artifact(tmp_path: Path, monkeypatch: pyt
     assert meta["parity"]["passed"] is False and meta["parity"]["max_abs_diff"] > 1e-5
 
 
+#: Raw sensor readings in the thousands, no normalisation: float32 rounds more on them in every implementation.
+RAW_READINGS = spaces.Box(-2000.0, 2000.0, (12,), np.float32)
+WIDE_ACTIONS = spaces.Box(np.array([-3.0, 0.0], np.float32), np.array([3.0, 10.0], np.float32))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("name", ["SAC", "TD3"])
+def test_parity_accepts_a_correct_artifact_on_large_raw_observations(name: str, fmt: str, tmp_path: Path) -> None:
+    check_format_available(fmt)
+    model = make_model(name, RAW_READINGS, spaces.Box(-1.0, 1.0, (2,), np.float32), env=False, net_arch=(256, 256))
+    export_model(model, tmp_path, fmt)
+    parity = load_meta(tmp_path)["parity"]
+    assert parity["passed"] is True and parity["reference"] == "a float64 evaluation of the model"
+    # The model's own float32 rounding on these inputs is beyond the fixed tolerance, and so is the artifact's.
+    assert parity["float32_rounding"] > 1e-6
+    assert parity["max_abs_diff"] <= parity["tolerance"]
+
+
+def _broken_copies(monkeypatch: pytest.MonkeyPatch, breakage: str) -> None:
+    """Make every export carry a policy copy with ``breakage``: its action mapping onto the bounds
+    forgotten (``unscale_action``), or its observation statistics reset (a wrong normaliser)."""
+    from ballast.export import module
+
+    real = module.cpu_policy_copy
+
+    def broken(policy: nn.Module) -> nn.Module:
+        clone = real(policy)
+        if breakage == "unscale_action":
+            clone.action_adapter.low.fill_(-1.0)
+            clone.action_adapter.high.fill_(1.0)
+        else:
+            for stats in clone.normalizer.stats.values():
+                stats.mean.zero_()
+                stats.var.fill_(1.0)
+        return clone
+
+    monkeypatch.setattr(module, "cpu_policy_copy", broken)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("breakage", ["unscale_action", "normaliser"])
+def test_parity_refuses_a_broken_artifact_on_large_raw_observations(breakage: str, fmt: str, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    check_format_available(fmt)
+    normalize = breakage == "normaliser"
+    model = make_model("SAC", RAW_READINGS, WIDE_ACTIONS, env=False, net_arch=(256, 256),
+                       normalize_observations=normalize)
+    if normalize:  # statistics of readings around 1000, as a trained model has them
+        readings = torch.as_tensor(np.random.default_rng(0).uniform(800, 1200, (500, 12)).astype(np.float32))
+        model.policy.normalizer.update(readings)
+    _broken_copies(monkeypatch, breakage)
+    with pytest.raises(ExportError, match="parity FAILED.*\\n.*actions differ from a float64 evaluation"):
+        export_model(model, tmp_path, fmt)
+    parity = load_meta(tmp_path)["parity"]
+    assert parity["passed"] is False and parity["max_abs_diff"] > 100 * parity["tolerance"]
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript", "matlab"])
 def test_parity_check_catches_a_single_wrong_discrete_action(fmt: str, tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:

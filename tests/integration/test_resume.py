@@ -39,6 +39,39 @@ def test_resuming_the_same_checkpoint_twice_is_bitwise_identical(tmp_path: Path)
     assert finals[0][3] == finals[1][3] == 1024
 
 
+def test_resume_continues_the_model_stream_whatever_else_draws(tmp_path: Path) -> None:
+    """gSDE noise and action sampling come from the model's own stream, saved in the file: the loaded
+    model trains on as the saved one does, though other code draws from the global generators."""
+    model = PPO("MlpPolicy", "Pendulum-v1", seed=3, n_steps=64, batch_size=32, n_epochs=2, use_sde=True,
+                sde_sample_freq=8, device="cpu").learn(128)
+    loaded = PPO.load(model.save(tmp_path / "ckpt"), env="Pendulum-v1", device="cpu")
+    model.set_env("Pendulum-v1")
+    torch.rand(100)
+    model.learn(128, reset_num_timesteps=False)
+    torch.rand(100)
+    loaded.learn(128, reset_num_timesteps=False)
+    assert torch.equal(_weights(loaded), _weights(model))
+
+
+@pytest.mark.parametrize("rng", ["absent", "global state"])
+def test_files_of_earlier_versions_load_and_resume(tmp_path: Path, rng: str) -> None:
+    """Files without the model's stream (or with torch's global state in its place) still load and train."""
+    from ballast.checkpoint import write_checkpoint
+
+    checkpoint = _small_ppo().learn(128).to_checkpoint()
+    if rng == "absent":
+        del checkpoint.tensors["rng"]
+    else:
+        checkpoint.tensors["rng"] = {"torch": torch.get_rng_state(),
+                                     "generator": checkpoint.tensors["rng"]["generator"]}
+    path = write_checkpoint(tmp_path / "old", checkpoint)
+    before = torch.get_rng_state()
+    loaded = PPO.load(path, env="CartPole-v1", device="cpu")
+    assert torch.equal(torch.get_rng_state(), before)
+    loaded.learn(128, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 256
+
+
 def test_resume_continues_counters_schedules_optimizer_and_statistics(tmp_path: Path) -> None:
     model = _small_ppo(normalize_observations=True, normalize_rewards=True)
     model.learn(512)

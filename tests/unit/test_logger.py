@@ -176,3 +176,45 @@ def test_long_keys_are_cut_and_clashes_refused() -> None:
     assert "| abcdefg... | 1 |" in writer.file.getvalue()
     with pytest.raises(ValueError, match="clashes"):
         writer.write({"abcdefghijk1": 1, "abcdefghijk2": 2}, {}, 0)
+
+
+def _assert_whole_lines(path: Path) -> list[dict[str, str]]:
+    """The file is a header and complete rows: it ends with a newline and each row has every column."""
+    raw = path.read_bytes()
+    assert raw.endswith(b"\n"), f"a torn last line: {raw[-80:]!r}"
+    lines = list(csv.reader(io.StringIO(raw.decode())))
+    assert all(len(line) == len(lines[0]) for line in lines), "a row with missing columns"
+    return _rows(path)
+
+
+def test_progress_csv_holds_whole_lines_after_every_dump(tmp_path: Path) -> None:
+    logger = Logger(tmp_path, verbose=0)
+    for step in range(1, 40):
+        logger.record("train/loss", 1.0 / step)
+        if step % 7 == 0:  # a new column: the file is rewritten with the wider header
+            logger.record(f"eval/metric_{step}", float(step))
+        logger.dump(step)
+        rows = _assert_whole_lines(tmp_path / "progress.csv")
+        assert len(rows) == step and rows[-1]["time/total_timesteps"] == str(step)
+
+
+def test_each_progress_csv_row_is_one_append_of_a_whole_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kill between two system calls cannot tear a row: each row is written by a single write."""
+    import ballast.log_formats as log_formats
+
+    writes: list[bytes] = []
+    real_write = log_formats.os.write
+
+    def recording_write(fd: int, data: bytes) -> int:
+        writes.append(bytes(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(log_formats.os, "write", recording_write)
+    logger = Logger(tmp_path, verbose=0)
+    logger.record("train/loss", 0.5)
+    logger.dump(1)  # the first key widens the file (an atomic rewrite), the row is one write
+    for step in range(2, 6):
+        logger.record("train/loss", 0.1 * step)
+        logger.dump(step)
+    assert len(writes) == 5
+    assert all(w.endswith(b"\n") and w.count(b"\n") == 1 for w in writes)

@@ -17,7 +17,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from ballast import A2C, DDPG, DQN, PPO, SAC, TD3, BaseCallback
+from ballast import A2C, DDPG, DQN, PPO, QRDQN, SAC, TD3, BaseCallback
 from ballast.algos.base import Algorithm
 from ballast.envs.controllers import pendulum_swing_up
 from ballast.errors import ConfigurationError
@@ -112,10 +112,11 @@ def box_model(algo: type, obs_dim: int, action_dim: int, device: str = "cpu", **
     return model
 
 
-def dqn_model(activation: str, net_arch: list[int], double_q: bool) -> DQN:
+def dqn_model(activation: str, net_arch: list[int], double_q: bool, algo: type = DQN, **policy_kwargs: object
+              ) -> DQN:
     # Acrobot: 6 observations, 3 actions
-    return DQN("MlpPolicy", "Acrobot-v1", seed=0, learning_rate=1e-3, double_q=double_q, max_grad_norm=10.0,
-               policy_kwargs={"net_arch": net_arch, "activation_fn": activation})
+    return algo("MlpPolicy", "Acrobot-v1", seed=0, learning_rate=1e-3, double_q=double_q, max_grad_norm=10.0,
+                policy_kwargs={"net_arch": net_arch, "activation_fn": activation, **policy_kwargs})
 
 
 def dqn_batches(model: DQN, steps: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
@@ -150,8 +151,9 @@ def td3_case(algo: type, **kw: object) -> dict:
                 flag=lambda step: step % delay == 0)
 
 
-def dqn_case(activation: str, net_arch: list[int], double_q: bool) -> dict:
-    return dict(build=lambda device: dqn_model(activation, net_arch, double_q),
+def dqn_case(activation: str, net_arch: list[int], double_q: bool, algo: type = DQN, **policy_kwargs: object
+             ) -> dict:
+    return dict(build=lambda device: dqn_model(activation, net_arch, double_q, algo, **policy_kwargs),
                 batches=lambda model: dqn_batches(model, 3, seed=0), flag=None)
 
 
@@ -174,6 +176,9 @@ OFF_POLICY = {
     "dqn-double": dqn_case("ReLU", [32], True),
     "dqn-tanh-narrow": dqn_case("Tanh", [16, 24, 8], False),
     "dqn-no-layer": dqn_case("Tanh", [], True),
+    "qrdqn-relu": dqn_case("ReLU", [64, 64], False, QRDQN, n_quantiles=25),
+    "qrdqn-double-tanh": dqn_case("Tanh", [16, 8], True, QRDQN, n_quantiles=7),
+    "qrdqn-no-layer": dqn_case("ReLU", [], False, QRDQN, n_quantiles=3),
 }
 
 
@@ -281,6 +286,9 @@ TRAINING = {
     "dqn": lambda: DQN("MlpPolicy", "CartPole-v1", seed=3, device="cpu", learning_starts=100, batch_size=32,
                        train_freq=16, gradient_steps=8, target_update_interval=50,
                        policy_kwargs={"net_arch": [32, 32]}),
+    "qrdqn": lambda: QRDQN("MlpPolicy", "CartPole-v1", seed=3, device="cpu", learning_starts=100, batch_size=32,
+                           learning_rate=1e-3, train_freq=16, gradient_steps=8, target_update_interval=50,
+                           policy_kwargs={"net_arch": [32, 32], "n_quantiles": 10}),
 }
 
 

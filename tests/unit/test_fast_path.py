@@ -417,6 +417,11 @@ class _MySAC(SAC):
         return super().compute_actor_losses(batch, pi, ent_coef)
 
 
+class _MyQRDQN(QRDQN):
+    def q_loss(self, features, actions, target):  # noqa: ANN001, ANN201
+        return super().q_loss(features, actions, target)
+
+
 class _Probe(torch.nn.Module):
     def __init__(self, in_dim: int = 4) -> None:
         super().__init__()
@@ -445,6 +450,7 @@ REFUSALS = [
     (lambda: DQN("MlpPolicy", "CartPole-v1", aux_modules={"aux": AuxModule(_Probe, {"in_dim": 4})}),
      "auxiliary modules"),
     (lambda: DQN("MultiInputPolicy", _dict_cartpole()), "not a FlattenEncoder"),
+    (lambda: _MyQRDQN("MlpPolicy", "CartPole-v1"), "_MyQRDQN overrides q_loss"),
 ]
 
 
@@ -458,9 +464,9 @@ def test_it_steps_aside_and_says_why(build: Callable[[], Algorithm], reason: str
     assert str(status).startswith("fast path off: ")
 
 
-@pytest.mark.parametrize("algo", [PPO, A2C, SAC, TD3, DDPG, DQN])
+@pytest.mark.parametrize("algo", [PPO, A2C, SAC, TD3, DDPG, DQN, QRDQN])
 def test_the_default_mlp_policy_takes_it_and_a_switch_turns_it_off(algo: type) -> None:
-    env_id = "CartPole-v1" if algo in (PPO, A2C, DQN) else "Pendulum-v1"
+    env_id = "CartPole-v1" if algo in (PPO, A2C, DQN, QRDQN) else "Pendulum-v1"
     model = algo("MlpPolicy", env_id, policy_kwargs={"net_arch": [8]})
     assert model.fast_path.active and str(model.fast_path).startswith("fast path on: ")
     model.use_fast_path = False

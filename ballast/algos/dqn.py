@@ -37,7 +37,6 @@ from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, QOutputs, Transitions, add_extra_terms, sum_terms, term_stats
-from ballast.policies.config import POLICY_KIND
 from ballast.policies.fast_mlp import Affine, Layers
 from ballast.policies.modes import set_training_mode
 from ballast.policies.q_network import DQNPolicy, QNetwork, numpy_greedy_actor
@@ -99,6 +98,8 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
     supported_action_spaces = (spaces.Discrete,)
     default_policy_class = DQNPolicy
     extendable_losses = ("q",)
+    #: Whose SB3 policy defaults apply (:data:`ballast.policies.sb3_arguments.KIND_DEFAULTS`).
+    policy_kind = "dqn"
     #: The class of Q-network the fast update computes (:meth:`_fast_path_structure`).
     q_network_class: type[QNetwork] = QNetwork
 
@@ -161,7 +162,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS[POLICY_KIND[self.algorithm_name]])
+        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS[self.policy_kind])
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:

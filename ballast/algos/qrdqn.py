@@ -45,6 +45,7 @@ class QRDQN(DQN):
 
     algorithm_name = "qrdqn"
     default_policy_class = QRDQNPolicy
+    policy_kind = "qrdqn"
     q_network_class = QuantileNetwork
 
     def __init__(

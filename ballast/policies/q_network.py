@@ -195,6 +195,7 @@ class QRDQNPolicy(DQNPolicy):
 
     @property
     def n_quantiles(self) -> int:
+        """sb3-contrib's ``policy.n_quantiles``: quantiles per action."""
         return self.config.n_quantiles
 
     def make_q_net(self, ortho_init: bool) -> QuantileNetwork:

@@ -12,6 +12,9 @@ so these are the same classes and functions under sb3-contrib's names and signat
 | ``sb3_contrib.common.maskable.evaluation.evaluate_policy`` | :func:`evaluate_policy` (``use_masking=True``) |
 | ``sb3_contrib.common.maskable.callbacks.MaskableEvalCallback`` | :class:`MaskableEvalCallback` |
 | ``sb3_contrib.common.maskable.policies.MaskableActorCriticPolicy`` | :class:`ballast.policies.ActorCriticPolicy` |
+
+and sb3-contrib's QR-DQN: ``sb3_contrib.QRDQN`` is :class:`ballast.QRDQN` (also ``ballast.qrdqn.QRDQN``,
+with its policies in ``ballast.qrdqn.policies``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from ballast.algos.ppo import PPO
+from ballast.algos.qrdqn import QRDQN
 from ballast.callbacks import BaseCallback, EvalCallback
 from ballast.envs.masker import ActionMasker
 from ballast.evaluation import evaluate_policy as _evaluate_policy
@@ -92,4 +96,4 @@ class MaskableEvalCallback(EvalCallback):
 
 
 __all__ = ["ActionMasker", "MaskableActorCriticPolicy", "MaskableEvalCallback", "MaskableMultiInputActorCriticPolicy",
-           "MaskablePPO", "evaluate_policy", "get_action_masks", "is_masking_supported"]
+           "MaskablePPO", "QRDQN", "evaluate_policy", "get_action_masks", "is_masking_supported"]

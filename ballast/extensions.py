@@ -205,12 +205,17 @@ class QOutputs:
     ``features``: the Q-network's encoder output for ``batch.observations``; ``q_values``:
     ``Q(s, .)``, shape ``(batch, n_actions)``; ``q_taken``: ``Q(s, a)`` of the replayed actions,
     ``(batch,)``; all with gradients. ``target_q``: the TD target (no gradient).
+    QR-DQN: ``q_values`` and ``q_taken`` are means over the quantiles, ``quantiles`` the
+    quantiles of the replayed actions ``(batch, n_quantiles)`` (with gradients), ``target_q``
+    and ``target_quantiles`` the target quantiles' mean ``(batch,)`` and themselves.
     """
 
     features: torch.Tensor
     q_values: torch.Tensor
     q_taken: torch.Tensor
     target_q: torch.Tensor
+    quantiles: torch.Tensor | None = None
+    target_quantiles: torch.Tensor | None = None
 
 
 ExtraLoss = Callable[[LossInputs], Mapping[str, Any]]

@@ -179,3 +179,43 @@ def huber_q_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def huber_q_loss_grad(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """``dL/dQ`` of :func:`huber_q_loss`: ``clamp(Q - y, -1, 1) / B``."""
     return (q_values - targets).clamp(-1.0, 1.0) * (1.0 / q_values.numel())
+
+
+def quantile_huber_losses(quantiles: torch.Tensor, target_quantiles: torch.Tensor) -> torch.Tensor:
+    """The quantile Huber loss of each sample (Dabney et al., 2018, arXiv:1710.10044, eq. 10, kappa = 1).
+
+    ``quantiles`` ``theta_i`` (shape ``(B, N)``) estimate the quantiles at the midpoints
+    ``tau_i = (2i + 1) / (2N)``; ``target_quantiles`` ``T theta_j`` (shape ``(B, N')``, no gradient)
+    are samples of the target distribution. With ``u_ij = T theta_j - theta_i``:
+
+    ``rho_i(u) = |tau_i - 1{u < 0}| * H(u)``, ``H(u) = u^2 / 2`` if ``|u| <= 1`` else ``|u| - 1/2``
+    ``l = (1/N') sum_j sum_i rho_i(u_ij)``  (summed over the quantiles, averaged over the targets)
+
+    Returns ``l`` per sample, shape ``(B,)``: the values a prioritised sampler would rank by.
+    """
+    n = quantiles.shape[1]
+    tau = (torch.arange(n, device=quantiles.device, dtype=quantiles.dtype) + 0.5) / n
+    delta = target_quantiles.unsqueeze(1) - quantiles.unsqueeze(2)
+    weight = (tau.view(1, -1, 1) - (delta.detach() < 0).to(delta.dtype)).abs()
+    return (weight * F.huber_loss(delta, torch.zeros_like(delta), reduction="none", delta=1.0)).sum(dim=1).mean(dim=1)
+
+
+def quantile_huber_loss(quantiles: torch.Tensor, target_quantiles: torch.Tensor,
+                        weights: torch.Tensor | None = None) -> torch.Tensor:
+    """QR-DQN's loss: the mean over samples of :func:`quantile_huber_losses` (sb3-contrib's
+    ``quantile_huber_loss`` with ``sum_over_quantiles=True``), each sample weighted by
+    ``weights`` (shape ``(B,)``, e.g. importance weights) when given: ``L = mean_b(w_b * l_b)``."""
+    per_sample = quantile_huber_losses(quantiles, target_quantiles)
+    return (per_sample if weights is None else weights * per_sample).mean()
+
+
+def quantile_huber_loss_grad(quantiles: torch.Tensor, target_quantiles: torch.Tensor,
+                             weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``dL/d theta_i`` of :func:`quantile_huber_loss`, shape ``(B, N)``:
+    ``-w_b / (B N') sum_j |tau_i - 1{u_ij < 0}| clamp(u_ij, -1, 1)``."""
+    batch, n = quantiles.shape
+    tau = (torch.arange(n, device=quantiles.device, dtype=quantiles.dtype) + 0.5) / n
+    delta = target_quantiles.unsqueeze(1) - quantiles.unsqueeze(2)
+    weight = (tau.view(1, -1, 1) - (delta < 0).to(delta.dtype)).abs()
+    grad = (weight * delta.clamp(-1.0, 1.0)).sum(dim=2) * (-1.0 / (batch * target_quantiles.shape[1]))
+    return grad if weights is None else grad * weights.unsqueeze(1)

@@ -135,6 +135,27 @@ def q_learning_target(
     return rewards + discounts * next_values
 
 
+def quantile_q_learning_target(
+    rewards: torch.Tensor,
+    discounts: torch.Tensor,
+    next_quantiles_target: torch.Tensor,
+    next_quantiles_online: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """QR-DQN's target quantiles (Dabney et al., 2018, arXiv:1710.10044, algorithm 1).
+
+    ``T theta_j = r + discount * theta'_j(s', a*)`` with ``a* = argmax_a mean_j theta'_j(s', a)``:
+    the target network's quantiles ``next_quantiles_target`` (shape ``(B, N, n_actions)``) at the
+    action whose mean over the quantiles (the Q-value) is largest. With the online network's
+    quantiles ``next_quantiles_online`` the online network picks ``a*`` (Double DQN's rule).
+    Returns shape ``(B, N)``.
+    """
+    chooser = next_quantiles_target if next_quantiles_online is None else next_quantiles_online
+    greedy = chooser.mean(dim=1).argmax(dim=1)
+    index = greedy.view(-1, 1, 1).expand(-1, next_quantiles_target.shape[1], 1)
+    next_quantiles = next_quantiles_target.gather(2, index).squeeze(2)
+    return rewards.unsqueeze(1) + discounts.unsqueeze(1) * next_quantiles
+
+
 def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     """How much of the returns' variance the value predictions explain: ``1 - Var[y - y_hat] / Var[y]``.
 

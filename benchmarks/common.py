@@ -82,3 +82,80 @@ def write_json(path: Path, data: object) -> None:
     with os.fdopen(fd, "w") as f:
         json.dump(data, f, indent=2)
     os.replace(tmp, path)
+
+
+#: One seeded run of rl-zoo's protocol in a fresh process: train with the library's ``EvalCallback``
+#: (every 5,000 steps, 10 episodes, the best model kept), then evaluate the final and the best model on
+#: 20 fresh episodes (eval seed 2000 + seed). ``{sb3_import}`` and ``{ballast_import}`` import the
+#: algorithm as ``Algorithm``; ``{kwargs}`` is its hyperparameters as Python source.
+BEST_MODEL_RUN = r"""
+import json, tempfile, time, torch
+torch.set_num_threads(1)
+import gymnasium as gym
+kwargs = {kwargs}
+seed, lib = {seed}, "{lib}"
+folder = tempfile.mkdtemp()
+if lib == "sb3":
+    {sb3_import}
+    from stable_baselines3.common.callbacks import EvalCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=1000 + seed)
+    callback = EvalCallback(eval_env, n_eval_episodes=10, eval_freq=5000, best_model_save_path=folder,
+                            log_path=folder, verbose=0)
+else:
+    {ballast_import}
+    from ballast.callbacks import EvalCallback
+    from ballast.evaluation import evaluate_policy
+    callback = EvalCallback("CartPole-v1", n_eval_episodes=10, eval_freq=5000, best_model_save_path=folder,
+                            seed=1000 + seed, verbose=0)
+model = Algorithm("MlpPolicy", "CartPole-v1", seed=seed, device="cpu", **kwargs)
+start = time.perf_counter()
+model.learn({steps}, callback=callback)
+seconds = time.perf_counter() - start
+if lib == "sb3":
+    curve = [float(sum(r) / len(r)) for r in callback.evaluations_results]
+else:
+    curve = [mean for _, mean, _ in callback.evaluations]
+
+def score(m):
+    if lib == "sb3":
+        env = gym.make("CartPole-v1")
+        env.reset(seed=2000 + seed)
+        return float(evaluate_policy(m, env, n_eval_episodes=20, deterministic=True)[0])
+    return float(evaluate_policy(m, "CartPole-v1", n_eval_episodes=20, deterministic=True, seed=2000 + seed)[0])
+
+best = Algorithm.load(folder + "/best_model.zip", device="cpu")
+print(json.dumps(dict(lib=lib, seed=seed, seconds=seconds, steps=model.num_timesteps, curve=curve,
+                      final=score(model), best=score(best))))
+"""
+
+
+def run_with_best_model(lib: str, seed: int, steps: int, *, sb3_import: str, ballast_import: str,
+                        kwargs: str) -> dict:
+    """:data:`BEST_MODEL_RUN` for ``lib`` ("ballast" or "sb3") in a fresh Python process; its result."""
+    code = BEST_MODEL_RUN.format(lib=lib, seed=seed, steps=steps, sb3_import=sb3_import,
+                                 ballast_import=ballast_import, kwargs=kwargs)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{lib} seed {seed} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def best_model_rows(results: list[dict], names: dict[str, str], speed: bool = False) -> tuple[list[str], list[str]]:
+    """The table rows (one per run of :func:`run_with_best_model`) and a summary line per library.
+
+    ``names`` maps ``lib`` to the name shown; ``speed`` adds a steps-per-second column."""
+    head = "| | seed |" + (" steps/s |" if speed else "") + " eval every 5k steps (10 episodes) | final model | " \
+        "best model kept |"
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
+    summary = []
+    for lib, name in names.items():
+        runs = [r for r in results if r["lib"] == lib]
+        for r in runs:
+            curve = ", ".join(f"{v:.0f}" for v in r["curve"])
+            rate = f" {r['steps'] / r['seconds']:.0f} |" if speed else ""
+            rows.append(f"| {name} | {r['seed']} |{rate} {curve} | {r['final']:.1f} | {r['best']:.1f} |")
+        summary.append(f"{name}: final model {mean_std([r['final'] for r in runs])}, "
+                       f"best model {mean_std([r['best'] for r in runs])}")
+    return rows, summary

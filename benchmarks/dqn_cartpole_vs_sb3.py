@@ -14,64 +14,22 @@ docs/benchmarks.md. Needs SB3 (benchmark environment only):
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from common import command_line, git_revision, machine, mean_std, update_section
+from common import best_model_rows, command_line, git_revision, machine, run_with_best_model, update_section
 
-RUN = r"""
-import json, tempfile, time, torch
-torch.set_num_threads(1)
-import gymnasium as gym
-kwargs = dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100000, learning_starts=1000, gamma=0.99,
-              target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16,
-              exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))
-seed, lib = {seed}, "{lib}"
-folder = tempfile.mkdtemp()
-if lib == "sb3":
-    from stable_baselines3 import DQN
-    from stable_baselines3.common.callbacks import EvalCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.evaluation import evaluate_policy
-    eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=1000 + seed)
-    callback = EvalCallback(eval_env, n_eval_episodes=10, eval_freq=5000, best_model_save_path=folder,
-                            log_path=folder, verbose=0)
-else:
-    from ballast import DQN
-    from ballast.callbacks import EvalCallback
-    from ballast.evaluation import evaluate_policy
-    callback = EvalCallback("CartPole-v1", n_eval_episodes=10, eval_freq=5000, best_model_save_path=folder,
-                            seed=1000 + seed, verbose=0)
-model = DQN("MlpPolicy", "CartPole-v1", seed=seed, device="cpu", **kwargs)
-start = time.perf_counter()
-model.learn({steps}, callback=callback)
-seconds = time.perf_counter() - start
-if lib == "sb3":
-    curve = [float(sum(r) / len(r)) for r in callback.evaluations_results]
-else:
-    curve = [mean for _, mean, _ in callback.evaluations]
-
-def score(m):
-    if lib == "sb3":
-        env = gym.make("CartPole-v1")
-        env.reset(seed=2000 + seed)
-        return float(evaluate_policy(m, env, n_eval_episodes=20, deterministic=True)[0])
-    return float(evaluate_policy(m, "CartPole-v1", n_eval_episodes=20, deterministic=True, seed=2000 + seed)[0])
-
-best = DQN.load(folder + "/best_model.zip", device="cpu")
-print(json.dumps(dict(lib=lib, seed=seed, seconds=seconds, curve=curve, final=score(model), best=score(best))))
-"""
+#: rl-baselines3-zoo's CartPole-v1 hyperparameters, as Python source.
+KWARGS = (
+    "dict(learning_rate=2.3e-3, batch_size=64, buffer_size=100000, learning_starts=1000, gamma=0.99, "
+    "target_update_interval=10, train_freq=256, gradient_steps=128, exploration_fraction=0.16, "
+    "exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256]))"
+)
 
 
 def run(lib: str, seed: int, steps: int) -> dict:
-    code = RUN.format(lib=lib, seed=seed, steps=steps)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{lib} seed {seed} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_with_best_model(lib, seed, steps, sb3_import="from stable_baselines3 import DQN as Algorithm",
+                               ballast_import="from ballast import DQN as Algorithm", kwargs=KWARGS)
 
 
 def main() -> None:
@@ -85,16 +43,7 @@ def main() -> None:
         results = list(pool.map(lambda job: run(*job, args.steps), jobs))
     for result in results:
         print(result)
-    rows = ["| | seed | eval every 5k steps (10 episodes) | final model | best model kept |",
-            "|---|---|---|---|---|"]
-    summary = []
-    for lib, name in (("ballast", "Ballast"), ("sb3", "SB3")):
-        runs = [r for r in results if r["lib"] == lib]
-        for r in runs:
-            curve = ", ".join(f"{v:.0f}" for v in r["curve"])
-            rows.append(f"| {name} | {r['seed']} | {curve} | {r['final']:.1f} | {r['best']:.1f} |")
-        summary.append(f"{name}: final model {mean_std([r['final'] for r in runs])}, "
-                       f"best model {mean_std([r['best'] for r in runs])}")
+    rows, summary = best_model_rows(results, {"ballast": "Ballast", "sb3": "SB3"})
     ours_best = np.mean([r["best"] for r in results if r["lib"] == "ballast"])
     import stable_baselines3
 

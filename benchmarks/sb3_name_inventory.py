@@ -319,7 +319,7 @@ DQNPolicy | translated | ballast.dqn.policies.DQNPolicy | SB3's constructor argu
 [sb3_contrib]
 MaskablePPO | same | ballast.contrib.MaskablePPO | `ballast.PPO` masks by itself whenever the env gives masks
 RecurrentPPO | missing | | no recurrent policies
-QRDQN | missing | |
+QRDQN | same | ballast.contrib.QRDQN | also `ballast.QRDQN`; policies in `ballast.qrdqn.policies`; `policy.q_net` is sb3-contrib's `quantile_net` (its `quantiles` method gives the quantiles, calling it the Q-values)
 TQC | missing | |
 TRPO | missing | |
 ARS | missing | |

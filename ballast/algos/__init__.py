@@ -5,8 +5,9 @@ from ballast.algos.base import Algorithm, load
 from ballast.algos.ddpg import DDPG
 from ballast.algos.dqn import DQN, DQNConfig
 from ballast.algos.ppo import PPO, PPOConfig
+from ballast.algos.qrdqn import QRDQN
 from ballast.algos.sac import SAC, SACConfig
 from ballast.algos.td3 import TD3, TD3Config
 
-__all__ = ["A2C", "A2CConfig", "Algorithm", "DDPG", "DQN", "DQNConfig", "PPO", "PPOConfig", "SAC", "SACConfig", "TD3",
-           "TD3Config", "load"]
+__all__ = ["A2C", "A2CConfig", "Algorithm", "DDPG", "DQN", "DQNConfig", "PPO", "PPOConfig", "QRDQN", "SAC",
+           "SACConfig", "TD3", "TD3Config", "load"]

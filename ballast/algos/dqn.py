@@ -63,7 +63,7 @@ class DQNConfig(off_policy.ReplayConfig):
     exploration_fraction: float
     exploration_initial_eps: float
     exploration_final_eps: float
-    max_grad_norm: float
+    max_grad_norm: float | None
     double_q: bool
 
 
@@ -78,7 +78,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         target_update_interval: env steps (summed over env copies) between target updates.
         exploration_fraction: share of training over which epsilon decreases.
         exploration_initial_eps, exploration_final_eps: epsilon at the start and the end of it.
-        max_grad_norm: gradient-norm clip.
+        max_grad_norm: gradient-norm clip (None: no clipping).
         double_q: Double DQN targets.
         aux_modules, extra_losses: extensions (``docs/extending.md``).
         The other arguments are those of :class:`ballast.PPO`.
@@ -86,11 +86,15 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
 
     algorithm_name = "dqn"
     config_class = DQNConfig
-    loss_methods = ("compute_losses",)
+    loss_methods = ("compute_losses", "td_targets", "q_loss")
     fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE}
     supported_action_spaces = (spaces.Discrete,)
     default_policy_class = DQNPolicy
     extendable_losses = ("q",)
+    #: Whose SB3 policy defaults apply (:data:`ballast.policies.sb3_arguments.KIND_DEFAULTS`).
+    policy_kind = "dqn"
+    #: The class of Q-network the fast update computes (:meth:`_fast_path_structure`).
+    q_network_class: type[QNetwork] = QNetwork
 
     def __init__(
         self,
@@ -110,7 +114,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         exploration_fraction: float = 0.1,
         exploration_initial_eps: float = 1.0,
         exploration_final_eps: float = 0.05,
-        max_grad_norm: float = 10.0,
+        max_grad_norm: float | None = 10.0,
         double_q: bool = False,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
@@ -136,7 +140,8 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             n_steps=int(n_steps), target_update_interval=int(target_update_interval),
             exploration_fraction=float(exploration_fraction),
             exploration_initial_eps=float(exploration_initial_eps),
-            exploration_final_eps=float(exploration_final_eps), max_grad_norm=float(max_grad_norm),
+            exploration_final_eps=float(exploration_final_eps),
+            max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
             double_q=bool(double_q),
         )
         self.action_noise = None
@@ -150,18 +155,23 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS["dqn"])
+        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS[self.policy_kind])
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:
         cfg = self.config
         off_policy.check_n_envs_train_freq(cfg.train_freq, self.n_envs)
         self.q_params, self.optimizer = off_policy.register_optimizer(
-            self, "optimizer", [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], self.policy)
+            self, "optimizer", [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], self.policy,
+            default_options=self._default_optimizer_options())
         pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
         self.targets = off_policy.PolyakTargets(pairs, [self.q_params])
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
         self._greedy_numpy = numpy_greedy_actor(self.policy)
+
+    def _default_optimizer_options(self) -> dict[str, Any]:
+        """Adam's options when ``policy_kwargs`` name no optimizer (SB3's DQN: PyTorch's defaults)."""
+        return {}
 
     # --- acting ------------------------------------------------------------------------------
     def _greedy(self, obs: Any) -> np.ndarray:
@@ -284,7 +294,8 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             self.q_params.zero_grad()
             extensions.zero_own_grads()
             sum_terms(terms).backward()
-        self.q_params.clip_grad_norm_(cfg.max_grad_norm)
+        if cfg.max_grad_norm is not None:
+            self.q_params.clip_grad_norm_(cfg.max_grad_norm)
         self._hook("before_gradient_step", terms)
         self.optimizer.step()
         if extensions.extra_losses:
@@ -295,33 +306,42 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
     def compute_losses(self, batch: Transitions) -> dict[str, torch.Tensor]:
         """The named, weighted terms whose sum is minimised.
 
-        ``q``: the Huber loss between ``Q(s, a)`` and the target (module docstring), then the
+        ``q``: the loss between the Q-network's estimate and the target (:meth:`q_loss`), then the
         extra terms. A subclass may add, remove or reweight terms. Logged as ``loss/<name>``
-        and their sum as ``train/loss`` (SB3's name for the Huber loss, which it equals
-        without extra terms).
+        and their sum as ``train/loss`` (SB3's name for the loss, which it equals without extra
+        terms).
         """
-        policy, cfg = self.policy, self.config
         with torch.no_grad():
-            next_q_target = policy.q_net_target(batch.next_observations)
-            next_q_online = policy.q_net(batch.next_observations) if cfg.double_q else None
-            target = returns.q_learning_target(batch.rewards, batch.discounts, next_q_target, next_q_online)
-        q_net = policy.q_net
-        features = q_net.encoder(batch.observations)
-        q_all = q_net.q_from_features(features)
-        q = q_all.gather(1, batch.actions.long().unsqueeze(1)).squeeze(1)
-        terms = {"q": losses.huber_q_loss(q, target)}
+            target = self.td_targets(batch.rewards, batch.discounts, batch.next_observations)
+        features = self.policy.q_net.encoder(batch.observations)
+        loss, outputs = self.q_loss(features, batch.actions, target)
+        terms = {"q": loss}
         extensions = self.extensions
         if extensions.extra_losses:
-            outputs = QOutputs(features=features, q_values=q_all, q_taken=q, target_q=target)
             add_extra_terms(terms, extensions.terms(batch, outputs, self, "q"))
         return terms
+
+    def td_targets(self, rewards: torch.Tensor, discounts: torch.Tensor, next_obs: Any) -> torch.Tensor:
+        """The TD targets of a batch (module docstring): :func:`ballast.returns.q_learning_target`."""
+        policy = self.policy
+        next_q_online = policy.q_net(next_obs) if self.config.double_q else None
+        return returns.q_learning_target(rewards, discounts, policy.q_net_target(next_obs), next_q_online)
+
+    def q_loss(self, features: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
+               ) -> tuple[torch.Tensor, QOutputs]:
+        """The Huber loss between ``Q(s, a)`` and the targets, from the encoder's output, and the
+        outputs an extra loss receives."""
+        q_all = self.policy.q_net.q_from_features(features)
+        q = q_all.gather(1, actions.long().unsqueeze(1)).squeeze(1)
+        return losses.huber_q_loss(q, target), QOutputs(features=features, q_values=q_all, q_taken=q, target_q=target)
 
     # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
     def _fast_path_structure(self) -> str | None:
         policy = self.policy
         online, target = policy.q_net, policy.q_net_target
-        if type(online) is not QNetwork or type(target) is not QNetwork:
-            return "the Q-network is not a QNetwork"
+        expected = self.q_network_class
+        if type(online) is not expected or type(target) is not expected:
+            return f"the Q-network is not a {expected.__name__}"
         return networks_reason([online.encoder, target.encoder], [online, target], self.q_params.params,
                                [self.q_params], [online])
 
@@ -378,10 +398,17 @@ class DQNFastUpdate:
                  discounts: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if target is None:
             target = self.targets(rewards, discounts, next_obs)
-        q_all, hidden = self.online.forward(obs)
-        index = actions.long().unsqueeze(1)
+        out, hidden = self.online.forward(obs)
+        loss, d_out = self.loss_and_grad(out, actions.long(), target)
+        self.online.output.weight_grad(hidden[-1], d_out)
+        self.online.hidden.backward(hidden, self.online.output.input_grad(d_out))
+        return {"q": loss}
+
+    def loss_and_grad(self, q_all: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss and its derivative with respect to the network's outputs ``q_all``
+        (:func:`ballast.losses.huber_q_loss_grad` in the column of the action taken)."""
+        index = actions.unsqueeze(1)
         q = q_all.gather(1, index).squeeze(1)
         d_q_all = torch.zeros_like(q_all).scatter_(1, index, losses.huber_q_loss_grad(q, target).unsqueeze(1))
-        self.online.output.weight_grad(hidden[-1], d_q_all)
-        self.online.hidden.backward(hidden, self.online.output.input_grad(d_q_all))
-        return {"q": losses.huber_q_loss(q, target)}
+        return losses.huber_q_loss(q, target), d_q_all

@@ -55,7 +55,7 @@ from ballast.envs.vector_infos import with_final_observations
 from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
 from ballast.optim import FlatParameters
-from ballast.policies.config import PolicyConfig
+from ballast.policies.config import ADAM, PolicyConfig
 from ballast.policies.modes import set_training_mode as policies_set_training_mode
 from ballast.ragged import collate
 from ballast.schedules import Schedule
@@ -430,12 +430,13 @@ class OffPolicyMethods:
 
 
 def register_optimizer(model: Any, name: str, parameters: list[nn.Parameter],
-                       network: nn.Module) -> tuple[FlatParameters, Any]:
+                       network: nn.Module, default_options: dict[str, Any] | None = None
+                       ) -> tuple[FlatParameters, Any]:
     """Flat storage of ``parameters`` and their optimizer (``policy_kwargs``' ``optimizer_class``, Adam
-    by default), registered in ``model.optimizers`` under ``name`` with the
+    with ``default_options`` by default), registered in ``model.optimizers`` under ``name`` with the
     learning-rate schedule; ``network.optimizer`` answers it."""
     cfg, policy_config = model.config, model.policy_config
     flat = FlatParameters(parameters)
     optimizer = build_optimizer(flat, cfg.learning_rate(1.0), policy_config.optimizer_class,
-                                policy_config.optimizer_kwargs)
+                                policy_config.optimizer_kwargs, default=(ADAM, default_options or {}))
     return flat, model.optimizers.register(name, optimizer, flat, cfg.learning_rate, network=network)

@@ -535,9 +535,15 @@ def _translate_op(program: Program, node: fx.Node, name: str, args: list[Any], k
         return _argmax(program, first)
     if name in ("sum", "mean"):
         dim = args[1] if len(args) > 1 else kwargs.get("dim")
-        if not _last_axis(dim, first):
-            raise Unsupported(f"{name}(dim={dim}) on shape {first.shape}")
-        return program.assign(f"{name}({first.var}, 2)", out_shape, example.dtype)
+        if _last_axis(dim, first):
+            return program.assign(f"{name}({first.var}, 2)", out_shape, example.dtype)
+        if len(first.shape) == 2 and dim in (1, -2) and not kwargs.get("keepdim", False):
+            # Over the first of two axes (QR-DQN's quantiles): the row-major (rows, cols) columns of each
+            # batch row are MATLAB's column-major (batch, cols, rows) array.
+            rows, cols = first.shape
+            return program.assign(f"reshape({name}(reshape({first.var}, [], {cols}, {rows}), 3), [], {cols})",
+                                  out_shape, example.dtype)
+        raise Unsupported(f"{name}(dim={dim}) on shape {first.shape}")
     if name in ("log_softmax", "softmax"):
         dim = args[1] if len(args) > 1 else kwargs.get("dim")
         if not _last_axis(dim, first):

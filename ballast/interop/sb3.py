@@ -9,7 +9,8 @@ and can be given. VecNormalize statistics live in a separate pickle file and are
 
 Supported ``MlpPolicy`` models (vector observations): PPO and A2C (Box, Discrete, MultiDiscrete
 and MultiBinary actions; gSDE included), SAC, TD3 and DDPG (Box actions; SAC without gSDE), and
-DQN (Discrete actions). Off-policy models get their critics and target networks too.
+DQN (Discrete actions), and sb3-contrib's QR-DQN (Discrete actions). Off-policy models get their
+critics and target networks too.
 """
 
 from __future__ import annotations
@@ -54,8 +55,11 @@ def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> s
         return "ddpg" if one_critic and data.get("policy_delay") == 1 else "td3"
     if "q_net.q_net.0.weight" in state:
         return "dqn"
+    if "quantile_net.quantile_net.0.weight" in state:
+        return "qrdqn"
     raise CheckpointError(
-        "this Stable-Baselines3 model is not an MlpPolicy of PPO, A2C, SAC, TD3, DDPG or DQN (unknown parameter "
+        "this Stable-Baselines3 model is not an MlpPolicy of PPO, A2C, SAC, TD3, DDPG, DQN or sb3-contrib's QR-DQN "
+        "(unknown parameter "
         f"names {sorted(state)[:6]}...)"
     )
 
@@ -90,7 +94,8 @@ def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str | None = No
     build = _ON_POLICY if algo in ("ppo", "a2c") else _OFF_POLICY[algo]
     net_arch, hyper, mapped = build(data, state)
     activation = activation_fn or ("Tanh" if algo in ("ppo", "a2c") else "ReLU")
-    policy_kwargs = {"net_arch": net_arch, "activation_fn": activation}
+    extra = net_arch if algo == "qrdqn" else {"net_arch": net_arch}
+    policy_kwargs = {**extra, "activation_fn": activation}
     if algo in ("ppo", "a2c"):
         policy_kwargs["ortho_init"] = False
     model = ALGORITHMS[algo]("MlpPolicy", vec, policy_kwargs=policy_kwargs, device=device, **hyper)
@@ -178,10 +183,13 @@ def _td3(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dic
     return {"pi": pi, "qf": qf}, hyper, mapped
 
 
-def _dqn(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+def _dqn(data: dict[str, Any], state: dict[str, torch.Tensor], prefixes: tuple[str, str] = ("q_net.q_net.",
+         "q_net_target.q_net.")) -> tuple[Any, dict, dict]:
+    """DQN's Q-networks (or, with sb3-contrib's ``prefixes``, QR-DQN's quantile networks, whose
+    outputs have the same layout in both libraries)."""
     mapped: dict[str, torch.Tensor] = {}
     sizes: list[int] = []
-    for prefix, ours in (("q_net.q_net.", "q_net"), ("q_net_target.q_net.", "q_net_target")):
+    for prefix, ours in zip(prefixes, ("q_net", "q_net_target")):
         layers = _linear_layers(state, prefix)
         for i, (w, b) in enumerate(layers):
             mapped[f"{ours}.weights.{i}"] = w.t()
@@ -191,5 +199,14 @@ def _dqn(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dic
     return sizes, hyper, mapped
 
 
+def _qrdqn(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    sizes, hyper, mapped = _dqn(data, state, ("quantile_net.quantile_net.", "quantile_net_target.quantile_net."))
+    n_quantiles = data.get("n_quantiles")
+    if isinstance(n_quantiles, bool) or not isinstance(n_quantiles, int) or n_quantiles < 1:
+        raise CheckpointError(f"this QR-DQN file's data holds no number of quantiles (n_quantiles={n_quantiles!r}); "
+                              "it was not written by sb3-contrib's QRDQN.save")
+    return {"net_arch": sizes, "n_quantiles": n_quantiles}, hyper, mapped
+
+
 _ON_POLICY = _on_policy
-_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn}
+_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn, "qrdqn": _qrdqn}

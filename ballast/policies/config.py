@@ -45,11 +45,14 @@ POLICY_KWARGS: dict[str, tuple[str, ...]] = {
     "sac": (*_COMMON, "log_std_init", "full_std", "use_expln", "clip_mean", "n_critics", "share_features_extractor"),
     "td3": (*_COMMON, "n_critics", "share_features_extractor"),
     "dqn": _COMMON,
+    "qrdqn": (*_COMMON, "n_quantiles"),
 }
 #: The policy kind of each algorithm (DDPG uses TD3's policy, as in SB3).
-POLICY_KIND = {"ppo": "actor_critic", "a2c": "actor_critic", "sac": "sac", "td3": "td3", "ddpg": "td3", "dqn": "dqn"}
+POLICY_KIND = {"ppo": "actor_critic", "a2c": "actor_critic", "sac": "sac", "td3": "td3", "ddpg": "td3", "dqn": "dqn",
+               "qrdqn": "qrdqn"}
 #: The ``net_arch`` dict keys of each kind: actor and value function, actor and Q-functions, Q-network.
-NET_ARCH_KEYS = {"actor_critic": ("pi", "vf"), "sac": ("pi", "qf"), "td3": ("pi", "qf"), "dqn": ("qf",)}
+NET_ARCH_KEYS = {"actor_critic": ("pi", "vf"), "sac": ("pi", "qf"), "td3": ("pi", "qf"), "dqn": ("qf",),
+                 "qrdqn": ("qf",)}
 
 # Fields that every saved configuration has: a dict holding them all is a saved config, not SB3 kwargs.
 _SAVED_FIELDS = {"net_arch", "activation_fn", "ortho_init", "log_std_init", "full_std", "share_features_extractor",
@@ -94,6 +97,8 @@ class PolicyConfig:
     # Off-policy policies (SAC, TD3, DDPG) only: Q-networks per critic ensemble, and SAC's gSDE mean clip.
     n_critics: int = 2
     clip_mean: float = 2.0
+    # QR-DQN only: quantiles of the return distribution per action.
+    n_quantiles: int = 200
     optimizer_class: str | None = None
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -172,8 +177,9 @@ class PolicyConfig:
         for key in ("log_std_init", "clip_mean"):
             if key in kwargs:
                 setattr(self, key, _number(key, kwargs.pop(key)))
-        if "n_critics" in kwargs:
-            self.n_critics = _positive_int("n_critics", kwargs.pop("n_critics"))
+        for key in ("n_critics", "n_quantiles"):
+            if key in kwargs:
+                setattr(self, key, _positive_int(key, kwargs.pop(key)))
 
 
 def _check_known(kwargs: Mapping[str, Any], algorithm: str) -> None:
@@ -290,10 +296,11 @@ def default_net_arch(kind: str, nature_cnn: bool) -> dict[str, list[int]]:
 
     PPO and A2C: ``[64, 64]`` each for actor and value function, none after the NatureCNN; SAC:
     ``[256, 256]``; TD3 and DDPG: ``[400, 300]``, ``[256, 256]`` after the NatureCNN; DQN:
-    ``[64, 64]``, none after the NatureCNN.
+    ``[64, 64]``, none after the NatureCNN, and so QR-DQN.
     """
     sizes = {"actor_critic": [] if nature_cnn else [64, 64], "sac": [256, 256],
-             "td3": [256, 256] if nature_cnn else [400, 300], "dqn": [] if nature_cnn else [64, 64]}[kind]
+             "td3": [256, 256] if nature_cnn else [400, 300], "dqn": [] if nature_cnn else [64, 64],
+             "qrdqn": [] if nature_cnn else [64, 64]}[kind]
     return {key: list(sizes) for key in NET_ARCH_KEYS[kind]}
 
 
@@ -309,8 +316,8 @@ def parse_net_arch(net_arch: Any, kind: str = "actor_critic", algorithm: str = "
 
     - a list of sizes: the same layers for each network;
     - a dict: ``dict(pi=[...], vf=[...])`` for PPO and A2C (a missing key means no hidden layer),
-      ``dict(pi=[...], qf=[...])`` for SAC, TD3 and DDPG (both keys needed, as in SB3); DQN takes a
-      list only;
+      ``dict(pi=[...], qf=[...])`` for SAC, TD3 and DDPG (both keys needed, as in SB3); DQN and
+      QR-DQN take a list only;
     - a list holding one such dict: taken as the dict, with SB3's (>= 1.8) warning;
     - the pre-1.8 form with shared layers, ``[64, dict(pi=..., vf=...)]``, is refused (SB3 2.x has
       no shared layers either), with the dict form in the message.
@@ -330,9 +337,9 @@ def parse_net_arch(net_arch: Any, kind: str = "actor_critic", algorithm: str = "
         return {key: list(sizes) for key in keys}
     if not isinstance(net_arch, Mapping):
         raise ConfigurationError(f"net_arch must be a list of layer sizes or a dict, got {net_arch!r}")
-    if kind == "dqn":
+    if kind in ("dqn", "qrdqn"):
         raise ConfigurationError(
-            f"DQN's net_arch is a list of layer sizes of the Q-network (as in SB3), got {net_arch!r}")
+            f"{name}'s net_arch is a list of layer sizes of the Q-network (as in SB3), got {net_arch!r}")
     extra = sorted(set(net_arch) - set(keys))
     if extra:
         raise ConfigurationError(f"{name}'s net_arch dict takes the keys {list(keys)}, got {extra} in {net_arch!r}")

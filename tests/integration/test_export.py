@@ -52,7 +52,8 @@ DICT_SPACE = spaces.Dict({
 })
 # (algorithm, action kind): every algorithm with the action spaces it supports.
 CASES = [("PPO", "discrete"), ("PPO", "box"), ("PPO", "multidiscrete"), ("PPO", "multibinary"),
-         ("A2C", "discrete"), ("A2C", "box"), ("SAC", "box"), ("TD3", "box"), ("DDPG", "box"), ("DQN", "discrete")]
+         ("A2C", "discrete"), ("A2C", "box"), ("SAC", "box"), ("TD3", "box"), ("DDPG", "box"), ("DQN", "discrete"),
+         ("QRDQN", "discrete")]
 FORMATS = ["onnx", "torchscript", "matlab"]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
 
@@ -366,9 +367,11 @@ def test_include_value_adds_v_of_s(fmt: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_include_value_adds_q_values_for_dqn(fmt: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["DQN", "QRDQN"])
+def test_include_value_adds_q_values_for_dqn(name: str, fmt: str, tmp_path: Path) -> None:
+    """The Q-values (QR-DQN: the means over the quantiles) are the second output; the action is their argmax."""
     check_format_available(fmt)
-    model = make_model("DQN", VECTOR, spaces.Discrete(4), env=False)
+    model = make_model(name, VECTOR, spaces.Discrete(4), env=False)
     out = export_model(model, tmp_path / "export", fmt, include_value=True)
     meta = load_meta(out)
     assert meta["outputs"][1]["shape"] == ["batch", 4]

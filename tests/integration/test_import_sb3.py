@@ -75,3 +75,18 @@ def test_non_sb3_zip_is_rejected_clearly(tmp_path: Path) -> None:
         zf.writestr("hello.txt", "hi")
     with pytest.raises(CheckpointError, match="Stable-Baselines3"):
         import_sb3(path, "CartPole-v1")
+
+
+def test_qrdqn_quantiles_match_sb3_contrib() -> None:
+    expected = json.loads((FIXTURES / "qrdqn_cartpole.json").read_text())
+    model = import_sb3(FIXTURES / "qrdqn_cartpole.zip", expected["env_id"])
+    assert model.n_quantiles == 7 and model.policy.config.net_arch["qf"] == [32, 16]
+    obs = torch.as_tensor(np.asarray(expected["observations"], dtype=np.float32))
+    with torch.no_grad():
+        quantiles = model.policy.q_net.quantiles(obs)
+    reference = torch.tensor(expected["quantiles"])
+    torch.testing.assert_close(quantiles, reference, atol=1e-5, rtol=0)
+    with zipfile.ZipFile(FIXTURES / "qrdqn_cartpole.zip") as zf:
+        state = read_torch_zip(zf.read("policy.pth"))
+    assert torch.equal(model.policy.q_net_target.weights[0], state["quantile_net_target.quantile_net.0.weight"].t())
+    assert reference.std(dim=1).mean() > 1e-3  # the quantiles of an action differ: a trained network

@@ -17,7 +17,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from ballast import A2C, DDPG, DQN, PPO, SAC, TD3, BaseCallback
+from ballast import A2C, DDPG, DQN, PPO, QRDQN, SAC, TD3, BaseCallback
 from ballast.algos.base import Algorithm
 from ballast.envs.controllers import pendulum_swing_up
 from ballast.errors import ConfigurationError
@@ -112,10 +112,11 @@ def box_model(algo: type, obs_dim: int, action_dim: int, device: str = "cpu", **
     return model
 
 
-def dqn_model(activation: str, net_arch: list[int], double_q: bool) -> DQN:
+def dqn_model(activation: str, net_arch: list[int], double_q: bool, algo: type = DQN, **policy_kwargs: object
+              ) -> DQN:
     # Acrobot: 6 observations, 3 actions
-    return DQN("MlpPolicy", "Acrobot-v1", seed=0, learning_rate=1e-3, double_q=double_q, max_grad_norm=10.0,
-               policy_kwargs={"net_arch": net_arch, "activation_fn": activation})
+    return algo("MlpPolicy", "Acrobot-v1", seed=0, learning_rate=1e-3, double_q=double_q, max_grad_norm=10.0,
+                policy_kwargs={"net_arch": net_arch, "activation_fn": activation, **policy_kwargs})
 
 
 def dqn_batches(model: DQN, steps: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
@@ -150,8 +151,9 @@ def td3_case(algo: type, **kw: object) -> dict:
                 flag=lambda step: step % delay == 0)
 
 
-def dqn_case(activation: str, net_arch: list[int], double_q: bool) -> dict:
-    return dict(build=lambda device: dqn_model(activation, net_arch, double_q),
+def dqn_case(activation: str, net_arch: list[int], double_q: bool, algo: type = DQN, **policy_kwargs: object
+             ) -> dict:
+    return dict(build=lambda device: dqn_model(activation, net_arch, double_q, algo, **policy_kwargs),
                 batches=lambda model: dqn_batches(model, 3, seed=0), flag=None)
 
 
@@ -174,6 +176,9 @@ OFF_POLICY = {
     "dqn-double": dqn_case("ReLU", [32], True),
     "dqn-tanh-narrow": dqn_case("Tanh", [16, 24, 8], False),
     "dqn-no-layer": dqn_case("Tanh", [], True),
+    "qrdqn-relu": dqn_case("ReLU", [64, 64], False, QRDQN, n_quantiles=25),
+    "qrdqn-double-tanh": dqn_case("Tanh", [16, 8], True, QRDQN, n_quantiles=7),
+    "qrdqn-no-layer": dqn_case("ReLU", [], False, QRDQN, n_quantiles=3),
 }
 
 
@@ -281,6 +286,9 @@ TRAINING = {
     "dqn": lambda: DQN("MlpPolicy", "CartPole-v1", seed=3, device="cpu", learning_starts=100, batch_size=32,
                        train_freq=16, gradient_steps=8, target_update_interval=50,
                        policy_kwargs={"net_arch": [32, 32]}),
+    "qrdqn": lambda: QRDQN("MlpPolicy", "CartPole-v1", seed=3, device="cpu", learning_starts=100, batch_size=32,
+                           learning_rate=1e-3, train_freq=16, gradient_steps=8, target_update_interval=50,
+                           policy_kwargs={"net_arch": [32, 32], "n_quantiles": 10}),
 }
 
 
@@ -409,6 +417,11 @@ class _MySAC(SAC):
         return super().compute_actor_losses(batch, pi, ent_coef)
 
 
+class _MyQRDQN(QRDQN):
+    def q_loss(self, features, actions, target):  # noqa: ANN001, ANN201
+        return super().q_loss(features, actions, target)
+
+
 class _Probe(torch.nn.Module):
     def __init__(self, in_dim: int = 4) -> None:
         super().__init__()
@@ -437,6 +450,7 @@ REFUSALS = [
     (lambda: DQN("MlpPolicy", "CartPole-v1", aux_modules={"aux": AuxModule(_Probe, {"in_dim": 4})}),
      "auxiliary modules"),
     (lambda: DQN("MultiInputPolicy", _dict_cartpole()), "not a FlattenEncoder"),
+    (lambda: _MyQRDQN("MlpPolicy", "CartPole-v1"), "_MyQRDQN overrides q_loss"),
 ]
 
 
@@ -450,9 +464,9 @@ def test_it_steps_aside_and_says_why(build: Callable[[], Algorithm], reason: str
     assert str(status).startswith("fast path off: ")
 
 
-@pytest.mark.parametrize("algo", [PPO, A2C, SAC, TD3, DDPG, DQN])
+@pytest.mark.parametrize("algo", [PPO, A2C, SAC, TD3, DDPG, DQN, QRDQN])
 def test_the_default_mlp_policy_takes_it_and_a_switch_turns_it_off(algo: type) -> None:
-    env_id = "CartPole-v1" if algo in (PPO, A2C, DQN) else "Pendulum-v1"
+    env_id = "CartPole-v1" if algo in (PPO, A2C, DQN, QRDQN) else "Pendulum-v1"
     model = algo("MlpPolicy", env_id, policy_kwargs={"net_arch": [8]})
     assert model.fast_path.active and str(model.fast_path).startswith("fast path on: ")
     model.use_fast_path = False

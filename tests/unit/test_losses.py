@@ -158,3 +158,30 @@ def test_off_policy_loss_grads_match_autograd() -> None:
     log_alpha = torch.tensor([-0.7], dtype=torch.float64)
     (expected,) = _grads(lambda la: losses.entropy_coef_loss(la, log_prob, -2.0), log_alpha)
     torch.testing.assert_close(losses.entropy_coef_loss_grad(log_alpha, log_prob, -2.0), expected)
+
+
+def test_quantile_huber_loss_by_hand() -> None:
+    # tau = [1/4, 3/4]; u_ij = target_j - theta_i; rho = |tau_i - 1{u < 0}| * Huber(u)
+    quantiles = torch.tensor([[0.0, 1.0], [2.0, 2.0]], requires_grad=True)
+    targets = torch.tensor([[0.5, 3.0], [2.0, 0.0]])
+    # sample 0: i=0: .25 * .125 + .25 * 2.5; i=1: .25 * .125 + .75 * 1.5; sum 1.8125, over N' = 2 -> .90625
+    # sample 1: i=0: 0 + .75 * 1.5; i=1: 0 + .25 * 1.5; sum 1.5 -> .75
+    per_sample = losses.quantile_huber_losses(quantiles, targets)
+    torch.testing.assert_close(per_sample, torch.tensor([0.90625, 0.75]))
+    assert losses.quantile_huber_loss(quantiles, targets).item() == pytest.approx(0.828125)
+    assert losses.quantile_huber_loss(quantiles, targets, torch.tensor([2.0, 0.0])).item() == pytest.approx(0.90625)
+    # d/d theta_0 of sample 0: -(.25 * .5 + .25 * 1) / (B N') = -.09375; theta_1: -(.25 * -.5 + .75 * 1) / 4
+    grad = losses.quantile_huber_loss_grad(quantiles.detach(), targets)
+    torch.testing.assert_close(grad[0], torch.tensor([-0.09375, -0.15625]))
+
+
+def test_quantile_huber_loss_grad_matches_autograd() -> None:
+    g = torch.Generator().manual_seed(1)
+    quantiles = torch.randn(16, 9, generator=g, dtype=torch.float64) * 2
+    targets = torch.randn(16, 7, generator=g, dtype=torch.float64) * 2
+    targets[0, :3] = quantiles[0, :3] + torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64)  # on the kinks
+    weights = torch.rand(16, generator=g, dtype=torch.float64)
+    for w in (None, weights):
+        (expected,) = _grads(lambda x, w=w: losses.quantile_huber_loss(x, targets, w), quantiles)
+        torch.testing.assert_close(losses.quantile_huber_loss_grad(quantiles, targets, w), expected)
+    assert (losses.quantile_huber_loss_grad(quantiles, targets).abs() > 1e-3).any()

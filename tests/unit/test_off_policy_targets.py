@@ -72,6 +72,21 @@ def test_q_learning_and_double_q_targets_by_hand():
     np.testing.assert_allclose(y_double.numpy(), [1 + 0.5 * 1, 2.0, -1 + 0.5 * -2])
 
 
+def test_quantile_q_learning_target_by_hand():
+    # (batch, quantile, action); Q' = the mean over quantiles
+    next_quantiles = torch.tensor([
+        [[1.0, 0.0], [3.0, 5.0]],    # Q' = [2, 2.5]: action 1, quantiles [0, 5]
+        [[4.0, 9.0], [4.0, -9.0]],   # Q' = [4, 0]: action 0 (terminated: not used)
+        [[2.0, -1.0], [2.0, 0.0]],   # Q' = [2, -0.5]: action 0, quantiles [2, 2]
+    ])
+    y = returns.quantile_q_learning_target(REWARDS, DISCOUNTS, next_quantiles)
+    np.testing.assert_allclose(y.numpy(), [[1.0, 3.5], [2.0, 2.0], [0.0, 0.0]])
+    # the online network picks [0, 1, 1]: the target network's quantiles [1, 3], -, [-1, 0]
+    online = torch.tensor([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 1.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]])
+    y_double = returns.quantile_q_learning_target(REWARDS, DISCOUNTS, next_quantiles, online)
+    np.testing.assert_allclose(y_double.numpy(), [[1.5, 2.5], [2.0, 2.0], [-1.5, -1.0]])
+
+
 def test_losses_by_hand():
     q = torch.tensor([[1.0, 2.0], [0.0, 4.0]])
     y = t(2.0, 2.0)

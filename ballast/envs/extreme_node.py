@@ -12,7 +12,8 @@ else 0. The episode then terminates, so the mean reward is the top-1 accuracy.
 
 The answer depends on every node of the graph, however far: a node's own feature says nothing
 about whether it is the extreme one until it is compared with the graph's other nodes. The other
-features (``n_features > 1``) and the links are distractors. The correct node is in
+features (``n_features > 1``) and the links (each with one constant feature, as Gymnasium's
+``Graph`` space holds links only with edge features) are distractors. The correct node is in
 ``info["target"]`` (and ``env.target``); :func:`top1_accuracy` scores a model on seeded graphs.
 """
 
@@ -48,8 +49,9 @@ class ExtremeNodeEnv(gym.Env):
         self.size_range = _sizes(n_nodes)
         self.graph, self.attach, self.mean_degree = graph, int(attach), float(mean_degree)
         self.key, self.target_kind = int(key), target
+        # Gymnasium's Graph space holds links only with edge features: one constant feature per link.
         self.observation_space = spaces.Graph(node_space=spaces.Box(0.0, 1.0, (int(n_features),), np.float32),
-                                              edge_space=None)
+                                              edge_space=spaces.Box(0.0, 1.0, (1,), np.float32))
         self.action_space = NodeChoice()
         self.target = -1
 
@@ -64,7 +66,7 @@ class ExtremeNodeEnv(gym.Env):
         values = nodes[:, self.key]
         self.target = int(np.argmax(values) if self.target_kind == "max" else np.argmin(values))
         links = np.concatenate([edges, edges[:, ::-1]]).astype(np.int64)
-        return spaces.GraphInstance(nodes=nodes, edges=None, edge_links=links)
+        return spaces.GraphInstance(nodes=nodes, edges=np.ones((len(links), 1), np.float32), edge_links=links)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
               ) -> tuple[spaces.GraphInstance, dict[str, Any]]:
@@ -77,7 +79,10 @@ class ExtremeNodeEnv(gym.Env):
         if not 0 <= int(action) < n:
             raise ValueError(f"action {action} is not a node of the current graph (it has {n} nodes)")
         reward = float(int(action) == self.target)
-        return self.observation, reward, True, False, {"target": self.target}
+        graph = self.observation
+        # The episode is over; the final observation is a copy so that it shares no array with reset's.
+        final = spaces.GraphInstance(graph.nodes.copy(), graph.edges.copy(), graph.edge_links.copy())
+        return final, reward, True, False, {"target": self.target}
 
 
 def top1_accuracy(model: Any, seeds: Iterable[int], *, n_nodes: int | Sequence[int], batch_nodes: int = 20_000,

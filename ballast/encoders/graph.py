@@ -10,8 +10,11 @@ layer ``l = 1..L`` computes, for every edge ``e = (s -> t)`` with features ``x_e
 
 with ``h_v^0 = W_in x_v + b_in`` (Discrete node or edge features are one-hot encoded first). The
 graph features are a pooling (mean, sum or max, or several concatenated) of ``h^L`` over each
-graph's nodes. No weight depends on the number of nodes or edges, so the same encoder runs on
-graphs of 5 or 5000 nodes; node permutations permute ``h^L`` and leave the pooled features unchanged.
+graph's nodes. The node embeddings that node-level action heads read are ``h^0_v`` (the node's own
+features, by default), ``h^L_v``, ``h^L_v - max_{u in g(v)} h^L_u``, or several of them concatenated
+(``node_outputs``): see docs/graphs.md, "What makes a graph policy generalise", for why. No weight
+depends on the number of nodes or edges, so the same encoder runs on graphs of 5 or 5000 nodes;
+node permutations permute the node embeddings and leave the pooled features unchanged.
 Aggregations use ``scatter_add``/``scatter_reduce`` (no loop over graphs or nodes), which export.
 """
 

@@ -15,7 +15,9 @@ keys. Without ``net_arch`` the encoders have no layers beyond SB3's.
 Graph and set observations (``Graph``, ``Sequence``, ``set_axis``): ``hidden_dim`` (64),
 ``n_layers`` (3 for graphs, 2 for sets), ``pooling`` (``"mean"``, ``"sum"``, ``"max"`` or a list of them;
 ``["mean", "max"]`` by default: both stay on the same scale whatever the size),
-for graphs ``aggregation`` (``"sum"``) and ``add_reverse_edges`` (False), for sets ``set_encoder``
+for graphs ``aggregation`` (``"mean"``), ``message_norm`` (``"none"``), ``node_outputs`` (``"input"``),
+``node_readout`` (True) and ``add_reverse_edges`` (False) (policies created before the current
+defaults keep theirs: :data:`GRAPH_DEFAULTS`), for sets ``set_encoder``
 (``"deepsets"`` or ``"attention"``) and ``n_heads`` (4). See :mod:`ballast.encoders.graph` and
 :mod:`ballast.encoders.sets`. ``pyg_model`` (``"GraphSAGE"``, ``"GCN"``, ``"GIN"``, ``"GAT"``,
 ``"EdgeCNN"``) uses a PyTorch Geometric model instead of the built-in GNN (:mod:`ballast.encoders.pyg`).

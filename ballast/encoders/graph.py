@@ -106,9 +106,8 @@ class MessagePassingLayer(nn.Module):
         messages = torch.relu(self.message(inputs))
         aggregated = segment_reduce(messages, target, h.shape[0], self.aggregation)
         if self.message_norm == "sqrt_degree":
-            degree = torch.zeros(h.shape[0], dtype=h.dtype, device=h.device).index_add_(
-                0, target, torch.ones_like(target, dtype=h.dtype))
-            aggregated = aggregated / degree.clamp(min=1.0).sqrt().unsqueeze(1)
+            degree = segment_reduce(torch.ones_like(messages[:, :1]), target, h.shape[0], "sum")
+            aggregated = aggregated / degree.clamp(min=1.0).sqrt()
         elif self.norm is not None:
             aggregated = self.norm(aggregated)
         return h + torch.relu(self.update(torch.cat([h, aggregated], dim=1)))
@@ -116,6 +115,9 @@ class MessagePassingLayer(nn.Module):
 
 class GraphEncoder(BaseFeaturesExtractor):
     """The message-passing encoder of the module docstring.
+
+    Built directly, its defaults are those of revision 1; ``policy="auto"`` builds it with the current
+    ones (:data:`ballast.encoders.registry.GRAPH_DEFAULTS`).
 
     Args:
         space: the Graph observation space (its node and edge spaces give the input widths).
@@ -153,7 +155,7 @@ class GraphEncoder(BaseFeaturesExtractor):
         self.node_readout = bool(node_readout)
 
     def encode_nodes(self, graphs: GraphBatch) -> NodeEncoding:
-        """Node embeddings ``h^L`` and the pooled graph features."""
+        """The node embeddings ``node_outputs`` names and the pooled graph features."""
         edge_index = graphs.edge_index
         edge_features = None if self.edge_space is None else as_features(graphs.edges, self.edge_space)
         if self.add_reverse_edges:

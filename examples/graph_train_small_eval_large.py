@@ -33,7 +33,9 @@ PPO_SETTINGS: dict[str, Any] = dict(
     ent_coef=0.01, clip_range=0.2,
     # Mean aggregation keeps a node's embedding on the same scale whatever its degree, which matters
     # when the hubs of 1000-node graphs have far more neighbours than any node seen in training.
-    policy_kwargs=dict(features_extractor_kwargs=dict(hidden_dim=32, n_layers=2, aggregation="mean"),
+    # The node head reads the message-passed embeddings: a good cover node depends on its neighbourhood.
+    policy_kwargs=dict(features_extractor_kwargs=dict(hidden_dim=32, n_layers=2, aggregation="mean",
+                                                      node_outputs="final"),
                        net_arch=[32, 32]),
 )
 

@@ -10,8 +10,11 @@ layer ``l = 1..L`` computes, for every edge ``e = (s -> t)`` with features ``x_e
 
 with ``h_v^0 = W_in x_v + b_in`` (Discrete node or edge features are one-hot encoded first). The
 graph features are a pooling (mean, sum or max, or several concatenated) of ``h^L`` over each
-graph's nodes. No weight depends on the number of nodes or edges, so the same encoder runs on
-graphs of 5 or 5000 nodes; node permutations permute ``h^L`` and leave the pooled features unchanged.
+graph's nodes. The node embeddings that node-level action heads read are ``h^0_v`` (the node's own
+features, by default), ``h^L_v``, ``h^L_v - max_{u in g(v)} h^L_u``, or several of them concatenated
+(``node_outputs``): see docs/graphs.md, "What makes a graph policy generalise", for why. No weight
+depends on the number of nodes or edges, so the same encoder runs on graphs of 5 or 5000 nodes;
+node permutations permute the node embeddings and leave the pooled features unchanged.
 Aggregations use ``scatter_add``/``scatter_reduce`` (no loop over graphs or nodes), which export.
 """
 
@@ -29,6 +32,8 @@ from ballast.ragged import GraphBatch
 from ballast.segment import segment_reduce
 
 REDUCTIONS = ("sum", "mean", "max")
+MESSAGE_NORMS = ("none", "sqrt_degree", "layer")
+NODE_OUTPUTS = ("final", "input", "relative")
 
 
 class NodeEncoding(NamedTuple):
@@ -71,27 +76,48 @@ def pool(nodes: torch.Tensor, index: torch.Tensor, n: int, modes: list[str]) -> 
     return torch.cat([segment_reduce(nodes, index, n, mode) for mode in modes], dim=1)
 
 
-class MessagePassingLayer(nn.Module):
-    """One layer of the module docstring's message passing."""
+def node_output_modes(node_outputs: str | list[str] | tuple[str, ...]) -> list[str]:
+    """``"final"`` or ``["input", "final"]`` as a checked list of what the node embeddings hold."""
+    modes = [node_outputs] if isinstance(node_outputs, str) else list(node_outputs)
+    bad = [m for m in modes if m not in NODE_OUTPUTS]
+    if not modes or bad or len(set(modes)) != len(modes):
+        raise ValueError(f"node_outputs must be one of {NODE_OUTPUTS} or a list of distinct ones, got {node_outputs!r}")
+    return modes
 
-    def __init__(self, hidden_dim: int, edge_dim: int, aggregation: str) -> None:
+
+class MessagePassingLayer(nn.Module):
+    """One layer of the module docstring's message passing, its aggregated messages optionally normalised:
+    ``"sqrt_degree"`` divides them by ``sqrt(in-degree)``, ``"layer"`` applies a LayerNorm."""
+
+    def __init__(self, hidden_dim: int, edge_dim: int, aggregation: str, message_norm: str = "none") -> None:
         super().__init__()
         if aggregation not in REDUCTIONS:
             raise ValueError(f"aggregation must be one of {REDUCTIONS}, got {aggregation!r}")
-        self.aggregation = aggregation
+        if message_norm not in MESSAGE_NORMS:
+            raise ValueError(f"message_norm must be one of {MESSAGE_NORMS}, got {message_norm!r}")
+        self.aggregation, self.message_norm = aggregation, message_norm
         self.message = nn.Linear(hidden_dim + edge_dim, hidden_dim)
         self.update = nn.Linear(2 * hidden_dim, hidden_dim)
+        self.norm = nn.LayerNorm(hidden_dim) if message_norm == "layer" else None
 
     def forward(self, h: torch.Tensor, edge_index: torch.Tensor, edge_features: torch.Tensor | None) -> torch.Tensor:
         source, target = edge_index[0], edge_index[1]
         inputs = h[source] if edge_features is None else torch.cat([h[source], edge_features], dim=1)
         messages = torch.relu(self.message(inputs))
         aggregated = segment_reduce(messages, target, h.shape[0], self.aggregation)
+        if self.message_norm == "sqrt_degree":
+            degree = segment_reduce(torch.ones_like(messages[:, :1]), target, h.shape[0], "sum")
+            aggregated = aggregated / degree.clamp(min=1.0).sqrt()
+        elif self.norm is not None:
+            aggregated = self.norm(aggregated)
         return h + torch.relu(self.update(torch.cat([h, aggregated], dim=1)))
 
 
 class GraphEncoder(BaseFeaturesExtractor):
     """The message-passing encoder of the module docstring.
+
+    Built directly, its defaults are those of revision 1; ``policy="auto"`` builds it with the current
+    ones (:data:`ballast.encoders.registry.GRAPH_DEFAULTS`).
 
     Args:
         space: the Graph observation space (its node and edge spaces give the input widths).
@@ -101,35 +127,51 @@ class GraphEncoder(BaseFeaturesExtractor):
         pooling: how node embeddings become graph features: ``"mean"``, ``"sum"``, ``"max"`` or a list of them.
         add_reverse_edges: also pass messages against each edge's direction (for undirected graphs given
             with one link per edge).
+        message_norm: ``"none"``, ``"sqrt_degree"`` (aggregated messages divided by the square root of the
+            in-degree) or ``"layer"`` (a LayerNorm on them).
+        node_outputs: what each node's embedding (what node-level heads read) holds, concatenated:
+            ``"final"`` (``h^L``), ``"input"`` (``h^0``, the node's own features, untouched by its
+            neighbours) and ``"relative"`` (``h^L`` minus its maximum over the node's graph, elementwise).
+        node_readout: whether node-level heads also read the graph's features (the pooled ``h^L`` after
+            the policy's hidden layers) next to each node's embedding.
     """
 
     takes_raw_observations = True
 
     def __init__(self, space: spaces.Graph, hidden_dim: int = 64, n_layers: int = 3, aggregation: str = "sum",
-                 pooling: str | list[str] | tuple[str, ...] = ("mean", "max"), add_reverse_edges: bool = False) -> None:
+                 pooling: str | list[str] | tuple[str, ...] = ("mean", "max"), add_reverse_edges: bool = False,
+                 message_norm: str = "none", node_outputs: str | list[str] | tuple[str, ...] = "final",
+                 node_readout: bool = True) -> None:
         super().__init__(space, hidden_dim * len(pooling_modes(pooling)))
         self.node_space, self.edge_space = space.node_space, space.edge_space
         self.edge_dim = input_dim(space.edge_space)
         self.embed = nn.Linear(input_dim(space.node_space), hidden_dim)
-        self.layers = nn.ModuleList(MessagePassingLayer(hidden_dim, self.edge_dim, aggregation)
+        self.layers = nn.ModuleList(MessagePassingLayer(hidden_dim, self.edge_dim, aggregation, message_norm)
                                     for _ in range(n_layers))
         self.pooling = pooling_modes(pooling)
         self.add_reverse_edges = bool(add_reverse_edges)
-        self.node_dim = hidden_dim
+        self.node_outputs = node_output_modes(node_outputs)
+        self.node_dim = hidden_dim * len(self.node_outputs)
+        self.node_readout = bool(node_readout)
 
     def encode_nodes(self, graphs: GraphBatch) -> NodeEncoding:
-        """Node embeddings ``h^L`` and the pooled graph features."""
+        """The node embeddings ``node_outputs`` names and the pooled graph features."""
         edge_index = graphs.edge_index
         edge_features = None if self.edge_space is None else as_features(graphs.edges, self.edge_space)
         if self.add_reverse_edges:
             edge_index = torch.cat([edge_index, edge_index.flip(0)], dim=1)
             if edge_features is not None:
                 edge_features = torch.cat([edge_features, edge_features], dim=0)
-        h = self.embed(as_features(graphs.nodes, self.node_space))
+        h0 = h = self.embed(as_features(graphs.nodes, self.node_space))
         for layer in self.layers:
             h = layer(h, edge_index, edge_features)
         features = pool(h, graphs.node_index, graphs.num_graphs, self.pooling)
-        return NodeEncoding(features, h, graphs.node_index, graphs.node_offsets)
+        parts = {"final": h, "input": h0}
+        if "relative" in self.node_outputs:
+            parts["relative"] = h - segment_reduce(h, graphs.node_index, graphs.num_graphs, "max")[graphs.node_index]
+        nodes = parts["final"] if self.node_outputs == ["final"] else torch.cat(
+            [parts[m] for m in self.node_outputs], dim=1)
+        return NodeEncoding(features, nodes, graphs.node_index, graphs.node_offsets)
 
     def forward(self, graphs: GraphBatch) -> torch.Tensor:
         return self.encode_nodes(graphs).features

@@ -15,7 +15,9 @@ keys. Without ``net_arch`` the encoders have no layers beyond SB3's.
 Graph and set observations (``Graph``, ``Sequence``, ``set_axis``): ``hidden_dim`` (64),
 ``n_layers`` (3 for graphs, 2 for sets), ``pooling`` (``"mean"``, ``"sum"``, ``"max"`` or a list of them;
 ``["mean", "max"]`` by default: both stay on the same scale whatever the size),
-for graphs ``aggregation`` (``"sum"``) and ``add_reverse_edges`` (False), for sets ``set_encoder``
+for graphs ``aggregation`` (``"mean"``), ``message_norm`` (``"none"``), ``node_outputs`` (``"input"``),
+``node_readout`` (True) and ``add_reverse_edges`` (False) (policies created before the current
+defaults keep theirs: :data:`GRAPH_DEFAULTS`), for sets ``set_encoder``
 (``"deepsets"`` or ``"attention"``) and ``n_heads`` (4). See :mod:`ballast.encoders.graph` and
 :mod:`ballast.encoders.sets`. ``pyg_model`` (``"GraphSAGE"``, ``"GCN"``, ``"GIN"``, ``"GAT"``,
 ``"EdgeCNN"``) uses a PyTorch Geometric model instead of the built-in GNN (:mod:`ballast.encoders.pyg`).
@@ -37,7 +39,7 @@ from gymnasium import spaces
 from torch import nn
 
 from ballast.encoders.extractors import NatureCNN, is_sb3_image_space
-from ballast.encoders.graph import GraphEncoder
+from ballast.encoders.graph import MESSAGE_NORMS, NODE_OUTPUTS, GraphEncoder
 from ballast.encoders.preprocessing import attach_sb3_preprocessing, sb3_space
 from ballast.encoders.sets import AttentionSetEncoder, DeepSetsEncoder
 from ballast.encoders.standard import DictEncoder, FlattenEncoder, MlpEncoder, OneHotEncoder
@@ -49,7 +51,18 @@ _REGISTRY: dict[type, EncoderBuilder] = {}
 
 #: The ``features_extractor_kwargs`` the built-in encoders read (see the module docstring).
 BUILT_IN_OPTIONS = ("cnn_output_dim", "normalized_image", "net_arch", "activation_fn", "hidden_dim", "n_layers",
-                    "pooling", "aggregation", "add_reverse_edges", "set_encoder", "n_heads", "pyg_model")
+                    "pooling", "aggregation", "add_reverse_edges", "message_norm", "node_outputs", "node_readout",
+                    "set_encoder",
+                    "n_heads", "pyg_model")
+#: The revision of the built-in encoders' defaults that new policies are created under, and the graph
+#: encoder's defaults of each revision. A policy's configuration records its revision, so a saved
+#: model is rebuilt as it was trained. Revision 2 comes from the study in docs/graphs.md ("What makes
+#: a graph policy generalise").
+ENCODER_DEFAULTS = 2
+GRAPH_DEFAULTS: dict[int, dict[str, Any]] = {
+    1: {"aggregation": "sum", "node_outputs": "final"},
+    2: {"aggregation": "mean", "node_outputs": "input"},
+}
 EXTRACTOR = "features extractor class"
 REGISTER_WITH = "ballast.encoders.register_features_extractor"
 
@@ -79,16 +92,19 @@ def import_extractor_class(reference: str) -> type[nn.Module]:
 
 
 def make_features_extractor(space: spaces.Space, policy_name: str, extractor_class: str | None,
-                            extractor_kwargs: dict[str, Any], normalize_images: bool) -> nn.Module:
+                            extractor_kwargs: dict[str, Any], normalize_images: bool,
+                            defaults: int = ENCODER_DEFAULTS) -> nn.Module:
     """The encoder a policy puts in front of its networks for observations of ``space``.
 
     Without ``extractor_class``, Ballast's encoder for the space (:func:`build_encoder`, with the
-    built-in options ``extractor_kwargs``). With it, ``cls(space, **extractor_kwargs)``; a class with
+    built-in options ``extractor_kwargs`` and the defaults of revision ``defaults`` for the options
+    not given, see :data:`GRAPH_DEFAULTS`). With it, ``cls(space, **extractor_kwargs)``; a class with
     SB3's contract (``takes_raw_observations`` False, see :mod:`ballast.encoders.base`) is built for
     :func:`~ballast.encoders.preprocessing.sb3_space` and receives SB3-preprocessed observations.
     """
     if extractor_class is None:
-        return build_encoder(space, policy_name, {"normalize_images": normalize_images, **extractor_kwargs})
+        return build_encoder(space, policy_name, {"normalize_images": normalize_images, "defaults": defaults,
+                                                  **extractor_kwargs})
     cls = import_extractor_class(extractor_class)
     raw = bool(getattr(cls, "takes_raw_observations", False))
     extractor = cls(space if raw else sb3_space(space), **extractor_kwargs)
@@ -174,6 +190,12 @@ def _pooling(x: Any) -> bool:
     return isinstance(modes, (list, tuple)) and len(modes) > 0 and all(m in ("mean", "sum", "max") for m in modes)
 
 
+def _node_outputs(x: Any) -> bool:
+    modes = [x] if isinstance(x, str) else x
+    return (isinstance(modes, (list, tuple)) and len(modes) > 0 and len(set(modes)) == len(modes)
+            and all(m in NODE_OUTPUTS for m in modes))
+
+
 def _graph(space: spaces.Graph, policy: str, options: dict[str, Any]) -> nn.Module:
     if "pyg_model" in options:
         from ballast.encoders.pyg import PygGraphEncoder
@@ -184,14 +206,24 @@ def _graph(space: spaces.Graph, policy: str, options: dict[str, Any]) -> nn.Modu
             n_layers=_option(options, "n_layers", 3, _positive_int, "a positive int"),
             pooling=_option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them"),
         ), options)
+    revision = options.get("defaults", ENCODER_DEFAULTS)
+    if revision not in GRAPH_DEFAULTS:
+        raise ConfigurationError(f"this policy was created under encoder defaults revision {revision!r}, which "
+                                 f"this version of Ballast does not know ({sorted(GRAPH_DEFAULTS)}); upgrade Ballast")
+    defaults = GRAPH_DEFAULTS[revision]
     encoder = GraphEncoder(
         space,
         hidden_dim=_option(options, "hidden_dim", 64, _positive_int, "a positive int"),
         n_layers=_option(options, "n_layers", 3, lambda x: isinstance(x, int) and x >= 0, "an int >= 0"),
-        aggregation=_option(options, "aggregation", "sum", lambda x: x in ("sum", "mean", "max"),
+        aggregation=_option(options, "aggregation", defaults["aggregation"], lambda x: x in ("sum", "mean", "max"),
                             "'sum', 'mean' or 'max'"),
         pooling=_option(options, "pooling", ["mean", "max"], _pooling, "'mean', 'sum', 'max' or a list of them"),
         add_reverse_edges=_option(options, "add_reverse_edges", False, lambda x: isinstance(x, bool), "a bool"),
+        message_norm=_option(options, "message_norm", "none", lambda x: x in MESSAGE_NORMS,
+                             "'none', 'sqrt_degree' or 'layer'"),
+        node_outputs=_option(options, "node_outputs", defaults["node_outputs"], _node_outputs,
+                             "'final', 'input', 'relative' or a list of distinct ones"),
+        node_readout=_option(options, "node_readout", True, lambda x: isinstance(x, bool), "a bool"),
     )
     return with_shared_mlp(encoder, options)
 

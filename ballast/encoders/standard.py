@@ -72,6 +72,7 @@ class DictEncoder(BaseFeaturesExtractor):
         self.node_key = node_keys[0] if len(node_keys) == 1 else None
         if self.node_key is not None:
             self.node_dim = encoders[self.node_key].node_dim
+            self.node_readout = bool(getattr(encoders[self.node_key], "node_readout", True))
 
     def forward(self, obs: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([enc(obs[key]) for key, enc in self.encoders.items()], dim=1)
@@ -111,6 +112,7 @@ class MlpEncoder(BaseFeaturesExtractor):
         self.activation_fn = activation_fn
         if hasattr(inner, "node_dim"):
             self.node_dim = inner.node_dim
+            self.node_readout = bool(getattr(inner, "node_readout", True))
 
     def forward(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
         return self.mlp(self.inner(obs))

@@ -4,6 +4,7 @@ action wrapper, the action-mask wrapper and the bundled envs."""
 from ballast.envs.adopt import EnvSettings, adopt_env, as_vector_env
 from ballast.envs.check_nan import VecCheckNan
 from ballast.envs.env_checker import check_env
+from ballast.envs.extreme_node import ExtremeNodeEnv, register_extreme_node
 from ballast.envs.frame_stack import FrameStack, VecFrameStack
 from ballast.envs.graph_problems import MinVertexCoverEnv, register_envs
 from ballast.envs.make import make_vector_env
@@ -17,11 +18,12 @@ from ballast.envs.vec_normalize import VecNormalize
 from ballast.policies.normalize import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 
 register_envs()
+register_extreme_node()
 
 __all__ = [
     "make_vector_env", "make_vec_env", "as_vector_env", "adopt_env", "EnvSettings", "FrameStack",
     "VecEnv", "VecEnvWrapper", "GymnasiumVecEnv", "DummyVecEnv", "SubprocVecEnv", "VecNormalize", "VecFrameStack",
     "VecTransposeImage", "VecCheckNan", "VecExtractDictObs", "VecMonitor", "Monitor", "load_results", "check_env",
-    "ActionMasker", "MinVertexCoverEnv", "ObservationNormalizer", "RewardNormalizer", "ResidualActionWrapper",
-    "RunningMeanStd",
+    "ActionMasker", "ExtremeNodeEnv", "MinVertexCoverEnv", "ObservationNormalizer", "RewardNormalizer",
+    "ResidualActionWrapper", "RunningMeanStd",
 ]

@@ -23,6 +23,7 @@ from torch import nn
 from ballast.encoders.extractors import NatureCNN, is_sb3_image_space
 from ballast.encoders.registry import (
     BUILT_IN_OPTIONS,
+    ENCODER_DEFAULTS,
     EXTRACTOR,
     REGISTER_WITH,
     import_extractor_class,
@@ -81,6 +82,9 @@ class PolicyConfig:
     import path of a ``torch.optim.Optimizer``; None: the algorithm's default, as SB3 chooses it) and
     ``optimizer_kwargs`` record SB3's keys of the same names
     (:func:`ballast.algos.optimizers.build_optimizer` builds the optimizer from them).
+    ``encoder_defaults`` is the revision of the built-in encoders' defaults the policy was created
+    under (:data:`ballast.encoders.registry.ENCODER_DEFAULTS`): a saved policy is rebuilt with the
+    defaults it was trained with, whatever the current ones are.
     """
 
     net_arch: dict[str, list[int]] = field(default_factory=lambda: {"pi": [64, 64], "vf": [64, 64]})
@@ -101,14 +105,17 @@ class PolicyConfig:
     n_quantiles: int = 200
     optimizer_class: str | None = None
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    encoder_defaults: int = ENCODER_DEFAULTS
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PolicyConfig:
-        """The configuration :meth:`to_json` wrote (also the older form with ``encoder_options``)."""
+        """The configuration :meth:`to_json` wrote (also the older form with ``encoder_options``). One
+        without ``encoder_defaults`` was written before it existed, under the first revision."""
         data = {k: v for k, v in data.items() if k in {f.name for f in fields(cls)} | {"encoder_options"}}
+        data.setdefault("encoder_defaults", 1)
         if "encoder_options" in data:
             options = dict(data.pop("encoder_options") or {})
             data["features_extractor_class"] = options.pop("encoder_class", None)
@@ -118,7 +125,7 @@ class PolicyConfig:
     def make_features_extractor(self, observation_space: spaces.Space, policy_name: str) -> nn.Module:
         """A new encoder for ``observation_space`` as this configuration describes it."""
         return make_features_extractor(observation_space, policy_name, self.features_extractor_class,
-                                       self.features_extractor_kwargs, self.normalize_images)
+                                       self.features_extractor_kwargs, self.normalize_images, self.encoder_defaults)
 
     @classmethod
     def from_policy_kwargs(cls, policy_name: str, policy_kwargs: Mapping[str, Any] | None, *,

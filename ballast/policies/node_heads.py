@@ -28,15 +28,18 @@ from ballast.ragged import SetBatch
 
 
 class _NodeOutputs(nn.Module):
-    """``out_v = net(tanh(mlp [h_v ; z_{g(v)}]))`` with ``out_dim`` outputs per node."""
+    """``out_v = net(tanh(mlp [h_v ; z_{g(v)}]))`` with ``out_dim`` outputs per node (``mlp h_v`` when
+    ``latent_dim`` is 0: the encoder gives the heads no graph readout)."""
 
     def __init__(self, node_dim: int, latent_dim: int, out_dim: int, hidden_dim: int = 64) -> None:
         super().__init__()
         self.mlp = nn.Sequential(nn.Linear(node_dim + latent_dim, hidden_dim), nn.Tanh())
         self.net = nn.Linear(hidden_dim, out_dim)
+        self.readout = latent_dim > 0
 
     def node_outputs(self, latent: torch.Tensor, encoding: NodeEncoding) -> torch.Tensor:
-        return self.net(self.mlp(torch.cat([encoding.nodes, latent[encoding.index]], dim=1)))
+        inputs = torch.cat([encoding.nodes, latent[encoding.index]], dim=1) if self.readout else encoding.nodes
+        return self.net(self.mlp(inputs))
 
 
 class NodeChoiceHead(_NodeOutputs):
@@ -104,13 +107,16 @@ def is_node_action_space(space: spaces.Space) -> bool:
 
 def make_node_head(action_space: spaces.Space, encoder: nn.Module, latent_dim: int,
                    log_std_init: float = 0.0) -> nn.Module:
-    """The node-level head for ``action_space``; the encoder must give node embeddings."""
+    """The node-level head for ``action_space``; the encoder must give node embeddings. The head reads
+    the actor latent of each node's graph unless the encoder says ``node_readout = False``."""
     if not hasattr(encoder, "node_dim"):
         raise UnsupportedSpaceError(
             f"the action space {action_space} chooses among the nodes of a graph, but the observation encoder "
             f"({type(encoder).__name__}) gives no node embeddings; use a Graph, Sequence or set_axis observation "
             "(or a Dict with exactly one of them)"
         )
+    if not getattr(encoder, "node_readout", True):
+        latent_dim = 0
     if isinstance(action_space, NodeChoice):
         return NodeChoiceHead(int(encoder.node_dim), latent_dim)
     if isinstance(action_space, NodeMultiBinary):

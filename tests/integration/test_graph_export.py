@@ -70,3 +70,17 @@ def test_export_of_graph_policies_names_what_is_not_supported(tmp_path):
                policy_kwargs=dict(features_extractor_kwargs=dict(set_encoder="attention")))
     with pytest.raises(ExportError, match="set_encoder='deepsets'"):
         sets.export(tmp_path / "a", format="torchscript")
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("options", [
+    dict(aggregation="max", message_norm="layer", node_outputs=["input", "final", "relative"], node_readout=False),
+    dict(aggregation="sum", message_norm="sqrt_degree", node_outputs="final"),
+])
+def test_export_of_a_node_choice_policy_with_the_other_graph_encoder_options(options, fmt, tmp_path):
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    model = PPO("auto", None, observation_space=GRAPH_WITH_EDGES, action_space=NodeChoice(), seed=0, device="cpu",
+                policy_kwargs=dict(features_extractor_kwargs=options))
+    out = model.export(tmp_path / "options", format=fmt)
+    assert json.loads((out / "metadata.json").read_text())["parity_checked"]["max_abs_difference"] <= 1e-4

@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 import numpy as np
-from common import command_line, git_revision, machine, mean_std, update_section
+from common import alternating, command_line, git_revision, machine, mean_std, update_section
 
 #: One seeded run in a fresh process: train, then evaluate the final model on 10 episodes.
 RUN = r"""
@@ -61,11 +61,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20_000, help="the zoo's budget is 20,000")
     args = parser.parse_args()
-    results = []
-    for seed in args.seeds:  # alternating: one library, then the other, on the same seed
-        for lib in ("ballast", "sb3"):
-            results.append(run(lib, seed, args.steps))
-            print(results[-1], flush=True)
+    results = alternating(lambda lib, seed: run(lib, seed, args.steps), args.seeds)
     ours, theirs = results[0::2], results[1::2]
     ratios = [t["seconds"] / o["seconds"] for o, t in zip(ours, theirs)]
     import sb3_contrib

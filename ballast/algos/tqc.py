@@ -126,7 +126,7 @@ class TQC(SAC):
             residual_scale=residual_scale, append_base_action=append_base_action,
             critic_warmup_steps=critic_warmup_steps,
         )
-        self.config = dataclasses.replace(self.config, top_quantiles_to_drop_per_net=top_quantiles_to_drop_per_net)
+        self.config = dataclasses.replace(self.config, top_quantiles_to_drop_per_net=int(top_quantiles_to_drop_per_net))
         if self.n_target_quantiles < 1:
             raise ConfigurationError(
                 f"top_quantiles_to_drop_per_net={top_quantiles_to_drop_per_net} drops every one of the "

@@ -6,7 +6,7 @@
 """
 
 from ballast import noise
-from ballast.algos import A2C, DDPG, DQN, PPO, QRDQN, SAC, TD3, load
+from ballast.algos import A2C, DDPG, DQN, PPO, QRDQN, SAC, TD3, TQC, load
 from ballast.callbacks import (
                                BaseCallback,
                                CallbackList,
@@ -31,7 +31,7 @@ from ballast.interop import import_sb3
 from ballast.version import __version__
 
 __all__ = [
-    "A2C", "DDPG", "DQN", "PPO", "QRDQN", "SAC", "TD3", "load", "noise", "evaluate_policy", "import_sb3",
+    "A2C", "DDPG", "DQN", "PPO", "QRDQN", "SAC", "TD3", "TQC", "load", "noise", "evaluate_policy", "import_sb3",
     "make_vec_env",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
     "ActionMaskError", "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError",

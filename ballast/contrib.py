@@ -13,8 +13,9 @@ so these are the same classes and functions under sb3-contrib's names and signat
 | ``sb3_contrib.common.maskable.callbacks.MaskableEvalCallback`` | :class:`MaskableEvalCallback` |
 | ``sb3_contrib.common.maskable.policies.MaskableActorCriticPolicy`` | :class:`ballast.policies.ActorCriticPolicy` |
 
-and sb3-contrib's QR-DQN: ``sb3_contrib.QRDQN`` is :class:`ballast.QRDQN` (also ``ballast.qrdqn.QRDQN``,
-with its policies in ``ballast.qrdqn.policies``).
+and sb3-contrib's QR-DQN and TQC: ``sb3_contrib.QRDQN`` is :class:`ballast.QRDQN` (also
+``ballast.qrdqn.QRDQN``, with its policies in ``ballast.qrdqn.policies``), ``sb3_contrib.TQC`` is
+:class:`ballast.TQC` (also ``ballast.tqc.TQC``, with its policies in ``ballast.tqc.policies``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gymnasium.vector import VectorEnv
 
 from ballast.algos.ppo import PPO
 from ballast.algos.qrdqn import QRDQN
+from ballast.algos.tqc import TQC
 from ballast.callbacks import BaseCallback, EvalCallback
 from ballast.envs.masker import ActionMasker
 from ballast.evaluation import evaluate_policy as _evaluate_policy
@@ -96,4 +98,4 @@ class MaskableEvalCallback(EvalCallback):
 
 
 __all__ = ["ActionMasker", "MaskableActorCriticPolicy", "MaskableEvalCallback", "MaskableMultiInputActorCriticPolicy",
-           "MaskablePPO", "QRDQN", "evaluate_policy", "get_action_masks", "is_masking_supported"]
+           "MaskablePPO", "QRDQN", "TQC", "evaluate_policy", "get_action_masks", "is_masking_supported"]

@@ -189,6 +189,9 @@ class ActorCriticOutputs:
     detached (gradients reach the actions only), ``(n_critics, batch)`` for SAC and ``(1, batch)``
     (the first critic) for TD3 and DDPG.
     ``target_q``: critic loss: the TD target ``y`` (no gradient); actor loss: None.
+    TQC: ``q_values`` and ``target_q`` are means over the quantiles; ``quantiles`` the critics'
+    quantiles ``(n_critics, batch, n_quantiles)`` (with the gradients ``q_values`` has) and, in the
+    critic loss, ``target_quantiles`` the truncated target mixture ``(batch, kept)``; None otherwise.
     """
 
     loss: str
@@ -196,6 +199,8 @@ class ActorCriticOutputs:
     critic_features: torch.Tensor | None
     q_values: torch.Tensor
     target_q: torch.Tensor | None
+    quantiles: torch.Tensor | None = None
+    target_quantiles: torch.Tensor | None = None
 
 
 @dataclass

@@ -219,3 +219,32 @@ def quantile_huber_loss_grad(quantiles: torch.Tensor, target_quantiles: torch.Te
     weight = (tau.view(1, -1, 1) - (delta < 0).to(delta.dtype)).abs()
     grad = (weight * delta.clamp(-1.0, 1.0)).sum(dim=2) * (-1.0 / (batch * target_quantiles.shape[1]))
     return grad if weights is None else grad * weights.unsqueeze(1)
+
+
+def tqc_critic_loss(quantiles: torch.Tensor, target_quantiles: torch.Tensor) -> torch.Tensor:
+    """TQC's critic loss (Kuznetsov et al., 2020, arXiv:2005.04269, eq. 11), as sb3-contrib computes it.
+
+    ``quantiles`` ``Z_i^k(s, a)`` (shape ``(n_critics, B, N)``, at the midpoints ``tau_k = (2k + 1) / (2N)``)
+    regress on the truncated target mixture ``y_j`` (shape ``(B, M)``, no gradient;
+    :func:`ballast.returns.truncated_quantile_target`), every critic on the same targets:
+
+    ``L = (1 / (n_critics N M)) sum_i sum_k sum_j mean_b rho_{tau_k}(y_j - Z_i^k)``
+
+    with :func:`quantile_huber_losses`' ``rho`` (kappa = 1): the mean over critics of
+    :func:`quantile_huber_loss` divided by ``N`` (sb3-contrib's ``sum_over_quantiles=False``, the
+    paper's mean over all pairs).
+    """
+    n_critics, batch, n = quantiles.shape
+    targets = target_quantiles.unsqueeze(0).expand(n_critics, *target_quantiles.shape).reshape(n_critics * batch, -1)
+    return quantile_huber_loss(quantiles.reshape(n_critics * batch, n), targets) / n
+
+
+def tqc_actor_loss(log_prob: torch.Tensor, quantiles: torch.Tensor, ent_coef: torch.Tensor | float) -> torch.Tensor:
+    """TQC's policy loss (Kuznetsov et al., 2020, arXiv:2005.04269, eq. 13).
+
+    ``L = mean_b(alpha * log pi(a~|s) - (1 / (n_critics N)) sum_i sum_k Z_i^k(s, a~))``: SAC's loss
+    with the mean of all the critics' quantiles (no truncation, no minimum) in place of
+    ``min_i Q_i``. ``quantiles`` has shape ``(n_critics, B, N)`` and must carry gradients to the
+    actions only.
+    """
+    return (ent_coef * log_prob - quantiles.mean(dim=(0, 2))).mean()

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ballast.errors import ConfigurationError
+
 
 def compute_gae(
     rewards: np.ndarray,
@@ -154,6 +156,37 @@ def quantile_q_learning_target(
     index = greedy.view(-1, 1, 1).expand(-1, next_quantiles_target.shape[1], 1)
     next_quantiles = next_quantiles_target.gather(2, index).squeeze(2)
     return rewards.unsqueeze(1) + discounts.unsqueeze(1) * next_quantiles
+
+
+def truncated_quantile_target(
+    rewards: torch.Tensor,
+    discounts: torch.Tensor,
+    next_quantiles: torch.Tensor,
+    next_log_prob: torch.Tensor,
+    ent_coef: torch.Tensor | float,
+    top_quantiles_to_drop_per_net: int,
+) -> torch.Tensor:
+    """TQC's truncated target mixture (Kuznetsov et al., 2020, arXiv:2005.04269, eqs. 9-10).
+
+    The target critics' quantiles at ``(s', a')``, ``a' ~ pi(.|s')`` (``next_quantiles``, shape
+    ``(n_critics, B, N)``), pooled and sorted per sample: ``z_(1) <= ... <= z_(n_critics N)``. The
+    largest ``d * n_critics`` (``d = top_quantiles_to_drop_per_net``) are dropped, which controls the
+    overestimation bias as the minimum over critics does in SAC and TD3; the ``M = n_critics (N - d)``
+    smallest are the target atoms:
+
+    ``y_j = r + discount * (z_(j) - alpha * log pi(a'|s'))``, ``j = 1..M``
+
+    Returns shape ``(B, M)``, sorted along ``j``.
+    """
+    n_critics, batch, n = next_quantiles.shape
+    kept = n_critics * (n - top_quantiles_to_drop_per_net)
+    if kept < 1:
+        raise ConfigurationError(
+            f"top_quantiles_to_drop_per_net={top_quantiles_to_drop_per_net} drops every one of the {n} quantiles of "
+            "each critic, leaving no target; drop fewer than n_quantiles (sb3-contrib's default: 2 of 25)")
+    pooled = next_quantiles.permute(1, 0, 2).reshape(batch, n_critics * n)
+    atoms = pooled.sort(dim=1).values[:, :kept]
+    return rewards.unsqueeze(1) + discounts.unsqueeze(1) * (atoms - (ent_coef * next_log_prob).unsqueeze(1))
 
 
 def explained_variance(y_pred: np.ndarray, y_true: np.ndarray) -> float:

@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -67,6 +68,17 @@ def update_section(name: str, body: str) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, BENCHMARKS_MD)
+
+
+def alternating(run: Callable[[str, int], dict], seeds: list[int]) -> list[dict]:
+    """``run(lib, seed)`` for each seed, ``"ballast"`` then ``"sb3"`` on the same seed, one after the
+    other (so that a slower or busier stretch of the machine falls on both); each result printed as it comes."""
+    results = []
+    for seed in seeds:
+        for lib in ("ballast", "sb3"):
+            results.append(run(lib, seed))
+            print(results[-1], flush=True)
+    return results
 
 
 def mean_std(values: list[float]) -> str:

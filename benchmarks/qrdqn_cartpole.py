@@ -19,7 +19,15 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from common import best_model_rows, command_line, git_revision, machine, run_with_best_model, update_section
+from common import (
+    alternating,
+    best_model_rows,
+    command_line,
+    git_revision,
+    machine,
+    run_with_best_model,
+    update_section,
+)
 
 #: rl-baselines3-zoo's CartPole-v1 hyperparameters, as Python source.
 KWARGS = (
@@ -37,11 +45,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=50_000, help="the zoo's budget is 50,000")
     args = parser.parse_args()
-    results = []
-    for seed in args.seeds:  # alternating: one library, then the other, on the same seed
-        for lib in ("ballast", "sb3"):
-            results.append(run_with_best_model(lib, seed, args.steps, kwargs=KWARGS, **IMPORTS))
-            print(results[-1], flush=True)
+    results = alternating(lambda lib, seed: run_with_best_model(lib, seed, args.steps, kwargs=KWARGS, **IMPORTS),
+                          args.seeds)
     rows, summary = best_model_rows(results, {"ballast": "Ballast", "sb3": "sb3-contrib"}, speed=True)
     ratios = [theirs["seconds"] / ours["seconds"] for ours, theirs in zip(results[0::2], results[1::2])]
     ours_best = [r["best"] for r in results if r["lib"] == "ballast"]

@@ -320,7 +320,7 @@ DQNPolicy | translated | ballast.dqn.policies.DQNPolicy | SB3's constructor argu
 MaskablePPO | same | ballast.contrib.MaskablePPO | `ballast.PPO` masks by itself whenever the env gives masks
 RecurrentPPO | missing | | no recurrent policies
 QRDQN | same | ballast.contrib.QRDQN | also `ballast.QRDQN`; policies in `ballast.qrdqn.policies`; `policy.q_net` is sb3-contrib's `quantile_net` (its `quantiles` method gives the quantiles, calling it the Q-values)
-TQC | missing | |
+TQC | same | ballast.contrib.TQC | also `ballast.TQC`; policies in `ballast.tqc.policies`; `policy.critic` holds every critic's quantiles in one stacked network (`policy.q_values(obs, actions)` gives them, shape `(n_critics, batch, n_quantiles)`)
 TRPO | missing | |
 ARS | missing | |
 CrossQ | missing | |

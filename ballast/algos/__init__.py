@@ -8,6 +8,8 @@ from ballast.algos.ppo import PPO, PPOConfig
 from ballast.algos.qrdqn import QRDQN
 from ballast.algos.sac import SAC, SACConfig
 from ballast.algos.td3 import TD3, TD3Config
+from ballast.algos.tqc import TQC, TQCConfig
 
 __all__ = ["A2C", "A2CConfig", "Algorithm", "DDPG", "DQN", "DQNConfig", "PPO", "PPOConfig", "QRDQN", "SAC",
-           "SACConfig", "TD3", "TD3Config", "load"]
+           "SACConfig", "TD3", "TD3Config", "TQC", "TQCConfig",
+           "load"]

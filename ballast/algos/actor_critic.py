@@ -1,4 +1,4 @@
-"""What SAC and TD3 (and so DDPG) share: an actor, a critic ensemble, their targets and optimizers,
+"""What SAC and TD3 (and so DDPG and TQC) share: an actor, a critic ensemble, their targets and optimizers,
 exploration noise, and the loop of gradient steps over replay batches.
 
 Functions and one configuration base, not a base class: each algorithm stays one class whose
@@ -76,11 +76,18 @@ def add_extension_terms(model: Any, terms: dict[str, torch.Tensor], batch: Trans
                         critic_features: torch.Tensor | None, q_values: torch.Tensor,
                         target_q: torch.Tensor | None) -> dict[str, torch.Tensor]:
     """``terms`` with the extra loss terms that join the loss ``loss`` (``"actor"`` or ``"critic"``),
-    each given the networks' outputs (:class:`ballast.extensions.ActorCriticOutputs`); returns ``terms``."""
+    each given the networks' outputs (:class:`ballast.extensions.ActorCriticOutputs`); returns ``terms``.
+    Quantile critics' outputs (``q_values`` of rank 3, ``target_q`` of rank 2) are given as their
+    means over the quantiles, and as themselves."""
     extensions = model.extensions
     if extensions.extra_losses and extensions.has_losses(loss):
-        outputs = ActorCriticOutputs(loss=loss, actor=actor, critic_features=critic_features, q_values=q_values,
-                                     target_q=target_q)
+        quantiles = q_values if q_values.dim() == 3 else None
+        target_quantiles = target_q if target_q is not None and target_q.dim() == 2 else None
+        outputs = ActorCriticOutputs(
+            loss=loss, actor=actor, critic_features=critic_features,
+            q_values=q_values if quantiles is None else quantiles.mean(dim=2),
+            target_q=target_q if target_quantiles is None else target_quantiles.mean(dim=1),
+            quantiles=quantiles, target_quantiles=target_quantiles)
         add_extra_terms(terms, extensions.terms(batch, outputs, model, loss))
     return terms
 

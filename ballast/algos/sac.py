@@ -94,13 +94,10 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
     supported_action_spaces = (spaces.Box,)
     default_policy_class = SACPolicy
     extendable_losses = ("actor", "critic")
-
-    algorithm_name = "sac"
-    config_class = SACConfig
-    supported_action_spaces = (spaces.Box,)
-    default_policy_class = SACPolicy
-    extendable_losses = ("actor", "critic")
-    loss_methods = ("compute_critic_losses", "compute_actor_losses", "compute_warmup_losses")
+    loss_methods = ("compute_critic_losses", "compute_actor_losses", "compute_warmup_losses", "critic_targets",
+                    "critic_loss", "actor_loss")
+    #: Whose SB3 policy defaults apply (:data:`ballast.policies.sb3_arguments.KIND_DEFAULTS`).
+    policy_kind = "sac"
     config_attributes = ("action_noise", "target_entropy")
     fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE, "use_sde": hyperparameters.GSDE,
                              "ent_coef": "the entropy coefficient (a learned parameter with its optimizer, or a "
@@ -148,7 +145,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         critic_warmup_steps: int = 0,
     ) -> None:
         self.action_noise = as_action_noise(action_noise)
-        config = SACConfig(
+        config = self.config_class(
             learning_rate=as_schedule(learning_rate, "learning_rate"), buffer_size=int(buffer_size),
             learning_starts=int(learning_starts), batch_size=int(batch_size), tau=float(tau),
             gamma=float(gamma),
@@ -169,7 +166,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
                     stats_window_size=stats_window_size)
 
     def _policy_from_config(self, normalize_observations: bool) -> nn.Module:
-        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS["sac"])
+        self.policy_config = off_policy.policy_config(self, KIND_DEFAULTS[self.policy_kind])
         return super()._policy_from_config(normalize_observations)
 
     def _build(self) -> None:
@@ -304,11 +301,26 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
             if batch.next_base_actions is not None:
                 next_actions = policy.residual.critic_actions(batch.next_base_actions, next_actions)
             next_q = policy.q_values(batch.next_observations, next_actions, target=True)
-            target = returns.soft_q_target(batch.rewards, batch.discounts, next_q, next_log_prob, ent_coef)
+            target = self.critic_targets(batch.rewards, batch.discounts, next_q, next_log_prob, ent_coef)
         features = policy.critic_features(batch.observations)
         q = policy.critic.q_from_features(features, batch.actions)
-        terms = {"critic": 0.5 * losses.q_regression_loss(q, target)}
+        terms = {"critic": self.critic_loss(q, target)}
         return actor_critic.add_extension_terms(self, terms, batch, "critic", pi.detached(), features, q, target)
+
+    def critic_targets(self, rewards: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor,
+                       next_log_prob: torch.Tensor, ent_coef: torch.Tensor) -> torch.Tensor:
+        """The critics' regression targets from the target critics' values ``next_q`` at ``(s', a')``:
+        the soft target (:func:`ballast.returns.soft_q_target`)."""
+        return returns.soft_q_target(rewards, discounts, next_q, next_log_prob, ent_coef)
+
+    def critic_loss(self, q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The ``critic`` term: ``0.5 * sum_i mean((Q_i(s, a) - y)^2)`` (:func:`ballast.losses.q_regression_loss`)."""
+        return 0.5 * losses.q_regression_loss(q_values, targets)
+
+    def actor_loss(self, log_prob: torch.Tensor, q_values: torch.Tensor, ent_coef: torch.Tensor) -> torch.Tensor:
+        """The ``actor`` term from the critics' values of the actor's actions
+        (:func:`ballast.losses.sac_actor_loss`)."""
+        return losses.sac_actor_loss(log_prob, q_values, ent_coef)
 
     def compute_actor_losses(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor
                              ) -> dict[str, torch.Tensor]:
@@ -325,7 +337,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
             actions_pi = policy.residual.critic_actions(batch.base_actions, actions_pi)
         features = policy.critic_features(batch.observations)
         q_pi = policy.critic.q_from_features(features, actions_pi, detach_params=True)
-        terms = {"actor": losses.sac_actor_loss(pi.log_prob, q_pi, ent_coef)}
+        terms = {"actor": self.actor_loss(pi.log_prob, q_pi, ent_coef)}
         terms.update(self.compute_warmup_losses(batch, pi))
         return actor_critic.add_extension_terms(self, terms, batch, "actor", pi, features, q_pi, None)
 

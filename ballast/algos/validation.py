@@ -113,6 +113,9 @@ RULES: dict[str, Rule] = {
                                  "it is the fraction of training over which epsilon decreases"),
     "ent_coef": Rule("a number, 'auto' or 'auto_<initial value > 0>'", _auto_ent_coef,
                      "e.g. 'auto_0.1' to learn it from 0.1, or 0.01 to fix it"),
+    "top_quantiles_to_drop_per_net": Rule("an integer >= 0", _at_least(0),
+                                          "it is the number of target quantiles TQC drops per critic (sb3-contrib's "
+                                          "default: 2)"),
     "target_entropy": Rule("a number or 'auto'", _target_entropy, "'auto' is minus the action dimension"),
 }
 

@@ -9,8 +9,8 @@ and can be given. VecNormalize statistics live in a separate pickle file and are
 
 Supported ``MlpPolicy`` models (vector observations): PPO and A2C (Box, Discrete, MultiDiscrete
 and MultiBinary actions; gSDE included), SAC, TD3 and DDPG (Box actions; SAC without gSDE), and
-DQN (Discrete actions), and sb3-contrib's QR-DQN (Discrete actions). Off-policy models get their
-critics and target networks too.
+DQN (Discrete actions), and sb3-contrib's QR-DQN (Discrete actions) and TQC (Box actions, without
+gSDE). Off-policy models get their critics and target networks too.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> s
     if any(k.startswith("mlp_extractor.") for k in state):
         return "ppo" if "n_epochs" in data else "a2c"
     if "actor.latent_pi.0.weight" in state:
-        return "sac"
+        return "tqc" if "top_quantiles_to_drop_per_net" in data else "sac"
     if "actor.mu.0.weight" in state:
         one_critic = not any(k.startswith("critic.qf1.") for k in state)
         return "ddpg" if one_critic and data.get("policy_delay") == 1 else "td3"
@@ -59,7 +59,7 @@ def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> s
         return "qrdqn"
     raise CheckpointError(
         "this Stable-Baselines3 model is not an MlpPolicy of PPO, A2C, SAC, TD3, DDPG, DQN or sb3-contrib's QR-DQN "
-        "(unknown parameter "
+        "or TQC (unknown parameter "
         f"names {sorted(state)[:6]}...)"
     )
 
@@ -94,7 +94,7 @@ def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str | None = No
     build = _ON_POLICY if algo in ("ppo", "a2c") else _OFF_POLICY[algo]
     net_arch, hyper, mapped = build(data, state)
     activation = activation_fn or ("Tanh" if algo in ("ppo", "a2c") else "ReLU")
-    extra = net_arch if algo == "qrdqn" else {"net_arch": net_arch}
+    extra = net_arch if algo in ("qrdqn", "tqc") else {"net_arch": net_arch}
     policy_kwargs = {**extra, "activation_fn": activation}
     if algo in ("ppo", "a2c"):
         policy_kwargs["ortho_init"] = False
@@ -167,6 +167,19 @@ def _sac(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dic
     return {"pi": [w.shape[0] for w, _ in actor], "qf": qf}, hyper, mapped
 
 
+def _tqc(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    """SAC's actor and critics, each critic's output layer giving its quantiles (the same layout in
+    both libraries)."""
+    net_arch, hyper, mapped = _sac(data, state)
+    n_critics, _, n_quantiles = mapped["critic.out_weight"].shape
+    drop = data.get("top_quantiles_to_drop_per_net")
+    if isinstance(drop, bool) or not isinstance(drop, int):
+        raise CheckpointError(f"this TQC file's data holds no top_quantiles_to_drop_per_net (got {drop!r}); it was "
+                              "not written by sb3-contrib's TQC.save")
+    hyper["top_quantiles_to_drop_per_net"] = drop
+    return {"net_arch": net_arch, "n_quantiles": n_quantiles, "n_critics": n_critics}, hyper, mapped
+
+
 def _td3(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
     mapped: dict[str, torch.Tensor] = {}
     pi: list[int] = []
@@ -209,4 +222,4 @@ def _qrdqn(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, d
 
 
 _ON_POLICY = _on_policy
-_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn, "qrdqn": _qrdqn}
+_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn, "qrdqn": _qrdqn, "tqc": _tqc}

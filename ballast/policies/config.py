@@ -47,13 +47,15 @@ POLICY_KWARGS: dict[str, tuple[str, ...]] = {
     "td3": (*_COMMON, "n_critics", "share_features_extractor"),
     "dqn": _COMMON,
     "qrdqn": (*_COMMON, "n_quantiles"),
+    "tqc": (*_COMMON, "log_std_init", "full_std", "use_expln", "clip_mean", "n_critics", "n_quantiles",
+            "share_features_extractor"),
 }
 #: The policy kind of each algorithm (DDPG uses TD3's policy, as in SB3).
 POLICY_KIND = {"ppo": "actor_critic", "a2c": "actor_critic", "sac": "sac", "td3": "td3", "ddpg": "td3", "dqn": "dqn",
-               "qrdqn": "qrdqn"}
+               "qrdqn": "qrdqn", "tqc": "tqc"}
 #: The ``net_arch`` dict keys of each kind: actor and value function, actor and Q-functions, Q-network.
 NET_ARCH_KEYS = {"actor_critic": ("pi", "vf"), "sac": ("pi", "qf"), "td3": ("pi", "qf"), "dqn": ("qf",),
-                 "qrdqn": ("qf",)}
+                 "qrdqn": ("qf",), "tqc": ("pi", "qf")}
 
 # Fields that every saved configuration has: a dict holding them all is a saved config, not SB3 kwargs.
 _SAVED_FIELDS = {"net_arch", "activation_fn", "ortho_init", "log_std_init", "full_std", "share_features_extractor",
@@ -101,7 +103,7 @@ class PolicyConfig:
     # Off-policy policies (SAC, TD3, DDPG) only: Q-networks per critic ensemble, and SAC's gSDE mean clip.
     n_critics: int = 2
     clip_mean: float = 2.0
-    # QR-DQN only: quantiles of the return distribution per action.
+    # QR-DQN: quantiles of the return distribution per action; TQC: quantiles per critic.
     n_quantiles: int = 200
     optimizer_class: str | None = None
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
@@ -303,11 +305,11 @@ def default_net_arch(kind: str, nature_cnn: bool) -> dict[str, list[int]]:
 
     PPO and A2C: ``[64, 64]`` each for actor and value function, none after the NatureCNN; SAC:
     ``[256, 256]``; TD3 and DDPG: ``[400, 300]``, ``[256, 256]`` after the NatureCNN; DQN:
-    ``[64, 64]``, none after the NatureCNN, and so QR-DQN.
+    ``[64, 64]``, none after the NatureCNN, and so QR-DQN; TQC: ``[256, 256]``, as SAC.
     """
     sizes = {"actor_critic": [] if nature_cnn else [64, 64], "sac": [256, 256],
              "td3": [256, 256] if nature_cnn else [400, 300], "dqn": [] if nature_cnn else [64, 64],
-             "qrdqn": [] if nature_cnn else [64, 64]}[kind]
+             "qrdqn": [] if nature_cnn else [64, 64], "tqc": [256, 256]}[kind]
     return {key: list(sizes) for key in NET_ARCH_KEYS[kind]}
 
 

@@ -4,8 +4,9 @@
 
     SACPolicy: obs -> [encoder] -> [MLP] -> mean, log_std -> a = tanh(mean + std * eps)  (actor)
     TD3Policy: obs -> [encoder] -> [MLP] -> a = tanh(mu)                         (actor, actor_target)
-    both:      (obs, a) -> [encoder] -> concat -> n_critics MLPs in one StackedMLP -> Q_1..Q_n
+    all:       (obs, a) -> [encoder] -> concat -> n_critics MLPs in one StackedMLP -> Q_1..Q_n
                (critic, critic_target)
+    TQCPolicy: SACPolicy whose critics output n_quantiles quantiles each: Z_1..Z_n
 
 The actors act in [-1, 1]; ``ActionAdapter(action_space, squashed=True)`` maps those actions
 onto the Box bounds, once, for predict, rollouts, evaluation and export. The replay buffer and
@@ -128,22 +129,25 @@ class ContinuousCritic(OptimizerHandle, nn.Module):
     """``n_critics`` Q-networks ``Q_i(s, a)`` over one encoder, computed as one stacked MLP.
 
     ``forward`` returns a ``(n_critics, batch)`` tensor. With ``encoder=None`` it takes features
-    instead of observations (the encoder is the actor's, shared).
+    instead of observations (the encoder is the actor's, shared). With ``n_quantiles`` (TQC's
+    quantile critics) each network outputs that many quantiles ``Z_i(s, a)`` of the return
+    instead of one value, and ``forward`` returns ``(n_critics, batch, n_quantiles)``.
     """
 
     def __init__(self, encoder: nn.Module | None, features_dim: int, action_dim: int, sizes: list[int],
-                 activation: str, n_critics: int, ortho_init: bool = False) -> None:
+                 activation: str, n_critics: int, ortho_init: bool = False, n_quantiles: int | None = None) -> None:
         super().__init__()
         if n_critics < 1:
             raise ValueError(f"n_critics must be at least 1, got {n_critics}")
         self.encoder = encoder
         self.n_critics = n_critics
+        self.n_quantiles = n_quantiles
         self.mlp = StackedMLP(features_dim + action_dim, sizes, activation, copies=n_critics)
         _init_mlp(self.mlp, ortho_init)
-        hidden = self.mlp.output_dim
+        hidden, outputs = self.mlp.output_dim, n_quantiles or 1
         bound = 1.0 / math.sqrt(hidden)
-        self.out_weight = nn.Parameter(torch.empty(n_critics, hidden, 1).uniform_(-bound, bound))
-        self.out_bias = nn.Parameter(torch.empty(n_critics, 1, 1).uniform_(-bound, bound))
+        self.out_weight = nn.Parameter(torch.empty(n_critics, hidden, outputs).uniform_(-bound, bound))
+        self.out_bias = nn.Parameter(torch.empty(n_critics, 1, outputs).uniform_(-bound, bound))
 
     @property
     def features_extractor(self) -> nn.Module | None:
@@ -155,7 +159,8 @@ class ContinuousCritic(OptimizerHandle, nn.Module):
 
     def forward(self, obs: Obs, actions: torch.Tensor, *, detach_params: bool = False,
                 first_only: bool = False) -> torch.Tensor:
-        """Q-values of ``(obs, actions)``, shape ``(n_critics, batch)`` (``(1, batch)`` with ``first_only``).
+        """Q-values of ``(obs, actions)``, shape ``(n_critics, batch)`` (``(1, batch)`` with ``first_only``;
+        quantile critics: ``(n_critics, batch, n_quantiles)``).
 
         ``detach_params`` computes with the weights detached: gradients then reach the actions
         (for the actor loss) but no critic weight, which saves their computation.
@@ -178,6 +183,8 @@ class ContinuousCritic(OptimizerHandle, nn.Module):
         activation = self.mlp.activation
         for weight, bias in zip(weights[:-1], biases[:-1]):
             h = activation(torch.baddbmm(bias, h, weight))
+        if self.n_quantiles is not None:
+            return torch.baddbmm(biases[-1], h, weights[-1])
         return StackedOutput.apply(h, weights[-1], biases[-1])
 
 
@@ -367,16 +374,21 @@ class OffPolicyActorCritic(BasePolicy):
         shared = cfg.share_features_extractor
         critic_encoder = None if shared else _encoder(self.network_observation_space, self.policy_name, cfg)
         features_dim = actor.encoder.features_dim
+        quantiles = self.critic_quantiles()
         self.critic = ContinuousCritic(critic_encoder, features_dim, action_dim, qf_sizes, cfg.activation_fn,
-                                       cfg.n_critics, cfg.ortho_init)
+                                       cfg.n_critics, cfg.ortho_init, quantiles)
         # The target has an encoder of its own even when the online critic borrows the actor's (as in SB3).
         target_encoder = copy.deepcopy(actor.encoder if shared else critic_encoder)
         target = ContinuousCritic(target_encoder, features_dim, action_dim, qf_sizes, cfg.activation_fn,
-                                  cfg.n_critics)
+                                  cfg.n_critics, n_quantiles=quantiles)
         target.load_state_dict(self.critic.state_dict(), strict=False)
         self.critic_target = target.requires_grad_(False)
         link_to_policy(actor, self)
         link_to_policy(self.critic, self)
+
+    def critic_quantiles(self) -> int | None:
+        """The number of quantiles each critic outputs (None: one Q-value; TQC's policy: its ``n_quantiles``)."""
+        return None
 
     def optimized_networks(self) -> list[tuple[nn.Module, Any]]:
         """SB3's: one optimizer for the actor, one for the critic (not the actor's encoder it may share)."""
@@ -393,12 +405,11 @@ class OffPolicyActorCritic(BasePolicy):
 
     def q_values(self, obs: Obs, actions: torch.Tensor, *, target: bool = False, detach_params: bool = False,
                  first_only: bool = False) -> torch.Tensor:
-        """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations."""
+        """Q-values ``(n_critics, batch)`` of the critics (or their targets) for normalised observations
+        (quantile critics: ``(n_critics, batch, n_quantiles)``)."""
         critic = self.critic_target if target else self.critic
         return critic.q_from_features(self.critic_features(obs, target=target), actions,
                                       detach_params=detach_params, first_only=first_only)
-
-
 
     def forward(self, obs: Obs, deterministic: bool | None = None) -> torch.Tensor:
         """Actions in [-1, 1] for normalised observations."""
@@ -459,6 +470,32 @@ class SACPolicy(OffPolicyActorCritic):
 
 
 @register_policy
+class TQCPolicy(SACPolicy):
+    """sb3-contrib's ``TQCPolicy``: SAC's squashed Gaussian actor and ``n_critics`` quantile critics
+    (each ``(s, a) -> n_quantiles`` quantiles of the return, :class:`ContinuousCritic`) with their target."""
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space,
+                 lr_schedule: LrSchedule | None = None, net_arch: Any = None, activation_fn: Any = None,
+                 use_sde: bool = False, log_std_init: float | None = None, use_expln: bool | None = None,
+                 clip_mean: float | None = None, features_extractor_class: Any = None,
+                 features_extractor_kwargs: dict[str, Any] | None = None, normalize_images: bool | None = None,
+                 optimizer_class: Any = None, optimizer_kwargs: dict[str, Any] | None = None,
+                 n_quantiles: int | None = None, n_critics: int | None = None,
+                 share_features_extractor: bool | None = None, *,
+                 ortho_init: bool | None = None, full_std: bool | None = None, policy_name: str | None = None,
+                 config: PolicyConfig | None = None, normalize_observations: bool = False,
+                 residual: ResidualActions | None = None) -> None:
+        """sb3-contrib's arguments in its order (see :mod:`ballast.policies.sb3_arguments`), then Ballast's."""
+        policy_name = policy_name or self.default_policy_name
+        config = policy_config(config, given_arguments(locals(), "tqc"), "tqc", policy_name)
+        super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, policy_name=policy_name,
+                         config=config, normalize_observations=normalize_observations, residual=residual)
+
+    def critic_quantiles(self) -> int:
+        return self.config.n_quantiles
+
+
+@register_policy
 class TD3Policy(OffPolicyActorCritic):
     """Deterministic actor and its target, critic ensemble and its target; see the module docstring.
     It always acts deterministically (exploration is the algorithm's action noise)."""
@@ -499,6 +536,20 @@ class SACCnnPolicy(SACPolicy):
 @register_policy
 class SACMultiInputPolicy(SACPolicy):
     """SB3's ``sac.policies.MultiInputPolicy``: SAC's policy with an encoder per key of a Dict space."""
+
+    default_policy_name = "MultiInputPolicy"
+
+
+@register_policy
+class TQCCnnPolicy(TQCPolicy):
+    """sb3-contrib's ``tqc.policies.CnnPolicy``: TQC's policy with the NatureCNN encoder by default."""
+
+    default_policy_name = "CnnPolicy"
+
+
+@register_policy
+class TQCMultiInputPolicy(TQCPolicy):
+    """sb3-contrib's ``tqc.policies.MultiInputPolicy``: TQC's policy with an encoder per key of a Dict space."""
 
     default_policy_name = "MultiInputPolicy"
 

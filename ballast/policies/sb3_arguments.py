@@ -34,10 +34,12 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "td3": {"activation_fn": "ReLU", "ortho_init": False, "share_features_extractor": False, "n_critics": 2},
     "dqn": {"activation_fn": "ReLU", "ortho_init": False},
     "qrdqn": {"activation_fn": "ReLU", "ortho_init": False, "n_quantiles": 200},
+    "tqc": {"activation_fn": "ReLU", "ortho_init": False, "log_std_init": -3.0, "share_features_extractor": False,
+            "n_critics": 2, "n_quantiles": 25},
 }
 
 #: The algorithm whose policy keys (:data:`ballast.policies.config.POLICY_KWARGS`) each kind takes.
-KIND_ALGORITHM = {"actor_critic": "ppo", "sac": "sac", "td3": "td3", "dqn": "dqn", "qrdqn": "qrdqn"}
+KIND_ALGORITHM = {"actor_critic": "ppo", "sac": "sac", "td3": "td3", "dqn": "dqn", "qrdqn": "qrdqn", "tqc": "tqc"}
 
 
 def given_arguments(values: Mapping[str, Any], kind: str) -> dict[str, Any]:

@@ -90,3 +90,19 @@ def test_qrdqn_quantiles_match_sb3_contrib() -> None:
         state = read_torch_zip(zf.read("policy.pth"))
     assert torch.equal(model.policy.q_net_target.weights[0], state["quantile_net_target.quantile_net.0.weight"].t())
     assert reference.std(dim=1).mean() > 1e-3  # the quantiles of an action differ: a trained network
+
+
+def test_tqc_critics_and_settings_match_sb3_contrib() -> None:
+    expected = json.loads((FIXTURES / "tqc_pendulum.json").read_text())
+    model = import_sb3(FIXTURES / "tqc_pendulum.zip", expected["env_id"])
+    assert model.algorithm_name == "tqc"
+    assert (model.n_quantiles, model.policy.critic.n_critics, model.top_quantiles_to_drop_per_net) == (5, 3, 1)
+    obs = np.asarray(expected["observations"], dtype=np.float32)
+    scaled = torch.as_tensor(model.policy.scale_action(np.asarray(expected["actions"], dtype=np.float32)))
+    with torch.no_grad():
+        quantiles = model.policy.q_values(torch.as_tensor(obs), scaled)  # (n_critics, batch, n_quantiles)
+        target = model.policy.q_values(torch.as_tensor(obs), scaled, target=True)
+    reference = torch.tensor(expected["quantiles"]).permute(1, 0, 2)
+    torch.testing.assert_close(quantiles, reference, atol=1e-5, rtol=0)
+    assert not torch.equal(target, quantiles)  # the target critics are sb3-contrib's, which lag
+    assert reference.std(dim=2).mean() > 1e-3  # the quantiles of a critic differ: a trained network

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +10,11 @@ import torch
 
 import ballast
 from ballast import DQN, QRDQN, ConfigurationError, evaluate_policy
-from ballast.cli import main
 from ballast.extensions import AuxModule
 from ballast.optim import FlatAdam
 from ballast.policies.q_network import QuantileNetwork, numpy_greedy_actor
 from ballast.zoo import load_hyperparams
+from tests.integration.cli_runs import train_with_cli
 
 HYPERPARAMS = Path(__file__).resolve().parents[2] / "hyperparams"
 SMALL = dict(policy_kwargs=dict(net_arch=[32, 32], n_quantiles=8), learning_starts=50, batch_size=32,
@@ -149,14 +146,6 @@ def test_zoo_file_and_cli_train(tmp_path: Path) -> None:
     assert settings.kwargs["policy_kwargs"] == {"net_arch": [256, 256], "n_quantiles": 10}
     for env_id in ("MountainCar-v0", "Acrobot-v1", "LunarLander-v3"):
         assert load_hyperparams(HYPERPARAMS / "qrdqn.yml", env_id).algorithm == "qrdqn"
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        code = main(["train", "qrdqn", "CartPole-v1", "--steps", "1200", "--out", str(tmp_path), "--seed", "1",
-                     "--hyperparams", "qrdqn.yml", "--eval-episodes", "2", "--threads", "1", "--device", "cpu",
-                     "--verbose", "0"])
-    assert code == 0
-    run_dir = tmp_path / "qrdqn_CartPole-v1_s1"
-    config = json.loads((run_dir / "config.json").read_text())
+    config, loaded = train_with_cli("qrdqn", "CartPole-v1", 1200, tmp_path)
     assert config["algorithm"] == "qrdqn" and config["resolved"]["policy_config"]["n_quantiles"] == 10
-    loaded = ballast.load(run_dir / "model.zip")
     assert type(loaded) is QRDQN and loaded.num_timesteps >= 1200 and loaded.n_updates > 0

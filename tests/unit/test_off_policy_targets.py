@@ -6,6 +6,7 @@ import torch
 from gymnasium import spaces
 
 from ballast import DQN, TD3, losses, returns
+from ballast.errors import ConfigurationError
 from ballast.policies.continuous import StackedOutput
 
 GAMMA = 0.5
@@ -179,3 +180,36 @@ def test_polyak_targets_soft_and_hard_updates():
     targets.update(1.0)
     for new, source in zip(target.parameters(), online.parameters()):
         torch.testing.assert_close(new, source, rtol=0, atol=0)
+
+
+def test_truncated_quantile_target_by_hand():
+    # (n_critics, batch, n_quantiles); the pooled atoms of sample 0 sort to [0, 1, 2, 3, 5, 6], of sample 1 to
+    # [0, 1, 1, 2, 4, 9]
+    next_quantiles = torch.tensor([[[1.0, 5.0, 3.0], [0.0, 2.0, 4.0]],
+                                   [[2.0, 0.0, 6.0], [1.0, 1.0, 9.0]]])
+    rewards, discounts, log_prob = t(1.0, 2.0), t(0.5, 0.0), t(-1.0, 3.0)
+    # dropping 1 per critic keeps the 4 smallest; y = r + discount * (z - 0.5 * log_prob)
+    y = returns.truncated_quantile_target(rewards, discounts, next_quantiles, log_prob, 0.5, 1)
+    np.testing.assert_allclose(y.numpy(), [[1.25, 1.75, 2.25, 2.75], [2.0, 2.0, 2.0, 2.0]])
+    y_all = returns.truncated_quantile_target(rewards, discounts, next_quantiles, log_prob, 0.5, 0)
+    np.testing.assert_allclose(y_all[0].numpy(), [1.25, 1.75, 2.25, 2.75, 3.75, 4.25])
+    with pytest.raises(ConfigurationError, match="drops every one of the 3 quantiles"):
+        returns.truncated_quantile_target(rewards, discounts, next_quantiles, log_prob, 0.5, 3)
+
+
+def test_tqc_losses_by_hand():
+    # critic 0's quantiles [0, 1] and critic 1's [2, 2] (tau = [1/4, 3/4]) against the atoms [0.5, 3]:
+    # per critic sum_k mean_j rho = .90625 and .75 (see test_losses.py); the loss is their mean over critics
+    # and over the N = 2 quantiles: (.90625 + .75) / 2 / 2
+    quantiles = torch.tensor([[[0.0, 1.0]], [[2.0, 2.0]]])
+    targets = torch.tensor([[0.5, 3.0]])
+    assert losses.tqc_critic_loss(quantiles, targets).item() == pytest.approx(0.4140625)
+    # the same as the mean over all (critic, quantile, atom) pairs of |tau_k - 1{u < 0}| * Huber(u)
+    tau = torch.tensor([0.25, 0.75])
+    u = targets.view(1, 1, 1, 2) - quantiles.unsqueeze(3)
+    pairs = (tau.view(1, 1, 2, 1) - (u < 0).float()).abs() * torch.where(u.abs() <= 1, 0.5 * u**2, u.abs() - 0.5)
+    assert losses.tqc_critic_loss(quantiles, targets).item() == pytest.approx(pairs.mean().item())
+    # actor: the mean of every critic's quantiles, [3, 0], not SAC's minimum over critics
+    actor_quantiles = torch.tensor([[[1.0, 3.0], [0.0, 0.0]], [[2.0, 6.0], [4.0, -4.0]]])
+    # mean(.5 * [-1, 1] - [3, 0]) = mean([-3.5, .5])
+    assert losses.tqc_actor_loss(t(-1.0, 1.0), actor_quantiles, 0.5).item() == pytest.approx(-1.5)

@@ -315,7 +315,7 @@ Actor | different | ballast.policies.continuous.DeterministicActor | reached as 
 TD3Policy | translated | ballast.td3.policies.TD3Policy | as `SACPolicy`
 [stable_baselines3.dqn.policies]
 QNetwork | different | ballast.policies.q_network.QNetwork | reached as `model.policy.q_net`
-DQNPolicy | translated | ballast.dqn.policies.DQNPolicy | SB3's constructor arguments; `policy.optimizer` is the algorithm's; no `make_q_net` hook
+DQNPolicy | translated | ballast.dqn.policies.DQNPolicy | SB3's constructor arguments; `policy.optimizer` is the algorithm's; `make_q_net(ortho_init)` is its hook
 [sb3_contrib]
 MaskablePPO | same | ballast.contrib.MaskablePPO | `ballast.PPO` masks by itself whenever the env gives masks
 RecurrentPPO | missing | | no recurrent policies
@@ -491,7 +491,7 @@ actor_target | translated | | see TD3's `model.actor_target`
 [policy DQNPolicy: DQN]
 q_net | same | |
 q_net_target | same | |
-make_q_net | missing | |
+make_q_net | different | | `make_q_net(ortho_init)` builds the online and the target network (SB3's takes no argument); override it to change the Q-network
 """
 
 

@@ -112,7 +112,8 @@ class A2C(Algorithm):
         config = A2CConfig(
             learning_rate=as_schedule(learning_rate, "learning_rate"), n_steps=int(n_steps), gamma=float(gamma),
             gae_lambda=float(gae_lambda), ent_coef=float(ent_coef), vf_coef=float(vf_coef),
-            max_grad_norm=float(max_grad_norm), rms_prop_eps=float(rms_prop_eps), use_rms_prop=bool(use_rms_prop),
+            max_grad_norm=validation.number_or_none(max_grad_norm), rms_prop_eps=float(rms_prop_eps),
+            use_rms_prop=bool(use_rms_prop),
             use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq), normalize_advantage=bool(normalize_advantage),
         )
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,

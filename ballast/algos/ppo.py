@@ -138,7 +138,8 @@ class PPO(Algorithm):
             gae_lambda=float(gae_lambda), clip_range=as_schedule(clip_range, "clip_range"),
             clip_range_vf=None if clip_range_vf is None else as_schedule(clip_range_vf, "clip_range_vf"),
             normalize_advantage=bool(normalize_advantage), ent_coef=float(ent_coef), vf_coef=float(vf_coef),
-            max_grad_norm=float(max_grad_norm), use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq),
+            max_grad_norm=validation.number_or_none(max_grad_norm), use_sde=bool(use_sde),
+            sde_sample_freq=int(sde_sample_freq),
             target_kl=None if target_kl is None else float(target_kl),
         )
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,

@@ -125,12 +125,19 @@ def refusal(name: str, given: Any, rule: Rule) -> ConfigurationError:
     return ConfigurationError(f"{name}={given!r} cannot work: expected {rule.expected}; {rule.advice}")
 
 
+def number_or_none(value: Any) -> Any:
+    """``float(value)`` for a number, anything else as it is (for :func:`check_config` to judge)."""
+    return float(value) if _is_number(value) else value
+
+
 def check_config(config: Any) -> None:
     """Refuse each field of an algorithm's configuration dataclass that cannot work; warn where SB3 warns."""
-    names = {f.name for f in dataclasses.fields(config)}
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    names = set(fields)
     for name in sorted(names & RULES.keys()):
         value = getattr(config, name)
-        if not RULES[name].accepts(value):
+        # None passes a rule only where the field is declared optional (DQN's max_grad_norm: no clipping).
+        if not RULES[name].accepts(value) or (value is None and "None" not in str(fields[name].type)):
             given = _schedule_start(value) if callable(value) else value
             raise refusal(name, given, RULES[name])
     if getattr(config, "normalize_advantage", False) and "n_epochs" in names and config.batch_size < 2:

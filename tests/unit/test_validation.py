@@ -125,3 +125,14 @@ def test_what_sb3_accepts_is_built_without_a_warning(algo: str, kwargs: dict[str
         warnings.simplefilter("error", UserWarning)
         model = build(algo, **kwargs)
     assert check(model)
+
+
+@pytest.mark.parametrize("algo", [PPO, A2C])
+def test_on_policy_max_grad_norm_none_is_refused_clearly(algo):
+    """PPO and A2C always clip (SB3 fails in its first update with None): refused when built."""
+    with pytest.raises(ConfigurationError, match="max_grad_norm=None"):
+        algo("MlpPolicy", "CartPole-v1", max_grad_norm=None)
+
+
+def test_dqn_max_grad_norm_none_means_no_clipping():
+    assert DQN("MlpPolicy", "CartPole-v1", max_grad_norm=None).max_grad_norm is None

@@ -14,7 +14,7 @@ from ballast.callbacks import (
                                EvalCallback,
                                StopTrainingOnRewardThreshold,
 )
-from ballast.envs import make_vec_env
+from ballast.envs import make_atari_env, make_vec_env
 from ballast.errors import (
                                ActionMaskError,
                                BallastError,
@@ -32,7 +32,7 @@ from ballast.version import __version__
 
 __all__ = [
     "A2C", "DDPG", "DQN", "PPO", "QRDQN", "SAC", "TD3", "TQC", "load", "noise", "evaluate_policy", "import_sb3",
-    "make_vec_env",
+    "make_atari_env", "make_vec_env",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
     "ActionMaskError", "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError",
     "ObservationError", "SpaceMismatchError",

@@ -157,8 +157,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = train_config(args, settings, model)
     config["checkpoint_every"] = args.checkpoint_every
     write_json(run_dir / "config.json", config)
-    return train_in_run_dir(model, settings.env_id, settings.n_timesteps, run_dir, args,
-                            env_kwargs=settings.kwargs.get("env_kwargs"), checkpoint_every=args.checkpoint_every)
+    return train_in_run_dir(model, settings, settings.n_timesteps, run_dir, args,
+                            checkpoint_every=args.checkpoint_every)
 
 
 def resume_train(args: argparse.Namespace) -> int:
@@ -166,13 +166,21 @@ def resume_train(args: argparse.Namespace) -> int:
     run_dir = find_resumable_run(args)
     config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
     cls = get_algorithm(config["algorithm"])
-    model = cls.load(run_dir / "checkpoint.zip", env=config["env_id"], device=args.device)
+    settings = run_settings(config)
+    model = cls.load(run_dir / "checkpoint.zip", env=settings.make_env(seed=args.seed, stack=False), device=args.device)
     model.verbose = args.verbose
     print(f"resuming {run_dir} at {model.num_timesteps} of {config['n_timesteps']} steps")
     checkpoint_every = args.checkpoint_every or config.get("checkpoint_every")
-    return train_in_run_dir(model, config["env_id"], int(config["n_timesteps"]), run_dir, args,
-                            env_kwargs=(config.get("settings") or {}).get("env_kwargs"),
+    return train_in_run_dir(model, settings, int(config["n_timesteps"]), run_dir, args,
                             checkpoint_every=checkpoint_every, resume=True)
+
+
+def run_settings(config: dict[str, Any]) -> ZooSettings:
+    """The settings a run folder's config.json recorded: what to rebuild its env from."""
+    return ZooSettings(algorithm=config["algorithm"], env_id=config["env_id"], n_envs=int(config.get("n_envs") or 1),
+                       kwargs=dict(config.get("settings") or {}),
+                       env_wrappers=[(name, kwargs) for name, kwargs in config.get("env_wrappers") or []],
+                       frame_stack=config.get("frame_stack"))
 
 
 def find_resumable_run(args: argparse.Namespace) -> Path:
@@ -192,9 +200,8 @@ def find_resumable_run(args: argparse.Namespace) -> Path:
     return run_dir
 
 
-def train_in_run_dir(model: Algorithm, env_id: str, n_timesteps: int, run_dir: Path, args: argparse.Namespace,
-                     *, env_kwargs: dict[str, Any] | None, checkpoint_every: int | None,
-                     resume: bool = False) -> int:
+def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, run_dir: Path,
+                     args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool = False) -> int:
     """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files."""
     model.logger = Logger(run_dir, verbose=args.verbose)
     callbacks = [SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip")] if checkpoint_every else []
@@ -209,9 +216,10 @@ def train_in_run_dir(model: Algorithm, env_id: str, n_timesteps: int, run_dir: P
     for name in ("progress.csv", "checkpoint.zip"):
         if (run_dir / name).exists():
             files[name.split(".")[0]] = run_dir / name
-    print(f"trained {model.algorithm_name.upper()} on {env_id} for {model.num_timesteps} steps")
+    print(f"trained {model.algorithm_name.upper()} on {settings.env_id} for {model.num_timesteps} steps")
     if args.eval_episodes > 0:
-        result = evaluate(model, env_id, args.eval_episodes, args.seed, deterministic=True, env_kwargs=env_kwargs)
+        result = evaluate(model, settings.env_id, args.eval_episodes, args.seed, deterministic=True,
+                          env_kwargs=settings.kwargs.get("env_kwargs"), settings=settings)
         files["eval"] = write_json(run_dir / "eval.json", {**result, "num_timesteps": model.num_timesteps})
         print(format_result(result))
     print(f"run folder: {run_dir}")
@@ -268,6 +276,8 @@ def train_config(args: argparse.Namespace, settings: ZooSettings, model: Algorit
         "hyperparams_file": None if args.hyperparams is None else str(args.hyperparams),
         "hyperparams_entry": settings.source,
         "settings": settings.kwargs,
+        "env_wrappers": [[name, kwargs] for name, kwargs in settings.env_wrappers],
+        "frame_stack": settings.frame_stack,
         "resolved": {
             "hyperparameters": resolved_hyperparameters(model),
             "policy": model.policy_name,
@@ -300,8 +310,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if not env_id:
         raise ConfigurationError(f"{model_path} does not record the env it was trained on; pass --env ENV_ID")
     env_kwargs = model.env_kwargs if env_id == model.env_id else None
+    config_path = model_path.parent / "config.json"
+    settings = None
+    if env_id == model.env_id and config_path.is_file():
+        settings = run_settings(json.loads(config_path.read_text(encoding="utf-8")))
     result = evaluate(model, env_id, args.episodes, args.seed, deterministic=not args.stochastic,
-                      env_kwargs=env_kwargs)
+                      env_kwargs=env_kwargs, settings=settings)
     print(f"model: {model_path} ({model.algorithm_name.upper()}, {model.num_timesteps} training steps)")
     print(format_result(result))
     print("episode returns: " + " ".join(f"{r:.2f}" for r in result["episode_rewards"]))
@@ -339,9 +353,13 @@ def resolve_model_path(path: Path) -> Path:
 
 # --- shared ----------------------------------------------------------------------------------
 def evaluate(model: Algorithm, env_id: str, episodes: int, seed: int | None, *, deterministic: bool,
-             env_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run :func:`ballast.evaluate_policy` and return its result as JSON data."""
+             env_kwargs: dict[str, Any] | None = None, settings: ZooSettings | None = None) -> dict[str, Any]:
+    """Run :func:`ballast.evaluate_policy` and return its result as JSON data. With the run's
+    ``settings``, the env is built as for training (its ``env_wrapper``s, with a ``Monitor`` inside
+    them that scores whole episodes); the model re-applies the frame stacking it recorded."""
     env: EnvLike = make_vector_env(env_id, 1, env_kwargs=env_kwargs) if env_kwargs else env_id
+    if settings is not None and settings.env_wrappers:
+        env = settings.make_env(n_envs=1, seed=seed, stack=False)
     returns, lengths = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
                                        seed=seed, return_episode_rewards=True)
     return {

@@ -10,10 +10,14 @@ A zoo file maps env ids to settings, e.g. ``hyperparams/ppo.yml``::
       policy_kwargs: "dict(net_arch=dict(pi=[64], vf=[64]), activation_fn=nn.ReLU)"
 
 Every key is checked against the algorithm's keyword-only constructor arguments, so a typo or a
-zoo feature Ballast does not have (``env_wrapper``, ``frame_stack``, ``callback``, ...) is an
-error naming the key, not a silently different run. ``policy_kwargs`` and ``normalize`` are Python
-expressions in the zoo; they are parsed with :mod:`ast` into plain data and never evaluated, so a
-hyperparameter file cannot run code.
+zoo feature Ballast does not have (``vec_env_wrapper``, ``callback``, ...) is an error naming the
+key, not a silently different run. ``env_wrapper`` names wrappers from an allow-list
+(:data:`ENV_WRAPPERS`: the Atari preprocessing), never an arbitrary import path; ``frame_stack``
+stacks frames in the model's observation path (``VecFrameStack``, recorded in the model). Env ids of
+ale-py's Atari games without an entry of their own use the file's ``atari`` entry, as in the zoo.
+
+``policy_kwargs`` and ``normalize`` are Python expressions in the zoo; they are parsed with :mod:`ast`
+into plain data and never evaluated, so a hyperparameter file cannot run code.
 
     settings = load_hyperparams("hyperparams/ppo.yml", "CartPole-v1")
     model = settings.create_model(seed=0)
@@ -25,7 +29,7 @@ from __future__ import annotations
 import ast
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,22 +39,30 @@ import numpy as np
 import yaml
 
 from ballast.algos.base import ALGORITHMS, Algorithm
-from ballast.envs.make import EnvLike
+from ballast.envs.atari_wrappers import AtariWrapper
+from ballast.envs.frame_stack import VecFrameStack
+from ballast.envs.make import EnvLike, ensure_registered
+from ballast.envs.sb3_env_util import make_vec_env
 from ballast.errors import ConfigurationError
 
 #: Constructor arguments that describe the run rather than the method: the caller sets them.
 RUN_OPTIONS = frozenset({"seed", "device", "verbose", "tensorboard_log", "observation_space", "action_space"})
 
 #: Zoo keys handled here rather than passed to the constructor unchanged.
-ZOO_KEYS = frozenset({"n_timesteps", "policy", "normalize", "noise_type", "noise_std"})
+ZOO_KEYS = frozenset({"n_timesteps", "policy", "normalize", "noise_type", "noise_std", "env_wrapper", "frame_stack"})
+
+#: The env wrappers a zoo entry's ``env_wrapper`` may name (SB3's import paths and Ballast's own).
+ENV_WRAPPERS: dict[str, type[gym.Wrapper]] = {
+    "stable_baselines3.common.atari_wrappers.AtariWrapper": AtariWrapper,
+    "ballast.common.atari_wrappers.AtariWrapper": AtariWrapper,
+    "ballast.envs.atari_wrappers.AtariWrapper": AtariWrapper,
+}
 _NOISE_TYPES = {"normal": "NormalActionNoise", "ornstein-uhlenbeck": "OrnsteinUhlenbeckActionNoise"}
 
 #: Zoo features Ballast does not reproduce, with what to do instead.
 _UNSUPPORTED_ZOO_KEYS = {
-    "env_wrapper": "wrap the env in Python and pass the wrapped env to the algorithm",
     "vec_env_wrapper": "wrap the vector env in Python and pass it to the algorithm",
     "eval_env_wrapper": "wrap the evaluation env in Python",
-    "frame_stack": "stack frames with a Gymnasium wrapper (gymnasium.wrappers.FrameStackObservation)",
     "callback": "pass callbacks to model.learn(callback=...) in Python",
     "normalize_kwargs": "use normalize: true, false or \"{'norm_obs': ..., 'norm_reward': ...}\"",
 }
@@ -99,11 +111,27 @@ class ZooSettings:
     noise: dict[str, Any] | None = None
     kwargs: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    #: The zoo's ``env_wrapper``: ``(name, keyword arguments)`` pairs, innermost first.
+    env_wrappers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: The zoo's ``frame_stack``: frames stacked in the model's observation path (None: no stacking).
+    frame_stack: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm, "env_id": self.env_id, "policy": self.policy,
                 "n_envs": self.n_envs, "n_timesteps": self.n_timesteps, "kwargs": self.kwargs, "noise": self.noise,
-                "source": self.source}
+                "source": self.source, "env_wrappers": [[name, kw] for name, kw in self.env_wrappers],
+                "frame_stack": self.frame_stack}
+
+    def make_env(self, n_envs: int | None = None, seed: int | None = None, *, stack: bool = True) -> EnvLike:
+        """The env these settings train on: the env id itself, or, with ``env_wrapper``/``frame_stack``,
+        SB3's ``make_vec_env`` of ``n_envs`` monitored, wrapped copies (then ``VecFrameStack`` when
+        ``stack``; a trained model re-applies the stacking it recorded, so evaluation passes False)."""
+        if not self.env_wrappers and not (stack and self.frame_stack):
+            return self.env_id
+        venv = make_vec_env(self.env_id, n_envs=self.n_envs if n_envs is None else n_envs, seed=seed,
+                            env_kwargs=self.kwargs.get("env_kwargs"),
+                            wrapper_class=chained_wrappers(self.env_wrappers) if self.env_wrappers else None)
+        return VecFrameStack(venv, self.frame_stack) if stack and self.frame_stack else venv
 
     def create_model(self, env: EnvLike | None = None, *, seed: int | None = None, device: str = "auto",
                      verbose: int = 0) -> Algorithm:
@@ -112,9 +140,10 @@ class ZooSettings:
         kwargs = dict(self.kwargs)
         if self.noise is not None:
             kwargs["action_noise"] = self._action_noise(env)
+        if env is None:
+            env = self.make_env(seed=seed)
         try:
-            return cls(self.policy, self.env_id if env is None else env, n_envs=self.n_envs, seed=seed,
-                       device=device, verbose=verbose, **kwargs)
+            return cls(self.policy, env, n_envs=self.n_envs, seed=seed, device=device, verbose=verbose, **kwargs)
         except ConfigurationError as err:
             if self.source is None:
                 raise
@@ -185,7 +214,8 @@ def load_hyperparams(path: str | Path, env_id: str,
         raise ConfigurationError(
             f"{path} must map env ids to settings, but its top level is {type(data).__name__}"
         )
-    key = env_id if env_id in data else "default" if "default" in data else None
+    key = env_id if env_id in data else "atari" if "atari" in data and is_atari(env_id) else \
+        "default" if "default" in data else None
     if key is None:
         ids = ", ".join(str(k) for k in data) or "none"
         raise ConfigurationError(
@@ -228,10 +258,52 @@ def parse_hyperparams(entry: Mapping[str, Any] | None, env_id: str, algorithm: s
             kwargs[key] = _policy_kwargs(value, where)
         elif key in ("noise_type", "noise_std"):
             settings.noise = _noise(entry, where)
+        elif key == "env_wrapper":
+            settings.env_wrappers = parse_env_wrappers(value, where)
+        elif key == "frame_stack":
+            settings.frame_stack = _positive_int(value, key, where)
         else:
             kwargs[key] = _coerce(value, params[key], where)
     settings.kwargs = kwargs
     return settings
+
+
+def is_atari(env_id: str) -> bool:
+    """True for the Atari games of ale-py (registered on first use when ale-py is installed)."""
+    ensure_registered(env_id)
+    spec = gym.registry.get(env_id)
+    return spec is not None and "ale_py" in str(spec.entry_point)
+
+
+def parse_env_wrappers(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
+    """The zoo's ``env_wrapper``: a name, or a list of names and ``{name: {keyword: value}}`` mappings,
+    each name one of :data:`ENV_WRAPPERS`."""
+    items = value if isinstance(value, list) else [value]
+    wrappers = []
+    for item in items:
+        if isinstance(item, Mapping) and len(item) == 1:
+            ((name, kwargs),) = item.items()
+            kwargs = {} if kwargs is None else kwargs
+        else:
+            name, kwargs = item, {}
+        if not isinstance(name, str) or not isinstance(kwargs, Mapping):
+            raise ConfigurationError(f"{where}: env_wrapper entries are names or {{name: {{keyword: value}}}}, "
+                                     f"got {item!r}")
+        if name not in ENV_WRAPPERS:
+            raise ConfigurationError(f"{where}: the env wrapper {name!r} is not one Ballast provides; known: "
+                                     f"{', '.join(ENV_WRAPPERS)}. Wrap the env in Python and pass it to the algorithm")
+        wrappers.append((name, {str(k): _plain(v, where) for k, v in kwargs.items()}))
+    return wrappers
+
+
+def chained_wrappers(wrappers: list[tuple[str, dict[str, Any]]]) -> Callable[[gym.Env], gym.Env]:
+    """One function applying ``wrappers`` (names of :data:`ENV_WRAPPERS` with their keywords) innermost first."""
+    def wrap(env: gym.Env) -> gym.Env:
+        for name, kwargs in wrappers:
+            env = ENV_WRAPPERS[name](env, **kwargs)
+        return env
+
+    return wrap
 
 
 def _noise(entry: Mapping[str, Any], where: str) -> dict[str, Any]:

@@ -64,7 +64,7 @@ ProgressBarCallback | same | ballast.common.callbacks.ProgressBarCallback |
 unwrap_wrapper | same | ballast.common.env_util.unwrap_wrapper |
 is_wrapped | same | ballast.common.env_util.is_wrapped |
 make_vec_env | same | ballast.common.env_util.make_vec_env | returns a `DummyVecEnv` of `Monitor`-wrapped copies; `vec_env_cls` also takes Gymnasium's vector envs
-make_atari_env | missing | | no Atari wrappers
+make_atari_env | same | ballast.common.env_util.make_atari_env | ALE ids register on first use
 [stable_baselines3.common.evaluation]
 evaluate_policy | same | ballast.common.evaluation.evaluate_policy | keyword-only extras `seed`, `use_masking`; also takes an env id
 [stable_baselines3.common.vec_env]
@@ -245,14 +245,14 @@ TrainFrequencyUnit | missing | | `train_freq=(n, "episode")` is accepted
 TrainFreq | missing | |
 PolicyPredictor | missing | |
 [stable_baselines3.common.atari_wrappers]
-StickyActionEnv | missing | | no Atari wrappers
-NoopResetEnv | missing | |
-FireResetEnv | missing | |
-EpisodicLifeEnv | missing | |
-MaxAndSkipEnv | missing | |
-ClipRewardEnv | missing | |
-WarpFrame | missing | |
-AtariWrapper | missing | |
+StickyActionEnv | same | ballast.common.atari_wrappers.StickyActionEnv |
+NoopResetEnv | same | ballast.common.atari_wrappers.NoopResetEnv |
+FireResetEnv | same | ballast.common.atari_wrappers.FireResetEnv |
+EpisodicLifeEnv | same | ballast.common.atari_wrappers.EpisodicLifeEnv |
+MaxAndSkipEnv | same | ballast.common.atari_wrappers.MaxAndSkipEnv |
+ClipRewardEnv | same | ballast.common.atari_wrappers.ClipRewardEnv |
+WarpFrame | same | ballast.common.atari_wrappers.WarpFrame |
+AtariWrapper | same | ballast.common.atari_wrappers.AtariWrapper | warns when the env skips frames itself (`ALE/*-v5`)
 [stable_baselines3.her]
 GoalSelectionStrategy | missing | | no HER
 HerReplayBuffer | missing | | no HER

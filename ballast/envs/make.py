@@ -20,6 +20,7 @@ Models do not call this directly: :func:`ballast.envs.adopt.adopt_env` does, and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -34,6 +35,23 @@ BATCHED_FROM = 8
 #: The autoreset of the vector envs built here (see the module docstring).
 SAME_STEP = AutoresetMode.SAME_STEP
 Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
+
+
+#: Env ids that ale-py registers when imported (Gymnasium 1.x loads no plugins by itself).
+_ALE_ID = re.compile(r"^(ALE/.+|[A-Za-z]+(-ram)?(NoFrameskip|Deterministic)?-v[04])$")
+
+
+def ensure_registered(env_id: str) -> None:
+    """Register the ALE envs when ``env_id`` is one of theirs and not registered yet (importing ale-py
+    does it); an ``ALE/`` id without ale-py installed is an error saying what to install."""
+    if env_id in gym.registry or not _ALE_ID.match(env_id):
+        return
+    try:
+        import ale_py  # noqa: F401  (its import registers the ALE envs)
+    except ImportError:
+        if env_id.startswith("ALE/"):
+            raise ConfigurationError(f"{env_id!r} is an Atari env of ale-py, which is not installed: "
+                                     'pip install "ballast-rl[atari]"') from None
 
 
 def autoreset_mode(env: VectorEnv) -> AutoresetMode:
@@ -81,6 +99,7 @@ def make_vector_env(
             raise ConfigurationError("env_kwargs cannot be applied to an already built vector env")
         vec = env
     elif isinstance(env, str):
+        ensure_registered(env)
         mode = vectorization
         if mode == "auto":
             spec = gym.spec(env)

@@ -9,6 +9,8 @@ from typing import Any
 import gymnasium as gym
 from gymnasium.vector import AsyncVectorEnv, SyncVectorEnv
 
+from ballast.envs.atari_wrappers import AtariWrapper
+from ballast.envs.make import ensure_registered
 from ballast.envs.monitor import Monitor
 from ballast.envs.sb3_vec_env import DummyVecEnv, GymnasiumVecEnv, VecEnv
 
@@ -48,6 +50,7 @@ def make_vec_env(
     def make_env(rank: int) -> Callable[[], gym.Env]:
         def _init() -> gym.Env:
             if isinstance(env_id, str):
+                ensure_registered(env_id)
                 try:
                     env = gym.make(env_id, **{"render_mode": "rgb_array", **env_kwargs})
                 except TypeError:
@@ -74,3 +77,27 @@ def make_vec_env(
         vec_env = vec_env_cls(env_fns, **vec_env_kwargs)
     vec_env.seed(seed)
     return vec_env
+
+
+def make_atari_env(
+    env_id: str | Callable[..., gym.Env],
+    n_envs: int = 1,
+    seed: int | None = None,
+    start_index: int = 0,
+    monitor_dir: str | None = None,
+    wrapper_kwargs: dict[str, Any] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    vec_env_cls: type | None = None,
+    vec_env_kwargs: dict[str, Any] | None = None,
+    monitor_kwargs: dict[str, Any] | None = None,
+) -> VecEnv:
+    """SB3's ``make_atari_env``: :func:`make_vec_env` with :class:`~ballast.envs.atari_wrappers.AtariWrapper`
+    (``wrapper_kwargs`` go to it) around each monitored copy.
+
+    The ``Monitor`` sits inside the Atari preprocessing, so the episode returns it reports (and that
+    :func:`ballast.evaluate_policy` uses) are whole games with unclipped scores. Stack frames with
+    ``VecFrameStack(env, 4)``: the model records it and re-applies it when it builds envs itself.
+    """
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, start_index=start_index, monitor_dir=monitor_dir,
+                        wrapper_class=AtariWrapper, env_kwargs=env_kwargs, vec_env_cls=vec_env_cls,
+                        vec_env_kwargs=vec_env_kwargs, monitor_kwargs=monitor_kwargs, wrapper_kwargs=wrapper_kwargs)

@@ -62,6 +62,26 @@ def _parity(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+def compact_space(space: Any) -> Any:
+    """A space's JSON form with each bound array that holds one value written as that value (an 84 x 84
+    x 4 image space has one low and one high, not 28,224 of each); ``metadata.json`` keeps the full form."""
+    if isinstance(space, dict):
+        return {key: _uniform(value) if key in ("low", "high") else compact_space(value)
+                for key, value in space.items()}
+    if isinstance(space, list):
+        return [compact_space(item) for item in space]
+    return space
+
+
+def _uniform(bound: Any) -> Any:
+    values = set(_flatten(bound))
+    return values.pop() if len(values) == 1 else bound
+
+
+def _flatten(value: Any) -> list[Any]:
+    return [x for item in value for x in _flatten(item)] if isinstance(value, list) else [value]
+
+
 def render_readme(meta: dict[str, Any], function_name: str) -> str:
     """The README text for an export described by ``meta`` (the content of ``metadata.json``)."""
     fmt = meta["format"]
@@ -70,8 +90,8 @@ def render_readme(meta: dict[str, Any], function_name: str) -> str:
              "Maps a batch of raw environment observations to the actions that "
              "`model.predict(obs, deterministic=True)` returns. Nothing here needs Ballast. "
              "`metadata.json` describes the spaces, inputs, outputs and the parity check in full.", "",
-             f"Observation space: `{json.dumps(meta['observation_space'])}`", "",
-             f"Action space: `{json.dumps(meta['action_space'])}`", ""]
+             f"Observation space: `{json.dumps(compact_space(meta['observation_space']))}`", "",
+             f"Action space: `{json.dumps(compact_space(meta['action_space']))}`", ""]
     if fmt == "matlab":
         names = meta["matlab"]["input_arguments"]
         for spec, name in zip(meta["inputs"], names):

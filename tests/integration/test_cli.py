@@ -132,10 +132,10 @@ def test_train_needs_a_step_budget(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_bad_hyperparameter_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "ppo.yml"
-    path.write_text("CartPole-v1:\n  frame_stack: 4\n")
+    path.write_text("CartPole-v1:\n  callback: 4\n")
     err = _run_error(["train", "ppo", "CartPole-v1", "--hyperparams", str(path), "--steps", "10",
                       "--out", str(tmp_path / "runs")], capsys)
-    assert "frame_stack" in err and "CartPole-v1" in err
+    assert "callback" in err and "CartPole-v1" in err
     err = _run_error(["train", "ppo", "CartPole-v1", "--hyperparams", str(tmp_path / "missing.yml")], capsys)
     assert "missing.yml does not exist" in err
 

@@ -223,7 +223,7 @@ def test_linear_schedules(tmp_path: Path) -> None:
 
 
 # --- keys and entries ------------------------------------------------------------------------
-@pytest.mark.parametrize("key", ["env_wrapper", "frame_stack", "callback", "vec_env_wrapper",
+@pytest.mark.parametrize("key", ["callback", "vec_env_wrapper",
                                  "normalize_kwargs", "learning_rat"])
 def test_unsupported_keys_are_named_with_the_env_and_the_supported_keys(tmp_path: Path, key: str) -> None:
     path = write_yaml(tmp_path, f"""\
@@ -255,16 +255,20 @@ def test_a2c_keys_come_from_its_constructor(tmp_path: Path) -> None:
     assert load_hyperparams(path, "CartPole-v1", "a2c").kwargs == {"use_rms_prop": False}
 
 
-def test_atari_entry_of_the_zoo_names_env_wrapper(tmp_path: Path) -> None:
-    path = write_yaml(tmp_path, """\
+def test_atari_entry_of_the_zoo_names_its_wrapper_from_an_allow_list(tmp_path: Path) -> None:
+    entry = """\
         atari:
           env_wrapper:
-            - stable_baselines3.common.atari_wrappers.AtariWrapper
+            - {wrapper}
           frame_stack: 4
           policy: 'CnnPolicy'
-        """)
-    with pytest.raises(ConfigurationError, match="env_wrapper"):
-        load_hyperparams(path, "atari")
+        """
+    settings = load_hyperparams(write_yaml(tmp_path, entry.format(wrapper="stable_baselines3.common.atari_wrappers."
+                                                                          "AtariWrapper")), "atari")
+    assert settings.env_wrappers == [("stable_baselines3.common.atari_wrappers.AtariWrapper", {})]
+    assert settings.frame_stack == 4 and settings.to_json()["frame_stack"] == 4
+    with pytest.raises(ConfigurationError, match="'rl_zoo3.wrappers.FrameSkip' is not one Ballast provides"):
+        load_hyperparams(write_yaml(tmp_path, entry.format(wrapper="rl_zoo3.wrappers.FrameSkip")), "atari")
 
 
 def test_missing_env_id_lists_the_ids_in_the_file(tmp_path: Path) -> None:
@@ -339,7 +343,7 @@ def test_every_bundled_entry_parses_and_is_json(algorithm: str) -> None:
     path = HYPERPARAMS / f"{algorithm}.yml"
     for env_id in yaml.safe_load(path.read_text()):
         settings = load_hyperparams(path, env_id)
-        assert settings.n_timesteps and settings.policy == "MlpPolicy"
+        assert settings.n_timesteps and settings.policy == ("CnnPolicy" if env_id == "atari" else "MlpPolicy")
         json.dumps(settings.to_json())
 
 

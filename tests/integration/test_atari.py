@@ -32,8 +32,8 @@ def test_atari_games_use_the_files_atari_entry(algo: str) -> None:
 
 
 def test_env_wrapper_entries_are_an_allow_list_with_keywords() -> None:
-    entry = {"env_wrapper": [{"stable_baselines3.common.atari_wrappers.AtariWrapper": {"terminal_on_life_loss": False}}],
-             "frame_stack": 2, "policy": "CnnPolicy"}
+    wrapper = {"stable_baselines3.common.atari_wrappers.AtariWrapper": {"terminal_on_life_loss": False}}
+    entry = {"env_wrapper": [wrapper], "frame_stack": 2, "policy": "CnnPolicy"}
     settings = parse_hyperparams(entry, "BreakoutNoFrameskip-v4", "ppo")
     assert settings.env_wrappers == [("stable_baselines3.common.atari_wrappers.AtariWrapper",
                                       {"terminal_on_life_loss": False})]

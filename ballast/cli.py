@@ -32,9 +32,11 @@ from ballast.envs.make import EnvLike, make_vector_env
 from ballast.errors import BallastError, ConfigurationError
 from ballast.evaluation import evaluate_policy
 from ballast.logger import Logger
+from ballast.plotting import find_runs, plot_runs
+from ballast.recording import record_video
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.version import __version__
-from ballast.zoo import ZooSettings, default_settings, get_algorithm, load_hyperparams
+from ballast.zoo import ZooSettings, chained_wrappers, default_settings, get_algorithm, load_hyperparams
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -62,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_parser(sub)
     _add_eval_parser(sub)
     _add_export_parser(sub)
+    _add_plot_parser(sub)
+    _add_record_parser(sub)
     return parser
 
 
@@ -122,6 +126,38 @@ def _add_export_parser(sub: Any) -> None:
                    help="skip the parity check against the model (the metadata then says it was not checked)")
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(handler=cmd_export)
+
+
+def _add_plot_parser(sub: Any) -> None:
+    p = sub.add_parser("plot", help="plot learning curves of run folders",
+                       description="Learning curves of the run folders at or under the given paths: one panel per "
+                                   "env, one colour per algorithm, the mean over seeds with a 95 %% bootstrap "
+                                   "confidence band.")
+    p.add_argument("paths", metavar="RUN_OR_FOLDER", type=Path, nargs="+", help="run folders or folders holding them")
+    p.add_argument("--out", type=Path, required=True, help="the figure to write: .png, .svg or .pdf")
+    p.add_argument("--x", choices=("steps", "time"), default="steps", help="x axis: env steps or seconds")
+    p.add_argument("--smooth", type=_positive_int, default=1, help="trailing moving average over W logged points")
+    p.add_argument("--metric", default="rollout/ep_rew_mean",
+                   help="progress.csv column to plot (default: rollout/ep_rew_mean)")
+    p.set_defaults(handler=cmd_plot)
+
+
+def _add_record_parser(sub: Any) -> None:
+    p = sub.add_parser("record", help="record a video of a saved model",
+                       description="Run a saved model on its env, rendered, and write the frames to an MP4 or GIF.")
+    p.add_argument("path", metavar="RUN_OR_MODEL", type=Path, help="a run folder (uses its model.zip) or a model file")
+    p.add_argument("--out", type=Path, required=True, help="the video to write: .mp4 or .gif")
+    p.add_argument("--episodes", type=_positive_int, default=1, help="episodes to record (default: 1)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--deterministic", dest="stochastic", action="store_false",
+                      help="deterministic actions (the default)")
+    mode.add_argument("--stochastic", action="store_true", help="sample actions")
+    p.add_argument("--seed", type=int, default=0, help="seed of the env (default: 0)")
+    p.add_argument("--fps", type=float, help="frames per second (default: the env's render_fps, else 30)")
+    p.add_argument("--env", metavar="ENV_ID", help="env id (default: the one the model was trained on)")
+    p.add_argument("--device", default="auto", help="torch device (default: auto)")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.set_defaults(handler=cmd_record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -306,19 +342,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """``ballast eval``: load a model, run it, print the returns."""
     model_path = resolve_model_path(args.path)
     model = load_model(model_path, device=args.device)
-    env_id = args.env or model.env_id
-    if not env_id:
-        raise ConfigurationError(f"{model_path} does not record the env it was trained on; pass --env ENV_ID")
-    env_kwargs = model.env_kwargs if env_id == model.env_id else None
-    config_path = model_path.parent / "config.json"
-    settings = None
-    if env_id == model.env_id and config_path.is_file():
-        settings = run_settings(json.loads(config_path.read_text(encoding="utf-8")))
+    env_id, env_kwargs, settings = eval_env_of(model, model_path, args.env)
     result = evaluate(model, env_id, args.episodes, args.seed, deterministic=not args.stochastic,
                       env_kwargs=env_kwargs, settings=settings)
     print(f"model: {model_path} ({model.algorithm_name.upper()}, {model.num_timesteps} training steps)")
     print(format_result(result))
     print("episode returns: " + " ".join(f"{r:.2f}" for r in result["episode_rewards"]))
+    return EXIT_OK
+
+
+# --- plot and record -------------------------------------------------------------------------
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``ballast plot``: learning curves of run folders into one figure."""
+    out = plot_runs(args.paths, args.out, x=args.x, smooth=args.smooth, metric=args.metric)
+    print(f"plotted {len(find_runs(args.paths))} runs into {out}")
+    return EXIT_OK
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    """``ballast record``: a video of a saved model acting on the env it was trained on."""
+    model_path = resolve_model_path(args.path)
+    model = load_model(model_path, device=args.device)
+    env_id, env_kwargs, settings = eval_env_of(model, model_path, args.env)
+    wrapper = chained_wrappers(settings.env_wrappers) if settings is not None and settings.env_wrappers else None
+    out, returns = record_video(model, env_id, args.out, episodes=args.episodes, deterministic=not args.stochastic,
+                                seed=args.seed, fps=args.fps, env_kwargs=env_kwargs, wrapper=wrapper)
+    print(f"recorded {len(returns)} episodes of {model_path} on {env_id} into {out}")
+    print("episode returns: " + " ".join(f"{r:.2f}" for r in returns))
     return EXIT_OK
 
 
@@ -334,6 +384,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     for path in sorted(Path(out).iterdir()):
         print(f"  {path}")
     return EXIT_OK
+
+
+def eval_env_of(model: Algorithm, model_path: Path, env_id: str | None
+                ) -> tuple[str, dict[str, Any] | None, ZooSettings | None]:
+    """The env to run a saved model on: ``env_id`` or the model's own, with the model's ``env_kwargs`` and,
+    in a run folder, the run's settings (its env wrappers) when the env is the one it was trained on."""
+    env_id = env_id or model.env_id
+    if not env_id:
+        raise ConfigurationError(f"{model_path} does not record the env it was trained on; pass --env ENV_ID")
+    if env_id != model.env_id:
+        return env_id, None, None
+    config_path = model_path.parent / "config.json"
+    settings = run_settings(json.loads(config_path.read_text(encoding="utf-8"))) if config_path.is_file() else None
+    return env_id, model.env_kwargs, settings
 
 
 def resolve_model_path(path: Path) -> Path:

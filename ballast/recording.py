@@ -1,0 +1,116 @@
+"""Videos of a model acting (``ballast record``).
+
+:func:`record_video` runs :func:`ballast.evaluate_policy` on one copy of the env made with
+``render_mode="rgb_array"`` and keeps the frame Gymnasium renders after every reset and step
+(:class:`FrameRecorder`, the outermost wrapper, so the frame is the game's own picture, not the
+preprocessed observation). Evaluation does what it always does: the model's normalisation, frame
+stacking and action scaling apply, and the episodes and returns are those ``ballast eval`` reports.
+Frames go to an MP4 (imageio with its ffmpeg plugin) or a GIF (Pillow), written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from ballast.envs.sb3_env_util import make_vec_env
+from ballast.errors import ConfigurationError
+from ballast.evaluation import evaluate_policy
+
+FORMATS = (".mp4", ".gif")
+VIDEO_EXTRA = 'pip install "ballast-rl[video]" (imageio, imageio-ffmpeg)'
+
+
+class FrameRecorder(gym.Wrapper):
+    """Appends ``env.render()`` (an RGB array) to ``frames`` after every reset and step."""
+
+    def __init__(self, env: gym.Env, frames: list[np.ndarray]) -> None:
+        super().__init__(env)
+        if env.render_mode != "rgb_array":
+            raise ConfigurationError(f"recording needs an env made with render_mode='rgb_array', got "
+                                     f"render_mode={env.render_mode!r}")
+        self.frames = frames
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict]:
+        result = self.env.reset(**kwargs)
+        self.frames.append(np.asarray(self.env.render()))
+        return result
+
+    def step(self, action: Any) -> tuple[Any, Any, bool, bool, dict]:
+        result = self.env.step(action)
+        self.frames.append(np.asarray(self.env.render()))
+        return result
+
+
+def record_video(model: Any, env_id: str, out: Path, *, episodes: int = 1, deterministic: bool = True,
+                 seed: int | None = None, fps: float | None = None, env_kwargs: dict[str, Any] | None = None,
+                 wrapper: Callable[[gym.Env], gym.Env] | None = None) -> tuple[Path, list[float]]:
+    """Record ``episodes`` episodes of ``model`` on ``env_id`` into ``out`` (.mp4 or .gif).
+
+    ``wrapper`` (e.g. the Atari preprocessing a run was trained with) wraps the env inside the
+    recorder. Returns the file and the episode returns. ``fps``: the env's ``render_fps``
+    (metadata) by default, else 30.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise ConfigurationError(f"--out must end in {' or '.join(FORMATS)}, got {out.name}")
+    if episodes < 1:
+        raise ConfigurationError(f"episodes must be at least 1, got {episodes}")
+    frames: list[np.ndarray] = []
+    # Rendering to arrays needs no window or sound; pygame-based envs otherwise complain on headless machines.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+    def recorded(env: gym.Env) -> gym.Env:
+        return FrameRecorder(wrapper(env) if wrapper is not None else env, frames)
+
+    venv = make_vec_env(env_id, n_envs=1, seed=seed, env_kwargs={**(env_kwargs or {}), "render_mode": "rgb_array"},
+                        wrapper_class=recorded)
+    try:
+        rate = fps or venv.envs[0].metadata.get("render_fps") or 30
+        returns, _ = evaluate_policy(model, venv, n_eval_episodes=episodes, deterministic=deterministic,
+                                     return_episode_rewards=True, seed=seed, warn=False)
+    finally:
+        venv.close()
+    write_frames(frames, out, float(rate))
+    return out, [float(r) for r in returns]
+
+
+def write_frames(frames: list[np.ndarray], out: Path, fps: float) -> Path:
+    """Write RGB frames to ``out`` (.mp4 or .gif) through a temporary file renamed into place."""
+    if not frames:
+        raise ConfigurationError("no frames were rendered; does the env support render_mode='rgb_array'?")
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise ConfigurationError(f"writing videos needs imageio, which is not installed: {VIDEO_EXTRA}") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
+    os.close(handle)
+    try:
+        if out.suffix.lower() == ".gif":
+            imageio.mimsave(temporary, [np.asarray(f, dtype=np.uint8) for f in frames], duration=1000.0 / fps, loop=0)
+        else:
+            _write_mp4(imageio, temporary, frames, fps)
+        os.replace(temporary, out)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return out
+
+
+def _write_mp4(imageio: Any, path: str, frames: list[np.ndarray], fps: float) -> None:
+    try:
+        writer = imageio.get_writer(path, format="FFMPEG", fps=fps, macro_block_size=1)
+    except (ImportError, ValueError, RuntimeError) as err:
+        raise ConfigurationError(f"writing MP4 needs imageio's ffmpeg plugin ({err}): {VIDEO_EXTRA}; "
+                                 "or record a .gif") from None
+    with writer:
+        for frame in frames:
+            writer.append_data(np.asarray(frame, dtype=np.uint8))

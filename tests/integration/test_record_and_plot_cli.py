@@ -1,0 +1,60 @@
+"""``ballast plot`` and ``ballast record`` on real run folders."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import pytest
+
+from ballast.cli import main
+
+imageio = pytest.importorskip("imageio.v3")
+pytest.importorskip("matplotlib")
+pytest.importorskip("pygame")
+
+FAST = ["--threads", "1", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    for seed in (0, 1):
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["train", "ppo", "CartPole-v1", "--steps", "2048", "--out", str(out), "--seed", str(seed),
+                         "--hyperparams", "ppo.yml", "--eval-episodes", "0", "--verbose", "0", *FAST]) == 0
+    return out
+
+
+def test_plot_command(runs: Path) -> None:
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["plot", str(runs), "--out", str(runs / "curves.pdf"), "--smooth", "2"]) == 0
+    assert "plotted 2 runs" in stdout.getvalue()
+    assert (runs / "curves.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_record_command_writes_every_frame_of_the_episodes(runs: Path, suffix: str) -> None:
+    out = runs / f"video{suffix}"
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        assert main(["record", str(runs / "ppo_CartPole-v1_s0"), "--out", str(out), "--episodes", "2", *FAST]) == 0
+    returns = [float(r) for r in stdout.getvalue().split("episode returns:")[1].split()]
+    assert len(returns) == 2
+    frames = imageio.imread(out, index=None)
+    steps = int(sum(returns))  # CartPole: a reward of 1 per step
+    # A frame after each reset (the first, the one between the episodes and the one after the last) and each
+    # step; a GIF merges identical consecutive frames, so it may hold fewer.
+    if suffix == ".mp4":
+        assert frames.shape[0] == steps + 3
+    else:
+        assert steps // 2 < frames.shape[0] <= steps + 3
+    assert frames.shape[-1] == 3
+    assert frames.std() > 0  # something was drawn
+
+
+def test_record_refuses_other_formats(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", str(runs / "ppo_CartPole-v1_s0"), "--out", str(runs / "video.avi"), *FAST]) == 2
+    assert "must end in .mp4 or .gif" in capsys.readouterr().err

@@ -33,7 +33,7 @@ from ballast.errors import BallastError, ConfigurationError
 from ballast.evaluation import evaluate_policy
 from ballast.logger import Logger
 from ballast.plotting import find_runs, plot_runs
-from ballast.recording import record_video
+from ballast.recording import VideoRecorderCallback, record_video
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.version import __version__
 from ballast.zoo import ZooSettings, chained_wrappers, default_settings, get_algorithm, load_hyperparams
@@ -89,6 +89,8 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
                    help="keep RUN/checkpoint.zip up to date every N env steps (atomic writes)")
+    p.add_argument("--video-every", type=_positive_int, metavar="K",
+                   help="record one deterministic episode every K env steps (and at the end) into RUN/videos/")
     p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR",
                    help="continue a run from its checkpoint.zip to its full step budget; without RUN_DIR, the "
                         "newest OUT/<algo>_<env>_s<seed>* folder that has a checkpoint")
@@ -241,6 +243,10 @@ def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, 
     """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files."""
     model.logger = Logger(run_dir, verbose=args.verbose)
     callbacks = [SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip")] if checkpoint_every else []
+    if getattr(args, "video_every", None):
+        wrapper = chained_wrappers(settings.env_wrappers) if settings.env_wrappers else None
+        callbacks.append(VideoRecorderCallback(settings.env_id, args.video_every, run_dir / "videos", seed=args.seed,
+                                               env_kwargs=settings.kwargs.get("env_kwargs"), wrapper=wrapper))
     remaining = n_timesteps - model.num_timesteps if resume else n_timesteps
     try:
         if remaining > 0:
@@ -249,7 +255,7 @@ def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, 
         model.logger.close()
     model_path = model.save(run_dir / "model.zip")
     files = {"model": model_path, "config": run_dir / "config.json"}
-    for name in ("progress.csv", "checkpoint.zip"):
+    for name in ("progress.csv", "checkpoint.zip", "videos"):
         if (run_dir / name).exists():
             files[name.split(".")[0]] = run_dir / name
     print(f"trained {model.algorithm_name.upper()} on {settings.env_id} for {model.num_timesteps} steps")

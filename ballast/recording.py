@@ -6,6 +6,7 @@
 preprocessed observation). Evaluation does what it always does: the model's normalisation, frame
 stacking and action scaling apply, and the episodes and returns are those ``ballast eval`` reports.
 Frames go to an MP4 (imageio with its ffmpeg plugin) or a GIF (Pillow), written atomically.
+:class:`VideoRecorderCallback` does it every so many steps during training.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from ballast.callbacks import BaseCallback
 from ballast.envs.sb3_env_util import make_vec_env
 from ballast.errors import ConfigurationError
 from ballast.evaluation import evaluate_policy
@@ -114,3 +116,51 @@ def _write_mp4(imageio: Any, path: str, frames: list[np.ndarray], fps: float) ->
     with writer:
         for frame in frames:
             writer.append_data(np.asarray(frame, dtype=np.uint8))
+
+
+class VideoRecorderCallback(BaseCallback):
+    """Records ``episodes`` episodes of the model in training every ``every_steps`` env steps (and at
+    the end) into ``folder/video_<steps>.<format>``, on a fresh env made from ``env_id``.
+
+    The recording is an evaluation (:func:`record_video`): deterministic actions by default, so it
+    draws nothing from the model's random stream and the training run is the same with or without it.
+    ``ballast train --video-every K`` adds one, writing into the run folder's ``videos/``.
+    """
+
+    def __init__(self, env_id: str, every_steps: int, folder: str | Path, *, episodes: int = 1,
+                 deterministic: bool = True, video_format: str = "mp4", seed: int | None = 0,
+                 env_kwargs: dict[str, Any] | None = None, wrapper: Callable[[gym.Env], gym.Env] | None = None,
+                 verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if every_steps < 1:
+            raise ConfigurationError(f"every_steps must be at least 1, got {every_steps}")
+        if f".{video_format}" not in FORMATS:
+            raise ConfigurationError(f"video_format must be one of {[f[1:] for f in FORMATS]}, got {video_format!r}")
+        self.env_id, self.every_steps, self.folder = env_id, int(every_steps), Path(folder)
+        self.episodes, self.deterministic, self.video_format, self.seed = episodes, deterministic, video_format, seed
+        self.env_kwargs, self.wrapper = env_kwargs, wrapper
+        self.videos: list[Path] = []
+        self._last = 0
+
+    def _on_training_start(self) -> None:
+        self._last = self.model.num_timesteps
+
+    def _on_step(self) -> bool:
+        if self.model.num_timesteps - self._last >= self.every_steps:
+            self._record()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.videos or self.videos[-1].stem != f"video_{self.model.num_timesteps}":
+            self._record()
+
+    def _record(self) -> None:
+        self._last = self.model.num_timesteps
+        out = self.folder / f"video_{self.model.num_timesteps}.{self.video_format}"
+        path, returns = record_video(self.model, self.env_id, out, episodes=self.episodes,
+                                     deterministic=self.deterministic, seed=self.seed, env_kwargs=self.env_kwargs,
+                                     wrapper=self.wrapper)
+        self.videos.append(path)
+        self.logger.record("video/mean_return", float(np.mean(returns)))
+        if self.verbose:
+            print(f"Recorded {len(returns)} episodes at {self.model.num_timesteps} steps into {path}")

@@ -58,3 +58,21 @@ def test_record_command_writes_every_frame_of_the_episodes(runs: Path, suffix: s
 def test_record_refuses_other_formats(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["record", str(runs / "ppo_CartPole-v1_s0"), "--out", str(runs / "video.avi"), *FAST]) == 2
     assert "must end in .mp4 or .gif" in capsys.readouterr().err
+
+
+def test_videos_during_training_leave_the_run_unchanged(tmp_path: Path) -> None:
+    import torch
+
+    from ballast import PPO
+    from ballast.recording import VideoRecorderCallback
+
+    def trained(callback: object) -> PPO:
+        model = PPO("MlpPolicy", "CartPole-v1", n_steps=128, batch_size=64, seed=4, device="cpu")
+        return model.learn(512, callback=callback)
+
+    recorder = VideoRecorderCallback("CartPole-v1", 256, tmp_path / "videos", video_format="gif")
+    with_videos, without = trained(recorder), trained(None)
+    assert [p.name for p in recorder.videos] == ["video_256.gif", "video_512.gif"]
+    assert all(p.is_file() for p in recorder.videos)
+    for a, b in zip(with_videos.policy.parameters(), without.policy.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

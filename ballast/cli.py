@@ -35,6 +35,7 @@ from ballast.logger import Logger
 from ballast.plotting import find_runs, plot_runs
 from ballast.recording import VideoRecorderCallback, record_video
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
+from ballast.tracking import TRACKERS, TrackerOutput, open_tracker
 from ballast.version import __version__
 from ballast.zoo import ZooSettings, chained_wrappers, default_settings, get_algorithm, load_hyperparams
 
@@ -91,6 +92,9 @@ def _add_train_parser(sub: Any) -> None:
                    help="keep RUN/checkpoint.zip up to date every N env steps (atomic writes)")
     p.add_argument("--video-every", type=_positive_int, metavar="K",
                    help="record one deterministic episode every K env steps (and at the end) into RUN/videos/")
+    p.add_argument("--track", choices=TRACKERS,
+                   help="also log settings, metrics and files to MLflow (a local store in --out unless "
+                        "MLFLOW_TRACKING_URI is set) or Weights & Biases (WANDB_MODE=offline works without a network)")
     p.add_argument("--resume", nargs="?", const="latest", metavar="RUN_DIR",
                    help="continue a run from its checkpoint.zip to its full step budget; without RUN_DIR, the "
                         "newest OUT/<algo>_<env>_s<seed>* folder that has a checkpoint")
@@ -240,8 +244,39 @@ def find_resumable_run(args: argparse.Namespace) -> Path:
 
 def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, run_dir: Path,
                      args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool = False) -> int:
-    """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files."""
+    """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files;
+    with ``--track``, the run's settings, metrics and files also go to MLflow or W&B."""
     model.logger = Logger(run_dir, verbose=args.verbose)
+    tracker = open_tracker(args.track, args.out, run_dir.name) if getattr(args, "track", None) else None
+    if tracker is not None:
+        tracker.log_params(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+        model.logger.output_formats.append(TrackerOutput(tracker))
+    try:
+        files, result = _train_save_evaluate(model, settings, n_timesteps, run_dir, args,
+                                             checkpoint_every=checkpoint_every, resume=resume)
+    except BaseException:
+        if tracker is not None:
+            tracker.finish(failed=True)
+        raise
+    if tracker is not None:
+        if result is not None:
+            tracker.log_metrics({"eval/mean_reward": result["mean_reward"], "eval/std_reward": result["std_reward"]},
+                                model.num_timesteps)
+        for path in files.values():
+            tracker.log_artifact(path)
+        tracker.finish()
+    print(f"run folder: {run_dir}")
+    for name, path in files.items():
+        print(f"  {name + ':':<12}{path}")
+    if tracker is not None:
+        print(f"  {'tracked:':<12}{tracker.name} run {run_dir.name}")
+    return EXIT_OK
+
+
+def _train_save_evaluate(model: Algorithm, settings: ZooSettings, n_timesteps: int, run_dir: Path,
+                         args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool
+                         ) -> tuple[dict[str, Path], dict[str, Any] | None]:
+    """The run itself: learn (with the checkpoint and video callbacks asked for), save, evaluate."""
     callbacks = [SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip")] if checkpoint_every else []
     if getattr(args, "video_every", None):
         wrapper = chained_wrappers(settings.env_wrappers) if settings.env_wrappers else None
@@ -259,15 +294,13 @@ def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, 
         if (run_dir / name).exists():
             files[name.split(".")[0]] = run_dir / name
     print(f"trained {model.algorithm_name.upper()} on {settings.env_id} for {model.num_timesteps} steps")
+    result = None
     if args.eval_episodes > 0:
         result = evaluate(model, settings.env_id, args.eval_episodes, args.seed, deterministic=True,
                           env_kwargs=settings.kwargs.get("env_kwargs"), settings=settings)
         files["eval"] = write_json(run_dir / "eval.json", {**result, "num_timesteps": model.num_timesteps})
         print(format_result(result))
-    print(f"run folder: {run_dir}")
-    for name, path in files.items():
-        print(f"  {name + ':':<12}{path}")
-    return EXIT_OK
+    return files, result
 
 
 def resolve_train_settings(args: argparse.Namespace) -> ZooSettings:

@@ -13,9 +13,11 @@ so these are the same classes and functions under sb3-contrib's names and signat
 | ``sb3_contrib.common.maskable.callbacks.MaskableEvalCallback`` | :class:`MaskableEvalCallback` |
 | ``sb3_contrib.common.maskable.policies.MaskableActorCriticPolicy`` | :class:`ballast.policies.ActorCriticPolicy` |
 
-and sb3-contrib's QR-DQN and TQC: ``sb3_contrib.QRDQN`` is :class:`ballast.QRDQN` (also
+and sb3-contrib's QR-DQN, TQC and RecurrentPPO: ``sb3_contrib.QRDQN`` is :class:`ballast.QRDQN` (also
 ``ballast.qrdqn.QRDQN``, with its policies in ``ballast.qrdqn.policies``), ``sb3_contrib.TQC`` is
-:class:`ballast.TQC` (also ``ballast.tqc.TQC``, with its policies in ``ballast.tqc.policies``).
+:class:`ballast.TQC` (also ``ballast.tqc.TQC``, with its policies in ``ballast.tqc.policies``),
+``sb3_contrib.RecurrentPPO`` is :class:`ballast.RecurrentPPO` (also ``ballast.ppo_recurrent.RecurrentPPO``,
+with ``MlpLstmPolicy``, ``CnnLstmPolicy`` and ``MultiInputLstmPolicy`` in ``ballast.ppo_recurrent``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 from gymnasium.vector import VectorEnv
 
 from ballast.algos.ppo import PPO
+from ballast.algos.ppo_recurrent import RecurrentPPO
 from ballast.algos.qrdqn import QRDQN
 from ballast.algos.tqc import TQC
 from ballast.callbacks import BaseCallback, EvalCallback
@@ -98,4 +101,4 @@ class MaskableEvalCallback(EvalCallback):
 
 
 __all__ = ["ActionMasker", "MaskableActorCriticPolicy", "MaskableEvalCallback", "MaskableMultiInputActorCriticPolicy",
-           "MaskablePPO", "QRDQN", "TQC", "evaluate_policy", "get_action_masks", "is_masking_supported"]
+           "MaskablePPO", "QRDQN", "RecurrentPPO", "TQC", "evaluate_policy", "get_action_masks", "is_masking_supported"]

@@ -16,6 +16,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -171,3 +172,37 @@ def best_model_rows(results: list[dict], names: dict[str, str], speed: bool = Fa
         summary.append(f"{name}: final model {mean_std([r['final'] for r in runs])}, "
                        f"best model {mean_std([r['best'] for r in runs])}")
     return rows, summary
+
+
+def run_in_process(template: str, lib: str, seed: int, steps: int) -> dict:
+    """Run ``template`` (Python code with ``{lib}``, ``{seed}`` and ``{steps}`` fields, printing one JSON
+    line last) in a fresh interpreter; its JSON result."""
+    done = subprocess.run([sys.executable, "-c", template.format(lib=lib, seed=seed, steps=steps)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{lib} seed {seed} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def seed_rows(ours: list[dict], theirs: list[dict], peer: str) -> list[str]:
+    """A Markdown table of each seed's final return and steps per second, Ballast's beside ``peer``'s."""
+    rows = [f"| seed | Ballast | {peer} | Ballast steps/s | {peer} steps/s |", "|---|---|---|---|---|"]
+    rows += [f"| {o['seed']} | {o['final']:.1f} | {t['final']:.1f} | {o['steps'] / o['seconds']:.0f} | "
+             f"{t['steps'] / t['seconds']:.0f} |" for o, t in zip(ours, theirs)]
+    return rows
+
+
+def compare_with_peer(template: str, default_steps: int, description: str) -> tuple[Any, list[dict], list[dict],
+                                                                                    list[float]]:
+    """Parse ``--seeds`` and ``--steps``, run ``template`` for Ballast and the peer on each seed
+    (:func:`alternating`, :func:`run_in_process`): ``(args, Ballast's results, the peer's, the peer's
+    seconds over Ballast's per seed)``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=default_steps, help=f"the zoo's budget is {default_steps:,}")
+    args = parser.parse_args()
+    results = alternating(lambda lib, seed: run_in_process(template, lib, seed, args.steps), args.seeds)
+    ours, theirs = results[0::2], results[1::2]
+    return args, ours, theirs, [t["seconds"] / o["seconds"] for o, t in zip(ours, theirs)]

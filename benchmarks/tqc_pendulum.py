@@ -14,13 +14,8 @@ environment only):
 
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
-import sys
-
 import numpy as np
-from common import alternating, command_line, git_revision, machine, mean_std, update_section
+from common import command_line, compare_with_peer, git_revision, machine, mean_std, seed_rows, update_section
 
 #: One seeded run in a fresh process: train, then evaluate the final model on 10 episodes.
 RUN = r"""
@@ -48,28 +43,12 @@ print(json.dumps(dict(lib=lib, seed=seed, seconds=seconds, steps=model.num_times
 """
 
 
-def run(lib: str, seed: int, steps: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", RUN.format(lib=lib, seed=seed, steps=steps)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{lib} seed {seed} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=20_000, help="the zoo's budget is 20,000")
-    args = parser.parse_args()
-    results = alternating(lambda lib, seed: run(lib, seed, args.steps), args.seeds)
-    ours, theirs = results[0::2], results[1::2]
-    ratios = [t["seconds"] / o["seconds"] for o, t in zip(ours, theirs)]
+    args, ours, theirs, ratios = compare_with_peer(RUN, 20_000, __doc__)
     import sb3_contrib
     import stable_baselines3
 
-    rows = ["| seed | Ballast | sb3-contrib | Ballast steps/s | sb3-contrib steps/s |", "|---|---|---|---|---|"]
-    rows += [f"| {o['seed']} | {o['final']:.1f} | {t['final']:.1f} | {o['steps'] / o['seconds']:.0f} | "
-             f"{t['steps'] / t['seconds']:.0f} |" for o, t in zip(ours, theirs)]
+    rows = seed_rows(ours, theirs, "sb3-contrib")
     mean_ours, mean_theirs = np.mean([r["final"] for r in ours]), np.mean([r["final"] for r in theirs])
     body = "\n".join([
         f"## TQC on Pendulum-v1 (zoo settings, {args.steps // 1000}k steps): Ballast vs sb3-contrib",

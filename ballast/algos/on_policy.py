@@ -11,6 +11,13 @@ fill a :class:`RolloutBuffer`. Handles Gymnasium's autoreset modes (design princ
 When the env gives action masks (``action_masks()`` or ``info["action_mask"]``, see
 :mod:`ballast.masking`), each step's actions are sampled under the current masks, which are stored
 with the step.
+
+A recurrent policy (RecurrentPPO) acts from the hidden state it carries in ``model.collection``:
+before each step the state of a copy whose episode starts is reset to zeros, and the state it acts
+from is stored with the step (:class:`ballast.buffers.RecurrentRolloutBuffer`). An episode starts
+after the reset step of NEXT_STEP autoreset (the reset step itself, on the final observation,
+still carries the ended episode's state, so its value bootstraps a truncation from that state),
+and after the episode's last step with SAME_STEP autoreset.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from gymnasium.vector import AutoresetMode
 
 from ballast.algos.fast_path import networks_reason
 from ballast.algos.protocols import CollectingModel, OnPolicyModel
-from ballast.buffers import RolloutBuffer
+from ballast.buffers import RecurrentRolloutBuffer, RolloutBuffer
+from ballast.buffers.sequences import RNNStates
 from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.envs.make import autoreset_mode
@@ -35,6 +43,7 @@ from ballast.masking import MaskReader, policy_supports_masks
 from ballast.policies.heads import BernoulliHead, CategoricalHead, GaussianHead, MultiCategoricalHead
 from ballast.policies.modes import set_training_mode
 from ballast.policies.numpy_actor import numpy_actor
+from ballast.policies.recurrent import reset_states
 from ballast.ragged import collate
 from ballast.spaces import batch_observation
 
@@ -68,9 +77,14 @@ def make_rollout_buffer(model: OnPolicyModel) -> RolloutBuffer:
     normalizer = model.policy.normalizer
     # A residual policy stores what its networks see: the observation with the base action appended.
     observation_space = getattr(model.policy, "network_observation_space", model.observation_space)
+    keys = set(normalizer.keys) if normalizer is not None else set()
+    if getattr(model.policy, "recurrent", False):
+        cfg = model.policy.config
+        return RecurrentRolloutBuffer(observation_space, model.action_space, model.config.n_steps, model.n_envs,
+                                      state_shape=(cfg.n_lstm_layers, cfg.lstm_hidden_size),
+                                      state_parts=model.policy.state_parts, normalized_keys=keys, device=model.device)
     return RolloutBuffer(observation_space, model.action_space, model.config.n_steps, model.n_envs,
-                         normalized_keys=set(normalizer.keys) if normalizer is not None else set(),
-                         device=model.device)
+                         normalized_keys=keys, device=model.device)
 
 
 def learn_iteration(model: OnPolicyModel, callback: BaseCallback) -> bool:
@@ -89,6 +103,7 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
     cfg = model.config
     next_step_reset = autoreset_mode(env) == AutoresetMode.NEXT_STEP
     normalizer = policy.normalizer
+    recurrent = getattr(policy, "recurrent", False)
     final_values: dict[tuple[int, int], float] = {}
     set_training_mode(policy, False)
     if cfg.use_sde:
@@ -116,7 +131,10 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
             obs, actions, env_actions = actor(collection.observations)
         else:
             mask_tensor = None if masks is None else reader.rule.to_tensor(masks, device)
-            obs, actions, env_actions = _torch_step(policy, collection.observations, device, mask_tensor)
+            if recurrent:
+                obs, actions, env_actions = _recurrent_step(model, buffer, t, mask_tensor)
+            else:
+                obs, actions, env_actions = _torch_step(policy, collection.observations, device, mask_tensor)
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
@@ -141,6 +159,8 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
                                          else with_final_observations(next_obs, infos, episode_end)))
         collection.observations, collection.infos = next_obs, infos
         collection.needs_reset = episode_end if next_step_reset else none_resetting
+        if recurrent:  # after NEXT_STEP's reset step, or SAME_STEP's last step, a new episode begins
+            collection.episode_starts = ~valid if next_step_reset else episode_end
         callback.update_locals({
             "new_obs": next_obs, "rewards": rewards, "dones": episode_end, "actions": actions,
             "clipped_actions": env_actions, "n_steps": t,
@@ -149,8 +169,9 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
             return False
     buffer.evaluate(policy)
     with torch.inference_mode():
-        last_obs = _to_tensor(collection.observations, device, model.observation_space)
-        last_values = policy.predict_values(policy.normalize(last_obs)).squeeze(-1).cpu().numpy()
+        last_obs = policy.normalize(_to_tensor(collection.observations, device, model.observation_space))
+        last_values = (_recurrent_values(model, last_obs) if recurrent
+                       else policy.predict_values(last_obs).squeeze(-1)).cpu().numpy()
     buffer.compute_returns_and_advantages(last_values, cfg.gamma, cfg.gae_lambda, final_values)
     callback.on_rollout_end()
     return True
@@ -175,6 +196,41 @@ def _current_masks(reader: MaskReader, infos: dict[str, Any], resetting: np.ndar
                 "the env gave info['action_mask'] at the start of the rollout but not at this step; node masks "
                 "must come with every reset and step (or from an action_masks() method)")
     return masks
+
+
+def _recurrent_state(model: OnPolicyModel, reset: bool = True) -> RNNStates:
+    """The carried state of every env copy, reset to zeros where an episode starts at the next step
+    (unless ``reset`` is False)."""
+    collection, policy = model.collection, model.policy
+    state = collection.recurrent_state
+    if state is None or state.pi[0].shape[1] != model.n_envs:
+        state = policy.initial_state(model.n_envs)
+    if not reset:
+        return state
+    starts = torch.as_tensor(collection.episode_starts, device=model.device)
+    return RNNStates(reset_states(state.pi, starts), reset_states(state.vf, starts))
+
+
+@torch.inference_mode()
+def _recurrent_step(model: OnPolicyModel, buffer: RecurrentRolloutBuffer, t: int, action_masks: Any
+                    ) -> tuple[Any, np.ndarray, np.ndarray]:
+    """One acting step of a recurrent policy from its carried state; stores the state it acted from."""
+    policy, collection = model.policy, model.collection
+    initial = _recurrent_state(model)
+    buffer.add_states(t, initial, collection.episode_starts)
+    obs = policy.normalize(_to_tensor(collection.observations, model.device, model.observation_space))
+    out, collection.recurrent_state = policy.step(obs, initial, action_masks)
+    actions = out.distribution.sample()
+    return obs, actions.cpu().numpy(), policy.action_adapter(actions).cpu().numpy()
+
+
+def _recurrent_values(model: OnPolicyModel, obs: Any, env: int | None = None) -> torch.Tensor:
+    """V(obs) from the carried state of every env copy, reset where an episode starts; or, for the
+    final observation of copy ``env`` (SAME_STEP autoreset), from its state after the last step."""
+    state = _recurrent_state(model, reset=env is None)
+    if env is not None:
+        state = RNNStates(*(tuple(part[:, env:env + 1] for part in branch) for branch in state))
+    return model.policy.values_after(obs, state)
 
 
 @torch.inference_mode()
@@ -239,7 +295,9 @@ def _final_values(model: OnPolicyModel, infos: dict[str, Any], truncated: np.nda
         batch, _ = batch_observation(model.observation_space, infos["final_obs"][i])
         with torch.inference_mode():
             obs = model.policy.normalize(_to_tensor(batch, model.device, model.observation_space))
-            out[(t, int(i))] = model.policy.predict_values(obs).item()
+            value = (_recurrent_values(model, obs, int(i)) if getattr(model.policy, "recurrent", False)
+                     else model.policy.predict_values(obs))
+            out[(t, int(i))] = value.item()
 
 
 #: The action heads whose distributions give their loss derivatives (``output_grads``).

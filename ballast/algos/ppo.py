@@ -27,6 +27,7 @@ from ballast.envs.make import EnvLike
 from ballast.extensions import AuxModule, ExtraLoss, add_extra_terms, record_terms, sum_terms
 from ballast.node_spaces import NodeBox, NodeMultiBinary
 from ballast.optim import FlatParameters
+from ballast.policies.actor_critic import PolicyOutput
 from ballast.policies.fast_mlp import ActorCriticLayers
 from ballast.policies.modes import set_training_mode
 from ballast.residual.actions import residual_options
@@ -132,9 +133,10 @@ class PPO(Algorithm):
         append_base_action: bool = True,
         critic_warmup_steps: int = 0,
     ) -> None:
-        config = PPOConfig(
+        config = self.config_class(
             learning_rate=as_schedule(learning_rate, "learning_rate"),
-            n_steps=int(n_steps), batch_size=int(batch_size), n_epochs=int(n_epochs), gamma=float(gamma),
+            n_steps=int(n_steps), batch_size=None if batch_size is None else int(batch_size),
+            n_epochs=int(n_epochs), gamma=float(gamma),
             gae_lambda=float(gae_lambda), clip_range=as_schedule(clip_range, "clip_range"),
             clip_range_vf=None if clip_range_vf is None else as_schedule(clip_range_vf, "clip_range_vf"),
             normalize_advantage=bool(normalize_advantage), ent_coef=float(ent_coef), vf_coef=float(vf_coef),
@@ -178,8 +180,7 @@ class PPO(Algorithm):
         gradient). Their sum is minimised. The statistics include ``log_ratio`` (per sample), from
         which the approximate KL and the clip fraction are computed once per epoch.
         """
-        outputs = (self.policy.outputs(batch.observations) if batch.action_masks is None
-                   else self.policy.outputs(batch.observations, batch.action_masks))
+        outputs = self._batch_outputs(batch)
         terms, stats, _ = ppo_losses(self.config, batch, outputs.distribution, outputs.values, clip_range,
                                      clip_range_vf)
         if self.extensions.extra_losses:
@@ -188,6 +189,12 @@ class PPO(Algorithm):
             terms.pop("policy")
             terms.pop("entropy", None)
         return terms, stats
+
+    def _batch_outputs(self, batch: RolloutBatch) -> PolicyOutput:
+        """The policy's outputs on a minibatch (under its action masks, when the rollout has them)."""
+        if batch.action_masks is None:
+            return self.policy.outputs(batch.observations)
+        return self.policy.outputs(batch.observations, batch.action_masks)
 
     @in_own_stream
     def train(self) -> None:
@@ -198,7 +205,7 @@ class PPO(Algorithm):
         clip_range = cfg.clip_range(self.progress_remaining)
         clip_range_vf = None if cfg.clip_range_vf is None else cfg.clip_range_vf(self.progress_remaining)
         if cfg.use_sde:
-            self.policy.reset_noise(cfg.batch_size)
+            self.policy.reset_noise(cfg.batch_size or cfg.n_steps * self.n_envs)
         log_ratios: list[torch.Tensor] = []
         fast = self._fast_update()
         for epoch in range(cfg.n_epochs):
@@ -251,8 +258,7 @@ class PPO(Algorithm):
             self.logger.record("train/clip_fraction", losses.clip_fraction(torch.exp(log_ratio), clip_range))
         if self.config.ent_coef == 0.0:
             with torch.no_grad():
-                masks = () if batch.action_masks is None else (batch.action_masks,)
-                _, _, entropy = self.policy.evaluate_actions(batch.observations, batch.actions, *masks)
+                entropy = self._batch_outputs(batch).distribution.entropy()
                 self.logger.record("train/entropy_loss", losses.entropy_loss(entropy))
         self.logger.record("train/learning_rate", lr)
         self.logger.record("train/clip_range", clip_range)

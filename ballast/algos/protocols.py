@@ -44,6 +44,10 @@ class CollectionState:
     episode_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     #: Reads the env's action masks (:class:`ballast.masking.MaskReader`), built for the current env.
     mask_reader: Any = None
+    #: A recurrent policy's memory: the copies whose next step starts an episode (their state is
+    #: reset to zeros before it), and the state after the last step (``RNNStates``; None: zeros).
+    episode_starts: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=bool))
+    recurrent_state: Any = None
 
     def reset(self, observations: Any, infos: dict[str, Any], n_envs: int) -> None:
         """The state right after ``env.reset()``."""
@@ -51,6 +55,7 @@ class CollectionState:
         self.needs_reset = np.zeros(n_envs, dtype=bool)
         self.episode_returns = np.zeros(n_envs)
         self.episode_lengths = np.zeros(n_envs, dtype=int)
+        self.episode_starts = np.ones(n_envs, dtype=bool)
 
 
 class CollectingModel(Protocol):

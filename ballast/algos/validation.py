@@ -140,7 +140,7 @@ def check_config(config: Any) -> None:
         if not RULES[name].accepts(value) or (value is None and "None" not in str(fields[name].type)):
             given = _schedule_start(value) if callable(value) else value
             raise refusal(name, given, RULES[name])
-    if getattr(config, "normalize_advantage", False) and "n_epochs" in names and config.batch_size < 2:
+    if getattr(config, "normalize_advantage", False) and "n_epochs" in names and (config.batch_size or 2) < 2:
         raise ConfigurationError(
             f"batch_size must be > 1 when normalize_advantage=True (a std needs two samples), got "
             f"batch_size={config.batch_size}; pass batch_size=64 or normalize_advantage=False")
@@ -182,6 +182,8 @@ def check_rollout_size(config: Any, n_envs: int) -> None:
     if config.normalize_advantage and size <= 1:
         raise ConfigurationError(f"n_steps * n_envs must be greater than 1 when normalize_advantage=True; "
                                  f"currently n_steps={config.n_steps} and n_envs={n_envs}")
+    if config.batch_size is None:  # RecurrentPPO: one minibatch of the whole rollout
+        return
     if size % config.batch_size:
         warnings.warn(
             f"mini-batches of {config.batch_size} from a rollout of n_steps * n_envs = {size}: after every "

@@ -140,6 +140,14 @@ class RolloutBuffer:
         self.episode_end[t] = episode_end
         self.valid[t] = valid
 
+    def sync(self) -> None:
+        """Finish the storages' pending writes before reading them."""
+        self.observations.sync()
+        if self.next_observations is not None:
+            self.next_observations.sync()
+        if self.masked:
+            self.action_masks.sync()
+
     @torch.inference_mode()
     def evaluate(self, policy: torch.nn.Module, chunk: int = 4096) -> None:
         """Fill ``values`` and ``log_probs`` for every entry with one batched pass of ``policy``.
@@ -148,11 +156,7 @@ class RolloutBuffer:
         acted on (normalised at collection time), so this gives what a per-step evaluation would,
         at a fraction of the cost.
         """
-        self.observations.sync()
-        if self.next_observations is not None:
-            self.next_observations.sync()
-        if self.masked:
-            self.action_masks.sync()
+        self.sync()
         n = self.n_steps * self.n_envs
         actions = torch.from_numpy(self.actions.reshape(n, *self.action_shape)).to(self.device)
         values, log_probs = self.values.reshape(n), self.log_probs.reshape(n)

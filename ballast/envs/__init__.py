@@ -10,6 +10,7 @@ from ballast.envs.graph_problems import MinVertexCoverEnv, register_envs
 from ballast.envs.make import make_vector_env
 from ballast.envs.masker import ActionMasker
 from ballast.envs.monitor import Monitor, VecMonitor, load_results
+from ballast.envs.no_velocity import NoVelocityWrapper, register_no_velocity_envs
 from ballast.envs.observation_transforms import VecExtractDictObs, VecTransposeImage
 from ballast.envs.residual import ResidualActionWrapper
 from ballast.envs.sb3_env_util import make_atari_env, make_vec_env
@@ -19,11 +20,12 @@ from ballast.policies.normalize import ObservationNormalizer, RewardNormalizer, 
 
 register_envs()
 register_extreme_node()
+register_no_velocity_envs()
 
 __all__ = [
     "make_vector_env", "make_vec_env", "make_atari_env", "as_vector_env", "adopt_env", "EnvSettings", "FrameStack",
     "VecEnv", "VecEnvWrapper", "GymnasiumVecEnv", "DummyVecEnv", "SubprocVecEnv", "VecNormalize", "VecFrameStack",
     "VecTransposeImage", "VecCheckNan", "VecExtractDictObs", "VecMonitor", "Monitor", "load_results", "check_env",
     "ActionMasker", "ExtremeNodeEnv", "MinVertexCoverEnv", "ObservationNormalizer", "RewardNormalizer",
-    "ResidualActionWrapper", "RunningMeanStd",
+    "NoVelocityWrapper", "ResidualActionWrapper", "RunningMeanStd",
 ]

@@ -9,8 +9,10 @@ and can be given. VecNormalize statistics live in a separate pickle file and are
 
 Supported ``MlpPolicy`` models (vector observations): PPO and A2C (Box, Discrete, MultiDiscrete
 and MultiBinary actions; gSDE included), SAC, TD3 and DDPG (Box actions; SAC without gSDE), and
-DQN (Discrete actions), and sb3-contrib's QR-DQN (Discrete actions) and TQC (Box actions, without
-gSDE). Off-policy models get their critics and target networks too.
+DQN (Discrete actions), and sb3-contrib's QR-DQN (Discrete actions), TQC (Box actions, without
+gSDE) and RecurrentPPO (``MlpLstmPolicy``: its LSTMs, ``torch.nn.LSTM``'s own parameters in both
+libraries, with the actor-critic's layers as PPO's). Off-policy models get their critics and target
+networks too.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def _read_sb3_zip(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
 
 
 def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> str:
+    if any(k.startswith("lstm_actor.") for k in state):
+        return "ppo_lstm"
     if any(k.startswith("mlp_extractor.") for k in state):
         return "ppo" if "n_epochs" in data else "a2c"
     if "actor.latent_pi.0.weight" in state:
@@ -58,8 +62,8 @@ def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> s
     if "quantile_net.quantile_net.0.weight" in state:
         return "qrdqn"
     raise CheckpointError(
-        "this Stable-Baselines3 model is not an MlpPolicy of PPO, A2C, SAC, TD3, DDPG, DQN or sb3-contrib's QR-DQN "
-        "or TQC (unknown parameter "
+        "this Stable-Baselines3 model is not an MlpPolicy of PPO, A2C, SAC, TD3, DDPG, DQN or sb3-contrib's QR-DQN, "
+        "TQC or RecurrentPPO (unknown parameter "
         f"names {sorted(state)[:6]}...)"
     )
 
@@ -93,10 +97,11 @@ def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str | None = No
     vec = make_vector_env(env, 1)
     build = _ON_POLICY if algo in ("ppo", "a2c") else _OFF_POLICY[algo]
     net_arch, hyper, mapped = build(data, state)
-    activation = activation_fn or ("Tanh" if algo in ("ppo", "a2c") else "ReLU")
-    extra = net_arch if algo in ("qrdqn", "tqc") else {"net_arch": net_arch}
+    on_policy = algo in ("ppo", "a2c", "ppo_lstm")
+    activation = activation_fn or ("Tanh" if on_policy else "ReLU")
+    extra = net_arch if algo in ("qrdqn", "tqc", "ppo_lstm") else {"net_arch": net_arch}
     policy_kwargs = {**extra, "activation_fn": activation}
-    if algo in ("ppo", "a2c"):
+    if on_policy:
         policy_kwargs["ortho_init"] = False
     model = ALGORITHMS[algo]("MlpPolicy", vec, policy_kwargs=policy_kwargs, device=device, **hyper)
     target = model.policy.state_dict()
@@ -113,7 +118,9 @@ def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str | None = No
     return model
 
 
-def _on_policy(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+def _on_policy(data: dict[str, Any], state: dict[str, torch.Tensor], stacked: bool = True
+               ) -> tuple[Any, dict, dict]:
+    """PPO's and A2C's layers (``stacked``: actor and critic of equal sizes as Ballast's one trunk)."""
     pi_layers = _linear_layers(state, "mlp_extractor.policy_net.")
     vf_layers = _linear_layers(state, "mlp_extractor.value_net.")
     net_arch = {"pi": [w.shape[0] for w, _ in pi_layers], "vf": [w.shape[0] for w, _ in vf_layers]}
@@ -122,7 +129,7 @@ def _on_policy(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[An
     if state.get("log_std") is not None and state["log_std"].dim() == 2:
         hyper["use_sde"] = True
     mapped: dict[str, torch.Tensor] = {}
-    if net_arch["pi"] == net_arch["vf"]:
+    if stacked and net_arch["pi"] == net_arch["vf"]:
         for i, ((wp, bp), (wv, bv)) in enumerate(zip(pi_layers, vf_layers)):
             mapped[f"trunk.weights.{i}"] = torch.stack([wp.t(), wv.t()])
             mapped[f"trunk.biases.{i}"] = torch.stack([bp, bv])[:, None, :]
@@ -138,6 +145,21 @@ def _on_policy(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[An
         if theirs in state:
             mapped[ours] = state[theirs]
     return net_arch, hyper, mapped
+
+
+def _recurrent(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    """RecurrentPPO: PPO's layers on the LSTMs' outputs, and the LSTMs (and a linear critic layer in
+    place of the critic's LSTM) under the same names in both libraries."""
+    net_arch, hyper, mapped = _on_policy(data, state, stacked=False)
+    for key, value in state.items():
+        if key.startswith(("lstm_actor.", "lstm_critic.", "critic.")):
+            mapped[key] = value
+    hidden = state["lstm_actor.weight_hh_l0"]
+    layers = sum(1 for key in state if key.startswith("lstm_actor.weight_ih_l"))
+    critic_lstm = "lstm_critic.weight_hh_l0" in state
+    settings = {"net_arch": net_arch, "lstm_hidden_size": int(hidden.shape[1]), "n_lstm_layers": layers,
+                "enable_critic_lstm": critic_lstm, "shared_lstm": not critic_lstm and "critic.weight" not in state}
+    return settings, hyper, mapped
 
 
 def _critics(state: dict[str, torch.Tensor], prefix: str, ours: str, mapped: dict[str, torch.Tensor]) -> list[int]:
@@ -222,4 +244,5 @@ def _qrdqn(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, d
 
 
 _ON_POLICY = _on_policy
-_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn, "qrdqn": _qrdqn, "tqc": _tqc}
+_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn, "qrdqn": _qrdqn, "tqc": _tqc,
+               "ppo_lstm": _recurrent}

@@ -49,13 +49,17 @@ POLICY_KWARGS: dict[str, tuple[str, ...]] = {
     "qrdqn": (*_COMMON, "n_quantiles"),
     "tqc": (*_COMMON, "log_std_init", "full_std", "use_expln", "clip_mean", "n_critics", "n_quantiles",
             "share_features_extractor"),
+    # sb3-contrib's RecurrentActorCriticPolicy, and Ballast's recurrent_cell ("lstm" or "gru").
+    "recurrent": (*_COMMON, "log_std_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
+                  "lstm_hidden_size", "n_lstm_layers", "shared_lstm", "enable_critic_lstm", "lstm_kwargs",
+                  "recurrent_cell"),
 }
 #: The policy kind of each algorithm (DDPG uses TD3's policy, as in SB3).
 POLICY_KIND = {"ppo": "actor_critic", "a2c": "actor_critic", "sac": "sac", "td3": "td3", "ddpg": "td3", "dqn": "dqn",
-               "qrdqn": "qrdqn", "tqc": "tqc"}
+               "qrdqn": "qrdqn", "tqc": "tqc", "ppo_lstm": "recurrent"}
 #: The ``net_arch`` dict keys of each kind: actor and value function, actor and Q-functions, Q-network.
 NET_ARCH_KEYS = {"actor_critic": ("pi", "vf"), "sac": ("pi", "qf"), "td3": ("pi", "qf"), "dqn": ("qf",),
-                 "qrdqn": ("qf",), "tqc": ("pi", "qf")}
+                 "qrdqn": ("qf",), "tqc": ("pi", "qf"), "recurrent": ("pi", "vf")}
 
 # Fields that every saved configuration has: a dict holding them all is a saved config, not SB3 kwargs.
 _SAVED_FIELDS = {"net_arch", "activation_fn", "ortho_init", "log_std_init", "full_std", "share_features_extractor",
@@ -105,6 +109,14 @@ class PolicyConfig:
     clip_mean: float = 2.0
     # QR-DQN: quantiles of the return distribution per action; TQC: quantiles per critic.
     n_quantiles: int = 200
+    # RecurrentPPO (sb3-contrib's names and defaults): the recurrent layers between the encoder and the
+    # MLPs; ``recurrent_cell`` ("lstm" or "gru") is Ballast's.
+    lstm_hidden_size: int = 256
+    n_lstm_layers: int = 1
+    shared_lstm: bool = False
+    enable_critic_lstm: bool = True
+    lstm_kwargs: dict[str, Any] = field(default_factory=dict)
+    recurrent_cell: str = "lstm"
     optimizer_class: str | None = None
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     encoder_defaults: int = ENCODER_DEFAULTS
@@ -180,15 +192,19 @@ class PolicyConfig:
             given = kwargs.pop("optimizer_kwargs", None)
             self.optimizer_kwargs = {} if given is None else optimizer_kwargs(given, self.optimizer_class or ADAM)
         for key in ("ortho_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
-                    "normalize_images"):
+                    "normalize_images", "shared_lstm", "enable_critic_lstm"):
             if key in kwargs:
                 setattr(self, key, _flag(key, kwargs.pop(key)))
         for key in ("log_std_init", "clip_mean"):
             if key in kwargs:
                 setattr(self, key, _number(key, kwargs.pop(key)))
-        for key in ("n_critics", "n_quantiles"):
+        for key in ("n_critics", "n_quantiles", "lstm_hidden_size", "n_lstm_layers"):
             if key in kwargs:
                 setattr(self, key, _positive_int(key, kwargs.pop(key)))
+        if "lstm_kwargs" in kwargs:
+            self.lstm_kwargs = recurrent_kwargs(kwargs.pop("lstm_kwargs"))
+        if "recurrent_cell" in kwargs:
+            self.recurrent_cell = recurrent_cell(kwargs.pop("recurrent_cell"))
 
 
 def _check_known(kwargs: Mapping[str, Any], algorithm: str) -> None:
@@ -215,6 +231,33 @@ def _positive_int(what: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ConfigurationError(f"{what} must be a positive int, got {value!r}")
     return int(value)
+
+
+#: What ``lstm_kwargs`` may set: the layers' own options. The sizes are ``lstm_hidden_size`` and
+#: ``n_lstm_layers``; the layout (time first, one direction) is the policy's.
+RECURRENT_KWARGS = ("bias", "dropout")
+RECURRENT_CELLS = ("lstm", "gru")
+
+
+def recurrent_kwargs(kwargs: Any) -> dict[str, Any]:
+    """``lstm_kwargs`` (passed to ``torch.nn.LSTM`` or ``GRU``) as JSON data, with the keys the policy allows."""
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping):
+        raise ConfigurationError(f"lstm_kwargs must be a dict of torch.nn.LSTM options, got {kwargs!r}")
+    refused = sorted(set(kwargs) - set(RECURRENT_KWARGS))
+    if refused:
+        raise ConfigurationError(
+            f"lstm_kwargs {refused} cannot be set: the recurrent policy takes {list(RECURRENT_KWARGS)}; sizes come "
+            "from lstm_hidden_size and n_lstm_layers, and the layers run time-first in one direction")
+    return json_data(dict(kwargs), "lstm_kwargs", "pass numbers and booleans")
+
+
+def recurrent_cell(value: Any) -> str:
+    """``recurrent_cell``: ``"lstm"`` (sb3-contrib's) or ``"gru"`` (Ballast's addition)."""
+    if not isinstance(value, str) or value.lower() not in RECURRENT_CELLS:
+        raise ConfigurationError(f"recurrent_cell must be one of {list(RECURRENT_CELLS)}, got {value!r}")
+    return value.lower()
 
 
 def json_data(value: Any, what: str, advice: str) -> Any:
@@ -309,7 +352,8 @@ def default_net_arch(kind: str, nature_cnn: bool) -> dict[str, list[int]]:
     """
     sizes = {"actor_critic": [] if nature_cnn else [64, 64], "sac": [256, 256],
              "td3": [256, 256] if nature_cnn else [400, 300], "dqn": [] if nature_cnn else [64, 64],
-             "qrdqn": [] if nature_cnn else [64, 64], "tqc": [256, 256]}[kind]
+             "qrdqn": [] if nature_cnn else [64, 64], "tqc": [256, 256],
+             "recurrent": [] if nature_cnn else [64, 64]}[kind]
     return {key: list(sizes) for key in NET_ARCH_KEYS[kind]}
 
 
@@ -352,7 +396,7 @@ def parse_net_arch(net_arch: Any, kind: str = "actor_critic", algorithm: str = "
     extra = sorted(set(net_arch) - set(keys))
     if extra:
         raise ConfigurationError(f"{name}'s net_arch dict takes the keys {list(keys)}, got {extra} in {net_arch!r}")
-    if kind != "actor_critic" and set(net_arch) != set(keys):
+    if kind not in ("actor_critic", "recurrent") and set(net_arch) != set(keys):
         raise ConfigurationError(f"{name}'s net_arch dict needs both keys 'pi' (actor) and 'qf' (critics), "
                                  f"got {net_arch!r}")
     return {key: _sizes(net_arch.get(key, []), f"net_arch[{key!r}]") for key in keys}

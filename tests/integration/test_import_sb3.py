@@ -16,7 +16,8 @@ from ballast.errors import CheckpointError
 from ballast.interop import import_sb3, read_torch_zip
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "sb3"
-CASES = sorted(p.stem for p in FIXTURES.glob("*.json"))
+#: The recurrent fixture's observations are one env's steps, checked step by step below.
+CASES = sorted(p.stem for p in FIXTURES.glob("*.json") if p.stem != "ppo_lstm_cartpole")
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -106,3 +107,19 @@ def test_tqc_critics_and_settings_match_sb3_contrib() -> None:
     torch.testing.assert_close(quantiles, reference, atol=1e-5, rtol=0)
     assert not torch.equal(target, quantiles)  # the target critics are sb3-contrib's, which lag
     assert reference.std(dim=2).mean() > 1e-3  # the quantiles of a critic differ: a trained network
+
+
+def test_import_sb3_contrib_recurrent_ppo_matches_its_actions_and_states() -> None:
+    expected = json.loads((FIXTURES / "ppo_lstm_cartpole.json").read_text())
+    model = import_sb3(FIXTURES / "ppo_lstm_cartpole.zip", expected["env_id"])
+    assert model.algorithm_name == "ppo_lstm" and model.policy_config.lstm_hidden_size == 16
+    assert (model.n_steps, model.batch_size, model.n_epochs) == (64, 64, 2)
+    state, actions = None, []
+    for i, obs in enumerate(np.asarray(expected["observations"], dtype=np.float32)):
+        action, state = model.predict(obs[None], state=state, episode_start=np.array([i % 16 == 0]),
+                                      deterministic=True)
+        actions.append(int(action[0]))
+    assert actions == expected["actions"]
+    assert len(set(actions)) == 2  # both actions occur: a trained network, not a constant
+    for ours, theirs in zip(state, expected["final_state"]):
+        np.testing.assert_allclose(ours, np.asarray(theirs, dtype=np.float32), atol=1e-5, rtol=0)

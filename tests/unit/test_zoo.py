@@ -367,3 +367,18 @@ def test_the_shipped_files_are_found_from_any_folder(tmp_path: Path, monkeypatch
     assert load_hyperparams("hyperparams/ppo.yml", "CartPole-v1").n_timesteps == 77  # a local file comes first
     with pytest.raises(ConfigurationError, match="ships a2c.yml, dqn.yml, ppo.yml"):
         load_hyperparams("hyperparams/tqc_typo.yml", "CartPole-v1", "ppo")
+
+
+def test_bundled_ppo_lstm_entries_build_recurrent_models() -> None:
+    path = HYPERPARAMS / "ppo_lstm.yml"
+    for env_id in yaml.safe_load(path.read_text()):
+        settings = load_hyperparams(path, env_id)
+        assert settings.n_timesteps and settings.policy == "MlpLstmPolicy"
+        json.dumps(settings.to_json())
+    cartpole = load_hyperparams(path, "CartPoleNoVel-v1")
+    assert cartpole.kwargs == {
+        "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
+        "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2",
+    }
+    model = cartpole.create_model(seed=0, device="cpu")
+    assert model.algorithm_name == "ppo_lstm" and model.n_envs == 8 and model.policy.lstm_critic is not None

@@ -158,6 +158,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if not np.isfinite(errors).all():
             raise ConfigurationError("update_priorities got non-finite TD errors; the loss diverged (lower the "
                                      "learning rate or clip the gradients with max_grad_norm)")
+        self._flush()  # rows still pending would otherwise overwrite these priorities later
         self.tree.update(indices, errors ** self.alpha)
         self.max_priority = max(self.max_priority, float(errors.max()))
 

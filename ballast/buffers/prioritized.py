@@ -108,10 +108,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def _flush(self) -> None:
         """Give the rows written since the last draw the max priority (0 to invalid entries and to the
         newest row, which stays pending until a newer one is written)."""
-        if not self._pending:
+        newest = (self.pos - 1) % self.capacity
+        if not self._pending or self._pending == [newest]:  # the newest row's priority is 0 already
             return
         rows = np.unique(np.asarray(self._pending, dtype=np.int64))
-        newest = (self.pos - 1) % self.capacity
         priorities = np.where(self.valid[rows] & (rows != newest)[:, None], self.max_priority ** self.alpha, 0.0)
         entries = rows[:, None] * self.n_envs + np.arange(self.n_envs)
         self.tree.update(entries.reshape(-1), priorities.reshape(-1))
@@ -164,13 +164,13 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     # --- memory and state ------------------------------------------------------------------------
     def nbytes(self) -> int:
-        return super().nbytes() + int(self.tree.nodes.nbytes)
+        return super().nbytes() + sum(int(level.nbytes) for level in self.tree.levels)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        """:meth:`ReplayBuffer.state_tensors` with the priorities, the max priority, the current
-        beta and the rows whose priorities are still to be set."""
+        """:meth:`ReplayBuffer.state_tensors` with the sum tree (the priorities and their sums), the max
+        priority, the current beta and the rows whose priorities are still to be set."""
         tensors = super().state_tensors()
-        tensors["priorities"] = torch.from_numpy(self.tree.leaves.copy())
+        tensors["priority_tree"] = torch.from_numpy(self.tree.state())
         tensors["priority_state"] = torch.tensor([self.max_priority, self.current_beta], dtype=torch.float64)
         tensors["pending_rows"] = torch.tensor(self._pending, dtype=torch.int64)
         return tensors
@@ -179,14 +179,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Restore :meth:`state_tensors`; a uniform buffer's content gets priority 1 for every
         sampleable entry (what its transitions would have had as new ones)."""
         super().load_state_tensors(tensors)
-        if "priorities" not in tensors:
+        if "priority_tree" not in tensors:
             self.tree.set_all(np.zeros(self.tree.n_leaves))
             self.max_priority, self._pending = 1.0, list(range(self.rows()))
             return
-        priorities = tensors["priorities"].detach().cpu().numpy()
-        if priorities.shape != (self.tree.n_leaves,):
-            raise ConfigurationError(f"the saved priorities cover {priorities.shape[0]} entries, this buffer "
-                                     f"{self.tree.n_leaves}; use the same buffer_size and n_envs")
-        self.tree.set_all(priorities)
+        self.tree.load_state(tensors["priority_tree"].detach().cpu().numpy())
         self.max_priority, self.current_beta = (float(x) for x in tensors["priority_state"].tolist())
         self._pending = [int(x) for x in tensors["pending_rows"].tolist()]

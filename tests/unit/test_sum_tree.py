@@ -8,14 +8,17 @@ from ballast.errors import ConfigurationError
 
 
 def _internal_nodes_are_sums(tree: SumTree) -> bool:
-    parents = np.arange(1, tree.size)
-    return np.allclose(tree.nodes[parents], tree.nodes[2 * parents] + tree.nodes[2 * parents + 1], rtol=0, atol=1e-9)
+    def padded(sums: np.ndarray, size: int) -> np.ndarray:
+        return np.concatenate([sums, np.zeros(size - len(sums))])
+
+    return all(np.allclose(parent, padded(child.reshape(-1, tree.branching).sum(axis=1), len(parent)), rtol=0,
+                           atol=1e-9) for parent, child in zip(tree.levels[:-1], tree.levels[1:]))
 
 
-@pytest.mark.parametrize("n_leaves", [1, 2, 5, 8, 13])
-def test_update_keeps_every_node_the_sum_of_its_children(n_leaves: int) -> None:
-    tree = SumTree(n_leaves)
-    assert tree.size >= n_leaves and tree.size & (tree.size - 1) == 0
+@pytest.mark.parametrize(("n_leaves", "branching"), [(1, 64), (2, 2), (5, 2), (8, 2), (13, 4), (300, 4), (5000, 64)])
+def test_update_keeps_every_node_the_sum_of_its_children(n_leaves: int, branching: int) -> None:
+    tree = SumTree(n_leaves, branching)
+    assert len(tree.levels[0]) == 1 and n_leaves <= len(tree.levels[-1]) < n_leaves + branching
     rng = np.random.default_rng(n_leaves)
     values = rng.random(n_leaves)
     tree.update(np.arange(n_leaves), values)
@@ -29,25 +32,30 @@ def test_update_keeps_every_node_the_sum_of_its_children(n_leaves: int) -> None:
     assert _internal_nodes_are_sums(tree)
 
 
-def test_set_all_builds_the_same_tree_as_updates() -> None:
+@pytest.mark.parametrize("branching", [2, 3, 64])
+def test_set_all_and_a_saved_state_build_the_same_tree_as_updates(branching: int) -> None:
     values = np.random.default_rng(0).random(11)
-    incremental, rebuilt = SumTree(11), SumTree(11)
+    incremental, rebuilt, restored = SumTree(11, branching), SumTree(11, branching), SumTree(11, branching)
     for i in (3, 0, 10, 7, 1, 2, 4, 5, 6, 8, 9):
         incremental.update([i], [values[i]])
     rebuilt.set_all(values)
-    np.testing.assert_array_equal(rebuilt.nodes, incremental.nodes)
+    restored.load_state(incremental.state())
+    for tree in (rebuilt, restored):
+        np.testing.assert_array_equal(tree.state(), incremental.state())
 
 
-def test_find_by_hand() -> None:
-    tree = SumTree(5)
+@pytest.mark.parametrize("branching", [2, 4, 64])
+def test_find_by_hand(branching: int) -> None:
+    tree = SumTree(5, branching)
     tree.update(np.arange(5), [1.0, 0.0, 3.0, 2.0, 0.0])  # prefix sums 1, 1, 4, 6, 6
     np.testing.assert_array_equal(tree.find([0.0, 0.999, 1.0, 3.999, 4.0, 5.999]), [0, 0, 2, 2, 3, 3])
     # a value at (or, by rounding, past) the total stays on the last leaf with mass, never a zero leaf
     np.testing.assert_array_equal(tree.find([6.0, 6.5]), [3, 3])
 
 
-def test_zero_priority_leaves_are_never_found() -> None:
-    tree = SumTree(64)
+@pytest.mark.parametrize("branching", [2, 8])
+def test_zero_priority_leaves_are_never_found(branching: int) -> None:
+    tree = SumTree(64, branching)
     priorities = np.where(np.arange(64) % 3 == 0, 0.0, np.random.default_rng(1).random(64))
     tree.update(np.arange(64), priorities)
     found = tree.find(np.linspace(0.0, tree.total(), 10_001))
@@ -59,11 +67,12 @@ def test_stratified_prefix_sums_by_hand() -> None:
     np.testing.assert_allclose(stratified_prefix_sums(8.0, np.array([0.0, 0.5, 0.25, 0.999])), [0.0, 3.0, 4.5, 7.998])
 
 
-def test_stratified_draws_follow_the_priorities() -> None:
+@pytest.mark.parametrize("branching", [2, 4])
+def test_stratified_draws_follow_the_priorities(branching: int) -> None:
     rng = np.random.default_rng(2)
     priorities = rng.random(37) ** 2
     priorities[[4, 20]] = 0.0
-    tree = SumTree(37)
+    tree = SumTree(37, branching)
     tree.update(np.arange(37), priorities)
     n = 200_000
     counts = np.bincount(tree.find(stratified_prefix_sums(tree.total(), rng.random(n))), minlength=37)
@@ -81,3 +90,5 @@ def test_refuses_negative_or_non_finite_priorities() -> None:
         tree.update([2], [np.nan])
     with pytest.raises(ConfigurationError, match="at least one leaf"):
         SumTree(0)
+    with pytest.raises(ConfigurationError, match="same buffer_size"):
+        tree.load_state(np.zeros(3))

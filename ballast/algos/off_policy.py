@@ -462,6 +462,12 @@ class OffPolicyMethods:
             self.replay_buffer = make_replay_buffer(self, self.config.buffer_size)
         checkpointing.load_replay_buffer(self, path)
 
+    @property
+    def replay_buffer_class(self) -> type[ReplayBuffer]:
+        """SB3's ``replay_buffer_class``: :class:`PrioritizedReplayBuffer` with ``prioritized_replay``,
+        else :class:`ReplayBuffer` (set it when building the model: ``prioritized_replay=True``)."""
+        return PrioritizedReplayBuffer if self.config.prioritized_replay else ReplayBuffer
+
     # SB3's handles on the networks (a DQN has no actor: AttributeError, as in SB3)
     actor = property(lambda self: self.policy.actor)
     critic = property(lambda self: self.policy.critic)

@@ -154,7 +154,9 @@ class Transitions:
     ``gamma^k * (1 - terminated)``, so the TD target is ``rewards + discounts * V(next)``.
     For a residual agent (``base_policy=``) ``base_actions`` and ``next_base_actions`` are the
     base's env actions for ``observations`` and ``next_observations`` (``None`` otherwise), and
-    ``actions`` are the executed actions in the policy's space.
+    ``actions`` are the executed actions in the policy's space. ``weights`` are the importance
+    weights of a prioritized replay draw (``None`` for a uniform one): the critic's or Q loss is
+    their weighted mean over the samples.
     """
 
     observations: Any
@@ -164,6 +166,7 @@ class Transitions:
     discounts: torch.Tensor
     base_actions: torch.Tensor | None = None
     next_base_actions: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
 
     @property
     def terminations(self) -> torch.Tensor:

@@ -104,18 +104,49 @@ def clip_fraction(ratio: torch.Tensor, clip_range: float) -> torch.Tensor:
 # --- off-policy losses ---------------------------------------------------------------------------
 
 
-def q_regression_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``mean_b(w_b * l_b)`` of per-sample losses ``l`` (shape ``(B,)``); ``mean_b(l_b)`` without weights.
+
+    With prioritized replay's importance weights ``w_b`` (Schaul et al., 2016, "Prioritized
+    Experience Replay", ICLR) this is the loss whose gradient is the paper's
+    ``sum_b w_b delta_b grad Q(s_b, a_b)``, averaged over the batch; its derivative with respect
+    to ``l_b`` is ``w_b / B``.
+    """
+    return values.mean() if weights is None else (weights * values).mean()
+
+
+def q_regression_losses(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per sample, the squared TD errors summed over critics: ``l_b = sum_i (Q_i(s_b, a_b) - y_b)^2``,
+    shape ``(B,)``; ``q_values`` has shape ``(n_critics, B)``."""
+    return (q_values - targets.unsqueeze(0)).square().sum(dim=0)
+
+
+def q_regression_loss(q_values: torch.Tensor, targets: torch.Tensor,
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
     """Sum over critics of the mean squared TD error: ``sum_i mean((Q_i(s, a) - y)^2)``.
 
     ``q_values`` has shape ``(n_critics, B)``, ``targets`` shape ``(B,)`` and no gradient. TD3
-    minimises this sum (Fujimoto et al., 2018); SAC, as SB3, half of it.
+    minimises this sum (Fujimoto et al., 2018); SAC, as SB3, half of it. With importance
+    weights ``w`` (shape ``(B,)``): ``mean_b(w_b * sum_i (Q_i - y)^2)`` (:func:`weighted_mean`
+    of :func:`q_regression_losses`), which is the same sum when every ``w_b = 1``.
     """
-    return (q_values - targets.unsqueeze(0)).square().mean(dim=1).sum()
+    if weights is None:
+        return (q_values - targets.unsqueeze(0)).square().mean(dim=1).sum()
+    return weighted_mean(q_regression_losses(q_values, targets), weights)
 
 
-def q_regression_loss_grad(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``dL/dQ_i`` of :func:`q_regression_loss`: ``2 (Q_i - y) / B``, shape ``(n_critics, B)``."""
-    return (q_values - targets.unsqueeze(0)) * (2.0 / q_values.shape[1])
+def q_regression_loss_grad(q_values: torch.Tensor, targets: torch.Tensor,
+                           weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``dL/dQ_i`` of :func:`q_regression_loss`: ``2 w_b (Q_i - y) / B`` (``w_b = 1`` without
+    weights), shape ``(n_critics, B)``."""
+    grad = (q_values - targets.unsqueeze(0)) * (2.0 / q_values.shape[1])
+    return grad if weights is None else grad * weights.unsqueeze(0)
+
+
+def critic_td_errors(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The priority of each sample for SAC, TD3 and DDPG: the critics' mean absolute TD error
+    ``mean_i |Q_i(s_b, a_b) - y_b|``, shape ``(B,)`` (``q_values``: ``(n_critics, B)``)."""
+    return (q_values - targets.unsqueeze(0)).abs().mean(dim=0)
 
 
 def sac_actor_loss(log_prob: torch.Tensor, q_values: torch.Tensor,
@@ -170,15 +201,26 @@ def entropy_coef_loss_grad(log_ent_coef: torch.Tensor, log_prob: torch.Tensor, t
     return (-(log_prob + target_entropy).mean()).expand_as(log_ent_coef)
 
 
-def huber_q_loss(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """DQN's loss (Mnih et al., 2015): the Huber loss (smooth L1, delta = 1) of the TD error
-    ``Q(s, a) - y``."""
-    return F.smooth_l1_loss(q_values, targets)
+def huber_q_losses(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The Huber loss (delta = 1) of each sample's TD error ``u = Q(s, a) - y``: ``u^2 / 2`` where
+    ``|u| <= 1``, ``|u| - 1/2`` elsewhere; shape ``(B,)``."""
+    return F.smooth_l1_loss(q_values, targets, reduction="none")
 
 
-def huber_q_loss_grad(q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """``dL/dQ`` of :func:`huber_q_loss`: ``clamp(Q - y, -1, 1) / B``."""
-    return (q_values - targets).clamp(-1.0, 1.0) * (1.0 / q_values.numel())
+def huber_q_loss(q_values: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """DQN's loss (Mnih et al., 2015): the mean Huber loss (smooth L1, delta = 1) of the TD error
+    ``Q(s, a) - y``; with importance weights ``w`` (shape ``(B,)``) the :func:`weighted_mean` of
+    :func:`huber_q_losses`."""
+    if weights is None:
+        return F.smooth_l1_loss(q_values, targets)
+    return weighted_mean(huber_q_losses(q_values, targets), weights)
+
+
+def huber_q_loss_grad(q_values: torch.Tensor, targets: torch.Tensor,
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
+    """``dL/dQ`` of :func:`huber_q_loss`: ``w_b clamp(Q - y, -1, 1) / B`` (``w_b = 1`` without weights)."""
+    grad = (q_values - targets).clamp(-1.0, 1.0) * (1.0 / q_values.numel())
+    return grad if weights is None else grad * weights
 
 
 def quantile_huber_losses(quantiles: torch.Tensor, target_quantiles: torch.Tensor) -> torch.Tensor:
@@ -191,7 +233,9 @@ def quantile_huber_losses(quantiles: torch.Tensor, target_quantiles: torch.Tenso
     ``rho_i(u) = |tau_i - 1{u < 0}| * H(u)``, ``H(u) = u^2 / 2`` if ``|u| <= 1`` else ``|u| - 1/2``
     ``l = (1/N') sum_j sum_i rho_i(u_ij)``  (summed over the quantiles, averaged over the targets)
 
-    Returns ``l`` per sample, shape ``(B,)``: the values a prioritised sampler would rank by.
+    Returns ``l`` per sample, shape ``(B,)``: QR-DQN's priorities for prioritized replay, being
+    what the update minimises and large while the distributions differ, even where their means
+    agree (Hessel et al., 2018, "Rainbow", prioritise C51 by its loss for the same reason).
     """
     n = quantiles.shape[1]
     tau = (torch.arange(n, device=quantiles.device, dtype=quantiles.dtype) + 0.5) / n
@@ -221,7 +265,8 @@ def quantile_huber_loss_grad(quantiles: torch.Tensor, target_quantiles: torch.Te
     return grad if weights is None else grad * weights.unsqueeze(1)
 
 
-def tqc_critic_loss(quantiles: torch.Tensor, target_quantiles: torch.Tensor) -> torch.Tensor:
+def tqc_critic_loss(quantiles: torch.Tensor, target_quantiles: torch.Tensor,
+                    weights: torch.Tensor | None = None) -> torch.Tensor:
     """TQC's critic loss (Kuznetsov et al., 2020, arXiv:2005.04269, eq. 11), as sb3-contrib computes it.
 
     ``quantiles`` ``Z_i^k(s, a)`` (shape ``(n_critics, B, N)``, at the midpoints ``tau_k = (2k + 1) / (2N)``)
@@ -232,11 +277,24 @@ def tqc_critic_loss(quantiles: torch.Tensor, target_quantiles: torch.Tensor) -> 
 
     with :func:`quantile_huber_losses`' ``rho`` (kappa = 1): the mean over critics of
     :func:`quantile_huber_loss` divided by ``N`` (sb3-contrib's ``sum_over_quantiles=False``, the
-    paper's mean over all pairs).
+    paper's mean over all pairs). With importance weights ``w`` (shape ``(B,)``) each sample's
+    terms are weighted by ``w_b`` (the same ``w_b`` for every critic).
     """
     n_critics, batch, n = quantiles.shape
     targets = target_quantiles.unsqueeze(0).expand(n_critics, *target_quantiles.shape).reshape(n_critics * batch, -1)
-    return quantile_huber_loss(quantiles.reshape(n_critics * batch, n), targets) / n
+    repeated = None if weights is None else weights.repeat(n_critics)
+    return quantile_huber_loss(quantiles.reshape(n_critics * batch, n), targets, repeated) / n
+
+
+def tqc_td_errors(quantiles: torch.Tensor, target_quantiles: torch.Tensor) -> torch.Tensor:
+    """The priority of each sample for TQC: its quantile Huber loss (:func:`quantile_huber_losses`)
+    averaged over the critics, shape ``(B,)``. As for QR-DQN (:func:`quantile_huber_losses`), the
+    distributional loss rather than a difference of means: it is what the update minimises, and
+    it stays large while the distributions differ even where their means agree (Hessel et al.,
+    2018, "Rainbow", prioritise C51 by its loss for the same reason)."""
+    n_critics, batch, n = quantiles.shape
+    targets = target_quantiles.unsqueeze(0).expand(n_critics, *target_quantiles.shape).reshape(n_critics * batch, -1)
+    return quantile_huber_losses(quantiles.reshape(n_critics * batch, n), targets).view(n_critics, batch).mean(dim=0)
 
 
 def tqc_actor_loss(log_prob: torch.Tensor, quantiles: torch.Tensor, ent_coef: torch.Tensor | float) -> torch.Tensor:

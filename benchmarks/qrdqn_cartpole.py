@@ -12,6 +12,13 @@ only):
 
     make bench-venv && .venv-bench/bin/pip install sb3-contrib==2.9.2
     .venv-bench/bin/python benchmarks/qrdqn_cartpole.py [--seeds 0 1 2] [--steps 50000]
+
+With ``--prioritized`` it trains Ballast alone (sb3-contrib has no prioritized replay) with the
+same settings and ``prioritized_replay=True`` (the buffer's defaults: ``alpha=0.5``, ``beta``
+0.4 -> 1.0), evaluated the same way, and writes the section ``qrdqn-cartpole-prioritized``,
+beside the other; it needs no SB3:
+
+    python benchmarks/qrdqn_cartpole.py --prioritized [--seeds 0 1 2] [--steps 50000]
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ KWARGS = (
     "exploration_final_eps=0.04, policy_kwargs=dict(net_arch=[256, 256], n_quantiles=10))"
 )
 
+#: The same with prioritized replay (Ballast only).
+PRIORITIZED_KWARGS = KWARGS[:-1] + ", prioritized_replay=True)"
+
 IMPORTS = {"sb3_import": "from sb3_contrib import QRDQN as Algorithm",
            "ballast_import": "from ballast import QRDQN as Algorithm"}
 
@@ -44,7 +54,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=50_000, help="the zoo's budget is 50,000")
+    parser.add_argument("--prioritized", action="store_true",
+                        help="Ballast alone, with prioritized replay (section qrdqn-cartpole-prioritized)")
     args = parser.parse_args()
+    if args.prioritized:
+        prioritized(args.seeds, args.steps)
+        return
     results = alternating(lambda lib, seed: run_with_best_model(lib, seed, args.steps, kwargs=KWARGS, **IMPORTS),
                           args.seeds)
     rows, summary = best_model_rows(results, {"ballast": "Ballast", "sb3": "sb3-contrib"}, speed=True)
@@ -77,6 +92,33 @@ def main() -> None:
         f"Machine: {machine(threads=1)}.",
     ])
     update_section("qrdqn-cartpole", body)
+    print(body)
+
+
+def prioritized(seeds: list[int], steps: int) -> None:
+    """Ballast's QR-DQN with prioritized replay, seed by seed, as the section beside the comparison."""
+    results = [run_with_best_model("ballast", seed, steps, kwargs=PRIORITIZED_KWARGS, **IMPORTS) for seed in seeds]
+    for result in results:
+        print(result, flush=True)
+    rows, summary = best_model_rows(results, {"ballast": "Ballast, prioritized replay"}, speed=True)
+    best = [r["best"] for r in results]
+    budget = "the zoo's budget" if steps >= 50_000 else f"a reduced budget ({steps:,} of the zoo's 50,000 steps)"
+    body = "\n".join([
+        f"### With prioritized replay ({steps // 1000}k steps)",
+        "",
+        f"Ballast alone (sb3-contrib has no prioritized replay), the settings above at {budget} with "
+        "`prioritized_replay=True` (`alpha=0.5`, `beta` 0.4 -> 1.0, `min_priority=1e-6`), evaluated the same way.",
+        "",
+        *rows,
+        "",
+        "  \n".join(summary) + "  ",
+        f"Best model kept ≥ 475 on every seed: {'yes' if min(best) >= 475 else 'no'} "
+        f"({', '.join(f'{v:.0f}' for v in best)}).",
+        "",
+        f"Command: `{command_line()}` (revision {git_revision()}).  ",
+        f"Machine: {machine(threads=1)}.",
+    ])
+    update_section("qrdqn-cartpole-prioritized", body)
     print(body)
 
 

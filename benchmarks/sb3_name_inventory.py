@@ -45,7 +45,7 @@ DQN | same | ballast.DQN | hyperparameters are keyword-only after `env`
 PPO | same | ballast.PPO | hyperparameters are keyword-only after `env`
 SAC | same | ballast.SAC | hyperparameters are keyword-only after `env`
 TD3 | same | ballast.TD3 | hyperparameters are keyword-only after `env`
-HerReplayBuffer | missing | | no hindsight experience replay; `replay_buffer_class` is not accepted
+HerReplayBuffer | missing | | no hindsight experience replay; `replay_buffer_class` takes only `ballast.PrioritizedReplayBuffer`
 get_system_info | missing | | checkpoints record versions in their JSON metadata instead
 [stable_baselines3.common.callbacks]
 BaseCallback | same | ballast.common.callbacks.BaseCallback | also `ballast.BaseCallback`
@@ -172,7 +172,7 @@ should_collect_more_steps | missing | |
 get_system_info | missing | |
 [stable_baselines3.common.buffers]
 BaseBuffer | missing | | Ballast's buffers (`ballast.buffers`) are its own: per-space storages, ragged observations
-ReplayBuffer | different | ballast.buffers.replay.ReplayBuffer | its own constructor and sample layout; `replay_buffer_class` is not accepted
+ReplayBuffer | different | ballast.buffers.replay.ReplayBuffer | its own constructor and sample layout; `replay_buffer_class` takes it (the default) or `ballast.PrioritizedReplayBuffer`
 RolloutBuffer | different | ballast.buffers.rollout.RolloutBuffer | its own constructor and layout
 DictReplayBuffer | missing | | `ReplayBuffer` handles Dict spaces
 DictRolloutBuffer | missing | | `RolloutBuffer` handles Dict spaces
@@ -412,8 +412,8 @@ learning_starts | same | |
 train_freq | same | | SB3's `TrainFreq(frequency, unit)`; set it as the constructor's argument (`4` or `(1, "episode")`)
 gradient_steps | same | |
 optimize_memory_usage | missing | | not accepted (`TypeError`): the replay buffer always stores each observation once, as this option does in SB3
-replay_buffer_class | missing | | not accepted
-replay_buffer_kwargs | missing | | not accepted
+replay_buffer_class | translated | | `ballast.PrioritizedReplayBuffer` (the same as `prioritized_replay=True`) or `ReplayBuffer` (the default); another class raises `ConfigurationError`
+replay_buffer_kwargs | translated | | only the prioritized buffer's `alpha`, `beta`, `final_beta`, `min_priority` (names of SB3's unreleased PR #1622); fixed once built
 [PPO: PPO]
 batch_size | same | |
 n_epochs | same | |

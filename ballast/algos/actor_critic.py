@@ -44,20 +44,23 @@ def transitions(model: Any, batch: Any) -> Transitions:
     if model.residual_actions is None:
         normalize = model.policy.normalize
         return Transitions(observations=normalize(batch.observations), actions=batch.actions, rewards=batch.rewards,
-                           next_observations=normalize(batch.next_observations), discounts=batch.discounts)
+                           next_observations=normalize(batch.next_observations), discounts=batch.discounts,
+                           weights=batch.weights)
     obs, base = model.policy.normalize_with_base(batch.observations)
     next_obs, next_base = model.policy.normalize_with_base(batch.next_observations)
     return Transitions(observations=obs, actions=batch.actions, rewards=batch.rewards, next_observations=next_obs,
-                       discounts=batch.discounts, base_actions=base, next_base_actions=next_base)
+                       discounts=batch.discounts, base_actions=base, next_base_actions=next_base,
+                       weights=batch.weights)
 
 
 def train(model: Any, gradient_steps: int, step: Callable[[Transitions], dict[str, torch.Tensor]]) -> None:
     """``gradient_steps`` updates, each ``step(transitions)`` on a fresh replay batch (after the
-    ``on_minibatch`` hook and the update count), its statistics logged; stops early when an update
-    hook asked to."""
+    ``on_minibatch`` hook and the update count), its statistics logged, then a prioritized
+    buffer's priorities updated from the step's TD errors; stops early when an update hook asked to."""
     cfg = model.config
     set_training_mode(model.policy, True)
     lr = model.optimizers.set_learning_rates(model.progress_remaining)
+    model.replay_buffer.anneal(model.progress_remaining)
     reward_fn = off_policy.reward_transform(model)
     for _ in range(gradient_steps):
         batch = model.replay_buffer.sample(cfg.batch_size, model.generator, n_steps=cfg.n_steps, gamma=cfg.gamma,
@@ -66,6 +69,7 @@ def train(model: Any, gradient_steps: int, step: Callable[[Transitions], dict[st
         model.n_updates += 1
         for key, value in step(transitions(model, batch)).items():
             model.logger.record_mean(key, value)
+        off_policy.update_priorities(model, batch, model._td_errors)
         if model.stop_requested:
             break
     model.logger.record("train/n_updates", model.n_updates)

@@ -80,14 +80,18 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         exploration_initial_eps, exploration_final_eps: epsilon at the start and the end of it.
         max_grad_norm: gradient-norm clip (None: no clipping).
         double_q: Double DQN targets.
+        prioritized_replay: draw transitions by priority (:class:`ballast.PrioritizedReplayBuffer`)
+            and weight the loss by importance weights; priorities are ``|Q(s, a) - y|``.
+            ``replay_buffer_class=ballast.PrioritizedReplayBuffer`` (SB3's spelling) does the same.
+        replay_buffer_kwargs: the prioritized buffer's ``alpha``, ``beta``, ``final_beta``, ``min_priority``.
         aux_modules, extra_losses: extensions (``docs/extending.md``).
         The other arguments are those of :class:`ballast.PPO`.
     """
 
     algorithm_name = "dqn"
     config_class = DQNConfig
-    loss_methods = ("compute_losses", "td_targets", "q_loss")
-    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE}
+    loss_methods = ("compute_losses", "td_targets", "q_loss", "td_errors")
+    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE, **hyperparameters.REPLAY_KIND}
     supported_action_spaces = (spaces.Discrete,)
     default_policy_class = DQNPolicy
     extendable_losses = ("q",)
@@ -116,6 +120,9 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         exploration_final_eps: float = 0.05,
         max_grad_norm: float | None = 10.0,
         double_q: bool = False,
+        prioritized_replay: bool = False,
+        replay_buffer_class: type | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -143,6 +150,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             exploration_final_eps=float(exploration_final_eps),
             max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
             double_q=bool(double_q),
+            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs),
         )
         self.action_noise = None
         self.exploration_rate = 0.0
@@ -235,10 +243,12 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         """``gradient_steps`` updates on replay batches drawn a chunk at a time
         (:func:`~ballast.algos.off_policy.presampled_batches`). On the fast path, unless double DQN
         or an ``on_minibatch`` hook (which may change a batch) needs them per step, the TD targets
-        of a chunk come from one pass of the target network, which no gradient step changes."""
+        of a chunk come from one pass of the target network, which no gradient step changes.
+        With prioritized replay a chunk is one batch, and its priorities are updated after its step."""
         cfg = self.config
         set_training_mode(self.policy, True)
         lr = self.optimizers.set_learning_rates(self.progress_remaining)
+        self.replay_buffer.anneal(self.progress_remaining)
         fast = self._fast_update()
         per_step_targets = fast is None or cfg.double_q or overrides_hooks(self._callback, "on_minibatch")
         batch_size, normalize = cfg.batch_size, self.policy.normalize
@@ -263,14 +273,17 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         self._hook("on_minibatch", batch)
         normalize = self.policy.normalize
         stats = self.update(normalize(batch.observations), batch.actions, batch.rewards,
-                            normalize(batch.next_observations), batch.discounts, target=target)
+                            normalize(batch.next_observations), batch.discounts, target=target,
+                            weights=batch.weights)
+        off_policy.update_priorities(self, batch, self._td_errors)
         self.n_updates += 1
         for key, value in stats.items():
             self.logger.record_mean(key, value)
         return not self.stop_requested
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
-               discounts: torch.Tensor, *, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               discounts: torch.Tensor, *, target: torch.Tensor | None = None,
+               weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         The gradient comes from the fast path (:mod:`ballast.algos.fast_path`) when it applies,
@@ -279,17 +292,21 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         ``after_gradient_step`` after it. Without update hooks it is a function of fixed-shape
         tensors without host synchronisation, so ``torch.compile`` can wrap it. ``target``: the
         batch's TD targets computed beforehand (:meth:`DQNFastUpdate.targets`; fast path only).
+        ``weights``: importance weights of a prioritized draw; the loss is then their weighted
+        mean, and the per-sample priorities (:meth:`td_errors`) are kept for the buffer.
         """
         cfg, extensions = self.config, self.extensions
         fast = self._fast_update()
+        self._td_errors = None
         if fast is not None:
-            terms = fast(obs, actions, rewards, next_obs, discounts, target)
+            terms = fast(obs, actions, rewards, next_obs, discounts, target, weights)
+            self._td_errors = fast.td_errors
         elif target is not None:
             raise ConfigurationError("DQN.update takes precomputed targets only on the fast path; "
                                      "without it the targets come from compute_losses")
         else:
             batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
-                                discounts=discounts)
+                                discounts=discounts, weights=weights)
             terms = self.compute_losses(batch)
             self.q_params.zero_grad()
             extensions.zero_own_grads()
@@ -306,15 +323,18 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
     def compute_losses(self, batch: Transitions) -> dict[str, torch.Tensor]:
         """The named, weighted terms whose sum is minimised.
 
-        ``q``: the loss between the Q-network's estimate and the target (:meth:`q_loss`), then the
-        extra terms. A subclass may add, remove or reweight terms. Logged as ``loss/<name>``
-        and their sum as ``train/loss`` (SB3's name for the loss, which it equals without extra
-        terms).
+        ``q``: the loss between the Q-network's estimate and the target (:meth:`q_loss`, weighted
+        by ``batch.weights`` with prioritized replay, whose priorities :meth:`td_errors` gives),
+        then the extra terms. A subclass may add, remove or reweight terms. Logged as
+        ``loss/<name>`` and their sum as ``train/loss`` (SB3's name for the loss, which it equals
+        without extra terms).
         """
         with torch.no_grad():
             target = self.td_targets(batch.rewards, batch.discounts, batch.next_observations)
         features = self.policy.q_net.encoder(batch.observations)
-        loss, outputs = self.q_loss(features, batch.actions, target)
+        loss, outputs = self.q_loss(features, batch.actions, target, batch.weights)
+        if batch.weights is not None:
+            self._td_errors = self.td_errors(outputs)
         terms = {"q": loss}
         extensions = self.extensions
         if extensions.extra_losses:
@@ -327,13 +347,18 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         next_q_online = policy.q_net(next_obs) if self.config.double_q else None
         return returns.q_learning_target(rewards, discounts, policy.q_net_target(next_obs), next_q_online)
 
-    def q_loss(self, features: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
-               ) -> tuple[torch.Tensor, QOutputs]:
-        """The Huber loss between ``Q(s, a)`` and the targets, from the encoder's output, and the
-        outputs an extra loss receives."""
+    def q_loss(self, features: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+               weights: torch.Tensor | None = None) -> tuple[torch.Tensor, QOutputs]:
+        """The Huber loss between ``Q(s, a)`` and the targets (weighted by ``weights`` when given),
+        from the encoder's output, and the outputs an extra loss receives."""
         q_all = self.policy.q_net.q_from_features(features)
         q = q_all.gather(1, actions.long().unsqueeze(1)).squeeze(1)
-        return losses.huber_q_loss(q, target), QOutputs(features=features, q_values=q_all, q_taken=q, target_q=target)
+        return (losses.huber_q_loss(q, target, weights),
+                QOutputs(features=features, q_values=q_all, q_taken=q, target_q=target))
+
+    def td_errors(self, outputs: QOutputs) -> torch.Tensor:
+        """The prioritized replay's per-sample priorities from a step's outputs: ``|Q(s, a) - y|``."""
+        return (outputs.q_taken - outputs.target_q).detach().abs()
 
     # --- the fast path (ballast.algos.fast_path) ----------------------------------------------
     def _fast_path_structure(self) -> str | None:
@@ -375,13 +400,15 @@ class _QLayers:
 
 class DQNFastUpdate:
     """DQN's gradient for the default MLP Q-network without autograd (:mod:`ballast.algos.fast_path`):
-    ``(obs, actions, rewards, next_obs, discounts[, target]) -> terms`` as :meth:`DQN.compute_losses`
+    ``(obs, actions, rewards, next_obs, discounts[, target, weights]) -> terms`` as :meth:`DQN.compute_losses`
     returns them (detached), the gradient written. The loss's derivative is
     :func:`ballast.losses.huber_q_loss_grad`, scattered to the column of the action taken."""
 
     def __init__(self, policy: DQNPolicy, *, double_q: bool) -> None:
         self.online, self.target = _QLayers(policy.q_net), _QLayers(policy.q_net_target)
         self.double_q = double_q
+        #: The last weighted step's per-sample priorities (:meth:`DQN.td_errors`), None after an unweighted one.
+        self.td_errors: torch.Tensor | None = None
 
     @torch.no_grad()
     def targets(self, rewards: torch.Tensor, discounts: torch.Tensor, next_obs: torch.Tensor) -> torch.Tensor:
@@ -395,20 +422,25 @@ class DQNFastUpdate:
 
     @torch.no_grad()
     def __call__(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-                 discounts: torch.Tensor, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                 discounts: torch.Tensor, target: torch.Tensor | None = None,
+                 weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if target is None:
             target = self.targets(rewards, discounts, next_obs)
         out, hidden = self.online.forward(obs)
-        loss, d_out = self.loss_and_grad(out, actions.long(), target)
+        loss, d_out, self.td_errors = self.loss_and_grad(out, actions.long(), target, weights)
         self.online.output.weight_grad(hidden[-1], d_out)
         self.online.hidden.backward(hidden, self.online.output.input_grad(d_out))
         return {"q": loss}
 
-    def loss_and_grad(self, q_all: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The loss and its derivative with respect to the network's outputs ``q_all``
-        (:func:`ballast.losses.huber_q_loss_grad` in the column of the action taken)."""
+    def loss_and_grad(self, q_all: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+                      weights: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The loss, its derivative with respect to the network's outputs ``q_all``
+        (:func:`ballast.losses.huber_q_loss_grad` in the column of the action taken) and, with
+        importance ``weights``, the per-sample priorities ``|Q(s, a) - y|`` (else None)."""
         index = actions.unsqueeze(1)
         q = q_all.gather(1, index).squeeze(1)
-        d_q_all = torch.zeros_like(q_all).scatter_(1, index, losses.huber_q_loss_grad(q, target).unsqueeze(1))
-        return losses.huber_q_loss(q, target), d_q_all
+        d_q = losses.huber_q_loss_grad(q, target, weights).unsqueeze(1)
+        d_q_all = torch.zeros_like(q_all).scatter_(1, index, d_q)
+        errors = None if weights is None else (q - target).abs()
+        return losses.huber_q_loss(q, target, weights), d_q_all, errors

@@ -41,6 +41,8 @@ class TrainFreq(NamedTuple):
 ROLLOUT_SIZE = "the rollout buffer holds n_steps steps of each env copy"
 REPLAY_SIZE = "the replay buffer was allocated with this capacity"
 GSDE = "the policy's action distribution was built for it"
+#: The replay buffer's kind and options, fixed once it is built (``prioritized_replay``, ``replay_buffer_kwargs``).
+REPLAY_KIND = {name: "the replay buffer was built with it" for name in ("prioritized_replay", "replay_buffer_kwargs")}
 SCHEDULES = ("clip_range", "clip_range_vf")
 
 

@@ -46,6 +46,7 @@ from ballast.algos import checkpointing, validation
 from ballast.algos.on_policy import _check_finite, track_episodes
 from ballast.algos.optimizers import build_optimizer
 from ballast.algos.protocols import OffPolicyModel
+from ballast.buffers.prioritized import PrioritizedReplayBuffer, check_prioritized_kwargs
 from ballast.buffers.replay import ReplayBatch, ReplayBuffer
 from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
@@ -79,6 +80,8 @@ class ReplayConfig:
     gamma: float
     train_freq: tuple[int, str]
     gradient_steps: int
+    prioritized_replay: bool
+    replay_buffer_kwargs: dict[str, Any] | None
 
     def __post_init__(self) -> None:
         validation.check_config(self)
@@ -106,9 +109,49 @@ def check_n_envs_train_freq(train_freq: tuple[int, str], n_envs: int) -> None:
         raise ConfigurationError("train_freq in episodes needs a single env (n_envs=1), as in SB3")
 
 
+def replay_options(prioritized_replay: bool, replay_buffer_class: type | None,
+                   replay_buffer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """The configuration fields ``prioritized_replay`` and ``replay_buffer_kwargs`` from the
+    constructor's keywords: SB3's ``replay_buffer_class=PrioritizedReplayBuffer`` is
+    ``prioritized_replay=True``; ``ReplayBuffer`` (or None) is the uniform buffer."""
+    if replay_buffer_class is PrioritizedReplayBuffer:
+        prioritized_replay = True
+    elif replay_buffer_class not in (None, ReplayBuffer):
+        raise ConfigurationError(
+            f"replay_buffer_class={getattr(replay_buffer_class, '__name__', replay_buffer_class)!r} is not a buffer "
+            "Ballast builds; pass ballast.PrioritizedReplayBuffer (or prioritized_replay=True), or leave it out for "
+            "the uniform buffer (SB3's HerReplayBuffer and custom buffers are not supported)")
+    kwargs = dict(replay_buffer_kwargs or {})
+    if kwargs and not prioritized_replay:
+        raise ConfigurationError(
+            f"replay_buffer_kwargs={kwargs} only configure the prioritized buffer; pass prioritized_replay=True "
+            "(or replay_buffer_class=ballast.PrioritizedReplayBuffer) with them, or leave them out")
+    if prioritized_replay:
+        kwargs = check_prioritized_kwargs(kwargs)
+    return {"prioritized_replay": bool(prioritized_replay), "replay_buffer_kwargs": kwargs or None}
+
+
 def make_replay_buffer(model: OffPolicyModel, buffer_size: int) -> ReplayBuffer:
+    """The uniform replay buffer, or the prioritized one when the configuration asks for it."""
+    cfg = model.config
+    if getattr(cfg, "prioritized_replay", False):
+        return PrioritizedReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
+                                       device=model.device, **(cfg.replay_buffer_kwargs or {}))
     return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
                         device=model.device)
+
+
+def update_priorities(model: OffPolicyModel, batch: ReplayBatch, td_errors: torch.Tensor | None) -> None:
+    """After a gradient step on a prioritized batch: the buffer's priorities from the step's
+    per-sample TD errors (nothing for a uniform batch)."""
+    if batch.weights is None:
+        return
+    if td_errors is None:
+        raise ConfigurationError(
+            f"{type(model).__name__}'s loss reported no per-sample TD errors for the prioritized replay buffer; "
+            "a subclass that overrides the loss methods must pass the batch's weights on to them (see "
+            "docs/off-policy.md#prioritized-replay)")
+    model.replay_buffer.update_priorities(batch.indices, td_errors)
 
 
 def vectorize_noise(noise: ActionNoise | None, n_envs: int) -> ActionNoise | None:
@@ -135,10 +178,13 @@ def presampled_batches(buffer: ReplayBuffer, gradient_steps: int, batch_size: in
     (``chunk.rows(i * batch_size, (i + 1) * batch_size)`` is the ``i``-th), ``n * batch_size``
     about :data:`PRESAMPLE_ROWS` (at least one batch). The buffer does not change during a train
     call, so one draw of ``n * batch_size`` transitions is distributed as ``n`` draws of
-    ``batch_size`` (uniform, with replacement), at the fixed cost of one.
-    ``sample_kwargs`` go to :meth:`ReplayBuffer.sample`.
+    ``batch_size`` (uniform, with replacement), at the fixed cost of one. A prioritized buffer's
+    priorities change after every step, so there each chunk is one batch, drawn when the
+    previous step is done. ``sample_kwargs`` go to :meth:`ReplayBuffer.sample`.
     """
     per_chunk = max(1, min(gradient_steps, PRESAMPLE_ROWS // batch_size))
+    if isinstance(buffer, PrioritizedReplayBuffer):
+        per_chunk = 1
     left = gradient_steps
     while left > 0:
         n = min(per_chunk, left)
@@ -369,6 +415,9 @@ class OffPolicyMethods:
     that do not differ, the replay buffer's own file, SB3's network handles, and the action noise's
     state in the checkpoint."""
 
+    #: The last update's per-sample priorities for a prioritized replay buffer (None without one).
+    _td_errors: torch.Tensor | None = None
+
     def learn(self, total_timesteps: int, callback: BaseCallback | Any = None, log_interval: int | None = 4,
               tb_log_name: str | None = None, reset_num_timesteps: bool = True,
               progress_bar: bool = False) -> Any:
@@ -412,6 +461,12 @@ class OffPolicyMethods:
         if self.replay_buffer is None:
             self.replay_buffer = make_replay_buffer(self, self.config.buffer_size)
         checkpointing.load_replay_buffer(self, path)
+
+    @property
+    def replay_buffer_class(self) -> type[ReplayBuffer]:
+        """SB3's ``replay_buffer_class``: :class:`PrioritizedReplayBuffer` with ``prioritized_replay``,
+        else :class:`ReplayBuffer` (set it when building the model: ``prioritized_replay=True``)."""
+        return PrioritizedReplayBuffer if self.config.prioritized_replay else ReplayBuffer
 
     # SB3's handles on the networks (a DQN has no actor: AttributeError, as in SB3)
     actor = property(lambda self: self.policy.actor)

@@ -68,6 +68,9 @@ class QRDQN(DQN):
         exploration_final_eps: float = 0.01,
         max_grad_norm: float | None = None,
         double_q: bool = False,
+        prioritized_replay: bool = False,
+        replay_buffer_class: type | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -90,6 +93,8 @@ class QRDQN(DQN):
             n_steps=n_steps, target_update_interval=target_update_interval,
             exploration_fraction=exploration_fraction, exploration_initial_eps=exploration_initial_eps,
             exploration_final_eps=exploration_final_eps, max_grad_norm=max_grad_norm, double_q=double_q,
+            prioritized_replay=prioritized_replay, replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
             stats_window_size=stats_window_size, aux_modules=aux_modules, extra_losses=extra_losses,
             normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
             policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,
@@ -122,15 +127,21 @@ class QRDQN(DQN):
         return returns.quantile_q_learning_target(rewards, discounts, policy.q_net_target.quantiles(next_obs),
                                                   next_online)
 
-    def q_loss(self, features: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
-               ) -> tuple[torch.Tensor, QOutputs]:
-        """The quantile Huber loss between the replayed actions' quantiles and the target quantiles."""
+    def q_loss(self, features: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+               weights: torch.Tensor | None = None) -> tuple[torch.Tensor, QOutputs]:
+        """The quantile Huber loss between the replayed actions' quantiles and the target quantiles
+        (each sample's weighted by ``weights`` when given)."""
         all_quantiles = self.policy.q_net.quantiles_from_features(features)
         index = actions.long().view(-1, 1, 1).expand(-1, all_quantiles.shape[1], 1)
         quantiles = all_quantiles.gather(2, index).squeeze(2)
         outputs = QOutputs(features=features, q_values=all_quantiles.mean(dim=1), q_taken=quantiles.mean(dim=1),
                            target_q=target.mean(dim=1), quantiles=quantiles, target_quantiles=target)
-        return losses.quantile_huber_loss(quantiles, target), outputs
+        return losses.quantile_huber_loss(quantiles, target, weights), outputs
+
+    def td_errors(self, outputs: QOutputs) -> torch.Tensor:
+        """The prioritized replay's per-sample priorities: each sample's quantile Huber loss
+        (:func:`ballast.losses.quantile_huber_losses`; why this and not a difference of means, there)."""
+        return losses.quantile_huber_losses(outputs.quantiles.detach(), outputs.target_quantiles)
 
     def _build_fast_update(self) -> QRDQNFastUpdate:
         return QRDQNFastUpdate(self.policy, double_q=self.config.double_q)
@@ -155,12 +166,16 @@ class QRDQNFastUpdate(DQNFastUpdate):
         return returns.quantile_q_learning_target(rewards, discounts, self._quantiles(self.target, next_obs),
                                                   next_online)
 
-    def loss_and_grad(self, q_all: torch.Tensor, actions: torch.Tensor, target: torch.Tensor
-                      ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The quantile Huber loss and its derivative with respect to the ``N * n_actions`` outputs."""
+    def loss_and_grad(self, q_all: torch.Tensor, actions: torch.Tensor, target: torch.Tensor,
+                      weights: torch.Tensor | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The quantile Huber loss, its derivative with respect to the ``N * n_actions`` outputs
+        and, with importance ``weights``, the per-sample losses as priorities (else None)."""
         all_quantiles = q_all.view(q_all.shape[0], self.n_quantiles, -1)
         index = actions.view(-1, 1, 1).expand(-1, self.n_quantiles, 1)
         quantiles = all_quantiles.gather(2, index).squeeze(2)
-        grad = losses.quantile_huber_loss_grad(quantiles, target).unsqueeze(2)
+        grad = losses.quantile_huber_loss_grad(quantiles, target, weights).unsqueeze(2)
         d_out = torch.zeros_like(all_quantiles).scatter_(2, index, grad)
-        return losses.quantile_huber_loss(quantiles, target), d_out.view_as(q_all)
+        per_sample = losses.quantile_huber_losses(quantiles, target)
+        errors = None if weights is None else per_sample
+        return losses.weighted_mean(per_sample, weights), d_out.view_as(q_all), errors

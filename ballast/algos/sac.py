@@ -82,6 +82,9 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         use_sde, sde_sample_freq, use_sde_at_warmup: gSDE exploration instead of independent
             Gaussian noise, new noise every ``sde_sample_freq`` steps (-1: at each collection),
             and gSDE instead of uniform actions during the warm-up.
+        prioritized_replay, replay_buffer_class, replay_buffer_kwargs: prioritized replay, as
+            :class:`ballast.DQN`; the critic's loss is weighted, the actor's is not, and the
+            priorities are the critics' mean ``|Q_i(s, a) - y|``.
         aux_modules, extra_losses: extensions (``docs/extending.md``); an extra loss joins the
             actor's loss unless marked ``adds_to("critic")``; ``AuxModule(optimizer="shared")``
             is trained by the actor's optimizer, ``optimizer="critic"`` by the critic's.
@@ -95,11 +98,12 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
     default_policy_class = SACPolicy
     extendable_losses = ("actor", "critic")
     loss_methods = ("compute_critic_losses", "compute_actor_losses", "compute_warmup_losses", "critic_targets",
-                    "critic_loss", "actor_loss")
+                    "critic_loss", "actor_loss", "td_errors")
     #: Whose SB3 policy defaults apply (:data:`ballast.policies.sb3_arguments.KIND_DEFAULTS`).
     policy_kind = "sac"
     config_attributes = ("action_noise", "target_entropy")
-    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE, "use_sde": hyperparameters.GSDE,
+    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE, **hyperparameters.REPLAY_KIND,
+                             "use_sde": hyperparameters.GSDE,
                              "ent_coef": "the entropy coefficient (a learned parameter with its optimizer, or a "
                                          "constant) was built from it"}
 
@@ -124,6 +128,9 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
+        prioritized_replay: bool = False,
+        replay_buffer_class: type | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -156,6 +163,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
             target_entropy=validation.number_or_keyword(target_entropy, "auto"),
             use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq),
             use_sde_at_warmup=bool(use_sde_at_warmup),
+            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs),
         )
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
@@ -209,11 +217,12 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         update_target = self.n_updates % self.config.target_update_interval == 0
         return self.update(batch.observations, batch.actions, batch.rewards, batch.next_observations,
                            batch.discounts, update_target, base=batch.base_actions, next_base=batch.next_base_actions,
-                           update_actor=not self._actor_frozen())
+                           update_actor=not self._actor_frozen(), weights=batch.weights)
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
                discounts: torch.Tensor, update_target: bool, *, base: torch.Tensor | None = None,
-               next_base: torch.Tensor | None = None, update_actor: bool = True) -> dict[str, torch.Tensor]:
+               next_base: torch.Tensor | None = None, update_actor: bool = True,
+               weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         Critic first (its terms, :meth:`compute_critic_losses`, then its optimizer), then actor
@@ -229,11 +238,13 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         corrections become executed actions (``ResidualActions.critic_actions``) before the critic
         sees them, while log-probabilities stay those of the corrections. ``update_actor=False``
         (critic warm-up) trains the critic and the entropy coefficient, not the actor: the actor's
-        terms are then only ``alpha`` (:meth:`compute_warmup_losses`).
+        terms are then only ``alpha`` (:meth:`compute_warmup_losses`). ``weights``: importance
+        weights of a prioritized draw, for the critic's loss (whose priorities it keeps).
         """
         cfg, extensions = self.config, self.extensions
         batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
-                            discounts=discounts, base_actions=base, next_base_actions=next_base)
+                            discounts=discounts, base_actions=base, next_base_actions=next_base, weights=weights)
+        self._td_errors = None
         ent_coef = self.log_ent_coef.detach().exp() if self.log_ent_coef is not None else self.ent_coef_tensor
         fast = self._fast_update()
         noise = None
@@ -289,7 +300,8 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         """The critic's named, weighted terms, whose sum the critic's optimizer minimises.
 
         ``critic``: ``0.5 * sum_i mean((Q_i(s, a) - y)^2)`` with the soft target (module
-        docstring), then the extra terms that join the critic. ``pi`` is the actor's output for
+        docstring; weighted by ``batch.weights`` with prioritized replay, whose priorities
+        :meth:`td_errors` gives), then the extra terms that join the critic. ``pi`` is the actor's output for
         ``batch.observations`` (given to critic extra losses detached), ``ent_coef`` alpha before
         this step's update, ``sde_noise`` gSDE's matrix for the next actions. A subclass may
         add, remove or reweight terms; the critic's optimizer steps only the critics (and the
@@ -304,7 +316,9 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
             target = self.critic_targets(batch.rewards, batch.discounts, next_q, next_log_prob, ent_coef)
         features = policy.critic_features(batch.observations)
         q = policy.critic.q_from_features(features, batch.actions)
-        terms = {"critic": self.critic_loss(q, target)}
+        terms = {"critic": self.critic_loss(q, target, batch.weights)}
+        if batch.weights is not None:
+            self._td_errors = self.td_errors(q.detach(), target)
         return actor_critic.add_extension_terms(self, terms, batch, "critic", pi.detached(), features, q, target)
 
     def critic_targets(self, rewards: torch.Tensor, discounts: torch.Tensor, next_q: torch.Tensor,
@@ -313,9 +327,16 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         the soft target (:func:`ballast.returns.soft_q_target`)."""
         return returns.soft_q_target(rewards, discounts, next_q, next_log_prob, ent_coef)
 
-    def critic_loss(self, q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The ``critic`` term: ``0.5 * sum_i mean((Q_i(s, a) - y)^2)`` (:func:`ballast.losses.q_regression_loss`)."""
-        return 0.5 * losses.q_regression_loss(q_values, targets)
+    def critic_loss(self, q_values: torch.Tensor, targets: torch.Tensor,
+                    weights: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``critic`` term: ``0.5 * sum_i mean((Q_i(s, a) - y)^2)`` (:func:`ballast.losses.q_regression_loss`,
+        weighted by importance ``weights`` when given)."""
+        return 0.5 * losses.q_regression_loss(q_values, targets, weights)
+
+    def td_errors(self, q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The prioritized replay's per-sample priorities: the critics' mean ``|Q_i(s, a) - y|``
+        (:func:`ballast.losses.critic_td_errors`)."""
+        return losses.critic_td_errors(q_values, targets)
 
     def actor_loss(self, log_prob: torch.Tensor, q_values: torch.Tensor, ent_coef: torch.Tensor) -> torch.Tensor:
         """The ``actor`` term from the critics' values of the actor's actions
@@ -433,8 +454,10 @@ class SACFastUpdate:
         next_q = self.target.forward(torch.cat((p.next_x, p.next_pi.actions), dim=1)).q
         target = returns.soft_q_target(batch.rewards, batch.discounts, next_q, p.next_pi.log_prob, ent_coef)
         trace = self.critic.forward(torch.cat((p.x, batch.actions), dim=1))
-        self.critic.backward(trace, 0.5 * losses.q_regression_loss_grad(trace.q, target))
-        return {"critic": 0.5 * losses.q_regression_loss(trace.q, target)}
+        self.critic.backward(trace, 0.5 * losses.q_regression_loss_grad(trace.q, target, batch.weights))
+        if batch.weights is not None:
+            self.model._td_errors = losses.critic_td_errors(trace.q, target)
+        return {"critic": 0.5 * losses.q_regression_loss(trace.q, target, batch.weights)}
 
     @torch.no_grad()
     def actor_gradients(self, p: SACActorPass, ent_coef: torch.Tensor, update_actor: bool

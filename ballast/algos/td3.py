@@ -72,6 +72,8 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         policy_delay: critic updates per actor (and target) update.
         target_policy_noise: std of the Gaussian noise added to the target action (smoothing).
         target_noise_clip: that noise is clipped to ``[-target_noise_clip, target_noise_clip]``.
+        prioritized_replay, replay_buffer_class, replay_buffer_kwargs: prioritized replay, as for
+            :class:`ballast.SAC`.
         base_policy, residual_scale, append_base_action, critic_warmup_steps: a residual agent, as in
             :class:`ballast.PPO`.
         aux_modules, extra_losses: extensions, as for :class:`ballast.SAC` (``docs/extending.md``).
@@ -85,7 +87,7 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
     extendable_losses = ("actor", "critic")
     loss_methods = ("compute_critic_losses", "compute_actor_losses")
     config_attributes = ("action_noise",)
-    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE}
+    fixed_hyperparameters = {"buffer_size": hyperparameters.REPLAY_SIZE, **hyperparameters.REPLAY_KIND}
 
     def __init__(
         self,
@@ -105,6 +107,9 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         policy_delay: int = 2,
         target_policy_noise: float = 0.2,
         target_noise_clip: float = 0.5,
+        prioritized_replay: bool = False,
+        replay_buffer_class: type | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -134,6 +139,7 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
             action_noise=noise_to_json(self.action_noise), n_steps=int(n_steps),
             policy_delay=int(policy_delay),
             target_policy_noise=float(target_policy_noise), target_noise_clip=float(target_noise_clip),
+            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs),
         )
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
@@ -164,11 +170,12 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         update_actor = self.n_updates % self.config.policy_delay == 0
         return self.update(batch.observations, batch.actions, batch.rewards, batch.next_observations,
                            batch.discounts, update_actor, base=batch.base_actions, next_base=batch.next_base_actions,
-                           train_actor=not self._actor_frozen())
+                           train_actor=not self._actor_frozen(), weights=batch.weights)
 
     def update(self, obs: Any, actions: torch.Tensor, rewards: torch.Tensor, next_obs: Any,
                discounts: torch.Tensor, update_actor: bool, *, base: torch.Tensor | None = None,
-               next_base: torch.Tensor | None = None, train_actor: bool = True) -> dict[str, torch.Tensor]:
+               next_base: torch.Tensor | None = None, train_actor: bool = True,
+               weights: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """One gradient step on a batch of (normalised) transitions; returns detached statistics.
 
         Critic (:meth:`compute_critic_losses`, then its optimizer); with ``update_actor`` then the
@@ -183,10 +190,13 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         corrections become executed actions (``ResidualActions.critic_actions``; the target
         smoothing noise is added to the executed action, the critic's input) before the critic
         sees them. ``train_actor=False`` (critic warm-up) skips the actor step but not the targets.
+        ``weights``: importance weights of a prioritized draw, for the critic's loss (whose
+        priorities, the critics' mean ``|Q_i(s, a) - y|``, it keeps).
         """
         cfg, extensions = self.config, self.extensions
         batch = Transitions(observations=obs, actions=actions, rewards=rewards, next_observations=next_obs,
-                            discounts=discounts, base_actions=base, next_base_actions=next_base)
+                            discounts=discounts, base_actions=base, next_base_actions=next_base, weights=weights)
+        self._td_errors = None
         fast = self._fast_update()
         extensions.zero_own_grads()
         terms = actor_critic.loss_gradients(fast and partial(fast.critic_gradients, batch),
@@ -217,9 +227,9 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         """The critic's named, weighted terms, whose sum the critic's optimizer minimises.
 
         ``critic``: ``sum_i mean((Q_i(s, a) - y)^2)`` with the clipped double-Q target (module
-        docstring), then the extra terms that join the critic. A subclass may add, remove or
-        reweight terms; the critic's optimizer steps only the critics (and the aux modules
-        given to it).
+        docstring; weighted by ``batch.weights`` with prioritized replay), then the extra terms
+        that join the critic. A subclass may add, remove or reweight terms; the critic's
+        optimizer steps only the critics (and the aux modules given to it).
         """
         policy, cfg = self.policy, self.config
         next_obs = batch.next_observations
@@ -235,7 +245,9 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
             target = returns.clipped_double_q_target(batch.rewards, batch.discounts, next_q)
         features = policy.critic_features(batch.observations)
         q = policy.critic.q_from_features(features, batch.actions)
-        terms = {"critic": losses.q_regression_loss(q, target)}
+        terms = {"critic": losses.q_regression_loss(q, target, batch.weights)}
+        if batch.weights is not None:
+            self._td_errors = losses.critic_td_errors(q.detach(), target)
         return actor_critic.add_extension_terms(self, terms, batch, "critic", None, features, q, target)
 
     def compute_actor_losses(self, batch: Transitions) -> dict[str, torch.Tensor]:
@@ -299,6 +311,7 @@ class TD3FastUpdate:
         self.first_critic = CriticEnsemble(policy.critic, first=True)
         self.target = CriticEnsemble(policy.critic_target)
         self.config = cfg
+        self.model = model
 
     @torch.no_grad()
     def critic_gradients(self, batch: Transitions) -> dict[str, torch.Tensor]:
@@ -312,8 +325,10 @@ class TD3FastUpdate:
         next_q = self.target.forward(torch.cat((next_x, next_actions), dim=1)).q
         target = returns.clipped_double_q_target(batch.rewards, batch.discounts, next_q)
         trace = self.critic.forward(torch.cat((x, batch.actions), dim=1))
-        self.critic.backward(trace, losses.q_regression_loss_grad(trace.q, target))
-        return {"critic": losses.q_regression_loss(trace.q, target)}
+        self.critic.backward(trace, losses.q_regression_loss_grad(trace.q, target, batch.weights))
+        if batch.weights is not None:
+            self.model._td_errors = losses.critic_td_errors(trace.q, target)
+        return {"critic": losses.q_regression_loss(trace.q, target, batch.weights)}
 
     @torch.no_grad()
     def actor_gradients(self, batch: Transitions) -> dict[str, torch.Tensor]:

@@ -89,6 +89,9 @@ class TQC(SAC):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
+        prioritized_replay: bool = False,
+        replay_buffer_class: type | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -119,6 +122,8 @@ class TQC(SAC):
             target_update_interval=target_update_interval, target_entropy=target_entropy, use_sde=use_sde,
             sde_sample_freq=sde_sample_freq, use_sde_at_warmup=use_sde_at_warmup,
             stats_window_size=stats_window_size, aux_modules=aux_modules, extra_losses=extra_losses,
+            prioritized_replay=prioritized_replay, replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs,
             normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
             policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,
             seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log,
@@ -160,10 +165,16 @@ class TQC(SAC):
         return returns.truncated_quantile_target(rewards, discounts, next_q, next_log_prob, ent_coef,
                                                  self.config.top_quantiles_to_drop_per_net)
 
-    def critic_loss(self, q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def critic_loss(self, q_values: torch.Tensor, targets: torch.Tensor,
+                    weights: torch.Tensor | None = None) -> torch.Tensor:
         """The ``critic`` term: the quantile Huber loss of each critic against the targets
-        (:func:`ballast.losses.tqc_critic_loss`)."""
-        return losses.tqc_critic_loss(q_values, targets)
+        (:func:`ballast.losses.tqc_critic_loss`, weighted by importance ``weights`` when given)."""
+        return losses.tqc_critic_loss(q_values, targets, weights)
+
+    def td_errors(self, q_values: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The prioritized replay's per-sample priorities: each sample's quantile Huber loss,
+        averaged over the critics (:func:`ballast.losses.tqc_td_errors`, which says why)."""
+        return losses.tqc_td_errors(q_values, targets)
 
     def actor_loss(self, log_prob: torch.Tensor, q_values: torch.Tensor, ent_coef: torch.Tensor) -> torch.Tensor:
         """The ``actor`` term with the mean of all quantiles (:func:`ballast.losses.tqc_actor_loss`)."""

@@ -43,7 +43,9 @@ class ReplayBatch:
 
     ``rewards`` are n-step returns (the reward itself for ``n_steps = 1``) and ``discounts`` is
     ``gamma^k * (1 - terminated)`` (see :func:`ballast.returns.n_step_returns`). ``indices`` are
-    the flat entries (``row * n_envs + env``) the transitions start at.
+    the flat entries (``row * n_envs + env``) the transitions start at. ``weights``: the
+    importance weights of a prioritized draw (:class:`ballast.buffers.prioritized.PrioritizedReplayBuffer`),
+    None for a uniform one.
     """
 
     observations: Batch
@@ -52,10 +54,13 @@ class ReplayBatch:
     next_observations: Batch
     discounts: torch.Tensor
     indices: torch.Tensor
+    weights: torch.Tensor | None = None
 
     def rows(self, start: int, stop: int) -> ReplayBatch:
         """Transitions ``start:stop`` (views, no copy); observations must be tensors or dicts of them."""
         def part(value: Any) -> Any:
+            if value is None:
+                return None
             return {k: part(v) for k, v in value.items()} if isinstance(value, dict) else value[start:stop]
 
         return ReplayBatch(*(part(getattr(self, field.name)) for field in fields(self)))
@@ -216,6 +221,12 @@ class ReplayBuffer:
         with the current statistics, as SB3's ``VecNormalize`` does at sampling time).
         """
         rows, envs = self.sample_indices(batch_size, generator)
+        return self.batch_at(rows, envs, n_steps=n_steps, gamma=gamma, reward_fn=reward_fn, device=device)
+
+    def batch_at(self, rows: np.ndarray, envs: np.ndarray, *, n_steps: int = 1, gamma: float = 0.99,
+                 reward_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 device: torch.device | str | None = None) -> ReplayBatch:
+        """The transitions starting at entries ``(rows, envs)``, as :meth:`sample` returns them."""
         n_envs, capacity = self.n_envs, self.capacity
         index = rows * n_envs + envs
         if n_steps <= 1:
@@ -257,6 +268,10 @@ class ReplayBuffer:
                                   ("observations", "actions", "rewards", "next_observations", "discounts",
                                    "indices")))
         return batch
+
+    def anneal(self, progress_remaining: float) -> None:
+        """Nothing: uniform draws have no importance weights (unlike
+        :class:`~ballast.buffers.prioritized.PrioritizedReplayBuffer`'s)."""
 
     # --- memory and state ------------------------------------------------------------------------
     def nbytes(self) -> int:

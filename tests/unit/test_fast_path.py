@@ -206,6 +206,35 @@ def test_off_policy_updates_equal_autograd(name: str, device: str) -> None:
     assert any(not torch.equal(p, q) for p, q in zip(reference.policy.parameters(), initial.policy.parameters()))
 
 
+@pytest.mark.parametrize("name", ["sac-relu-twin-auto", "td3-relu", "ddpg-tanh", "dqn-relu", "dqn-double",
+                                  "qrdqn-relu", "qrdqn-double-tanh"])
+def test_importance_weighted_updates_equal_autograd(name: str) -> None:
+    """With prioritized replay's importance weights, the fast path writes autograd's gradients of
+    the weighted loss and reports the same per-sample priorities."""
+    case = OFF_POLICY[name]
+    fast, reference = twins(lambda: case["build"]("cpu"))
+    generator = torch.Generator().manual_seed(5)
+    for step, batch in enumerate(case["batches"](fast), start=1):
+        weights = torch.rand(batch[1].shape[0], generator=generator) + 0.05
+        args = batch if case["flag"] is None else (*batch, case["flag"](step))
+        torch.manual_seed(step)
+        expected = reference.update(*args, weights=weights)
+        torch.manual_seed(step)
+        got = fast.update(*args, weights=weights)
+        assert_same_stats(got, expected)
+        assert_same(state(fast), state(reference), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(fast._td_errors, reference._td_errors, rtol=1e-4, atol=1e-6)
+        assert reference._td_errors.shape == weights.shape and reference._td_errors.abs().max() > 1e-3
+    # the test has teeth: without the weights, the first step ends elsewhere
+    unweighted, weighted = twins(lambda: case["build"]("cpu"))
+    first = case["batches"](unweighted)[0]
+    args = first if case["flag"] is None else (*first, case["flag"](1))
+    for model, weights in ((unweighted, None), (weighted, torch.linspace(0.1, 1.0, first[1].shape[0]))):
+        torch.manual_seed(1)
+        model.update(*args, weights=weights)
+    assert any(not torch.equal(p, q) for p, q in zip(weighted.policy.parameters(), unweighted.policy.parameters()))
+
+
 # --- on-policy algorithms: one iteration of the same rollout -----------------------------------------------
 ON_POLICY = {
     "ppo-cartpole": (PPO, "CartPole-v1", {}),
@@ -291,6 +320,16 @@ TRAINING = {
                            policy_kwargs={"net_arch": [32, 32], "n_quantiles": 10}),
 }
 
+TRAINING["dqn-prioritized"] = lambda: DQN("MlpPolicy", "CartPole-v1", seed=3, device="cpu", learning_starts=100,
+                                          batch_size=32, train_freq=16, gradient_steps=8, target_update_interval=50,
+                                          prioritized_replay=True, policy_kwargs={"net_arch": [32, 32]})
+TRAINING["qrdqn-prioritized"] = lambda: QRDQN(
+    "MlpPolicy", "CartPole-v1", seed=3, device="cpu", learning_starts=100, batch_size=32, learning_rate=1e-3,
+    train_freq=16, gradient_steps=8, target_update_interval=50, prioritized_replay=True,
+    replay_buffer_kwargs={"alpha": 0.6}, policy_kwargs={"net_arch": [32, 32], "n_quantiles": 10})
+TRAINING["sac-prioritized"] = lambda: SAC("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", learning_starts=32,
+                                          batch_size=32, prioritized_replay=True, policy_kwargs=dict(net_arch=[32]))
+
 
 @pytest.mark.parametrize("name", list(TRAINING))
 def test_seeded_training_on_both_paths_ends_the_same(name: str) -> None:
@@ -305,6 +344,10 @@ def test_seeded_training_on_both_paths_ends_the_same(name: str) -> None:
     for (key, value), other in zip(reference.policy.state_dict().items(), fast.policy.state_dict().values()):
         torch.testing.assert_close(other, value, rtol=1e-3, atol=1e-5, msg=key)
     assert reference.logger.history[-1].keys() == fast.logger.history[-1].keys()
+    if name.endswith("prioritized"):  # the priorities came from the same TD errors on both paths
+        np.testing.assert_allclose(fast.replay_buffer.tree.leaves, reference.replay_buffer.tree.leaves,
+                                   rtol=1e-3, atol=1e-5)
+        assert fast.replay_buffer.tree.total() > 0
     initial = TRAINING[name]()
     assert any(not torch.equal(p, q) for p, q in zip(reference.policy.parameters(), initial.policy.parameters()))
 

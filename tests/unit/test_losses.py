@@ -185,3 +185,68 @@ def test_quantile_huber_loss_grad_matches_autograd() -> None:
         (expected,) = _grads(lambda x, w=w: losses.quantile_huber_loss(x, targets, w), quantiles)
         torch.testing.assert_close(losses.quantile_huber_loss_grad(quantiles, targets, w), expected)
     assert (losses.quantile_huber_loss_grad(quantiles, targets).abs() > 1e-3).any()
+
+
+# --- prioritized replay: per-sample losses, importance weighting, priorities ----------------------
+
+
+def test_weighted_mean_by_hand() -> None:
+    values = torch.tensor([2.0, 4.0, 6.0])
+    assert losses.weighted_mean(values).item() == pytest.approx(4.0)
+    assert losses.weighted_mean(values, torch.tensor([1.0, 0.5, 0.0])).item() == pytest.approx((2 + 2 + 0) / 3)
+
+
+def test_huber_q_losses_and_their_weighted_mean_by_hand() -> None:
+    q, y = torch.tensor([0.0, 0.5, 3.0]), torch.tensor([0.0, 0.0, 1.0])
+    # u = 0, 0.5, 2: u^2 / 2 inside [-1, 1], |u| - 1/2 outside
+    torch.testing.assert_close(losses.huber_q_losses(q, y), torch.tensor([0.0, 0.125, 1.5]))
+    w = torch.tensor([1.0, 0.5, 0.2])
+    assert losses.huber_q_loss(q, y, w).item() == pytest.approx((0.0 + 0.0625 + 0.3) / 3)
+    assert losses.huber_q_loss(q, y).item() == pytest.approx((0.125 + 1.5) / 3)
+    # d/dQ = w clamp(u, -1, 1) / B
+    torch.testing.assert_close(losses.huber_q_loss_grad(q, y, w), torch.tensor([0.0, 0.5 * 0.5, 0.2]) / 3)
+
+
+def test_q_regression_losses_weighted_by_hand() -> None:
+    q, y = torch.tensor([[1.0, 2.0], [3.0, 0.0]]), torch.tensor([0.0, 1.0])  # (n_critics, B)
+    # per sample: (1 - 0)^2 + (3 - 0)^2 = 10, (2 - 1)^2 + (0 - 1)^2 = 2
+    torch.testing.assert_close(losses.q_regression_losses(q, y), torch.tensor([10.0, 2.0]))
+    assert losses.q_regression_loss(q, y).item() == pytest.approx(6.0)  # sum_i mean_b
+    assert losses.q_regression_loss(q, y, torch.tensor([0.5, 1.0])).item() == pytest.approx((5.0 + 2.0) / 2)
+    # d/dQ_i = 2 w_b (Q_i - y_b) / B
+    torch.testing.assert_close(losses.q_regression_loss_grad(q, y, torch.tensor([0.5, 1.0])),
+                               torch.tensor([[0.5, 1.0], [1.5, -1.0]]))
+    torch.testing.assert_close(losses.critic_td_errors(q, y), torch.tensor([2.0, 1.0]))  # mean_i |Q_i - y|
+
+
+def test_weighted_loss_grads_match_autograd() -> None:
+    g = torch.Generator().manual_seed(3)
+    q = torch.randn(2, 24, generator=g, dtype=torch.float64) * 2
+    targets = torch.randn(24, generator=g, dtype=torch.float64) * 2
+    w = torch.rand(24, generator=g, dtype=torch.float64)
+    (expected,) = _grads(lambda x: losses.q_regression_loss(x, targets, w), q)
+    torch.testing.assert_close(losses.q_regression_loss_grad(q, targets, w), expected)
+    (expected,) = _grads(lambda x: losses.huber_q_loss(x, targets, w), q[0])
+    torch.testing.assert_close(losses.huber_q_loss_grad(q[0], targets, w), expected)
+
+
+def test_unit_weights_give_the_unweighted_losses() -> None:
+    g = torch.Generator().manual_seed(4)
+    q, targets = torch.randn(2, 16, generator=g), torch.randn(16, generator=g)
+    ones = torch.ones(16)
+    torch.testing.assert_close(losses.q_regression_loss(q, targets, ones), losses.q_regression_loss(q, targets))
+    torch.testing.assert_close(losses.huber_q_loss(q[0], targets, ones), losses.huber_q_loss(q[0], targets))
+    quantiles, target_quantiles = torch.randn(2, 16, 5, generator=g), torch.randn(16, 6, generator=g)
+    torch.testing.assert_close(losses.tqc_critic_loss(quantiles, target_quantiles, ones),
+                               losses.tqc_critic_loss(quantiles, target_quantiles))
+
+
+def test_tqc_weighted_loss_and_priorities_by_hand() -> None:
+    # Two critics of one quantile (tau = 1/2), one target atom: rho(u) = H(u) / 2 per pair
+    quantiles = torch.tensor([[[0.0], [0.0]], [[1.0], [3.0]]])  # (n_critics, B, N)
+    targets = torch.tensor([[0.5], [1.0]])  # (B, M): u = 0.5, 1.0 (critic 0); -0.5, -2.0 (critic 1)
+    per_pair = torch.tensor([[0.0625, 0.25], [0.0625, 0.75]])  # 0.5 * H(u)
+    torch.testing.assert_close(losses.tqc_td_errors(quantiles, targets), per_pair.mean(dim=0))
+    w = torch.tensor([1.0, 0.5])
+    expected = (per_pair * w).mean()
+    assert losses.tqc_critic_loss(quantiles, targets, w).item() == pytest.approx(expected.item())

@@ -6,7 +6,7 @@
 """
 
 from ballast import noise
-from ballast.algos import A2C, DDPG, DQN, PPO, QRDQN, SAC, TD3, TQC, load
+from ballast.algos import A2C, DDPG, DQN, PPO, QRDQN, SAC, TD3, TQC, CrossQ, load
 from ballast.callbacks import (
                                BaseCallback,
                                CallbackList,
@@ -31,8 +31,8 @@ from ballast.interop import import_sb3
 from ballast.version import __version__
 
 __all__ = [
-    "A2C", "DDPG", "DQN", "PPO", "QRDQN", "SAC", "TD3", "TQC", "load", "noise", "evaluate_policy", "import_sb3",
-    "make_vec_env",
+    "A2C", "CrossQ", "DDPG", "DQN", "PPO", "QRDQN", "SAC", "TD3", "TQC", "load", "noise", "evaluate_policy",
+    "import_sb3", "make_vec_env",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
     "ActionMaskError", "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError",
     "ObservationError", "SpaceMismatchError",

@@ -53,7 +53,7 @@ DICT_SPACE = spaces.Dict({
 # (algorithm, action kind): every algorithm with the action spaces it supports.
 CASES = [("PPO", "discrete"), ("PPO", "box"), ("PPO", "multidiscrete"), ("PPO", "multibinary"),
          ("A2C", "discrete"), ("A2C", "box"), ("SAC", "box"), ("TD3", "box"), ("DDPG", "box"), ("DQN", "discrete"),
-         ("QRDQN", "discrete"), ("TQC", "box")]
+         ("QRDQN", "discrete"), ("TQC", "box"), ("CrossQ", "box")]
 FORMATS = ["onnx", "torchscript", "matlab"]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
 

@@ -143,6 +143,9 @@ class CrossQ(SAC):
         self.policy_config = self.policy.config
         super()._build()
 
+    def _config_to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in super()._config_to_json().items() if k not in ("tau", "target_update_interval")}
+
     # --- training ----------------------------------------------------------------------------
     def _update_batch(self, batch: Transitions) -> dict[str, torch.Tensor]:
         actor_step = self.n_updates % self.config.policy_delay == 0

@@ -171,7 +171,7 @@ def test_artifact_reproduces_predict(algo: str, kind: str, fmt: str, tmp_path: P
     meta = load_meta(out)
     assert meta["parity"]["checked"] and meta["parity"]["passed"], meta["parity"]
     assert meta["parity"]["n_rollout"] > 0, "the model's env gives rollout observations"
-    assert meta["algorithm"] == algo
+    assert meta["algorithm"] == algo.upper()
     for n in (1, 257):
         obs = observations(model.observation_space, n)
         (action,) = run_artifact(out, fmt, meta, obs)

@@ -13,11 +13,13 @@ so these are the same classes and functions under sb3-contrib's names and signat
 | ``sb3_contrib.common.maskable.callbacks.MaskableEvalCallback`` | :class:`MaskableEvalCallback` |
 | ``sb3_contrib.common.maskable.policies.MaskableActorCriticPolicy`` | :class:`ballast.policies.ActorCriticPolicy` |
 
-and sb3-contrib's QR-DQN, TQC and RecurrentPPO: ``sb3_contrib.QRDQN`` is :class:`ballast.QRDQN` (also
+and sb3-contrib's QR-DQN, TQC, CrossQ and RecurrentPPO: ``sb3_contrib.QRDQN`` is :class:`ballast.QRDQN` (also
 ``ballast.qrdqn.QRDQN``, with its policies in ``ballast.qrdqn.policies``), ``sb3_contrib.TQC`` is
 :class:`ballast.TQC` (also ``ballast.tqc.TQC``, with its policies in ``ballast.tqc.policies``),
-``sb3_contrib.RecurrentPPO`` is :class:`ballast.RecurrentPPO` (also ``ballast.ppo_recurrent.RecurrentPPO``,
-with ``MlpLstmPolicy``, ``CnnLstmPolicy`` and ``MultiInputLstmPolicy`` in ``ballast.ppo_recurrent``).
+``sb3_contrib.CrossQ`` is :class:`ballast.CrossQ` (also ``ballast.crossq.CrossQ``, with its policies
+in ``ballast.crossq.policies``), ``sb3_contrib.RecurrentPPO`` is :class:`ballast.RecurrentPPO` (also
+``ballast.ppo_recurrent.RecurrentPPO``, with ``MlpLstmPolicy``, ``CnnLstmPolicy`` and ``MultiInputLstmPolicy``
+in ``ballast.ppo_recurrent``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 from gymnasium.vector import VectorEnv
 
+from ballast.algos.crossq import CrossQ
 from ballast.algos.ppo import PPO
 from ballast.algos.ppo_recurrent import RecurrentPPO
 from ballast.algos.qrdqn import QRDQN
@@ -100,5 +103,6 @@ class MaskableEvalCallback(EvalCallback):
                          best_model_save_path, deterministic, render, verbose, warn, use_masking=use_masking)
 
 
-__all__ = ["ActionMasker", "MaskableActorCriticPolicy", "MaskableEvalCallback", "MaskableMultiInputActorCriticPolicy",
-           "MaskablePPO", "QRDQN", "RecurrentPPO", "TQC", "evaluate_policy", "get_action_masks", "is_masking_supported"]
+__all__ = ["ActionMasker", "CrossQ", "MaskableActorCriticPolicy", "MaskableEvalCallback",
+           "MaskableMultiInputActorCriticPolicy", "MaskablePPO", "QRDQN", "RecurrentPPO", "TQC", "evaluate_policy",
+           "get_action_masks", "is_masking_supported"]

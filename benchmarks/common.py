@@ -206,3 +206,82 @@ def compare_with_peer(template: str, default_steps: int, description: str) -> tu
     results = alternating(lambda lib, seed: run_in_process(template, lib, seed, args.steps), args.seeds)
     ours, theirs = results[0::2], results[1::2]
     return args, ours, theirs, [t["seconds"] / o["seconds"] for o, t in zip(ours, theirs)]
+#: One seeded run of an sb3-contrib algorithm on Pendulum-v1 in a fresh process: train for ``{steps}``
+#: steps with one torch thread, then evaluate the final model deterministically on 10 episodes
+#: (eval seed 2000 + seed). ``{algo}`` is the class name (the same in both libraries), ``{kwargs}``
+#: its hyperparameters as Python source.
+PENDULUM_RUN = r"""
+import json, time, torch
+torch.set_num_threads(1)
+import gymnasium as gym
+seed, lib = {seed}, "{lib}"
+kwargs = {kwargs}
+if lib == "sb3":
+    from sb3_contrib import {algo} as Algorithm
+    from stable_baselines3.common.evaluation import evaluate_policy
+else:
+    from ballast import {algo} as Algorithm, evaluate_policy
+model = Algorithm("MlpPolicy", "Pendulum-v1", seed=seed, device="cpu", **kwargs)
+start = time.perf_counter()
+model.learn({steps})
+seconds = time.perf_counter() - start
+if lib == "sb3":
+    env = gym.make("Pendulum-v1")
+    env.reset(seed=2000 + seed)
+    mean = float(evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)[0])
+else:
+    mean = float(evaluate_policy(model, "Pendulum-v1", n_eval_episodes=10, deterministic=True, seed=2000 + seed)[0])
+print(json.dumps(dict(lib=lib, seed=seed, seconds=seconds, steps=model.num_timesteps, final=mean)))
+"""
+
+
+def pendulum_vs_contrib(algo: str, kwargs: str, section: str, title: str, description: str) -> None:
+    """Run :data:`PENDULUM_RUN` for Ballast and sb3-contrib on the seeds of the command line
+    (``--seeds``, ``--steps``; :func:`alternating`), then write docs/benchmarks.md's ``section``: a
+    heading made of ``title`` and the budget, ``description``, the runs side by side, the mean returns
+    and the ratio of steps per second."""
+    import argparse
+
+    import numpy as np
+
+    parser = argparse.ArgumentParser(description=f"{algo} on Pendulum-v1: Ballast vs sb3-contrib")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=20_000, help="the zoo's budget is 20,000")
+    args = parser.parse_args()
+
+    def run(lib: str, seed: int) -> dict:
+        code = PENDULUM_RUN.format(lib=lib, seed=seed, steps=args.steps, algo=algo, kwargs=kwargs)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{lib} seed {seed} failed:\n{done.stderr}")
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    results = alternating(run, args.seeds)
+    ours, theirs = results[0::2], results[1::2]
+    ratios = [t["seconds"] / o["seconds"] for o, t in zip(ours, theirs)]
+    import sb3_contrib
+    import stable_baselines3
+
+    rows = ["| seed | Ballast | sb3-contrib | Ballast steps/s | sb3-contrib steps/s |", "|---|---|---|---|---|"]
+    rows += [f"| {o['seed']} | {o['final']:.1f} | {t['final']:.1f} | {o['steps'] / o['seconds']:.0f} | "
+             f"{t['steps'] / t['seconds']:.0f} |" for o, t in zip(ours, theirs)]
+    mean_ours, mean_theirs = np.mean([r["final"] for r in ours]), np.mean([r["final"] for r in theirs])
+    body = "\n".join([
+        f"## {title}, {args.steps // 1000}k steps): Ballast vs sb3-contrib",
+        "",
+        f"{description} SB3 {stable_baselines3.__version__}, sb3-contrib {sb3_contrib.__version__}.",
+        "",
+        *rows,
+        "",
+        f"Final return: Ballast {mean_std([r['final'] for r in ours])}, "
+        f"sb3-contrib {mean_std([r['final'] for r in theirs])}.  ",
+        f"Mean ≥ -200: {'yes' if mean_ours >= -200 else 'no'}; ≥ sb3-contrib's: "
+        f"{'yes' if mean_ours >= mean_theirs else 'no'}.  ",
+        f"Speed: Ballast runs {np.mean(ratios):.2f}x the steps per second of sb3-contrib (per seed: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}).",
+        "",
+        f"Command: `{command_line()}` (revision {git_revision()}).  ",
+        f"Machine: {machine(threads=1)}.",
+    ])
+    update_section(section, body)
+    print(body)

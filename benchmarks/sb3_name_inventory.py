@@ -323,7 +323,7 @@ QRDQN | same | ballast.contrib.QRDQN | also `ballast.QRDQN`; policies in `ballas
 TQC | same | ballast.contrib.TQC | also `ballast.TQC`; policies in `ballast.tqc.policies`; `policy.critic` holds every critic's quantiles in one stacked network (`policy.q_values(obs, actions)` gives them, shape `(n_critics, batch, n_quantiles)`)
 TRPO | missing | |
 ARS | missing | |
-CrossQ | missing | |
+CrossQ | same | ballast.contrib.CrossQ | also `ballast.CrossQ`; policies in `ballast.crossq.policies`; `policy.critic` holds every critic in one stacked network with one set of batch-renorm statistics per critic (`policy.q_values(obs, actions)` gives them, shape `(n_critics, batch)`); no `tau` argument, as in sb3-contrib
 [sb3_contrib.common.wrappers]
 ActionMasker | same | ballast.contrib.ActionMasker | also `ballast.envs.ActionMasker`
 TimeFeatureWrapper | missing | |

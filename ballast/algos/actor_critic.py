@@ -1,4 +1,4 @@
-"""What SAC and TD3 (and so DDPG and TQC) share: an actor, a critic ensemble, their targets and optimizers,
+"""What SAC and TD3 (and so DDPG, TQC and CrossQ) share: an actor, a critic ensemble, their targets and optimizers,
 exploration noise, and the loop of gradient steps over replay batches.
 
 Functions and one configuration base, not a base class: each algorithm stays one class whose
@@ -22,7 +22,7 @@ from ballast.policies.modes import set_training_mode
 def build(model: Any, target_actor: bool) -> None:
     """The actor's and the critics' optimizers (registered as ``actor_optimizer`` and
     ``critic_optimizer``, with the aux modules given to each), the target networks (the critics',
-    and the actor's when ``target_actor``), the replay buffer and the action noise."""
+    if the policy has them, and the actor's when ``target_actor``), the replay buffer and the action noise."""
     cfg, policy, extensions = model.config, model.policy, model.extensions
     off_policy.check_n_envs_train_freq(cfg.train_freq, model.n_envs)
     model.actor_params, model.actor_optimizer = off_policy.register_optimizer(
@@ -31,7 +31,8 @@ def build(model: Any, target_actor: bool) -> None:
         model, "critic_optimizer", [*policy.critic.parameters(), *extensions.shared_parameters("critic")],
         policy.critic)
     flats = [model.critic_params, model.actor_params] if target_actor else [model.critic_params]
-    model.targets = off_policy.PolyakTargets(target_pairs(policy), flats)
+    # CrossQ's policy has no target critics.
+    model.targets = off_policy.PolyakTargets(target_pairs(policy), flats) if hasattr(policy, "critic_target") else None
     model.replay_buffer = off_policy.make_replay_buffer(model, cfg.buffer_size)
     model.action_noise = off_policy.vectorize_noise(model.action_noise, model.n_envs)
     if model.action_noise is not None and model.seed is not None:

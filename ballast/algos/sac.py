@@ -267,13 +267,26 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         if fast is not None:
             actor_terms = fast.actor_gradients(pi, ent_coef, update_actor)
         else:
-            actor_terms = (self.compute_actor_losses(batch, pi, ent_coef) if update_actor
-                           else self.compute_warmup_losses(batch, pi))
-            self.actor_params.zero_grad()
-            if "alpha" in actor_terms:
-                self.ent_coef_params.zero_grad()
-            if actor_terms:
-                sum_terms(actor_terms).backward()
+            actor_terms = self._actor_autograd(batch, pi, ent_coef, update_actor)
+        return self._step_actor(terms, actor_terms, ent_coef, update_actor, update_target)
+
+    def _actor_autograd(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor, update_actor: bool
+                        ) -> dict[str, torch.Tensor]:
+        """The actor's and alpha's terms (only alpha's while the actor waits), their gradients written by autograd."""
+        actor_terms = (self.compute_actor_losses(batch, pi, ent_coef) if update_actor
+                       else self.compute_warmup_losses(batch, pi))
+        self.actor_params.zero_grad()
+        if "alpha" in actor_terms:
+            self.ent_coef_params.zero_grad()
+        if actor_terms:
+            sum_terms(actor_terms).backward()
+        return actor_terms
+
+    def _step_actor(self, terms: dict[str, torch.Tensor], actor_terms: dict[str, torch.Tensor],
+                    ent_coef: torch.Tensor, update_actor: bool, update_target: bool) -> dict[str, torch.Tensor]:
+        """The end of :meth:`update` once the actor's gradients are written: its update hooks, the
+        optimizer steps of alpha, the actor and the aux modules, the target update; returns the statistics."""
+        extensions = self.extensions
         if actor_terms:
             self._hook("before_gradient_step", actor_terms)
         if "alpha" in actor_terms:
@@ -284,7 +297,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         if extensions.extra_losses and (update_actor or extensions.has_losses("critic")):
             extensions.step_own_optimizers()
         if update_target:
-            self.targets.update(cfg.tau)
+            self.targets.update(self.config.tau)
         terms = {**terms, **actor_terms}
         self._hook("after_gradient_step", terms)
         stats = term_stats(terms)

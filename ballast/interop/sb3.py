@@ -9,10 +9,10 @@ and can be given. VecNormalize statistics live in a separate pickle file and are
 
 Supported ``MlpPolicy`` models (vector observations): PPO and A2C (Box, Discrete, MultiDiscrete
 and MultiBinary actions; gSDE included), SAC, TD3 and DDPG (Box actions; SAC without gSDE), and
-DQN (Discrete actions), and sb3-contrib's QR-DQN (Discrete actions), TQC (Box actions, without
-gSDE) and RecurrentPPO (``MlpLstmPolicy``: its LSTMs, ``torch.nn.LSTM``'s own parameters in both
-libraries, with the actor-critic's layers as PPO's). Off-policy models get their critics and target
-networks too.
+DQN (Discrete actions), and sb3-contrib's QR-DQN (Discrete actions), TQC and CrossQ (Box actions,
+without gSDE; CrossQ's batch-renorm statistics and step counters included) and RecurrentPPO
+(``MlpLstmPolicy``: its LSTMs, ``torch.nn.LSTM``'s own parameters in both libraries, with the
+actor-critic's layers as PPO's). Off-policy models get their critics and target networks too.
 """
 
 from __future__ import annotations
@@ -52,7 +52,9 @@ def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> s
         return "ppo_lstm"
     if any(k.startswith("mlp_extractor.") for k in state):
         return "ppo" if "n_epochs" in data else "a2c"
-    if "actor.latent_pi.0.weight" in state:
+    if "actor.latent_pi.0.weight" in state or "actor.latent_pi.0.ra_mean" in state:
+        if not any(k.startswith("critic_target.") for k in state):
+            return "crossq"  # the one without target critics
         return "tqc" if "top_quantiles_to_drop_per_net" in data else "sac"
     if "actor.mu.0.weight" in state:
         one_critic = not any(k.startswith("critic.qf1.") for k in state)
@@ -63,7 +65,7 @@ def _detect_algorithm(data: dict[str, Any], state: dict[str, torch.Tensor]) -> s
         return "qrdqn"
     raise CheckpointError(
         "this Stable-Baselines3 model is not an MlpPolicy of PPO, A2C, SAC, TD3, DDPG, DQN or sb3-contrib's QR-DQN, "
-        "TQC or RecurrentPPO (unknown parameter "
+        "TQC, CrossQ or RecurrentPPO (unknown parameter "
         f"names {sorted(state)[:6]}...)"
     )
 
@@ -99,7 +101,7 @@ def import_sb3(path: str | Path, env: EnvLike, *, activation_fn: str | None = No
     net_arch, hyper, mapped = build(data, state)
     on_policy = algo in ("ppo", "a2c", "ppo_lstm")
     activation = activation_fn or ("Tanh" if on_policy else "ReLU")
-    extra = net_arch if algo in ("qrdqn", "tqc", "ppo_lstm") else {"net_arch": net_arch}
+    extra = net_arch if algo in ("qrdqn", "tqc", "crossq", "ppo_lstm") else {"net_arch": net_arch}
     policy_kwargs = {**extra, "activation_fn": activation}
     if on_policy:
         policy_kwargs["ortho_init"] = False
@@ -243,6 +245,57 @@ def _qrdqn(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, d
     return {"net_arch": sizes, "n_quantiles": n_quantiles}, hyper, mapped
 
 
+def _sequential(state: dict[str, torch.Tensor], prefix: str) -> list[dict[str, torch.Tensor]]:
+    """The modules with tensors of the ``nn.Sequential`` at ``prefix``, in order, each as ``{name: tensor}``."""
+    modules: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        if key.startswith(prefix):
+            index, _, name = key[len(prefix):].partition(".")
+            modules.setdefault(int(index), {})[name] = value
+    return [modules[i] for i in sorted(modules)]
+
+
+def _batch_renorm_mlp(networks: list[list[dict[str, torch.Tensor]]], ours: str, mapped: dict[str, torch.Tensor],
+                      output_layer: bool) -> list[int]:
+    """Map sb3-contrib's ``BatchRenorm1d`` and ``Linear`` layers of one ``nn.Sequential`` per stacked copy
+    onto the :class:`~ballast.policies.batch_renorm.BatchRenormMLP` ``ours.mlp`` (and, with
+    ``output_layer``, the last linear layer onto ``ours.out_weight``/``out_bias``); returns the hidden sizes."""
+    norms = [[m for m in net if "ra_mean" in m] for net in networks]
+    linears = [[m for m in net if "ra_mean" not in m] for net in networks]
+    hidden = [layers[:-1] if output_layer else layers for layers in linears]
+    for i in range(len(hidden[0])):
+        mapped[f"{ours}.mlp.weights.{i}"] = torch.stack([net[i]["weight"].t() for net in hidden])
+        mapped[f"{ours}.mlp.biases.{i}"] = torch.stack([net[i]["bias"] for net in hidden])[:, None, :]
+    for j in range(len(norms[0])):
+        for name in ("ra_mean", "ra_var", "scale", "bias"):
+            mapped[f"{ours}.mlp.norms.{j}.{name}"] = torch.stack([net[j][name] for net in norms])
+        mapped[f"{ours}.mlp.norms.{j}.steps"] = norms[0][j]["steps"]
+    if output_layer:
+        mapped[f"{ours}.out_weight"] = torch.stack([net[-1]["weight"].t() for net in linears])
+        mapped[f"{ours}.out_bias"] = torch.stack([net[-1]["bias"] for net in linears])[:, None, :]
+    return [int(layer["weight"].shape[0]) for layer in hidden[0]]
+
+
+def _crossq(data: dict[str, Any], state: dict[str, torch.Tensor]) -> tuple[Any, dict, dict]:
+    """sb3-contrib's CrossQ: the actor's and critics' linear and batch-renorm layers (running statistics
+    and step counters too), no target critics. The batch-renorm settings are read from the file's
+    ``policy_kwargs`` (plain JSON in its data), sb3-contrib's defaults where it has none."""
+    mapped: dict[str, torch.Tensor] = {}
+    actor = _sequential(state, "actor.latent_pi.")
+    pi = _batch_renorm_mlp([actor], "actor", mapped, output_layer=False)
+    for name in ("mu.weight", "mu.bias", "log_std.weight", "log_std.bias"):
+        mapped[f"actor.{name}"] = state[f"actor.{name}"]
+    critics = sorted({int(k[len("critic.qf"):].split(".")[0]) for k in state if k.startswith("critic.qf")})
+    qf = _batch_renorm_mlp([_sequential(state, f"critic.qf{c}.") for c in critics], "critic", mapped, output_layer=True)
+    hyper = _scalar_hyperparameters(data, ("gamma", "batch_size", "policy_delay"))
+    given = data.get("policy_kwargs") if isinstance(data.get("policy_kwargs"), dict) else {}
+    settings = {k: v for k, v in given.items() if k in ("batch_norm_momentum", "batch_norm_eps", "renorm_warmup_steps")
+                and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    policy_kwargs = {"net_arch": {"pi": pi, "qf": qf}, "n_critics": len(critics),
+                     "batch_norm": any("ra_mean" in m for m in actor), **settings}
+    return policy_kwargs, hyper, mapped
+
+
 _ON_POLICY = _on_policy
-_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn, "qrdqn": _qrdqn, "tqc": _tqc,
+_OFF_POLICY = {"sac": _sac, "td3": _td3, "ddpg": _td3, "dqn": _dqn, "qrdqn": _qrdqn, "tqc": _tqc, "crossq": _crossq,
                "ppo_lstm": _recurrent}

@@ -53,13 +53,15 @@ POLICY_KWARGS: dict[str, tuple[str, ...]] = {
     "recurrent": (*_COMMON, "log_std_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
                   "lstm_hidden_size", "n_lstm_layers", "shared_lstm", "enable_critic_lstm", "lstm_kwargs",
                   "recurrent_cell"),
+    "crossq": (*_COMMON, "batch_norm", "batch_norm_momentum", "batch_norm_eps", "renorm_warmup_steps",
+               "log_std_init", "full_std", "use_expln", "clip_mean", "n_critics", "share_features_extractor"),
 }
 #: The policy kind of each algorithm (DDPG uses TD3's policy, as in SB3).
 POLICY_KIND = {"ppo": "actor_critic", "a2c": "actor_critic", "sac": "sac", "td3": "td3", "ddpg": "td3", "dqn": "dqn",
-               "qrdqn": "qrdqn", "tqc": "tqc", "ppo_lstm": "recurrent"}
+               "qrdqn": "qrdqn", "tqc": "tqc", "ppo_lstm": "recurrent", "crossq": "crossq"}
 #: The ``net_arch`` dict keys of each kind: actor and value function, actor and Q-functions, Q-network.
 NET_ARCH_KEYS = {"actor_critic": ("pi", "vf"), "sac": ("pi", "qf"), "td3": ("pi", "qf"), "dqn": ("qf",),
-                 "qrdqn": ("qf",), "tqc": ("pi", "qf"), "recurrent": ("pi", "vf")}
+                 "qrdqn": ("qf",), "tqc": ("pi", "qf"), "recurrent": ("pi", "vf"), "crossq": ("pi", "qf")}
 
 # Fields that every saved configuration has: a dict holding them all is a saved config, not SB3 kwargs.
 _SAVED_FIELDS = {"net_arch", "activation_fn", "ortho_init", "log_std_init", "full_std", "share_features_extractor",
@@ -117,6 +119,11 @@ class PolicyConfig:
     enable_critic_lstm: bool = True
     lstm_kwargs: dict[str, Any] = field(default_factory=dict)
     recurrent_cell: str = "lstm"
+    # CrossQ only: batch renormalisation in the actor's and critics' hidden layers (sb3-contrib's defaults).
+    batch_norm: bool = True
+    batch_norm_momentum: float = 0.01
+    batch_norm_eps: float = 0.001
+    renorm_warmup_steps: int = 100_000
     optimizer_class: str | None = None
     optimizer_kwargs: dict[str, Any] = field(default_factory=dict)
     encoder_defaults: int = ENCODER_DEFAULTS
@@ -192,7 +199,7 @@ class PolicyConfig:
             given = kwargs.pop("optimizer_kwargs", None)
             self.optimizer_kwargs = {} if given is None else optimizer_kwargs(given, self.optimizer_class or ADAM)
         for key in ("ortho_init", "full_std", "use_expln", "squash_output", "share_features_extractor",
-                    "normalize_images", "shared_lstm", "enable_critic_lstm"):
+                    "normalize_images", "shared_lstm", "enable_critic_lstm", "batch_norm"):
             if key in kwargs:
                 setattr(self, key, _flag(key, kwargs.pop(key)))
         for key in ("log_std_init", "clip_mean"):
@@ -205,6 +212,16 @@ class PolicyConfig:
             self.lstm_kwargs = recurrent_kwargs(kwargs.pop("lstm_kwargs"))
         if "recurrent_cell" in kwargs:
             self.recurrent_cell = recurrent_cell(kwargs.pop("recurrent_cell"))
+        if "batch_norm_momentum" in kwargs:
+            self.batch_norm_momentum = _in_range("batch_norm_momentum", kwargs.pop("batch_norm_momentum"), 0.0, 1.0)
+        if "batch_norm_eps" in kwargs:
+            self.batch_norm_eps = _in_range("batch_norm_eps", kwargs.pop("batch_norm_eps"), 0.0, None)
+        if "renorm_warmup_steps" in kwargs:
+            value = kwargs.pop("renorm_warmup_steps")
+            if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+                raise ConfigurationError(f"policy_kwargs renorm_warmup_steps must be an int >= 0 (train-mode batches "
+                                         f"of plain batch norm before renormalising), got {value!r}")
+            self.renorm_warmup_steps = int(value)
 
 
 def _check_known(kwargs: Mapping[str, Any], algorithm: str) -> None:
@@ -225,6 +242,15 @@ def _number(key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(f"policy_kwargs {key} must be a number, got {value!r}")
     return float(value)
+
+
+def _in_range(key: str, value: Any, low: float, high: float | None) -> float:
+    """A number in ``(low, high]`` (``high=None``: no upper bound)."""
+    number = _number(key, value)
+    if not (low < number and (high is None or number <= high)):
+        bound = f"> {low}" if high is None else f"in ({low}, {high}]"
+        raise ConfigurationError(f"policy_kwargs {key} must be a number {bound}, got {value!r}")
+    return number
 
 
 def _positive_int(what: str, value: Any) -> int:
@@ -348,8 +374,11 @@ def default_net_arch(kind: str, nature_cnn: bool) -> dict[str, list[int]]:
 
     PPO and A2C: ``[64, 64]`` each for actor and value function, none after the NatureCNN; SAC:
     ``[256, 256]``; TD3 and DDPG: ``[400, 300]``, ``[256, 256]`` after the NatureCNN; DQN:
-    ``[64, 64]``, none after the NatureCNN, and so QR-DQN; TQC: ``[256, 256]``, as SAC.
+    ``[64, 64]``, none after the NatureCNN, and so QR-DQN; TQC: ``[256, 256]``, as SAC; CrossQ:
+    ``[256, 256]`` for the actor and ``[1024, 1024]`` for the critics (sb3-contrib's wider critics).
     """
+    if kind == "crossq":
+        return {"pi": [256, 256], "qf": [1024, 1024]}
     sizes = {"actor_critic": [] if nature_cnn else [64, 64], "sac": [256, 256],
              "td3": [256, 256] if nature_cnn else [400, 300], "dqn": [] if nature_cnn else [64, 64],
              "qrdqn": [] if nature_cnn else [64, 64], "tqc": [256, 256],

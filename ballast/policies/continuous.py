@@ -131,18 +131,22 @@ class ContinuousCritic(OptimizerHandle, nn.Module):
     ``forward`` returns a ``(n_critics, batch)`` tensor. With ``encoder=None`` it takes features
     instead of observations (the encoder is the actor's, shared). With ``n_quantiles`` (TQC's
     quantile critics) each network outputs that many quantiles ``Z_i(s, a)`` of the return
-    instead of one value, and ``forward`` returns ``(n_critics, batch, n_quantiles)``.
+    instead of one value, and ``forward`` returns ``(n_critics, batch, n_quantiles)``. ``mlp`` replaces
+    the hidden layers (CrossQ's, with batch renormalisation; built with ``sizes`` and ``activation``).
     """
 
     def __init__(self, encoder: nn.Module | None, features_dim: int, action_dim: int, sizes: list[int],
-                 activation: str, n_critics: int, ortho_init: bool = False, n_quantiles: int | None = None) -> None:
+                 activation: str, n_critics: int, ortho_init: bool = False, n_quantiles: int | None = None,
+                 mlp: StackedMLP | None = None) -> None:
         super().__init__()
         if n_critics < 1:
             raise ValueError(f"n_critics must be at least 1, got {n_critics}")
         self.encoder = encoder
         self.n_critics = n_critics
         self.n_quantiles = n_quantiles
-        self.mlp = StackedMLP(features_dim + action_dim, sizes, activation, copies=n_critics)
+        if mlp is None:
+            mlp = StackedMLP(features_dim + action_dim, sizes, activation, copies=n_critics)
+        self.mlp = mlp
         _init_mlp(self.mlp, ortho_init)
         hidden, outputs = self.mlp.output_dim, n_quantiles or 1
         bound = 1.0 / math.sqrt(hidden)
@@ -194,14 +198,15 @@ class SquashedGaussianActor(OptimizerHandle, nn.Module):
     Without gSDE the state-dependent ``log_std`` is clipped to ``[-20, 2]``. With gSDE
     (Raffin et al., 2021) the noise is ``latent @ W`` with ``W = eps * sigma`` and ``eps``
     redrawn every ``sde_sample_freq`` steps; the mean is clipped to ``[-clip_mean, clip_mean]``.
+    ``mlp`` replaces the hidden layers (CrossQ's, with batch renormalisation).
     """
 
     def __init__(self, encoder: nn.Module, action_dim: int, sizes: list[int], activation: str, *,
                  use_sde: bool, log_std_init: float, full_std: bool, use_expln: bool, clip_mean: float,
-                 ortho_init: bool) -> None:
+                 ortho_init: bool, mlp: StackedMLP | None = None) -> None:
         super().__init__()
         self.encoder = encoder
-        self.mlp = StackedMLP(encoder.features_dim, sizes, activation, copies=1)
+        self.mlp = mlp if mlp is not None else StackedMLP(encoder.features_dim, sizes, activation, copies=1)
         _init_mlp(self.mlp, ortho_init)
         latent_dim = self.mlp.output_dim
         self.action_dim, self.latent_dim = action_dim, latent_dim

@@ -37,11 +37,13 @@ KIND_DEFAULTS: dict[str, dict[str, Any]] = {
     "tqc": {"activation_fn": "ReLU", "ortho_init": False, "log_std_init": -3.0, "share_features_extractor": False,
             "n_critics": 2, "n_quantiles": 25},
     "recurrent": {},
+    "crossq": {"activation_fn": "ReLU", "ortho_init": False, "log_std_init": -3.0, "share_features_extractor": False,
+               "n_critics": 2},
 }
 
 #: The algorithm whose policy keys (:data:`ballast.policies.config.POLICY_KWARGS`) each kind takes.
 KIND_ALGORITHM = {"actor_critic": "ppo", "sac": "sac", "td3": "td3", "dqn": "dqn", "qrdqn": "qrdqn", "tqc": "tqc",
-                  "recurrent": "ppo_lstm"}
+                  "recurrent": "ppo_lstm", "crossq": "crossq"}
 
 
 def given_arguments(values: Mapping[str, Any], kind: str) -> dict[str, Any]:

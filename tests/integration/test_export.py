@@ -53,7 +53,7 @@ DICT_SPACE = spaces.Dict({
 # (algorithm, action kind): every algorithm with the action spaces it supports.
 CASES = [("PPO", "discrete"), ("PPO", "box"), ("PPO", "multidiscrete"), ("PPO", "multibinary"),
          ("A2C", "discrete"), ("A2C", "box"), ("SAC", "box"), ("TD3", "box"), ("DDPG", "box"), ("DQN", "discrete"),
-         ("QRDQN", "discrete"), ("TQC", "box")]
+         ("QRDQN", "discrete"), ("TQC", "box"), ("CrossQ", "box")]
 FORMATS = ["onnx", "torchscript", "matlab"]
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.*` is deprecated:DeprecationWarning")
 
@@ -171,7 +171,7 @@ def test_artifact_reproduces_predict(algo: str, kind: str, fmt: str, tmp_path: P
     meta = load_meta(out)
     assert meta["parity"]["checked"] and meta["parity"]["passed"], meta["parity"]
     assert meta["parity"]["n_rollout"] > 0, "the model's env gives rollout observations"
-    assert meta["algorithm"] == algo
+    assert meta["algorithm"] == algo.upper()
     for n in (1, 257):
         obs = observations(model.observation_space, n)
         (action,) = run_artifact(out, fmt, meta, obs)

@@ -14,7 +14,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast import DDPG, DQN, PPO, SAC, TD3, TQC, BaseCallback, ConfigurationError
+from ballast import DDPG, DQN, PPO, SAC, TD3, TQC, BaseCallback, ConfigurationError, CrossQ
 from ballast.extensions import AuxModule, LossInputs, QOutputs, Transitions, adds_to
 from ballast.policies.config import PolicyConfig
 from ballast.policies.continuous import SACPolicy
@@ -27,8 +27,13 @@ ALGOS = {
     "td3": (TD3, "Pendulum-v1", dict(policy_kwargs=dict(**ENCODER, share_features_extractor=True))),
     "ddpg": (DDPG, "Pendulum-v1", dict(policy_kwargs=dict(**ENCODER, share_features_extractor=True))),
     "tqc": (TQC, "Pendulum-v1", dict(policy_kwargs=dict(**ENCODER, share_features_extractor=True, n_quantiles=5))),
+    "crossq": (CrossQ, "Pendulum-v1", dict(policy_kwargs=dict(**ENCODER, share_features_extractor=True))),
     "dqn": (DQN, "CartPole-v1", dict(train_freq=1, target_update_interval=50, policy_kwargs=ENCODER)),
 }
+
+
+#: The algorithms whose loss methods take SAC's arguments ``(batch, pi, ent_coef)``.
+SAC_LIKE = ("sac", "tqc", "crossq")
 
 
 class Head(nn.Module):
@@ -116,7 +121,7 @@ def flat_optimizer_states(model) -> dict[str, torch.Tensor]:
 
 
 # --- no extension, inert extensions -------------------------------------------------------------------------------
-@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "dqn", "tqc"])
+@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg", "dqn", "tqc", "crossq"])
 def test_inert_extensions_train_bitwise_like_the_plain_algorithm(algo):
     """An unused aux module with its own optimizer and extra terms of weight 0 that read every
     output leave every weight and every logged loss of a seeded run unchanged. (An aux module in
@@ -153,13 +158,13 @@ def encoder_gradients(model, algo: str, loss: str, extra_losses: list) -> tuple[
         encoder, terms = policy.q_net.encoder, model.compute_losses(batch)
     elif loss == "critic":
         encoder = policy.critic.encoder
-        pi = policy.actor.outputs(batch.observations) if algo in ("sac", "tqc") else None
-        terms = (model.compute_critic_losses(batch, pi, torch.tensor(0.1)) if algo in ("sac", "tqc")
+        pi = policy.actor.outputs(batch.observations) if algo in SAC_LIKE else None
+        terms = (model.compute_critic_losses(batch, pi, torch.tensor(0.1)) if algo in SAC_LIKE
                  else model.compute_critic_losses(batch))
     else:
         encoder = policy.actor.encoder
         terms = (model.compute_actor_losses(batch, policy.actor.outputs(batch.observations), torch.tensor(0.1))
-                 if algo in ("sac", "tqc") else model.compute_actor_losses(batch))
+                 if algo in SAC_LIKE else model.compute_actor_losses(batch))
     sum(terms.values()).backward()
     grads = [p.grad.clone() for p in encoder.parameters()]
     head = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in head_params]
@@ -167,7 +172,8 @@ def encoder_gradients(model, algo: str, loss: str, extra_losses: list) -> tuple[
 
 
 @pytest.mark.parametrize(("algo", "loss"), [("sac", "actor"), ("td3", "actor"), ("sac", "critic"), ("td3", "critic"),
-                                            ("dqn", "q"), ("tqc", "actor"), ("tqc", "critic")])
+                                            ("dqn", "q"), ("tqc", "actor"), ("tqc", "critic"), ("crossq", "actor"),
+                                            ("crossq", "critic")])
 def test_an_extra_loss_reaches_the_shared_encoder_and_a_detached_one_does_not(algo, loss):
     # The critic's encoder is its own (not shared with the actor) when its loss is extended.
     kwargs = {"policy_kwargs": ENCODER} if loss == "critic" else {}
@@ -257,6 +263,7 @@ def test_aux_modules_join_the_optimizer_they_name():
     ("sac", "shared", reward_head_loss), ("sac", "critic", critic_reward_head_loss),
     ("td3", "shared", reward_head_loss), ("ddpg", {"lr": 1e-3}, critic_reward_head_loss),
     ("dqn", {"lr": 1e-3}, reward_head_loss), ("tqc", "critic", critic_reward_head_loss),
+    ("crossq", "shared", reward_head_loss),
 ])
 def test_aux_modules_train_save_load_and_resume(tmp_path, algo, optimizer, loss):
     cls = ALGOS[algo][0]

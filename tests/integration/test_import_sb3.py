@@ -123,3 +123,25 @@ def test_import_sb3_contrib_recurrent_ppo_matches_its_actions_and_states() -> No
     assert len(set(actions)) == 2  # both actions occur: a trained network, not a constant
     for ours, theirs in zip(state, expected["final_state"]):
         np.testing.assert_allclose(ours, np.asarray(theirs, dtype=np.float32), atol=1e-5, rtol=0)
+
+
+def test_crossq_batch_renorm_statistics_and_settings_match_sb3_contrib() -> None:
+    expected = json.loads((FIXTURES / "crossq_pendulum.json").read_text())
+    model = import_sb3(FIXTURES / "crossq_pendulum.zip", expected["env_id"])
+    assert model.algorithm_name == "crossq" and model.policy_delay == 2
+    config = model.policy.config
+    assert config.net_arch == {"pi": [32, 32], "qf": [48, 48]} and config.n_critics == 2
+    assert (config.batch_norm_eps, config.batch_norm_momentum, config.renorm_warmup_steps) == (1e-4, 0.02, 150)
+    obs = np.asarray(expected["observations"], dtype=np.float32)
+    np.testing.assert_allclose(model.predict(obs, deterministic=True)[0], expected["actions"], atol=1e-5, rtol=0)
+    # The running statistics and step counters came along: 412 critic updates, 206 actor updates (policy_delay=2).
+    norms = [m for m in model.policy.modules() if type(m).__name__ == "BatchRenorm"]
+    assert sorted({int(n.steps) for n in norms}) == [206, 412]
+    assert all(not torch.equal(n.ra_var, torch.ones_like(n.ra_var)) for n in norms)
+    scaled = torch.as_tensor(model.policy.scale_action(np.asarray(expected["actions"], dtype=np.float32)))
+    model.policy.set_training_mode(False)
+    with torch.no_grad():
+        q_values = model.policy.q_values(torch.as_tensor(obs), scaled)  # (n_critics, batch)
+    reference = torch.tensor(expected["q_values"]).T
+    torch.testing.assert_close(q_values, reference, atol=1e-5, rtol=1e-6)
+    assert reference.std() > 1.0  # a trained critic, not a constant

@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ballast import PPO, SAC, TD3, TQC, evaluate_policy
+from ballast import PPO, SAC, TD3, TQC, CrossQ, evaluate_policy
 
 
 class TrackTarget(gym.Env):
@@ -42,6 +42,7 @@ def episode_mean(model) -> float:
 @pytest.mark.parametrize(("cls", "steps", "options"), [
     (SAC, 600, {"learning_starts": 100, "learning_rate": 1e-3, "ent_coef": "auto_0.1"}),
     (TD3, 600, {"learning_starts": 100, "learning_rate": 1e-3}),
+    (CrossQ, 600, {"learning_starts": 100, "ent_coef": "auto_0.1"}),
     (TQC, 600, {"learning_starts": 100, "learning_rate": 1e-3, "ent_coef": "auto_0.1",
                 "policy_kwargs": {"n_quantiles": 5}}),
     (PPO, 2048, {"n_steps": 256, "batch_size": 64, "learning_rate": 1e-3, "policy_kwargs": {"log_std_init": -1.0}}),

@@ -1,0 +1,29 @@
+"""CrossQ on Pendulum-v1 with the zoo's settings: Ballast vs sb3-contrib, seed by seed.
+
+Both libraries train CrossQ with rl-baselines3-zoo's Pendulum-v1 hyperparameters
+(hyperparams/crossq.yml: ``policy_delay=2``, ``net_arch=[256, 256]`` for the actor and the critics,
+sb3-contrib's defaults otherwise: ``learning_rate=1e-3``, batch renormalisation with momentum 0.01
+and 100,000 warm-up steps, Adam's ``betas=(0.5, 0.999)``) for ``--steps`` steps (the zoo's budget is
+20,000), one torch thread each, each run in a fresh process, the runs of a seed one after the other
+(Ballast, then sb3-contrib). The final model is evaluated deterministically on 10 episodes (eval seed
+2000 + seed); steps per second are measured over ``learn``. Writes the section ``crossq-pendulum`` of
+docs/benchmarks.md. Needs SB3 and sb3-contrib (benchmark environment only):
+
+    make bench-venv && .venv-bench/bin/pip install sb3-contrib==2.9.2
+    .venv-bench/bin/python benchmarks/crossq_pendulum.py [--seeds 0 1 2] [--steps 20000]
+"""
+
+from __future__ import annotations
+
+from common import pendulum_vs_contrib
+
+if __name__ == "__main__":
+    pendulum_vs_contrib(
+        "CrossQ", "dict(policy_delay=2, policy_kwargs=dict(net_arch=[256, 256]))", "crossq-pendulum",
+        "CrossQ on Pendulum-v1 (zoo settings",
+        "Both libraries with rl-baselines3-zoo's Pendulum-v1 CrossQ hyperparameters (`policy_delay=2`, "
+        "`net_arch=[256, 256]` for actor and critics; sb3-contrib's defaults otherwise: `learning_rate=1e-3`, "
+        "batch renormalisation with momentum 0.01 and 100,000 warm-up steps, Adam betas (0.5, 0.999)), one torch "
+        "thread, each run in a fresh process, the two runs of a seed one after the other; the final model "
+        "evaluated deterministically on 10 episodes (eval seed 2000 + seed). Ballast's update runs on autograd "
+        "(CrossQ has no fast update).")

@@ -96,6 +96,9 @@ class CrossQ(SAC):
         use_sde: bool = False,
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
+        prioritized_replay: bool = False,
+        replay_buffer_class: type | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -124,7 +127,9 @@ class CrossQ(SAC):
             batch_size=batch_size, tau=1.0, gamma=gamma, train_freq=train_freq, gradient_steps=gradient_steps,
             action_noise=action_noise, n_steps=n_steps, ent_coef=ent_coef, target_update_interval=1,
             target_entropy=target_entropy, use_sde=use_sde, sde_sample_freq=sde_sample_freq,
-            use_sde_at_warmup=use_sde_at_warmup, stats_window_size=stats_window_size, aux_modules=aux_modules,
+            use_sde_at_warmup=use_sde_at_warmup, prioritized_replay=prioritized_replay,
+            replay_buffer_class=replay_buffer_class, replay_buffer_kwargs=replay_buffer_kwargs,
+            stats_window_size=stats_window_size, aux_modules=aux_modules,
             extra_losses=extra_losses, normalize_observations=normalize_observations,
             normalize_rewards=normalize_rewards, policy_kwargs=policy_kwargs, n_envs=n_envs,
             vectorization=vectorization, env_kwargs=env_kwargs, seed=seed, device=device, verbose=verbose,
@@ -163,6 +168,7 @@ class CrossQ(SAC):
         """
         policy, extensions = self.policy, self.extensions
         actor = policy.actor
+        self._td_errors = None
         ent_coef = self.log_ent_coef.detach().exp() if self.log_ent_coef is not None else self.ent_coef_tensor
         noise = None
         if self.config.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
@@ -205,7 +211,9 @@ class CrossQ(SAC):
         q, next_q = all_q[:, :n], all_q[:, n:].detach()
         with torch.no_grad():
             target = self.critic_targets(batch.rewards, batch.discounts, next_q, next_log_prob, ent_coef)
-        terms = {"critic": self.critic_loss(q, target)}
+        terms = {"critic": self.critic_loss(q, target, batch.weights)}
+        if batch.weights is not None:  # prioritized replay: this batch's priorities come from its TD errors
+            self._td_errors = self.td_errors(q.detach(), target)
         return actor_critic.add_extension_terms(self, terms, batch, "critic", pi.detached(), features[:n], q, target)
 
     def compute_actor_losses(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor

@@ -11,13 +11,14 @@ import torch
 from graph_envs import HotNodeEnv
 
 import ballast
-from ballast import DDPG, DQN, QRDQN, SAC, TD3, TQC, PrioritizedReplayBuffer, evaluate_policy
+from ballast import DDPG, DQN, QRDQN, SAC, TD3, TQC, CrossQ, PrioritizedReplayBuffer, evaluate_policy
 from ballast.buffers.replay import ReplayBuffer
 from ballast.errors import ConfigurationError
 
 SMALL = dict(seed=0, learning_starts=64, batch_size=16, buffer_size=500, device="cpu")
 ALGOS = [(SAC, "Pendulum-v1", {}), (TD3, "Pendulum-v1", {}), (DDPG, "Pendulum-v1", {}),
-         (TQC, "Pendulum-v1", {"n_quantiles": 5}), (DQN, "CartPole-v1", {}), (QRDQN, "CartPole-v1", {"n_quantiles": 5})]
+         (TQC, "Pendulum-v1", {"n_quantiles": 5}), (DQN, "CartPole-v1", {}), (QRDQN, "CartPole-v1", {"n_quantiles": 5}),
+         (CrossQ, "Pendulum-v1", {})]
 
 
 def _weights(model) -> torch.Tensor:
@@ -37,7 +38,7 @@ def test_every_off_policy_algorithm_trains_on_prioritized_draws(algo: type, env_
     assert len(np.unique(sampleable)) > 10  # the TD errors of the updates set the priorities
     assert buffer.max_priority > 1.0 or sampleable.max() < 1.0
     assert buffer.current_beta == pytest.approx(0.5 + (1 - model.progress_remaining) * 0.5, abs=0.02)
-    assert model.fast_path.active == (algo is not TQC)
+    assert model.fast_path.active == (algo not in (TQC, CrossQ))
     with pytest.raises(ConfigurationError, match="cannot change"):
         model.prioritized_replay = False
 

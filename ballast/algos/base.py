@@ -154,6 +154,7 @@ class Algorithm:
         tensorboard_log: str | None,
         vectorization: str,
         env_kwargs: dict[str, Any] | None,
+        frame_stack: int | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
         aux_modules: Mapping[str, AuxModule] | None = None,
@@ -173,7 +174,8 @@ class Algorithm:
         self.env: VectorEnv | None = None
         validation.check_n_envs(n_envs)
         self.n_envs = n_envs
-        adopted = adopt_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
+        adopted = adopt_env(env, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs,
+                            frame_stack=frame_stack)
         if adopted.vector_env is not None:
             self.env = adopted.vector_env
             self.n_envs = self.env.num_envs

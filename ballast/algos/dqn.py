@@ -132,6 +132,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         n_envs: int = 1,
         vectorization: str = "auto",
         env_kwargs: dict[str, Any] | None = None,
+        frame_stack: int | None = None,
         seed: int | None = None,
         device: str | torch.device = "auto",
         verbose: int = 0,
@@ -158,7 +159,8 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,
                     normalize_rewards=normalize_rewards, verbose=verbose, tensorboard_log=tensorboard_log,
-                    vectorization=vectorization, env_kwargs=env_kwargs, observation_space=observation_space,
+                    vectorization=vectorization, env_kwargs=env_kwargs,
+                    frame_stack=frame_stack, observation_space=observation_space,
                     action_space=action_space, aux_modules=aux_modules, extra_losses=extra_losses,
                     stats_window_size=stats_window_size)
 

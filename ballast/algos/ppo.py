@@ -78,6 +78,8 @@ class PPO(Algorithm):
         normalize_observations, normalize_rewards: running normalisation inside the model.
         n_envs: env copies to create when ``env`` is an id or a factory.
         vectorization: ``"auto"`` (numpy-batched when the env has it, else sync), ``"sync"`` or ``"async"``.
+        frame_stack: stack this many observations (``VecFrameStack(env, frame_stack)``), kept in the model
+            (every algorithm takes it; see docs/atari-and-images.md).
         base_policy: a frozen base controller to improve (a Ballast model, a saved model's path, an
             ``.onnx`` path, an import path ``"module:function"`` or a callable ``obs_batch -> action_batch``);
             the agent then learns a zero-initialised correction (Box actions; see docs/residual.md).
@@ -122,6 +124,7 @@ class PPO(Algorithm):
         n_envs: int = 1,
         vectorization: str = "auto",
         env_kwargs: dict[str, Any] | None = None,
+        frame_stack: int | None = None,
         seed: int | None = None,
         device: str | torch.device = "auto",
         verbose: int = 0,
@@ -147,7 +150,8 @@ class PPO(Algorithm):
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs, policy_kwargs=policy_kwargs,
                     normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
                     verbose=verbose, tensorboard_log=tensorboard_log, vectorization=vectorization,
-                    env_kwargs=env_kwargs, observation_space=observation_space, action_space=action_space,
+                    env_kwargs=env_kwargs,
+                    frame_stack=frame_stack, observation_space=observation_space, action_space=action_space,
                     aux_modules=aux_modules, extra_losses=extra_losses,
                     residual=residual_options(base_policy, residual_scale, append_base_action, critic_warmup_steps),
                     stats_window_size=stats_window_size)

@@ -80,6 +80,7 @@ class QRDQN(DQN):
         n_envs: int = 1,
         vectorization: str = "auto",
         env_kwargs: dict[str, Any] | None = None,
+        frame_stack: int | None = None,
         seed: int | None = None,
         device: str | torch.device = "auto",
         verbose: int = 0,
@@ -98,6 +99,7 @@ class QRDQN(DQN):
             stats_window_size=stats_window_size, aux_modules=aux_modules, extra_losses=extra_losses,
             normalize_observations=normalize_observations, normalize_rewards=normalize_rewards,
             policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,
+            frame_stack=frame_stack,
             seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log,
             observation_space=observation_space, action_space=action_space,
         )

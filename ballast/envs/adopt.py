@@ -215,19 +215,39 @@ def _wrap(env: Any, wrappers: Sequence[Any], sb3: bool) -> Any:
     return env
 
 
+def _stacked(env: EnvLike | VecEnv | None, frame_stack: int, n_envs: int, **make: Any) -> VecEnv:
+    """``env`` as an SB3-API ``VecFrameStack`` of ``frame_stack`` frames (the model then records it)."""
+    if isinstance(frame_stack, bool) or not isinstance(frame_stack, int) or frame_stack < 1:
+        raise ConfigurationError(f"frame_stack must be a whole number >= 1 (frames stacked), got {frame_stack!r}")
+    if env is None:
+        raise ConfigurationError("frame_stack needs an env to stack the frames of; without one, give the stacked "
+                                 "observation_space and stack the frames where the observations come from")
+    if is_sb3_vec_env(env):
+        if any(isinstance(w, FrameStack) for w in _recorded_wrappers(env)):
+            raise ConfigurationError(f"the env is a VecFrameStack already and frame_stack={frame_stack} was given too; "
+                                     "stack the frames once: drop one of them")
+        return VecFrameStack(env, frame_stack)
+    vector_env = make_vector_env(env, n_envs, **make)
+    return VecFrameStack(GymnasiumVecEnv(vector_env), frame_stack)
+
+
 def adopt_env(env: EnvLike | VecEnv | AdoptedEnv | None, n_envs: int = 1, *, seed: int | None = None,
               vectorization: str = "auto", env_kwargs: dict[str, Any] | None = None,
-              saved: EnvSettings | None = None) -> AdoptedEnv:
+              saved: EnvSettings | None = None, frame_stack: int | None = None) -> AdoptedEnv:
     """The vector env a model steps and the settings it keeps (see the module docstring).
 
     ``saved`` are the settings of a model that exists already (``set_env``, ``load``): they stay the
     model's, and its observation wrappers are applied to an env that gives raw observations.
     Without ``saved`` (a new model) the settings come from the SB3-API wrappers around ``env``.
     ``n_envs``, ``seed``, ``vectorization`` and ``env_kwargs`` are those of ``make_vector_env`` for
-    ids and factories.
+    ids and factories. ``frame_stack`` (a new model's constructor argument) stacks that many frames,
+    as ``VecFrameStack(env, frame_stack)`` around the env would.
     """
     if isinstance(env, AdoptedEnv):
         return env
+    if frame_stack is not None:
+        env = _stacked(env, frame_stack, n_envs, seed=seed, vectorization=vectorization, env_kwargs=env_kwargs)
+        env_kwargs = None
     if env is None:
         return AdoptedEnv(None, saved or EnvSettings(), takes_settings=saved is None)
     env_id = env_id_of(env)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("ale_py")
 pytest.importorskip("cv2")
@@ -97,3 +98,26 @@ def test_a_stacked_pixel_policy_exports_with_its_image_scaling(tmp_path: Path) -
     obs = np.stack([env.step(np.array([i % 6]))[0][0] for i in range(20)])
     session = onnxruntime.InferenceSession(str(out / "policy.onnx"))
     np.testing.assert_array_equal(session.run(None, {"obs": obs})[0], model.predict(obs, deterministic=True)[0])
+
+
+def test_frame_stack_argument_is_vec_frame_stack_kept_in_the_model(tmp_path: Path) -> None:
+    from ballast import DQN
+
+    model = PPO("CnnPolicy", make_atari_env("PongNoFrameskip-v4", n_envs=2, seed=0), frame_stack=4, n_steps=16,
+                batch_size=32, n_epochs=1, seed=0, device="cpu")
+    assert model.observation_space.shape == (84, 84, 4) and model.env_settings.frame_stack.n_stack == 4
+    same = PPO("CnnPolicy", VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=2, seed=0), 4), n_steps=16,
+               batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(32)
+    same.learn(32)
+    for a, b in zip(model.policy.parameters(), same.policy.parameters()):
+        assert torch.equal(a, b)  # the keyword and the wrapper are the same run
+    path = model.save(tmp_path / "stacked")
+    assert PPO.load(path).env_settings.frame_stack.n_stack == 4
+    # An env id with frame_stack (CartPole's vectors stack along their only axis).
+    dqn = DQN("MlpPolicy", "CartPole-v1", frame_stack=3, learning_starts=10, device="cpu")
+    assert dqn.observation_space.shape == (12,)
+    with pytest.raises(ConfigurationError, match="VecFrameStack already"):
+        PPO("CnnPolicy", VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=1), 4), frame_stack=4)
+    with pytest.raises(ConfigurationError, match="frame_stack must be"):
+        PPO("MlpPolicy", "CartPole-v1", frame_stack=0)

@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("training services", {"callbacks", "callback_locals", "evaluation", "export"}),
     ("algorithms", {"algos"}),
     ("surface", {"interop", "zoo", "cli", "common", "contrib", "ppo", "a2c", "sac", "td3", "ddpg", "dqn", "qrdqn",
-                 "tqc", "__init__"}),
+                 "tqc", "__init__", "cli_tune", "cli_bench", "tuning", "bench", "execution"}),
 ]
 LAYER_OF = {name: index for index, (_, names) in enumerate(LAYERS) for name in names}
 

@@ -69,7 +69,8 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
                      f"{r['final_mean']:.1f} ± {r['final_std']:.1f} | {ci} | {r['best_mean']:.1f} ± "
                      f"{r['best_std']:.1f} | {r['steps_per_second']:.0f} |")
     note = ("\nFinal: deterministic evaluation after training; best: the best evaluation of the run "
-            "(during training or the final one); std over seeds (sample std); 95 % CI: Student t over seeds; steps/s: training only.\n")
+            "(during training or the final one); std over seeds (sample std); 95 % CI: Student t over seeds; "
+            "steps/s: training only.\n")
     return "\n".join(lines) + "\n" + note
 
 

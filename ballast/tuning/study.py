@@ -119,8 +119,10 @@ def open_study(storage: Any, name: str, *, sampler: str, pruner: PrunerSpec, see
 
 
 def finished_count(study: Any) -> int:
-    """Trials that count toward ``--trials``: complete, pruned or failed."""
-    return sum(t.state.name in FINISHED for t in study.trials)
+    """Trials that count toward ``--trials``: complete, pruned or failed, less the interrupted ones
+    that were queued again (their retry counts instead)."""
+    retried = {t.user_attrs.get("retry_of") for t in study.trials}
+    return sum(t.state.name in FINISHED and t.number not in retried for t in study.trials)
 
 
 def recover_interrupted(study: Any) -> int:
@@ -130,7 +132,7 @@ def recover_interrupted(study: Any) -> int:
     stale = [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
     for trial in stale:
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number}, skip_if_exists=True)
+        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
     return len(stale)
 
 

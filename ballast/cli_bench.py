@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ballast.cli import _positive_int
-from ballast.cli_tune import add_execution_options
+from ballast.cli_tune import add_execution_options, execution_options
 
 
 def _names(text: str) -> list[str]:
@@ -46,9 +46,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ballast.bench import BenchOptions, bench
 
     options = BenchOptions(algorithms=args.algos, env_ids=args.envs, seeds=args.seeds, out=args.out, steps=args.steps,
-                           hyperparams=args.hyperparams, library=args.library, jobs=args.jobs, ray=args.ray,
-                           evals=args.evals, eval_episodes=args.eval_episodes, device=args.device,
-                           cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run, argv=tuple(args.argv))
+                           hyperparams=args.hyperparams, library=args.library, execution=execution_options(args))
     result = bench(options, show_progress=not args.no_progress)
     print(result.files["summary"].read_text(encoding="utf-8"))
     for name, path in result.files.items():

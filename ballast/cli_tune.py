@@ -16,6 +16,7 @@ from typing import Any
 
 from ballast.algos.base import ALGORITHMS
 from ballast.cli import _positive_int
+from ballast.execution.options import ExecutionOptions
 
 
 def _non_negative_float(text: str) -> float:
@@ -43,6 +44,13 @@ def add_execution_options(p: argparse.ArgumentParser, what: str, eval_episodes: 
                    help=f"deterministic episodes per evaluation (default: {eval_episodes})")
     p.add_argument("--device", default="auto", help="torch device of each run (default: auto)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per finished run stays)")
+
+
+def execution_options(args: argparse.Namespace) -> ExecutionOptions:
+    """The options :func:`add_execution_options` added, as the drivers take them."""
+    return ExecutionOptions(jobs=args.jobs, ray=args.ray, evals=args.evals, eval_episodes=args.eval_episodes,
+                            device=args.device, cpus_per_run=args.cpus_per_run, gpus_per_run=args.gpus_per_run,
+                            argv=tuple(args.argv))
 
 
 def add_tune_parser(sub: Any) -> None:
@@ -79,11 +87,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from ballast.tuning.tune import TuneOptions, tune
 
     options = TuneOptions(algorithm=args.algo, env_id=args.env_id, trials=args.trials, steps=args.steps, out=args.out,
-                          storage=args.storage, study_name=args.study_name, jobs=args.jobs, sampler=args.sampler,
-                          pruner=args.pruner, ray=args.ray, search_space=args.search_space,
-                          hyperparams=args.hyperparams, seed=args.seed, evals=args.evals,
-                          eval_episodes=args.eval_episodes, device=args.device, cpus_per_run=args.cpus_per_run,
-                          gpus_per_run=args.gpus_per_run, argv=tuple(args.argv))
+                          storage=args.storage, study_name=args.study_name, sampler=args.sampler, pruner=args.pruner,
+                          search_space=args.search_space, hyperparams=args.hyperparams, seed=args.seed,
+                          execution=execution_options(args))
     result = tune(options, show_progress=not args.no_progress)
     counts = result.counts
     print(f"study {result.study_name!r} ({result.storage}): {counts['complete']} complete, {counts['pruned']} "

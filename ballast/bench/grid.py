@@ -15,10 +15,10 @@ from pathlib import Path
 from ballast.bench.runs import RESULT_FILE, TRAINERS, BenchJob, BenchOutcome, run_bench_job, run_name
 from ballast.bench.tables import write_tables
 from ballast.errors import ConfigurationError
-from ballast.execution.executors import Executor, first_done, local_executor
+from ballast.execution.executors import first_done
 from ballast.execution.folders import publish_folder
+from ballast.execution.options import ExecutionOptions
 from ballast.execution.progress import RunProgress
-from ballast.execution.ray_cluster import RayExecutor
 from ballast.tuning.tune import check_env_id
 from ballast.zoo import SHIPPED_HYPERPARAMS, ZooSettings, default_settings, get_algorithm, load_hyperparams
 
@@ -36,14 +36,7 @@ class BenchOptions:
     steps: int | None = None
     hyperparams: str = "default"
     library: str = "ballast"
-    jobs: int | None = None
-    ray: str | None = None
-    evals: int = 5
-    eval_episodes: int = 10
-    device: str = "auto"
-    cpus_per_run: float = 1.0
-    gpus_per_run: float = 0.0
-    argv: tuple[str, ...] = ()
+    execution: ExecutionOptions = field(default_factory=lambda: ExecutionOptions(eval_episodes=10))
 
 
 @dataclass
@@ -89,10 +82,8 @@ def bench(options: BenchOptions, *, show_progress: bool = True) -> BenchResult:
             if earlier is not None and earlier.error is None:
                 outcomes.append(earlier)
             else:
-                jobs.append(BenchJob(options.library, settings, seed, options.evals, options.eval_episodes,
-                                     options.device, max(1, int(options.cpus_per_run)), options.argv))
-    executor: Executor = (RayExecutor(options.ray, cpus=options.cpus_per_run, gpus=options.gpus_per_run,
-                                      jobs=options.jobs) if options.ray else local_executor(options.jobs or 1))
+                jobs.append(BenchJob(options.library, settings, options.execution.run_spec(seed)))
+    executor = options.execution.executor()
     try:
         options.out.mkdir(parents=True, exist_ok=True)
         total = len(jobs) + len(outcomes)

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ballast.execution.options import RunSpec
 from ballast.execution.periodic_eval import PeriodicEvaluation
 from ballast.execution.training import train_to_files
 from ballast.zoo import ZooSettings
@@ -24,12 +25,11 @@ class BenchJob:
 
     library: str
     settings: ZooSettings
-    seed: int
-    evals: int
-    eval_episodes: int
-    device: str
-    threads: int | None
-    argv: tuple[str, ...]
+    run: RunSpec
+
+    @property
+    def seed(self) -> int:
+        return self.run.seed
 
 
 @dataclass
@@ -65,11 +65,11 @@ def run_name(settings: ZooSettings, seed: int) -> str:
 
 def train_ballast(job: BenchJob) -> BenchOutcome:
     """Train with Ballast as ``ballast train`` does, evaluating ``job.evals`` times on the way."""
-    settings = job.settings
-    evaluation = PeriodicEvaluation(max(1, int(settings.n_timesteps or 1) // job.evals), job.eval_episodes,
-                                    settings, seed=job.seed)
-    run = train_to_files(settings, seed=job.seed, device=job.device, argv=job.argv, eval_episodes=job.eval_episodes,
-                         callbacks=[evaluation])
+    settings, spec = job.settings, job.run
+    evaluation = PeriodicEvaluation(max(1, int(settings.n_timesteps or 1) // spec.evals), spec.eval_episodes,
+                                    settings, seed=spec.seed)
+    run = train_to_files(settings, seed=spec.seed, device=spec.device, argv=spec.argv,
+                         eval_episodes=spec.eval_episodes, callbacks=[evaluation])
     final = json.loads(run.files["eval.json"])["mean_reward"] if "eval.json" in run.files else None
     best = max((v for v in (final, evaluation.summary()["best_eval"]) if v is not None), default=None)
     outcome = BenchOutcome(job.library, settings.algorithm, settings.env_id, job.seed, run.name,
@@ -87,8 +87,8 @@ TRAINERS: dict[str, Callable[[BenchJob], BenchOutcome]] = {"ballast": train_ball
 
 def run_bench_job(job: BenchJob) -> BenchOutcome:
     """Run ``job`` with its library's trainer; a run that breaks makes an outcome with its error."""
-    if job.threads:
-        torch.set_num_threads(job.threads)
+    if job.run.threads:
+        torch.set_num_threads(job.run.threads)
     try:
         outcome = TRAINERS[job.library](job)
     except Exception as err:  # one broken run is a row of the table, not the end of the grid

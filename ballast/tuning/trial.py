@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import torch
 
 from ballast.errors import BallastError
+from ballast.execution.options import RunSpec
 from ballast.execution.periodic_eval import PeriodicEvaluation
 from ballast.execution.training import train_to_files
 from ballast.tuning.study import PrunerSpec, import_optuna, open_storage
@@ -72,12 +73,7 @@ class TrialJob:
     env_id: str
     entry: dict[str, Any]
     steps: int
-    seed: int
-    evals: int
-    eval_episodes: int
-    device: str
-    threads: int | None
-    argv: tuple[str, ...]
+    run: RunSpec
 
 
 @dataclass
@@ -96,17 +92,18 @@ class TrialOutcome:
 def run_trial(job: TrialJob, reporter: Reporter) -> TrialOutcome:
     """Train one trial and return its outcome; a setting that cannot work (a Ballast error) or a run
     that breaks makes a ``failed`` outcome with the reason, never an exception."""
-    if job.threads:
-        torch.set_num_threads(job.threads)
+    spec = job.run
+    if spec.threads:
+        torch.set_num_threads(spec.threads)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             settings = parse_hyperparams(job.entry, job.env_id, job.algorithm, source=f"trial {job.number}")
             settings.n_timesteps = job.steps
             evaluation = PeriodicEvaluation(
-                max(1, job.steps // job.evals), job.eval_episodes, settings, seed=job.seed,
+                max(1, job.steps // spec.evals), spec.eval_episodes, settings, seed=spec.seed,
                 on_evaluation=lambda step, value: reporter.report(job.trial_id, step, value))
-            run = train_to_files(settings, seed=job.seed, device=job.device, argv=job.argv, eval_episodes=0,
+            run = train_to_files(settings, seed=spec.seed, device=spec.device, argv=spec.argv, eval_episodes=0,
                                  callbacks=[evaluation])
     except BallastError as err:
         return TrialOutcome(job.number, "failed", error=str(err))

@@ -17,8 +17,9 @@ import gymnasium as gym
 
 from ballast.envs.make import ensure_registered
 from ballast.errors import ConfigurationError
-from ballast.execution.executors import Executor, first_done, local_executor
+from ballast.execution.executors import Executor, first_done
 from ballast.execution.folders import publish_folder
+from ballast.execution.options import ExecutionOptions
 from ballast.execution.progress import RunProgress
 from ballast.execution.ray_cluster import RayExecutor
 from ballast.tuning.results import (
@@ -57,19 +58,12 @@ class TuneOptions:
     out: Path
     storage: str | None = None
     study_name: str | None = None
-    jobs: int | None = None
     sampler: str = "tpe"
     pruner: str = "median"
-    ray: str | None = None
     search_space: Path | None = None
     hyperparams: Path | None = None
     seed: int = 0
-    evals: int = 5
-    eval_episodes: int = 5
-    device: str = "auto"
-    cpus_per_run: float = 1.0
-    gpus_per_run: float = 0.0
-    argv: tuple[str, ...] = ()
+    execution: ExecutionOptions = field(default_factory=ExecutionOptions)
 
 
 @dataclass
@@ -113,8 +107,7 @@ def tune(options: TuneOptions, *, show_progress: bool = True) -> TuneResult:
     space = load_search_space(algorithm, options.search_space)
     base = base_entry(options)
     storage = open_storage(options.storage) if options.storage else None
-    executor: Executor = (RayExecutor(options.ray, cpus=options.cpus_per_run, gpus=options.gpus_per_run,
-                                      jobs=options.jobs) if options.ray else local_executor(options.jobs or 1))
+    executor = options.execution.executor()
     try:
         options.out.mkdir(parents=True, exist_ok=True)
         with folder_lock(options.out):
@@ -145,7 +138,7 @@ class _TuneLoop:
                  executor: Executor, reporter: Reporter, optuna: Any) -> None:
         self.options, self.study, self.space, self.base = options, study, space, base
         self.executor, self.reporter, self.optuna = executor, reporter, optuna
-        self.threads = max(1, int(options.cpus_per_run))
+        self.execution = options.execution
 
     def run(self, show_progress: bool) -> None:
         done = finished_count(self.study)
@@ -171,9 +164,8 @@ class _TuneLoop:
         trial.set_user_attr("entry", entry)
         # Optuna's Trial has no public id; the id (not the number) is what a reporter needs to rebuild it.
         return TrialJob(number=trial.number, trial_id=trial._trial_id, algorithm=self.space.algorithm,
-                        env_id=self.options.env_id, entry=entry, steps=self.options.steps, seed=self.options.seed,
-                        evals=self.options.evals, eval_episodes=self.options.eval_episodes,
-                        device=self.options.device, threads=self.threads, argv=self.options.argv)
+                        env_id=self.options.env_id, entry=entry, steps=self.options.steps,
+                        run=self.execution.run_spec(self.options.seed))
 
     def _record(self, trial: Any, outcome: TrialOutcome) -> None:
         state = self.optuna.trial.TrialState
@@ -212,8 +204,8 @@ class _TuneLoop:
         write_trials_csv(out / TRIALS_FILE, rows)
         if best is not None:
             comment = (f"Best of the trials of the study {self.study.study_name!r}: trial {best.number}, mean return "
-                       f"{best.value:.2f} (deterministic, {self.options.eval_episodes} episodes) after "
-                       f"{self.options.steps} steps.\nWritten by: ballast {' '.join(self.options.argv)}")
+                       f"{best.value:.2f} (deterministic, {self.execution.eval_episodes} episodes) after "
+                       f"{self.options.steps} steps.\nWritten by: ballast {' '.join(self.execution.argv)}")
             write_best_hyperparams(out / BEST_FILE, self.options.env_id, best.user_attrs["entry"], self.options.steps,
                                    comment)
         write_summary(out / SUMMARY_FILE, {
@@ -221,7 +213,7 @@ class _TuneLoop:
             "steps_per_trial": self.options.steps, "counts": self.counts(),
             "best": None if best is None else {"number": best.number, "value": best.value,
                                                "entry": best.user_attrs["entry"]},
-            "command": ["ballast", *self.options.argv]})
+            "command": ["ballast", *self.execution.argv]})
 
     def result(self, url: str) -> TuneResult:
         best, out = self.best(), self.options.out

@@ -19,7 +19,7 @@ from ballast.execution.executors import first_done
 from ballast.execution.folders import publish_folder
 from ballast.execution.options import ExecutionOptions
 from ballast.execution.progress import RunProgress
-from ballast.tuning.tune import check_env_id
+from ballast.execution.training import check_env_id
 from ballast.zoo import SHIPPED_HYPERPARAMS, ZooSettings, default_settings, get_algorithm, load_hyperparams
 
 RUNS_FOLDER = "runs"

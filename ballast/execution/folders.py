@@ -25,6 +25,9 @@ def publish_folder(files: Mapping[str, bytes], dest: Path) -> Path:
     ``dest`` either holds all the files or does not exist. An existing ``dest`` is replaced."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{dest.name}-", dir=dest.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # as a folder made by mkdir (mkdtemp makes it private)
     try:
         for name, data in files.items():
             rel = PurePosixPath(name)

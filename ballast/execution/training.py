@@ -12,8 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import gymnasium as gym
+
 from ballast.callbacks import BaseCallback
 from ballast.cli import new_run_dir, train_config, train_in_run_dir, write_json
+from ballast.envs.make import ensure_registered
+from ballast.errors import ConfigurationError
 from ballast.execution.folders import collect_files
 from ballast.zoo import ZooSettings
 
@@ -44,3 +48,12 @@ def train_to_files(settings: ZooSettings, *, seed: int, device: str, argv: Seque
                              callbacks=callbacks)
         (run_dir / "train.log").write_text(log.getvalue(), encoding="utf-8")
         return TrainedRun(run_dir.name, collect_files(run_dir), model.num_timesteps)
+
+
+def check_env_id(env_id: str) -> None:
+    """A :class:`ConfigurationError` for an env id Gymnasium does not know (checked before any output)."""
+    ensure_registered(env_id)
+    try:
+        gym.spec(env_id)
+    except gym.error.Error as err:
+        raise ConfigurationError(f"unknown env id {env_id!r}: {err}") from None

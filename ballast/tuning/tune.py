@@ -13,15 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
-
-from ballast.envs.make import ensure_registered
-from ballast.errors import ConfigurationError
 from ballast.execution.executors import Executor, first_done
 from ballast.execution.folders import publish_folder
 from ballast.execution.options import ExecutionOptions
 from ballast.execution.progress import RunProgress
 from ballast.execution.ray_cluster import RayExecutor
+from ballast.execution.training import check_env_id
 from ballast.tuning.results import (
     BEST_FILE,
     SUMMARY_FILE,
@@ -77,15 +74,6 @@ class TuneResult:
     best_value: float | None
     best_entry: dict[str, Any] | None
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def check_env_id(env_id: str) -> None:
-    """A :class:`ConfigurationError` for an env id Gymnasium does not know."""
-    ensure_registered(env_id)
-    try:
-        gym.spec(env_id)
-    except gym.error.Error as err:
-        raise ConfigurationError(f"unknown env id {env_id!r}: {err}") from None
 
 
 def base_entry(options: TuneOptions) -> dict[str, Any]:

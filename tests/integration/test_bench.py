@@ -57,10 +57,10 @@ def test_bench_grid_tables_and_continuing(tmp_path: Path) -> None:
     assert _rows(out / "summary.csv")[0]["seeds"] == "3"
 
 
-def test_bench_with_the_zoo_settings_in_two_processes(tmp_path: Path) -> None:
+def test_bench_with_the_zoo_settings(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     code, _, stderr = run_cli(["bench", "--algos", "a2c,ppo", "--envs", "CartPole-v1", "--seeds", "1", *SHORT,
-                               "--hyperparams", "zoo", "--jobs", "2", "--out", str(out)])
+                               "--hyperparams", "zoo", "--out", str(out)])
     assert code == 0, stderr
     rows = {r["algorithm"]: r for r in _rows(out / "summary.csv")}
     assert set(rows) == {"a2c", "ppo"} and all(r["seeds"] == "1" for r in rows.values())

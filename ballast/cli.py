@@ -2,6 +2,8 @@
 
     ballast train ppo CartPole-v1 --hyperparams hyperparams/ppo.yml --seed 0
     ballast eval runs/ppo_CartPole-v1_s0 --episodes 20
+    ballast tune ppo CartPole-v1 --trials 20 --steps 20000 --out tune/   (ballast/cli_tune.py)
+    ballast bench --algos ppo,a2c --envs CartPole-v1 --seeds 5 --out bench/   (ballast/cli_bench.py)
 
 ``train`` writes one folder per run (``model.zip``, ``config.json``, ``progress.csv``,
 ``eval.json``) so that a result can be traced to the exact settings and command that made it.
@@ -26,7 +28,7 @@ import torch
 
 from ballast.algos.base import ALGORITHMS, Algorithm
 from ballast.algos.base import load as load_model
-from ballast.callbacks import SaveLatestCallback
+from ballast.callbacks import BaseCallback, SaveLatestCallback
 from ballast.checkpoint import atomic_write_bytes
 from ballast.envs.make import EnvLike, make_vector_env
 from ballast.errors import BallastError, ConfigurationError
@@ -67,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(sub)
     _add_plot_parser(sub)
     _add_record_parser(sub)
+    # Imported here: these modules use the run-folder functions below (train_in_run_dir, ...).
+    from ballast.cli_bench import add_bench_parser
+    from ballast.cli_tune import add_tune_parser
+
+    add_tune_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 
@@ -243,9 +251,11 @@ def find_resumable_run(args: argparse.Namespace) -> Path:
 
 
 def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, run_dir: Path,
-                     args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool = False) -> int:
-    """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files;
-    with ``--track``, the run's settings, metrics and files also go to MLflow or W&B."""
+                     args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool = False,
+                     callbacks: Sequence[BaseCallback] = ()) -> int:
+    """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files.
+    ``callbacks`` run during training too (``tune`` and ``bench`` evaluate through one); with ``--track``,
+    the run's settings, metrics and files also go to MLflow or W&B."""
     model.logger = Logger(run_dir, verbose=args.verbose)
     tracker = open_tracker(args.track, args.out, run_dir.name) if getattr(args, "track", None) else None
     if tracker is not None:
@@ -253,7 +263,7 @@ def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, 
         model.logger.output_formats.append(TrackerOutput(tracker))
     try:
         files, result = _train_save_evaluate(model, settings, n_timesteps, run_dir, args,
-                                             checkpoint_every=checkpoint_every, resume=resume)
+                                             checkpoint_every=checkpoint_every, resume=resume, callbacks=callbacks)
     except BaseException:
         if tracker is not None:
             tracker.finish(failed=True)
@@ -274,10 +284,13 @@ def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, 
 
 
 def _train_save_evaluate(model: Algorithm, settings: ZooSettings, n_timesteps: int, run_dir: Path,
-                         args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool
-                         ) -> tuple[dict[str, Path], dict[str, Any] | None]:
-    """The run itself: learn (with the checkpoint and video callbacks asked for), save, evaluate."""
-    callbacks = [SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip")] if checkpoint_every else []
+                         args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool,
+                         callbacks: Sequence[BaseCallback]) -> tuple[dict[str, Path], dict[str, Any] | None]:
+    """The run itself: learn (with the given callbacks and the checkpoint and video ones asked for),
+    save, evaluate."""
+    callbacks = list(callbacks)
+    if checkpoint_every:
+        callbacks.append(SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip"))
     if getattr(args, "video_every", None):
         wrapper = chained_wrappers(settings.env_wrappers) if settings.env_wrappers else None
         callbacks.append(VideoRecorderCallback(settings.env_id, args.video_every, run_dir / "videos", seed=args.seed,

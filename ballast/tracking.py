@@ -10,12 +10,17 @@ files (model, config, evaluation, videos) as artifacts.
   calls its file store "maintenance mode" and refuses it unless ``MLFLOW_ALLOW_FILE_STORE`` is set,
   which Ballast sets for that default; give a ``sqlite:///...`` or server URI to use another store.
   The experiment is ``MLFLOW_EXPERIMENT_NAME`` or ``ballast``.
+``ballast tune`` and ``ballast bench`` take ``--track`` too: each run's folder, once it has come back
+from the process or Ray task that trained it, is sent by :func:`track_run_folder`.
+
 - Weights & Biases: the project is ``WANDB_PROJECT`` or ``ballast``, files go under the output folder;
   ``WANDB_MODE=offline`` works without a network (``wandb sync`` uploads later).
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -149,6 +154,43 @@ def _import(name: str) -> Any:
     except ImportError:
         raise ConfigurationError(f"--track {name} needs the {name} package, which is not installed: "
                                  f"{_EXTRAS[name]}") from None
+
+
+def track_run_folder(kind: str, out: Path, run_dir: Path, run_name: str | None = None) -> None:
+    """Send a finished run folder to a tracker: ``config.json`` as parameters, every row of
+    ``progress.csv`` as metrics at its ``time/total_timesteps``, ``eval.json``'s mean and std, and the
+    folder's files. ``tune`` and ``bench`` call it when a run's folder has come back from wherever it ran."""
+    tracker = open_tracker(kind, out, run_name or run_dir.name)
+    try:
+        config = run_dir / "config.json"
+        if config.is_file():
+            tracker.log_params(json.loads(config.read_text(encoding="utf-8")))
+        progress = run_dir / "progress.csv"
+        if progress.is_file():
+            with open(progress, newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f):
+                    numbers = {key: float(value) for key, value in row.items() if _finite(value)}
+                    step = int(numbers.pop("time/total_timesteps", 0))
+                    if numbers:
+                        tracker.log_metrics(numbers, step)
+        result = run_dir / "eval.json"
+        if result.is_file():
+            data = json.loads(result.read_text(encoding="utf-8"))
+            tracker.log_metrics({"eval/mean_reward": float(data["mean_reward"]),
+                                 "eval/std_reward": float(data["std_reward"])}, int(data.get("num_timesteps", 0)))
+        for path in sorted(run_dir.iterdir()):
+            tracker.log_artifact(path)
+    except BaseException:
+        tracker.finish(failed=True)
+        raise
+    tracker.finish()
+
+
+def _finite(text: str | None) -> bool:
+    try:
+        return text not in (None, "") and math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 class TrackerOutput(KVWriter):

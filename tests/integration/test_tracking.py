@@ -78,3 +78,23 @@ def test_wandb_offline_run_holds_the_settings_and_metrics(tmp_path: Path, monkey
     for expected in (b"rollout/ep_rew_mean", b"eval/mean_reward", b"resolved/hyperparameters/n_steps",
                      b"ppo_CartPole-v1_s0"):
         assert expected in data, expected
+
+
+def test_bench_sends_each_finished_run_to_mlflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["bench", "--algos", "ppo", "--envs", "CartPole-v1", "--seeds", "2", "--steps", "512",
+                     "--out", str(tmp_path), "--evals", "1", "--eval-episodes", "1", "--no-progress",
+                     "--device", "cpu", "--track", "mlflow"]) == 0
+    client = mlflow.MlflowClient(tracking_uri=(tmp_path / "mlruns").as_uri())
+    runs = client.search_runs([client.get_experiment_by_name("ballast").experiment_id])
+    folders = sorted(p.name for p in (tmp_path / "runs").iterdir() if (p / "config.json").is_file())
+    assert sorted(r.info.run_name for r in runs) == folders and len(folders) == 2
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.params["algorithm"] == "ppo"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "time/fps")]
+        assert steps and steps == sorted(steps) and steps[-1] >= 512
+        assert "model.zip" in {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -63,11 +63,6 @@ def export_model(
 
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; use one of {list(FORMATS)}")
-    if format == "matlab" and getattr(getattr(model, "policy", None), "recurrent", False):
-        raise ExportError(
-            f"{type(model).__name__}'s recurrent policy cannot be exported to MATLAB yet (the code generator has no "
-            "LSTM/GRU cell); export it to ONNX or TorchScript, whose artifacts take and return the state "
-            "(action, h_out, c_out = policy(obs, h_in, c_in))")
     if format == "matlab" and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,50}", function_name):
         raise ExportError(
             f"function_name={function_name!r} is not a valid MATLAB function name: a letter followed by "

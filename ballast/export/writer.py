@@ -137,11 +137,19 @@ def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: boo
     else:
         from ballast.export.matlab import export_matlab, octave_path, octave_runner
 
+        if recurrent:
+            import ballast.export.matlab_recurrent  # noqa: F401 - registers the LSTM and GRU translators
+
         info = export_matlab(plan, out_dir, function_name, header=_matlab_header(model))
         files = list(info.pop("files"))
         octave = octave_path()
         if check and octave is not None:
             runner, runtime = octave_runner(out_dir, function_name, len(plan.outputs), octave)
+            if recurrent:
+                from ballast.export.matlab_recurrent import matlab_step_runner, octave_sequence_runner
+
+                runner = matlab_step_runner(runner, plan)
+                sequence_runner = octave_sequence_runner(out_dir, function_name, plan, octave)
         elif check:
             runtime = "GNU Octave"
     if not check:

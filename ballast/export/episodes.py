@@ -5,7 +5,8 @@ steps from a zero state would miss a wrong state update. The check therefore
 
 - runs :data:`N_COPIES` copies of the model's env together, acting with ``model.predict(obs, state,
   episode_start, deterministic=True)`` and carrying its state, until every copy has finished an
-  episode and at least ``ROLLOUT_STEPS`` steps have passed (at most :data:`MAX_STEPS`);
+  episode, at least ``ROLLOUT_STEPS`` steps have passed, and a few steps have run after a copy
+  started its next episode (so the reset to zeros is exercised; at most :data:`MAX_STEPS` steps);
 - runs the artifact over the same observations step by step, carrying ITS OWN state (the state
   outputs fed back as the next step's inputs, zeros for a copy whose episode starts, as the
   artifact's README tells a deployment to do), and a float64 copy of the policy likewise;
@@ -48,6 +49,8 @@ from ballast.space_sampling import Observations, sample_observations
 
 #: Env copies run side by side (so the artifact sees batches whose columns reset at different steps).
 N_COPIES = 4
+#: Steps run after the first episode start that follows another episode (so the reset rule is exercised).
+STEPS_AFTER_RESET = 8
 #: The most steps the episodes may take (an env whose episodes never end is cut here).
 MAX_STEPS = 1000
 #: Runs the artifact over steps: ``(inputs of each step without the state, episode starts (steps, copies))``
@@ -134,19 +137,20 @@ def _run_episodes(model: Any, plan: ExportPlan, envs: Any) -> Episodes:
     n = envs.num_envs
     starts, finished = np.ones(n, dtype=bool), np.zeros(n, dtype=int)
     record = Episodes([], np.zeros((0, n), dtype=bool), [], [], 0, "")
-    all_starts, state = [], None
+    all_starts, state, after_reset = [], None, -1
     for t in range(MAX_STEPS):
+        if t >= ROLLOUT_STEPS and finished.min() >= 1 and after_reset >= STEPS_AFTER_RESET:
+            break
         batch = cast_like_inputs(stack_observations(obs) if isinstance(obs, list) else obs, plan)
         action, state = model.predict(batch, state=state, episode_start=starts, deterministic=True)
         record.observations.append(batch)
         record.actions.append(np.asarray(action))
         record.states.append(tuple(np.asarray(s) for s in state))
         all_starts.append(starts.copy())
+        after_reset = after_reset + 1 if after_reset >= 0 else (0 if t > 0 and starts.any() else -1)
         obs, _, terminated, truncated, _ = envs.step(action)
         starts = np.asarray(terminated, dtype=bool) | np.asarray(truncated, dtype=bool)
         finished += starts
-        if t + 1 >= ROLLOUT_STEPS and finished.min() >= 1:
-            break
     record.starts = np.stack(all_starts)
     record.n_episodes = int(finished.sum())
     steps = len(record.actions)

@@ -71,6 +71,10 @@ class RecurrentExportedPolicy(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         obs_inputs, state = inputs[:-self.n_state], inputs[-self.n_state:]
         obs = dict(zip(self.keys, obs_inputs)) if self.keys is not None else obs_inputs[0]
+        # Kept in the traced graph: a state of other sizes than (n_lstm_layers, batch of obs, hidden) fails here
+        # with the sizes named, where the traced LSTM layer would not check it (or would say less).
+        cfg, batch = self.policy.config, obs_inputs[0].shape[0]
+        state = tuple(s.expand(cfg.n_lstm_layers, batch, cfg.lstm_hidden_size) for s in state)
         return self.step(obs, *state)
 
 

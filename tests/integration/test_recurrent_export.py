@@ -120,7 +120,7 @@ def test_artifact_over_an_episode_equals_predict_with_the_state_carried(
 
 
 def test_a_wrong_state_shape_is_refused_by_the_artifacts(tmp_path: Path) -> None:
-    """ONNX Runtime names the input whose fixed sizes differ; the TorchScript LSTM raises (docs/export.md says so)."""
+    """ONNX Runtime names the input whose fixed sizes differ; TorchScript names the expected and the given sizes."""
     model = _model("lstm", False, "discrete", 1)
     model.export(tmp_path / "onnx", "onnx")
     model.export(tmp_path / "ts", "torchscript")
@@ -131,8 +131,11 @@ def test_a_wrong_state_shape_is_refused_by_the_artifacts(tmp_path: Path) -> None
         _onnx_step(tmp_path / "onnx" / "policy.onnx")(obs, wrong, right)
     with pytest.raises(Exception, match=r"invalid dimensions for input: c_in"):
         _onnx_step(tmp_path / "onnx" / "policy.onnx")(obs, right, np.zeros((2, 2, 8), np.float32))  # 2 layers
-    with pytest.raises(RuntimeError):
-        _ts_step(tmp_path / "ts" / "policy.pt")(obs, wrong, right)
+    ts = _ts_step(tmp_path / "ts" / "policy.pt")
+    with pytest.raises(RuntimeError, match=r"Target sizes: \[1, 2, 8\]\.  Tensor sizes: \[1, 2, 5\]"):
+        ts(obs, wrong, right)
+    with pytest.raises(RuntimeError, match=r"Target sizes: \[1, 2, 8\]\.  Tensor sizes: \[1, 3, 8\]"):
+        ts(obs, right, np.zeros((1, 3, 8), np.float32))  # a state for 3 env copies, observations of 2
 
 
 def test_parity_fails_for_an_artifact_that_drops_or_never_resets_its_state(tmp_path: Path) -> None:

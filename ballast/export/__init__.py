@@ -63,11 +63,6 @@ def export_model(
 
     if format not in FORMATS:
         raise ExportError(f"unknown export format {format!r}; use one of {list(FORMATS)}")
-    if getattr(getattr(model, "policy", None), "recurrent", False):
-        raise ExportError(
-            f"{type(model).__name__}'s recurrent policy cannot be exported yet: an artifact would need the hidden "
-            "state as explicit inputs and outputs, which the exporters do not write. Use model.predict(obs, "
-            "state, episode_start) from Python, or model.policy.save(path) and ballast.policies.BasePolicy.load")
     if format == "matlab" and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,50}", function_name):
         raise ExportError(
             f"function_name={function_name!r} is not a valid MATLAB function name: a letter followed by "

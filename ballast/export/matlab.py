@@ -36,7 +36,7 @@ from torch import fx, nn
 from ballast.checkpoint import atomic_write_bytes
 from ballast.encoders.standard import FlattenEncoder, OneHotEncoder
 from ballast.export import ExportError
-from ballast.export.module import ExportPlan
+from ballast.export.module import ExportPlan, observation_inputs, state_inputs
 from ballast.policies.batch_renorm import BatchRenormMLP
 from ballast.policies.heads import (
     ActionAdapter,
@@ -524,6 +524,8 @@ def _translate_op(program: Program, node: fx.Node, name: str, args: list[Any], k
             return Shape(first.shape)
         return BATCH_SIZE if dim == 0 else first.shape[dim - 1 if dim > 0 else dim]
     out_shape = tuple(example.shape[1:]) if isinstance(example, torch.Tensor) else None
+    if name == "unsqueeze" and (args[1] if len(args) > 1 else kwargs.get("dim")) == 0:
+        return (first,)  # a time axis of one step in front, as a recurrent cell reads it: a tuple of one step
     if name in _RESHAPES:
         if out_shape is None or int(np.prod(out_shape)) != first.width:
             raise Unsupported(f"{name} changing the batch axis")
@@ -614,15 +616,17 @@ def _translate_op(program: Program, node: fx.Node, name: str, args: list[Any], k
 
 # --- tracing -------------------------------------------------------------------------------------------
 class _Root(nn.Module):
-    """Takes the observation as one argument (a dict for Dict spaces), which ``torch.fx`` can trace."""
+    """Takes the observation as one argument (a dict for Dict spaces) and a recurrent policy's state as
+    another (a tuple, empty for other policies), which ``torch.fx`` can trace."""
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()
         self.inner = inner
 
-    def forward(self, obs: Any) -> Any:
+    def forward(self, obs: Any, state: Any = ()) -> Any:
         keys = self.inner.keys
-        return self.inner.step({k: obs[k] for k in keys} if keys is not None else obs)
+        parts = [state[i] for i in range(getattr(self.inner, "n_state", 0))]
+        return self.inner.step({k: obs[k] for k in keys} if keys is not None else obs, *parts)
 
 
 class _Tracer(fx.Tracer):
@@ -707,7 +711,8 @@ def translate(plan: ExportPlan) -> Translation:
     keys = plan.module.keys
     recorder = _Recorder(module)
     with torch.no_grad():
-        recorder.run(dict(zip(keys, example)) if keys is not None else example[0])
+        n_obs = len(observation_inputs(plan.inputs))
+        recorder.run(dict(zip(keys, example)) if keys is not None else example[0], tuple(example[n_obs:]))
 
     program = Program()
     if keys is None:
@@ -719,15 +724,20 @@ def translate(plan: ExportPlan) -> Translation:
             while name in input_names:
                 name += "_"
             input_names.append(name[:63])
+    input_names += [spec.name for spec in state_inputs(plan.inputs)]
     values: dict[fx.Node, Any] = {}
     outputs: Any = None
     for node in module.graph.nodes:
         stack = list((node.meta.get("nn_module_stack") or {}).values())
         example_out = recorder.results.get(node)
         try:
+            if node.op == "placeholder" and node.target == "state":
+                values[node] = tuple(program.assign(f"double({spec.name})", (int(np.prod(spec.shape)),), torch.float32)
+                                     for spec in state_inputs(plan.inputs))
+                continue
             if node.op == "placeholder":
                 mats = []
-                for name, spec, ex in zip(input_names, plan.inputs, example):
+                for name, spec, ex in zip(input_names, observation_inputs(plan.inputs), example):
                     x = program.assign(f"double({name})", spec.shape, ex.dtype)
                     mats.append(x)
                 values[node] = dict(zip(keys, mats)) if keys is not None else mats[0]
@@ -769,6 +779,9 @@ def _describe_inputs(plan: ExportPlan, names: list[str]) -> list[str]:
     lines = []
     for name, spec in zip(names, plan.inputs):
         cols = int(np.prod(spec.shape)) if spec.shape else 1
+        if spec in state_inputs(plan.inputs):
+            lines.append(f"%   {name}: batch x {cols}, {spec.meaning}; {state_columns(spec)}")
+            continue
         what = f" (observation key '{spec.key}')" if spec.key is not None else ""
         flat = f", each observation of shape {list(spec.shape)} flattened row-major" if len(spec.shape) > 1 else ""
         lines.append(f"%   {name}: batch x {cols}{what}{flat}")
@@ -781,6 +794,16 @@ def _input_checks(plan: ExportPlan, names: list[str], function_name: str) -> lis
     lines = []
     for name, spec in zip(names, plan.inputs):
         cols = int(np.prod(spec.shape)) if spec.shape else 1
+        if spec in state_inputs(plan.inputs):
+            lines += [f"if iscolumn({name}) && numel({name}) == {cols}",
+                      f"    {name} = {name}.';",
+                      "end",
+                      f"if ~ismatrix({name}) || size({name}, 2) ~= {cols} || size({name}, 1) ~= size({names[0]}, 1)",
+                      f"    error('ballast:inputSize', '{function_name}: {name} must be batch x {cols}, one row per "
+                      f"row of {names[0]} ({state_columns(spec)}; zeros at an episode start); got size %s', "
+                      f"mat2str(size({name})));",
+                      "end"]
+            continue
         if cols > 1:
             lines += [f"if iscolumn({name}) && numel({name}) == {cols}",
                       f"    {name} = {name}.';",
@@ -793,9 +816,17 @@ def _input_checks(plan: ExportPlan, names: list[str], function_name: str) -> lis
     return lines
 
 
+def state_columns(spec: Any) -> str:
+    """How a state ``(n_layers, batch, hidden)`` lies in the generated code's ``batch x (n_layers * hidden)`` matrix."""
+    layers, hidden = (int(d) for d in spec.shape)
+    if layers == 1:
+        return f"the {hidden} units of the layer"
+    return f"layer k in columns (k-1)*{hidden}+1 to k*{hidden}, k = 1..{layers}"
+
+
 def render_function(plan: ExportPlan, translation: Translation, function_name: str, header: list[str]) -> str:
     """The text of ``<function_name>.m``."""
-    outs = ["action", "value"][: len(translation.output_vars)]
+    outs = [spec.name for spec in plan.outputs]
     signature = f"function {outs[0] if len(outs) == 1 else '[' + ', '.join(outs) + ']'} = " \
                 f"{function_name}({', '.join(translation.input_names)}, P)"
     lines = [signature, f"%{function_name.upper()} Deterministic action of an exported Ballast policy.",
@@ -851,31 +882,37 @@ def octave_path() -> str | None:
     return shutil.which(OCTAVE)
 
 
-def octave_runner(out_dir: Path, function_name: str, n_outputs: int, octave: str) -> tuple[Any, str]:
-    """A function calling the generated code in GNU Octave on a list of input arrays."""
+def run_octave(octave: str, folder: Path, script: str, inputs: dict[str, np.ndarray], outputs: list[str],
+               timeout: float = 600) -> dict[str, np.ndarray]:
+    """Run ``script`` in GNU Octave with ``folder`` on the path and ``inputs.mat`` (holding ``inputs``) in the
+    working folder; returns the variables ``outputs`` the script leaves. A failure raises :class:`ExportError`."""
     from scipy.io import loadmat, savemat
 
+    with tempfile.TemporaryDirectory(prefix="ballast-octave-") as tmp:
+        savemat(Path(tmp) / "inputs.mat", inputs, format="5")
+        path = str(folder.resolve()).replace("'", "''")
+        full = f"addpath('{path}'); {script} save('-v6', 'outputs.mat', {', '.join(repr(o) for o in outputs)});"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        proc = subprocess.run([octave, "--norc", "--quiet", "--no-window-system", "--eval", full], cwd=tmp,
+                              capture_output=True, text=True, timeout=timeout, env=env)
+        if proc.returncode != 0 or not (Path(tmp) / "outputs.mat").exists():
+            raise ExportError(f"the generated MATLAB code failed in Octave:\n{proc.stdout}\n{proc.stderr}".strip())
+        result = loadmat(Path(tmp) / "outputs.mat")
+    return {o: np.asarray(result[o]) for o in outputs}
+
+
+def octave_runner(out_dir: Path, function_name: str, n_outputs: int, octave: str) -> tuple[Any, str]:
+    """A function calling the generated code in GNU Octave on a list of input arrays."""
     version = subprocess.run([octave, "--version"], capture_output=True, text=True, timeout=60).stdout
     version = version.splitlines()[0].strip() if version else "GNU Octave"
 
     def run(arrays: list[np.ndarray]) -> list[np.ndarray]:
-        with tempfile.TemporaryDirectory(prefix="ballast-octave-") as tmp:
-            inputs = {f"in{i + 1}": np.asarray(a, dtype=np.float64).reshape(len(a), -1) for i, a in enumerate(arrays)}
-            savemat(Path(tmp) / "inputs.mat", inputs, format="5")
-            outs = [f"o{i + 1}" for i in range(n_outputs)]
-            folder = str(out_dir.resolve()).replace("'", "''")
-            script = (
-                f"addpath('{folder}'); S = load('inputs.mat'); "
-                f"[{', '.join(outs)}] = {function_name}({', '.join('S.' + k for k in inputs)}); "
-                f"save('-v6', 'outputs.mat', {', '.join(repr(o) for o in outs)});"
-            )
-            env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-            proc = subprocess.run([octave, "--norc", "--quiet", "--no-window-system", "--eval", script], cwd=tmp,
-                                  capture_output=True, text=True, timeout=300, env=env)
-            if proc.returncode != 0 or not (Path(tmp) / "outputs.mat").exists():
-                raise ExportError(f"the generated MATLAB code failed in Octave:\n{proc.stdout}\n{proc.stderr}".strip())
-            result = loadmat(Path(tmp) / "outputs.mat")
-            return [np.asarray(result[o]) for o in outs]
+        inputs = {f"in{i + 1}": np.asarray(a, dtype=np.float64).reshape(len(a), -1) for i, a in enumerate(arrays)}
+        outs = [f"o{i + 1}" for i in range(n_outputs)]
+        script = (f"S = load('inputs.mat'); "
+                  f"[{', '.join(outs)}] = {function_name}({', '.join('S.' + k for k in inputs)});")
+        result = run_octave(octave, out_dir, script, inputs, outs)
+        return [result[o] for o in outs]
 
     return run, version
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,25 +22,42 @@ from torch import nn
 from ballast.export import ExportError
 from ballast.node_spaces import NodeChoice
 
+if TYPE_CHECKING:
+    from ballast.export.recurrent import RecurrentExportedPolicy
+
 BATCH = "batch"
 #: The input a residual export takes the base's action from before the base's graph is joined to it.
 BASE_INPUT = "base_action"
 _BASE_KINDS = {"callable": "a callable base (Python code)", "onnx": "an ONNX base (run by onnxruntime)"}
 MASK_INPUT = "action_mask"
+#: A recurrent policy's state inputs and outputs (``c`` only for an LSTM), each ``(n_lstm_layers, batch, hidden)``.
+STATE_INPUTS = ("h_in", "c_in")
+STATE_OUTPUTS = ("h_out", "c_out")
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """One input or output: its name, the shape of one item (the batch axis comes first), its dtype."""
+    """One input or output: its name, the shape of one item, its dtype.
+
+    The batch axis is inserted at ``batch_axis``: first for observations and actions, second for a
+    recurrent state (``(n_lstm_layers, batch, hidden)``, the layout of ``torch.nn.LSTM`` and of ONNX's
+    ``LSTM`` operator).
+    """
 
     name: str
     shape: tuple[int, ...]
     dtype: str
     key: str | None = None
     meaning: str = ""
+    batch_axis: int = 0
+
+    @property
+    def full_shape(self) -> list[int | str]:
+        """The shape with ``"batch"`` at the batch axis."""
+        return [*self.shape[:self.batch_axis], BATCH, *self.shape[self.batch_axis:]]
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "shape": [BATCH, *self.shape], "dtype": self.dtype}
+        out: dict[str, Any] = {"name": self.name, "shape": self.full_shape, "dtype": self.dtype}
         if self.key is not None:
             out["key"] = self.key
         if self.meaning:
@@ -131,8 +148,13 @@ def sample_masks(action_space: spaces.Space, n: int, seed: int) -> np.ndarray:
 
 
 def observation_inputs(inputs: list[TensorSpec]) -> list[TensorSpec]:
-    """The inputs that carry observations (all but the mask)."""
-    return [spec for spec in inputs if not (spec.key is None and spec.name == MASK_INPUT)]
+    """The inputs that carry observations (all but the mask and a recurrent state)."""
+    return [spec for spec in inputs if not (spec.key is None and spec.name in (MASK_INPUT, *STATE_INPUTS))]
+
+
+def state_inputs(inputs: list[TensorSpec]) -> list[TensorSpec]:
+    """The inputs that carry a recurrent state (``h_in``, ``c_in``), in order; none for other policies."""
+    return [spec for spec in inputs if spec.key is None and spec.name in STATE_INPUTS]
 
 
 class ExportedPolicy(nn.Module):
@@ -193,9 +215,9 @@ def cpu_policy_copy(policy: nn.Module) -> nn.Module:
 
 @dataclass
 class ExportPlan:
-    """The wrapped policy with its input and output descriptions."""
+    """The wrapped policy (a recurrent policy's takes and returns its state) with its input and output descriptions."""
 
-    module: ExportedPolicy
+    module: ExportedPolicy | RecurrentExportedPolicy
     observation_space: spaces.Space
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
@@ -216,7 +238,11 @@ class ExportPlan:
                 base = self.base(array)
             return array, base.to(torch.float32)
         masks = sample_masks(self.action_space, batch, seed=0) if self.module.masked else None
-        return tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs, masks))
+        arrays = tuple(torch.as_tensor(a) for a in as_input_arrays(obs, self.inputs, masks))
+        generator = torch.Generator().manual_seed(0)
+        states = tuple(0.5 * torch.randn(spec.shape[0], batch, *spec.shape[1:], generator=generator)
+                       for spec in state_inputs(self.inputs))
+        return arrays + states
 
 
 def as_input_arrays(obs: Any, inputs: list[TensorSpec], masks: np.ndarray | None = None) -> list[np.ndarray]:

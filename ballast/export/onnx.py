@@ -69,13 +69,13 @@ def _quiet_exporter() -> Iterator[None]:
 
 
 def _export_torchscript_based(plan: ExportPlan, example: tuple[torch.Tensor, ...], opset: int) -> bytes:
-    names = [s.name for s in plan.inputs] + [s.name for s in plan.outputs]
     buffer = io.BytesIO()
     with _quiet_exporter(), torch.no_grad():
         torch.onnx.export(
             plan.module, example, buffer, input_names=[s.name for s in plan.inputs],
             output_names=[s.name for s in plan.outputs], opset_version=opset, dynamo=False,
-            dynamic_axes={name: {0: "batch"} for name in names}, do_constant_folding=True,
+            dynamic_axes={s.name: {s.batch_axis: "batch"} for s in [*plan.inputs, *plan.outputs]},
+            do_constant_folding=True,
         )
     return buffer.getvalue()
 
@@ -95,7 +95,8 @@ def _export_dynamo(plan: ExportPlan, example: tuple[torch.Tensor, ...], opset: i
         program = torch.onnx.export(
             plan.module, example, None, input_names=[s.name for s in plan.inputs],
             output_names=[s.name for s in plan.outputs], opset_version=opset, dynamo=True,
-            dynamic_shapes=(tuple({0: batch} for _ in example),), optimize=True, verbose=False,
+            dynamic_shapes=(tuple({spec.batch_axis: batch} for spec in plan.inputs[:len(example)]),), optimize=True,
+            verbose=False,
         )
     return program.model_proto.SerializeToString()
 
@@ -103,17 +104,22 @@ def _export_dynamo(plan: ExportPlan, example: tuple[torch.Tensor, ...], opset: i
 EXPORTERS = {"torchscript-based": _export_torchscript_based, "dynamo": _export_dynamo}
 
 
-def check_exported_graph(proto: Any, opset: int) -> None:
+def check_exported_graph(proto: Any, opset: int, batch_axes: dict[str, int] | None = None) -> None:
     """Refuse (:class:`ExportError`) a graph of another opset than ``opset``, with operators outside the
-    default ONNX domain, or with an input or output whose first (batch) axis is not dynamic."""
+    default ONNX domain, or with an input or output whose batch axis is not dynamic (the first axis,
+    or the one ``batch_axes`` names: a recurrent state's batch is its second axis)."""
+    batch_axes = batch_axes or {}
     versions = {o.domain: o.version for o in proto.opset_import}
     if versions.get("", versions.get("ai.onnx")) != opset:
         raise ExportError(f"the exporter produced opset {versions}, not the requested {opset}")
     custom = sorted({n.domain for n in proto.graph.node if n.domain not in _STANDARD_DOMAINS})
     if custom or len(proto.functions):
         raise ExportError(f"the exported graph uses non-standard operator domains {custom or 'functions'}")
-    fixed = [v.name for v in [*proto.graph.input, *proto.graph.output]
-             if not v.type.tensor_type.shape.dim or not v.type.tensor_type.shape.dim[0].dim_param]
+    def dynamic(value: Any) -> bool:
+        dims, axis = value.type.tensor_type.shape.dim, batch_axes.get(value.name, 0)
+        return len(dims) > axis and bool(dims[axis].dim_param)
+
+    fixed = [v.name for v in [*proto.graph.input, *proto.graph.output] if not dynamic(v)]
     if fixed:
         raise ExportError(f"the exporter fixed the batch size of {fixed}: the graph would take one batch size only")
 
@@ -137,7 +143,7 @@ def export_onnx(plan: ExportPlan, path: Path, *, opset: int, metadata: dict[str,
     for name in order:
         try:
             proto = onnx.load_from_string(EXPORTERS[name](plan, example, opset))
-            check_exported_graph(proto, opset)
+            check_exported_graph(proto, opset, {s.name: s.batch_axis for s in [*plan.inputs, *plan.outputs]})
             break
         except Exception as err:  # noqa: BLE001 - try the other exporter, report both if both fail
             failures.append(f"{name}: {type(err).__name__}: {str(err).strip().splitlines()[0] if str(err) else ''}")

@@ -42,13 +42,13 @@ ROUNDING_FACTOR = 10.0
 Runner = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
-def _stack(items: list[Any]) -> Observations:
+def stack_observations(items: list[Any]) -> Observations:
     if isinstance(items[0], dict):
         return {k: np.stack([np.asarray(i[k]) for i in items]) for k in items[0]}
     return np.stack([np.asarray(i) for i in items])
 
 
-def _unstack(batch: Any) -> list[Any]:
+def unstack_observations(batch: Any) -> list[Any]:
     if isinstance(batch, dict):
         n = len(next(iter(batch.values())))
         return [{k: v[i] for k, v in batch.items()} for i in range(n)]
@@ -80,7 +80,7 @@ def rollout_observations(model: Any, steps: int = ROLLOUT_STEPS, seed: int = SEE
         elif vec is not None:
             obs, _ = vec.reset(seed=seed)
             for _ in range(max(1, steps // vec.num_envs)):
-                observations.extend(_unstack(obs))
+                observations.extend(unstack_observations(obs))
                 actions, _ = model.predict(obs, deterministic=True)
                 obs, *_ = vec.step(actions)
             model.set_env(vec)
@@ -89,7 +89,7 @@ def rollout_observations(model: Any, steps: int = ROLLOUT_STEPS, seed: int = SEE
             return None, "no rollout: the model has no env and no env id"
     except Exception as err:  # noqa: BLE001 - any env failure only skips the rollout part of the check
         return None, f"no rollout: the env failed ({type(err).__name__}: {err})"
-    return _stack(observations), f"{len(observations)} observations of a deterministic rollout in {source}"
+    return stack_observations(observations), f"{len(observations)} observations of a deterministic rollout in {source}"
 
 
 def concat(a: Observations, b: Observations | None) -> Observations:
@@ -118,6 +118,8 @@ class ParityResult:
     reference: str = ""
     float32_rounding: float | None = None
     value_max_abs_diff: float | None = None
+    n_episodes: int | None = None
+    state_max_abs_diff: float | None = None
     details: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -153,7 +155,7 @@ def reference_outputs(model: Any, plan: ExportPlan, obs: Observations,
     return outputs
 
 
-class _Float64(TorchFunctionMode):
+class Float64Mode(TorchFunctionMode):
     """Every float32 cast and float32 tensor a policy makes (its encoders and normalisers cast their
     inputs to float32 on purpose) becomes float64, so a float64 copy of the policy runs in float64."""
 
@@ -182,7 +184,7 @@ def float64_reference(model: Any, plan: ExportPlan, obs: Observations,
     try:
         double = copy.deepcopy(policy).to("cpu").double().eval()
         batch = {k: as_float64(v) for k, v in obs.items()} if isinstance(obs, dict) else as_float64(obs)
-        with torch.no_grad(), _Float64():
+        with torch.no_grad(), Float64Mode():
             if masks is None:
                 action = double.act(batch, deterministic=True)
             else:
@@ -204,7 +206,7 @@ def _rounding(float32: np.ndarray, float64: np.ndarray) -> float:
     return float(np.nanmax(diff)) if diff.size else 0.0
 
 
-def _cast_like_inputs(obs: Observations, plan: ExportPlan) -> Observations:
+def cast_like_inputs(obs: Observations, plan: ExportPlan) -> Observations:
     """The observations as the artifact receives them (its input dtypes), so both sides see the same numbers."""
     arrays = as_input_arrays(obs, observation_inputs(plan.inputs))
     if plan.inputs[0].key is None:
@@ -216,30 +218,42 @@ def check_parity(model: Any, plan: ExportPlan, runner: Runner, runtime: str) -> 
     """Run ``runner`` (the artifact) on sampled and rollout observations and compare with the model."""
     sampled = sample_observations(model.observation_space, N_SAMPLED, seed=SEED)
     rollout, rollout_note = rollout_observations(model, ROLLOUT_STEPS, seed=SEED)
-    n_rollout = 0 if rollout is None else len(_unstack(rollout))
-    obs = _cast_like_inputs(concat(sampled, rollout), plan)
-    masks = sample_masks(model.action_space, len(_unstack(obs)), seed=SEED) if plan.module.masked else None
+    n_rollout = 0 if rollout is None else len(unstack_observations(rollout))
+    obs = cast_like_inputs(concat(sampled, rollout), plan)
+    masks = sample_masks(model.action_space, len(unstack_observations(obs)), seed=SEED) if plan.module.masked else None
     expected = reference_outputs(model, plan, obs, masks)
     continuous = isinstance(model.action_space, spaces.Box)
     exact = float64_reference(model, plan, obs, masks) if continuous or len(expected) > 1 else None
     got = runner(as_input_arrays(obs, plan.inputs, masks))
     result = ParityResult(checked=True, passed=True, runtime=runtime, message="", n_sampled=N_SAMPLED,
                           n_rollout=n_rollout, rollout=rollout_note)
-    n = len(expected[0])
-    want_action = np.asarray(expected[0]).reshape(n, -1)
-    got_action = np.asarray(got[0]).reshape(n, -1) if np.asarray(got[0]).size == want_action.size else None
+    compare_actions(result, model.action_space, got[0], expected[0], None if exact is None else exact[0])
+    if len(expected) > 1:
+        result.value_max_abs_diff = compare_values(result, "values", got[1], expected[1],
+                                                   exact[1] if exact is not None and len(exact) > 1 else None)
+    result.message = summary_line(result)
+    return result
+
+
+def compare_actions(result: ParityResult, action_space: spaces.Space, got: Any, expected: Any,
+                    exact: np.ndarray | None) -> None:
+    """Compare the artifact's actions ``got`` with ``model.predict``'s ``expected`` (and, for continuous
+    actions, the float64 answer ``exact``), recording the verdict and the differences in ``result``."""
+    n = len(expected)
+    want_action = np.asarray(expected).reshape(n, -1)
+    got_action = np.asarray(got).reshape(n, -1) if np.asarray(got).size == want_action.size else None
     if got_action is None:
         result.passed = False
-        result.details.append(f"the artifact returned actions of shape {np.asarray(got[0]).shape}, "
-                              f"expected {np.asarray(expected[0]).shape}")
-    elif continuous:
+        result.details.append(f"the artifact returned actions of shape {np.asarray(got).shape}, "
+                              f"expected {np.asarray(expected).shape}")
+    elif isinstance(action_space, spaces.Box):
         result.action_kind = "continuous"
-        result.tolerance = tolerance_for(model.action_space)
-        if exact is not None and exact[0].size == want_action.size:
+        result.tolerance = tolerance_for(action_space)
+        if exact is not None and exact.size == want_action.size:
             result.reference = "a float64 evaluation of the model"
-            result.float32_rounding = _rounding(want_action, exact[0].reshape(n, -1))
+            result.float32_rounding = _rounding(want_action, exact.reshape(n, -1))
             result.tolerance += ROUNDING_FACTOR * result.float32_rounding
-            want_action = exact[0].reshape(n, -1)
+            want_action = exact.reshape(n, -1)
         else:
             result.reference = "model.predict (float32)"
         diff = np.abs(got_action.astype(np.float64) - want_action.astype(np.float64))
@@ -265,28 +279,30 @@ def check_parity(model: Any, plan: ExportPlan, runner: Runner, runtime: str) -> 
             row = int(np.argwhere(rows)[0][0])
             result.details.append(f"{result.mismatches} of {n} discrete actions differ; first at row {row}: "
                                   f"expected {want_action[row].tolist()}, got {got_action[row].tolist()}")
-    if len(expected) > 1:
-        want_value, got_value = np.asarray(expected[1], dtype=np.float64), np.asarray(got[1], dtype=np.float64)
-        value_rounding = 0.0
-        if exact is not None and len(exact) > 1 and exact[1].size == want_value.size:
-            value_rounding = _rounding(want_value, exact[1].reshape(want_value.shape))
-            want_value = exact[1].reshape(want_value.shape)
-        if got_value.size != want_value.size:
-            result.passed = False
-            result.details.append(f"the artifact returned values of shape {got_value.shape}, "
-                                  f"expected {want_value.shape}")
-        else:
-            got_value = got_value.reshape(want_value.shape)
-            diff = np.abs(got_value - want_value)
-            result.value_max_abs_diff = float(np.nanmax(diff)) if diff.size else 0.0
-            allowed = TOLERANCE * np.maximum(1.0, np.abs(want_value)) + ROUNDING_FACTOR * value_rounding
-            if not (diff <= allowed).all():
-                result.passed = False
-                result.details.append(f"values differ by up to {result.value_max_abs_diff:.3e} "
-                                      f"(tolerance {TOLERANCE:.0e}, relative beyond magnitude 1, plus "
-                                      f"{ROUNDING_FACTOR:g} x the model's float32 rounding {value_rounding:.1e})")
-    result.message = summary_line(result)
-    return result
+
+
+def compare_values(result: ParityResult, what: str, got: Any, expected: Any, exact: np.ndarray | None
+                   ) -> float | None:
+    """Compare real-valued outputs (values, recurrent states) with the model's, relative beyond magnitude 1,
+    plus ten times the model's own float32 rounding (from ``exact``, the float64 answer); returns the
+    largest difference (None when the shapes differ) and marks ``result`` failed beyond the tolerance."""
+    want, got = np.asarray(expected, dtype=np.float64), np.asarray(got, dtype=np.float64)
+    rounding = 0.0
+    if exact is not None and exact.size == want.size:
+        rounding = _rounding(want, exact.reshape(want.shape))
+        want = exact.reshape(want.shape)
+    if got.size != want.size:
+        result.passed = False
+        result.details.append(f"the artifact returned {what} of shape {got.shape}, expected {want.shape}")
+        return None
+    diff = np.abs(got.reshape(want.shape) - want)
+    largest = float(np.nanmax(diff)) if diff.size else 0.0
+    allowed = TOLERANCE * np.maximum(1.0, np.abs(want)) + ROUNDING_FACTOR * rounding
+    if not (diff <= allowed).all():
+        result.passed = False
+        result.details.append(f"{what} differ by up to {largest:.3e} (tolerance {TOLERANCE:.0e}, relative beyond "
+                              f"magnitude 1, plus {ROUNDING_FACTOR:g} x the model's float32 rounding {rounding:.1e})")
+    return largest
 
 
 def summary_line(result: ParityResult) -> str:
@@ -294,6 +310,9 @@ def summary_line(result: ParityResult) -> str:
     if not result.checked:
         return result.message
     what = f"{result.n_sampled} sampled + {result.n_rollout} rollout observations"
+    if result.n_episodes is not None:
+        what = (f"{result.n_sampled} sampled observations (random states) + {result.n_rollout} observations of "
+                f"{result.n_episodes} episodes run step by step, the state carried")
     if not result.n_rollout and result.rollout:
         what += f" ({result.rollout})"
     if result.action_kind == "continuous":
@@ -307,6 +326,8 @@ def summary_line(result: ParityResult) -> str:
         diff = "actions not comparable"
     if result.value_max_abs_diff is not None:
         diff += f", max |value difference| = {result.value_max_abs_diff:.3e}"
+    if result.state_max_abs_diff is not None:
+        diff += f", max |state difference| = {result.state_max_abs_diff:.3e}"
     verdict = "PASSED" if result.passed else "FAILED"
     return f"parity {verdict} with {result.runtime} on {what}: {diff}"
 

@@ -13,7 +13,7 @@ def _shape(spec: dict[str, Any]) -> str:
 def _tables(meta: dict[str, Any], matlab: bool) -> list[str]:
     lines = ["## Inputs", "", "| name | shape | dtype | what |", "|---|---|---|---|"]
     for spec in meta["inputs"]:
-        what = f"observation key `{spec['key']}`" if "key" in spec else "the raw env observation"
+        what = f"observation key `{spec['key']}`" if "key" in spec else spec.get("meaning", "the raw env observation")
         name = spec["name"] if not matlab else spec.get("matlab_name", spec["name"])
         dtype = "double" if matlab else spec["dtype"]
         shape = _matlab_shape(spec) if matlab else _shape(spec)
@@ -49,9 +49,44 @@ def _tables(meta: dict[str, Any], matlab: bool) -> list[str]:
 
 def _matlab_shape(spec: dict[str, Any]) -> str:
     cols = 1
-    for d in spec["shape"][1:]:
-        cols *= int(d)
+    for d in spec["shape"]:
+        cols *= 1 if d == "batch" else int(d)
     return f"batch x {cols}"
+
+
+def _recurrent_state(meta: dict[str, Any], function_name: str) -> list[str]:
+    """How to carry a recurrent policy's state from step to step (nothing for other policies)."""
+    rec = meta.get("recurrent")
+    if not rec:
+        return []
+    ins, outs = rec["state_inputs"], rec["state_outputs"]
+    cell = "LSTM" if rec["cell"] == "lstm" else "GRU"
+    lines = ["", "## The recurrent state", "",
+             f"The policy is recurrent ({cell}, {rec['n_lstm_layers']} layer(s) of {rec['lstm_hidden_size']} units): "
+             f"each call takes the state {', '.join(f'`{n}`' for n in ins)} and returns the next one "
+             f"{', '.join(f'`{n}`' for n in outs)}, to feed back at the next step.", "",
+             f"- Shape {tuple(rec['state_shape'])}, float32: {rec['layout']}."
+             if meta["format"] != "matlab" else
+             f"- Shape `batch x {rec['n_lstm_layers'] * rec['lstm_hidden_size']}`, one row per env copy: the state "
+             f"(n_lstm_layers, batch, lstm_hidden_size) of `model.predict` with layer k in columns "
+             f"(k-1)*{rec['lstm_hidden_size']}+1 to k*{rec['lstm_hidden_size']}.",
+             f"- Initial state and episode starts: {rec['episode_start']}.",
+             f"- Exported: {rec['exported']}.", ""]
+    if meta["format"] == "matlab":
+        lines += ["```matlab", *(f"{n} = zeros(batch, {rec['n_lstm_layers'] * rec['lstm_hidden_size']});" for n in ins),
+                  "% each step (zero the rows of the env copies whose episode starts):",
+                  f"[action, {', '.join(outs)}] = {function_name}(obs, {', '.join(ins)});",
+                  *(f"{i} = {o};" for i, o in zip(ins, outs)), "```", "",
+                  "In Simulink, feed each state output back to its input through a Unit Delay block (initial "
+                  "condition zeros), reset where an episode starts."]
+    else:
+        lines += ["```python", "import numpy as np", "",
+                  *(f"{n} = np.zeros(({rec['n_lstm_layers']}, batch, {rec['lstm_hidden_size']}), np.float32)"
+                    for n in ins),
+                  "# each step: zero the columns of the env copies whose episode starts, e.g. h_in[:, done, :] = 0",
+                  f"# then call the policy with obs, {', '.join(ins)} and feed {', '.join(outs)} back in"]
+        lines += ["```"]
+    return lines
 
 
 def _parity(meta: dict[str, Any]) -> list[str]:
@@ -118,7 +153,7 @@ def render_readme(meta: dict[str, Any], function_name: str) -> str:
                   "std::vector<torch::jit::IValue> inputs{obs};  // one tensor per input, in the order above",
                   "at::Tensor action = policy.forward(inputs).toTensor();"
                   if len(outs) == 1 else
-                  "auto out = policy.forward(inputs).toTuple();  // (action, value)",
+                  f"auto out = policy.forward(inputs).toTuple();  // ({', '.join(outs)})",
                   "```"]
     else:
         args = ", ".join(meta["matlab"]["input_arguments"])
@@ -140,5 +175,6 @@ def render_readme(meta: dict[str, Any], function_name: str) -> str:
                   "parameter argument (Edit Data: Scope = Parameter), and call "
                   f"`{function_name}({args}, P)`; the function then never touches the file system.",
                   ]
+    lines += _recurrent_state(meta, function_name)
     lines += _parity(meta)
     return "\n".join(lines) + "\n"

@@ -14,8 +14,10 @@ from gymnasium import spaces
 
 from ballast.checkpoint import atomic_write_bytes
 from ballast.export import ExportError
+from ballast.export.episodes import SequenceRunner, carry_state, check_recurrent_parity
 from ballast.export.module import ExportPlan, action_bounds, make_plan
 from ballast.export.parity import ParityResult, check_parity, unchecked
+from ballast.export.recurrent import is_recurrent, make_recurrent_plan, recurrent_info
 from ballast.spaces import is_image_space, space_to_json
 from ballast.version import __version__
 
@@ -71,6 +73,7 @@ def _metadata(model: Any, plan: ExportPlan, format: str, files: list[str], info:
         "outputs": [s.to_json() for s in plan.outputs],
         "deterministic": True,
         "preprocessing": _preprocessing(model),
+        **({"recurrent": recurrent_info(model.policy)} if is_recurrent(model) else {}),
         format: info,
         "parity": parity.to_json(),
     }
@@ -85,6 +88,7 @@ def _onnx_props(model: Any, plan: ExportPlan) -> dict[str, Any]:
         "action_bounds": action_bounds(model.action_space),
         "inputs": [s.to_json() for s in plan.inputs],
         "outputs": [s.to_json() for s in plan.outputs],
+        **({"recurrent": recurrent_info(model.policy)} if is_recurrent(model) else {}),
     })
 
 
@@ -102,7 +106,10 @@ def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: boo
                           "without it and apply the mask in MATLAB, or export to ONNX")
     residual = getattr(getattr(model, "policy", None), "residual", None)
     onnx_base = format == "onnx" and residual is not None and residual.base.kind == "onnx"
-    plan = make_plan(model, include_value, action_masks, base_as_input=onnx_base)
+    recurrent = is_recurrent(model)
+    plan = (make_recurrent_plan(model, include_value, action_masks) if recurrent
+            else make_plan(model, include_value, action_masks, base_as_input=onnx_base))
+    sequence_runner: SequenceRunner | None = None
     out_dir.mkdir(parents=True, exist_ok=True)
     runner: Any = None
     runtime = ""
@@ -130,11 +137,19 @@ def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: boo
     else:
         from ballast.export.matlab import export_matlab, octave_path, octave_runner
 
+        if recurrent:
+            import ballast.export.matlab_recurrent  # noqa: F401 - registers the LSTM and GRU translators
+
         info = export_matlab(plan, out_dir, function_name, header=_matlab_header(model))
         files = list(info.pop("files"))
         octave = octave_path()
         if check and octave is not None:
             runner, runtime = octave_runner(out_dir, function_name, len(plan.outputs), octave)
+            if recurrent:
+                from ballast.export.matlab_recurrent import matlab_step_runner, octave_sequence_runner
+
+                runner = matlab_step_runner(runner, plan)
+                sequence_runner = octave_sequence_runner(out_dir, function_name, plan, octave)
         elif check:
             runtime = "GNU Octave"
     if not check:
@@ -145,7 +160,11 @@ def run_export(model: Any, out_dir: Path, format: str, *, opset: int, check: boo
                                     "again, or run the code in MATLAB and compare with model.predict")
     else:
         with torch.no_grad():
-            parity = check_parity(model, plan, runner, runtime)
+            if recurrent:
+                parity = check_recurrent_parity(model, plan, runner, sequence_runner or carry_state(runner, plan),
+                                                runtime)
+            else:
+                parity = check_parity(model, plan, runner, runtime)
     files += ["metadata.json", "README.md"]
     metadata = strict_json(_metadata(model, plan, format, files, info, parity))
     text = json.dumps(metadata, indent=2, allow_nan=False) + "\n"

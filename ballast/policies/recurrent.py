@@ -274,6 +274,24 @@ class RecurrentActorCriticPolicy(ActorCriticPolicy):
         dist = out.distribution
         return self.action_adapter(dist.mode() if deterministic else dist.sample())
 
+    def act_from_state(self, obs: Obs, state: State, deterministic: bool = False, action_masks: Any = None
+                       ) -> tuple[torch.Tensor, State]:
+        """Env actions for raw observations of ``n`` env copies from the actor's ``state`` (already
+        reset to zeros where an episode starts), and the actor's next state.
+
+        This is the one acting step :meth:`predict` runs and :mod:`ballast.export` exports: the
+        critic's recurrent layer is not needed to act, so it is not run. Written with plain
+        indexing (no iteration over the cell's outputs) so ``torch.fx`` can trace it for MATLAB.
+        """
+        features = self.encoder(self.normalize(obs))
+        given = state if self.state_parts == 2 else state[0]
+        out, new = self.lstm_actor(features.unsqueeze(0), given)  # one time step, time-first as nn.LSTM reads it
+        dist = self.action_head(self.actor_mlp(out[0])[0])
+        if action_masks is not None:
+            dist = dist.masked(action_masks)
+        actions = self.action_adapter(dist.mode() if deterministic else dist.sample())
+        return actions, ((new[0], new[1]) if self.state_parts == 2 else (new,))
+
     def predict(self, observation: Any, state: tuple[np.ndarray, ...] | None = None, episode_start: Any = None,
                 deterministic: bool = False, action_masks: Any = None, *, check_finite: bool = True
                 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
@@ -296,12 +314,7 @@ class RecurrentActorCriticPolicy(ActorCriticPolicy):
         self.set_training_mode(False)
         with torch.inference_mode():
             initial = reset_states(given, starts.to(self.device))
-            features = self.encoder(self.normalize(obs))
-            latent, next_state = self._run(self.lstm_actor, features, one_step(n, self.device), initial, final=True)
-            dist = self.action_head(self.actor_mlp(latent)[0])
-            if masks is not None:
-                dist = dist.masked(masks)
-            actions = self.action_adapter(dist.mode() if deterministic else dist.sample())
+            actions, next_state = self.act_from_state(obs, initial, deterministic, masks)
         actions = self.actions_to_numpy(actions)
         if not batched:
             actions = actions.squeeze(axis=0) if isinstance(actions, np.ndarray) else actions[0]

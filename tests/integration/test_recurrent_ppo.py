@@ -13,7 +13,7 @@ import ballast
 from ballast import PPO, RecurrentPPO, evaluate_policy
 from ballast.algos.on_policy import collect_rollout
 from ballast.callbacks import BaseCallback
-from ballast.errors import ConfigurationError, ExportError, ObservationError
+from ballast.errors import ConfigurationError, ObservationError
 
 SMALL = dict(n_steps=16, batch_size=16, n_epochs=2, policy_kwargs=dict(lstm_hidden_size=8, net_arch=[8]))
 
@@ -169,12 +169,6 @@ def test_action_masks_are_applied_when_acting_and_training() -> None:
     assert torch.all(torch.isfinite(log_probs))  # every action taken was valid under its mask
     only_zero = np.array([True, False, False, False, False])
     assert model.predict(np.zeros(1, np.float32), action_masks=only_zero)[0] == 0
-
-
-def test_export_is_refused_with_a_clear_error(tmp_path: Path) -> None:
-    model = RecurrentPPO("MlpLstmPolicy", "CartPole-v1", device="cpu", **SMALL)
-    with pytest.raises(ExportError, match="recurrent policy cannot be exported yet"):
-        model.export(tmp_path)
 
 
 def test_rollout_values_match_the_update_s_forward_pass() -> None:

@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                            "tracking"}),
     ("algorithms", {"algos"}),
     ("surface", {"interop", "zoo", "cli", "common", "contrib", "ppo", "a2c", "sac", "td3", "ddpg", "dqn", "qrdqn",
-                 "tqc", "ppo_recurrent", "__init__"}),
+                 "tqc", "ppo_recurrent", "her", "__init__"}),
 ]
 LAYER_OF = {name: index for index, (_, names) in enumerate(LAYERS) for name in names}
 

@@ -153,7 +153,8 @@ def replay_options(prioritized_replay: bool, replay_buffer_class: type | str | N
         prioritized_replay = True
     if kwargs and not prioritized_replay:
         raise ConfigurationError(
-            f"replay_buffer_kwargs={kwargs} only configure the prioritized buffer or HerReplayBuffer; pass prioritized_replay=True "
+            f"replay_buffer_kwargs={kwargs} only configure the prioritized buffer or HerReplayBuffer; pass "
+            "prioritized_replay=True "
             "(or replay_buffer_class=ballast.PrioritizedReplayBuffer, or ballast.HerReplayBuffer) with them, or "
             "leave them out")
     if prioritized_replay:

@@ -142,3 +142,37 @@ def test_envs_her_cannot_relabel_get_errors_naming_what_is_missing() -> None:
         DQN("MultiInputPolicy", BITS, n_steps=3, **HER)
     with pytest.raises(ConfigurationError, match="prioritized"):
         DQN("MultiInputPolicy", BITS, prioritized_replay=True, **HER)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("algo", [DQN, SAC])
+def test_goal_conditioned_policies_export_with_parity(algo: type, fmt: str, tmp_path: Path) -> None:
+    pytest.importorskip("onnx" if fmt == "onnx" else "torch")
+    if fmt == "onnx":
+        pytest.importorskip("onnxruntime")
+    from ballast.export import export_model
+
+    model = algo("MultiInputPolicy", BITS, env_kwargs=dict(n_bits=4, continuous=algo is SAC),
+                 policy_kwargs={"net_arch": [16]}, **HER, **SMALL).learn(100)
+    out = export_model(model, tmp_path / fmt, fmt)  # raises ExportError when the artifact differs from predict
+    metadata = (out / "metadata.json").read_text()
+    assert all(key in metadata for key in ("observation", "achieved_goal", "desired_goal"))
+
+
+def test_a_residual_correction_over_a_goal_controller_trains_saves_and_loads(tmp_path: Path) -> None:
+    from ballast.envs.controllers import bit_flipping_half
+
+    model = SAC("MultiInputPolicy", BITS, env_kwargs=dict(n_bits=4, continuous=True), base_policy=bit_flipping_half,
+                policy_kwargs={"net_arch": [16]}, **HER, **SMALL)
+    env = BitFlippingEnv(n_bits=4, continuous=True)
+    obs, _ = env.reset(seed=0)
+    batch = {key: value[None] for key, value in obs.items()}
+    # zero-initialised correction: the untrained model acts as the controller
+    np.testing.assert_allclose(model.predict(batch, deterministic=True)[0], bit_flipping_half(batch), atol=1e-6)
+    model.learn(200)
+    assert model.n_updates > 0 and isinstance(model.replay_buffer, HerReplayBuffer)
+    loaded = SAC.load(model.save(tmp_path / "residual", include_replay_buffer=True), env=BITS, device="cpu")
+    assert loaded.residual_actions is not None
+    np.testing.assert_array_equal(loaded.predict(batch, deterministic=True)[0],
+                                  model.predict(batch, deterministic=True)[0])
+    loaded.learn(100, reset_num_timesteps=False)

@@ -131,6 +131,9 @@ class HerReplayBuffer(ReplayBuffer):
         self.episode_end = np.zeros(shape, dtype=np.int64)    # the row it ended at; -1 while it runs
         self.running_length = np.zeros(self.n_envs, dtype=np.int64)  # rows of each env's running episode
         self._achieved = self.observations.storages["achieved_goal"].array
+        # Whether a padding row ever fell inside a running episode; until then no goal step can be invalid.
+        self._padded_episodes = False
+        self._positions: dict[int, np.ndarray] = {}
         self._terminated_warning_given = False
 
     # --- writing: the episodes' bookkeeping --------------------------------------------------------
@@ -148,6 +151,7 @@ class HerReplayBuffer(ReplayBuffer):
     def add_padding(self, observations: Batch) -> None:
         """:meth:`ReplayBuffer.add_padding`; an episode still running (SAME_STEP autoreset, another
         env copy's end) goes on across the padding row, which is never a goal step."""
+        self._padded_episodes |= bool((self.running_length > 0).any())
         self._enter_row(self.pos, np.zeros(self.n_envs, dtype=bool))
         super().add_padding(observations)
 
@@ -222,13 +226,20 @@ class HerReplayBuffer(ReplayBuffer):
             raise ConfigurationError("HerReplayBuffer relabels one-step transitions; use n_steps=1 with it")
         rows, envs = self.sample_indices(batch_size, generator)
         batch = self.batch_at(rows, envs, gamma=gamma, device="cpu")
-        virtual = np.flatnonzero(relabel_mask(len(rows), self.n_sampled_goal))
+        virtual = self._relabelled_positions(len(rows))
         if len(virtual):
             self.relabel(batch, rows[virtual], envs[virtual], virtual, generator, gamma)
         if reward_fn is not None:
             batch.rewards = reward_fn(batch.rewards)
         target = self.device if device is None else torch.device(device)
         return batch if target.type == "cpu" else batch_to_device(batch, target)
+
+    def _relabelled_positions(self, batch_size: int) -> np.ndarray:
+        """The positions :func:`relabel_mask` relabels in a batch of ``batch_size`` (kept per size)."""
+        positions = self._positions.get(batch_size)
+        if positions is None:
+            positions = self._positions[batch_size] = np.flatnonzero(relabel_mask(batch_size, self.n_sampled_goal))
+        return positions
 
     def new_goals(self, rows: np.ndarray, envs: np.ndarray, generator: torch.Generator) -> np.ndarray:
         """The achieved goals chosen (by the strategy, within each transition's episode) for the
@@ -238,7 +249,7 @@ class HerReplayBuffer(ReplayBuffer):
         ends = self.episode_end[rows, envs]
         end_ages = last_usable_steps(np.where(ends >= 0, ages(ends, oldest, capacity), -1),
                                      int(ages(self.pos - 1, oldest, capacity)))
-        for _ in range(_MAX_REDRAWS):  # a running episode's last usable row may be a padding row
+        for _ in range(_MAX_REDRAWS if self._padded_episodes else 0):  # the last usable row may be padding
             invalid = np.flatnonzero(~self.valid[(end_ages + oldest) % capacity, envs])
             if not len(invalid):
                 break
@@ -252,6 +263,8 @@ class HerReplayBuffer(ReplayBuffer):
             chosen = (goal_steps(self.goal_selection_strategy, step_ages[todo], start_ages[todo], end_ages[todo],
                                  uniforms) + oldest) % capacity
             steps[todo] = chosen
+            if not self._padded_episodes:
+                break
             todo = todo[~self.valid[chosen, envs[todo]]]
             if not len(todo):
                 break
@@ -269,7 +282,9 @@ class HerReplayBuffer(ReplayBuffer):
             raise ConfigurationError("HerReplayBuffer needs the env's compute_reward to relabel goals; give the "
                                      "model an env (env=... when loading, or model.set_env(env)) before training")
         goals = self.new_goals(rows, envs, generator)
-        achieved = batch.next_observations["achieved_goal"][positions].numpy()
+        next_rows = rows + 1
+        next_rows[next_rows == self.capacity] = 0
+        achieved = self._achieved[next_rows, envs]
         infos = [{}] * len(positions)  # one shared empty dict, as SB3 gives with copy_info_dict=False
         rewards = np.asarray(functions.compute_reward(achieved, goals, infos), dtype=np.float32).reshape(-1)
         if rewards.shape[0] != len(positions):
@@ -277,12 +292,11 @@ class HerReplayBuffer(ReplayBuffer):
                 f"the env's compute_reward returned {rewards.shape[0]} rewards for a batch of {len(positions)} goals; "
                 "HerReplayBuffer needs it vectorised (one reward per row of achieved_goal, as Gymnasium-Robotics')")
         terminated = self._terminations(functions, achieved, goals, infos, rows * self.n_envs + envs)
-        goals_t = torch.from_numpy(goals)
-        index = torch.from_numpy(positions)
-        batch.observations["desired_goal"][index] = goals_t.to(batch.observations["desired_goal"].dtype)
-        batch.next_observations["desired_goal"][index] = goals_t.to(batch.next_observations["desired_goal"].dtype)
-        batch.rewards[index] = torch.from_numpy(rewards)
-        batch.discounts[index] = torch.from_numpy(np.where(terminated, np.float32(0.0), np.float32(gamma)))
+        # The batch's tensors are new CPU tensors (gathered copies): written through NumPy views.
+        batch.observations["desired_goal"].numpy()[positions] = goals
+        batch.next_observations["desired_goal"].numpy()[positions] = goals
+        batch.rewards.numpy()[positions] = rewards
+        batch.discounts.numpy()[positions] = np.where(terminated, np.float32(0.0), np.float32(gamma))
 
     def _terminations(self, functions: GoalFunctions, achieved: np.ndarray, goals: np.ndarray, infos: list,
                       entries: np.ndarray) -> np.ndarray:
@@ -291,6 +305,8 @@ class HerReplayBuffer(ReplayBuffer):
         if functions.compute_terminated is not None:
             try:
                 flags = np.asarray(functions.compute_terminated(achieved, goals, infos), dtype=bool)
+                if flags.shape == (len(entries),):
+                    return flags
                 return np.broadcast_to(flags.reshape(-1) if flags.ndim else flags, (len(entries),))
             except (ValueError, TypeError) as err:
                 if not self._terminated_warning_given:
@@ -322,3 +338,4 @@ class HerReplayBuffer(ReplayBuffer):
         super().load_state_tensors(tensors)
         for name in ("episode_start", "episode_end", "running_length"):
             getattr(self, name)[...] = tensors[name].detach().cpu().numpy()
+        self._padded_episodes = True  # not saved: it only lets sampling skip checks, whose result is the same

@@ -29,8 +29,8 @@ def _weights(model: Any) -> torch.Tensor:
     return torch.cat([t.detach().flatten().double() for t in model.policy.state_dict().values()])
 
 
-def _success_rate(model: Any, n_bits: int, episodes: int = 30) -> float:
-    env = BitFlippingEnv(n_bits=n_bits)
+def _success_rate(model: Any, n_bits: int, episodes: int = 30, continuous: bool = False) -> float:
+    env = BitFlippingEnv(n_bits=n_bits, continuous=continuous)
     successes = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=100 + episode)

@@ -4,6 +4,9 @@ run, and envs HER cannot relabel get errors that name what is missing."""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +179,41 @@ def test_a_residual_correction_over_a_goal_controller_trains_saves_and_loads(tmp
     np.testing.assert_array_equal(loaded.predict(batch, deterministic=True)[0],
                                   model.predict(batch, deterministic=True)[0])
     loaded.learn(100, reset_num_timesteps=False)
+
+
+HER_YML = """\
+ballast/BitFlipping-v0:
+  model_class: 'dqn'
+  env_kwargs: {n_bits: 4}
+  n_timesteps: 300
+  policy: 'MultiInputPolicy'
+  n_sampled_goal: 2
+  goal_selection_strategy: 'final'
+  online_sampling: True
+  max_episode_length: 4
+  buffer_size: 1000
+  learning_starts: 50
+  batch_size: 16
+  policy_kwargs: "dict(net_arch=[16])"
+"""
+
+
+def test_the_cli_trains_her_yml_entries_and_checkpoints_their_buffer(tmp_path: Path) -> None:
+    from ballast.checkpoint import read_checkpoint
+    from ballast.cli import main
+
+    (tmp_path / "her.yml").write_text(HER_YML)
+    args = ["train", "her", BITS, "--hyperparams", str(tmp_path / "her.yml"), "--out", str(tmp_path / "runs"),
+            "--checkpoint-every", "100", "--checkpoint-replay-buffer", "--eval-episodes", "2", "--device", "cpu",
+            "--threads", "1"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(args) == 0
+    run = tmp_path / "runs" / "dqn_ballast-BitFlipping-v0_s0"
+    config = json.loads((run / "config.json").read_text())
+    assert config["settings"]["replay_buffer_class"] == "HerReplayBuffer"
+    assert config["settings"]["replay_buffer_kwargs"] == {"n_sampled_goal": 2, "goal_selection_strategy": "final"}
+    checkpoint = read_checkpoint(run / "checkpoint.zip")
+    assert checkpoint.config["hyperparameters"]["replay_buffer_class"] == "HerReplayBuffer"
+    assert "episode_end" in checkpoint.tensors["replay_buffer"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*args, "--resume"]) == 0  # the run is complete: resuming finds nothing left to train

@@ -7,6 +7,8 @@
 
 from ballast import noise
 from ballast.algos import A2C, DDPG, DQN, PPO, QRDQN, SAC, TD3, TQC, CrossQ, RecurrentPPO, load
+from ballast.buffers.her import HerReplayBuffer
+from ballast.buffers.hindsight import GoalSelectionStrategy
 from ballast.buffers.prioritized import PrioritizedReplayBuffer
 from ballast.callbacks import (
                                BaseCallback,
@@ -34,6 +36,7 @@ from ballast.version import __version__
 __all__ = [
     "A2C", "CrossQ", "DDPG", "DQN", "PPO", "QRDQN", "RecurrentPPO", "SAC", "TD3", "TQC", "load", "noise",
     "evaluate_policy", "import_sb3", "make_atari_env", "make_vec_env", "PrioritizedReplayBuffer",
+    "HerReplayBuffer", "GoalSelectionStrategy",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
     "ActionMaskError", "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError",
     "ObservationError", "SpaceMismatchError",

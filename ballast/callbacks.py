@@ -540,12 +540,15 @@ class SaveLatestCallback(BaseCallback):
 
     Saves happen between iterations (when a rollout is about to start), so the file never holds a
     half-collected rollout, and at the end of training. Each write is atomic, so a process killed
-    at any moment leaves the previous checkpoint or the new one.
+    at any moment leaves the previous checkpoint or the new one. ``include_replay_buffer`` keeps an
+    off-policy model's replay buffer in the file, so that a resume continues the same run.
     """
 
-    def __init__(self, every_steps: int, path: str | Path, verbose: int = 0) -> None:
+    def __init__(self, every_steps: int, path: str | Path, verbose: int = 0, *,
+                 include_replay_buffer: bool = False) -> None:
         super().__init__(verbose)
         self.every_steps, self.path = int(every_steps), Path(path)
+        self.include_replay_buffer = include_replay_buffer
         self._last_saved = 0
 
     def _on_training_start(self) -> None:
@@ -559,7 +562,7 @@ class SaveLatestCallback(BaseCallback):
         self._save()
 
     def _save(self) -> None:
-        self.model.save(self.path)
+        self.model.save(self.path, include_replay_buffer=self.include_replay_buffer)
         self._last_saved = self.model.num_timesteps
         if self.verbose:
             print(f"Saved a checkpoint at {self.model.num_timesteps} steps to {self.path}")

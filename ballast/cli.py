@@ -39,7 +39,7 @@ from ballast.recording import VideoRecorderCallback, record_video
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.tracking import TRACKERS, TrackerOutput, open_tracker
 from ballast.version import __version__
-from ballast.zoo import ZooSettings, chained_wrappers, default_settings, get_algorithm, load_hyperparams
+from ballast.zoo import HER, ZooSettings, chained_wrappers, default_settings, get_algorithm, load_hyperparams
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -82,7 +82,8 @@ def _add_train_parser(sub: Any) -> None:
     p = sub.add_parser("train", help="train an agent and save it in a new run folder",
                        description="Train ALGO on ENV_ID, save the run in OUT/<algo>_<env>_s<seed> "
                                    "and evaluate it.")
-    p.add_argument("algo", metavar="ALGO", help=f"algorithm name ({', '.join(sorted(ALGORITHMS))})")
+    p.add_argument("algo", metavar="ALGO", help=f"algorithm name ({', '.join(sorted(ALGORITHMS))}), or her: the zoo's "
+                   "her.yml, whose entries name their algorithm (model_class)")
     p.add_argument("env_id", metavar="ENV_ID", help="Gymnasium env id, e.g. CartPole-v1")
     p.add_argument("--steps", type=_positive_int, help="env steps to train (overrides n_timesteps)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -98,6 +99,9 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
                    help="keep RUN/checkpoint.zip up to date every N env steps (atomic writes)")
+    p.add_argument("--checkpoint-replay-buffer", action="store_true",
+                   help="keep the replay buffer (off-policy algorithms, HER's episodes included) in the checkpoint, so "
+                        "that --resume continues the same run instead of refilling an empty buffer")
     p.add_argument("--video-every", type=_positive_int, metavar="K",
                    help="record one deterministic episode every K env steps (and at the end) into RUN/videos/")
     p.add_argument("--track", choices=TRACKERS,
@@ -206,6 +210,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(args.out, settings.algorithm, settings.env_id, args.seed)
     config = train_config(args, settings, model)
     config["checkpoint_every"] = args.checkpoint_every
+    config["checkpoint_replay_buffer"] = bool(getattr(args, "checkpoint_replay_buffer", False))
     write_json(run_dir / "config.json", config)
     return train_in_run_dir(model, settings, settings.n_timesteps, run_dir, args,
                             checkpoint_every=args.checkpoint_every)
@@ -221,6 +226,8 @@ def resume_train(args: argparse.Namespace) -> int:
     model.verbose = args.verbose
     print(f"resuming {run_dir} at {model.num_timesteps} of {config['n_timesteps']} steps")
     checkpoint_every = args.checkpoint_every or config.get("checkpoint_every")
+    args.checkpoint_replay_buffer = bool(getattr(args, "checkpoint_replay_buffer", False)
+                                         or config.get("checkpoint_replay_buffer"))
     return train_in_run_dir(model, settings, int(config["n_timesteps"]), run_dir, args,
                             checkpoint_every=checkpoint_every, resume=True)
 
@@ -239,7 +246,8 @@ def find_resumable_run(args: argparse.Namespace) -> Path:
         run_dir = Path(args.resume)
     else:
         safe_env = re.sub(r"[^A-Za-z0-9._-]+", "-", args.env_id)
-        pattern = f"{get_algorithm(args.algo).algorithm_name}_{safe_env}_s{args.seed}*"
+        algorithm = "*" if args.algo.lower() == HER else get_algorithm(args.algo).algorithm_name
+        pattern = f"{algorithm}_{safe_env}_s{args.seed}*"
         candidates = [p for p in Path(args.out).glob(pattern) if (p / "checkpoint.zip").is_file()]
         if not candidates:
             raise ConfigurationError(f"no run folder {Path(args.out) / pattern} with a checkpoint.zip to resume")
@@ -290,7 +298,9 @@ def _train_save_evaluate(model: Algorithm, settings: ZooSettings, n_timesteps: i
     save, evaluate."""
     callbacks = list(callbacks)
     if checkpoint_every:
-        callbacks.append(SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip"))
+        with_buffer = bool(getattr(args, "checkpoint_replay_buffer", False))
+        callbacks.append(SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip",
+                                            include_replay_buffer=with_buffer))
     if getattr(args, "video_every", None):
         wrapper = chained_wrappers(settings.env_wrappers) if settings.env_wrappers else None
         callbacks.append(VideoRecorderCallback(settings.env_id, args.video_every, run_dir / "videos", seed=args.seed,
@@ -318,11 +328,12 @@ def _train_save_evaluate(model: Algorithm, settings: ZooSettings, n_timesteps: i
 
 def resolve_train_settings(args: argparse.Namespace) -> ZooSettings:
     """The file's settings (or the algorithm's defaults) with the command-line overrides applied."""
-    cls = get_algorithm(args.algo)
-    if args.hyperparams is not None:
-        settings = load_hyperparams(args.hyperparams, args.env_id, cls)
+    if args.algo.lower() == HER:  # the zoo's her.yml: each entry names its algorithm
+        settings = load_hyperparams(args.hyperparams or "her.yml", args.env_id, HER)
+    elif args.hyperparams is not None:
+        settings = load_hyperparams(args.hyperparams, args.env_id, get_algorithm(args.algo))
     else:
-        settings = default_settings(cls, args.env_id)
+        settings = default_settings(get_algorithm(args.algo), args.env_id)
     if args.steps is not None:
         settings.n_timesteps = args.steps
     if args.n_envs is not None:

@@ -16,8 +16,17 @@ key, not a silently different run. ``env_wrapper`` names wrappers from an allow-
 stacks frames in the model's observation path (``VecFrameStack``, recorded in the model). Env ids of
 ale-py's Atari games without an entry of their own use the file's ``atari`` entry, as in the zoo.
 
-``policy_kwargs`` and ``normalize`` are Python expressions in the zoo; they are parsed with :mod:`ast`
-into plain data and never evaluated, so a hyperparameter file cannot run code.
+Hindsight experience replay: an entry of an algorithm's file names the buffer as SB3 >= 1.1 does
+(``replay_buffer_class: HerReplayBuffer`` and ``replay_buffer_kwargs: "dict(n_sampled_goal=4,
+goal_selection_strategy='future')"``). The zoo's older ``her.yml`` names the algorithm of each entry
+in ``model_class`` and the HER options at the top level (``n_sampled_goal``,
+``goal_selection_strategy``, ``online_sampling``, ``max_episode_length``): read it with the
+algorithm name ``"her"`` (``ballast train her ENV_ID``), and :func:`translate_her_entry` turns an
+entry into the algorithm's own settings.
+
+``policy_kwargs``, ``replay_buffer_kwargs`` and ``normalize`` are Python expressions in the zoo; they
+are parsed with :mod:`ast` into plain data and never evaluated, so a hyperparameter file cannot run
+code.
 
     settings = load_hyperparams("hyperparams/ppo.yml", "CartPole-v1")
     model = settings.create_model(seed=0)
@@ -70,6 +79,38 @@ _UNSUPPORTED_ZOO_KEYS = {
 _NORMALIZE_KEYS = {"norm_obs": "normalize_observations", "norm_reward": "normalize_rewards"}
 _MAX_EXPRESSION_CHARS = 10_000
 _MAX_DEPTH = 32
+
+
+#: The pseudo-algorithm of the zoo's ``her.yml``, whose entries name their algorithm in ``model_class``.
+HER = "her"
+#: ``her.yml``'s keys for the HER buffer, and what Ballast does with each.
+_HER_KEYS = ("n_sampled_goal", "goal_selection_strategy")
+
+
+def translate_her_entry(entry: Mapping[str, Any], where: str) -> tuple[str, dict[str, Any]]:
+    """``(algorithm, entry)`` for an entry of the zoo's ``her.yml``: ``model_class`` becomes the
+    algorithm, ``n_sampled_goal`` and ``goal_selection_strategy`` the ``replay_buffer_kwargs`` of
+    ``replay_buffer_class: HerReplayBuffer``. ``online_sampling: True`` is how Ballast (and SB3 >= 1.8)
+    always samples and ``max_episode_length`` only sized SB3's offline episode storage: both are
+    dropped; ``online_sampling: False`` is refused."""
+    if not isinstance(entry, Mapping):
+        raise ConfigurationError(f"{where} must be a mapping of hyperparameters, got {type(entry).__name__}")
+    entry = dict(entry)
+    model_class = entry.pop("model_class", None)
+    if not isinstance(model_class, str) or model_class.lower() not in ALGORITHMS:
+        raise ConfigurationError(f"{where}: a her.yml entry names its algorithm in model_class (one of "
+                                 f"{', '.join(sorted(ALGORITHMS))}), got {model_class!r}")
+    if entry.pop("online_sampling", True) is not True:
+        raise ConfigurationError(f"{where}: online_sampling: False (HER's offline episode storage) was removed in "
+                                 "SB3 1.8 and Ballast has none; goals are relabelled when a batch is sampled, so "
+                                 "remove the key")
+    entry.pop("max_episode_length", None)
+    if "replay_buffer_class" in entry or "replay_buffer_kwargs" in entry:
+        raise ConfigurationError(f"{where}: give the HER options either as her.yml's n_sampled_goal and "
+                                 "goal_selection_strategy or as replay_buffer_kwargs, not both")
+    entry["replay_buffer_kwargs"] = {key: entry.pop(key) for key in _HER_KEYS if key in entry}
+    entry["replay_buffer_class"] = "HerReplayBuffer"
+    return model_class.lower(), entry
 
 
 def get_algorithm(name: str | type[Algorithm]) -> type[Algorithm]:
@@ -196,6 +237,8 @@ def load_hyperparams(path: str | Path, env_id: str,
     the file has. Only ``yaml.safe_load`` is used: tags that build Python objects are refused.
     """
     path = Path(path)
+    if algorithm is None and path.stem.lower() == HER:
+        algorithm = HER
     if algorithm is None:
         if path.stem.lower() not in ALGORITHMS:
             raise ConfigurationError(
@@ -221,7 +264,10 @@ def load_hyperparams(path: str | Path, env_id: str,
         raise ConfigurationError(
             f"{path} has no settings for {env_id!r} and no 'default' entry; it has: {ids}"
         )
-    return parse_hyperparams(data[key], env_id, algorithm, source=f"{path} [{key}]")
+    entry, where = data[key], f"{path} [{key}]"
+    if isinstance(algorithm, str) and algorithm.lower() == HER:
+        algorithm, entry = translate_her_entry(entry, where)
+    return parse_hyperparams(entry, env_id, algorithm, source=where)
 
 
 def parse_hyperparams(entry: Mapping[str, Any] | None, env_id: str, algorithm: str | type[Algorithm],
@@ -256,6 +302,8 @@ def parse_hyperparams(entry: Mapping[str, Any] | None, env_id: str, algorithm: s
                 kwargs[name] = flag
         elif key == "policy_kwargs":
             kwargs[key] = _policy_kwargs(value, where)
+        elif key == "replay_buffer_kwargs":
+            kwargs[key] = _expression_dict(value, key, where)
         elif key in ("noise_type", "noise_std"):
             settings.noise = _noise(entry, where)
         elif key == "env_wrapper":
@@ -417,6 +465,19 @@ def _policy_kwargs(value: Any, where: str) -> dict[str, Any]:
         # Older zoo files write net_arch=[dict(pi=..., vf=...)]: the same network, no shared layers.
         value["net_arch"] = net_arch[0]
     return value
+
+
+def _expression_dict(value: Any, key: str, where: str) -> dict[str, Any]:
+    """A mapping given as YAML or as the zoo's ``"dict(...)"`` string (parsed, never evaluated)."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        parsed = _parse_expression(value, f"{where}: {key}")
+        if isinstance(parsed, dict):
+            return parsed
+    elif isinstance(value, Mapping):
+        return _plain(value, where)
+    raise ConfigurationError(f"{where}: {key} must be a mapping or a \"dict(...)\" string, got {value!r}")
 
 
 def _plain(value: Any, where: str) -> Any:

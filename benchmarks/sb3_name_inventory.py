@@ -45,7 +45,7 @@ DQN | same | ballast.DQN | hyperparameters are keyword-only after `env`
 PPO | same | ballast.PPO | hyperparameters are keyword-only after `env`
 SAC | same | ballast.SAC | hyperparameters are keyword-only after `env`
 TD3 | same | ballast.TD3 | hyperparameters are keyword-only after `env`
-HerReplayBuffer | missing | | no hindsight experience replay; `replay_buffer_class` takes only `ballast.PrioritizedReplayBuffer`
+HerReplayBuffer | translated | ballast.HerReplayBuffer | SB3's `replay_buffer_class`/`replay_buffer_kwargs` (`n_sampled_goal`, `goal_selection_strategy`); relabels running episodes' transitions too (goals from the steps they reached), not `copy_info_dict=True`; see docs/goals.md
 get_system_info | missing | | checkpoints record versions in their JSON metadata instead
 [stable_baselines3.common.callbacks]
 BaseCallback | same | ballast.common.callbacks.BaseCallback | also `ballast.BaseCallback`
@@ -254,8 +254,8 @@ ClipRewardEnv | same | ballast.common.atari_wrappers.ClipRewardEnv |
 WarpFrame | same | ballast.common.atari_wrappers.WarpFrame |
 AtariWrapper | same | ballast.common.atari_wrappers.AtariWrapper | warns when the env skips frames itself (`ALE/*-v5`)
 [stable_baselines3.her]
-GoalSelectionStrategy | missing | | no HER
-HerReplayBuffer | missing | | no HER
+GoalSelectionStrategy | same | ballast.her.GoalSelectionStrategy | the same names and values
+HerReplayBuffer | translated | ballast.her.HerReplayBuffer | see `stable_baselines3.HerReplayBuffer` above and docs/goals.md
 [stable_baselines3.common.base_class]
 BaseAlgorithm | different | ballast.common.base_class.BaseAlgorithm | Ballast's `Algorithm`, the base of every algorithm (`isinstance(model, BaseAlgorithm)` holds); not SB3's class to subclass (no `_setup_model`)
 maybe_make_env | same | ballast.common.base_class.maybe_make_env | env ids are accepted wherever an env is
@@ -412,7 +412,7 @@ learning_starts | same | |
 train_freq | same | | SB3's `TrainFreq(frequency, unit)`; set it as the constructor's argument (`4` or `(1, "episode")`)
 gradient_steps | same | |
 optimize_memory_usage | missing | | not accepted (`TypeError`): the replay buffer always stores each observation once, as this option does in SB3
-replay_buffer_class | translated | | `ballast.PrioritizedReplayBuffer` (the same as `prioritized_replay=True`) or `ReplayBuffer` (the default); another class raises `ConfigurationError`
+replay_buffer_class | translated | | `ballast.HerReplayBuffer`, `ballast.PrioritizedReplayBuffer` (the same as `prioritized_replay=True`) or `ReplayBuffer` (the default); another class raises `ConfigurationError`
 replay_buffer_kwargs | translated | | only the prioritized buffer's `alpha`, `beta`, `final_beta`, `min_priority` (names of SB3's unreleased PR #1622); fixed once built
 [PPO: PPO]
 batch_size | same | |

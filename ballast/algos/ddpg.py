@@ -52,7 +52,7 @@ class DDPG(TD3):
         action_noise: ActionNoise | dict[str, Any] | None = None,
         n_steps: int = 1,
         prioritized_replay: bool = False,
-        replay_buffer_class: type | None = None,
+        replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,

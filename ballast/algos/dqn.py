@@ -121,7 +121,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         max_grad_norm: float | None = 10.0,
         double_q: bool = False,
         prioritized_replay: bool = False,
-        replay_buffer_class: type | None = None,
+        replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,

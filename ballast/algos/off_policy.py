@@ -46,11 +46,13 @@ from ballast.algos import checkpointing, validation
 from ballast.algos.on_policy import _check_finite, track_episodes
 from ballast.algos.optimizers import build_optimizer
 from ballast.algos.protocols import OffPolicyModel
+from ballast.buffers.her import HerReplayBuffer, check_her_kwargs
 from ballast.buffers.prioritized import PrioritizedReplayBuffer, check_prioritized_kwargs
 from ballast.buffers.replay import ReplayBatch, ReplayBuffer
 from ballast.callback_locals import step_infos
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import Checkpoint
+from ballast.envs.goals import goal_functions
 from ballast.envs.make import autoreset_mode
 from ballast.envs.vector_infos import with_final_observations
 from ballast.errors import ConfigurationError
@@ -82,6 +84,7 @@ class ReplayConfig:
     gradient_steps: int
     prioritized_replay: bool
     replay_buffer_kwargs: dict[str, Any] | None
+    replay_buffer_class: str | None
 
     def __post_init__(self) -> None:
         validation.check_config(self)
@@ -109,36 +112,79 @@ def check_n_envs_train_freq(train_freq: tuple[int, str], n_envs: int) -> None:
         raise ConfigurationError("train_freq in episodes needs a single env (n_envs=1), as in SB3")
 
 
-def replay_options(prioritized_replay: bool, replay_buffer_class: type | None,
+#: The buffers ``replay_buffer_class`` may name besides the uniform one, by the names checkpoints keep.
+REPLAY_BUFFER_CLASSES: dict[str, type[ReplayBuffer]] = {"PrioritizedReplayBuffer": PrioritizedReplayBuffer,
+                                                        "HerReplayBuffer": HerReplayBuffer}
+
+
+def _buffer_name(replay_buffer_class: type | str | None) -> str | None:
+    """The registered name of ``replay_buffer_class`` (a class or its name), None for the uniform buffer."""
+    if replay_buffer_class in (None, ReplayBuffer, "ReplayBuffer"):
+        return None
+    name = replay_buffer_class if isinstance(replay_buffer_class, str) else getattr(replay_buffer_class, "__name__", "")
+    if REPLAY_BUFFER_CLASSES.get(name) is not None and (isinstance(replay_buffer_class, str)
+                                                        or REPLAY_BUFFER_CLASSES[name] is replay_buffer_class):
+        return name
+    if name == "HerReplayBuffer":  # SB3's own class
+        raise ConfigurationError("replay_buffer_class is SB3's HerReplayBuffer; pass ballast.HerReplayBuffer "
+                                 "(from ballast import HerReplayBuffer), which takes the same replay_buffer_kwargs")
+    raise ConfigurationError(
+        f"replay_buffer_class={name or replay_buffer_class!r} is not a buffer Ballast builds; pass "
+        "ballast.PrioritizedReplayBuffer (or prioritized_replay=True) or ballast.HerReplayBuffer, or leave it out for "
+        "the uniform buffer (custom buffer classes are not supported)")
+
+
+def replay_options(prioritized_replay: bool, replay_buffer_class: type | str | None,
                    replay_buffer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-    """The configuration fields ``prioritized_replay`` and ``replay_buffer_kwargs`` from the
-    constructor's keywords: SB3's ``replay_buffer_class=PrioritizedReplayBuffer`` is
-    ``prioritized_replay=True``; ``ReplayBuffer`` (or None) is the uniform buffer."""
-    if replay_buffer_class is PrioritizedReplayBuffer:
-        prioritized_replay = True
-    elif replay_buffer_class not in (None, ReplayBuffer):
-        raise ConfigurationError(
-            f"replay_buffer_class={getattr(replay_buffer_class, '__name__', replay_buffer_class)!r} is not a buffer "
-            "Ballast builds; pass ballast.PrioritizedReplayBuffer (or prioritized_replay=True), or leave it out for "
-            "the uniform buffer (SB3's HerReplayBuffer and custom buffers are not supported)")
+    """The configuration fields ``prioritized_replay``, ``replay_buffer_kwargs`` and
+    ``replay_buffer_class`` (a registered name, None for the uniform and prioritized buffers) from
+    the constructor's keywords: SB3's ``replay_buffer_class=PrioritizedReplayBuffer`` is
+    ``prioritized_replay=True``; ``ReplayBuffer`` (or None) is the uniform buffer;
+    ``HerReplayBuffer`` relabels goals (:mod:`ballast.buffers.her`)."""
+    name = _buffer_name(replay_buffer_class)
     kwargs = dict(replay_buffer_kwargs or {})
+    if name == "HerReplayBuffer":
+        if prioritized_replay:
+            raise ConfigurationError("HerReplayBuffer draws transitions uniformly; it does not combine with "
+                                     "prioritized_replay=True (SB3 has no prioritized HER either)")
+        return {"prioritized_replay": False, "replay_buffer_kwargs": check_her_kwargs(kwargs),
+                "replay_buffer_class": name}
+    if name == "PrioritizedReplayBuffer":
+        prioritized_replay = True
     if kwargs and not prioritized_replay:
         raise ConfigurationError(
-            f"replay_buffer_kwargs={kwargs} only configure the prioritized buffer; pass prioritized_replay=True "
-            "(or replay_buffer_class=ballast.PrioritizedReplayBuffer) with them, or leave them out")
+            f"replay_buffer_kwargs={kwargs} only configure the prioritized buffer or HerReplayBuffer; pass "
+            "prioritized_replay=True "
+            "(or replay_buffer_class=ballast.PrioritizedReplayBuffer, or ballast.HerReplayBuffer) with them, or "
+            "leave them out")
     if prioritized_replay:
         kwargs = check_prioritized_kwargs(kwargs)
-    return {"prioritized_replay": bool(prioritized_replay), "replay_buffer_kwargs": kwargs or None}
+    return {"prioritized_replay": bool(prioritized_replay), "replay_buffer_kwargs": kwargs or None,
+            "replay_buffer_class": None}
 
 
 def make_replay_buffer(model: OffPolicyModel, buffer_size: int) -> ReplayBuffer:
-    """The uniform replay buffer, or the prioritized one when the configuration asks for it."""
+    """The uniform replay buffer, or the prioritized or HER one when the configuration asks for it."""
     cfg = model.config
+    if getattr(cfg, "replay_buffer_class", None) == "HerReplayBuffer":
+        if getattr(cfg, "n_steps", 1) > 1:
+            raise ConfigurationError(f"HerReplayBuffer relabels one-step transitions; n_steps={cfg.n_steps} does not "
+                                     "combine with it, pass n_steps=1")
+        buffer = HerReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
+                                 device=model.device, **cfg.replay_buffer_kwargs)
+        bind_goal_functions(model, buffer)
+        return buffer
     if getattr(cfg, "prioritized_replay", False):
         return PrioritizedReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
                                        device=model.device, **(cfg.replay_buffer_kwargs or {}))
     return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
                         device=model.device)
+
+
+def bind_goal_functions(model: OffPolicyModel, buffer: ReplayBuffer | None) -> None:
+    """Give a HER buffer the ``compute_reward`` of the model's env (none while it has no env)."""
+    if isinstance(buffer, HerReplayBuffer):
+        buffer.goal_functions = None if model.env is None else goal_functions(model.env)
 
 
 def update_priorities(model: OffPolicyModel, batch: ReplayBatch, td_errors: torch.Tensor | None) -> None:
@@ -437,6 +483,12 @@ class OffPolicyMethods:
         end_stored_episodes(self)
         super()._reset_env()
 
+    def set_env(self, env: Any, force_reset: bool = True) -> None:
+        """:meth:`ballast.algos.base.Algorithm.set_env`; a HER buffer then relabels with the new env's
+        ``compute_reward``."""
+        super().set_env(env, force_reset)
+        bind_goal_functions(self, self.replay_buffer)
+
     def _on_n_envs_changed(self) -> None:
         """A new number of env copies: a replay buffer and noise processes for them."""
         check_n_envs_train_freq(self.config.train_freq, self.n_envs)
@@ -456,16 +508,23 @@ class OffPolicyMethods:
     def load_replay_buffer(self, path: str | Path | BinaryIO, truncate_last_traj: bool = True) -> None:
         """SB3's ``load_replay_buffer``: fill the replay buffer from :meth:`save_replay_buffer`'s file.
         ``truncate_last_traj`` is SB3's option for HER's episodes; episodes the file ends in the
-        middle of are closed either way (the next collection starts new ones). A model whose
-        ``replay_buffer`` was set to None gets a new one first, as SB3's load replaces the buffer."""
+        middle of are closed either way: by the env reset of the next ``learn``, or here, when the
+        model is in the middle of collecting (its next step must not continue the file's newest
+        row). A model whose ``replay_buffer`` was set to None gets a new one first, as SB3's load
+        replaces the buffer."""
         if self.replay_buffer is None:
             self.replay_buffer = make_replay_buffer(self, self.config.buffer_size)
         checkpointing.load_replay_buffer(self, path)
+        if self.collection.observations is not None:
+            self.replay_buffer.end_episodes(None)
 
     @property
     def replay_buffer_class(self) -> type[ReplayBuffer]:
-        """SB3's ``replay_buffer_class``: :class:`PrioritizedReplayBuffer` with ``prioritized_replay``,
-        else :class:`ReplayBuffer` (set it when building the model: ``prioritized_replay=True``)."""
+        """SB3's ``replay_buffer_class``: :class:`HerReplayBuffer`, :class:`PrioritizedReplayBuffer` with
+        ``prioritized_replay``, else :class:`ReplayBuffer` (set it when building the model)."""
+        name = getattr(self.config, "replay_buffer_class", None)
+        if name is not None:
+            return REPLAY_BUFFER_CLASSES[name]
         return PrioritizedReplayBuffer if self.config.prioritized_replay else ReplayBuffer
 
     # SB3's handles on the networks (a DQN has no actor: AttributeError, as in SB3)

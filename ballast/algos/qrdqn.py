@@ -69,7 +69,7 @@ class QRDQN(DQN):
         max_grad_norm: float | None = None,
         double_q: bool = False,
         prioritized_replay: bool = False,
-        replay_buffer_class: type | None = None,
+        replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,

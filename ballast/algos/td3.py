@@ -108,7 +108,7 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         target_policy_noise: float = 0.2,
         target_noise_clip: float = 0.5,
         prioritized_replay: bool = False,
-        replay_buffer_class: type | None = None,
+        replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,

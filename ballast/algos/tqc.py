@@ -90,7 +90,7 @@ class TQC(SAC):
         sde_sample_freq: int = -1,
         use_sde_at_warmup: bool = False,
         prioritized_replay: bool = False,
-        replay_buffer_class: type | None = None,
+        replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,

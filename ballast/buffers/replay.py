@@ -72,6 +72,12 @@ def _to_device(batch: Batch, device: torch.device) -> Batch:
     return batch.to(device, non_blocking=True)
 
 
+def batch_to_device(batch: ReplayBatch, device: torch.device) -> ReplayBatch:
+    """The batch's tensors on ``device`` (importance weights, if any, included)."""
+    return ReplayBatch(*(None if getattr(batch, field.name) is None else _to_device(getattr(batch, field.name), device)
+                         for field in fields(batch)))
+
+
 class ReplayBuffer:
     """Preallocated circular replay buffer; see the module docstring.
 
@@ -263,11 +269,7 @@ class ReplayBuffer:
             indices=index_t,
         )
         target = self.device if device is None else torch.device(device)
-        if target.type != "cpu":
-            batch = ReplayBatch(*(_to_device(getattr(batch, name), target) for name in
-                                  ("observations", "actions", "rewards", "next_observations", "discounts",
-                                   "indices")))
-        return batch
+        return batch if target.type == "cpu" else batch_to_device(batch, target)
 
     def anneal(self, progress_remaining: float) -> None:
         """Nothing: uniform draws have no importance weights (unlike

@@ -15,12 +15,14 @@ from ballast.envs.observation_transforms import VecExtractDictObs, VecTransposeI
 from ballast.envs.residual import ResidualActionWrapper
 from ballast.envs.sb3_env_util import make_atari_env, make_vec_env
 from ballast.envs.sb3_vec_env import DummyVecEnv, GymnasiumVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
+from ballast.envs.testing.bit_flipping import register_bit_flipping
 from ballast.envs.vec_normalize import VecNormalize
 from ballast.policies.normalize import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 
 register_envs()
 register_extreme_node()
 register_no_velocity_envs()
+register_bit_flipping()
 
 __all__ = [
     "make_vector_env", "make_vec_env", "make_atari_env", "as_vector_env", "adopt_env", "EnvSettings", "FrameStack",

@@ -61,3 +61,17 @@ def reacher_jacobian_pd(obs: np.ndarray, kp: float = 10.0, kd: float = 0.1) -> n
     tau2 = -l2 * s12 * fx + l2 * c12 * fy
     torque = np.stack([tau1, tau2], axis=1) - kd * obs[:, 6:8]
     return np.clip(torque, -1.0, 1.0).astype(np.float32)
+
+
+def bit_flipping_half(obs: dict[str, np.ndarray]) -> np.ndarray:
+    """A partial controller for the continuous bit-flipping env (``ballast/BitFlipping-v0`` with
+    ``continuous=True``): it flips the wrong bits of the first half of the state (+1), keeps its
+    right ones (-1), and leaves the second half undecided (0: no flip), so that a residual policy
+    has the second half to learn from the sparse reward. Works on a batch of Dict observations
+    with bit-vector goals."""
+    achieved = np.asarray(obs["achieved_goal"], dtype=np.float32)
+    desired = np.asarray(obs["desired_goal"], dtype=np.float32)
+    half = achieved.shape[1] // 2
+    actions = np.zeros_like(achieved)
+    actions[:, :half] = np.where(achieved[:, :half] != desired[:, :half], 1.0, -1.0)
+    return actions

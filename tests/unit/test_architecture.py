@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                            "tracking"}),
     ("algorithms", {"algos"}),
     ("surface", {"interop", "zoo", "cli", "common", "contrib", "ppo", "a2c", "sac", "td3", "ddpg", "dqn", "qrdqn",
-                 "tqc", "ppo_recurrent", "crossq", "__init__", "cli_tune", "cli_bench", "tuning", "bench",
+                 "tqc", "ppo_recurrent", "crossq", "her", "__init__", "cli_tune", "cli_bench", "tuning", "bench",
                  "execution"}),
 ]
 LAYER_OF = {name: index for index, (_, names) in enumerate(LAYERS) for name in names}

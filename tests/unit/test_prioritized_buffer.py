@@ -151,8 +151,10 @@ def test_bad_options_raise_clear_errors() -> None:
         PrioritizedReplayBuffer(OBS, ACT, 8, min_priority=0)
     assert replay_options(False, PrioritizedReplayBuffer, {"beta": 0.5}) == {
         "prioritized_replay": True,
-        "replay_buffer_kwargs": {"alpha": 0.5, "beta": 0.5, "final_beta": 1.0, "min_priority": 1e-6}}
-    assert replay_options(False, ReplayBuffer, None) == {"prioritized_replay": False, "replay_buffer_kwargs": None}
+        "replay_buffer_kwargs": {"alpha": 0.5, "beta": 0.5, "final_beta": 1.0, "min_priority": 1e-6},
+        "replay_buffer_class": None}
+    assert replay_options(False, ReplayBuffer, None) == {"prioritized_replay": False, "replay_buffer_kwargs": None,
+                                                         "replay_buffer_class": None}
     buffer = PrioritizedReplayBuffer(OBS, ACT, 8)
     with pytest.raises(ConfigurationError, match="no transition that can be sampled"):
         buffer.sample(4, torch.Generator())

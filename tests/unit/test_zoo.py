@@ -365,7 +365,7 @@ def test_the_shipped_files_are_found_from_any_folder(tmp_path: Path, monkeypatch
     (tmp_path / "hyperparams").mkdir()
     (tmp_path / "hyperparams" / "ppo.yml").write_text("CartPole-v1:\n  n_timesteps: 77\n")
     assert load_hyperparams("hyperparams/ppo.yml", "CartPole-v1").n_timesteps == 77  # a local file comes first
-    with pytest.raises(ConfigurationError, match="ships a2c.yml, crossq.yml, dqn.yml, ppo.yml"):
+    with pytest.raises(ConfigurationError, match="ships a2c.yml, crossq.yml, dqn.yml, her.yml, ppo.yml"):
         load_hyperparams("hyperparams/tqc_typo.yml", "CartPole-v1", "ppo")
 
 

@@ -8,7 +8,8 @@ a policy or a space works (``stable_baselines3.common.envs``; also at ``ballast.
   ``compute_reward`` (the test env of hindsight experience replay);
 - :class:`SimpleMultiObsEnv`: a grid world observed through a ``Dict`` of a vector and an image.
 
-None is registered with Gymnasium (SB3 registers none): build them by their classes.
+SB3 registers none of them; Ballast registers the bit-flipping env as ``ballast/BitFlipping-v0``
+(on ``import ballast``), the others are built by their classes.
 """
 
 from ballast.envs.testing.bit_flipping import BitFlippingEnv

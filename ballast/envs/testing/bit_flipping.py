@@ -12,7 +12,11 @@ and ``"desired_goal"`` (all ones), each a ``MultiBinary(n_bits)`` by default, an
 ``Discrete(2**n_bits)`` with ``discrete_obs_space=True`` (bit ``i`` of the integer is bit ``i`` of
 the state), or a 36 x 36 ``uint8`` image with ``image_obs_space=True`` (its first ``n_bits`` pixels
 in row-major order are 0 or 255, the others 0). ``compute_reward`` recomputes rewards for batches
-of achieved and desired goals, which is what hindsight relabelling needs.
+of achieved and desired goals, which is what hindsight relabelling needs, and ``compute_terminated``
+(which SB3's env lacks, Gymnasium-Robotics' ``GoalEnv`` has) the terminations.
+
+Ballast registers it as ``ballast/BitFlipping-v0`` (``gymnasium.make("ballast/BitFlipping-v0",
+n_bits=15)``, or ``SAC("MultiInputPolicy", "ballast/BitFlipping-v0", env_kwargs={...})``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from gymnasium.envs.registration import EnvSpec
 from ballast.errors import ConfigurationError
 
 ENV_ID = "BitFlippingEnv-v0"
+#: The id Ballast registers the env under with Gymnasium.
+REGISTERED_ID = "ballast/BitFlipping-v0"
 IMAGE_SIDE = 36
 
 
@@ -131,6 +137,12 @@ class BitFlippingEnv(gym.Env):
         desired = self.convert_to_bit_vector(desired_goal, self._batch_size(desired_goal))
         return np.where(np.any(achieved != desired, axis=-1), -1.0, 0.0).astype(np.float32)
 
+    def compute_terminated(self, achieved_goal: int | np.ndarray, desired_goal: int | np.ndarray,
+                           _info: Any) -> np.ndarray:
+        """Whether the goals are reached, for one or a batch of goal pairs (as :meth:`compute_reward`):
+        the episode terminates when the state equals the desired goal."""
+        return self.compute_reward(achieved_goal, desired_goal, _info) == 0.0
+
     def _get_obs(self) -> dict[str, int | np.ndarray]:
         return {
             "observation": self.convert_if_needed(self.state),
@@ -164,3 +176,9 @@ class BitFlippingEnv(gym.Env):
             return self.state.copy()
         print(self.state)
         return None
+
+
+def register_bit_flipping() -> None:
+    """Register ``ballast/BitFlipping-v0`` with Gymnasium (done on ``import ballast``)."""
+    if REGISTERED_ID not in gym.registry:
+        gym.register(id=REGISTERED_ID, entry_point=f"{__name__}:BitFlippingEnv")

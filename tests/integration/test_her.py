@@ -16,7 +16,7 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from ballast import DDPG, DQN, QRDQN, SAC, TD3, TQC, HerReplayBuffer
+from ballast import DDPG, DQN, QRDQN, SAC, TD3, TQC, CrossQ, HerReplayBuffer
 from ballast.envs.testing import BitFlippingEnv
 from ballast.errors import ConfigurationError
 
@@ -24,7 +24,7 @@ BITS = "ballast/BitFlipping-v0"
 SMALL = dict(seed=0, learning_starts=40, batch_size=32, buffer_size=400, device="cpu")
 HER = dict(replay_buffer_class=HerReplayBuffer, replay_buffer_kwargs=dict(n_sampled_goal=4,
                                                                           goal_selection_strategy="future"))
-ALGOS = [(SAC, True, {}), (TD3, True, {}), (DDPG, True, {}), (TQC, True, {"n_quantiles": 5}),
+ALGOS = [(SAC, True, {}), (TD3, True, {}), (DDPG, True, {}), (TQC, True, {"n_quantiles": 5}), (CrossQ, True, {}),
          (DQN, False, {}), (QRDQN, False, {"n_quantiles": 5})]
 
 

@@ -39,7 +39,16 @@ from ballast.recording import VideoRecorderCallback, record_video
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.tracking import TRACKERS, TrackerOutput, open_tracker
 from ballast.version import __version__
-from ballast.zoo import HER, ZooSettings, chained_wrappers, default_settings, get_algorithm, load_hyperparams
+from ballast.zoo import (
+    HER,
+    ZooSettings,
+    chained_wrappers,
+    default_settings,
+    get_algorithm,
+    load_hyperparams,
+    parse_hyperparams,
+    parse_overrides,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -91,6 +100,9 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--hyperparams", type=Path, metavar="FILE.yml",
                    help="rl-baselines3-zoo style YAML file; without it the algorithm's defaults are used")
     p.add_argument("--n-envs", type=_positive_int, help="env copies (overrides n_envs of the file)")
+    p.add_argument("--hyperparams-override", nargs="+", action="extend", metavar="KEY=VALUE",
+                   help="replace keys of the hyperparameter entry (or the defaults), e.g. learning_rate=3e-4 "
+                        "n_steps=256 'policy_kwargs=dict(net_arch=[64, 64])'; values are read as YAML")
     p.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, ... (default: auto)")
     p.add_argument("--eval-episodes", type=_non_negative_int, default=10,
                    help="deterministic evaluation episodes after training; 0 skips it (default: 10)")
@@ -328,10 +340,14 @@ def _train_save_evaluate(model: Algorithm, settings: ZooSettings, n_timesteps: i
 
 def resolve_train_settings(args: argparse.Namespace) -> ZooSettings:
     """The file's settings (or the algorithm's defaults) with the command-line overrides applied."""
+    overrides = parse_overrides(getattr(args, "hyperparams_override", None) or [])
     if args.algo.lower() == HER:  # the zoo's her.yml: each entry names its algorithm
-        settings = load_hyperparams(args.hyperparams or "her.yml", args.env_id, HER)
+        settings = load_hyperparams(args.hyperparams or "her.yml", args.env_id, HER, overrides)
     elif args.hyperparams is not None:
-        settings = load_hyperparams(args.hyperparams, args.env_id, get_algorithm(args.algo))
+        settings = load_hyperparams(args.hyperparams, args.env_id, get_algorithm(args.algo), overrides)
+    elif overrides:
+        settings = parse_hyperparams(overrides, args.env_id, get_algorithm(args.algo),
+                                     source=f"--hyperparams-override {' '.join(args.hyperparams_override)}")
     else:
         settings = default_settings(get_algorithm(args.algo), args.env_id)
     if args.steps is not None:

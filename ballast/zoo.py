@@ -229,12 +229,15 @@ def resolve_hyperparams_path(path: str | Path) -> Path:
 
 
 def load_hyperparams(path: str | Path, env_id: str,
-                     algorithm: str | type[Algorithm] | None = None) -> ZooSettings:
+                     algorithm: str | type[Algorithm] | None = None,
+                     overrides: Mapping[str, Any] | None = None) -> ZooSettings:
     """Read the settings for ``env_id`` from a zoo YAML file.
 
     ``algorithm`` defaults to the file's stem (``ppo.yml`` -> ``"ppo"``). When the file has no
     entry for ``env_id`` its ``default`` entry is used; without one, the error lists the env ids
     the file has. Only ``yaml.safe_load`` is used: tags that build Python objects are refused.
+    ``overrides`` (e.g. from :func:`parse_overrides`) replace keys of the entry before it is read,
+    so they are checked like the file's own.
     """
     path = Path(path)
     if algorithm is None and path.stem.lower() == HER:
@@ -265,9 +268,29 @@ def load_hyperparams(path: str | Path, env_id: str,
             f"{path} has no settings for {env_id!r} and no 'default' entry; it has: {ids}"
         )
     entry, where = data[key], f"{path} [{key}]"
+    if overrides:
+        if entry is not None and not isinstance(entry, Mapping):
+            raise ConfigurationError(f"{where} must be a mapping of hyperparameters, got {type(entry).__name__}")
+        entry, where = {**(entry or {}), **overrides}, f"{where} with overrides {', '.join(overrides)}"
     if isinstance(algorithm, str) and algorithm.lower() == HER:
         algorithm, entry = translate_her_entry(entry, where)
     return parse_hyperparams(entry, env_id, algorithm, source=where)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["learning_rate=1e-3", "policy_kwargs=dict(net_arch=[64])"]`` as ``{key: value}``: each value read
+    as YAML, as the zoo file's own values are (``3e-4``, ``true``, ``[1, "episode"]``, ``null``; text that
+    is not YAML, such as ``dict(...)``, stays text). The keys are checked with the entry. Later pairs win."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise ConfigurationError(f"a hyperparameter override is KEY=VALUE (e.g. learning_rate=3e-4), got {pair!r}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            overrides[key.strip()] = text
+    return overrides
 
 
 def parse_hyperparams(entry: Mapping[str, Any] | None, env_id: str, algorithm: str | type[Algorithm],

@@ -215,3 +215,19 @@ def test_export_without_check_says_so(trained_run: tuple[Path, str], tmp_path: P
 def test_export_of_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     message = _run_error(["export", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")], capsys)
     assert "does not exist" in message
+
+
+def test_hyperparams_override_replaces_keys_of_the_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["train", "ppo", "CartPole-v1", "--hyperparams", "ppo.yml", "--steps", "256", "--out", str(tmp_path),
+                 "--eval-episodes", "0", "--hyperparams-override", "n_steps=64", "policy_kwargs=dict(net_arch=[16])",
+                 *FAST]) == 0
+    config = json.loads((tmp_path / "ppo_CartPole-v1_s0" / "config.json").read_text())
+    assert config["resolved"]["hyperparameters"]["n_steps"] == 64
+    assert config["resolved"]["hyperparameters"]["gae_lambda"] == 0.8  # the file's value, kept
+    assert config["resolved"]["policy_config"]["net_arch"] == {"pi": [16], "vf": [16]}
+    assert main(["train", "a2c", "CartPole-v1", "--steps", "64", "--out", str(tmp_path), "--eval-episodes", "0",
+                 "--hyperparams-override", "n_steps=8", *FAST]) == 0  # without a file: over the defaults
+    assert json.loads((tmp_path / "a2c_CartPole-v1_s0" / "config.json").read_text())["settings"]["n_steps"] == 8
+    err = _run_error(["train", "ppo", "CartPole-v1", "--steps", "64", "--out", str(tmp_path),
+                      "--hyperparams-override", "n_stepz=8"], capsys)
+    assert "'n_stepz' is not a PPO hyperparameter" in err

@@ -382,3 +382,24 @@ def test_bundled_ppo_lstm_entries_build_recurrent_models() -> None:
     }
     model = cartpole.create_model(seed=0, device="cpu")
     assert model.algorithm_name == "ppo_lstm" and model.n_envs == 8 and model.policy.lstm_critic is not None
+
+
+def test_overrides_are_read_as_yaml_values_and_checked_with_the_entry() -> None:
+    from ballast.zoo import parse_overrides
+
+    overrides = parse_overrides(["learning_rate=3e-4", "n_steps=64", "use_sde=true", "train_freq=[1, episode]",
+                                 "policy_kwargs=dict(net_arch=[32])", "ent_coef=null", "n_steps=128"])
+    # YAML 1.1 reads 3e-4 as text, as in the zoo's files; reading the entry makes it a number.
+    assert overrides == {"learning_rate": "3e-4", "n_steps": 128, "use_sde": True, "train_freq": [1, "episode"],
+                         "policy_kwargs": "dict(net_arch=[32])", "ent_coef": None}
+    for bad in ("learning_rate", "=3", "n_steps="):
+        with pytest.raises(ConfigurationError, match="KEY=VALUE"):
+            parse_overrides([bad])
+    settings = load_hyperparams("ppo.yml", "CartPole-v1", overrides={"n_steps": 64, "gamma": 0.9,
+                                                                     "learning_rate": "3e-4"})
+    assert settings.kwargs["n_steps"] == 64 and settings.kwargs["gamma"] == 0.9
+    assert settings.kwargs["learning_rate"] == 3e-4
+    assert settings.kwargs["gae_lambda"] == 0.8
+    assert settings.source.endswith("with overrides n_steps, gamma, learning_rate")
+    with pytest.raises(ConfigurationError, match="'n_stepz' is not a PPO hyperparameter"):
+        load_hyperparams("ppo.yml", "CartPole-v1", overrides={"n_stepz": 64})

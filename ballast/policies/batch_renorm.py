@@ -86,11 +86,17 @@ def updated_running_statistics(running_mean: torch.Tensor, running_var: torch.Te
 
 def normalize(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, eps: float, scale: torch.Tensor | None,
               bias: torch.Tensor | None) -> torch.Tensor:
-    """``scale * (x - mean) / sqrt(var + eps) + bias``, the statistics broadcast over the batch axis (-2)."""
-    x = (x - mean.unsqueeze(-2)) / (var.unsqueeze(-2) + eps).sqrt()
-    if scale is None:
-        return x
-    return scale.unsqueeze(-2) * x + bias.unsqueeze(-2)
+    """``scale * (x - mean) / sqrt(var + eps) + bias``, the statistics broadcast over the batch axis (-2).
+
+    Computed as ``x * a + b`` with the per-feature ``a = scale / sqrt(var + eps)`` and
+    ``b = bias - mean * a``: one multiply-add over the batch, forward and backward, and the rest on
+    vectors (batch renorm's update is otherwise mostly elementwise passes over the batch).
+    """
+    a = (var + eps).rsqrt()
+    if scale is not None:
+        a = scale * a
+    b = -mean * a if bias is None else bias - mean * a
+    return torch.addcmul(b.unsqueeze(-2), x, a.unsqueeze(-2))
 
 
 # --- the layer ----------------------------------------------------------------------------------

@@ -89,14 +89,16 @@ def normalize(x: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, eps: float
     """``scale * (x - mean) / sqrt(var + eps) + bias``, the statistics broadcast over the batch axis (-2).
 
     Computed as ``x * a + b`` with the per-feature ``a = scale / sqrt(var + eps)`` and
-    ``b = bias - mean * a``: one multiply-add over the batch, forward and backward, and the rest on
-    vectors (batch renorm's update is otherwise mostly elementwise passes over the batch).
+    ``b = bias - mean * a``: two passes over the batch, forward and backward, and the rest on vectors
+    (batch renorm's update is otherwise mostly elementwise passes over the batch). A multiply and an
+    add, not one fused multiply-add: fused and unfused kernels round differently, and a row must give
+    the same output in a batch of any size.
     """
     a = (var + eps).rsqrt()
     if scale is not None:
         a = scale * a
     b = -mean * a if bias is None else bias - mean * a
-    return torch.addcmul(b.unsqueeze(-2), x, a.unsqueeze(-2))
+    return x * a.unsqueeze(-2) + b.unsqueeze(-2)
 
 
 # --- the layer ----------------------------------------------------------------------------------

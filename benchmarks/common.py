@@ -240,31 +240,15 @@ def pendulum_vs_contrib(algo: str, kwargs: str, section: str, title: str, descri
     (``--seeds``, ``--steps``; :func:`alternating`), then write docs/benchmarks.md's ``section``: a
     heading made of ``title`` and the budget, ``description``, the runs side by side, the mean returns
     and the ratio of steps per second."""
-    import argparse
-
     import numpy as np
 
-    parser = argparse.ArgumentParser(description=f"{algo} on Pendulum-v1: Ballast vs sb3-contrib")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=20_000, help="the zoo's budget is 20,000")
-    args = parser.parse_args()
-
-    def run(lib: str, seed: int) -> dict:
-        code = PENDULUM_RUN.format(lib=lib, seed=seed, steps=args.steps, algo=algo, kwargs=kwargs)
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{lib} seed {seed} failed:\n{done.stderr}")
-        return json.loads(done.stdout.strip().splitlines()[-1])
-
-    results = alternating(run, args.seeds)
-    ours, theirs = results[0::2], results[1::2]
-    ratios = [t["seconds"] / o["seconds"] for o, t in zip(ours, theirs)]
+    # The template's other fields ({lib}, {seed}, {steps}) are filled per run by compare_with_peer.
+    template = PENDULUM_RUN.replace("{algo}", algo).replace("{kwargs}", kwargs)
+    args, ours, theirs, ratios = compare_with_peer(template, 20_000, f"{algo} on Pendulum-v1: Ballast vs sb3-contrib")
     import sb3_contrib
     import stable_baselines3
 
-    rows = ["| seed | Ballast | sb3-contrib | Ballast steps/s | sb3-contrib steps/s |", "|---|---|---|---|---|"]
-    rows += [f"| {o['seed']} | {o['final']:.1f} | {t['final']:.1f} | {o['steps'] / o['seconds']:.0f} | "
-             f"{t['steps'] / t['seconds']:.0f} |" for o, t in zip(ours, theirs)]
+    rows = seed_rows(ours, theirs, "sb3-contrib")
     mean_ours, mean_theirs = np.mean([r["final"] for r in ours]), np.mean([r["final"] for r in theirs])
     body = "\n".join([
         f"## {title}, {args.steps // 1000}k steps): Ballast vs sb3-contrib",

@@ -7,17 +7,25 @@ evaluates each model (10 deterministic episodes). Also reports the replay-buffer
 ``optimize_memory_usage=True``. The runs of each case are kept in
 benchmarks/results/off_policy_speed.json (with the command and revision), so ``--only`` re-runs
 one case and the section ``off-policy-speed`` of docs/benchmarks.md is written from all kept cases.
-Needs SB3 (benchmark environment only):
+``--baseline REV`` adds a third contender to every seed's alternation: Ballast as it was at the git
+revision ``REV`` (checked out in a temporary worktree), which tells a regression of Ballast's own
+code from a change in the ratio that comes from SB3's speed on the day. Needs SB3 (benchmark
+environment only):
 
-    make bench-venv && .venv-bench/bin/python benchmarks/off_policy_speed_vs_sb3.py [--pairs 3] [--only CASE] [--render]
+    make bench-venv && .venv-bench/bin/python benchmarks/off_policy_speed_vs_sb3.py [--pairs 3] [--only CASE]
+        [--baseline REV] [--render]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 
 import numpy as np
 from common import ROOT, command_line, git_revision, machine, update_section, write_json
@@ -57,11 +65,35 @@ print(json.dumps({{"seconds": seconds, "mean": float(mean)}}))
 """
 
 
-def run(lib: str, case: str, seed: int, threads: int) -> dict:
+def run(lib: str, case: str, seed: int, threads: int, source: str | None = None) -> dict:
+    """One timed run in a fresh process; ``source``: a checkout whose ``ballast`` is imported instead."""
     algo, env, steps, kwargs = CASES[case]
-    code = RUN.format(lib=lib, algo=algo, env=env, steps=steps, seed=seed, threads=threads, kwargs=json.dumps(kwargs))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = RUN.format(lib="sb3" if lib == "sb3" else "ballast", algo=algo, env=env, steps=steps, seed=seed,
+                      threads=threads, kwargs=json.dumps(kwargs))
+    environ = dict(os.environ, PYTHONPATH=source) if source else None
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ,
+                         cwd=source).stdout
     return {"lib": lib, "case": case, "seed": seed, "steps": steps, **json.loads(out.strip().splitlines()[-1])}
+
+
+@contextlib.contextmanager
+def checkout(revision: str) -> Iterator[str]:
+    """A temporary worktree of the repository at ``revision``, removed afterwards."""
+    path = tempfile.mkdtemp(prefix="ballast-baseline-")
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", path, revision], check=True,
+                   capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", path], check=True)
+
+
+def steps_per_second(runs: list[dict], lib: str) -> list[float]:
+    return [r["steps"] / r["seconds"] for r in runs if r["lib"] == lib]
+
+
+def _speeds(values: list[float]) -> str:
+    return ", ".join(f"{x:,.0f}" for x in values)
 
 
 def _returns(runs: list[dict]) -> str:
@@ -89,32 +121,47 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", nargs="*", choices=sorted(CASES))
+    parser.add_argument("--baseline", metavar="REV", help="also time Ballast at this git revision")
     parser.add_argument("--render", action="store_true", help="only rewrite the section from the kept runs")
     args = parser.parse_args()
     cases = [] if args.render else args.only or list(CASES)
     kept = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    for case in cases:
-        runs = []
-        for seed in range(args.pairs):
-            for lib in ("ballast", "sb3"):
-                result = run(lib, case, seed, args.threads)
-                print(result, flush=True)
-                runs.append(result)
-        kept[case] = {"runs": runs, "machine": machine(threads=args.threads), "command": command_line(),
-                      "revision": git_revision()}
-        write_json(RESULTS, kept)
+    with contextlib.ExitStack() as stack:
+        baseline = stack.enter_context(checkout(args.baseline)) if args.baseline and cases else None
+        contenders = [("ballast", None)] + ([("baseline", baseline)] if baseline else []) + [("sb3", None)]
+        for case in cases:
+            runs = []
+            for seed in range(args.pairs):
+                for lib, source in contenders:
+                    result = run(lib, case, seed, args.threads, source)
+                    print(result, flush=True)
+                    runs.append(result)
+            kept[case] = {"runs": runs, "machine": machine(threads=args.threads), "command": command_line(),
+                          "revision": git_revision(), "baseline": args.baseline}
+            write_json(RESULTS, kept)
     rows = ["| case | steps | Ballast steps/s per seed | SB3 steps/s per seed | speed ratio (median) | "
             "Ballast eval returns | SB3 eval returns |", "|---|---|---|---|---|---|---|"]
     shown = [case for case in CASES if case in kept]
+    baselines = []
     for case in shown:
-        ours = [r for r in kept[case]["runs"] if r["lib"] == "ballast"]
-        theirs = [r for r in kept[case]["runs"] if r["lib"] == "sb3"]
-        sps_o = [r["steps"] / r["seconds"] for r in ours]
-        sps_t = [r["steps"] / r["seconds"] for r in theirs]
+        runs = kept[case]["runs"]
+        ours = [r for r in runs if r["lib"] == "ballast"]
+        theirs = [r for r in runs if r["lib"] == "sb3"]
+        sps_o, sps_t = steps_per_second(runs, "ballast"), steps_per_second(runs, "sb3")
         ratio = float(np.median([a / b for a, b in zip(sps_o, sps_t)]))
-        rows.append(f"| {case} | {CASES[case][2]:,} | {', '.join(f'{x:,.0f}' for x in sps_o)} | "
-                    f"{', '.join(f'{x:,.0f}' for x in sps_t)} | **{ratio:.2f}x** | "
+        rows.append(f"| {case} | {CASES[case][2]:,} | {_speeds(sps_o)} | {_speeds(sps_t)} | **{ratio:.2f}x** | "
                     f"{_returns(ours)} | {_returns(theirs)} |")
+        sps_b = steps_per_second(runs, "baseline")
+        if sps_b:
+            ratio_b = float(np.median([b / t for b, t in zip(sps_b, sps_t)]))
+            change = float(np.median([o / b for o, b in zip(sps_o, sps_b)]))
+            baselines.append(f"| {case} | {kept[case]['baseline']} | {_speeds(sps_b)} | **{ratio_b:.2f}x** | "
+                             f"{change:.2f}x |")
+    if baselines:
+        rows += ["", "The same runs, with Ballast at an earlier revision as a third contender in each seed's "
+                 "alternation (its steps/s against SB3's of the same seed, and the current code's against it):", "",
+                 "| case | earlier revision | its steps/s per seed | its ratio to SB3 (median) | "
+                 "current / earlier (median) |", "|---|---|---|---|---|", *baselines]
     commands = [f"{case}: `{kept[case]['command']}` (revision {kept[case]['revision']})" for case in shown]
     ours_bytes, sb3_bytes = replay_memory()
     import stable_baselines3

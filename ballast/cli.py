@@ -249,7 +249,9 @@ def run_settings(config: dict[str, Any]) -> ZooSettings:
     return ZooSettings(algorithm=config["algorithm"], env_id=config["env_id"], n_envs=int(config.get("n_envs") or 1),
                        kwargs=dict(config.get("settings") or {}),
                        env_wrappers=[(name, kwargs) for name, kwargs in config.get("env_wrappers") or []],
-                       frame_stack=config.get("frame_stack"))
+                       frame_stack=config.get("frame_stack"),
+                       vec_env_wrappers=[(name, kwargs) for name, kwargs in config.get("vec_env_wrappers") or []],
+                       callbacks=[(name, kwargs) for name, kwargs in config.get("callbacks") or []])
 
 
 def find_resumable_run(args: argparse.Namespace) -> Path:
@@ -307,8 +309,8 @@ def _train_save_evaluate(model: Algorithm, settings: ZooSettings, n_timesteps: i
                          args: argparse.Namespace, *, checkpoint_every: int | None, resume: bool,
                          callbacks: Sequence[BaseCallback]) -> tuple[dict[str, Path], dict[str, Any] | None]:
     """The run itself: learn (with the given callbacks and the checkpoint and video ones asked for),
-    save, evaluate."""
-    callbacks = list(callbacks)
+    save, evaluate. The entry's own ``callback`` items come first."""
+    callbacks = [*settings.make_callbacks(run_dir), *callbacks]
     if checkpoint_every:
         with_buffer = bool(getattr(args, "checkpoint_replay_buffer", False))
         callbacks.append(SaveLatestCallback(checkpoint_every, run_dir / "checkpoint.zip",
@@ -393,6 +395,8 @@ def train_config(args: argparse.Namespace, settings: ZooSettings, model: Algorit
         "settings": settings.kwargs,
         "env_wrappers": [[name, kwargs] for name, kwargs in settings.env_wrappers],
         "frame_stack": settings.frame_stack,
+        "vec_env_wrappers": [[name, kwargs] for name, kwargs in settings.vec_env_wrappers],
+        "callbacks": [[name, kwargs] for name, kwargs in settings.callbacks],
         "resolved": {
             "hyperparameters": resolved_hyperparameters(model),
             "policy": model.policy_name,
@@ -501,7 +505,7 @@ def evaluate(model: Algorithm, env_id: str, episodes: int, seed: int | None, *, 
     ``settings``, the env is built as for training (its ``env_wrapper``s, with a ``Monitor`` inside
     them that scores whole episodes); the model re-applies the frame stacking it recorded."""
     env: EnvLike = make_vector_env(env_id, 1, env_kwargs=env_kwargs) if env_kwargs else env_id
-    if settings is not None and settings.env_wrappers:
+    if settings is not None and (settings.env_wrappers or settings.vec_env_wrappers):
         env = settings.make_env(n_envs=1, seed=seed, stack=False)
     returns, lengths = evaluate_policy(model, env, n_eval_episodes=episodes, deterministic=deterministic,
                                        seed=seed, return_episode_rewards=True)

@@ -10,10 +10,12 @@ A zoo file maps env ids to settings, e.g. ``hyperparams/ppo.yml``::
       policy_kwargs: "dict(net_arch=dict(pi=[64], vf=[64]), activation_fn=nn.ReLU)"
 
 Every key is checked against the algorithm's keyword-only constructor arguments, so a typo or a
-zoo feature Ballast does not have (``vec_env_wrapper``, ``callback``, ...) is an error naming the
-key, not a silently different run. ``env_wrapper`` names wrappers from an allow-list
-(:data:`ENV_WRAPPERS`: the Atari preprocessing), never an arbitrary import path; ``frame_stack``
-stacks frames in the model's observation path (``VecFrameStack``, recorded in the model). Env ids of
+zoo feature Ballast does not have (``eval_env_wrapper``, ...) is an error naming the key, not a
+silently different run. ``env_wrapper`` names wrappers from an allow-list (:data:`ENV_WRAPPERS`:
+the Atari preprocessing), never an arbitrary import path; ``frame_stack`` stacks frames in the
+model's observation path (``VecFrameStack``, recorded in the model); ``vec_env_wrapper`` and
+``callback`` map SB3's class paths onto Ballast's classes from allow-lists too
+(:mod:`ballast.zoo_components`). Env ids of
 ale-py's Atari games without an entry of their own use the file's ``atari`` entry, as in the zoo.
 
 Hindsight experience replay: an entry of an algorithm's file names the buffer as SB3 >= 1.1 does
@@ -48,17 +50,27 @@ import numpy as np
 import yaml
 
 from ballast.algos.base import ALGORITHMS, Algorithm
+from ballast.callbacks import BaseCallback
 from ballast.envs.atari_wrappers import AtariWrapper
 from ballast.envs.frame_stack import VecFrameStack
 from ballast.envs.make import EnvLike, ensure_registered
 from ballast.envs.sb3_env_util import make_vec_env
 from ballast.errors import ConfigurationError
+from ballast.zoo_components import (
+    NamedItem,
+    apply_vec_env_wrappers,
+    build_callbacks,
+    named_items,
+    parse_callbacks,
+    parse_vec_env_wrappers,
+)
 
 #: Constructor arguments that describe the run rather than the method: the caller sets them.
 RUN_OPTIONS = frozenset({"seed", "device", "verbose", "tensorboard_log", "observation_space", "action_space"})
 
 #: Zoo keys handled here rather than passed to the constructor unchanged.
-ZOO_KEYS = frozenset({"n_timesteps", "policy", "normalize", "noise_type", "noise_std", "env_wrapper", "frame_stack"})
+ZOO_KEYS = frozenset({"n_timesteps", "policy", "normalize", "noise_type", "noise_std", "env_wrapper", "frame_stack",
+                      "vec_env_wrapper", "callback"})
 
 #: The env wrappers a zoo entry's ``env_wrapper`` may name (SB3's import paths and Ballast's own).
 ENV_WRAPPERS: dict[str, type[gym.Wrapper]] = {
@@ -70,9 +82,7 @@ _NOISE_TYPES = {"normal": "NormalActionNoise", "ornstein-uhlenbeck": "OrnsteinUh
 
 #: Zoo features Ballast does not reproduce, with what to do instead.
 _UNSUPPORTED_ZOO_KEYS = {
-    "vec_env_wrapper": "wrap the vector env in Python and pass it to the algorithm",
     "eval_env_wrapper": "wrap the evaluation env in Python",
-    "callback": "pass callbacks to model.learn(callback=...) in Python",
     "normalize_kwargs": "use normalize: true, false or \"{'norm_obs': ..., 'norm_reward': ...}\"",
 }
 
@@ -156,23 +166,36 @@ class ZooSettings:
     env_wrappers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     #: The zoo's ``frame_stack``: frames stacked in the model's observation path (None: no stacking).
     frame_stack: int | None = None
+    #: The zoo's ``vec_env_wrapper`` less ``VecFrameStack``/``VecNormalize`` (which become settings), innermost first.
+    vec_env_wrappers: list[NamedItem] = field(default_factory=list)
+    #: The zoo's ``callback`` items (:func:`ballast.zoo_components.parse_callbacks`).
+    callbacks: list[NamedItem] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm, "env_id": self.env_id, "policy": self.policy,
                 "n_envs": self.n_envs, "n_timesteps": self.n_timesteps, "kwargs": self.kwargs, "noise": self.noise,
                 "source": self.source, "env_wrappers": [[name, kw] for name, kw in self.env_wrappers],
-                "frame_stack": self.frame_stack}
+                "frame_stack": self.frame_stack,
+                "vec_env_wrappers": [[name, kw] for name, kw in self.vec_env_wrappers],
+                "callbacks": [[name, kw] for name, kw in self.callbacks]}
 
     def make_env(self, n_envs: int | None = None, seed: int | None = None, *, stack: bool = True) -> EnvLike:
-        """The env these settings train on: the env id itself, or, with ``env_wrapper``/``frame_stack``,
-        SB3's ``make_vec_env`` of ``n_envs`` monitored, wrapped copies (then ``VecFrameStack`` when
-        ``stack``; a trained model re-applies the stacking it recorded, so evaluation passes False)."""
-        if not self.env_wrappers and not (stack and self.frame_stack):
+        """The env these settings train on: the env id itself, or, with ``env_wrapper``/``vec_env_wrapper``/
+        ``frame_stack``, SB3's ``make_vec_env`` of ``n_envs`` monitored, wrapped copies, in the vector-env
+        wrappers (then ``VecFrameStack`` when ``stack``; a trained model re-applies the stacking it
+        recorded, so evaluation passes False)."""
+        if not self.env_wrappers and not self.vec_env_wrappers and not (stack and self.frame_stack):
             return self.env_id
         venv = make_vec_env(self.env_id, n_envs=self.n_envs if n_envs is None else n_envs, seed=seed,
                             env_kwargs=self.kwargs.get("env_kwargs"),
                             wrapper_class=chained_wrappers(self.env_wrappers) if self.env_wrappers else None)
+        venv = apply_vec_env_wrappers(venv, self.vec_env_wrappers)
         return VecFrameStack(venv, self.frame_stack) if stack and self.frame_stack else venv
+
+    def make_callbacks(self, run_dir: str | Path | None = None) -> list[BaseCallback]:
+        """The entry's ``callback`` items as callbacks for ``learn``; a ``CheckpointCallback`` without
+        ``save_path`` saves into ``run_dir/checkpoints``."""
+        return build_callbacks(self.callbacks, run_dir)
 
     def create_model(self, env: EnvLike | None = None, *, seed: int | None = None, device: str = "auto",
                      verbose: int = 0) -> Algorithm:
@@ -333,6 +356,19 @@ def parse_hyperparams(entry: Mapping[str, Any] | None, env_id: str, algorithm: s
             settings.env_wrappers = parse_env_wrappers(value, where)
         elif key == "frame_stack":
             settings.frame_stack = _positive_int(value, key, where)
+        elif key == "vec_env_wrapper":
+            wrappers, implied = parse_vec_env_wrappers(value, where)
+            settings.vec_env_wrappers = [(name, {k: _plain(v, where) for k, v in kw.items()}) for name, kw in wrappers]
+            for name, implied_value in implied.items():
+                if name in entry:
+                    raise ConfigurationError(f"{where}: give either {name} or its vec_env_wrapper item, not both")
+                if name == "frame_stack":
+                    settings.frame_stack = _positive_int(implied_value, "VecFrameStack's n_stack", where)
+                else:
+                    kwargs.update(parse_normalize(implied_value, f"{where}: vec_env_wrapper VecNormalize"))
+        elif key == "callback":
+            settings.callbacks = [(name, {k: _plain(v, where) for k, v in kw.items()})
+                                  for name, kw in parse_callbacks(value, where)]
         else:
             kwargs[key] = _coerce(value, params[key], where)
     settings.kwargs = kwargs
@@ -349,17 +385,8 @@ def is_atari(env_id: str) -> bool:
 def parse_env_wrappers(value: Any, where: str) -> list[tuple[str, dict[str, Any]]]:
     """The zoo's ``env_wrapper``: a name, or a list of names and ``{name: {keyword: value}}`` mappings,
     each name one of :data:`ENV_WRAPPERS`."""
-    items = value if isinstance(value, list) else [value]
     wrappers = []
-    for item in items:
-        if isinstance(item, Mapping) and len(item) == 1:
-            ((name, kwargs),) = item.items()
-            kwargs = {} if kwargs is None else kwargs
-        else:
-            name, kwargs = item, {}
-        if not isinstance(name, str) or not isinstance(kwargs, Mapping):
-            raise ConfigurationError(f"{where}: env_wrapper entries are names or {{name: {{keyword: value}}}}, "
-                                     f"got {item!r}")
+    for name, kwargs in named_items(value, "env_wrapper", where):
         if name not in ENV_WRAPPERS:
             raise ConfigurationError(f"{where}: the env wrapper {name!r} is not one Ballast provides; known: "
                                      f"{', '.join(ENV_WRAPPERS)}. Wrap the env in Python and pass it to the algorithm")

@@ -32,6 +32,10 @@ def settings_entry(settings: ZooSettings) -> dict[str, Any]:
         entry["env_wrapper"] = [{name: kwargs} for name, kwargs in settings.env_wrappers]
     if settings.frame_stack:
         entry["frame_stack"] = settings.frame_stack
+    if settings.vec_env_wrappers:
+        entry["vec_env_wrapper"] = [{name: kwargs} for name, kwargs in settings.vec_env_wrappers]
+    if settings.callbacks:
+        entry["callback"] = [{name: kwargs} for name, kwargs in settings.callbacks]
     return entry
 
 

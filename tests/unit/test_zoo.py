@@ -223,8 +223,7 @@ def test_linear_schedules(tmp_path: Path) -> None:
 
 
 # --- keys and entries ------------------------------------------------------------------------
-@pytest.mark.parametrize("key", ["callback", "vec_env_wrapper",
-                                 "normalize_kwargs", "learning_rat"])
+@pytest.mark.parametrize("key", ["eval_env_wrapper", "normalize_kwargs", "learning_rat"])
 def test_unsupported_keys_are_named_with_the_env_and_the_supported_keys(tmp_path: Path, key: str) -> None:
     path = write_yaml(tmp_path, f"""\
         Pendulum-v1:

@@ -116,6 +116,9 @@ def _add_train_parser(sub: Any) -> None:
                         "that --resume continues the same run instead of refilling an empty buffer")
     p.add_argument("--video-every", type=_positive_int, metavar="K",
                    help="record one deterministic episode every K env steps (and at the end) into RUN/videos/")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard event files into the run folder (the metrics of progress.csv, "
+                        "and --video-every's recordings); pip install 'ballast-rl[tensorboard]'")
     p.add_argument("--track", choices=TRACKERS,
                    help="also log settings, metrics and files to MLflow (a local store in --out unless "
                         "MLFLOW_TRACKING_URI is set) or Weights & Biases (WANDB_MODE=offline works without a network)")
@@ -278,7 +281,7 @@ def train_in_run_dir(model: Algorithm, settings: ZooSettings, n_timesteps: int, 
     """Train ``model`` up to ``n_timesteps`` in total, save it in ``run_dir``, evaluate, print the files.
     ``callbacks`` run during training too (``tune`` and ``bench`` evaluate through one); with ``--track``,
     the run's settings, metrics and files also go to MLflow or W&B."""
-    model.logger = Logger(run_dir, verbose=args.verbose)
+    model.logger = Logger(run_dir, verbose=args.verbose, tensorboard=bool(getattr(args, "tensorboard", False)))
     tracker = open_tracker(args.track, args.out, run_dir.name) if getattr(args, "track", None) else None
     if tracker is not None:
         tracker.log_params(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))

@@ -36,6 +36,38 @@ class Video:
         self.frames, self.fps = frames, fps
 
 
+def video_summary(tag: str, frames: Any, fps: float) -> Any:
+    """A TensorBoard summary holding ``frames`` (N, T, C, H, W) as one animated GIF in the Images tab.
+
+    Shown as ``SummaryWriter.add_video`` shows videos (float frames in [0, 1] scaled to bytes; here
+    the N videos side by side rather than in a grid), but encoded with imageio, so that it needs
+    neither moviepy nor the ``moviepy.editor`` module that moviepy 2 removed.
+    """
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise ConfigurationError('videos in TensorBoard need imageio: pip install "ballast-rl[video]"') from None
+    videos = np.asarray(frames.detach().cpu() if hasattr(frames, "detach") else frames)
+    if videos.ndim != 5:
+        raise ConfigurationError(f"a Video's frames have shape (N, T, C, H, W), got shape {videos.shape}")
+    if videos.dtype != np.uint8:
+        videos = (np.clip(videos.astype(np.float32), 0.0, 1.0) * 255).astype(np.uint8)
+    length = videos.shape[1]
+    if length == 0:
+        raise ConfigurationError("a Video needs at least one frame")
+    # (N, T, C, H, W) -> (T, H, N * W, C): the videos side by side.
+    strip = videos.transpose(1, 3, 0, 4, 2).reshape(length, videos.shape[3], -1, videos.shape[2])
+    if strip.shape[-1] == 1:
+        strip = strip[..., 0]
+    buffer = io.BytesIO()
+    imageio.mimsave(buffer, list(strip), format="GIF", duration=1000.0 / fps, loop=0)
+    image = Summary.Image(height=strip.shape[1], width=strip.shape[2], colorspace=videos.shape[2],
+                          encoded_image_string=buffer.getvalue())
+    return Summary(value=[Summary.Value(tag=tag, image=image)])
+
+
 class Figure:
     """A matplotlib figure for TensorBoard; ``close`` closes it once written."""
 
@@ -266,7 +298,7 @@ class TensorBoardOutputFormat(KVWriter):
                 for summary in hparams(dict(value.hparam_dict), metric_dict=dict(value.metric_dict)):
                     self.writer.file_writer.add_summary(summary)
             elif isinstance(value, Video):
-                self.writer.add_video(key, value.frames, step, value.fps)
+                self.writer.file_writer.add_summary(video_summary(key, value.frames, value.fps), step)
             elif isinstance(value, Figure):
                 self.writer.add_figure(key, value.figure, step, close=value.close)
             elif isinstance(value, Image):

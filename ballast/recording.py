@@ -24,8 +24,11 @@ from ballast.callbacks import BaseCallback
 from ballast.envs.sb3_env_util import make_vec_env
 from ballast.errors import ConfigurationError
 from ballast.evaluation import evaluate_policy
+from ballast.log_formats import TensorBoardOutputFormat, Video
 
 FORMATS = (".mp4", ".gif")
+#: The widest frame a recording sends to TensorBoard (a GIF held in the event file).
+TENSORBOARD_VIDEO_WIDTH = 320
 VIDEO_EXTRA = 'pip install "ballast-rl[video]" (imageio, imageio-ffmpeg)'
 
 
@@ -62,6 +65,17 @@ def record_video(model: Any, env_id: str, out: Path, *, episodes: int = 1, deter
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ConfigurationError(f"--out must end in {' or '.join(FORMATS)}, got {out.name}")
+    frames, returns, rate = render_episodes(model, env_id, episodes=episodes, deterministic=deterministic, seed=seed,
+                                            fps=fps, env_kwargs=env_kwargs, wrapper=wrapper)
+    write_frames(frames, out, rate)
+    return out, returns
+
+
+def render_episodes(model: Any, env_id: str, *, episodes: int = 1, deterministic: bool = True,
+                    seed: int | None = None, fps: float | None = None, env_kwargs: dict[str, Any] | None = None,
+                    wrapper: Callable[[gym.Env], gym.Env] | None = None
+                    ) -> tuple[list[np.ndarray], list[float], float]:
+    """``(frames, episode returns, frames per second)`` of :func:`record_video`, without writing a file."""
     if episodes < 1:
         raise ConfigurationError(f"episodes must be at least 1, got {episodes}")
     frames: list[np.ndarray] = []
@@ -80,8 +94,7 @@ def record_video(model: Any, env_id: str, out: Path, *, episodes: int = 1, deter
                                      return_episode_rewards=True, seed=seed, warn=False)
     finally:
         venv.close()
-    write_frames(frames, out, float(rate))
-    return out, [float(r) for r in returns]
+    return frames, [float(r) for r in returns], float(rate)
 
 
 def write_frames(frames: list[np.ndarray], out: Path, fps: float) -> Path:
@@ -124,7 +137,10 @@ class VideoRecorderCallback(BaseCallback):
 
     The recording is an evaluation (:func:`record_video`): deterministic actions by default, so it
     draws nothing from the model's random stream and the training run is the same with or without it.
-    ``ballast train --video-every K`` adds one, writing into the run folder's ``videos/``.
+    ``ballast train --video-every K`` adds one, writing into the run folder's ``videos/``. Where the
+    model's logger writes TensorBoard, each recording also goes there as ``video/episodes`` (an
+    animated GIF in the Images tab, frames shrunk by a whole factor to at most
+    :data:`TENSORBOARD_VIDEO_WIDTH` pixels wide).
     """
 
     def __init__(self, env_id: str, every_steps: int, folder: str | Path, *, episodes: int = 1,
@@ -157,10 +173,23 @@ class VideoRecorderCallback(BaseCallback):
     def _record(self) -> None:
         self._last = self.model.num_timesteps
         out = self.folder / f"video_{self.model.num_timesteps}.{self.video_format}"
-        path, returns = record_video(self.model, self.env_id, out, episodes=self.episodes,
-                                     deterministic=self.deterministic, seed=self.seed, env_kwargs=self.env_kwargs,
-                                     wrapper=self.wrapper)
+        frames, returns, fps = render_episodes(self.model, self.env_id, episodes=self.episodes,
+                                               deterministic=self.deterministic, seed=self.seed,
+                                               env_kwargs=self.env_kwargs, wrapper=self.wrapper)
+        path = write_frames(frames, out, fps)
         self.videos.append(path)
         self.logger.record("video/mean_return", float(np.mean(returns)))
+        if any(isinstance(f, TensorBoardOutputFormat) for f in self.logger.output_formats):
+            self.logger.record("video/episodes", Video(tensorboard_frames(frames), fps),
+                               exclude=("stdout", "log", "json", "csv"))
         if self.verbose:
             print(f"Recorded {len(returns)} episodes at {self.model.num_timesteps} steps into {path}")
+
+
+def tensorboard_frames(frames: list[np.ndarray]) -> np.ndarray:
+    """RGB frames (H, W, C) as one video (1, T, C, H', W') for TensorBoard, every ``k``-th pixel kept
+    in both directions with the smallest whole ``k`` that brings the width to at most
+    :data:`TENSORBOARD_VIDEO_WIDTH`."""
+    stride = max(1, -(-frames[0].shape[1] // TENSORBOARD_VIDEO_WIDTH))
+    video = np.stack([np.asarray(f, dtype=np.uint8)[::stride, ::stride] for f in frames])
+    return video.transpose(0, 3, 1, 2)[None]

@@ -76,3 +76,36 @@ def test_videos_during_training_leave_the_run_unchanged(tmp_path: Path) -> None:
     assert all(p.is_file() for p in recorder.videos)
     for a, b in zip(with_videos.policy.parameters(), without.policy.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_videos_during_training_also_go_to_tensorboard(tmp_path: Path) -> None:
+    import imageio.v2 as imageio
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from ballast import PPO
+    from ballast.recording import TENSORBOARD_VIDEO_WIDTH, VideoRecorderCallback
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=128, batch_size=64, seed=4, device="cpu",
+                tensorboard_log=str(tmp_path / "tb"))
+    recorder = VideoRecorderCallback("CartPole-v1", 256, tmp_path / "videos", video_format="gif")
+    model.learn(256, callback=recorder)
+    (run,) = (tmp_path / "tb").iterdir()
+    events = EventAccumulator(str(run), size_guidance={"images": 0}).Reload()
+    (video,) = events.Images("video/episodes")
+    assert video.step == 256
+    # CartPole renders 600x400; every 2nd pixel is kept to fit 320 pixels.
+    assert video.width == 300 <= TENSORBOARD_VIDEO_WIDTH and video.height == 200
+    gif = imageio.mimread(video.encoded_image_string, format="GIF")
+    assert len(gif) == len(imageio.mimread(recorder.videos[0], format="GIF")) > 1
+
+
+def test_train_with_tensorboard_writes_event_files_into_the_run(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert main(["train", "ppo", "CartPole-v1", "--steps", "256", "--seed", "0", "--out", str(tmp_path),
+                 "--hyperparams-override", "n_steps=64", "batch_size=64", "n_envs=2", "--video-every", "128",
+                 "--tensorboard", "--eval-episodes", "1", *FAST]) == 0
+    (run,) = tmp_path.iterdir()
+    events = EventAccumulator(str(run), size_guidance={"images": 0, "scalars": 0}).Reload()
+    assert [e.step for e in events.Images("video/episodes")] == [128, 256]
+    assert [e.step for e in events.Scalars("video/mean_return")] == [128, 256]

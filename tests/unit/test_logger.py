@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from ballast.common.logger import DISABLED, Video
+from ballast.errors import ConfigurationError
 from ballast.log_formats import FormatUnsupportedError, HParam, HumanOutputFormat
 from ballast.logger import Logger, configure
 
@@ -149,6 +150,34 @@ def test_tensorboard_gets_scalars_histograms_and_hparams(tmp_path: Path) -> None
     assert "time/total_timesteps" not in events.Tags()["scalars"]  # TensorBoard has the step already
     assert events.Histograms("weights")[0].step == 32
     assert "_hparams_/experiment" in events.summary_metadata
+
+
+def test_tensorboard_gets_videos_as_animated_gifs_without_moviepy(tmp_path: Path) -> None:
+    import imageio.v2 as imageio
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    # Two videos of 3 frames, 4x5 pixels: frame t of video n is filled with 40 * t + 100 * n (red channel).
+    frames = np.zeros((2, 3, 3, 4, 5), dtype=np.uint8)
+    for n in range(2):
+        for t in range(3):
+            frames[n, t, 0] = 40 * t + 100 * n
+    logger = configure(tmp_path, ["tensorboard"])
+    logger.record("video/clip", Video(torch.from_numpy(frames), fps=10), exclude=("stdout", "log", "json", "csv"))
+    logger.dump(7)
+    logger.close()
+    (event,) = EventAccumulator(str(tmp_path), size_guidance={"images": 0}).Reload().Images("video/clip")
+    assert event.step == 7 and (event.height, event.width) == (4, 10)  # the two videos side by side
+    gif = imageio.mimread(event.encoded_image_string, format="GIF")
+    assert len(gif) == 3
+    for t, image in enumerate(gif):
+        assert image[0, 0, 0] == 40 * t and image[0, 5, 0] == 40 * t + 100 and image[0, 0, 1] == 0
+
+
+def test_video_frames_must_have_five_dimensions(tmp_path: Path) -> None:
+    logger = configure(tmp_path, ["tensorboard"])
+    logger.record("video", Video(np.zeros((3, 3, 4, 4), dtype=np.uint8), fps=10), exclude=("stdout",))
+    with pytest.raises(ConfigurationError, match=r"\(N, T, C, H, W\), got shape \(3, 3, 4, 4\)"):
+        logger.dump(1)
 
 
 def test_disabled_level_writes_nothing(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from ballast.aggregate_scores import markdown_table, parse_score_ranges
 from ballast.algos.base import ALGORITHMS, Algorithm
 from ballast.algos.base import load as load_model
 from ballast.callbacks import BaseCallback, SaveLatestCallback
@@ -34,7 +35,7 @@ from ballast.envs.make import EnvLike, make_vector_env
 from ballast.errors import BallastError, ConfigurationError
 from ballast.evaluation import evaluate_policy
 from ballast.logger import Logger
-from ballast.plotting import find_runs, plot_runs
+from ballast.plotting import find_runs, plot_aggregate, plot_runs
 from ballast.recording import VideoRecorderCallback, record_video
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.tracking import TRACKERS, TrackerOutput, open_tracker
@@ -172,6 +173,12 @@ def _add_plot_parser(sub: Any) -> None:
     p.add_argument("--smooth", type=_positive_int, default=1, help="trailing moving average over W logged points")
     p.add_argument("--metric", default="rollout/ep_rew_mean",
                    help="progress.csv column to plot (default: rollout/ep_rew_mean)")
+    p.add_argument("--aggregate", type=Path, metavar="FILE",
+                   help="also draw the algorithms' interquartile mean and mean of normalised final scores over all "
+                        "envs, with stratified-bootstrap 95 %% intervals (as rliable), into FILE, and print them")
+    p.add_argument("--score-range", action="append", default=[], metavar="ENV_ID=LOW:HIGH",
+                   help="the scores that normalise to 0 and 1 on an env (default: the lowest and highest final "
+                        "score among the runs on it); repeat per env")
     p.set_defaults(handler=cmd_plot)
 
 
@@ -439,9 +446,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 # --- plot and record -------------------------------------------------------------------------
 def cmd_plot(args: argparse.Namespace) -> int:
-    """``ballast plot``: learning curves of run folders into one figure."""
+    """``ballast plot``: learning curves of run folders into one figure (and aggregate scores into another)."""
+    if args.score_range and args.aggregate is None:
+        raise ConfigurationError("--score-range normalises the scores of --aggregate; give --aggregate FILE too")
+    ranges = parse_score_ranges(args.score_range)
     out = plot_runs(args.paths, args.out, x=args.x, smooth=args.smooth, metric=args.metric)
     print(f"plotted {len(find_runs(args.paths))} runs into {out}")
+    if args.aggregate is not None:
+        aggregate_out, results = plot_aggregate(args.paths, args.aggregate, metric=args.metric, ranges=ranges)
+        print(f"aggregate scores over envs into {aggregate_out}:")
+        print(markdown_table(results))
     return EXIT_OK
 
 

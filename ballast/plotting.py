@@ -8,6 +8,10 @@ that mean as a band. Curves are first put on one grid (linear interpolation betw
 over the range every seed of the group covers), then optionally smoothed by a trailing moving
 average of ``smooth`` points. The figure is a plain ``matplotlib.figure.Figure`` saved to a file: no
 display is needed and pyplot's global state (the user's backend) is left alone.
+
+:func:`plot_aggregate` compares the algorithms over all envs at once: the interquartile mean and
+the mean of normalised final scores with stratified-bootstrap intervals
+(:mod:`ballast.aggregate_scores`, after rliable).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ballast.aggregate_scores import AggregateScore, aggregate_scores
 from ballast.checkpoint import atomic_write_bytes
 from ballast.errors import ConfigurationError
 
@@ -142,17 +147,35 @@ def group_curves(curves: list[Curve]) -> dict[str, dict[str, list[Curve]]]:
     return groups
 
 
-def plot_runs(paths: list[Path], out: Path, *, x: str = "steps", smooth: int = 1,
-              metric: str = DEFAULT_METRIC) -> Path:
-    """Draw the learning curves of the runs under ``paths`` into ``out`` (.png, .svg or .pdf)."""
-    out = Path(out)
-    if out.suffix.lower() not in FORMATS:
-        raise ConfigurationError(f"--out must end in {', '.join(FORMATS)}, got {out.name}")
+def load_curves(paths: list[Path], metric: str = DEFAULT_METRIC) -> list[Curve]:
+    """The curves of ``metric`` of every run under ``paths`` that logged it (at least one must)."""
     runs = find_runs(paths)
     curves = [c for c in (load_curve(r, metric) for r in runs) if c is not None]
     if not curves:
         raise ConfigurationError(f"none of the {len(runs)} runs logged {metric!r}; "
                                  f"columns of {runs[0] / 'progress.csv'}: {', '.join(_columns(runs[0]))}")
+    return curves
+
+
+def _check_format(out: Path) -> Path:
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise ConfigurationError(f"--out must end in {', '.join(FORMATS)}, got {out.name}")
+    return out
+
+
+def _save(figure: object, out: Path) -> Path:
+    image = io.BytesIO()
+    figure.savefig(image, format=out.suffix.lower().lstrip("."))
+    atomic_write_bytes(out, image.getvalue())
+    return out
+
+
+def plot_runs(paths: list[Path], out: Path, *, x: str = "steps", smooth: int = 1,
+              metric: str = DEFAULT_METRIC) -> Path:
+    """Draw the learning curves of the runs under ``paths`` into ``out`` (.png, .svg or .pdf)."""
+    out = _check_format(out)
+    curves = load_curves(paths, metric)
     groups = group_curves(curves)
     figure = _figure_class()(figsize=(5 * len(groups), 3.8))
     axes = figure.subplots(1, len(groups), squeeze=False)
@@ -168,10 +191,36 @@ def plot_runs(paths: list[Path], out: Path, *, x: str = "steps", smooth: int = 1
         axis.grid(alpha=0.3)
         axis.legend(fontsize="small")
     figure.tight_layout()
-    image = io.BytesIO()
-    figure.savefig(image, format=out.suffix.lower().lstrip("."))
-    atomic_write_bytes(out, image.getvalue())
-    return out
+    return _save(figure, out)
+
+
+def final_scores(curves: list[Curve]) -> dict[str, dict[str, np.ndarray]]:
+    """``{env_id: {algorithm: the last logged value of each run}}``."""
+    return {env_id: {algo: np.array([c.values[-1] for c in group]) for algo, group in by_algorithm.items()}
+            for env_id, by_algorithm in group_curves(curves).items()}
+
+
+def plot_aggregate(paths: list[Path], out: Path, *, metric: str = DEFAULT_METRIC,
+                   ranges: dict[str, tuple[float, float]] | None = None) -> tuple[Path, list[AggregateScore]]:
+    """Draw each algorithm's IQM and mean of normalised final scores over all envs, with their 95 %
+    stratified-bootstrap intervals (:func:`ballast.aggregate_scores.aggregate_scores`), into ``out``."""
+    out = _check_format(out)
+    results = aggregate_scores(final_scores(load_curves(paths, metric)), ranges)
+    figure = _figure_class()(figsize=(8, 0.6 * len(results) + 1.6))
+    axes = figure.subplots(1, 2, sharey=True)
+    for axis, (title, point, low, high) in zip(axes, (("IQM", "iqm", "iqm_low", "iqm_high"),
+                                                      ("mean", "mean", "mean_low", "mean_high"))):
+        for row, result in enumerate(results):
+            colour = f"C{row}"
+            axis.barh(row, getattr(result, high) - getattr(result, low), left=getattr(result, low), height=0.6,
+                      color=colour, alpha=0.4)
+            axis.plot([getattr(result, point)] * 2, [row - 0.3, row + 0.3], color=colour, linewidth=2)
+        axis.set_title(f"{title} of normalised scores")
+        axis.set_xlabel("normalised score")
+        axis.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(results)), [f"{r.algorithm} ({r.n_envs} envs, {r.n_runs} runs)" for r in results])
+    figure.tight_layout()
+    return _save(figure, out), results
 
 
 def _columns(run_dir: Path) -> list[str]:

@@ -1,21 +1,24 @@
 """RecurrentPPO on the zoo's NoVel envs with the zoo's settings: Ballast vs sb3-contrib, seed by seed.
 
-Both libraries train RecurrentPPO with rl-baselines3-zoo's hyperparameters (hyperparams/ppo_lstm.yml)
-for ``--steps`` steps (the zoo's budget is 100,000 for both envs), one torch thread each, each run in a
-fresh process, the runs of a seed one after the other (Ballast, then sb3-contrib):
+Both libraries train RecurrentPPO with rl-baselines3-zoo's tuned hyperparameters
+(hyperparams/ppo_lstm.yml) for ``--steps`` steps (the zoo's budget is 100,000 for both envs), one
+torch thread each, each run in a fresh process, the runs of a seed one after the other (Ballast,
+then sb3-contrib):
 
 - ``CartPoleNoVel-v1``: 8 envs, ``n_steps=32``, ``batch_size=256``, ``gae_lambda=0.8``, ``gamma=0.98``,
   ``n_epochs=20``, ``learning_rate=lin_0.001``, ``clip_range=lin_0.2``;
 - ``PendulumNoVel-v1``: 4 envs, ``n_steps=1024``, ``gae_lambda=0.95``, ``gamma=0.9``, ``n_epochs=10``,
   ``learning_rate=1e-3``, ``clip_range=0.2``, gSDE with ``sde_sample_freq=4``;
 
-sb3-contrib's policy defaults otherwise (one LSTM of 256 units each for actor and critic). The env
-is the zoo's: the base task with its velocities set to zero (Ballast registers it under the zoo's id;
-the sb3-contrib run wraps the base task the same way, as the zoo's ``MaskVelocityWrapper`` does). The
-final model is evaluated deterministically on 10 episodes (eval seed 2000 + seed), the state
-carried; steps per second are measured over ``learn``. Writes the section ``recurrent-ppo-novel``
-(CartPole) or ``recurrent-ppo-pendulum-novel`` of docs/benchmarks.md. Needs SB3 and sb3-contrib
-(benchmark environment only):
+both with observation and reward normalisation (sb3-contrib: ``VecNormalize``; Ballast: in the
+model) and ``policy_kwargs=dict(ortho_init=False, activation_fn=nn.ReLU, lstm_hidden_size=64,
+enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]))``. Evaluation uses the training
+statistics, frozen, and raw rewards. The env is the zoo's: the base task with its velocities set to
+zero (Ballast registers it under the zoo's id; the sb3-contrib run wraps the base task the same way,
+as the zoo's ``MaskVelocityWrapper`` does). The final model is evaluated deterministically on 10
+episodes (eval seed 2000 + seed), the state carried; steps per second are measured over ``learn``.
+Writes the section ``recurrent-ppo-novel`` (CartPole) or ``recurrent-ppo-pendulum-novel`` of
+docs/benchmarks.md. Needs SB3 and sb3-contrib (benchmark environment only):
 
     make bench-venv && .venv-bench/bin/pip install sb3-contrib==2.9.2
     .venv-bench/bin/python benchmarks/recurrent_ppo_novel.py [--env PendulumNoVel-v1] [--seeds 0 1 2] [--steps 100000]
@@ -56,27 +59,32 @@ import gymnasium as gym
 import numpy as np
 seed, lib = {seed}, "{lib}"
 kwargs = KWARGS
+kwargs["policy_kwargs"] = dict(ortho_init=False, activation_fn=torch.nn.ReLU, lstm_hidden_size=64,
+                               enable_critic_lstm=True, net_arch=dict(pi=[64], vf=[64]))
 if lib == "sb3":
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.utils import LinearSchedule
+    from stable_baselines3.common.vec_env import VecNormalize
 
     class MaskVelocity(gym.ObservationWrapper):  # the zoo's MaskVelocityWrapper
         def observation(self, observation):
             return observation * np.array(MASK, dtype=observation.dtype)
 
     make = lambda: MaskVelocity(gym.make("BASE"))
-    env = make_vec_env(make, n_envs=N_ENVS, seed=seed)
+    env = VecNormalize(make_vec_env(make, n_envs=N_ENVS, seed=seed), gamma=kwargs["gamma"])
     model = RecurrentPPO("MlpLstmPolicy", env, seed=seed, device="cpu", SB3_SCHEDULES **kwargs)
 else:
     from ballast import RecurrentPPO, evaluate_policy
-    model = RecurrentPPO("MlpLstmPolicy", "ENV", n_envs=N_ENVS, seed=seed, device="cpu", BALLAST_SCHEDULES **kwargs)
+    model = RecurrentPPO("MlpLstmPolicy", "ENV", n_envs=N_ENVS, seed=seed, device="cpu", normalize_observations=True,
+                         normalize_rewards=True, BALLAST_SCHEDULES **kwargs)
 start = time.perf_counter()
 model.learn({steps})
 seconds = time.perf_counter() - start
 if lib == "sb3":
-    eval_env = make_vec_env(make, n_envs=1, seed=2000 + seed)
+    eval_env = VecNormalize(make_vec_env(make, n_envs=1, seed=2000 + seed), training=False, norm_reward=False)
+    eval_env.obs_rms = env.obs_rms
     mean = float(evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)[0])
 else:
     mean = float(evaluate_policy(model, "ENV", n_eval_episodes=10, deterministic=True, seed=2000 + seed)[0])
@@ -108,8 +116,9 @@ def main() -> None:
     body = "\n".join([
         f"## RecurrentPPO on {env} (zoo settings, {args.steps // 1000}k steps): Ballast vs sb3-contrib",
         "",
-        f"Both libraries with rl-baselines3-zoo's {env} ppo_lstm hyperparameters ({spec['settings']}, LSTMs "
-        "of 256 units for actor and critic), one torch thread, each run in a fresh process, the two runs of a "
+        f"Both libraries with rl-baselines3-zoo's tuned {env} ppo_lstm hyperparameters ({spec['settings']}, "
+        "observation and reward normalisation, LSTMs of 64 units for actor and critic and ReLU layers of 64, "
+        "`ortho_init=False`), one torch thread, each run in a fresh process, the two runs of a "
         "seed one after the other; the final model evaluated deterministically on 10 episodes (eval seed "
         "2000 + seed) with its state carried. Ballast runs each LSTM once over a minibatch's padded "
         "sequences; sb3-contrib steps it one time step at a time when a minibatch holds an episode start. "

@@ -321,8 +321,11 @@ def test_bundled_files_hold_the_zoo_values() -> None:
     cartpole = load_hyperparams(HYPERPARAMS / "ppo.yml", "CartPole-v1")
     assert (cartpole.n_envs, cartpole.n_timesteps) == (8, 100_000)
     assert cartpole.kwargs == {
+        "normalize_observations": True, "normalize_rewards": True,
         "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
         "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2",
+        "policy_kwargs": {"ortho_init": False, "activation_fn": "ReLU", "lstm_hidden_size": 64,
+                          "enable_critic_lstm": True, "net_arch": {"pi": [64], "vf": [64]}},
     }
     a2c_cartpole = load_hyperparams(HYPERPARAMS / "a2c.yml", "CartPole-v1")
     assert (a2c_cartpole.n_envs, a2c_cartpole.n_timesteps) == (8, 500_000)
@@ -376,8 +379,11 @@ def test_bundled_ppo_lstm_entries_build_recurrent_models() -> None:
         json.dumps(settings.to_json())
     cartpole = load_hyperparams(path, "CartPoleNoVel-v1")
     assert cartpole.kwargs == {
+        "normalize_observations": True, "normalize_rewards": True,
         "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
         "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2",
+        "policy_kwargs": {"ortho_init": False, "activation_fn": "ReLU", "lstm_hidden_size": 64,
+                          "enable_critic_lstm": True, "net_arch": {"pi": [64], "vf": [64]}},
     }
     model = cartpole.create_model(seed=0, device="cpu")
     assert model.algorithm_name == "ppo_lstm" and model.n_envs == 8 and model.policy.lstm_critic is not None

@@ -2,7 +2,10 @@
 
 Trains each setting with the zoo's tuned hyperparameters (hyperparams/*.yml) and budget for
 3 seeds, evaluates the final model deterministically on 10 seeded episodes, and writes the table
-to docs/benchmarks.md (section ``on-policy-returns``).
+to docs/benchmarks.md (section ``on-policy-returns``). Each run logs into a run folder under
+benchmarks/results/on_policy_runs/ (``config.json`` and ``progress.csv``, as ``ballast train`` writes
+them), and ``ballast plot`` draws their learning curves into docs/images/on-policy-returns.png,
+shown beside the table.
 
     .venv/bin/python benchmarks/on_policy_returns.py [--seeds 0 1 2] [--jobs 2]
 """
@@ -10,10 +13,17 @@ to docs/benchmarks.md (section ``on-policy-returns``).
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 
 from common import ROOT, command_line, git_revision, machine, mean_std, update_section, write_json
+
+#: Where the runs log (one run folder each) and where their learning curves are drawn.
+RUNS = ROOT / "benchmarks" / "results" / "on_policy_runs"
+FIGURE = ROOT / "docs" / "images" / "on-policy-returns.png"
+PLOT = ["plot", str(RUNS.relative_to(ROOT)), "--out", str(FIGURE.relative_to(ROOT)), "--smooth", "5"]
 
 # (algo, env, zoo published mean, zoo published std)
 SETTINGS = [
@@ -29,14 +39,21 @@ def run_one(algo: str, env_id: str, seed: int) -> dict:
     torch.set_num_threads(1)
     import ballast
     from ballast.algos.base import ALGORITHMS
+    from ballast.logger import Logger
     from ballast.zoo import load_hyperparams
 
     settings = load_hyperparams(ROOT / "hyperparams" / f"{algo}.yml", env_id)
     model = ALGORITHMS[algo](settings.policy, env_id, seed=seed, device="cpu", n_envs=settings.n_envs,
                              **settings.kwargs)
+    run_dir = RUNS / f"{algo}_{env_id}_s{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps({"algorithm": algo, "env_id": env_id, "seed": seed}))
+    model.logger = Logger(run_dir, verbose=0)
     start = time.perf_counter()
     model.learn(settings.n_timesteps)
     seconds = time.perf_counter() - start
+    model.logger.close()
     mean, std = ballast.evaluate_policy(model, env_id, n_eval_episodes=10, deterministic=True, seed=1000 + seed)
     return {"algo": algo, "env": env_id, "seed": seed, "steps": model.num_timesteps, "seconds": seconds,
             "mean": mean, "std": std}
@@ -70,6 +87,10 @@ def main() -> None:
             f"{'yes' if ok else 'no'} (target ≥ {target:.1f}) |"
         )
     minutes = sum(r["seconds"] for r in results) / 60
+    from ballast.cli import main as ballast_cli
+
+    if ballast_cli(["plot", str(RUNS), "--out", str(FIGURE), "--smooth", "5"]) != 0:
+        raise RuntimeError("ballast plot failed")
     body = "\n".join([
         "## PPO and A2C: returns at the zoo's budgets",
         "",
@@ -79,6 +100,12 @@ def main() -> None:
         "published std of the zoo's mean.",
         "",
         *rows,
+        "",
+        "![Learning curves of these runs: mean training return over seeds with a 95 % bootstrap band]"
+        "(images/on-policy-returns.png)",
+        "",
+        "Learning curves of the same runs (`rollout/ep_rew_mean`, the mean return of the last 100 training "
+        "episodes; mean over seeds with a 95 % bootstrap band), drawn by `ballast " + " ".join(PLOT) + "`.",
         "",
         f"Command: `{command_line()}` (revision {git_revision()}, {minutes:.1f} CPU-minutes of training).  ",
         f"Machine: {machine(threads=1)}.",

@@ -318,7 +318,7 @@ QNetwork | different | ballast.policies.q_network.QNetwork | reached as `model.p
 DQNPolicy | translated | ballast.dqn.policies.DQNPolicy | SB3's constructor arguments; `policy.optimizer` is the algorithm's; `make_q_net(ortho_init)` is its hook
 [sb3_contrib]
 MaskablePPO | same | ballast.contrib.MaskablePPO | `ballast.PPO` masks by itself whenever the env gives masks
-RecurrentPPO | same | ballast.contrib.RecurrentPPO | also `ballast.RecurrentPPO`; policies in `ballast.ppo_recurrent`; `policy_kwargs` also take `recurrent_cell="gru"`; export is refused (not supported yet)
+RecurrentPPO | same | ballast.contrib.RecurrentPPO | also `ballast.RecurrentPPO`; policies in `ballast.ppo_recurrent`; `policy_kwargs` also take `recurrent_cell="gru"`; exported to ONNX, TorchScript and MATLAB with the state as inputs and outputs; also takes `base_policy=` (a recurrent residual)
 QRDQN | same | ballast.contrib.QRDQN | also `ballast.QRDQN`; policies in `ballast.qrdqn.policies`; `policy.q_net` is sb3-contrib's `quantile_net` (its `quantiles` method gives the quantiles, calling it the Q-values)
 TQC | same | ballast.contrib.TQC | also `ballast.TQC`; policies in `ballast.tqc.policies`; `policy.critic` holds every critic's quantiles in one stacked network (`policy.q_values(obs, actions)` gives them, shape `(n_critics, batch, n_quantiles)`)
 TRPO | missing | |

@@ -218,10 +218,11 @@ def _recurrent_step(model: OnPolicyModel, buffer: RecurrentRolloutBuffer, t: int
     policy, collection = model.policy, model.collection
     initial = _recurrent_state(model)
     buffer.add_states(t, initial, collection.episode_starts)
-    obs = policy.normalize(_to_tensor(collection.observations, model.device, model.observation_space))
+    raw = _to_tensor(collection.observations, model.device, model.observation_space)
+    obs, base = policy.normalize_with_base(raw)  # a residual policy's networks also read the base's action
     out, collection.recurrent_state = policy.step(obs, initial, action_masks)
     actions = out.distribution.sample()
-    return obs, actions.cpu().numpy(), policy.action_adapter(actions).cpu().numpy()
+    return obs, actions.cpu().numpy(), policy.env_actions(actions, base).cpu().numpy()
 
 
 def _recurrent_values(model: OnPolicyModel, obs: Any, env: int | None = None) -> torch.Tensor:

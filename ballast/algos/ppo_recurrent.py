@@ -58,8 +58,10 @@ class RecurrentPPO(PPO):
     ``lstm_hidden_size`` (256), ``n_lstm_layers`` (1), ``shared_lstm`` (False),
     ``enable_critic_lstm`` (True), ``lstm_kwargs``, and Ballast's ``recurrent_cell`` (``"lstm"``
     or ``"gru"``). ``predict(obs, state, episode_start)`` returns ``(action, state)`` as
-    sb3-contrib's; ``ballast.evaluate_policy`` carries the state. Residual learning
-    (``base_policy``) is PPO's only.
+    sb3-contrib's; ``ballast.evaluate_policy`` carries the state. ``base_policy``,
+    ``residual_scale``, ``append_base_action`` and ``critic_warmup_steps`` learn a recurrent
+    correction over a frozen base controller, as :class:`ballast.PPO`'s (docs/residual.md): the
+    base acts on each step's raw observation, the networks read it with the base's action appended.
     """
 
     algorithm_name = "ppo_lstm"
@@ -107,6 +109,10 @@ class RecurrentPPO(PPO):
         tensorboard_log: str | None = None,
         observation_space: spaces.Space | None = None,
         action_space: spaces.Space | None = None,
+        base_policy: Any = None,
+        residual_scale: float = 1.0,
+        append_base_action: bool = True,
+        critic_warmup_steps: int = 0,
     ) -> None:
         super().__init__(
             _policy_argument(policy), env, learning_rate=learning_rate, n_steps=n_steps, batch_size=batch_size,
@@ -118,7 +124,9 @@ class RecurrentPPO(PPO):
             policy_kwargs=policy_kwargs, n_envs=n_envs, vectorization=vectorization, env_kwargs=env_kwargs,
             frame_stack=frame_stack,
             seed=seed, device=device, verbose=verbose, tensorboard_log=tensorboard_log,
-            observation_space=observation_space, action_space=action_space)
+            observation_space=observation_space, action_space=action_space, base_policy=base_policy,
+            residual_scale=residual_scale, append_base_action=append_base_action,
+            critic_warmup_steps=critic_warmup_steps)
         if not getattr(self.policy, "recurrent", False):
             raise ConfigurationError(
                 f"RecurrentPPO needs a recurrent policy (MlpLstmPolicy, CnnLstmPolicy, MultiInputLstmPolicy or a "

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 BATCH = "batch"
 #: The input a residual export takes the base's action from before the base's graph is joined to it.
 BASE_INPUT = "base_action"
-_BASE_KINDS = {"callable": "a callable base (Python code)", "onnx": "an ONNX base (run by onnxruntime)"}
+BASE_KINDS = {"callable": "a callable base (Python code)", "onnx": "an ONNX base (run by onnxruntime)"}
 MASK_INPUT = "action_mask"
 #: A recurrent policy's state inputs and outputs (``c`` only for an LSTM), each ``(n_lstm_layers, batch, hidden)``.
 STATE_INPUTS = ("h_in", "c_in")
@@ -276,7 +276,7 @@ def make_plan(model: Any, include_value: bool, action_masks: bool = False, base_
                           "include_value=True")
     if residual is not None and not residual.base.exportable and not base_as_input:
         raise ExportError(
-            f"this residual model's base policy is {_BASE_KINDS.get(residual.base.kind, residual.base.kind)}, which "
+            f"this residual model's base policy is {BASE_KINDS.get(residual.base.kind, residual.base.kind)}, which "
             "this format cannot carry; a Ballast base goes into ONNX and TorchScript graphs, an ONNX base into "
             "ONNX exports (merged with the residual graph)")
     observation_space = model.observation_space

@@ -25,6 +25,7 @@ from torch import nn
 
 from ballast.export import ExportError
 from ballast.export.module import (
+    BASE_KINDS,
     STATE_INPUTS,
     STATE_OUTPUTS,
     ExportPlan,
@@ -108,6 +109,12 @@ def make_recurrent_plan(model: Any, include_value: bool, action_masks: bool) -> 
     if not callable(getattr(policy, "act_from_state", None)):
         raise ExportError(f"export of a recurrent policy needs act_from_state(obs, state, deterministic); "
                           f"{type(policy).__name__} has none")
+    residual = getattr(policy, "residual", None)
+    if residual is not None and not residual.base.exportable:
+        raise ExportError(
+            f"this recurrent residual model's base policy is {BASE_KINDS.get(residual.base.kind, residual.base.kind)}, "
+            "which a recurrent export cannot carry: the base runs inside the exported step, so it must be a Ballast "
+            "model; an ONNX base is merged only into feed-forward residual exports")
     cfg = policy.config
     observation_space = model.observation_space
     inputs = input_specs(observation_space)

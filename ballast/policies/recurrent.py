@@ -94,11 +94,9 @@ class RecurrentActorCriticPolicy(ActorCriticPolicy):
         if config.shared_lstm and not config.share_features_extractor:
             raise ConfigurationError("shared_lstm=True needs share_features_extractor=True: an LSTM shared by actor "
                                      "and critic reads one encoder's features")
-        if residual is not None:
-            raise ConfigurationError("a recurrent policy cannot be residual (base_policy=): use PPO for residual "
-                                     "learning")
         super().__init__(observation_space, action_space, lr_schedule, use_sde=use_sde, policy_name=policy_name,
-                         config=config, normalize_observations=normalize_observations, encoder=encoder)
+                         config=config, normalize_observations=normalize_observations, encoder=encoder,
+                         residual=residual)
         cfg = self.config
         self.shared_lstm, self.enable_critic_lstm = cfg.shared_lstm, cfg.enable_critic_lstm
         self.lstm_kwargs = dict(cfg.lstm_kwargs)
@@ -270,9 +268,9 @@ class RecurrentActorCriticPolicy(ActorCriticPolicy):
 
     def act(self, obs: Obs, deterministic: bool = False, action_masks: Any = None) -> torch.Tensor:
         """Env actions for raw observations, each from a zero state (see :meth:`predict` for the state)."""
-        out = self.outputs(self.normalize(obs), action_masks)
-        dist = out.distribution
-        return self.action_adapter(dist.mode() if deterministic else dist.sample())
+        network_obs, base = self.normalize_with_base(obs)
+        dist = self.outputs(network_obs, action_masks).distribution
+        return self.env_actions(dist.mode() if deterministic else dist.sample(), base)
 
     def act_from_state(self, obs: Obs, state: State, deterministic: bool = False, action_masks: Any = None
                        ) -> tuple[torch.Tensor, State]:
@@ -281,15 +279,17 @@ class RecurrentActorCriticPolicy(ActorCriticPolicy):
 
         This is the one acting step :meth:`predict` runs and :mod:`ballast.export` exports: the
         critic's recurrent layer is not needed to act, so it is not run. Written with plain
-        indexing (no iteration over the cell's outputs) so ``torch.fx`` can trace it for MATLAB.
+        indexing (no iteration over the cell's outputs) so ``torch.fx`` can trace it for MATLAB. A
+        residual policy's base runs here too, on the raw observations, so an export carries it.
         """
-        features = self.encoder(self.normalize(obs))
+        network_obs, base = self.normalize_with_base(obs)
+        features = self.encoder(network_obs)
         given = state if self.state_parts == 2 else state[0]
         out, new = self.lstm_actor(features.unsqueeze(0), given)  # one time step, time-first as nn.LSTM reads it
         dist = self.action_head(self.actor_mlp(out[0])[0])
         if action_masks is not None:
             dist = dist.masked(action_masks)
-        actions = self.action_adapter(dist.mode() if deterministic else dist.sample())
+        actions = self.env_actions(dist.mode() if deterministic else dist.sample(), base)
         return actions, ((new[0], new[1]) if self.state_parts == 2 else (new,))
 
     def predict(self, observation: Any, state: tuple[np.ndarray, ...] | None = None, episode_start: Any = None,

@@ -123,6 +123,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
         prioritized_replay: bool = False,
         replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -151,7 +152,8 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             exploration_final_eps=float(exploration_final_eps),
             max_grad_norm=None if max_grad_norm is None else float(max_grad_norm),
             double_q=bool(double_q),
-            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs),
+            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs,
+                                       optimize_memory_usage),
         )
         self.action_noise = None
         self.exploration_rate = 0.0

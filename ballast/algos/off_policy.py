@@ -135,30 +135,49 @@ def _buffer_name(replay_buffer_class: type | str | None) -> str | None:
 
 
 def replay_options(prioritized_replay: bool, replay_buffer_class: type | str | None,
-                   replay_buffer_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+                   replay_buffer_kwargs: dict[str, Any] | None, optimize_memory_usage: bool = False) -> dict[str, Any]:
     """The configuration fields ``prioritized_replay``, ``replay_buffer_kwargs`` and
     ``replay_buffer_class`` (a registered name, None for the uniform and prioritized buffers) from
     the constructor's keywords: SB3's ``replay_buffer_class=PrioritizedReplayBuffer`` is
     ``prioritized_replay=True``; ``ReplayBuffer`` (or None) is the uniform buffer;
-    ``HerReplayBuffer`` relabels goals (:mod:`ballast.buffers.her`)."""
+    ``HerReplayBuffer`` relabels goals (:mod:`ballast.buffers.her`).
+
+    SB3's ``optimize_memory_usage`` is accepted with either value: Ballast's buffers always store
+    each observation once (a transition's successor is the next row), which is what True asks for.
+    SB3's ``replay_buffer_kwargs=dict(handle_timeout_termination=False)`` (which SB3 needs beside
+    ``optimize_memory_usage=True``) is honoured by the uniform and prioritized buffers: truncated
+    episodes are then stored as terminated, so their last step is not bootstrapped, as in SB3.
+    """
+    if not isinstance(optimize_memory_usage, (bool, np.bool_)):
+        raise ConfigurationError(f"optimize_memory_usage must be True or False, got {optimize_memory_usage!r}")
     name = _buffer_name(replay_buffer_class)
     kwargs = dict(replay_buffer_kwargs or {})
+    timeouts = kwargs.pop("handle_timeout_termination", True)
+    if not isinstance(timeouts, (bool, np.bool_)):
+        raise ConfigurationError(f"replay_buffer_kwargs handle_timeout_termination must be True or False, got "
+                                 f"{timeouts!r}")
+    timeout_option = {} if timeouts else {"handle_timeout_termination": False}
     if name == "HerReplayBuffer":
         if prioritized_replay:
             raise ConfigurationError("HerReplayBuffer draws transitions uniformly; it does not combine with "
                                      "prioritized_replay=True (SB3 has no prioritized HER either)")
+        if not timeouts:
+            raise ConfigurationError("HerReplayBuffer keeps truncated episodes bootstrapped; "
+                                     "handle_timeout_termination=False is taken by the uniform and prioritized "
+                                     "buffers only: leave it out")
         return {"prioritized_replay": False, "replay_buffer_kwargs": check_her_kwargs(kwargs),
                 "replay_buffer_class": name}
     if name == "PrioritizedReplayBuffer":
         prioritized_replay = True
     if kwargs and not prioritized_replay:
         raise ConfigurationError(
-            f"replay_buffer_kwargs={kwargs} only configure the prioritized buffer or HerReplayBuffer; pass "
-            "prioritized_replay=True "
+            f"replay_buffer_kwargs={kwargs} only configure the prioritized buffer or HerReplayBuffer (and "
+            "handle_timeout_termination any buffer); pass prioritized_replay=True "
             "(or replay_buffer_class=ballast.PrioritizedReplayBuffer, or ballast.HerReplayBuffer) with them, or "
             "leave them out")
     if prioritized_replay:
         kwargs = check_prioritized_kwargs(kwargs)
+    kwargs.update(timeout_option)
     return {"prioritized_replay": bool(prioritized_replay), "replay_buffer_kwargs": kwargs or None,
             "replay_buffer_class": None}
 
@@ -178,7 +197,7 @@ def make_replay_buffer(model: OffPolicyModel, buffer_size: int) -> ReplayBuffer:
         return PrioritizedReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
                                        device=model.device, **(cfg.replay_buffer_kwargs or {}))
     return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
-                        device=model.device)
+                        device=model.device, **(cfg.replay_buffer_kwargs or {}))
 
 
 def bind_goal_functions(model: OffPolicyModel, buffer: ReplayBuffer | None) -> None:

@@ -131,6 +131,7 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
         prioritized_replay: bool = False,
         replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -164,7 +165,8 @@ class SAC(off_policy.OffPolicyMethods, Algorithm):
             target_entropy=validation.number_or_keyword(target_entropy, "auto"),
             use_sde=bool(use_sde), sde_sample_freq=int(sde_sample_freq),
             use_sde_at_warmup=bool(use_sde_at_warmup),
-            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs),
+            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs,
+                                       optimize_memory_usage),
         )
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,

@@ -110,6 +110,7 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
         prioritized_replay: bool = False,
         replay_buffer_class: type | str | None = None,
         replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
         stats_window_size: int = 100,
         aux_modules: Mapping[str, AuxModule] | None = None,
         extra_losses: Iterable[ExtraLoss] | None = None,
@@ -140,7 +141,8 @@ class TD3(off_policy.OffPolicyMethods, Algorithm):
             action_noise=noise_to_json(self.action_noise), n_steps=int(n_steps),
             policy_delay=int(policy_delay),
             target_policy_noise=float(target_policy_noise), target_noise_clip=float(target_noise_clip),
-            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs),
+            **off_policy.replay_options(prioritized_replay, replay_buffer_class, replay_buffer_kwargs,
+                                       optimize_memory_usage),
         )
         self._setup(policy, env, config=config, seed=seed, device=device, n_envs=n_envs,
                     policy_kwargs=policy_kwargs, normalize_observations=normalize_observations,

@@ -88,8 +88,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
                  n_envs: int = 1, *, device: torch.device | str = "cpu", alpha: float = 0.5, beta: float = 0.4,
-                 final_beta: float = 1.0, min_priority: float = 1e-6) -> None:
-        super().__init__(observation_space, action_space, buffer_size, n_envs, device=device)
+                 final_beta: float = 1.0, min_priority: float = 1e-6, handle_timeout_termination: bool = True) -> None:
+        super().__init__(observation_space, action_space, buffer_size, n_envs, device=device,
+                         handle_timeout_termination=handle_timeout_termination)
         options = check_prioritized_kwargs(
             {"alpha": alpha, "beta": beta, "final_beta": final_beta, "min_priority": min_priority})
         self.alpha, self.beta = options["alpha"], options["beta"]

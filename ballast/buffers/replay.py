@@ -89,8 +89,11 @@ class ReplayBuffer:
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
-                 n_envs: int = 1, *, device: torch.device | str = "cpu") -> None:
+                 n_envs: int = 1, *, device: torch.device | str = "cpu", handle_timeout_termination: bool = True
+                 ) -> None:
         self.capacity = max(int(buffer_size) // int(n_envs), 2)
+        #: False: truncated steps are stored as terminated (not bootstrapped), as SB3's option of that name.
+        self.handle_timeout_termination = bool(handle_timeout_termination)
         self.n_envs = int(n_envs)
         self.device = torch.device(device)
         self.observations = make_storage(observation_space, self.capacity, self.n_envs)
@@ -124,6 +127,8 @@ class ReplayBuffer:
         ``valid`` is False for env copies whose step only reset them (NEXT_STEP autoreset).
         """
         pos = self.pos
+        if not self.handle_timeout_termination:
+            terminated = np.logical_or(terminated, truncated)
         self.actions[pos] = np.asarray(actions).reshape(self.actions.shape[1:])
         self.rewards[pos] = rewards
         self.terminated[pos] = terminated

@@ -68,6 +68,58 @@ def test_next_observation_rewards_and_discounts_at_episode_ends():
     np.testing.assert_allclose(batch.discounts.numpy(), expected_discount)
 
 
+def test_without_handle_timeout_termination_a_truncated_step_is_not_bootstrapped():
+    """SB3's handle_timeout_termination=False: the truncated step (obs 11) gets discount 0, like a terminal one."""
+    buffer = ReplayBuffer(OBS, ACT, buffer_size=20, handle_timeout_termination=False)
+    fill(buffer, [0, 1, 2, 3, 10, 11, 12, 20, 21], terminated={2}, truncated={5}, invalid={3, 6})
+    batch, _ = sampled_rows(buffer, gamma=0.9)
+    obs = batch.observations[:, 0].numpy()
+    np.testing.assert_allclose(batch.discounts.numpy(), np.where(np.isin(obs, [2, 11]), 0.0, 0.9))
+
+
+@pytest.mark.parametrize("algo", ["DQN", "QRDQN", "SAC", "TD3", "DDPG", "TQC", "CrossQ"])
+def test_sb3_s_optimize_memory_usage_and_handle_timeout_termination_are_accepted(algo: str) -> None:
+    import ballast
+
+    env = "CartPole-v1" if algo in ("DQN", "QRDQN") else "Pendulum-v1"
+    cls = getattr(ballast, algo)
+    # SB3 asks for handle_timeout_termination=False beside optimize_memory_usage=True; Ballast takes both.
+    model = cls("MlpPolicy", env, optimize_memory_usage=True, learning_starts=10, buffer_size=100,
+                replay_buffer_kwargs=dict(handle_timeout_termination=False), device="cpu")
+    assert model.replay_buffer.handle_timeout_termination is False
+    plain = cls("MlpPolicy", env, optimize_memory_usage=False, buffer_size=100, device="cpu")
+    assert plain.replay_buffer.handle_timeout_termination is True
+    assert plain.replay_buffer.nbytes() == model.replay_buffer.nbytes()  # one layout whatever the flag says
+    with pytest.raises(ConfigurationError, match="optimize_memory_usage must be True or False"):
+        cls("MlpPolicy", env, optimize_memory_usage="yes", device="cpu")
+
+
+def test_handle_timeout_termination_with_prioritized_replay_and_her() -> None:
+    from ballast import DQN, HerReplayBuffer
+
+    model = DQN("MlpPolicy", "CartPole-v1", prioritized_replay=True, buffer_size=100, device="cpu",
+                replay_buffer_kwargs=dict(alpha=0.6, handle_timeout_termination=False))
+    assert model.replay_buffer.handle_timeout_termination is False and model.replay_buffer.alpha == 0.6
+    with pytest.raises(ConfigurationError, match="HerReplayBuffer keeps truncated episodes bootstrapped"):
+        DQN("MultiInputPolicy", "ballast/BitFlipping-v0", replay_buffer_class=HerReplayBuffer, device="cpu",
+            replay_buffer_kwargs=dict(handle_timeout_termination=False))
+
+
+def test_timeouts_stored_as_terminations_survive_save_and_load(tmp_path) -> None:
+    from ballast import DQN
+
+    env = gym.make("CartPole-v1", max_episode_steps=8)
+    model = DQN("MlpPolicy", env, learning_starts=1000, buffer_size=200, seed=0, device="cpu",
+                replay_buffer_kwargs=dict(handle_timeout_termination=False))
+    model.learn(100)
+    buffer = model.replay_buffer
+    rows = slice(0, buffer.pos)
+    assert buffer.truncated[rows].any() and (buffer.terminated[rows] >= buffer.truncated[rows]).all()
+    model.save(tmp_path / "model.zip")
+    loaded = DQN.load(tmp_path / "model.zip", env=gym.make("CartPole-v1", max_episode_steps=8))
+    assert loaded.replay_buffer.handle_timeout_termination is False
+
+
 def test_sampling_is_uniform_over_valid_entries_of_several_envs():
     buffer = ReplayBuffer(OBS, ACT, buffer_size=12, n_envs=3)
     fill(buffer, [0, 1, 2, 3], n_envs=3)

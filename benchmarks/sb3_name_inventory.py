@@ -411,7 +411,7 @@ buffer_size | same | | fixed once built (`ConfigurationError`: the replay buffer
 learning_starts | same | |
 train_freq | same | | SB3's `TrainFreq(frequency, unit)`; set it as the constructor's argument (`4` or `(1, "episode")`)
 gradient_steps | same | |
-optimize_memory_usage | translated | | a constructor keyword only (either value, no attribute): the replay buffer always stores each observation once, as True does in SB3; `replay_buffer_kwargs=dict(handle_timeout_termination=False)` is honoured
+optimize_memory_usage | translated | | the constructors take either value and the attribute reads True: the replay buffer always stores each observation once, as True does in SB3; `replay_buffer_kwargs=dict(handle_timeout_termination=False)` is honoured
 replay_buffer_class | translated | | `ballast.HerReplayBuffer`, `ballast.PrioritizedReplayBuffer` (the same as `prioritized_replay=True`) or `ReplayBuffer` (the default); another class raises `ConfigurationError`
 replay_buffer_kwargs | translated | | the prioritized buffer's `alpha`, `beta`, `final_beta`, `min_priority` (names of SB3's unreleased PR #1622), HER's options, and SB3's `handle_timeout_termination` (uniform and prioritized buffers); fixed once built
 [PPO: PPO]

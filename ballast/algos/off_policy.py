@@ -483,6 +483,13 @@ class OffPolicyMethods:
     #: The last update's per-sample priorities for a prioritized replay buffer (None without one).
     _td_errors: torch.Tensor | None = None
 
+    @property
+    def optimize_memory_usage(self) -> bool:
+        """SB3's flag, always True here: the replay buffer stores each observation once (a transition's
+        successor is the next row), the layout SB3's ``optimize_memory_usage=True`` selects. The
+        constructors accept either value (:func:`replay_options`)."""
+        return True
+
     def learn(self, total_timesteps: int, callback: BaseCallback | Any = None, log_interval: int | None = 4,
               tb_log_name: str | None = None, reset_num_timesteps: bool = True,
               progress_bar: bool = False) -> Any:

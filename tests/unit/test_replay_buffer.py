@@ -90,6 +90,7 @@ def test_sb3_s_optimize_memory_usage_and_handle_timeout_termination_are_accepted
     plain = cls("MlpPolicy", env, optimize_memory_usage=False, buffer_size=100, device="cpu")
     assert plain.replay_buffer.handle_timeout_termination is True
     assert plain.replay_buffer.nbytes() == model.replay_buffer.nbytes()  # one layout whatever the flag says
+    assert plain.optimize_memory_usage is True  # the layout SB3's True selects, always
     with pytest.raises(ConfigurationError, match="optimize_memory_usage must be True or False"):
         cls("MlpPolicy", env, optimize_memory_usage="yes", device="cpu")
 

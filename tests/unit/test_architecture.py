@@ -16,11 +16,11 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("the model", {"encoders", "policies", "residual"}),
     ("envs and extensions", {"envs", "transfer", "extensions"}),
     ("training services", {"callbacks", "callback_locals", "evaluation", "export", "plotting", "recording",
-                           "tracking"}),
+                           "tracking", "aggregate_scores"}),
     ("algorithms", {"algos"}),
-    ("surface", {"interop", "zoo", "cli", "common", "contrib", "ppo", "a2c", "sac", "td3", "ddpg", "dqn", "qrdqn",
-                 "tqc", "ppo_recurrent", "crossq", "her", "__init__", "cli_tune", "cli_bench", "tuning", "bench",
-                 "execution"}),
+    ("surface", {"interop", "zoo", "zoo_components", "cli", "common", "contrib", "ppo", "a2c", "sac", "td3", "ddpg",
+                 "dqn", "qrdqn", "tqc", "ppo_recurrent", "crossq", "her", "__init__", "cli_tune", "cli_bench", "tuning",
+                 "bench", "execution"}),
 ]
 LAYER_OF = {name: index for index, (_, names) in enumerate(LAYERS) for name in names}
 

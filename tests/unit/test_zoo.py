@@ -321,11 +321,8 @@ def test_bundled_files_hold_the_zoo_values() -> None:
     cartpole = load_hyperparams(HYPERPARAMS / "ppo.yml", "CartPole-v1")
     assert (cartpole.n_envs, cartpole.n_timesteps) == (8, 100_000)
     assert cartpole.kwargs == {
-        "normalize_observations": True, "normalize_rewards": True,
         "n_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98, "n_epochs": 20,
         "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2",
-        "policy_kwargs": {"ortho_init": False, "activation_fn": "ReLU", "lstm_hidden_size": 64,
-                          "enable_critic_lstm": True, "net_arch": {"pi": [64], "vf": [64]}},
     }
     a2c_cartpole = load_hyperparams(HYPERPARAMS / "a2c.yml", "CartPole-v1")
     assert (a2c_cartpole.n_envs, a2c_cartpole.n_timesteps) == (8, 500_000)

@@ -35,7 +35,7 @@ from ballast.envs.make import EnvLike, make_vector_env
 from ballast.errors import BallastError, ConfigurationError
 from ballast.evaluation import evaluate_policy
 from ballast.logger import Logger
-from ballast.plotting import find_runs, plot_aggregate, plot_runs
+from ballast.plotting import load_curves, plot_aggregate_curves, plot_curves
 from ballast.recording import VideoRecorderCallback, record_video
 from ballast.schedules import CallableSchedule, ConstantSchedule, LinearSchedule, schedule_to_json
 from ballast.tracking import TRACKERS, TrackerOutput, open_tracker
@@ -450,10 +450,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
     if args.score_range and args.aggregate is None:
         raise ConfigurationError("--score-range normalises the scores of --aggregate; give --aggregate FILE too")
     ranges = parse_score_ranges(args.score_range)
-    out = plot_runs(args.paths, args.out, x=args.x, smooth=args.smooth, metric=args.metric)
-    print(f"plotted {len(find_runs(args.paths))} runs into {out}")
+    curves = load_curves(args.paths, args.metric)  # read once for both figures
+    out = plot_curves(curves, args.out, x=args.x, smooth=args.smooth, metric=args.metric)
+    print(f"plotted {len(curves)} runs into {out}")
     if args.aggregate is not None:
-        aggregate_out, results = plot_aggregate(args.paths, args.aggregate, metric=args.metric, ranges=ranges)
+        aggregate_out, results = plot_aggregate_curves(curves, args.aggregate, ranges=ranges)
         print(f"aggregate scores over envs into {aggregate_out}:")
         print(markdown_table(results))
     return EXIT_OK

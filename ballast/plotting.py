@@ -174,8 +174,13 @@ def _save(figure: object, out: Path) -> Path:
 def plot_runs(paths: list[Path], out: Path, *, x: str = "steps", smooth: int = 1,
               metric: str = DEFAULT_METRIC) -> Path:
     """Draw the learning curves of the runs under ``paths`` into ``out`` (.png, .svg or .pdf)."""
+    return plot_curves(load_curves(paths, metric), out, x=x, smooth=smooth, metric=metric)
+
+
+def plot_curves(curves: list[Curve], out: Path, *, x: str = "steps", smooth: int = 1,
+                metric: str = DEFAULT_METRIC) -> Path:
+    """:func:`plot_runs` for curves already read (:func:`load_curves`)."""
     out = _check_format(out)
-    curves = load_curves(paths, metric)
     groups = group_curves(curves)
     figure = _figure_class()(figsize=(5 * len(groups), 3.8))
     axes = figure.subplots(1, len(groups), squeeze=False)
@@ -204,8 +209,14 @@ def plot_aggregate(paths: list[Path], out: Path, *, metric: str = DEFAULT_METRIC
                    ranges: dict[str, tuple[float, float]] | None = None) -> tuple[Path, list[AggregateScore]]:
     """Draw each algorithm's IQM and mean of normalised final scores over all envs, with their 95 %
     stratified-bootstrap intervals (:func:`ballast.aggregate_scores.aggregate_scores`), into ``out``."""
+    return plot_aggregate_curves(load_curves(paths, metric), out, ranges=ranges)
+
+
+def plot_aggregate_curves(curves: list[Curve], out: Path, *, ranges: dict[str, tuple[float, float]] | None = None
+                          ) -> tuple[Path, list[AggregateScore]]:
+    """:func:`plot_aggregate` for curves already read (:func:`load_curves`)."""
     out = _check_format(out)
-    results = aggregate_scores(final_scores(load_curves(paths, metric)), ranges)
+    results = aggregate_scores(final_scores(curves), ranges)
     figure = _figure_class()(figsize=(8, 0.6 * len(results) + 1.6))
     axes = figure.subplots(1, 2, sharey=True)
     for axis, (title, point, low, high) in zip(axes, (("IQM", "iqm", "iqm_low", "iqm_high"),

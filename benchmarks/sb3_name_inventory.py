@@ -105,7 +105,7 @@ INFO | same | ballast.common.logger.INFO |
 WARN | same | ballast.common.logger.WARN |
 ERROR | same | ballast.common.logger.ERROR |
 DISABLED | same | ballast.common.logger.DISABLED |
-Video | same | ballast.common.logger.Video |
+Video | same | ballast.common.logger.Video | TensorBoard gets an animated GIF encoded with imageio (SB3's `add_video` path needs moviepy); several videos side by side rather than in a grid
 Figure | same | ballast.common.logger.Figure |
 Image | same | ballast.common.logger.Image |
 HParam | same | ballast.common.logger.HParam |

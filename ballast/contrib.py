@@ -7,6 +7,7 @@ so these are the same classes and functions under sb3-contrib's names and signat
 |---|---|
 | ``sb3_contrib.MaskablePPO`` | :class:`MaskablePPO`: :class:`ballast.PPO`, with ``learn(..., use_masking=True)`` |
 | ``sb3_contrib.common.wrappers.ActionMasker`` | :class:`ballast.envs.ActionMasker` (``action_mask_fn``) |
+| ``sb3_contrib.common.wrappers.TimeFeatureWrapper`` | :class:`ballast.envs.TimeFeatureWrapper` |
 | ``sb3_contrib.common.maskable.utils.get_action_masks`` | :func:`get_action_masks` |
 | ``sb3_contrib.common.maskable.utils.is_masking_supported`` | :func:`is_masking_supported` |
 | ``sb3_contrib.common.maskable.evaluation.evaluate_policy`` | :func:`evaluate_policy` (``use_masking=True``) |
@@ -37,6 +38,7 @@ from ballast.algos.qrdqn import QRDQN
 from ballast.algos.tqc import TQC
 from ballast.callbacks import BaseCallback, EvalCallback
 from ballast.envs.masker import ActionMasker
+from ballast.envs.time_feature import TimeFeatureWrapper
 from ballast.evaluation import evaluate_policy as _evaluate_policy
 from ballast.masking import MASK_METHOD, call_copies
 from ballast.policies import ActorCriticPolicy
@@ -105,4 +107,4 @@ class MaskableEvalCallback(EvalCallback):
 
 __all__ = ["ActionMasker", "CrossQ", "MaskableActorCriticPolicy", "MaskableEvalCallback",
            "MaskableMultiInputActorCriticPolicy", "MaskablePPO", "QRDQN", "RecurrentPPO", "TQC", "evaluate_policy",
-           "get_action_masks", "is_masking_supported"]
+           "get_action_masks", "is_masking_supported", "TimeFeatureWrapper"]

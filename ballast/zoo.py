@@ -12,11 +12,11 @@ A zoo file maps env ids to settings, e.g. ``hyperparams/ppo.yml``::
 Every key is checked against the algorithm's keyword-only constructor arguments, so a typo or a
 zoo feature Ballast does not have (``eval_env_wrapper``, ...) is an error naming the key, not a
 silently different run. ``env_wrapper`` names wrappers from an allow-list (:data:`ENV_WRAPPERS`:
-the Atari preprocessing), never an arbitrary import path; ``frame_stack`` stacks frames in the
-model's observation path (``VecFrameStack``, recorded in the model); ``vec_env_wrapper`` and
-``callback`` map SB3's class paths onto Ballast's classes from allow-lists too
-(:mod:`ballast.zoo_components`). Env ids of
-ale-py's Atari games without an entry of their own use the file's ``atari`` entry, as in the zoo.
+the Atari preprocessing and sb3-contrib's time feature), never an arbitrary import path;
+``frame_stack`` stacks frames in the model's observation path (``VecFrameStack``, recorded in the
+model); ``vec_env_wrapper`` and ``callback`` map SB3's class paths onto Ballast's classes from
+allow-lists too (:mod:`ballast.zoo_components`). Env ids of ale-py's Atari games without an entry
+of their own use the file's ``atari`` entry, as in the zoo.
 
 Hindsight experience replay: an entry of an algorithm's file names the buffer as SB3 >= 1.1 does
 (``replay_buffer_class: HerReplayBuffer`` and ``replay_buffer_kwargs: "dict(n_sampled_goal=4,
@@ -55,6 +55,7 @@ from ballast.envs.atari_wrappers import AtariWrapper
 from ballast.envs.frame_stack import VecFrameStack
 from ballast.envs.make import EnvLike, ensure_registered
 from ballast.envs.sb3_env_util import make_vec_env
+from ballast.envs.time_feature import TimeFeatureWrapper
 from ballast.errors import ConfigurationError
 from ballast.zoo_components import (
     NamedItem,
@@ -77,6 +78,10 @@ ENV_WRAPPERS: dict[str, type[gym.Wrapper]] = {
     "stable_baselines3.common.atari_wrappers.AtariWrapper": AtariWrapper,
     "ballast.common.atari_wrappers.AtariWrapper": AtariWrapper,
     "ballast.envs.atari_wrappers.AtariWrapper": AtariWrapper,
+    "sb3_contrib.common.wrappers.TimeFeatureWrapper": TimeFeatureWrapper,
+    "sb3_contrib.common.wrappers.time_feature.TimeFeatureWrapper": TimeFeatureWrapper,
+    "ballast.envs.TimeFeatureWrapper": TimeFeatureWrapper,
+    "ballast.envs.time_feature.TimeFeatureWrapper": TimeFeatureWrapper,
 }
 _NOISE_TYPES = {"normal": "NormalActionNoise", "ornstein-uhlenbeck": "OrnsteinUhlenbeckActionNoise"}
 

@@ -326,7 +326,7 @@ ARS | missing | |
 CrossQ | same | ballast.contrib.CrossQ | also `ballast.CrossQ`; policies in `ballast.crossq.policies`; `policy.critic` holds every critic in one stacked network with one set of batch-renorm statistics per critic (`policy.q_values(obs, actions)` gives them, shape `(n_critics, batch)`); no `tau` argument, as in sb3-contrib
 [sb3_contrib.common.wrappers]
 ActionMasker | same | ballast.contrib.ActionMasker | also `ballast.envs.ActionMasker`
-TimeFeatureWrapper | missing | |
+TimeFeatureWrapper | same | ballast.contrib.TimeFeatureWrapper | also `ballast.envs.TimeFeatureWrapper`; allowed in a zoo entry's `env_wrapper`
 [sb3_contrib.common.maskable.utils]
 get_action_masks | same | ballast.contrib.get_action_masks |
 is_masking_supported | same | ballast.contrib.is_masking_supported |

@@ -16,6 +16,7 @@ from ballast.envs.residual import ResidualActionWrapper
 from ballast.envs.sb3_env_util import make_atari_env, make_vec_env
 from ballast.envs.sb3_vec_env import DummyVecEnv, GymnasiumVecEnv, SubprocVecEnv, VecEnv, VecEnvWrapper
 from ballast.envs.testing.bit_flipping import register_bit_flipping
+from ballast.envs.time_feature import TimeFeatureWrapper
 from ballast.envs.vec_normalize import VecNormalize
 from ballast.policies.normalize import ObservationNormalizer, RewardNormalizer, RunningMeanStd
 
@@ -29,5 +30,5 @@ __all__ = [
     "VecEnv", "VecEnvWrapper", "GymnasiumVecEnv", "DummyVecEnv", "SubprocVecEnv", "VecNormalize", "VecFrameStack",
     "VecTransposeImage", "VecCheckNan", "VecExtractDictObs", "VecMonitor", "Monitor", "load_results", "check_env",
     "ActionMasker", "ExtremeNodeEnv", "MinVertexCoverEnv", "ObservationNormalizer", "RewardNormalizer",
-    "NoVelocityWrapper", "ResidualActionWrapper", "RunningMeanStd",
+    "NoVelocityWrapper", "ResidualActionWrapper", "RunningMeanStd", "TimeFeatureWrapper",
 ]

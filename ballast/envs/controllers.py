@@ -1,4 +1,5 @@
-"""Hand-written controllers for Gymnasium's classic-control envs, to use as residual base policies.
+"""Hand-written controllers for Gymnasium's classic-control, MuJoCo and Gymnasium-Robotics envs, to use
+as residual base policies.
 
 Each is a plain function ``obs_batch -> action_batch`` on NumPy arrays, importable by its path
 (``"ballast.envs.controllers:pendulum_swing_up"``), so a residual model saved with one loads
@@ -75,3 +76,52 @@ def bit_flipping_half(obs: dict[str, np.ndarray]) -> np.ndarray:
     actions = np.zeros_like(achieved)
     actions[:, :half] = np.where(achieved[:, :half] != desired[:, :half], 1.0, -1.0)
     return actions
+
+
+def fetch_reach(obs: dict[str, np.ndarray], gain: float = 10.0) -> np.ndarray:
+    """A proportional reach for Gymnasium-Robotics' ``FetchReach``: move the gripper straight at the goal.
+
+    ``obs["observation"]`` rows start with the gripper position; an action moves it by up to 5 cm per
+    axis and step (Fetch's position control), so ``a = clip(gain * (goal - gripper), -1, 1)`` closes
+    the gap in a few steps and holds it. Solves FetchReach (success 1.0), so as a residual base it shows
+    the correction leaving a good controller alone.
+    """
+    gripper = np.asarray(obs["observation"], dtype=np.float64)[:, :3]
+    goal = np.asarray(obs["desired_goal"], dtype=np.float64)
+    actions = np.zeros((len(gripper), 4))
+    actions[:, :3] = np.clip(gain * (goal - gripper), -1.0, 1.0)
+    return actions.astype(np.float32)
+
+
+def fetch_push(obs: dict[str, np.ndarray], behind: float = 0.07, hover: float = 0.05, gain: float = 10.0,
+               align: float = 0.015) -> np.ndarray:
+    """A scripted pusher for Gymnasium-Robotics' ``FetchPush``, reading only the observation (no memory).
+
+    ``obs["observation"]`` rows start with the gripper position (0:3) and the block position (3:6). With
+    ``u`` the unit vector from the block to the goal on the table, the gripper (closed) goes to the point
+    ``behind`` metres before the block along ``u``, coming in from ``hover`` metres above it, goes down
+    to the block's height, then moves towards the goal and so pushes the block along ``u``. Moves are
+    proportional (``gain``, clipped to Fetch's ±1 = 5 cm per step). It succeeds on about half of the
+    episodes (0.525 over seeds 0-39 of ``FetchPush-v4``): it pushes through the block's centre only
+    roughly, so the block turns and drifts, and it cannot pull a block it has pushed past the goal. A
+    residual policy learns the rest from the sparse reward.
+    """
+    o = np.asarray(obs["observation"], dtype=np.float64)
+    goal = np.asarray(obs["desired_goal"], dtype=np.float64)
+    gripper, block = o[:, 0:3], o[:, 3:6]
+    to_goal = goal[:, :2] - block[:, :2]
+    u = to_goal / np.maximum(np.linalg.norm(to_goal, axis=1, keepdims=True), 1e-6)
+    relative = gripper[:, :2] - block[:, :2]
+    along = np.sum(relative * u, axis=1)
+    across = np.abs(relative[:, 0] * u[:, 1] - relative[:, 1] * u[:, 0])
+    start = block[:, :2] - behind * u
+    in_line = (along < -0.6 * behind) & (across < align)
+    at_start = np.linalg.norm(gripper[:, :2] - start, axis=1) < 0.02
+    pushing = in_line & (np.abs(gripper[:, 2] - block[:, 2]) < 0.015)
+    target = np.empty_like(gripper)
+    target[:, :2] = np.where(pushing[:, None], goal[:, :2] - (behind - 0.02) * u, start)
+    target[:, 2] = np.where(pushing | at_start | in_line, block[:, 2], block[:, 2] + hover)
+    actions = np.zeros((len(o), 4))
+    actions[:, :3] = np.clip(gain * (target - gripper), -1.0, 1.0)
+    actions[:, 3] = -1.0
+    return actions.astype(np.float32)

@@ -20,6 +20,7 @@ Models do not call this directly: :func:`ballast.envs.adopt.adopt_env` does, and
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from typing import Any, Literal
@@ -37,21 +38,31 @@ SAME_STEP = AutoresetMode.SAME_STEP
 Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
 
 
-#: Env ids that ale-py registers when imported (Gymnasium 1.x loads no plugins by itself).
-_ALE_ID = re.compile(r"^(ALE/.+|[A-Za-z]+(-ram)?(NoFrameskip|Deterministic)?-v[04])$")
+#: Env ids that ale-py and Gymnasium-Robotics register when imported (Gymnasium 1.x loads no plugins by
+#: itself), with the module to import and the extra that installs it.
+_PLUGINS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (re.compile(r"^(ALE/.+|[A-Za-z]+(-ram)?(NoFrameskip|Deterministic)?-v[04])$"), "ale_py", "atari"),
+    (re.compile(r"^(Fetch|HandManipulate|HandReach|AdroitHand|AntMaze_|PointMaze_|FrankaKitchen)[A-Za-z_0-9]*-v\d+$"),
+     "gymnasium_robotics", "robotics"),
+)
 
 
 def ensure_registered(env_id: str) -> None:
-    """Register the ALE envs when ``env_id`` is one of theirs and not registered yet (importing ale-py
-    does it); an ``ALE/`` id without ale-py installed is an error saying what to install."""
-    if env_id in gym.registry or not _ALE_ID.match(env_id):
-        return
-    try:
-        import ale_py  # noqa: F401  (its import registers the ALE envs)
-    except ImportError:
-        if env_id.startswith("ALE/"):
-            raise ConfigurationError(f"{env_id!r} is an Atari env of ale-py, which is not installed: "
-                                     'pip install "ballast-rl[atari]"') from None
+    """Register the envs of ale-py or Gymnasium-Robotics when ``env_id`` is one of theirs and not registered
+    yet (importing the plugin does it); such an id without its plugin installed is an error saying what to
+    install."""
+    missing = []
+    for pattern, module, extra in _PLUGINS:
+        if env_id in gym.registry or not pattern.match(env_id):
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append((module, extra))
+    if missing and env_id not in gym.registry:
+        module, extra = missing[-1]
+        raise ConfigurationError(f"{env_id!r} is an env of {module}, which is not installed: "
+                                 f'pip install "ballast-rl[{extra}]"')
 
 
 def autoreset_mode(env: VectorEnv) -> AutoresetMode:

@@ -15,7 +15,7 @@ def test_shipped_her_yml_entries_name_their_algorithm_and_the_buffer() -> None:
     assert bits.algorithm == "dqn" and bits.policy == "MultiInputPolicy" and bits.n_timesteps == 30_000
     assert bits.kwargs["replay_buffer_class"] == "HerReplayBuffer"
     assert bits.kwargs["replay_buffer_kwargs"] == {"n_sampled_goal": 4, "goal_selection_strategy": "future"}
-    fetch = load_hyperparams("hyperparams/her.yml", "FetchReach-v1", "her")
+    fetch = load_hyperparams("hyperparams/her.yml", "FetchReach-v4", "her")
     assert fetch.algorithm == "sac" and fetch.kwargs["normalize_observations"] is True
     assert "online_sampling" not in fetch.kwargs
     parking = load_hyperparams("her.yml", "parking-v0")

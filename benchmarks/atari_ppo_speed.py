@@ -29,6 +29,8 @@ torch.set_num_threads({threads})
 settings = dict(n_steps=128, n_epochs=4, batch_size=256, learning_rate=lambda f: 2.5e-4 * f,
                 clip_range=lambda f: 0.1 * f, vf_coef=0.5, ent_coef=0.01, seed={seed}, device="cpu")
 if "{lib}" == "sb3":
+    import ale_py, gymnasium
+    gymnasium.register_envs(ale_py)
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack

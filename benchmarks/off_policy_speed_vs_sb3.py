@@ -1,4 +1,4 @@
-"""SAC on Pendulum-v1 and DQN on CartPole-v1: Ballast vs Stable-Baselines3, and replay memory.
+"""Off-policy speed: SAC and DQN vs Stable-Baselines3, TQC, CrossQ and QR-DQN vs sb3-contrib, and replay memory.
 
 Runs alternate (Ballast, SB3, ...) in fresh subprocesses with the same seed, the zoo's
 hyperparameters (the same for both), CPU and torch thread count, timing ``learn`` only, then
@@ -32,21 +32,34 @@ from common import ROOT, command_line, git_revision, machine, update_section, wr
 
 RESULTS = ROOT / "benchmarks" / "results" / "off_policy_speed.json"
 
-# name -> (algo, env, steps, SB3-style keyword arguments used by both libraries)
+_QRDQN_CARTPOLE = {"learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000,
+                   "gamma": 0.99, "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128,
+                   "exploration_fraction": 0.16, "exploration_final_eps": 0.04,
+                   "policy_kwargs": {"net_arch": [256, 256], "n_quantiles": 10}}
+
+# name -> (algo, env, steps, SB3-style keyword arguments used by both libraries); the zoo's settings.
+# The peer of the algorithms sb3-contrib has is sb3-contrib (:data:`CONTRIB`).
 CASES = {
     "SAC Pendulum-v1": ("SAC", "Pendulum-v1", 5_000, {"learning_rate": 1e-3}),
     "DQN CartPole-v1": ("DQN", "CartPole-v1", 20_000, {
         "learning_rate": 2.3e-3, "batch_size": 64, "buffer_size": 100_000, "learning_starts": 1000, "gamma": 0.99,
         "target_update_interval": 10, "train_freq": 256, "gradient_steps": 128, "exploration_fraction": 0.16,
         "exploration_final_eps": 0.04, "policy_kwargs": {"net_arch": [256, 256]}}),
+    "TQC Pendulum-v1": ("TQC", "Pendulum-v1", 5_000, {"learning_rate": 1e-3,
+                                                      "policy_kwargs": {"n_critics": 2, "n_quantiles": 25}}),
+    "CrossQ Pendulum-v1": ("CrossQ", "Pendulum-v1", 5_000, {"policy_delay": 2,
+                                                            "policy_kwargs": {"net_arch": [256, 256]}}),
+    "QRDQN CartPole-v1": ("QRDQN", "CartPole-v1", 20_000, _QRDQN_CARTPOLE),
 }
+#: The algorithms whose peer is sb3-contrib.
+CONTRIB = frozenset({"TQC", "CrossQ", "QRDQN"})
 
 RUN = r"""
 import json, time, torch
 torch.set_num_threads({threads})
 kwargs = json.loads({kwargs!r})
 if "{lib}" == "sb3":
-    import stable_baselines3 as lib
+    import {peer} as lib
     from stable_baselines3.common.evaluation import evaluate_policy
     import gymnasium as gym
 else:
@@ -69,7 +82,8 @@ def run(lib: str, case: str, seed: int, threads: int, source: str | None = None)
     """One timed run in a fresh process; ``source``: a checkout whose ``ballast`` is imported instead."""
     algo, env, steps, kwargs = CASES[case]
     code = RUN.format(lib="sb3" if lib == "sb3" else "ballast", algo=algo, env=env, steps=steps, seed=seed,
-                      threads=threads, kwargs=json.dumps(kwargs))
+                      threads=threads, kwargs=json.dumps(kwargs),
+                      peer="sb3_contrib" if algo in CONTRIB else "stable_baselines3")
     environ = dict(os.environ, PYTHONPATH=source) if source else None
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environ,
                          cwd=source).stdout
@@ -139,8 +153,8 @@ def main() -> None:
             kept[case] = {"runs": runs, "machine": machine(threads=args.threads), "command": command_line(),
                           "revision": git_revision(), "baseline": args.baseline}
             write_json(RESULTS, kept)
-    rows = ["| case | steps | Ballast steps/s per seed | SB3 steps/s per seed | speed ratio (median) | "
-            "Ballast eval returns | SB3 eval returns |", "|---|---|---|---|---|---|---|"]
+    rows = ["| case | steps | Ballast steps/s per seed | peer's steps/s per seed | speed ratio (median) | "
+            "Ballast eval returns | peer's eval returns |", "|---|---|---|---|---|---|---|"]
     shown = [case for case in CASES if case in kept]
     baselines = []
     for case in shown:
@@ -149,8 +163,9 @@ def main() -> None:
         theirs = [r for r in runs if r["lib"] == "sb3"]
         sps_o, sps_t = steps_per_second(runs, "ballast"), steps_per_second(runs, "sb3")
         ratio = float(np.median([a / b for a, b in zip(sps_o, sps_t)]))
-        rows.append(f"| {case} | {CASES[case][2]:,} | {_speeds(sps_o)} | {_speeds(sps_t)} | **{ratio:.2f}x** | "
-                    f"{_returns(ours)} | {_returns(theirs)} |")
+        peer = "sb3-contrib" if CASES[case][0] in CONTRIB else "SB3"
+        rows.append(f"| {case} (vs {peer}) | {CASES[case][2]:,} | {_speeds(sps_o)} | {_speeds(sps_t)} | "
+                    f"**{ratio:.2f}x** | {_returns(ours)} | {_returns(theirs)} |")
         sps_b = steps_per_second(runs, "baseline")
         if sps_b:
             ratio_b = float(np.median([b / t for b, t in zip(sps_b, sps_t)]))
@@ -164,20 +179,23 @@ def main() -> None:
                  "current / earlier (median) |", "|---|---|---|---|---|", *baselines]
     commands = [f"{case}: `{kept[case]['command']}` (revision {kept[case]['revision']})" for case in shown]
     ours_bytes, sb3_bytes = replay_memory()
+    import sb3_contrib
     import stable_baselines3
 
     body = "\n".join([
-        "## SAC and DQN speed vs Stable-Baselines3, replay memory",
+        "## Off-policy speed vs Stable-Baselines3 and sb3-contrib, replay memory",
         "",
         "Same seed, the zoo's hyperparameters for both libraries (SAC Pendulum-v1: learning_rate=1e-3, SB3 defaults "
-        "otherwise; DQN CartPole-v1: the zoo's dqn.yml entry), CPU, the same torch thread count for both (see "
+        "otherwise; DQN and QR-DQN CartPole-v1: the zoo's dqn.yml / qrdqn.yml entries; TQC and CrossQ "
+        "Pendulum-v1: the zoo's tqc.yml / crossq.yml entries), CPU, the same torch thread count for both (see "
         "the machine line), runs alternating in fresh processes; steps per second time `learn` only. "
-        f"SB3 {stable_baselines3.__version__}.",
+        f"SB3 {stable_baselines3.__version__}, sb3-contrib {sb3_contrib.__version__}.",
         "",
         *rows,
         "",
-        "Eval returns are those of the timed models, 10 deterministic episodes: for DQN after 20,000 of the zoo's "
-        "50,000 steps, mid-training (learning at the zoo's budget: the dqn-cartpole section).",
+        "Eval returns are those of the timed models, 10 deterministic episodes: for DQN and QR-DQN after 20,000 of "
+        "the zoo's 50,000 steps, for SAC, TQC and CrossQ after 5,000 of the zoo's 20,000, mid-training (learning "
+        "at the zoos' budgets: the sections of each algorithm).",
         "",
         f"Replay buffer for 1M HalfCheetah transitions (17-dim float64 observations, 6-dim actions): Ballast "
         f"{ours_bytes / 2**20:,.0f} MiB, SB3 with `optimize_memory_usage=True` {sb3_bytes / 2**20:,.0f} MiB.",

@@ -183,7 +183,9 @@ def replay_options(prioritized_replay: bool, replay_buffer_class: type | str | N
 
 
 def make_replay_buffer(model: OffPolicyModel, buffer_size: int) -> ReplayBuffer:
-    """The uniform replay buffer, or the prioritized or HER one when the configuration asks for it."""
+    """The uniform replay buffer, or the prioritized or HER one when the configuration asks for it;
+    the uniform and prioritized ones store each frame of stacked images once (HER's Dict
+    observations are stored whole)."""
     cfg = model.config
     if getattr(cfg, "replay_buffer_class", None) == "HerReplayBuffer":
         if getattr(cfg, "n_steps", 1) > 1:
@@ -193,11 +195,15 @@ def make_replay_buffer(model: OffPolicyModel, buffer_size: int) -> ReplayBuffer:
                                  device=model.device, **cfg.replay_buffer_kwargs)
         bind_goal_functions(model, buffer)
         return buffer
+    # Stacked image frames are stored once each (ballast.buffers.frame_dedup).
+    settings = getattr(model, "env_settings", None)
+    frames = None if settings is None else settings.stacked_frames(model.observation_space)
+    kwargs = {**(cfg.replay_buffer_kwargs or {}), "stacked_frames": frames}
     if getattr(cfg, "prioritized_replay", False):
         return PrioritizedReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
-                                       device=model.device, **(cfg.replay_buffer_kwargs or {}))
+                                       device=model.device, **kwargs)
     return ReplayBuffer(model.observation_space, model.action_space, buffer_size, model.n_envs,
-                        device=model.device, **(cfg.replay_buffer_kwargs or {}))
+                        device=model.device, **kwargs)
 
 
 def bind_goal_functions(model: OffPolicyModel, buffer: ReplayBuffer | None) -> None:

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from ballast.buffers.frame_dedup import StackedFrames
 from ballast.buffers.replay import ReplayBatch, ReplayBuffer
 from ballast.buffers.sum_tree import SumTree, stratified_prefix_sums
 from ballast.errors import ConfigurationError
@@ -79,7 +80,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """A replay buffer that draws transitions in proportion to their priority; see the module docstring.
 
     Args:
-        observation_space, action_space, buffer_size, n_envs, device: as :class:`ReplayBuffer`.
+        observation_space, action_space, buffer_size, n_envs, device, stacked_frames: as :class:`ReplayBuffer`.
         alpha: how much the priorities count (0: uniform, 1: in proportion to ``|delta|``).
         beta: the importance-weight exponent at the start of training (0: no correction, 1: full).
         final_beta: the exponent at the end of training.
@@ -88,9 +89,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
                  n_envs: int = 1, *, device: torch.device | str = "cpu", alpha: float = 0.5, beta: float = 0.4,
-                 final_beta: float = 1.0, min_priority: float = 1e-6, handle_timeout_termination: bool = True) -> None:
+                 final_beta: float = 1.0, min_priority: float = 1e-6, handle_timeout_termination: bool = True,
+                 stacked_frames: StackedFrames | None = None) -> None:
         super().__init__(observation_space, action_space, buffer_size, n_envs, device=device,
-                         handle_timeout_termination=handle_timeout_termination)
+                         handle_timeout_termination=handle_timeout_termination, stacked_frames=stacked_frames)
         options = check_prioritized_kwargs(
             {"alpha": alpha, "beta": beta, "final_beta": final_beta, "min_priority": min_priority})
         self.alpha, self.beta = options["alpha"], options["beta"]

@@ -17,6 +17,10 @@ an extra row of invalid entries (:meth:`ReplayBuffer.add_padding`), giving the s
 
 Sampling draws entries uniformly among the valid ones, never the newest row (its next
 observation is not written yet), with a ``torch.Generator`` owned by the algorithm.
+
+Stacked image observations (``stacked_frames``, set by the algorithms when the model stacks the
+frames of image observations) go to :class:`~ballast.buffers.frame_dedup.FrameDedupStorage`,
+which keeps each frame once instead of each stack whole and gives back the same stacks.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from ballast.buffers.frame_dedup import FrameDedupStorage, StackedFrames, stacked_from_state
 from ballast.buffers.rollout import policy_action_shape
 from ballast.buffers.storage import Batch, DictStorage, make_storage, numpy_dtype_for
 from ballast.errors import ConfigurationError
@@ -86,17 +91,21 @@ class ReplayBuffer:
         buffer_size: transitions held in total (``buffer_size // n_envs`` rows, as in SB3).
         n_envs: env copies writing one entry each per row.
         device: where sampled batches are sent (the storage itself stays in CPU memory).
+        stacked_frames: how the frames of stacked image observations are laid out; with it, each
+            frame is stored once (:mod:`ballast.buffers.frame_dedup`).
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,
-                 n_envs: int = 1, *, device: torch.device | str = "cpu", handle_timeout_termination: bool = True
-                 ) -> None:
+                 n_envs: int = 1, *, device: torch.device | str = "cpu", handle_timeout_termination: bool = True,
+                 stacked_frames: StackedFrames | None = None) -> None:
         self.capacity = max(int(buffer_size) // int(n_envs), 2)
         #: False: truncated steps are stored as terminated (not bootstrapped), as SB3's option of that name.
         self.handle_timeout_termination = bool(handle_timeout_termination)
         self.n_envs = int(n_envs)
         self.device = torch.device(device)
-        self.observations = make_storage(observation_space, self.capacity, self.n_envs)
+        self.stacked_frames = stacked_frames
+        self.observations = (make_storage(observation_space, self.capacity, self.n_envs) if stacked_frames is None
+                             else FrameDedupStorage(observation_space, self.capacity, self.n_envs, stacked_frames))
         self.action_shape, action_dtype = policy_action_shape(action_space)
         shape = (self.capacity, self.n_envs)
         self.actions = np.zeros((*shape, *self.action_shape), dtype=action_dtype)
@@ -292,13 +301,15 @@ class ReplayBuffer:
         return {"observations" if key is None else f"observations.{key}": storage for key, storage in storages.items()}
 
     def _observation_arrays(self) -> dict[str, np.ndarray]:
-        """Fixed-shape storages' arrays (shared memory), ragged storages' compacted content."""
+        """Fixed-shape storages' arrays (shared memory), the content of the others (ragged, frame-deduplicated)
+        under ``NAME.KIND.PART``."""
         arrays = {}
         for name, storage in self._observation_storages().items():
             if hasattr(storage, "array"):
                 arrays[name] = storage.array
             elif hasattr(storage, "state_arrays"):
-                arrays.update({f"{name}.ragged.{part}": array for part, array in storage.state_arrays().items()})
+                kind = getattr(storage, "state_name", "ragged")
+                arrays.update({f"{name}.{kind}.{part}": array for part, array in storage.state_arrays().items()})
             else:
                 raise ConfigurationError(
                     f"the observation storage {type(storage).__name__} cannot be saved as tensors")
@@ -313,18 +324,31 @@ class ReplayBuffer:
         return tensors
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Restore what :meth:`state_tensors` returned (same spaces, capacity and ``n_envs``)."""
+        """Restore what :meth:`state_tensors` returned (same spaces, capacity and ``n_envs``).
+
+        Stacked observations load into either storage whichever one saved them: whole stacks into a
+        frame-deduplicated storage (files saved before it existed) and frames into whole stacks.
+        """
+        position = [int(x) for x in tensors["position"].tolist()]
         arrays = {"actions": self.actions, "rewards": self.rewards, "terminated": self.terminated,
                   "truncated": self.truncated, "valid": self.valid}
         for name, storage in self._observation_storages().items():
-            if hasattr(storage, "array"):
-                arrays[name] = storage.array
-                continue
-            prefix = f"{name}.ragged."
-            parts = {key[len(prefix):]: value.detach().cpu().numpy() for key, value in tensors.items()
-                     if key.startswith(prefix)}
+            frames = _parts(tensors, f"{name}.frames.")
+            kind = getattr(storage, "state_name", "ragged")
+            parts = _parts(tensors, f"{name}.{kind}.")
             try:
-                storage.load_state_arrays(parts)
+                if hasattr(storage, "array"):
+                    if name in tensors or not frames:
+                        arrays[name] = storage.array
+                    else:
+                        storage.array[...] = stacked_from_state(frames, storage.array.dtype)
+                elif not parts and name in tensors and hasattr(storage, "load_stacked"):
+                    storage.load_stacked(tensors[name].detach().cpu().numpy(), _rows_oldest_first(
+                        position[0], bool(position[1]), self.capacity))
+                else:
+                    storage.load_state_arrays(parts)
+            except ConfigurationError:
+                raise
             except (KeyError, ValueError) as err:
                 raise ConfigurationError(f"the saved replay buffer's {name!r} does not fit this buffer ({err}); "
                                          "use the same buffer_size and n_envs") from None
@@ -338,9 +362,18 @@ class ReplayBuffer:
                     "use the same buffer_size and n_envs"
                 )
             array[...] = saved
-        position = [int(x) for x in tensors["position"].tolist()]
         self.pos, self.full = position[0], bool(position[1])
         self.padding_rows = position[2] if len(position) > 2 else 0
+
+
+def _parts(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, np.ndarray]:
+    """The tensors named ``prefix + part``, by part, as arrays."""
+    return {key[len(prefix):]: value.detach().cpu().numpy() for key, value in tensors.items() if key.startswith(prefix)}
+
+
+def _rows_oldest_first(pos: int, full: bool, capacity: int) -> np.ndarray:
+    """The rows written, oldest first."""
+    return np.r_[pos:capacity, 0:pos] if full else np.arange(pos)
 
 
 def replay_buffer_nbytes(observation_space: spaces.Space, action_space: spaces.Space, buffer_size: int,

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from gymnasium import spaces
 from gymnasium.vector import VectorEnv
 
+from ballast.buffers.frame_dedup import StackedFrames
 from ballast.envs.frame_stack import FrameStack, VecFrameStack
 from ballast.envs.make import EnvLike, env_id_of, make_vector_env
 from ballast.envs.observation_transforms import ExtractDictObs, TransposeImage, VecExtractDictObs, VecTransposeImage
@@ -34,7 +35,7 @@ from ballast.envs.sb3_bridge import is_sb3_vec_env, vector_env_of
 from ballast.envs.sb3_vec_env import GymnasiumVecEnv, GymnasiumVecEnvWrapper, VecEnv, VecEnvWrapper
 from ballast.envs.vec_normalize import NormalizationSettings, VecNormalize, normalizable_keys
 from ballast.errors import ConfigurationError
-from ballast.spaces import space_from_json, spaces_equal
+from ballast.spaces import is_image_space, space_from_json, spaces_equal
 
 
 class ObservationWrapper(Protocol):
@@ -109,6 +110,22 @@ class EnvSettings:
             return spaces_equal(self.output_space(space), self.observation_space)
         except (ConfigurationError, ValueError):
             return False
+
+    def stacked_frames(self, observation_space: spaces.Space) -> StackedFrames | None:
+        """Where the frame stack puts the frames of the model's observations ``observation_space``, for a
+        replay buffer that stores each frame once: for images (one Box) of at least two stacked
+        frames, with at most image transpositions after the stacking; None otherwise."""
+        stack = self.frame_stack
+        if (stack is None or stack.n_stack < 2 or isinstance(stack.channels_order, tuple)
+                or not is_image_space(observation_space)):
+            return None
+        axis = 0 if stack.order_of(None) == "first" else 2
+        wrappers = self.observation_wrappers
+        for wrapper in wrappers[wrappers.index(stack) + 1:]:
+            if not isinstance(wrapper, TransposeImage) or wrapper.keys is not None:
+                return None
+            axis = (2, 0, 1).index(axis)  # HWC -> CHW: the old axis's new place
+        return StackedFrames(stack.n_stack, axis)
 
 
 @dataclass

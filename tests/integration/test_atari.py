@@ -23,7 +23,7 @@ from ballast.zoo import load_hyperparams, parse_hyperparams  # noqa: E402
 FAST = ["--threads", "1", "--device", "cpu", "--verbose", "0"]
 
 
-@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn"])
+@pytest.mark.parametrize("algo", ["ppo", "a2c", "dqn", "qrdqn"])
 def test_atari_games_use_the_files_atari_entry(algo: str) -> None:
     settings = load_hyperparams(f"{algo}.yml", "PongNoFrameskip-v4")
     assert settings.source.endswith("[atari]") and settings.policy == "CnnPolicy"

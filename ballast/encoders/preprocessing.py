@@ -59,10 +59,11 @@ def preprocess(obs: Any, space: spaces.Space, normalize_images: bool) -> Any:
     if isinstance(space, spaces.Dict):
         return {key: preprocess(obs[key], sub, normalize_images) for key, sub in space.spaces.items()}
     if isinstance(space, spaces.Box):
-        x = obs.float()
-        if is_channels_last_image(space):
-            x = x.permute(0, 3, 1, 2)
-        return x / 255.0 if normalize_images and is_image_space(space) else x
+        x = obs.permute(0, 3, 1, 2) if is_channels_last_image(space) else obs
+        if normalize_images and is_image_space(space):
+            # uint8 pixels: the float copy is scaled in place (one allocation, the values of x.float() / 255).
+            return x.float().div_(255.0) if x.dtype != torch.float32 else x / 255.0
+        return x.float()
     if isinstance(space, spaces.Discrete):
         return F.one_hot(obs.long().reshape(-1) - int(space.start), int(space.n)).float()
     if isinstance(space, spaces.MultiDiscrete):

@@ -159,10 +159,16 @@ class BatchRenorm(nn.Module):
 
 def set_batch_renorm_training(module: nn.Module, mode: bool) -> None:
     """Train (``True``: batch statistics, running statistics updated) or eval mode for the
-    :class:`BatchRenorm` layers of ``module`` only (sb3-contrib's ``set_bn_training_mode``)."""
-    for layer in module.modules():
-        if isinstance(layer, BatchRenorm):
-            layer.train(mode)
+    :class:`BatchRenorm` layers of ``module`` only (sb3-contrib's ``set_bn_training_mode``).
+
+    CrossQ switches modes several times per gradient step, so the layers are found once per module
+    (a policy's structure is fixed once built; a copy of the module maps the list to its own layers)."""
+    layers = module.__dict__.get("_batch_renorm_layers")
+    if layers is None:
+        layers = tuple(layer for layer in module.modules() if isinstance(layer, BatchRenorm))
+        module.__dict__["_batch_renorm_layers"] = layers
+    for layer in layers:
+        layer.train(mode)
 
 
 class BatchRenormMLP(StackedMLP):

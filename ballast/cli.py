@@ -29,6 +29,7 @@ import torch
 from ballast.aggregate_scores import markdown_table, parse_score_ranges
 from ballast.algos.base import ALGORITHMS, Algorithm
 from ballast.algos.base import load as load_model
+from ballast.buffers.her import HerReplayBuffer
 from ballast.callbacks import BaseCallback, SaveLatestCallback
 from ballast.checkpoint import atomic_write_bytes
 from ballast.envs.make import EnvLike, make_vector_env
@@ -112,9 +113,10 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
                    help="keep RUN/checkpoint.zip up to date every N env steps (atomic writes)")
-    p.add_argument("--checkpoint-replay-buffer", action="store_true",
+    p.add_argument("--checkpoint-replay-buffer", action=argparse.BooleanOptionalAction, default=None,
                    help="keep the replay buffer (off-policy algorithms, HER's episodes included) in the checkpoint, so "
-                        "that --resume continues the same run instead of refilling an empty buffer")
+                        "that --resume continues the same run instead of refilling an empty buffer (default: on "
+                        "for HerReplayBuffer runs, whose relabelling needs the stored episodes, off otherwise)")
     p.add_argument("--video-every", type=_positive_int, metavar="K",
                    help="record one deterministic episode every K env steps (and at the end) into RUN/videos/")
     p.add_argument("--tensorboard", action="store_true",
@@ -232,10 +234,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     run_dir = new_run_dir(args.out, settings.algorithm, settings.env_id, args.seed)
     config = train_config(args, settings, model)
     config["checkpoint_every"] = args.checkpoint_every
-    config["checkpoint_replay_buffer"] = bool(getattr(args, "checkpoint_replay_buffer", False))
+    args.checkpoint_replay_buffer = keeps_replay_buffer(args, model)
+    config["checkpoint_replay_buffer"] = args.checkpoint_replay_buffer
     write_json(run_dir / "config.json", config)
     return train_in_run_dir(model, settings, settings.n_timesteps, run_dir, args,
                             checkpoint_every=args.checkpoint_every)
+
+
+def keeps_replay_buffer(args: argparse.Namespace, model: Algorithm) -> bool:
+    """``--checkpoint-replay-buffer`` as given; without it, True for a model relabelling with HER (a resumed
+    HER run without its episodes would start relabelling from an empty buffer)."""
+    asked = getattr(args, "checkpoint_replay_buffer", None)
+    if asked is not None:
+        return bool(asked)
+    return isinstance(getattr(model, "replay_buffer", None), HerReplayBuffer)
 
 
 def resume_train(args: argparse.Namespace) -> int:
@@ -248,8 +260,8 @@ def resume_train(args: argparse.Namespace) -> int:
     model.verbose = args.verbose
     print(f"resuming {run_dir} at {model.num_timesteps} of {config['n_timesteps']} steps")
     checkpoint_every = args.checkpoint_every or config.get("checkpoint_every")
-    args.checkpoint_replay_buffer = bool(getattr(args, "checkpoint_replay_buffer", False)
-                                         or config.get("checkpoint_replay_buffer"))
+    asked = getattr(args, "checkpoint_replay_buffer", None)
+    args.checkpoint_replay_buffer = bool(config.get("checkpoint_replay_buffer") if asked is None else asked)
     return train_in_run_dir(model, settings, int(config["n_timesteps"]), run_dir, args,
                             checkpoint_every=checkpoint_every, resume=True)
 

@@ -203,13 +203,14 @@ def test_the_cli_trains_her_yml_entries_and_checkpoints_their_buffer(tmp_path: P
     from ballast.cli import main
 
     (tmp_path / "her.yml").write_text(HER_YML)
+    # No --checkpoint-replay-buffer: a HER run keeps its buffer in the checkpoint by default.
     args = ["train", "her", BITS, "--hyperparams", str(tmp_path / "her.yml"), "--out", str(tmp_path / "runs"),
-            "--checkpoint-every", "100", "--checkpoint-replay-buffer", "--eval-episodes", "2", "--device", "cpu",
-            "--threads", "1"]
+            "--checkpoint-every", "100", "--eval-episodes", "2", "--device", "cpu", "--threads", "1"]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(args) == 0
     run = tmp_path / "runs" / "dqn_ballast-BitFlipping-v0_s0"
     config = json.loads((run / "config.json").read_text())
+    assert config["checkpoint_replay_buffer"] is True
     assert config["settings"]["replay_buffer_class"] == "HerReplayBuffer"
     assert config["settings"]["replay_buffer_kwargs"] == {"n_sampled_goal": 2, "goal_selection_strategy": "final"}
     checkpoint = read_checkpoint(run / "checkpoint.zip")
@@ -217,3 +218,10 @@ def test_the_cli_trains_her_yml_entries_and_checkpoints_their_buffer(tmp_path: P
     assert "episode_end" in checkpoint.tensors["replay_buffer"]
     with contextlib.redirect_stdout(io.StringIO()):
         assert main([*args, "--resume"]) == 0  # the run is complete: resuming finds nothing left to train
+    without = [*args[:args.index("--out") + 1], str(tmp_path / "plain"), *args[args.index("--out") + 2:],
+               "--no-checkpoint-replay-buffer"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(without) == 0
+    plain = tmp_path / "plain" / "dqn_ballast-BitFlipping-v0_s0"
+    assert json.loads((plain / "config.json").read_text())["checkpoint_replay_buffer"] is False
+    assert "replay_buffer" not in read_checkpoint(plain / "checkpoint.zip").tensors

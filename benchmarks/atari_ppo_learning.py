@@ -152,12 +152,18 @@ def main() -> None:
 
         import ballast
 
+        data = {"results": [], "bin": args.bin, "command": command_line(), "machine": machine(threads=1),
+                "versions": f"Ballast {ballast.__version__}, SB3 {stable_baselines3.__version__}"}
+
+        def run_and_keep(lib: str, seed: int) -> None:  # each run is kept as it ends (a stopped bench loses no run)
+            result = run(lib, seed, args.frames)
+            data["results"].append(result)
+            write_json(RESULTS, data)
+            print(lib, seed, result["frames"], f"{result['seconds']:.0f} s", flush=True)
+
         jobs = [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
         with ThreadPoolExecutor(args.jobs) as pool:
-            results = list(pool.map(lambda job: run(job[0], job[1], args.frames), jobs))
-        data = {"results": results, "bin": args.bin, "command": command_line(), "machine": machine(threads=1),
-                "versions": f"Ballast {ballast.__version__}, SB3 {stable_baselines3.__version__}"}
-        write_json(RESULTS, data)
+            list(pool.map(lambda job: run_and_keep(*job), jobs))
     plot(data["results"], data["bin"])
     body = render(data)
     update_section("atari-ppo-learning", body)

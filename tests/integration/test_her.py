@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +148,14 @@ def test_envs_her_cannot_relabel_get_errors_naming_what_is_missing() -> None:
         DQN("MultiInputPolicy", BITS, prioritized_replay=True, **HER)
 
 
-@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "matlab"])
 @pytest.mark.parametrize("algo", [DQN, SAC])
 def test_goal_conditioned_policies_export_with_parity(algo: type, fmt: str, tmp_path: Path) -> None:
     pytest.importorskip("onnx" if fmt == "onnx" else "torch")
     if fmt == "onnx":
         pytest.importorskip("onnxruntime")
+    if fmt == "matlab" and shutil.which("octave-cli") is None:
+        pytest.skip("GNU Octave (octave-cli) runs the MATLAB parity check")
     from ballast.export import export_model
 
     model = algo("MultiInputPolicy", BITS, env_kwargs=dict(n_bits=4, continuous=algo is SAC),

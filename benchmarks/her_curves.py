@@ -161,7 +161,8 @@ def render(data: dict[str, Any]) -> str:
     body = [f"## HER: {title}, success rate over training, vs SB3", "",
             f"Success rate of the {'greedy' if task['algo'] == 'DQN' else 'deterministic'} policy over "
             f"{task['eval_episodes']} seeded episodes every {task['eval_every']:,} steps (column = steps trained). "
-            f"{data['versions']}.", "", *rows, "", *summary, ""]
+            f"{data['versions']}. The steps/s column is a record, not a speed comparison: the runs shared the two "
+            "CPUs with other jobs.", "", *rows, "", *summary, ""]
     if task_name == "fetch-push":
         body += ["![FetchPush success rate](images/her-fetch-push.png)", ""]
     body += [f"Command: `{data['command']}` (revision {data['revision']}).  ", f"Machine: {data['machine']}."]

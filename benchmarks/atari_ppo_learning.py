@@ -82,7 +82,7 @@ def run(lib: str, seed: int, frames: int) -> dict:
 def curve(result: dict, bin_frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean return of the games that ended in each bin of ``bin_frames`` frames (NaN where none did)."""
     games = np.asarray(result["games"], dtype=float).reshape(-1, 2)
-    edges = np.append(np.arange(0, result["frames"], bin_frames), result["frames"])
+    edges = np.arange(0, result["frames"] + 1, bin_frames)  # whole bins only
     means = [games[(games[:, 0] >= lo) & (games[:, 0] < hi), 1] for lo, hi in zip(edges[:-1], edges[1:])]
     return edges[1:], np.array([m.mean() if len(m) else np.nan for m in means])
 
@@ -126,7 +126,8 @@ def render(data: dict) -> str:
         f"`{ENV_ID}`, SB3's `AtariWrapper` defaults, 8 envs, 4 frames stacked, the zoo's ppo.yml `atari` entry with "
         "its linear schedules over this run's length, one torch thread per run. Scores are whole games (all lives, "
         f"unclipped) from the monitors; each column is the mean of the games that ended in a bin of "
-        f"{bin_frames:,} frames. {data['versions']}.",
+        f"{bin_frames:,} frames. {data['versions']}. Only runs that finished are shown (seeds "
+        f"{', '.join(str(s) for s in sorted({r['seed'] for r in results}))}).",
         "",
         *rows,
         "",

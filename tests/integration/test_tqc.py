@@ -60,9 +60,11 @@ def test_critics_output_quantiles_and_the_losses_are_tqcs() -> None:
 def test_tqc_learns_pendulum() -> None:
     model = TQC("MlpPolicy", "Pendulum-v1", learning_rate=1e-3, policy_kwargs=dict(net_arch=[64, 64]), seed=0,
                 device="cpu")
-    model.learn(4000)
+    model.learn(6000)
     mean, _ = evaluate_policy(model, "Pendulum-v1", n_eval_episodes=5, seed=100)
-    assert mean > -750  # a random policy scores about -1200; seeds 0-3 score -622, -429, -172, -177 here
+    # A random policy scores about -1200. Seeds 0-3 score -166 to -169 at 6,000 steps; at 4,000, seed 0
+    # scored -622 on one CPU and -905 on another (the float rounding of the matrix products differs).
+    assert mean > -400
     assert model.logger.history[-1]["train/ent_coef"] < 1.0
 
 

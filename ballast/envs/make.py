@@ -39,30 +39,29 @@ Vectorization = Literal["auto", "sync", "async", "vector_entry_point"]
 
 
 #: Env ids that ale-py and Gymnasium-Robotics register when imported (Gymnasium 1.x loads no plugins by
-#: itself), with the module to import and the extra that installs it.
-_PLUGINS: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (re.compile(r"^(ALE/.+|[A-Za-z]+(-ram)?(NoFrameskip|Deterministic)?-v[04])$"), "ale_py", "atari"),
-    (re.compile(r"^(Fetch|HandManipulate|HandReach|AdroitHand|AntMaze_|PointMaze_|FrankaKitchen)[A-Za-z_0-9]*-v\d+$"),
-     "gymnasium_robotics", "robotics"),
+#: itself): the ids to import the plugin for, the ids that can only be the plugin's (an error without
+#: it; other ids are left to Gymnasium's own "not found"), the module and the extra that installs it.
+_PLUGINS: tuple[tuple[re.Pattern[str], re.Pattern[str], str, str], ...] = (
+    (re.compile(r"^(ALE/.+|[A-Za-z]+(-ram)?(NoFrameskip|Deterministic)?-v[04])$"), re.compile(r"^ALE/"),
+     "ale_py", "atari"),
+    (_ROBOTICS := re.compile(r"^(Fetch|HandManipulate|HandReach|AdroitHand|AntMaze_|PointMaze_|FrankaKitchen)"
+                             r"[A-Za-z_0-9]*-v\d+$"), _ROBOTICS, "gymnasium_robotics", "robotics"),
 )
 
 
 def ensure_registered(env_id: str) -> None:
     """Register the envs of ale-py or Gymnasium-Robotics when ``env_id`` is one of theirs and not registered
-    yet (importing the plugin does it); such an id without its plugin installed is an error saying what to
-    install."""
-    missing = []
-    for pattern, module, extra in _PLUGINS:
+    yet (importing the plugin does it); an id that can only be the plugin's, without the plugin installed,
+    is an error saying what to install."""
+    for pattern, certain, module, extra in _PLUGINS:
         if env_id in gym.registry or not pattern.match(env_id):
             continue
         try:
             importlib.import_module(module)
         except ImportError:
-            missing.append((module, extra))
-    if missing and env_id not in gym.registry:
-        module, extra = missing[-1]
-        raise ConfigurationError(f"{env_id!r} is an env of {module}, which is not installed: "
-                                 f'pip install "ballast-rl[{extra}]"')
+            if certain.match(env_id):
+                raise ConfigurationError(f"{env_id!r} is an env of {module}, which is not installed: "
+                                         f'pip install "ballast-rl[{extra}]"') from None
 
 
 def autoreset_mode(env: VectorEnv) -> AutoresetMode:

@@ -44,6 +44,7 @@ from ballast.noise import ActionNoise
 from ballast.policies.continuous import ActorOutput
 from ballast.policies.crossq import CrossQCritic, CrossQPolicy
 from ballast.schedules import ScheduleLike
+from ballast.seeding import global_generators_kept
 
 #: Why CrossQ's updates take autograd (``model.fast_path``).
 NO_FAST_UPDATE = ("CrossQ's batch-renormalised networks have no fast update (the fast layers have no batch "
@@ -178,9 +179,13 @@ class CrossQ(SAC):
         if self.config.use_sde:  # one gSDE matrix for the batch, new at each gradient step, as in SB3
             noise = torch.randn(1, actor.latent_dim, actor.action_dim, device=batch.actions.device)
         extensions.zero_own_grads()
-        with torch.no_grad():  # what a critic extra loss is given as the actor's outputs for s
-            actor.set_bn_training_mode(False)
-            acting = actor.outputs(batch.observations, noise)
+        acting = None
+        if extensions.extra_losses and extensions.has_losses("critic"):
+            # What a critic extra loss is given as the actor's outputs for s, drawn aside so that the
+            # training stream is that of a run without it.
+            with torch.no_grad(), global_generators_kept():
+                actor.set_bn_training_mode(False)
+                acting = actor.outputs(batch.observations, noise)
         terms = actor_critic.loss_gradients(None, lambda: self.compute_critic_losses(batch, acting, ent_coef, noise),
                                             self.critic_params)
         self._hook("before_gradient_step", terms)
@@ -193,12 +198,13 @@ class CrossQ(SAC):
             actor_terms = self._actor_autograd(batch, pi, ent_coef, update_actor)
         return self._step_actor(terms, actor_terms, ent_coef, update_actor, update_target=False)
 
-    def compute_critic_losses(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor,
+    def compute_critic_losses(self, batch: Transitions, pi: ActorOutput | None, ent_coef: torch.Tensor,
                               sde_noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The critic's named, weighted terms: ``critic`` (module docstring, step 1) and the extra terms
-        that join the critic. ``pi`` is the actor's output for ``batch.observations`` (given to critic
-        extra losses detached), ``ent_coef`` alpha before this step's update, ``sde_noise`` gSDE's
-        matrix for the next actions. Leaves every batch-renorm layer in eval mode."""
+        that join the critic. ``pi`` is the actor's output for ``batch.observations``, given to critic
+        extra losses detached (:meth:`update` computes it only when there are such losses: the critic
+        loss itself does not need it), ``ent_coef`` alpha before this step's update, ``sde_noise``
+        gSDE's matrix for the next actions. Leaves every batch-renorm layer in eval mode."""
         policy = self.policy
         actor, critic = policy.actor, policy.critic
         with torch.no_grad():
@@ -218,7 +224,8 @@ class CrossQ(SAC):
         terms = {"critic": self.critic_loss(q, target, batch.weights)}
         if batch.weights is not None:  # prioritized replay: this batch's priorities come from its TD errors
             self._td_errors = self.td_errors(q.detach(), target)
-        return actor_critic.add_extension_terms(self, terms, batch, "critic", pi.detached(), features[:n], q, target)
+        return actor_critic.add_extension_terms(self, terms, batch, "critic",
+                                                None if pi is None else pi.detached(), features[:n], q, target)
 
     def compute_actor_losses(self, batch: Transitions, pi: ActorOutput, ent_coef: torch.Tensor
                              ) -> dict[str, torch.Tensor]:

@@ -99,9 +99,11 @@ def test_crossq_learns_pendulum() -> None:
     torch.set_num_threads(1)
     model = CrossQ("MlpPolicy", "Pendulum-v1", policy_delay=2, batch_size=128, seed=1, device="cpu",
                    policy_kwargs=dict(net_arch=dict(pi=[32, 32], qf=[64, 64])))
-    model.learn(2000)
+    model.learn(3000)
     mean, _ = evaluate_policy(model, "Pendulum-v1", n_eval_episodes=5, seed=100)
-    assert mean > -500  # a random policy scores about -1200; seeds 0, 1, 2 score -589, -195, -219 here
+    # A random policy scores about -1200; seeds 0-4 score -166, -195, -168, -169, -165 here (at 2,000
+    # steps they spread from -172 to -611: too early to tell learning from the CPU's rounding).
+    assert mean > -400
     assert model.logger.history[-1]["train/ent_coef"] < 1.0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -150,3 +151,51 @@ def test_mlp_layout_and_the_mode_switch_of_its_batch_renorm_layers_only():
     state = mlp.state_dict()
     assert {"norms.0.ra_mean", "norms.0.ra_var", "norms.0.steps", "norms.0.scale", "norms.0.bias"} <= set(state)
 
+
+
+def warmup_reference(x: torch.Tensor, layer: BatchRenorm) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The warm-up's train-mode output and new running statistics, from the pure functions."""
+    mean, var = batch_statistics(x)
+    out = normalize(x, mean, var, layer.eps, layer.scale, layer.bias)
+    new_mean, new_var = updated_running_statistics(layer.ra_mean, layer.ra_var, mean, var, layer.momentum)
+    return out, new_mean, new_var
+
+
+@pytest.mark.parametrize(("copies", "affine"), [(None, True), (2, True), (3, False)])
+def test_warmup_by_the_batch_norm_kernel_is_the_pure_functions(copies: int | None, affine: bool):
+    # With eps > 0 the warm-up runs on PyTorch's batch-norm kernel (biased variance, its own eps and
+    # scale), which must give the output, gradients and running statistics of the unbiased formulas.
+    torch.manual_seed(0)
+    layer = BatchRenorm(5, BatchRenormOptions(momentum=0.1, eps=0.01), copies=copies, affine=affine)
+    with torch.no_grad():
+        layer.ra_mean.uniform_(-1.0, 1.0)
+        layer.ra_var.uniform_(0.5, 2.0)
+        if affine:
+            layer.scale.uniform_(0.5, 2.0)
+            layer.bias.uniform_(-1.0, 1.0)
+    shape = (7, 5) if copies is None else (copies, 7, 5)
+    x = (3.0 * torch.randn(shape) + 2.0).requires_grad_()
+    y = x.detach().clone().requires_grad_()
+    weights = torch.randn(shape)
+    reference = BatchRenorm(5, BatchRenormOptions(momentum=0.1, eps=0.01), copies=copies, affine=affine)
+    reference.load_state_dict(layer.state_dict())
+    expected, new_mean, new_var = warmup_reference(y, reference)
+    (expected * weights).sum().backward()
+    assert layer._fused_batch_norm_applies(x)
+    out = layer(x)
+    (out * weights).sum().backward()
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(x.grad, y.grad)
+    if affine:
+        torch.testing.assert_close(layer.scale.grad, reference.scale.grad)
+        torch.testing.assert_close(layer.bias.grad, reference.bias.grad)
+    torch.testing.assert_close(layer.ra_mean, new_mean)
+    torch.testing.assert_close(layer.ra_var, new_var)
+    assert layer.steps.item() == 1
+
+
+def test_the_kernel_is_not_used_where_it_cannot_compute_the_layer():
+    layer = BatchRenorm(2, BatchRenormOptions(eps=0.01), copies=2)
+    assert layer._fused_batch_norm_applies(torch.zeros(2, 4, 2))
+    assert not layer._fused_batch_norm_applies(torch.zeros(2, 1, 2))  # one row: no variance
+    assert not BatchRenorm(2, BatchRenormOptions(eps=0.0))._fused_batch_norm_applies(torch.zeros(4, 2))

@@ -43,9 +43,13 @@ R_MAX, D_MAX = 3.0, 5.0
 def batch_statistics(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(mu_B, var_B)`` over the batch axis (-2): the mean and the unbiased variance
     ``sum_b (x_b - mu_B)^2 / (B - 1)``, as ``torch.var`` defines it (computed in two passes here:
-    ``torch.var`` over a non-last axis is several times slower on CPU)."""
-    mean = x.mean(dim=-2)
-    return mean, (x - mean.unsqueeze(-2)).square().sum(dim=-2) / (x.shape[-2] - 1)
+    ``torch.var`` over a non-last axis is several times slower on CPU). Written so that the backward
+    pass has no elementwise pass over the batch it does not need: the sum times ``1 / B`` (the mean's
+    derivative is then a broadcast, not a division of the batch) and ``x + (-mu_B)`` (``x - mu_B``
+    would negate the whole batch's gradient before reducing it)."""
+    n = x.shape[-2]
+    mean = x.sum(dim=-2) * (1.0 / n)
+    return mean, (x + (-mean).unsqueeze(-2)).square().sum(dim=-2) / (n - 1)
 
 
 def renorm_correction(batch_mean: torch.Tensor, batch_var: torch.Tensor, running_mean: torch.Tensor,

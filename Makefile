@@ -52,8 +52,8 @@ bench-venv:
 	test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install --quiet --upgrade pip
 	.venv-bench/bin/python -m pip install --quiet "torch==$(TORCH_VERSION)"
-	.venv-bench/bin/python -m pip install --quiet -e ".[mujoco,robotics,atari,plot]" "stable-baselines3==2.9.2" \
-	    "sb3-contrib==2.9.2" "box2d>=2.3"
+	.venv-bench/bin/python -m pip install --quiet -e ".[mujoco,robotics,atari,plot,box2d]" "stable-baselines3==2.9.2" \
+	    "sb3-contrib==2.9.2"
 
 clean:
 	rm -rf $(VENV) $(FLOOR_VENV) runs build *.egg-info

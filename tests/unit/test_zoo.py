@@ -337,7 +337,7 @@ def test_bundled_files_hold_the_zoo_values() -> None:
     }
 
 
-@pytest.mark.parametrize("algorithm", ["ppo", "a2c", "tqc", "crossq"])
+@pytest.mark.parametrize("algorithm", ["ppo", "a2c", "dqn", "qrdqn", "sac", "td3", "tqc", "crossq"])
 def test_every_bundled_entry_parses_and_is_json(algorithm: str) -> None:
     path = HYPERPARAMS / f"{algorithm}.yml"
     for env_id in yaml.safe_load(path.read_text()):

@@ -114,7 +114,8 @@ def main() -> None:
         f"## {args.algo} on HalfCheetah-v5 at {args.steps:,} steps: Ballast vs {peer}",
         "",
         f"Both with the zoo's HalfCheetah settings (`{ZOO_SETTINGS[args.algo]}`, {peer}'s defaults otherwise), "
-        f"{len(seeds)} seeds each ({', '.join(map(str, seeds))}), {args.steps:,} steps, one torch thread per run, "
+        f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} each ({', '.join(map(str, seeds))}), {args.steps:,} steps, "
+        "one torch thread per run, "
         f"two runs at a time; final models evaluated deterministically on 10 episodes. {peer} {version}.",
         "",
         *rows,
@@ -124,6 +125,8 @@ def main() -> None:
         f"{abs(ours - theirs) / abs(theirs):.1%} of {peer}'s mean"
         + ("; less than the seed-to-seed standard deviation of either library)." if abs(ours - theirs) < spread
            else ")."),
+        *(["", "One seed per library: a record of the run, not yet a comparison of the libraries."]
+          if len(seeds) == 1 else []),
         "",
         "The steps/s column is only a record: these runs shared the two cores with other work (the speed "
         "comparisons are the sections measured on a quiet machine).",

@@ -131,12 +131,9 @@ if lib == "sb3":
 else:
     curve = [mean for _, mean, _ in callback.evaluations]
 
-def score(m):
-    if lib == "sb3":
-        env = gym.make("CartPole-v1")
-        env.reset(seed=2000 + seed)
-        return float(evaluate_policy(m, env, n_eval_episodes=20, deterministic=True)[0])
-    return float(evaluate_policy(m, "CartPole-v1", n_eval_episodes=20, deterministic=True, seed=2000 + seed)[0])
+def score(m):  # both libraries' models on the same seeded episodes (Ballast's evaluate_policy takes either)
+    from ballast.evaluation import evaluate_policy as same_episodes
+    return float(same_episodes(m, "CartPole-v1", n_eval_episodes=20, deterministic=True, seed=2000 + seed)[0])
 
 best = Algorithm.load(folder + "/best_model.zip", device="cpu")
 print(json.dumps(dict(lib=lib, seed=seed, seconds=seconds, steps=model.num_timesteps, curve=curve,
@@ -213,24 +210,20 @@ def compare_with_peer(template: str, default_steps: int, description: str) -> tu
 PENDULUM_RUN = r"""
 import json, time, torch
 torch.set_num_threads(1)
-import gymnasium as gym
 seed, lib = {seed}, "{lib}"
 kwargs = {kwargs}
+from ballast import evaluate_policy
 if lib == "sb3":
     from sb3_contrib import {algo} as Algorithm
-    from stable_baselines3.common.evaluation import evaluate_policy
 else:
-    from ballast import {algo} as Algorithm, evaluate_policy
+    from ballast import {algo} as Algorithm
 model = Algorithm("MlpPolicy", "Pendulum-v1", seed=seed, device="cpu", **kwargs)
 start = time.perf_counter()
 model.learn({steps})
 seconds = time.perf_counter() - start
-if lib == "sb3":
-    env = gym.make("Pendulum-v1")
-    env.reset(seed=2000 + seed)
-    mean = float(evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)[0])
-else:
-    mean = float(evaluate_policy(model, "Pendulum-v1", n_eval_episodes=10, deterministic=True, seed=2000 + seed)[0])
+# Both libraries' models play the same seeded episodes (Ballast's evaluate_policy takes any model with
+# SB3's predict): a Pendulum return depends on the start state, so other episodes would be another draw.
+mean = float(evaluate_policy(model, "Pendulum-v1", n_eval_episodes=10, deterministic=True, seed=2000 + seed)[0])
 print(json.dumps(dict(lib=lib, seed=seed, seconds=seconds, steps=model.num_timesteps, final=mean)))
 """
 

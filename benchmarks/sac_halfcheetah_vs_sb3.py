@@ -37,22 +37,17 @@ PEERS = {"SAC": ("stable_baselines3", "SB3"), "TQC": ("sb3_contrib", "sb3-contri
 RUN = r"""
 import json, time, torch
 torch.set_num_threads(1)
+from ballast import evaluate_policy
 if "{lib}" == "sb3":
     import {peer} as lib
-    from stable_baselines3.common.evaluation import evaluate_policy
-    import gymnasium as gym
 else:
     import ballast as lib
-    from ballast import evaluate_policy
 model = lib.{algo}("MlpPolicy", "HalfCheetah-v5", seed={seed}, device="cpu", **{settings})
 start = time.perf_counter()
 model.learn({steps})
 seconds = time.perf_counter() - start
-if "{lib}" == "sb3":
-    env = gym.make("HalfCheetah-v5"); env.reset(seed=1000 + {seed})
-    mean, _ = evaluate_policy(model, env, n_eval_episodes=10, deterministic=True)
-else:
-    mean, _ = evaluate_policy(model, "HalfCheetah-v5", n_eval_episodes=10, deterministic=True, seed=1000 + {seed})
+# Both libraries' models play the same seeded episodes (Ballast's evaluate_policy takes either).
+mean, _ = evaluate_policy(model, "HalfCheetah-v5", n_eval_episodes=10, deterministic=True, seed=1000 + {seed})
 print(json.dumps({{"lib": "{lib}", "seed": {seed}, "seconds": seconds, "mean": float(mean)}}))
 """
 
@@ -61,7 +56,7 @@ def run(algo: str, lib: str, seed: int, steps: int) -> dict:
     code = RUN.format(lib=lib, seed=seed, steps=steps, algo=algo, peer=PEERS[algo][0], settings=ZOO_SETTINGS[algo])
     revision = git_revision()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return {**json.loads(out.strip().splitlines()[-1]), "steps": steps, "revision": revision}
+    return {**json.loads(out.strip().splitlines()[-1]), "steps": steps, "revision": revision, "same_episodes": True}
 
 
 def results_file(algo: str) -> Path:
@@ -127,6 +122,11 @@ def main() -> None:
            else ")."),
         *(["", "One seed per library: a record of the run, not yet a comparison of the libraries."]
           if len(seeds) == 1 else []),
+        *(["", f"Runs kept from before both libraries' models played the same evaluation episodes (seeds "
+               f"{', '.join(str(r['seed']) for r in results if r['lib'] == 'sb3' and not r.get('same_episodes'))}"
+               f"): {peer}'s model played 10 episodes of its own, from an env reset with the same seed, so "
+               "those per-seed differences include a different draw of start states."]
+          if any(not r.get("same_episodes") for r in results) else []),
         "",
         "The steps/s column is only a record: these runs shared the two cores with other work (the speed "
         "comparisons are the sections measured on a quiet machine).",

@@ -49,8 +49,10 @@ def test_a_killed_run_leaves_progress_csv_with_whole_lines(tmp_path: Path, delay
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
+        lines_seen = 0
         while time.monotonic() < deadline and process.poll() is None:
-            if csv_path.exists() and csv_path.read_bytes().count(b"\n") >= 20:
+            lines_seen = csv_path.read_bytes().count(b"\n") if csv_path.exists() else 0
+            if lines_seen >= 20:
                 break
             time.sleep(0.05)
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
@@ -65,6 +67,6 @@ def test_a_killed_run_leaves_progress_csv_with_whole_lines(tmp_path: Path, delay
     raw = csv_path.read_bytes()
     assert raw.endswith(b"\n"), f"a torn last line: {raw[-120:]!r}"
     lines = list(csv.reader(io.StringIO(raw.decode())))
-    assert len(lines) >= 21
+    assert len(lines) >= max(lines_seen, 20)  # no line that was once on disk is lost
     assert all(len(line) == len(lines[0]) for line in lines), "a row with missing columns"
     assert any(name.startswith("custom/new_") for name in lines[0])  # the header was widened during the run

@@ -69,10 +69,13 @@ def test_mlflow_file_store_gets_params_metrics_and_files(tmp_path: Path, monkeyp
 
 
 def test_wandb_offline_run_holds_the_settings_and_metrics(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("wandb")
+    wandb = pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     train(tmp_path, "wandb")
+    # The run's file is written by W&B's service process, which may still hold records after
+    # run.finish() returns; shutting the service down (what process exit does) closes the file.
+    wandb.teardown()
     (run_file,) = (tmp_path / "wandb").glob("offline-run-*/run-*.wandb")
     data = run_file.read_bytes()  # protobuf records: their keys appear as text
     for expected in (b"rollout/ep_rew_mean", b"eval/mean_reward", b"resolved/hyperparameters/n_steps",

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
+from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop, _flushing_denormals, denormals_flushed
 
 
 def _twin_networks(seed: int = 0) -> tuple[nn.Module, nn.Module]:
@@ -102,3 +102,42 @@ def test_flat_clip_grad_norm_matches_torch():
         torch.testing.assert_close(norm, expected)
         for mine, theirs in zip(net.parameters(), twin.parameters()):
             torch.testing.assert_close(mine.grad, theirs.grad)
+
+
+def _subnormal_count(t: torch.Tensor) -> int:
+    return int(((t != 0) & (t.abs() < torch.finfo(t.dtype).tiny)).sum())
+
+
+@pytest.mark.parametrize("mode_before", [False, True])
+def test_denormals_flushed_restores_the_thread_s_mode(mode_before):
+    if not torch.set_flush_denormal(mode_before):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    try:
+        with denormals_flushed():
+            assert _flushing_denormals()
+            assert float(torch.tensor(torch.finfo(torch.float32).tiny) * 0.25) == 0.0
+        assert _flushing_denormals() == mode_before
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def test_flat_adam_keeps_no_subnormal_moments_and_matches_torch_adam():
+    """A weight whose gradient turns zero (a dead ReLU unit): its first moment decays by beta1 a step
+    into the subnormal range, where torch's Adam keeps it and FlatAdam flushes it to zero; the
+    parameters stay equal."""
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    mine, theirs = nn.Parameter(torch.linspace(-1.0, 1.0, 64)), nn.Parameter(torch.linspace(-1.0, 1.0, 64))
+    flat = FlatParameters([mine])
+    flat_adam, torch_adam = FlatAdam(flat, lr=0.01), torch.optim.Adam([theirs], lr=0.01, fused=True)
+    for step in range(800):  # beta1^800 * 1e-4 is about 2e-41: subnormal
+        grad = torch.full((64,), 1e-3) if step == 0 else torch.zeros(64)
+        grad[:8] = 0.1 * (step % 3 - 1)  # weights that keep learning
+        flat.param.grad.copy_(grad)
+        theirs.grad = grad.clone()
+        flat_adam.step()
+        torch_adam.step()
+    assert _subnormal_count(torch_adam.state[theirs]["exp_avg"]) > 0  # the case the flush is for
+    assert _subnormal_count(flat_adam.state["exp_avg"]) == 0
+    torch.testing.assert_close(mine.detach(), theirs.detach(), rtol=1e-6, atol=1e-7)
+    assert not _flushing_denormals()

@@ -49,6 +49,26 @@ def denormals_flushed() -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+def flush_denormals_in_steps(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """Make a ``torch.optim`` optimizer's ``step`` run as :func:`denormals_flushed` runs a block
+    (step hooks: the mode is set before and restored after each step); returns the optimizer."""
+    entered: list[contextlib.AbstractContextManager] = []
+
+    def before(*_: Any) -> None:
+        after()  # a step that raised left its mode set: restore it first
+        context = denormals_flushed()
+        context.__enter__()
+        entered.append(context)
+
+    def after(*_: Any) -> None:
+        if entered:
+            entered.pop().__exit__(None, None, None)
+
+    optimizer.register_step_pre_hook(before)
+    optimizer.register_step_post_hook(after)
+    return optimizer
+
+
 class FlatParameters:
     """Re-home ``params`` into one flat tensor ``self.param`` whose ``.grad`` holds all gradients.
 

@@ -20,7 +20,7 @@ from torch import nn
 from ballast.checkpoint import optimizer_from_tensors, optimizer_to_tensors
 from ballast.errors import ConfigurationError
 from ballast.import_path import import_path, path_of
-from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop
+from ballast.optim import FlatAdam, FlatParameters, FlatRMSprop, flush_denormals_in_steps
 from ballast.policies.config import ADAM
 from ballast.policies.optimizer_handle import attach_optimizer
 from ballast.schedules import Schedule
@@ -124,6 +124,7 @@ def build_optimizer(flat: FlatParameters, lr: float, optimizer_class: str | None
     (SB3's rule). Adam and RMSprop with their plain options run as Ballast's flat optimizers (the same
     update with less fixed cost per step; Adam as PyTorch's fused kernel); any other
     class, or options they do not cover, is the ``torch.optim`` class itself over the flat parameter.
+    Every optimizer's step runs with subnormal floats flushed to zero (:func:`ballast.optim.denormals_flushed`).
     """
     if optimizer_class is None:
         optimizer_class = default[0]
@@ -136,4 +137,4 @@ def build_optimizer(flat: FlatParameters, lr: float, optimizer_class: str | None
         return FlatAdam(flat, lr=lr, betas=betas, eps=float(plain.get("eps", 1e-8)))
     if optimizer_class == RMSPROP and set(plain) <= _FLAT_RMSPROP_OPTIONS:
         return FlatRMSprop(flat, lr=lr, alpha=float(plain.get("alpha", 0.99)), eps=float(plain.get("eps", 1e-8)))
-    return import_path(optimizer_class)([flat.param], lr=lr, **options)
+    return flush_denormals_in_steps(import_path(optimizer_class)([flat.param], lr=lr, **options))

@@ -141,3 +141,22 @@ def test_flat_adam_keeps_no_subnormal_moments_and_matches_torch_adam():
     assert _subnormal_count(flat_adam.state["exp_avg"]) == 0
     torch.testing.assert_close(mine.detach(), theirs.detach(), rtol=1e-6, atol=1e-7)
     assert not _flushing_denormals()
+
+
+def test_a_torch_optimizer_from_policy_kwargs_steps_with_subnormals_flushed():
+    from ballast.algos.optimizers import build_optimizer
+    from ballast.import_path import path_of
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU has no flush-to-zero mode")
+    flat = FlatParameters([nn.Parameter(torch.linspace(-1.0, 1.0, 16))])
+    optimizer = build_optimizer(flat, 0.01, path_of(torch.optim.AdamW), {"weight_decay": 0.01})
+    assert isinstance(optimizer, torch.optim.AdamW)
+    flat.param.grad.fill_(1e-3)
+    optimizer.step()
+    exp_avg = optimizer.state[flat.param]["exp_avg"]
+    exp_avg.fill_(torch.finfo(torch.float32).tiny)  # the next step's 0.9 * m is subnormal
+    flat.param.grad.zero_()
+    optimizer.step()
+    assert _subnormal_count(exp_avg) == 0 and not bool((exp_avg != 0).any())
+    assert not _flushing_denormals()

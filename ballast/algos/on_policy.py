@@ -120,6 +120,9 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
     if model.extensions.extra_losses:
         buffer.keep_next_observations()
     masks = None
+    # Acting with PyTorch gives each step's values and log-probabilities too; with NumPy (or a policy
+    # whose forward gives no such pair) the buffer evaluates the whole rollout in one pass at the end.
+    stepped_values = actor is None and not recurrent
     # With SAME_STEP autoreset every step of every copy is a transition and no copy waits for a reset.
     all_valid, none_resetting = np.ones(model.n_envs, dtype=bool), np.zeros(model.n_envs, dtype=bool)
     for t in range(buffer.n_steps):
@@ -134,7 +137,12 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
             if recurrent:
                 obs, actions, env_actions = _recurrent_step(model, buffer, t, mask_tensor)
             else:
-                obs, actions, env_actions = _torch_step(policy, collection.observations, device, mask_tensor)
+                obs, actions, env_actions, step_values = _torch_step(policy, collection.observations, device,
+                                                                     mask_tensor)
+                if step_values is None or step_values[0].size != model.n_envs or step_values[1].size != model.n_envs:
+                    stepped_values = False
+                else:
+                    buffer.values[t], buffer.log_probs[t] = step_values
         next_obs, rewards, terminated, truncated, infos = env.step(env_actions)
         rewards = np.asarray(rewards, dtype=np.float64)
         _check_finite(rewards, next_obs)
@@ -167,7 +175,8 @@ def collect_rollout(model: OnPolicyModel, buffer: RolloutBuffer, callback: BaseC
             "infos": step_infos(model, callback, infos, episode_end, terminated, truncated, next_obs, next_step_reset)})
         if not callback.on_step():
             return False
-    buffer.evaluate(policy)
+    if not stepped_values:
+        buffer.evaluate(policy)
     with torch.inference_mode():
         last_obs = policy.normalize(_to_tensor(collection.observations, device, model.observation_space))
         last_values = (_recurrent_values(model, last_obs) if recurrent
@@ -245,18 +254,28 @@ def _network_observations(policy: Any, device: torch.device, space: Any, raw_obs
 
 @torch.inference_mode()
 def _torch_step(policy: Any, raw_obs: Any, device: torch.device, action_masks: Any = None) -> tuple[Any, ...]:
-    """One acting step with PyTorch: ``(stored_obs, actions, env_actions)``; the actions come from the
-    policy's ``forward``, as in ``predict`` (see :mod:`ballast.policies.base`)."""
+    """One acting step with PyTorch: ``(stored_obs, actions, env_actions, values_and_log_probs)``; the
+    actions come from the policy's ``forward``, as in ``predict`` (see :mod:`ballast.policies.base`),
+    and so do the values and log-probabilities (NumPy, one per copy; None when ``forward`` gives no
+    such pair)."""
     raw = _to_tensor(raw_obs, device, getattr(policy, "observation_space", None))
     if getattr(policy, "residual", None) is not None:
         # Residual policies act in Box spaces, which have no action masks.
         obs, base = policy.normalize_with_base(raw)
-        actions = policy(obs)[0]
-        return obs, actions.cpu().numpy(), policy.env_actions(actions, base).cpu().numpy()
+        out = policy(obs)
+        return obs, out[0].cpu().numpy(), policy.env_actions(out[0], base).cpu().numpy(), _values_and_log_probs(out)
     obs = policy.normalize(raw)
-    actions = (policy(obs) if action_masks is None else policy(obs, action_masks=action_masks))[0]
-    env_actions = policy.action_adapter(actions).cpu().numpy()
-    return obs, actions.cpu().numpy(), env_actions
+    out = policy(obs) if action_masks is None else policy(obs, action_masks=action_masks)
+    env_actions = policy.action_adapter(out[0]).cpu().numpy()
+    return obs, out[0].cpu().numpy(), env_actions, _values_and_log_probs(out)
+
+
+def _values_and_log_probs(out: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The values and log-probabilities of SB3's ``forward`` triple ``(actions, values, log_probs)``,
+    flattened; None when ``out`` is no such triple."""
+    if not isinstance(out, tuple) or len(out) != 3 or not all(isinstance(x, torch.Tensor) for x in out[1:]):
+        return None
+    return out[1].detach().reshape(-1).cpu().numpy(), out[2].detach().reshape(-1).cpu().numpy()
 
 
 def track_episodes(model: CollectingModel, rewards: np.ndarray, episode_end: np.ndarray, valid: np.ndarray | None,

@@ -40,8 +40,9 @@ def denormals_flushed() -> Iterator[None]:
     Pendulum-v1 after 1,600 steps, 76 % of DQN's Q-network's on CartPole-v1 after 20,000) decay by
     ``beta1`` each step through the subnormal range (below 1.2e-38 in float32), where x86 CPUs take
     microcode assists on every operation: there SAC's critic step took 1.4 ms instead of 0.09 ms
-    and DQN's 0.69 ms instead of 0.05 ms (one thread, Intel Xeon). Flushed, such a moment is zero some 150 steps sooner;
-    the parameters' updates differ by less than ``lr * 1e-38 / eps``, far below float rounding.
+    and DQN's 0.69 ms instead of 0.05 ms (one thread, Intel Xeon). Flushed, such a moment is zero
+    some 150 steps sooner; the parameters' updates differ by less than ``lr * 1e-38 / eps``, far
+    below float rounding.
     The mode is per thread: PyTorch's worker threads (more than one torch thread) keep theirs.
     Where the CPU has no such mode, the block runs unchanged.
     """

@@ -130,14 +130,14 @@ def test_an_sb3_style_subclass_learns_saves_and_loads(tmp_path) -> None:
     assert isinstance(policy.mlp_extractor, TwoTowers) and policy.tower_width == 16
     assert policy.action_net.in_features == 16 and policy.value_net.in_features == 32
     assert not model.fast_path.active and "TwoTowerPolicy" in model.fast_path.reason
-    model.learn(12_000)
+    model.learn(16_000)
     obs = np.stack([CARTPOLE.observation_space.sample() * 0.1 for _ in range(8)])
     loaded = PPO.load(model.save(tmp_path / "towers"))
     assert isinstance(loaded.policy, TwoTowerPolicy) and loaded.policy.tower_width == 16
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
     from ballast import evaluate_policy
 
-    mean_return, _ = evaluate_policy(model, gym.make("CartPole-v1"), n_eval_episodes=5)
+    mean_return, _ = evaluate_policy(model, gym.make("CartPole-v1"), n_eval_episodes=10, seed=0)
     assert mean_return > 150  # it learned: a random policy scores about 20
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import tempfile
 import zipfile
 import zlib
@@ -47,8 +48,33 @@ class Checkpoint:
     tensors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
+def _process_umask() -> int:
+    """The process's umask, read without changing it where the OS says it (Linux), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def replacement_file_mode(path: Path) -> int:
+    """The permission bits a file written in place of ``path`` should get: those of the file it
+    replaces, or, for a new file, what ``open`` gives (``0o666`` less the umask). A temporary file
+    from ``mkstemp`` is private (``0o600``); renamed into place as it is, a checkpoint or an export
+    would be unreadable to the group and to other users that can read the folder's other files."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_process_umask()
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
+    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename); the
+    file gets :func:`replacement_file_mode`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -57,6 +83,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, replacement_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

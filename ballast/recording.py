@@ -21,6 +21,7 @@ import gymnasium as gym
 import numpy as np
 
 from ballast.callbacks import BaseCallback
+from ballast.checkpoint import replacement_file_mode
 from ballast.envs.sb3_env_util import make_vec_env
 from ballast.errors import ConfigurationError
 from ballast.evaluation import evaluate_policy
@@ -108,6 +109,7 @@ def write_frames(frames: list[np.ndarray], out: Path, fps: float) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
     os.close(handle)
+    os.chmod(temporary, replacement_file_mode(out))
     try:
         if out.suffix.lower() == ".gif":
             imageio.mimsave(temporary, [np.asarray(f, dtype=np.uint8) for f in frames], duration=1000.0 / fps, loop=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,9 @@ def test_record_command_writes_every_frame_of_the_episodes(runs: Path, suffix: s
         assert steps // 2 < frames.shape[0] <= steps + 3
     assert frames.shape[-1] == 3
     assert frames.std() > 0  # something was drawn
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # as open() makes files, not mkstemp's 0o600
 
 
 def test_record_refuses_other_formats(runs: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -206,3 +206,20 @@ def test_write_creates_missing_directories(tmp_path):
     path = write_checkpoint(tmp_path / "deep" / "er" / "x.zip", sample_checkpoint())
     assert Path(path).is_file()
     assert read_checkpoint(path).state["num_timesteps"] == 1234
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_new_file_gets_the_mode_open_would_give(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        path = write_checkpoint(tmp_path / "a.zip", sample_checkpoint())
+    finally:
+        os.umask(previous)
+    assert Path(path).stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    path = write_checkpoint(tmp_path / "a.zip", sample_checkpoint())
+    os.chmod(path, 0o640)
+    write_checkpoint(path, sample_checkpoint())
+    assert Path(path).stat().st_mode & 0o777 == 0o640

@@ -6,7 +6,8 @@ linearly over the run, as the zoo's ``lin_`` schedules do over its ``learn``), `
 (4 per agent step), one torch thread per run, ``--jobs`` runs at a time. The returns are the monitors'
 whole games (unclipped scores, all lives), read from the monitor files both libraries write in SB3's
 format. The curve is the mean return of the games that ended in each ``--bin`` frames. Results go to
-benchmarks/results/atari_ppo_learning.json, the figure to docs/images/atari-ppo-breakout.png and the
+benchmarks/results/atari_ppo_learning.json (runs of other seeds at the same budget are kept, so seeds can be
+added in later invocations), the figure to docs/images/atari-ppo-breakout.png and the
 section ``atari-ppo-learning`` of docs/benchmarks.md.
 
     .venv-bench/bin/python benchmarks/atari_ppo_learning.py [--frames 1000000] [--seeds 0 1] [--jobs 2]
@@ -77,6 +78,12 @@ def run(lib: str, seed: int, frames: int) -> dict:
         games = monitor_games(Path(monitor))
     return {"lib": lib, "seed": seed, "frames": 4 * timing["steps"], "seconds": timing["seconds"],
             "games": [list(g) for g in games], "revision": git_revision()}
+
+
+def same_budget(frames_run: int, frames_asked: int) -> bool:
+    """Whether a run of ``frames_run`` frames was asked for ``frames_asked``: ``learn`` ends on a whole
+    rollout (8 envs x 128 steps x 4 frames), so it runs up to one rollout past the budget."""
+    return 0 <= frames_run - frames_asked < 8 * 128 * 4
 
 
 def curve(result: dict, bin_frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +160,11 @@ def main() -> None:
 
         import ballast
 
-        data = {"results": [], "bin": args.bin, "command": command_line(), "machine": machine(threads=1),
+        jobs = [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
+        # Runs of other seeds (at the same budget) are kept, so seeds can be added in later invocations.
+        kept = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else []
+        kept = [r for r in kept if (r["lib"], r["seed"]) not in jobs and same_budget(r["frames"], args.frames)]
+        data = {"results": kept, "bin": args.bin, "command": command_line(), "machine": machine(threads=1),
                 "versions": f"Ballast {ballast.__version__}, SB3 {stable_baselines3.__version__}"}
 
         def run_and_keep(lib: str, seed: int) -> None:  # each run is kept as it ends (a stopped bench loses no run)
@@ -162,7 +173,6 @@ def main() -> None:
             write_json(RESULTS, data)
             print(lib, seed, result["frames"], f"{result['seconds']:.0f} s", flush=True)
 
-        jobs = [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
         with ThreadPoolExecutor(args.jobs) as pool:
             list(pool.map(lambda job: run_and_keep(*job), jobs))
     plot(data["results"], data["bin"])

@@ -33,9 +33,10 @@ def add_bench_parser(sub: Any) -> None:
     p.add_argument("--seeds", type=_positive_int, default=3, help="seeds per cell: 0..N-1 (default: 3)")
     p.add_argument("--steps", type=_positive_int, help="env steps per run (default: n_timesteps of the settings)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--hyperparams", default="default", metavar="default|zoo|PATH",
-                   help="settings of each run: the algorithms' defaults, the zoo files Ballast ships, a zoo file, "
-                        "or a folder of <algo>.yml files (default: default)")
+    p.add_argument("--hyperparams", default="default", metavar="default|zoo|ballast|PATH",
+                   help="settings of each run: the algorithms' defaults, the zoo files Ballast ships, Ballast's own "
+                        "entries where it has them (the zoo's elsewhere), a zoo file, or a folder of <algo>.yml "
+                        "files (default: default)")
     p.add_argument("--library", default="ballast", help="library that trains the runs (default: ballast)")
     add_execution_options(p, "runs", eval_episodes=10)
     p.set_defaults(handler=cmd_bench)

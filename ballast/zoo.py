@@ -240,18 +240,33 @@ def default_settings(algorithm: str | type[Algorithm], env_id: str) -> ZooSettin
 
 #: The zoo files Ballast ships (``ppo.yml``, ``sac.yml``, ...), installed with the package.
 SHIPPED_HYPERPARAMS = Path(__file__).resolve().parent / "hyperparams"
+#: Ballast's own entries (``ballast/ppo.yml``, ...) for the envs where the zoo's settings fail on some
+#: seeds at the zoo's budget: each is the zoo's entry with the keys its comment names changed.
+BALLAST_HYPERPARAMS = SHIPPED_HYPERPARAMS / "ballast"
+
+
+def own_entry_file(algorithm: str, env_id: str) -> Path | None:
+    """Ballast's own file (:data:`BALLAST_HYPERPARAMS`) with an entry for ``env_id``, or None."""
+    path = BALLAST_HYPERPARAMS / f"{algorithm}.yml"
+    if not path.is_file():
+        return None
+    return path if env_id in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) else None
 
 
 def resolve_hyperparams_path(path: str | Path) -> Path:
-    """``path`` when that file exists; else, for ``hyperparams/ppo.yml`` or ``ppo.yml``, the file Ballast
-    ships under that name, so that the shipped files are found from any working directory."""
+    """``path`` when that file exists; else, for ``hyperparams/ppo.yml`` or ``ppo.yml`` (``ballast/ppo.yml``
+    for Ballast's own entries), the file Ballast ships under that name, so that the shipped files are
+    found from any working directory."""
     path = Path(path)
     if path.is_file():
         return path
-    shipped = SHIPPED_HYPERPARAMS / path.name
-    if shipped.is_file() and (len(path.parts) == 1 or path.parent.name == "hyperparams"):
-        return shipped
-    names = ", ".join(sorted(p.name for p in SHIPPED_HYPERPARAMS.glob("*.yml")))
+    parts = path.parts[1:] if path.parts[:1] == ("hyperparams",) else path.parts
+    if len(parts) in (1, 2) and (len(parts) == 1 or parts[0] == BALLAST_HYPERPARAMS.name):
+        shipped = SHIPPED_HYPERPARAMS.joinpath(*parts)
+        if shipped.is_file():
+            return shipped
+    names = ", ".join([*sorted(p.name for p in SHIPPED_HYPERPARAMS.glob("*.yml")),
+                       *sorted(f"{BALLAST_HYPERPARAMS.name}/{p.name}" for p in BALLAST_HYPERPARAMS.glob("*.yml"))])
     raise ConfigurationError(f"the hyperparameter file {path} does not exist; Ballast ships {names}, found "
                              "by their name (--hyperparams ppo.yml) from any folder")
 

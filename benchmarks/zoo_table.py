@@ -10,7 +10,10 @@ callables, ``noise_type`` an action-noise object). Both are evaluated by Ballast
 on the same seeded episodes, deterministically, SB3's observations normalised with its frozen
 ``VecNormalize`` statistics (:class:`FrozenNormalization`), ``--evals`` times during training and once
 at the end. Runs land in ``--out/<library>/runs/<run>/`` (``bench.json``, ``evaluations.csv``); a run
-already there is not run again, so the table grows by seeds or cells over several invocations.
+already there is not run again, so the table grows by seeds or cells over several invocations. The
+cells Ballast ships an entry of its own for (``ballast/hyperparams/ballast/*.yml``: where the zoo's settings
+fail on some seeds) are also trained with that entry, by both libraries, into ``--out/ballast-entries/``,
+and get a row of their own below the zoo's.
 ``--max-steps`` caps the budgets this machine can afford; the table names the budget each cell ran.
 
 The table (``--out/table.md``, and the section ``zoo-table`` of docs/benchmarks.md with ``--write-docs``)
@@ -38,7 +41,7 @@ from ballast.bench.runs import RESULT_FILE, TRAINERS, BenchJob, BenchOutcome, ru
 from ballast.bench.tables import write_tables
 from ballast.execution.folders import publish_folder
 from ballast.execution.options import RunSpec
-from ballast.zoo import SHIPPED_HYPERPARAMS, ZooSettings, load_hyperparams
+from ballast.zoo import BALLAST_HYPERPARAMS, SHIPPED_HYPERPARAMS, ZooSettings, load_hyperparams
 
 #: Files whose entries the table leaves out, and why.
 SKIPPED_FILES = {"her.yml": "goal-conditioned (success rates: the HER sections)",
@@ -60,6 +63,8 @@ ZOO_PUBLISHED = {
     ("tqc", "LunarLanderContinuous-v3"): 278.0,
 }
 CONTRIB_ALGOS = {"qrdqn": "QRDQN", "tqc": "TQC", "crossq": "CrossQ"}
+#: The subfolder of ``--out`` that holds the runs with Ballast's own entries (``hyperparams/ballast/``).
+OWN_ENTRIES = "ballast-entries"
 
 
 # --- SB3's side -----------------------------------------------------------------------------------
@@ -178,12 +183,15 @@ def run_job(job: BenchJob) -> BenchOutcome:
 
 
 # --- the grid -------------------------------------------------------------------------------------
-def cells(algos: list[str] | None, envs: list[str] | None, max_steps: int | None) -> list[ZooSettings]:
-    """The settings of every shipped (algorithm, env) entry the table covers, budgets capped at ``max_steps``."""
+def cells(algos: list[str] | None, envs: list[str] | None, max_steps: int | None,
+          folder: Path = SHIPPED_HYPERPARAMS) -> list[ZooSettings]:
+    """The settings of every (algorithm, env) entry of the files in ``folder`` (the zoo's files Ballast
+    ships, or :data:`BALLAST_HYPERPARAMS`, Ballast's own entries) the table covers, budgets capped at
+    ``max_steps``."""
     import yaml
 
     out = []
-    for path in sorted(Path(SHIPPED_HYPERPARAMS).glob("*.yml")):
+    for path in sorted(Path(folder).glob("*.yml")):
         if path.name in SKIPPED_FILES or (algos and path.stem not in algos):
             continue
         for env_id in yaml.safe_load(path.read_text()) or {}:
@@ -231,11 +239,21 @@ def difference_interval(ours: list[float], theirs: list[float], resamples: int =
 
 
 def table(out: Path, budgets: dict[tuple[str, str], int]) -> str:
-    """The Markdown table of every cell both libraries have runs of; ``budgets`` are the zoo's step budgets."""
-    ours = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "ballast") if o.error is None}
-    theirs = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "sb3") if o.error is None}
+    """The Markdown table of every cell both libraries have runs of, with the zoo's settings (``out``) and,
+    below each, with Ballast's own entry (``out/OWN_ENTRIES``); ``budgets`` are the zoo's step budgets."""
     rows = ["| algorithm | env | steps run (zoo's) | seeds | Ballast final | SB3 final | 95 % CI of the difference | "
             "zoo |", "|---|---|---|---|---|---|---|---|"]
+    zoo_rows, own_rows = table_rows(out, budgets, ""), table_rows(out / OWN_ENTRIES, budgets, ", Ballast's entry")
+    for cell in sorted({*zoo_rows, *own_rows}):
+        rows += [r for r in (zoo_rows.get(cell), own_rows.get(cell)) if r is not None]
+    return "\n".join(rows)
+
+
+def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> dict[tuple[str, str], str]:
+    """One table row per (algorithm, env) both libraries have runs of in ``out``, the algorithm named with ``label``."""
+    ours = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "ballast") if o.error is None}
+    theirs = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "sb3") if o.error is None}
+    rows = {}
     for algorithm, env_id in sorted({(a, e) for a, e, _ in ours} & {(a, e) for a, e, _ in theirs}):
         seeds = sorted(s for a, e, s in ours if (a, e) == (algorithm, env_id) and (a, e, s) in theirs)
         a = [float(ours[(algorithm, env_id, s)].final_eval) for s in seeds]
@@ -244,11 +262,11 @@ def table(out: Path, budgets: dict[tuple[str, str], int]) -> str:
         steps = ours[(algorithm, env_id, seeds[0])].num_timesteps
         zoo = ZOO_PUBLISHED.get((algorithm, env_id))
         budget = budgets.get((algorithm, env_id))
-        rows.append(f"| {algorithm} | {env_id} | {steps:,} ({'?' if budget is None else f'{int(budget):,}'}) | "
-                    f"{len(seeds)} | {np.mean(a):.1f} ± {np.std(a):.1f} | "
-                    f"{np.mean(b):.1f} ± {np.std(b):.1f} | [{low:.1f}, {high:.1f}] | "
-                    f"{'' if zoo is None else f'{zoo:.1f}'} |")
-    return "\n".join(rows)
+        rows[(algorithm, env_id)] = (
+            f"| {algorithm}{label} | {env_id} | {steps:,} ({'?' if budget is None else f'{int(budget):,}'}) | "
+            f"{len(seeds)} | {np.mean(a):.1f} ± {np.std(a):.1f} | {np.mean(b):.1f} ± {np.std(b):.1f} | "
+            f"[{low:.1f}, {high:.1f}] | {'' if zoo is None else f'{zoo:.1f}'} |")
+    return rows
 
 
 def main() -> None:
@@ -265,15 +283,21 @@ def main() -> None:
     args = parser.parse_args()
     run_grid(cells(args.algos, args.envs, args.max_steps), args.seeds, args.out, args.jobs, args.evals,
              args.eval_episodes)
-    for library in ("ballast", "sb3"):
-        write_tables(args.out / library, kept_outcomes(args.out, library))
+    run_grid(cells(args.algos, args.envs, args.max_steps, BALLAST_HYPERPARAMS), args.seeds, args.out / OWN_ENTRIES,
+             args.jobs, args.evals, args.eval_episodes)
+    for folder in (args.out, args.out / OWN_ENTRIES):
+        for library in ("ballast", "sb3"):
+            write_tables(folder / library, kept_outcomes(folder, library))
     body = "\n".join([
         "## The zoo's table: Ballast beside SB3 on the same seeds",
         "",
         f"Final deterministic evaluation over {args.eval_episodes} seeded episodes (the same episodes for both "
         "libraries; SB3's "
         "`VecNormalize` statistics frozen), mean ± std over seeds; the interval is a bootstrap 95 % interval of "
-        "Ballast's mean minus SB3's; zoo: the zoo's benchmark.md (one agent, earlier env versions).",
+        "Ballast's mean minus SB3's; zoo: the zoo's benchmark.md (one agent, earlier env versions). A row "
+        "\"Ballast's entry\" trains both libraries with Ballast's own settings for that cell "
+        "(`hyperparams/ballast/`), shipped where the zoo's fail on some seeds; the comment above each entry says "
+        "what it changes and why.",
         "",
         table(args.out, {(c.algorithm, c.env_id): int(c.n_timesteps) for c in cells(args.algos, args.envs, None)}),
         "",

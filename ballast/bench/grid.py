@@ -21,7 +21,14 @@ from ballast.execution.options import ExecutionOptions
 from ballast.execution.progress import RunProgress
 from ballast.execution.training import check_env_id
 from ballast.tracking import track_run_folder
-from ballast.zoo import SHIPPED_HYPERPARAMS, ZooSettings, default_settings, get_algorithm, load_hyperparams
+from ballast.zoo import (
+    SHIPPED_HYPERPARAMS,
+    ZooSettings,
+    default_settings,
+    get_algorithm,
+    load_hyperparams,
+    own_entry_file,
+)
 
 RUNS_FOLDER = "runs"
 
@@ -50,12 +57,15 @@ class BenchResult:
 
 def cell_settings(algorithm: str, env_id: str, hyperparams: str, steps: int | None) -> ZooSettings:
     """The settings of one cell: the algorithm's defaults (``default``), the zoo file Ballast ships
-    (``zoo``), a file, or a folder of ``<algo>.yml`` files; ``steps`` overrides ``n_timesteps``."""
+    (``zoo``), Ballast's own entry where it has one and the zoo's otherwise (``ballast``), a file, or
+    a folder of ``<algo>.yml`` files; ``steps`` overrides ``n_timesteps``."""
     cls = get_algorithm(algorithm)
     if hyperparams == "default":
         settings = default_settings(cls, env_id)
     else:
         path = SHIPPED_HYPERPARAMS if hyperparams == "zoo" else Path(hyperparams)
+        if hyperparams == "ballast":
+            path = own_entry_file(cls.algorithm_name, env_id) or SHIPPED_HYPERPARAMS
         if path.is_dir():
             path = path / f"{cls.algorithm_name}.yml"
         settings = load_hyperparams(path, env_id, cls)

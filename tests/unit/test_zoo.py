@@ -17,6 +17,7 @@ from ballast.zoo import (
     default_settings,
     get_algorithm,
     load_hyperparams,
+    own_entry_file,
     parse_normalize,
     parse_policy_kwargs,
     supported_keys,
@@ -366,6 +367,39 @@ def test_the_shipped_files_are_found_from_any_folder(tmp_path: Path, monkeypatch
     assert load_hyperparams("hyperparams/ppo.yml", "CartPole-v1").n_timesteps == 77  # a local file comes first
     with pytest.raises(ConfigurationError, match="ships a2c.yml, crossq.yml, dqn.yml, her.yml, ppo.yml"):
         load_hyperparams("hyperparams/tqc_typo.yml", "CartPole-v1", "ppo")
+
+
+def test_ballasts_own_entries_are_found_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    by_folder = load_hyperparams("hyperparams/ballast/ppo.yml", "MountainCarContinuous-v0")
+    by_name = load_hyperparams("ballast/ppo.yml", "MountainCarContinuous-v0")
+    assert by_folder.kwargs == by_name.kwargs and by_name.algorithm == "ppo"
+    with pytest.raises(ConfigurationError, match="ballast/ppo.yml"):
+        load_hyperparams("ballast/sac.yml", "Pendulum-v1")
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        load_hyperparams("elsewhere/ppo.yml", "CartPole-v1")  # only ballast/ names a shipped subfolder
+
+
+def test_each_own_entry_is_the_zoos_but_for_the_keys_its_comment_names() -> None:
+    own = yaml.safe_load((HYPERPARAMS / "ballast" / "ppo.yml").read_text())
+    zoo = yaml.safe_load((HYPERPARAMS / "ppo.yml").read_text())
+    changed = {env_id: {k for k in {**entry, **zoo[env_id]} if entry.get(k) != zoo[env_id].get(k)}
+               for env_id, entry in own.items()}
+    assert changed == {"MountainCarContinuous-v0": {"policy_kwargs"}}
+    ours = parse_policy_kwargs(own["MountainCarContinuous-v0"]["policy_kwargs"])
+    theirs = parse_policy_kwargs(zoo["MountainCarContinuous-v0"]["policy_kwargs"])
+    assert (ours, theirs) == ({"log_std_init": 0.0, "ortho_init": False}, {"log_std_init": -3.29, "ortho_init": False})
+
+
+def test_bench_with_ballast_settings_takes_the_own_entry_where_there_is_one() -> None:
+    from ballast.bench.grid import cell_settings
+
+    own = cell_settings("ppo", "MountainCarContinuous-v0", "ballast", None)
+    zoo = cell_settings("ppo", "MountainCarContinuous-v0", "zoo", None)
+    assert own.kwargs["policy_kwargs"]["log_std_init"] == 0.0 and zoo.kwargs["policy_kwargs"]["log_std_init"] == -3.29
+    assert cell_settings("ppo", "CartPole-v1", "ballast", None).kwargs == cell_settings("ppo", "CartPole-v1", "zoo",
+                                                                                         None).kwargs
+    assert own_entry_file("ppo", "CartPole-v1") is None and own_entry_file("sac", "Pendulum-v1") is None
 
 
 def test_bundled_ppo_lstm_entries_build_recurrent_models() -> None:

@@ -48,7 +48,7 @@ class Checkpoint:
     tensors: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-def _process_umask() -> int:
+def process_umask() -> int:
     """The process's umask, read without changing it where the OS says it (Linux), else set and restored."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -69,7 +69,7 @@ def replacement_file_mode(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)
     except OSError:
-        return 0o666 & ~_process_umask()
+        return 0o666 & ~process_umask()
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from ballast.checkpoint import atomic_write_bytes
+from ballast.checkpoint import atomic_write_bytes, process_umask
 from ballast.errors import ConfigurationError
 
 #: Prefix of the temporary folders a publication writes before its rename (skipped by readers).
@@ -25,9 +25,7 @@ def publish_folder(files: Mapping[str, bytes], dest: Path) -> Path:
     ``dest`` either holds all the files or does not exist. An existing ``dest`` is replaced."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{dest.name}-", dir=dest.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # as a folder made by mkdir (mkdtemp makes it private)
+    tmp.chmod(0o777 & ~process_umask())  # as a folder made by mkdir (mkdtemp makes it private)
     try:
         for name, data in files.items():
             rel = PurePosixPath(name)

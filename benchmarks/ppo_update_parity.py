@@ -1,0 +1,187 @@
+"""One PPO update on an Atari game in Ballast and in SB3 from the same weights and rollout: do they agree?
+
+First the envs: both libraries' 8 seeded copies (``make_atari_env`` and a 4-frame stack: SB3's
+``VecFrameStack``, Ballast's) are stepped with the same random actions for ``--env-steps`` steps, and
+their observations, rewards, dones and final observations compared.
+
+Then the update: SB3 collects one rollout with the zoo's Atari PPO settings but a constant learning
+rate and clip range, and ``batch_size`` the whole rollout so that no shuffling order enters. At the
+end of the rollout (before SB3 trains) its weights and rollout are copied into a Ballast PPO built with
+the same settings: the weights by name (``CnnPolicy``), the observations (channels last, as Ballast's
+frame stack keeps them), actions, rewards, episode boundaries, values and log-probabilities. Ballast
+computes its own advantages and returns from them (GAE), which are compared with SB3's; then both
+libraries run ``train()`` (``--epochs`` full-batch Adam steps, gradient clipping included) and the
+weights they end with are compared.
+
+    .venv-bench/bin/python benchmarks/ppo_update_parity.py [--envs BreakoutNoFrameskip-v4 PongNoFrameskip-v4]
+        [--epochs 2] [--env-steps 3000]
+
+Writes the section ``ppo-update-parity`` of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from common import command_line, git_revision, machine, update_section
+
+N_ENVS, N_STEPS = 8, 128
+#: SB3's policy parameter names -> Ballast's (the shared encoder; SB3 also lists it as pi_/vf_features_extractor).
+NAMES = {"features_extractor.": "encoder.", "action_net.": "action_head.net.", "value_net.": "value_head."}
+
+
+def settings(epochs: int) -> dict:
+    return dict(n_steps=N_STEPS, batch_size=N_STEPS * N_ENVS, n_epochs=epochs, learning_rate=2.5e-4, clip_range=0.1,
+                vf_coef=0.5, ent_coef=0.01, seed=0, device="cpu")
+
+
+def sb3_rollout(env_id: str, epochs: int) -> tuple[dict, dict]:
+    """SB3's weights and rollout at the end of its first rollout, and its weights after ``train()``."""
+    import ale_py
+    import gymnasium
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gymnasium.register_envs(ale_py)
+    env = VecFrameStack(make_atari_env(env_id, n_envs=N_ENVS, seed=0), 4)
+    model = PPO("CnnPolicy", env, **settings(epochs))
+    before: dict = {}
+
+    class Snapshot(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            buf = self.model.rollout_buffer
+            before["weights"] = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
+            before["rollout"] = {name: np.array(getattr(buf, name)) for name in
+                                 ("observations", "actions", "rewards", "episode_starts", "values", "log_probs",
+                                  "advantages", "returns")}
+            before["last_values"] = self.locals["values"].detach().numpy().reshape(-1)
+            before["last_dones"] = np.asarray(self.locals["dones"], dtype=bool)
+
+    model.learn(N_STEPS * N_ENVS, callback=Snapshot())
+    after = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
+    return before, after
+
+
+def env_parity(env_id: str, steps: int) -> dict:
+    """Step both libraries' vector envs with the same seeded random actions: the largest observation
+    difference (final observations included), the steps whose rewards or dones differ, the episode ends."""
+    import ale_py
+    import gymnasium
+    from stable_baselines3.common import env_util
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    import ballast
+    from ballast.envs import VecFrameStack as BallastVecFrameStack
+
+    gymnasium.register_envs(ale_py)
+    theirs = VecFrameStack(env_util.make_atari_env(env_id, n_envs=N_ENVS, seed=0), 4)
+    ours = BallastVecFrameStack(ballast.make_atari_env(env_id, n_envs=N_ENVS, seed=0), 4)
+    worst = float(np.abs(theirs.reset().astype(float) - ours.reset().astype(float)).max())
+    rng, mismatched_steps, dones = np.random.default_rng(0), 0, 0
+    for _ in range(steps):
+        actions = rng.integers(0, theirs.action_space.n, N_ENVS)
+        obs_s, rew_s, done_s, info_s = theirs.step(actions)
+        obs_b, rew_b, done_b, info_b = ours.step(actions)
+        gap = float(np.abs(obs_s.astype(float) - obs_b.astype(float)).max())
+        finals = [float(np.abs(np.asarray(info_s[i]["terminal_observation"], float)
+                               - np.asarray(info_b[i]["terminal_observation"], float)).max())
+                  for i in np.flatnonzero(done_s & done_b)]
+        worst = max(worst, gap, *finals)
+        mismatched_steps += int((rew_s != rew_b).any() or (done_s != done_b).any())
+        dones += int(done_s.sum())
+    return {"observation": worst, "mismatched_steps": mismatched_steps, "dones": dones}
+
+
+def ballast_model(env_id: str, epochs: int):
+    import ballast
+
+    return ballast.PPO("CnnPolicy", ballast.make_atari_env(env_id, n_envs=N_ENVS, seed=0), frame_stack=4,
+                       **settings(epochs))
+
+
+def ballast_name(sb3_name: str) -> str | None:
+    for theirs, ours in NAMES.items():
+        if sb3_name.startswith(theirs):
+            return ours + sb3_name[len(theirs):]
+    return None
+
+
+def update_parity(env_id: str, epochs: int) -> dict:
+    """Both libraries' update from SB3's first rollout and weights: the largest differences."""
+    before, sb3_after = sb3_rollout(env_id, epochs)
+    model = ballast_model(env_id, epochs)
+    mapped = {ballast_name(k): v for k, v in before["weights"].items() if ballast_name(k) is not None}
+    missing, unexpected = model.policy.load_state_dict(mapped, strict=False)
+    if unexpected or missing:
+        raise SystemExit(f"the policies differ: SB3's {unexpected} have no place in Ballast's, Ballast's {missing} "
+                         "were not given")
+    rollout, buf = before["rollout"], model.rollout_buffer
+    observations = rollout["observations"].transpose(0, 1, 3, 4, 2)  # SB3's (4, 84, 84) -> Ballast's (84, 84, 4)
+    # SB3 marks the first step of an episode; Ballast the last step of one (terminated: no truncation here).
+    ends = np.concatenate([rollout["episode_starts"][1:], before["last_dones"][None]], axis=0).astype(bool)
+    for t in range(N_STEPS):
+        buf.add(t, observations[t], rollout["actions"][t].reshape(buf.actions[t].shape), rollout["rewards"][t],
+                ends[t], ends[t], np.ones(N_ENVS, dtype=bool))
+    buf.values[:] = rollout["values"]
+    buf.log_probs[:] = rollout["log_probs"]
+    buf.compute_returns_and_advantages(before["last_values"], model.config.gamma, model.config.gae_lambda)
+    result = {"advantage": float(np.abs(buf.advantages - rollout["advantages"]).max()),
+              "largest_advantage": float(np.abs(rollout["advantages"]).max()),
+              "return": float(np.abs(buf.returns - rollout["returns"]).max()), "weight": 0.0, "relative": 0.0}
+    model.train()
+    ours = model.policy.state_dict()
+    for name, theirs in sb3_after.items():
+        key = ballast_name(name)
+        if key is None:
+            continue
+        change = (theirs - before["weights"][name]).abs().max().item()
+        diff = (ours[key] - theirs).abs().max().item()
+        result["weight"] = max(result["weight"], diff)
+        result["relative"] = max(result["relative"], diff / max(change, 1e-12))
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--envs", nargs="+", default=["BreakoutNoFrameskip-v4", "PongNoFrameskip-v4"])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--env-steps", type=int, default=3000)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = ["| env | env steps compared (episode ends) | largest observation difference | steps whose rewards or "
+            "dones differ | advantages, returns: largest difference | weights after the update: largest difference "
+            "(relative to the update) |", "|---|---|---|---|---|---|"]
+    for env_id in args.envs:
+        env = env_parity(env_id, args.env_steps)
+        update = update_parity(env_id, args.epochs)
+        rows.append(f"| {env_id} | {args.env_steps:,} x {N_ENVS} ({env['dones']:,}) | {env['observation']:g} | "
+                    f"{env['mismatched_steps']} | {update['advantage']:.1e}, {update['return']:.1e} (advantages up "
+                    f"to {update['largest_advantage']:.2f}) | {update['weight']:.1e} ({update['relative']:.1e}) |")
+        print(rows[-1], flush=True)
+    body = "\n".join([
+        "## PPO on Atari: Ballast's env pipeline and update against SB3's, step by step",
+        "",
+        f"Both libraries' `make_atari_env` (8 copies, seed 0) with a 4-frame stack, stepped with the same random "
+        f"actions; then one rollout of SB3's PPO (the zoo's Atari settings, constant learning rate 2.5e-4 and clip "
+        f"range 0.1, the whole rollout as one batch) copied with SB3's weights into Ballast's PPO, Ballast's GAE "
+        f"computed from the same rewards, values and episode ends, and {args.epochs} full-batch updates "
+        "(`train()`) run by each library.",
+        "",
+        *rows,
+        "",
+        f"Command: `{command_line()}` (revision {git_revision()}).  ",
+        f"Machine: {machine(threads=1)}.",
+    ])
+    update_section("ppo-update-parity", body)
+    print(body)
+
+
+if __name__ == "__main__":
+    main()

@@ -4,8 +4,10 @@ The zoo's ppo.yml entry (20,000 steps, gSDE, normalisation, ``n_steps=8``) start
 ``log_std_init=-3.29``; on some seeds neither Ballast nor SB3 ever reaches the flag with it (the zoo's
 table). Each run here is that entry with ``policy_kwargs.log_std_init`` replaced, trained by Ballast in a
 fresh process (one torch thread, ``--jobs`` at a time) and evaluated deterministically on 20 seeded
-episodes (eval seed 2000 + seed). A run counts as reaching the flag when its mean return is above 0
-(the flag pays 100; the actions cost at most 0.1 per step). Runs are kept in
+episodes (eval seed 2000 + seed). The flag pays 100 and the actions cost up to 0.1 per step, so a run
+whose 20 episodes all reach the flag scores about 85-95, one that reaches it in half of them about 50,
+and one that never does 0 (standing still) down to -100 (pushing all the time); a run counts as solving
+the task at a mean of 80 or more. Runs are kept in
 benchmarks/results/mcc_exploration.json by (log_std_init, seed), so values and seeds can be added in later
 invocations; the section ``ppo-mcc-exploration`` of docs/benchmarks.md is written from every kept run.
 
@@ -26,6 +28,8 @@ from common import ROOT, command_line, git_revision, machine, update_section, wr
 
 RESULTS = ROOT / "benchmarks" / "results" / "mcc_exploration.json"
 ENV_ID = "MountainCarContinuous-v0"
+#: A mean return at which (nearly) every evaluation episode reaches the flag.
+SOLVED = 80.0
 RUN = r"""
 import json, torch
 torch.set_num_threads(1)
@@ -52,21 +56,23 @@ def render(data: dict) -> str:
     values = sorted({r["log_std_init"] for r in runs})
     seeds = sorted({r["seed"] for r in runs})
     by_key = {(r["log_std_init"], r["seed"]): r["mean"] for r in runs}
-    rows = ["| log_std_init | " + " | ".join(f"seed {s}" for s in seeds) + " | reached the flag | mean |",
+    rows = ["| log_std_init | " + " | ".join(f"seed {s}" for s in seeds) + " | seeds at 80 or more | mean |",
             "|---|" + "---|" * (len(seeds) + 2)]
     for value in values:
         means = [by_key.get((value, s)) for s in seeds]
         done = [m for m in means if m is not None]
         zoo = " (the zoo's)" if value == -3.29 else ""
         rows.append(f"| {value:g}{zoo} | " + " | ".join("" if m is None else f"{m:.1f}" for m in means)
-                    + f" | {sum(m > 0 for m in done)} of {len(done)} | {np.mean(done):.1f} |")
+                    + f" | {sum(m >= SOLVED for m in done)} of {len(done)} | {np.mean(done):.1f} |")
     return "\n".join([
         "## PPO on MountainCarContinuous-v0: gSDE's starting noise, seed by seed",
         "",
         "The zoo's ppo.yml entry (20,000 steps) with only `policy_kwargs.log_std_init` changed, trained by "
-        "Ballast, evaluated deterministically on 20 seeded episodes; a mean return above 0 means the car reaches "
-        "the flag. Ballast's own entry (`hyperparams/ballast/ppo.yml`) takes `log_std_init=0.0`; the zoo's "
-        "table above runs it beside the zoo's entry for both libraries.",
+        "Ballast, evaluated deterministically on 20 seeded episodes (eval seed 2000 + seed). A run whose episodes "
+        "all reach the flag scores about 85-95, one that reaches it in half of them about 50, one that never does "
+        "0 (standing still) down to -100 (pushing all the time). Ballast's own entry "
+        "(`hyperparams/ballast/ppo.yml`) takes `log_std_init=0.0`; the zoo's table above runs it beside the "
+        "zoo's entry for both libraries.",
         "",
         *rows,
         "",

@@ -243,14 +243,19 @@ def table(out: Path, budgets: dict[tuple[str, str], int]) -> str:
     below each, with Ballast's own entry (``out/OWN_ENTRIES``); ``budgets`` are the zoo's step budgets."""
     rows = ["| algorithm | env | steps run (zoo's) | seeds | Ballast final | SB3 final | 95 % CI of the difference | "
             "zoo |", "|---|---|---|---|---|---|---|---|"]
+    per_seed = ["| algorithm | env | final per seed, Ballast / SB3 |", "|---|---|---|"]
     zoo_rows, own_rows = table_rows(out, budgets, ""), table_rows(out / OWN_ENTRIES, budgets, ", Ballast's entry")
     for cell in sorted({*zoo_rows, *own_rows}):
-        rows += [r for r in (zoo_rows.get(cell), own_rows.get(cell)) if r is not None]
-    return "\n".join(rows)
+        for found in (zoo_rows.get(cell), own_rows.get(cell)):
+            if found is not None:
+                rows.append(found[0])
+                per_seed.append(found[1])
+    return "\n".join([*rows, "", "The seeds' spread, run by run:", "", *per_seed])
 
 
-def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> dict[tuple[str, str], str]:
-    """One table row per (algorithm, env) both libraries have runs of in ``out``, the algorithm named with ``label``."""
+def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """Per (algorithm, env) both libraries have runs of in ``out`` (the algorithm named with ``label``): the
+    summary row and the row of per-seed finals."""
     ours = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "ballast") if o.error is None}
     theirs = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "sb3") if o.error is None}
     rows = {}
@@ -265,7 +270,9 @@ def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> di
         rows[(algorithm, env_id)] = (
             f"| {algorithm}{label} | {env_id} | {steps:,} ({'?' if budget is None else f'{int(budget):,}'}) | "
             f"{len(seeds)} | {np.mean(a):.1f} ± {np.std(a):.1f} | {np.mean(b):.1f} ± {np.std(b):.1f} | "
-            f"[{low:.1f}, {high:.1f}] | {'' if zoo is None else f'{zoo:.1f}'} |")
+            f"[{low:.1f}, {high:.1f}] | {'' if zoo is None else f'{zoo:.1f}'} |",
+            f"| {algorithm}{label} | {env_id} | "
+            + "; ".join(f"seed {seed}: {x:.1f} / {y:.1f}" for seed, x, y in zip(seeds, a, b)) + " |")
     return rows
 
 

@@ -10,6 +10,7 @@ docs/benchmarks.md is written from every kept run at ``--steps``. Needs SB3, sb3
 (benchmark environment only, ``make bench-venv``):
 
     .venv-bench/bin/python benchmarks/sac_halfcheetah_vs_sb3.py [--algo SAC] [--steps 50000] [--seeds 0 1]
+    .venv-bench/bin/python benchmarks/sac_halfcheetah_vs_sb3.py --algo CrossQ --estimate 150
 """
 
 from __future__ import annotations
@@ -52,6 +53,35 @@ print(json.dumps({{"lib": "{lib}", "seed": {seed}, "seconds": seconds, "mean": f
 """
 
 
+ESTIMATE = r"""
+import json, time, torch
+torch.set_num_threads(1)
+if "{lib}" == "sb3":
+    import {peer} as lib
+else:
+    import ballast as lib
+model = lib.{algo}("MlpPolicy", "HalfCheetah-v5", seed=0, device="cpu", **{settings})
+model.learn(model.learning_starts)
+start = time.perf_counter()
+model.learn({timed}, reset_num_timesteps=False)
+seconds = (time.perf_counter() - start) / {timed}
+print(json.dumps({{"seconds_per_step": seconds, "learning_starts": model.learning_starts}}))
+"""
+
+
+def estimate(algo: str, steps: int, timed: int) -> None:
+    """Time ``timed`` training steps of each library (one after the other, one thread each) and print how
+    long a run of ``steps`` would take: for budgets too long to run here."""
+    for lib in ("ballast", "sb3"):
+        code = ESTIMATE.format(lib=lib, algo=algo, peer=PEERS[algo][0], settings=ZOO_SETTINGS[algo], timed=timed)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+        timing = json.loads(out.strip().splitlines()[-1])
+        hours = (steps - timing["learning_starts"]) * timing["seconds_per_step"] / 3600
+        name = "Ballast" if lib == "ballast" else PEERS[algo][1]
+        print(f"{name} {algo}: {timing['seconds_per_step'] * 1000:.0f} ms per training step, about {hours:.1f} h "
+              f"for the {steps - timing['learning_starts']:,} training steps of a {steps:,}-step run")
+
+
 def run(algo: str, lib: str, seed: int, steps: int) -> dict:
     code = RUN.format(lib=lib, seed=seed, steps=steps, algo=algo, peer=PEERS[algo][0], settings=ZOO_SETTINGS[algo])
     revision = git_revision()
@@ -83,7 +113,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--render", action="store_true", help="only rewrite the section from the kept runs")
+    parser.add_argument("--estimate", type=int, metavar="N", help="only time N training steps of each library "
+                        "and print how long a run of --steps would take")
     args = parser.parse_args()
+    if args.estimate:
+        estimate(args.algo, args.steps, args.estimate)
+        return
     jobs = [] if args.render else [(lib, seed) for seed in args.seeds for lib in ("ballast", "sb3")]
     with ThreadPoolExecutor(max_workers=2) as pool:
         new = list(pool.map(lambda job: run(args.algo, job[0], job[1], args.steps), jobs))

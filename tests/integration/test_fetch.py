@@ -100,6 +100,6 @@ def test_the_scripted_reach_controller_solves_fetch_reach() -> None:
 def test_the_fetch_push_example_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "her_fetch_push.py"), "--steps", "200",
                            "--eval-every", "200", "--eval-episodes", "1", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=900)  # a guard against a hang, not a speed test
     assert done.returncode == 0, done.stderr
     assert "same action: True" in done.stdout and (tmp_path / "model.zip").exists()

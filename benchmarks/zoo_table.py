@@ -22,6 +22,7 @@ means (Ballast - SB3), and the zoo's published figure (:data:`ZOO_PUBLISHED`).
 
     .venv-bench/bin/python benchmarks/zoo_table.py [--algos ppo a2c dqn] [--envs CartPole-v1] [--seeds 5]
         [--max-steps 200000] [--jobs 2] [--out runs/zoo-table] [--write-docs]
+    .venv-bench/bin/python benchmarks/zoo_table.py --render --write-docs   # the table of every kept run
 """
 
 from __future__ import annotations
@@ -287,11 +288,13 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "zoo-table")
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--render", action="store_true", help="run nothing: the table of every kept run")
     args = parser.parse_args()
-    run_grid(cells(args.algos, args.envs, args.max_steps), args.seeds, args.out, args.jobs, args.evals,
-             args.eval_episodes)
-    run_grid(cells(args.algos, args.envs, args.max_steps, BALLAST_HYPERPARAMS), args.seeds, args.out / OWN_ENTRIES,
-             args.jobs, args.evals, args.eval_episodes)
+    if not args.render:
+        run_grid(cells(args.algos, args.envs, args.max_steps), args.seeds, args.out, args.jobs, args.evals,
+                 args.eval_episodes)
+        run_grid(cells(args.algos, args.envs, args.max_steps, BALLAST_HYPERPARAMS), args.seeds,
+                 args.out / OWN_ENTRIES, args.jobs, args.evals, args.eval_episodes)
     for folder in (args.out, args.out / OWN_ENTRIES):
         for library in ("ballast", "sb3"):
             write_tables(folder / library, kept_outcomes(folder, library))
@@ -306,9 +309,11 @@ def main() -> None:
         "(`hyperparams/ballast/`), shipped where the zoo's fail on some seeds; the comment above each entry says "
         "what it changes and why.",
         "",
-        table(args.out, {(c.algorithm, c.env_id): int(c.n_timesteps) for c in cells(args.algos, args.envs, None)}),
+        table(args.out, {(c.algorithm, c.env_id): int(c.n_timesteps) for c in cells(None, None, None)}),
         "",
-        f"Command: `{command_line()}` (revision {git_revision()}).  ",
+        f"Command: `{command_line()}` (revision {git_revision()})"
+        + (", from the runs of `zoo_table.py --algos ALGO --envs ENV --seeds 5 --jobs 2 --evals 2 --eval-episodes 20`"
+           " per cell" if args.render else "") + ".  ",
         f"Machine: {machine(threads=1)}.",
     ])
     (args.out / "table.md").write_text(body + "\n")

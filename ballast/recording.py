@@ -6,13 +6,15 @@
 preprocessed observation). Evaluation does what it always does: the model's normalisation, frame
 stacking and action scaling apply, and the episodes and returns are those ``ballast eval`` reports.
 Frames go to an MP4 (imageio with its ffmpeg plugin) or a GIF (Pillow), written atomically.
-:class:`VideoRecorderCallback` does it every so many steps during training.
+:class:`VideoRecorderCallback` does it every so many steps during training. :class:`VecVideoRecorder`
+is SB3's wrapper of the same name: it records the env a model trains or is evaluated on.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ import numpy as np
 from ballast.callbacks import BaseCallback
 from ballast.checkpoint import replacement_file_mode
 from ballast.envs.sb3_env_util import make_vec_env
+from ballast.envs.sb3_vec_env import VecEnv, VecEnvObs, VecEnvStepReturn, VecEnvWrapper
 from ballast.errors import ConfigurationError
 from ballast.evaluation import evaluate_policy
 from ballast.log_formats import TensorBoardOutputFormat, Video
@@ -195,3 +198,102 @@ def tensorboard_frames(frames: list[np.ndarray]) -> np.ndarray:
     stride = max(1, -(-frames[0].shape[1] // TENSORBOARD_VIDEO_WIDTH))
     video = np.stack([np.asarray(f, dtype=np.uint8)[::stride, ::stride] for f in frames])
     return video.transpose(0, 3, 1, 2)[None]
+
+
+class VecVideoRecorder(VecEnvWrapper):
+    """SB3's ``VecVideoRecorder``: MP4 videos of what ``venv.render()`` shows (the copies' RGB images,
+    tiled into one picture) while a model trains or is evaluated on ``venv``.
+
+    ``step_id`` counts the vector steps taken through the wrapper. A recording starts at ``reset()``,
+    or after a step, when ``record_video_trigger(step_id)`` is true; it keeps the picture at its start
+    and after each step, and once it holds more than ``video_length`` pictures it is written to
+    ``video_folder/<name_prefix>-step-<start>-to-step-<start + video_length>.mp4`` (so a video has
+    ``video_length + 1`` pictures, as SB3's). ``close()`` writes a recording still open. The frame rate
+    is the env's ``metadata["render_fps"]`` (30 when it has none).
+
+    As SB3's, except for how the file is written: imageio's ffmpeg plugin (``pip install
+    "ballast-rl[video]"``) rather than MoviePy, through a temporary file renamed into place, and the
+    envs must have been made with ``render_mode="rgb_array"`` (``make_vec_env`` makes them so).
+    """
+
+    def __init__(self, venv: VecEnv, video_folder: str, record_video_trigger: Callable[[int], bool],
+                 video_length: int = 200, name_prefix: str = "rl-video") -> None:
+        super().__init__(venv)
+        if self.render_mode != "rgb_array":
+            raise ConfigurationError(f"VecVideoRecorder records what render() returns and needs envs made with "
+                                     f"render_mode='rgb_array', got render_mode={self.render_mode!r}: pass "
+                                     "env_kwargs=dict(render_mode='rgb_array') where the envs are made")
+        try:
+            import imageio  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(f"VecVideoRecorder writes MP4 files with imageio, which is not installed: "
+                                     f"{VIDEO_EXTRA}") from None
+        self.metadata = {**self.metadata, **_first_env_metadata(venv)}
+        self.frames_per_sec = float(self.metadata.get("render_fps") or 30)
+        self.record_video_trigger = record_video_trigger
+        self.video_folder = os.path.abspath(video_folder)
+        os.makedirs(self.video_folder, exist_ok=True)
+        self.name_prefix, self.video_length = name_prefix, int(video_length)
+        self.step_id = 0
+        self.recording = False
+        self.recorded_frames: list[np.ndarray] = []
+        self.video_name = self.video_path = ""
+
+    def reset(self) -> VecEnvObs:
+        obs = self.venv.reset()
+        if self.record_video_trigger(self.step_id):
+            self._start_recording()
+        return obs
+
+    def step_wait(self) -> VecEnvStepReturn:
+        result = self.venv.step_wait()
+        self.step_id += 1
+        if self.recording:
+            self._capture_frame()
+            if len(self.recorded_frames) > self.video_length:
+                self._stop_recording()
+        elif self.record_video_trigger(self.step_id):
+            self._start_recording()
+        return result
+
+    def close(self) -> None:
+        super().close()
+        if self.recording:
+            self._stop_recording()
+
+    def _start_recording(self) -> None:
+        if self.recording:
+            self._stop_recording()
+        self.video_name = f"{self.name_prefix}-step-{self.step_id}-to-step-{self.step_id + self.video_length}.mp4"
+        self.video_path = os.path.join(self.video_folder, self.video_name)
+        self.recording = True
+        self._capture_frame()
+
+    def _capture_frame(self) -> None:
+        frame = self.venv.render()
+        if isinstance(frame, np.ndarray):
+            self.recorded_frames.append(frame)
+        else:
+            warnings.warn(f"recording stopped: render() returned {type(frame).__name__}, not an RGB array",
+                          stacklevel=3)
+            self._stop_recording()
+
+    def _stop_recording(self) -> None:
+        frames, self.recorded_frames, self.recording = self.recorded_frames, [], False
+        if frames:
+            write_frames(frames, Path(self.video_path), self.frames_per_sec)
+        else:
+            warnings.warn(f"no video written to {self.video_path}: no frame was recorded", stacklevel=3)
+
+    def __del__(self) -> None:
+        if getattr(self, "recorded_frames", None):
+            warnings.warn(f"the recording for {self.video_path} was not written: call close() first", stacklevel=2)
+
+
+def _first_env_metadata(venv: VecEnv) -> dict[str, Any]:
+    """The metadata of the first env copy under ``venv`` (its ``render_fps``), or {} when it has none."""
+    try:
+        metadata = venv.get_attr("metadata", indices=[0])[0]
+    except (AttributeError, IndexError):
+        return {}
+    return dict(metadata) if isinstance(metadata, dict) else {}

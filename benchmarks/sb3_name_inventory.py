@@ -80,7 +80,7 @@ VecFrameStack | translated | ballast.common.vec_env.VecFrameStack | the stacking
 VecMonitor | same | ballast.common.vec_env.VecMonitor |
 VecNormalize | translated | ballast.common.vec_env.VecNormalize | deliberately different inside: its settings and statistics become the model's; `save`/`load` write JSON + safetensors; SB3's pickle refused with `CheckpointError`
 VecTransposeImage | translated | ballast.common.vec_env.VecTransposeImage | CHW as in SB3; models take HWC directly, so it is never added automatically
-VecVideoRecorder | missing | | not provided
+VecVideoRecorder | translated | ballast.common.vec_env.VecVideoRecorder | same triggers, file names and frames; writes MP4 with imageio (`ballast-rl[video]`) instead of MoviePy, atomically
 is_vecenv_wrapped | same | ballast.common.vec_env.is_vecenv_wrapped |
 sync_envs_normalization | same | ballast.common.vec_env.sync_envs_normalization | not needed for evaluation: the statistics are in the model
 unwrap_vec_normalize | same | ballast.common.vec_env.unwrap_vec_normalize |

@@ -2,8 +2,7 @@
 
 LunarLander (Box2D) becomes CartPole-v1 and LunarLanderContinuous becomes Pendulum-v1, PyBullet's
 HalfCheetah becomes Pendulum-v1 (same kinds of spaces). Left out: Atari (ROMs), HER (highway-env),
-dm_control, "Record a Video" (moviepy/ffmpeg, and ``VecVideoRecorder`` is not provided),
-"Compiling models" (``torch.compile`` needs a C compiler and minutes) and the GIF (imageio, Box2D).
+dm_control, "Compiling models" (``torch.compile`` needs a C compiler and minutes) and the GIF (imageio, Box2D).
 """
 
 import os
@@ -432,3 +431,38 @@ def test_single_env_steps_are_env_steps():
     model = TD3("MlpPolicy", env, learning_starts=1_000)
     model.learn(total_timesteps=400)
     assert env.get_episode_lengths() == [200, 200]
+
+
+def test_record_a_video(tmp_path):
+    pytest.importorskip("imageio_ffmpeg")
+    pytest.importorskip("pygame")
+    import gymnasium as gym
+
+    from ballast.common.vec_env import DummyVecEnv, VecVideoRecorder
+
+    env_id = "CartPole-v1"
+    video_folder = "logs/videos/"
+    video_length = 100
+
+    vec_env = DummyVecEnv([lambda: gym.make(env_id, render_mode="rgb_array")])
+
+    obs = vec_env.reset()
+
+    # Record the video starting at the first step
+    vec_env = VecVideoRecorder(vec_env, video_folder,
+                               record_video_trigger=lambda x: x == 0, video_length=video_length,
+                               name_prefix=f"random-agent-{env_id}")
+
+    vec_env.reset()
+    for _ in range(video_length + 1):
+        action = [vec_env.action_space.sample()]
+        obs, _, _, _ = vec_env.step(action)
+    # Save the video
+    vec_env.close()
+
+    import imageio.v3 as iio
+
+    [video] = (tmp_path / "logs" / "videos").glob("*.mp4")
+    assert video.name == "random-agent-CartPole-v1-step-0-to-step-100.mp4"
+    assert iio.imread(video, index=None).shape == (video_length + 1, 400, 600, 3)
+    assert obs.shape == (1, 4)

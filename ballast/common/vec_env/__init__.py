@@ -16,9 +16,11 @@ from ballast.envs.sb3_vec_env import (
     unwrap_vec_wrapper,
 )
 from ballast.envs.vec_normalize import VecNormalize, sync_envs_normalization, unwrap_vec_normalize
+from ballast.recording import VecVideoRecorder
 
 __all__ = [
     "DummyVecEnv", "SubprocVecEnv", "VecCheckNan", "VecEnv", "VecEnvIndices", "VecEnvObs", "VecEnvStepReturn",
     "VecEnvWrapper", "VecExtractDictObs", "VecFrameStack", "VecMonitor", "VecNormalize", "VecTransposeImage",
+    "VecVideoRecorder",
     "is_vecenv_wrapped", "sync_envs_normalization", "unwrap_vec_normalize", "unwrap_vec_wrapper",
 ]

@@ -75,6 +75,25 @@ def flush_denormals_in_steps(optimizer: torch.optim.Optimizer) -> torch.optim.Op
     return optimizer
 
 
+def rehome_views(params: list[nn.Parameter], data: torch.Tensor, grad: torch.Tensor | None = None) -> int:
+    """Bring back into the flat tensor ``data`` (and ``grad``) every one of ``params`` whose ``.data`` was
+    replaced since they were made its views (e.g. by ``torch.nn.utils.vector_to_parameters``, which
+    assigns ``param.data``): its new values are copied in and it is a view again, so what updates the
+    flat tensor updates it. Returns how many there were."""
+    rehomed, offset = 0, 0
+    for p in params:
+        n = p.numel()
+        home = data[offset:offset + n]
+        if p.data.data_ptr() != home.data_ptr():
+            home.copy_(p.data.reshape(-1))
+            p.data = home.view_as(p)
+            if grad is not None:
+                p.grad = grad[offset:offset + n].view_as(p)
+            rehomed += 1
+        offset += n
+    return rehomed
+
+
 class FlatParameters:
     """Re-home ``params`` into one flat tensor ``self.param`` whose ``.grad`` holds all gradients.
 
@@ -100,6 +119,10 @@ class FlatParameters:
             offset += n
         self.param = nn.Parameter(data)
         self.param.grad = grad
+
+    def rehome(self) -> int:
+        """:func:`rehome_views` of these parameters and their gradients; how many were brought back."""
+        return rehome_views(self.params, self.param.data, self.param.grad)
 
     def zero_grad(self) -> None:
         self.param.grad.zero_()

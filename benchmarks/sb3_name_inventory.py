@@ -464,8 +464,8 @@ set_training_mode | translated | | switches `train`/`eval` only when a submodule
 optimizer | translated | | the optimizer the algorithm steps (PPO, A2C, DQN): Ballast's flat Adam or RMSprop (`param_groups[0]["lr"]`, `zero_grad`, `step`, `state_dict`; not a `torch.optim.Optimizer`), or the `optimizer_class` given; read-only. SAC, TD3: `policy.actor.optimizer`, `policy.critic.optimizer`, as in SB3 (`policy.optimizer` is None)
 make_features_extractor | missing | |
 extract_features | missing | | PPO's and A2C's policies have it
-parameters_to_vector | missing | | `torch.nn.utils.parameters_to_vector(policy.parameters())`
-load_from_vector | missing | | `torch.nn.utils.vector_to_parameters(vector, policy.parameters())`
+parameters_to_vector | same | |
+load_from_vector | same | | copies into the parameters' tensors; torch's `vector_to_parameters`, which gives them new ones, works too: `learn` steps them again
 obs_to_tensor | translated | | `(tensor batch, whether it was a batch)` as SB3's; images stay as given (HWC), which the encoder takes, where SB3 transposes them to CHW
 is_vectorized_observation | same | | a wrong shape raises `ObservationError` (a `ValueError`)
 scale_action | same | |

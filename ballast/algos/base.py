@@ -464,6 +464,7 @@ class Algorithm:
         """
         if self.env is None:
             raise ConfigurationError("this model has no env: pass env= when loading or call model.set_env(env)")
+        self._rehome_parameters()
         self.start_time = time.time_ns()
         if reset_num_timesteps:
             self.num_timesteps = 0
@@ -497,6 +498,12 @@ class Algorithm:
         callback.on_training_end()
         self._callback = None
         return self
+
+    def _rehome_parameters(self) -> None:
+        """Parameters given new tensors since the last call (torch's ``vector_to_parameters`` assigns
+        ``param.data``) become views of the flat tensors the optimizers step again, keeping their new
+        values (:func:`ballast.optim.rehome_views`); off-policy models re-home their targets too."""
+        self.optimizers.rehome_parameters()
 
     def _report_fast_path(self) -> None:
         """Say once, at the first ``learn`` with ``verbose >= 1``, whether the fast path runs and why not."""

@@ -57,7 +57,7 @@ from ballast.envs.make import autoreset_mode
 from ballast.envs.vector_infos import with_final_observations
 from ballast.errors import ConfigurationError
 from ballast.noise import ActionNoise, VectorizedActionNoise
-from ballast.optim import FlatParameters
+from ballast.optim import FlatParameters, rehome_views
 from ballast.policies.config import ADAM, PolicyConfig
 from ballast.policies.modes import set_training_mode as policies_set_training_mode
 from ballast.ragged import collate
@@ -294,6 +294,7 @@ class PolyakTargets:
                  flats: list[FlatParameters]) -> None:
         self.targets: list[torch.Tensor] = []
         self.sources: list[torch.Tensor] = []
+        self.flattened: list[tuple[list[nn.Parameter], torch.Tensor]] = []
         for target, online in pairs:
             target_params = list(target.parameters())
             flat = next((f for f in flats if len(f.params) == len(online)
@@ -301,9 +302,15 @@ class PolyakTargets:
             if flat is not None:
                 self.targets.append(flatten_parameters(target_params))
                 self.sources.append(flat.param)
+                self.flattened.append((target_params, self.targets[-1]))
             else:
                 self.targets += target_params
                 self.sources += online
+
+    def rehome(self) -> int:
+        """:func:`ballast.optim.rehome_views` for the flattened target parameters: a target given new
+        tensors (``vector_to_parameters``) follows its online parameters again."""
+        return sum(rehome_views(params, data) for params, data in self.flattened)
 
     @torch.no_grad()
     def update(self, tau: float) -> None:
@@ -488,6 +495,12 @@ class OffPolicyMethods:
 
     #: The last update's per-sample priorities for a prioritized replay buffer (None without one).
     _td_errors: torch.Tensor | None = None
+
+    def _rehome_parameters(self) -> None:
+        super()._rehome_parameters()  # type: ignore[misc]
+        targets = getattr(self, "targets", None)
+        if targets is not None:
+            targets.rehome()
 
     @property
     def optimize_memory_usage(self) -> bool:

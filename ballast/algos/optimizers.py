@@ -75,6 +75,10 @@ class Optimizers:
             if entry.schedule is old:
                 entry.schedule = new
 
+    def rehome_parameters(self) -> int:
+        """:meth:`FlatParameters.rehome` for every optimizer's parameters; how many were brought back."""
+        return sum(entry.parameters.rehome() for entry in self._entries.values() if entry.parameters is not None)
+
     def set_learning_rates(self, progress_remaining: float) -> float | None:
         """Set every scheduled optimizer's learning rate for ``progress_remaining`` (1 -> 0); returns
         the rate of the first one (the one logged as ``train/learning_rate``), None when none is scheduled."""

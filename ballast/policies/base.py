@@ -18,7 +18,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from ballast.errors import CheckpointError, ObservationError
+from ballast.errors import CheckpointError, ConfigurationError, ObservationError
 from ballast.import_path import import_path
 from ballast.policies.modes import set_training_mode
 from ballast.policies.optimizer_handle import OptimizerHandle
@@ -73,6 +73,28 @@ class BasePolicy(OptimizerHandle, nn.Module):
     def set_training_mode(self, mode: bool) -> None:
         """Train (``True``) or eval mode, as SB3's; see :mod:`ballast.policies.modes`."""
         set_training_mode(self, mode)
+
+    def parameters_to_vector(self) -> np.ndarray:
+        """Every parameter of the policy, flattened into one 1-D array in ``parameters()`` order (SB3's)."""
+        return torch.nn.utils.parameters_to_vector(self.parameters()).detach().cpu().numpy()
+
+    def load_from_vector(self, vector: np.ndarray) -> None:
+        """Set every parameter from a 1-D array of :meth:`parameters_to_vector`'s layout (SB3's).
+
+        The values are copied into the parameters' own tensors (where torch's ``vector_to_parameters``
+        gives them new ones), so the model's optimizers go on stepping them. A vector of another
+        length raises :class:`ballast.errors.ConfigurationError` naming both lengths."""
+        parameters = list(self.parameters())
+        values = torch.as_tensor(np.asarray(vector), dtype=torch.float32).reshape(-1)
+        expected = sum(p.numel() for p in parameters)
+        if values.numel() != expected:
+            raise ConfigurationError(f"load_from_vector: the policy has {expected} parameter values, the vector "
+                                     f"{values.numel()}; pass the array parameters_to_vector() returns")
+        offset = 0
+        with torch.no_grad():
+            for p in parameters:
+                p.copy_(values[offset:offset + p.numel()].view_as(p))
+                offset += p.numel()
 
     # --- observations -----------------------------------------------------------------------------
     def normalize(self, obs: Any) -> Any:

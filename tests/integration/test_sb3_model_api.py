@@ -343,3 +343,26 @@ def test_optimizer_class_and_kwargs_are_used_saved_and_loaded(tmp_path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         DQN("MlpPolicy", "CartPole-v1", policy_kwargs=dict(optimizer_kwargs=dict(eps=1e-4)))
+
+
+def dqn_following_each_step() -> DQN:
+    return DQN("MlpPolicy", "CartPole-v1", buffer_size=500, learning_starts=32, batch_size=16, target_update_interval=1,
+               seed=0, device="cpu", policy_kwargs=SMALL)
+
+
+@pytest.mark.parametrize("build", [ppo, sac, dqn_following_each_step], ids=["ppo", "sac", "dqn"])
+def test_parameters_as_one_vector_are_read_written_and_still_trained(build) -> None:
+    model = build()
+    vector = model.policy.parameters_to_vector()
+    assert vector.dtype == np.float32 and vector.shape == (sum(p.numel() for p in model.policy.parameters()),)
+    model.policy.load_from_vector(vector * 0.5)
+    np.testing.assert_array_equal(model.policy.parameters_to_vector(), vector * 0.5)
+    with pytest.raises(ConfigurationError, match=f"{vector.size} parameter values, the vector {vector.size - 1}"):
+        model.policy.load_from_vector(vector[1:])
+    # torch's own function gives the parameters new tensors; learn steps them all the same.
+    torch.nn.utils.vector_to_parameters(torch.as_tensor(vector), model.policy.parameters())
+    model.learn(128)
+    sizes = [p.numel() for p in model.policy.parameters()]
+    for p, before in zip(model.policy.parameters(), np.split(vector, np.cumsum(sizes)[:-1]), strict=True):
+        # every parameter moved: the trained ones by their optimizer, the targets by following them
+        assert not np.array_equal(p.detach().numpy().reshape(-1), before)

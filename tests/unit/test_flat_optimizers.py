@@ -160,3 +160,17 @@ def test_a_torch_optimizer_from_policy_kwargs_steps_with_subnormals_flushed():
     optimizer.step()
     assert _subnormal_count(exp_avg) == 0 and not bool((exp_avg != 0).any())
     assert not _flushing_denormals()
+
+
+def test_a_parameter_given_a_new_tensor_is_brought_back_into_the_flat_storage() -> None:
+    net, twin = _twin_networks(seed=3)
+    flat = FlatParameters(net.parameters())
+    optimizer, reference = FlatAdam(flat, lr=1e-2), torch.optim.Adam(twin.parameters(), lr=1e-2)
+    new_values = torch.nn.utils.parameters_to_vector(net.parameters()).detach() * 0.5 + 0.1
+    for target in (net, twin):
+        torch.nn.utils.vector_to_parameters(new_values.clone(), target.parameters())  # assigns param.data
+    assert flat.param.data[0] != new_values[0], "torch gave the parameters new tensors, outside the flat one"
+    assert flat.rehome() == 4
+    assert flat.rehome() == 0
+    torch.testing.assert_close(flat.param.data, new_values)
+    _train_side_by_side(optimizer, reference, net, twin, steps=3)  # the optimizer steps them again

@@ -17,6 +17,7 @@ from ballast.callbacks import (
                                EvalCallback,
                                StopTrainingOnRewardThreshold,
 )
+from ballast.common.utils import get_system_info
 from ballast.envs import make_atari_env, make_vec_env
 from ballast.errors import (
                                ActionMaskError,
@@ -35,7 +36,7 @@ from ballast.version import __version__
 
 __all__ = [
     "A2C", "CrossQ", "DDPG", "DQN", "PPO", "QRDQN", "RecurrentPPO", "SAC", "TD3", "TQC", "load", "noise",
-    "evaluate_policy", "import_sb3", "make_atari_env", "make_vec_env", "PrioritizedReplayBuffer",
+    "evaluate_policy", "get_system_info", "import_sb3", "make_atari_env", "make_vec_env", "PrioritizedReplayBuffer",
     "HerReplayBuffer", "GoalSelectionStrategy",
     "BaseCallback", "CallbackList", "CheckpointCallback", "EvalCallback", "StopTrainingOnRewardThreshold",
     "ActionMaskError", "BallastError", "CheckpointError", "ConfigurationError", "EnvError", "ExportError",

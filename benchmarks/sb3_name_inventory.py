@@ -46,7 +46,7 @@ PPO | same | ballast.PPO | hyperparameters are keyword-only after `env`
 SAC | same | ballast.SAC | hyperparameters are keyword-only after `env`
 TD3 | same | ballast.TD3 | hyperparameters are keyword-only after `env`
 HerReplayBuffer | translated | ballast.HerReplayBuffer | SB3's `replay_buffer_class`/`replay_buffer_kwargs` (`n_sampled_goal`, `goal_selection_strategy`); relabels running episodes' transitions too (goals from the steps they reached), not `copy_info_dict=True`; see docs/goals.md
-get_system_info | missing | | checkpoints record versions in their JSON metadata instead
+get_system_info | translated | ballast.get_system_info | the key `"Ballast"` where SB3 has `"Stable-Baselines3"`
 [stable_baselines3.common.callbacks]
 BaseCallback | same | ballast.common.callbacks.BaseCallback | also `ballast.BaseCallback`
 EventCallback | same | ballast.common.callbacks.EventCallback |
@@ -155,21 +155,21 @@ get_linear_fn | translated | ballast.common.utils.get_linear_fn | returns a `Lin
 constant_fn | translated | ballast.common.utils.constant_fn | returns a `ConstantSchedule` (Ballast's schedule data)
 get_latest_run_id | same | ballast.common.utils.get_latest_run_id |
 configure_logger | missing | | `ballast.common.logger.configure`
-check_for_correct_spaces | missing | | `set_env` and `load(env=)` check spaces with `SpaceMismatchError`
-check_shape_equal | missing | |
-is_vectorized_box_observation | missing | | `predict` decides batching itself
-is_vectorized_discrete_observation | missing | |
-is_vectorized_multidiscrete_observation | missing | |
-is_vectorized_multibinary_observation | missing | |
-is_vectorized_dict_observation | missing | |
-is_vectorized_observation | missing | |
+check_for_correct_spaces | same | ballast.common.utils.check_for_correct_spaces | raises `SpaceMismatchError` (a `ValueError`, as SB3's)
+check_shape_equal | same | ballast.common.utils.check_shape_equal |
+is_vectorized_box_observation | same | ballast.common.utils.is_vectorized_box_observation |
+is_vectorized_discrete_observation | same | ballast.common.utils.is_vectorized_discrete_observation |
+is_vectorized_multidiscrete_observation | same | ballast.common.utils.is_vectorized_multidiscrete_observation |
+is_vectorized_multibinary_observation | same | ballast.common.utils.is_vectorized_multibinary_observation |
+is_vectorized_dict_observation | same | ballast.common.utils.is_vectorized_dict_observation |
+is_vectorized_observation | same | ballast.common.utils.is_vectorized_observation |
 safe_mean | same | ballast.common.utils.safe_mean |
-get_parameters_by_name | missing | |
+get_parameters_by_name | same | ballast.common.utils.get_parameters_by_name |
 zip_strict | same | ballast.common.utils.zip_strict |
 polyak_update | same | ballast.common.utils.polyak_update |
 obs_as_tensor | same | ballast.common.utils.obs_as_tensor |
-should_collect_more_steps | missing | |
-get_system_info | missing | |
+should_collect_more_steps | same | ballast.common.utils.should_collect_more_steps |
+get_system_info | translated | ballast.common.utils.get_system_info | the key `"Ballast"` where SB3 has `"Stable-Baselines3"`
 [stable_baselines3.common.buffers]
 BaseBuffer | missing | | Ballast's buffers (`ballast.buffers`) are its own: per-space storages, ragged observations
 ReplayBuffer | different | ballast.buffers.replay.ReplayBuffer | its own constructor and sample layout; `replay_buffer_class` takes it (the default) or `ballast.PrioritizedReplayBuffer`
@@ -225,25 +225,25 @@ TanhBijector | missing | | `ballast.distributions.TanhSquashed`
 make_proba_distribution | missing | |
 kl_divergence | missing | |
 [stable_baselines3.common.type_aliases]
-GymEnv | missing | | type aliases are not exported
-GymObs | missing | |
-GymResetReturn | missing | |
-AtariResetReturn | missing | |
-GymStepReturn | missing | |
-AtariStepReturn | missing | |
-TensorDict | missing | |
-OptimizerStateDict | missing | |
-MaybeCallback | missing | |
-PyTorchObs | missing | |
+GymEnv | same | ballast.common.type_aliases.GymEnv |
+GymObs | same | ballast.common.type_aliases.GymObs |
+GymResetReturn | same | ballast.common.type_aliases.GymResetReturn |
+AtariResetReturn | same | ballast.common.type_aliases.AtariResetReturn |
+GymStepReturn | same | ballast.common.type_aliases.GymStepReturn |
+AtariStepReturn | same | ballast.common.type_aliases.AtariStepReturn |
+TensorDict | same | ballast.common.type_aliases.TensorDict |
+OptimizerStateDict | same | ballast.common.type_aliases.OptimizerStateDict |
+MaybeCallback | same | ballast.common.type_aliases.MaybeCallback |
+PyTorchObs | same | ballast.common.type_aliases.PyTorchObs |
 Schedule | different | ballast.schedules.Schedule | Ballast's schedule types (data, saved as JSON)
-RolloutBufferSamples | missing | |
+RolloutBufferSamples | missing | | Ballast's buffers give their own batches (`ballast.extensions.Transitions`, `ballast.buffers.RolloutBatch`)
 DictRolloutBufferSamples | missing | |
 ReplayBufferSamples | missing | |
 DictReplayBufferSamples | missing | |
 RolloutReturn | missing | |
-TrainFrequencyUnit | missing | | `train_freq=(n, "episode")` is accepted
-TrainFreq | missing | |
-PolicyPredictor | missing | |
+TrainFrequencyUnit | same | ballast.common.type_aliases.TrainFrequencyUnit |
+TrainFreq | same | ballast.common.type_aliases.TrainFreq |
+PolicyPredictor | same | ballast.common.type_aliases.PolicyPredictor |
 [stable_baselines3.common.atari_wrappers]
 StickyActionEnv | same | ballast.common.atari_wrappers.StickyActionEnv |
 NoopResetEnv | same | ballast.common.atari_wrappers.NoopResetEnv |
@@ -308,8 +308,8 @@ MultiInputPolicy | translated | ballast.dqn.MultiInputPolicy | `DQNPolicy` with 
 [stable_baselines3.sac.policies]
 Actor | different | ballast.policies.continuous.SquashedGaussianActor | Ballast's actor (stacked MLP), reached as `model.policy.actor`
 SACPolicy | translated | ballast.sac.policies.SACPolicy | SB3's constructor arguments; Ballast's networks inside (the critics stacked, `state_dict` names differ); the optimizers are the algorithm's (`policy.actor.optimizer`, `policy.critic.optimizer`); no `make_actor`/`make_critic` hooks
-LOG_STD_MIN | missing | |
-LOG_STD_MAX | missing | |
+LOG_STD_MIN | same | ballast.sac.policies.LOG_STD_MIN |
+LOG_STD_MAX | same | ballast.sac.policies.LOG_STD_MAX |
 [stable_baselines3.td3.policies]
 Actor | different | ballast.policies.continuous.DeterministicActor | reached as `model.policy.actor`
 TD3Policy | translated | ballast.td3.policies.TD3Policy | as `SACPolicy`

@@ -6,22 +6,32 @@ are Ballast's schedule data (:mod:`ballast.schedules`), so a model given one sav
 
 from __future__ import annotations
 
+import platform
+import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium import spaces
 
+from ballast.algos.hyperparameters import TrainFreq, TrainFrequencyUnit
 from ballast.device import resolve_device as get_device
+from ballast.errors import SpaceMismatchError
 from ballast.logger import latest_run_id as get_latest_run_id
 from ballast.returns import explained_variance
 from ballast.schedules import ConstantSchedule, FloatSchedule, LinearSchedule, Schedule, as_schedule
 from ballast.seeding import set_random_seed
 from ballast.torch_compat import foreach_lerp_
 
-__all__ = ["ConstantSchedule", "FloatSchedule", "LinearSchedule", "constant_fn", "explained_variance", "get_device",
-           "get_latest_run_id", "get_linear_fn", "get_schedule_fn", "obs_as_tensor", "polyak_update",
-           "safe_mean", "set_random_seed", "update_learning_rate", "zip_strict"]
+__all__ = ["ConstantSchedule", "FloatSchedule", "LinearSchedule", "check_for_correct_spaces", "check_shape_equal",
+           "constant_fn", "explained_variance", "get_device", "get_latest_run_id", "get_linear_fn",
+           "get_parameters_by_name", "get_schedule_fn", "get_system_info", "is_vectorized_box_observation",
+           "is_vectorized_dict_observation", "is_vectorized_discrete_observation",
+           "is_vectorized_multibinary_observation", "is_vectorized_multidiscrete_observation",
+           "is_vectorized_observation", "obs_as_tensor", "polyak_update", "safe_mean", "set_random_seed",
+           "should_collect_more_steps", "update_learning_rate", "zip_strict"]
 
 
 def safe_mean(values: Any) -> float:
@@ -75,3 +85,126 @@ def obs_as_tensor(obs: np.ndarray | dict[str, np.ndarray], device: torch.device 
     if isinstance(obs, dict):
         return {key: torch.as_tensor(value, device=device) for key, value in obs.items()}
     raise TypeError(f"Unrecognized type of observation {type(obs)}")
+
+
+def get_parameters_by_name(model: torch.nn.Module, included_names: Iterable[str]) -> list[torch.Tensor]:
+    """The entries of ``model.state_dict()`` (parameters and buffers, e.g. batch-norm running statistics)
+    whose name contains one of ``included_names``, in state-dict order."""
+    names = list(included_names)
+    return [value for name, value in model.state_dict().items() if any(key in name for key in names)]
+
+
+def should_collect_more_steps(train_freq: TrainFreq, num_collected_steps: int, num_collected_episodes: int) -> bool:
+    """Whether an off-policy collection with ``train_freq`` goes on after that many steps and episodes."""
+    if train_freq.unit == TrainFrequencyUnit.STEP:
+        return num_collected_steps < train_freq.frequency
+    if train_freq.unit == TrainFrequencyUnit.EPISODE:
+        return num_collected_episodes < train_freq.frequency
+    raise ValueError(f"train_freq's unit must be TrainFrequencyUnit.STEP or EPISODE, got {train_freq.unit!r}")
+
+
+def get_system_info(print_info: bool = True) -> tuple[dict[str, str], str]:
+    """The versions a bug report needs, as a dict and as Markdown lines (printed with ``print_info``).
+
+    SB3's keys, with ``"Ballast"`` where SB3 has ``"Stable-Baselines3"``: OS, Python, Ballast, PyTorch,
+    GPU Enabled, Numpy, Gymnasium (and Cloudpickle when it is installed: Ballast does not use it)."""
+    import ballast
+
+    info = {
+        # "#42" in a kernel version would link to an issue once pasted into one: "# 42" does not.
+        "OS": re.sub(r"#(\d)", r"# \1", f"{platform.platform()} {platform.version()}"),
+        "Python": platform.python_version(),
+        "Ballast": ballast.__version__,
+        "PyTorch": torch.__version__,
+        "GPU Enabled": str(torch.cuda.is_available()),
+        "Numpy": np.__version__,
+        "Gymnasium": gym.__version__,
+    }
+    try:
+        import cloudpickle
+
+        info["Cloudpickle"] = cloudpickle.__version__
+    except ImportError:
+        pass
+    text = "".join(f"- {key}: {value}\n" for key, value in info.items())
+    if print_info:
+        print(text)
+    return info, text
+
+
+def check_for_correct_spaces(env: Any, observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    """Raise :class:`ballast.errors.SpaceMismatchError` (a ``ValueError``, as SB3's) when ``env``'s spaces
+    are not ``observation_space`` and ``action_space``."""
+    for kind, expected, got in (("observation", observation_space, env.observation_space),
+                                ("action", action_space, env.action_space)):
+        if expected != got:
+            raise SpaceMismatchError(f"{kind} spaces do not match: expected {expected}, the env has {got}")
+
+
+def check_shape_equal(space1: spaces.Space, space2: spaces.Space) -> None:
+    """Raise ``AssertionError`` (as SB3's) when two Box spaces, or the Box subspaces of two Dict spaces
+    with the same keys, differ in shape; other spaces are not compared."""
+    if isinstance(space1, spaces.Dict):
+        assert isinstance(space2, spaces.Dict), f"spaces must be of the same type: {type(space1)} != {type(space2)}"
+        assert space1.spaces.keys() == space2.spaces.keys(), (
+            f"spaces must have the same keys: {list(space1.spaces)} != {list(space2.spaces)}")
+        for key in space1.spaces:
+            check_shape_equal(space1.spaces[key], space2.spaces[key])
+    elif isinstance(space1, spaces.Box):
+        assert space1.shape == space2.shape, f"spaces must have the same shape: {space1.shape} != {space2.shape}"
+
+
+def _batched(shape: tuple[int, ...], one: tuple[int, ...], space: spaces.Space) -> bool:
+    """False for one observation of shape ``one``, True for a batch of them; else a ``ValueError``."""
+    if shape == one:
+        return False
+    if len(shape) == len(one) + 1 and shape[1:] == one:
+        return True
+    raise ValueError(f"unexpected observation shape {shape} for {space}: use {one} for one observation or "
+                     f"(n_env, {', '.join(map(str, one))}) for a batch")
+
+
+def is_vectorized_box_observation(observation: np.ndarray, observation_space: spaces.Box) -> bool:
+    """Whether a Box observation is a batch (its shape checked; a ``ValueError`` when it fits neither)."""
+    return _batched(np.shape(observation), observation_space.shape, observation_space)
+
+
+def is_vectorized_discrete_observation(observation: int | np.ndarray, observation_space: spaces.Discrete) -> bool:
+    """Whether a Discrete observation is a batch: ``()`` one, ``(n_env,)`` a batch."""
+    return _batched(np.shape(observation), (), observation_space)
+
+
+def is_vectorized_multidiscrete_observation(observation: np.ndarray, observation_space: spaces.MultiDiscrete
+                                            ) -> bool:
+    """Whether a MultiDiscrete observation is a batch: ``(len(nvec),)`` one, ``(n_env, len(nvec))`` a batch."""
+    return _batched(np.shape(observation), (len(observation_space.nvec),), observation_space)
+
+
+def is_vectorized_multibinary_observation(observation: np.ndarray, observation_space: spaces.MultiBinary) -> bool:
+    """Whether a MultiBinary observation is a batch (its shape checked as a Box's)."""
+    return _batched(np.shape(observation), tuple(observation_space.shape), observation_space)
+
+
+def is_vectorized_dict_observation(observation: dict[str, Any], observation_space: spaces.Dict) -> bool:
+    """Whether a Dict observation is a batch: every entry one observation of its subspace, or every entry
+    a batch; a mix, or a shape that fits neither, is a ``ValueError``."""
+    answers = {key: is_vectorized_observation(observation[key], subspace)
+               for key, subspace in observation_space.spaces.items()}
+    if len(set(answers.values())) > 1:
+        raise ValueError(f"a Dict observation mixes batched and single entries: batched {answers}; give every "
+                         "entry one observation or every entry a batch of the same size")
+    return next(iter(answers.values()), False)
+
+
+def is_vectorized_observation(observation: Any, observation_space: spaces.Space) -> bool:
+    """Whether ``observation`` is a batch of observations of ``observation_space`` or one, for Box,
+    Discrete, MultiDiscrete, MultiBinary and Dict spaces (SB3's); a shape that fits neither is a
+    ``ValueError`` saying what was expected."""
+    checks = {spaces.Box: is_vectorized_box_observation, spaces.Discrete: is_vectorized_discrete_observation,
+              spaces.MultiDiscrete: is_vectorized_multidiscrete_observation,
+              spaces.MultiBinary: is_vectorized_multibinary_observation, spaces.Dict: is_vectorized_dict_observation}
+    for space_type, check in checks.items():
+        if isinstance(observation_space, space_type):
+            return check(observation, observation_space)
+    raise ValueError(f"is_vectorized_observation takes Box, Discrete, MultiDiscrete, MultiBinary and Dict spaces, "
+                     f"got {observation_space}")

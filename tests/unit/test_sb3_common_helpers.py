@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -211,3 +212,66 @@ def test_float_schedule_wraps_numbers_and_schedules_and_models_keep_the_schedule
     model = PPO("MlpPolicy", "CartPole-v1", n_steps=16, batch_size=16, learning_rate=linear, device="cpu")
     loaded = PPO.load(model.save(tmp_path / "m"))
     assert loaded.lr_schedule(0.75) == pytest.approx(0.5) and loaded.lr_schedule(0.2) == 0.0
+
+
+def test_is_vectorized_observation_tells_one_from_a_batch_and_refuses_other_shapes():
+    from ballast.common.utils import is_vectorized_observation
+
+    box, discrete = spaces.Box(-1, 1, shape=(2,)), spaces.Discrete(2)
+    multi_discrete, multi_binary = spaces.MultiDiscrete([2, 3]), spaces.MultiBinary(3)
+    both = spaces.Dict({"box": box, "discrete": discrete})
+    cases = [(np.ones((1, 2)), box, True), (np.ones(2), box, False), (np.ones(3, dtype=np.int8), discrete, True),
+             (np.int8(1), discrete, False), (1, discrete, False), (np.ones((4, 2)), multi_discrete, True),
+             (np.ones(2), multi_discrete, False), (np.ones((1, 3)), multi_binary, True),
+             (np.ones(3), multi_binary, False), ({"box": np.ones((5, 2)), "discrete": np.ones(5)}, both, True),
+             ({"box": np.ones(2), "discrete": np.ones(())}, both, False)]
+    for observation, space, batched in cases:
+        assert is_vectorized_observation(observation, space) is batched, (observation, space)
+    refused = [(np.ones((1, 2, 2)), box, "(2,) for one observation or (n_env, 2)"), (np.ones((1, 2)), discrete, "()"),
+               (np.ones((2, 1)), multi_discrete, "(2,)"), ({"box": np.ones(2), "discrete": np.ones(1)}, both, "mixes")]
+    for observation, space, message in refused:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            is_vectorized_observation(observation, space)
+
+
+def test_space_checks_name_what_differs():
+    import gymnasium as gym
+
+    from ballast.common.utils import check_for_correct_spaces, check_shape_equal
+    from ballast.errors import SpaceMismatchError
+
+    env = gym.make("CartPole-v1")
+    check_for_correct_spaces(env, env.observation_space, env.action_space)
+    with pytest.raises(SpaceMismatchError, match=r"action spaces do not match: expected Discrete\(3\)"):
+        check_for_correct_spaces(env, env.observation_space, spaces.Discrete(3))
+    check_shape_equal(spaces.Box(0, 1, (3,)), spaces.Box(-5, 5, (3,)))  # bounds are not compared
+    with pytest.raises(AssertionError, match=r"\(3,\) != \(4,\)"):
+        check_shape_equal(spaces.Dict({"a": spaces.Box(0, 1, (3,))}), spaces.Dict({"a": spaces.Box(0, 1, (4,))}))
+    with pytest.raises(AssertionError, match="same keys"):
+        check_shape_equal(spaces.Dict({"a": spaces.Box(0, 1, (3,))}), spaces.Dict({"b": spaces.Box(0, 1, (3,))}))
+
+
+def test_parameters_by_name_include_batch_norm_statistics():
+    from ballast.common.utils import get_parameters_by_name
+
+    model = torch.nn.Sequential(torch.nn.Linear(5, 5), torch.nn.BatchNorm1d(5))
+    model(torch.ones(3, 5))
+    found = get_parameters_by_name(model, ["weight", "bias", "running_"])
+    assert len(found) == 6  # two weights, two biases, the running mean and variance; not num_batches_tracked
+    torch.testing.assert_close(found[4], model[1].running_mean)
+    assert [t.data_ptr() for t in get_parameters_by_name(model, ["running_"])] == [
+        model[1].running_mean.data_ptr(), model[1].running_var.data_ptr()]
+
+
+def test_train_frequency_and_system_info():
+    import ballast
+    from ballast.common.type_aliases import TrainFreq, TrainFrequencyUnit
+    from ballast.common.utils import get_system_info, should_collect_more_steps
+
+    every_4_steps, every_episode = TrainFreq(4, TrainFrequencyUnit.STEP), TrainFreq(1, TrainFrequencyUnit.EPISODE)
+    assert [should_collect_more_steps(every_4_steps, steps, 9) for steps in (3, 4)] == [True, False]
+    assert [should_collect_more_steps(every_episode, 9, episodes) for episodes in (0, 1)] == [True, False]
+    info, text = get_system_info(print_info=False)
+    assert info["Ballast"] == ballast.__version__ and info["PyTorch"] == torch.__version__
+    assert text.splitlines()[2] == f"- Ballast: {ballast.__version__}"
+    assert ballast.get_system_info is get_system_info

@@ -6,16 +6,15 @@ are Ballast's schedule data (:mod:`ballast.schedules`), so a model given one sav
 
 from __future__ import annotations
 
-import platform
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
+from ballast.algos.checkpointing import format_system_info, system_info
 from ballast.algos.hyperparameters import TrainFreq, TrainFrequencyUnit
 from ballast.device import resolve_device as get_device
 from ballast.errors import SpaceMismatchError
@@ -104,29 +103,13 @@ def should_collect_more_steps(train_freq: TrainFreq, num_collected_steps: int, n
 
 
 def get_system_info(print_info: bool = True) -> tuple[dict[str, str], str]:
-    """The versions a bug report needs, as a dict and as Markdown lines (printed with ``print_info``).
-
-    SB3's keys, with ``"Ballast"`` where SB3 has ``"Stable-Baselines3"``: OS, Python, Ballast, PyTorch,
-    GPU Enabled, Numpy, Gymnasium (and Cloudpickle when it is installed: Ballast does not use it)."""
-    import ballast
-
-    info = {
-        # "#42" in a kernel version would link to an issue once pasted into one: "# 42" does not.
-        "OS": re.sub(r"#(\d)", r"# \1", f"{platform.platform()} {platform.version()}"),
-        "Python": platform.python_version(),
-        "Ballast": ballast.__version__,
-        "PyTorch": torch.__version__,
-        "GPU Enabled": str(torch.cuda.is_available()),
-        "Numpy": np.__version__,
-        "Gymnasium": gym.__version__,
-    }
-    try:
-        import cloudpickle
-
-        info["Cloudpickle"] = cloudpickle.__version__
-    except ImportError:
-        pass
-    text = "".join(f"- {key}: {value}\n" for key, value in info.items())
+    """The versions a bug report needs, as a dict and as Markdown lines (printed with ``print_info``):
+    what a checkpoint records, SB3's keys with ``"Ballast"`` where SB3 has ``"Stable-Baselines3"`` (OS,
+    Python, Ballast, PyTorch, GPU Enabled, Numpy, Gymnasium)."""
+    info = system_info()
+    # "#42" in a kernel version would link to an issue once pasted into one: "# 42" does not.
+    info["OS"] = re.sub(r"#(\d)", r"# \1", info["OS"])
+    text = format_system_info(info) + "\n"
     if print_info:
         print(text)
     return info, text

@@ -119,9 +119,10 @@ def checkpoint_to_bytes(checkpoint: Checkpoint) -> bytes:
 
 
 def write_checkpoint(path: str | Path, checkpoint: Checkpoint) -> Path:
-    """Write ``checkpoint`` to ``path`` (``.zip`` is appended when missing); returns the path."""
+    """Write ``checkpoint`` to ``path`` (``.zip`` appended to a path without a suffix, as SB3's ``save``:
+    ``"ppo_cartpole"`` becomes ``ppo_cartpole.zip``, ``"policy.pkl"`` stays); returns the path."""
     path = Path(path)
-    if path.suffix != ".zip":
+    if not path.suffix:
         path = path.with_name(path.name + ".zip")
     atomic_write_bytes(path, checkpoint_to_bytes(checkpoint))
     return path

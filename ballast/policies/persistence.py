@@ -68,7 +68,7 @@ def policy_checkpoint(policy: nn.Module) -> Checkpoint:
 
 
 def save_policy(policy: nn.Module, path: str | Path | BinaryIO) -> Path | None:
-    """Write ``policy`` to ``path`` (``.zip`` appended when missing) or into a binary file object."""
+    """Write ``policy`` to ``path`` (``.zip`` appended to a path without a suffix) or into a binary file object."""
     checkpoint = policy_checkpoint(policy)
     if hasattr(path, "write"):
         path.write(checkpoint_to_bytes(checkpoint))

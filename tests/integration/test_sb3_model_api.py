@@ -366,3 +366,17 @@ def test_parameters_as_one_vector_are_read_written_and_still_trained(build) -> N
     for p, before in zip(model.policy.parameters(), np.split(vector, np.cumsum(sizes)[:-1]), strict=True):
         # every parameter moved: the trained ones by their optimizer, the targets by following them
         assert not np.array_equal(p.detach().numpy().reshape(-1), before)
+
+
+def test_save_adds_zip_only_to_a_path_without_a_suffix_as_sb3(tmp_path) -> None:
+    model = ppo()
+    assert model.save(tmp_path / "model") == tmp_path / "model.zip"
+    assert model.save(tmp_path / "model.pkl") == tmp_path / "model.pkl"
+    assert model.policy.save(tmp_path / "policy.pkl") == tmp_path / "policy.pkl"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl", "model.zip", "policy.pkl"]
+    obs = np.zeros((3, 4), dtype=np.float32)
+    expected = model.predict(obs, deterministic=True)[0]
+    for loaded in (PPO.load(tmp_path / "model"), PPO.load(tmp_path / "model.pkl")):
+        np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], expected)
+    policy = BasePolicy.load(tmp_path / "policy.pkl")
+    np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0], expected)

@@ -16,6 +16,7 @@ the exit code is 1), or with ``--markdown`` to print the tables of docs/migratin
 
     python benchmarks/sb3_name_inventory.py
     python benchmarks/sb3_name_inventory.py --markdown > /tmp/table.md
+    python benchmarks/sb3_name_inventory.py --write-docs   # the tables and counts of that guide
 
 SB3 version: 2.9.2, sb3-contrib 2.9.2. Members are checked on small models (PPO, A2C and DQN on
 CartPole-v1; SAC, TD3 and DDPG on Pendulum-v1).
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -264,7 +266,7 @@ OnPolicyAlgorithm | missing | | PPO and A2C share `ballast.algos.on_policy`
 [stable_baselines3.common.off_policy_algorithm]
 OffPolicyAlgorithm | missing | | SAC, TD3, DDPG and DQN share `ballast.algos.off_policy`
 [stable_baselines3.common.running_mean_std]
-RunningMeanStd | different | ballast.policies.normalize.RunningMeanStd | an `nn.Module` with tensor buffers, part of the model
+RunningMeanStd | same | ballast.common.running_mean_std.RunningMeanStd | NumPy, as SB3's; a model's own statistics are modules of the model (`ballast.policies.normalize`), seen through `VecNormalize.obs_rms`
 [stable_baselines3.common.sb2_compat.rmsprop_tf_like]
 RMSpropTFLike | same | ballast.common.sb2_compat.rmsprop_tf_like.RMSpropTFLike |
 [stable_baselines3.common.envs]
@@ -635,15 +637,44 @@ def summary(checks: list[Check]) -> str:
 MODULE_ENTRIES = set(parse(MODULES))
 
 
+MIGRATING_MD = Path(__file__).resolve().parents[1] / "docs" / "migrating-from-sb3.md"
+#: The sentence of docs/migrating-from-sb3.md that gives the counts, and the heading its tables start at.
+COUNTS = re.compile(r"(\(and sb3-contrib's masking names, QRDQN, TQC, CrossQ and RecurrentPPO\), )\d+ same, \d+ "
+                    r"translated, \d+ different, \d+ missing(; of the \d+ public\s+methods and attributes of its "
+                    r"algorithm and policy classes, )\d+ same, \d+ translated, \d+ different, \d+ missing")
+
+
+def write_docs(checks: list[Check]) -> None:
+    """Rewrite the tables of docs/migrating-from-sb3.md (from the first ``#### `stable_baselines3``` heading
+    to the last inventory row) and the sentence with the counts."""
+    text = MIGRATING_MD.read_text()
+    tables = markdown(checks)
+    last_row = tables.rstrip("\n").splitlines()[-1]
+    start = text.index("#### `stable_baselines3`\n")
+    end = text.index("\n", text.rindex("| `make_q_net` |")) + 1  # the last row of the last table
+    text = text[:start] + tables + text[end:]
+    modules = Counter(c.entry.status for c in checks if c.entry in MODULE_ENTRIES)
+    members = Counter(c.entry.status for c in checks if c.entry not in MODULE_ENTRIES)
+    counts = [", ".join(f"{counter[s]} {s}" for s in STATUSES) for counter in (modules, members)]
+    text, found = COUNTS.subn(lambda m: f"{m[1]}{counts[0]}{m[2]}{counts[1]}", text)
+    if found != 1 or last_row not in text:
+        raise SystemExit(f"{MIGRATING_MD}: the counts' sentence or the tables' end was not found where expected")
+    MIGRATING_MD.write_text(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--markdown", action="store_true", help="print the tables of docs/migrating-from-sb3.md")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="rewrite the tables and the counts in docs/migrating-from-sb3.md")
     args = parser.parse_args()
     checks = run_checks()
     if args.markdown:
         print(summary(checks) + "\n")
         print(markdown(checks))
         return
+    if args.write_docs:
+        write_docs(checks)
     print(summary(checks))
     problems = [c for c in checks if c.problem]
     for c in problems:

@@ -13,6 +13,8 @@ Chan et al. (1979), in float64 so that long runs do not drift.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -35,16 +37,23 @@ class RunningMeanStd(nn.Module):
     def update(self, batch: torch.Tensor) -> None:
         """Merge the statistics of ``batch`` (first axis = samples) into the running ones."""
         batch = batch.to(torch.float64)
-        batch_mean = batch.mean(dim=0)
-        batch_var = batch.var(dim=0, unbiased=False)
-        batch_count = batch.shape[0]
-        delta = batch_mean - self.mean
-        total = self.count + batch_count
-        new_mean = self.mean + delta * batch_count / total
-        m2 = self.var * self.count + batch_var * batch_count + delta.square() * self.count * batch_count / total
-        self.mean.copy_(new_mean)
-        self.var.copy_(m2 / total)
-        self.count.copy_(total)
+        mean, var, count = merge_moments(self.mean, self.var, self.count, batch.mean(dim=0),
+                                         batch.var(dim=0, unbiased=False), batch.shape[0])
+        self.mean.copy_(mean)
+        self.var.copy_(var)
+        self.count.copy_(count)
+
+
+def merge_moments(mean: Any, var: Any, count: Any, batch_mean: Any, batch_var: Any, batch_count: Any
+                  ) -> tuple[Any, Any, Any]:
+    """The mean, (population) variance and count of two sets of samples from each one's (Chan et al.,
+    1979, the parallel algorithm): with ``delta = batch_mean - mean`` and ``n = count + batch_count``,
+    ``mean + delta * batch_count / n`` and ``(var * count + batch_var * batch_count + delta^2 * count *
+    batch_count / n) / n``. NumPy arrays or tensors alike."""
+    delta = batch_mean - mean
+    total = count + batch_count
+    m2 = var * count + batch_var * batch_count + delta * delta * count * batch_count / total
+    return mean + delta * batch_count / total, m2 / total, total
 
 
 class ObservationNormalizer(nn.Module):

@@ -120,3 +120,26 @@ def test_reward_normalizer_clips_and_normalize_does_not_update():
     std = np.sqrt(norm.return_rms.var.item() + 1e-8)
     np.testing.assert_allclose(norm.normalize(np.array([0.3, 1e6, -1e6])), [0.3 / std, 5.0, -5.0])
     assert norm.return_rms.count.item() == count
+
+
+def test_sb3s_numpy_running_mean_std_merges_batches_and_other_statistics() -> None:
+    from ballast.common.running_mean_std import RunningMeanStd as NumpyRunningMeanStd
+
+    batches = [np.array([[1.0, 2.0], [3.0, 6.0]]), np.array([[5.0, -2.0]]), np.array([[0.0, 0.0], [1.0, 4.0]])]
+    stream = NumpyRunningMeanStd(epsilon=0.0, shape=(2,))
+    for batch in batches:
+        stream.update(batch)
+    # the five rows by hand: means (2, 2), population variances (16 / 5, 40 / 5)
+    np.testing.assert_allclose(stream.mean, [2.0, 2.0])
+    np.testing.assert_allclose(stream.var, [3.2, 8.0])
+    assert stream.count == 5.0
+    first, second = NumpyRunningMeanStd(epsilon=0.0, shape=(2,)), NumpyRunningMeanStd(epsilon=0.0, shape=(2,))
+    first.update(batches[0])
+    for batch in batches[1:]:
+        second.update(batch)
+    copy = first.copy()
+    first.combine(second)
+    np.testing.assert_allclose(first.mean, stream.mean)
+    np.testing.assert_allclose(first.var, stream.var)
+    np.testing.assert_allclose(copy.mean, [2.0, 4.0])  # the copy kept the statistics it was taken with
+    assert NumpyRunningMeanStd().count == 1e-4

@@ -104,8 +104,9 @@ RULES: dict[str, Rule] = {
                             "-1 (or 0) draws the gSDE noise once per rollout, n > 0 every n steps"),
     "buffer_size": Rule("an integer >= 1", _at_least(1), "it is the replay buffer's capacity in transitions"),
     "learning_starts": Rule("an integer >= 0", _at_least(0), "it is the number of steps before the first update"),
-    "gradient_steps": Rule("an integer >= 1, or -1", lambda v: _is_int(v) and (v >= 1 or v == -1),
-                           "-1 makes as many gradient steps as env steps were collected; 0 would never train"),
+    "gradient_steps": Rule("an integer >= 0, or -1", lambda v: _is_int(v) and v >= -1,
+                           "-1 makes as many gradient steps as env steps were collected; 0 collects without "
+                           "updating (as SB3's)"),
     "tau": Rule("a number in [0, 1]", _in_unit_interval, "1.0 copies the networks into the targets (DQN's default)"),
     "target_update_interval": Rule("an integer >= 1", _at_least(1), "it counts steps between target updates"),
     "policy_delay": Rule("an integer >= 1", _at_least(1),

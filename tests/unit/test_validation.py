@@ -7,6 +7,7 @@ import warnings
 from typing import Any
 
 import pytest
+import torch
 
 from ballast import A2C, DDPG, DQN, PPO, SAC, TD3, ConfigurationError
 
@@ -43,8 +44,7 @@ REFUSED = [
     ("td3", {"learning_starts": -1}, r"learning_starts=-1 cannot work: expected an integer >= 0"),
     ("sac", {"train_freq": (1, "epoch")}, r"train_freq must be an int or \(n, 'step' \| 'episode'\)"),
     ("dqn", {"train_freq": 0}, r"train_freq's frequency must be a positive integer"),
-    ("sac", {"gradient_steps": 0}, r"gradient_steps=0 cannot work: expected an integer >= 1, or -1"),
-    ("dqn", {"gradient_steps": -2}, r"gradient_steps=-2 cannot work: expected an integer >= 1, or -1"),
+    ("dqn", {"gradient_steps": -2}, r"gradient_steps=-2 cannot work: expected an integer >= 0, or -1"),
     ("sac", {"target_update_interval": 0}, r"target_update_interval=0 cannot work: expected an integer >= 1"),
     ("dqn", {"target_update_interval": 0}, r"target_update_interval=0 cannot work: expected an integer >= 1"),
     ("sac", {"tau": 1.5}, r"tau=1.5 cannot work: expected a number in \[0, 1\]"),
@@ -75,8 +75,16 @@ def test_a_configuration_that_cannot_work_is_refused_at_construction(algo: str, 
 
 def test_each_refusal_says_what_to_change() -> None:
     with pytest.raises(ConfigurationError) as error:
-        build("sac", gradient_steps=0)
+        build("sac", gradient_steps=-3)
     assert "-1 makes as many gradient steps as env steps were collected" in str(error.value)
+
+
+def test_gradient_steps_0_collects_without_updating_as_sb3() -> None:
+    model = build("sac", gradient_steps=0, learning_starts=10)
+    before = [p.detach().clone() for p in model.policy.parameters()]
+    model.learn(64)
+    assert model.replay_buffer.size() == 64
+    assert all(torch.equal(a, b) for a, b in zip(before, model.policy.parameters(), strict=True))
 
 
 @pytest.mark.parametrize(("algo", "name", "value", "message"), [

@@ -15,7 +15,7 @@ import torch
 from ballast.algos import off_policy
 from ballast.extensions import ActorCriticOutputs, Transitions, add_extra_terms, sum_terms
 from ballast.optim import FlatParameters
-from ballast.policies.continuous import target_pairs
+from ballast.policies.continuous import target_pairs, target_statistics_pairs
 from ballast.policies.modes import set_training_mode
 
 
@@ -32,7 +32,8 @@ def build(model: Any, target_actor: bool) -> None:
         policy.critic)
     flats = [model.critic_params, model.actor_params] if target_actor else [model.critic_params]
     # CrossQ's policy has no target critics.
-    model.targets = off_policy.PolyakTargets(target_pairs(policy), flats) if hasattr(policy, "critic_target") else None
+    model.targets = (off_policy.PolyakTargets(target_pairs(policy), flats, target_statistics_pairs(policy))
+                     if hasattr(policy, "critic_target") else None)
     model.replay_buffer = off_policy.make_replay_buffer(model, cfg.buffer_size)
     model.action_noise = off_policy.vectorize_noise(model.action_noise, model.n_envs)
     if model.action_noise is not None and model.seed is not None:

@@ -177,7 +177,10 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             self, "optimizer", [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], self.policy,
             default_options=self._default_optimizer_options())
         pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
-        self.targets = off_policy.PolyakTargets(pairs, [self.q_params])
+        online = dict(self.policy.q_net.named_buffers())
+        statistics = [(buffer, online[name]) for name, buffer in self.policy.q_net_target.named_buffers()
+                      if "running_" in name]
+        self.targets = off_policy.PolyakTargets(pairs, [self.q_params], statistics)
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
         self._greedy_numpy = numpy_greedy_actor(self.policy)
 

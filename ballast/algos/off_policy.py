@@ -31,7 +31,7 @@ and is stored as an invalid entry holding the final observation (see
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -287,11 +287,15 @@ class PolyakTargets:
 
     ``pairs`` are ``(target module, online parameters in the target's order)``. Where the online
     parameters are exactly those of a :class:`FlatParameters` in ``flats``, the target's are
-    flattened the same way and the update is one ``lerp_`` on two flat tensors.
+    flattened the same way and the update is one ``lerp_`` on two flat tensors. ``statistics`` are
+    ``(target buffer, online buffer)`` pairs (batch-norm running statistics) that each update copies
+    whatever ``tau``, as SB3's (a target network normalises with the statistics of the online one).
     """
 
     def __init__(self, pairs: list[tuple[nn.Module, list[nn.Parameter]]],
-                 flats: list[FlatParameters]) -> None:
+                 flats: list[FlatParameters], statistics: Sequence[tuple[torch.Tensor, torch.Tensor]] = ()) -> None:
+        self.statistics_targets = [target for target, _ in statistics]
+        self.statistics_sources = [source for _, source in statistics]
         self.targets: list[torch.Tensor] = []
         self.sources: list[torch.Tensor] = []
         self.flattened: list[tuple[list[nn.Parameter], torch.Tensor]] = []
@@ -318,6 +322,8 @@ class PolyakTargets:
             foreach_copy_(self.targets, self.sources)
         else:
             foreach_lerp_(self.targets, self.sources, tau)
+        if self.statistics_targets:
+            foreach_copy_(self.statistics_targets, self.statistics_sources)
 
 
 # --- acting -------------------------------------------------------------------------------------

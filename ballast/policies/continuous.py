@@ -582,3 +582,16 @@ def target_pairs(policy: nn.Module) -> list[tuple[nn.Module, list[nn.Parameter]]
     if hasattr(policy, "actor_target"):
         pairs.append((policy.actor_target, list(policy.actor.parameters())))
     return pairs
+
+
+def target_statistics_pairs(policy: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(target buffer, online buffer)`` for the batch-norm running statistics of the target networks
+    (buffers named ``running_...``), which each target update copies, as SB3's."""
+    online = dict(policy.critic.named_buffers())
+    if policy.critic.encoder is None:
+        online.update({f"encoder.{k}": v for k, v in policy.actor.encoder.named_buffers()})
+    pairs = [(buffer, online[name]) for name, buffer in policy.critic_target.named_buffers() if "running_" in name]
+    if hasattr(policy, "actor_target"):
+        actor = dict(policy.actor.named_buffers())
+        pairs += [(buffer, actor[name]) for name, buffer in policy.actor_target.named_buffers() if "running_" in name]
+    return pairs

@@ -37,6 +37,17 @@ class SmallMlp(BaseFeaturesExtractor):
         return self.net(observations)
 
 
+class BatchNormFlatten(BaseFeaturesExtractor):
+    """Flattened observations through batch normalisation (SB3's test extractor for train and eval modes)."""
+
+    def __init__(self, observation_space: spaces.Box) -> None:
+        super().__init__(observation_space, int(np.prod(observation_space.shape)))
+        self.net = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(self.features_dim))
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.net(observations)
+
+
 class CustomCNN(BaseFeaturesExtractor):
     """The custom CNN of SB3's "Custom Policy Network" guide, smaller: it reads ``observation_space.shape[0]``
     as the number of channels, as SB3 extractors do."""

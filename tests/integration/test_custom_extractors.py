@@ -16,6 +16,7 @@ import pytest
 import torch
 from custom_extractors import (
     EPISODE,
+    BatchNormFlatten,
     CustomCNN,
     DictExtractor,
     DictSignEnv,
@@ -312,3 +313,34 @@ def test_a_saved_extractor_that_can_no_longer_be_found_fails_to_load_with_advice
     monkeypatch.delitem(MODULE_CLASSES, "tests.Vanishing")  # as in a fresh process that did not register it
     with pytest.raises(ConfigurationError, match=r"register_features_extractor\('tests.Vanishing'"):
         PPO.load(path)
+
+
+@pytest.mark.parametrize("algo", ["sac", "td3", "dqn"])
+def test_target_networks_copy_the_batch_norm_statistics_whatever_tau(algo: str) -> None:
+    """As SB3's: a target network normalises with the online network's running statistics, copied at
+    each target update even when ``tau=0`` leaves its weights where they were."""
+    common = dict(policy_kwargs=dict(features_extractor_class=BatchNormFlatten, net_arch=[16]), learning_starts=0,
+                  batch_size=16, seed=1)
+    if algo == "dqn":
+        model = DQN("MlpPolicy", "CartPole-v1", tau=0.0, target_update_interval=10, **common)
+        pairs = [(model.policy.q_net, model.policy.q_net_target)]
+    else:
+        model = (SAC if algo == "sac" else TD3)("MlpPolicy", "Pendulum-v1", tau=0.0, **common)
+        pairs = [(model.policy.critic, model.policy.critic_target)]
+        if algo == "td3":
+            pairs.append((model.policy.actor, model.policy.actor_target))
+
+    def statistics(network: nn.Module) -> dict[str, torch.Tensor]:
+        return {name: b.clone() for name, b in network.named_buffers() if "running_" in name}
+
+    before = [(statistics(target), [p.clone() for p in target.parameters()]) for _, target in pairs]
+    model.learn(200)
+    for (online, target), (target_before, target_weights) in zip(pairs, before, strict=True):
+        copied = statistics(target)
+        assert copied and all(not torch.equal(copied[name], target_before[name]) for name in copied)
+        model.targets.update(0.0)  # the copy each target update makes: the statistics as they are now
+        online_now, target_now = statistics(online), statistics(target)
+        for name in online_now:
+            torch.testing.assert_close(target_now[name], online_now[name], rtol=0, atol=0)
+        for weight, weight_before in zip(target.parameters(), target_weights, strict=True):
+            assert torch.equal(weight, weight_before)  # tau=0: the weights stay

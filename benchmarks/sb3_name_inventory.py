@@ -180,7 +180,7 @@ DictReplayBuffer | missing | | `ReplayBuffer` handles Dict spaces
 DictRolloutBuffer | missing | | `RolloutBuffer` handles Dict spaces
 NStepReplayBuffer | missing | | DQN's `n_steps=` option
 [stable_baselines3.common.env_checker]
-check_env | same | ballast.common.env_checker.check_env | its messages are Ballast's; also checks that Ballast supports the spaces
+check_env | translated | ballast.common.env_checker.check_env | its messages are Ballast's; also checks that Ballast supports the spaces (an unsupported one raises `UnsupportedSpaceError`, where SB3 warns) and runs Gymnasium's checker, whose `AssertionError` says when `reset(seed=...)` does not make the env deterministic
 [stable_baselines3.common.results_plotter]
 X_TIMESTEPS | same | ballast.common.results_plotter.X_TIMESTEPS |
 X_EPISODES | same | ballast.common.results_plotter.X_EPISODES |

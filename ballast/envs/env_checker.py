@@ -17,19 +17,27 @@ SUPPORTED_ACTION_SPACES = (*ACTION_SPACES, NodeChoice, NodeMultiBinary, NodeBox)
 
 
 def _space_warnings(env: gym.Env) -> list[str]:
+    """What SB3's checker warns about and Ballast also trains on, but not well (or not with its defaults)."""
     found = []
     observation_spaces = (env.observation_space.spaces.items() if isinstance(env.observation_space, spaces.Dict)
                           else [(None, env.observation_space)])
     for key, space in observation_spaces:
         where = "the observation space" if key is None else f"the observation {key!r}"
-        if isinstance(space, spaces.Box) and len(space.shape) == 3 and not is_image_space(space):
+        if not isinstance(space, spaces.Box):
+            continue
+        if len(space.shape) == 3 and not is_image_space(space):
             found.append(f"{where} {space} has the rank of an image but is not a uint8 Box with bounds 0 and 255, so "
                          "it is not treated as an image (no CNN, no scaling to [0, 1])")
+        elif len(space.shape) == 3 and min(space.shape[1:] if np.argmin(space.shape) == 0 else space.shape[:2]) < 36:
+            found.append(f"{where} {space} is an image smaller than the 36 x 36 pixels of the default CNN (NatureCNN): "
+                         "pass a features_extractor_class of your own")
+        elif len(space.shape) not in (1, 3):
+            found.append(f"{where} {space} has rank {len(space.shape)}: MlpPolicy flattens it; a 1-D vector or an "
+                         "image (height, width, channels) is what the default encoders expect")
     action = env.action_space
-    if isinstance(action, spaces.Box) and (np.any(np.abs(action.low) != np.abs(action.high))
-                                           or np.any(np.abs(action.high) > 1)):
-        found.append(f"the action space {action} is not symmetric and normalised to [-1, 1]; Gaussian policies "
-                     "learn best there (rescale it, e.g. with gymnasium.wrappers.RescaleAction)")
+    if isinstance(action, spaces.Box) and (np.any(action.low != -1) or np.any(action.high != 1)):
+        found.append(f"the action space {action} is not [-1, 1] in every dimension; Gaussian policies learn best "
+                     "there (rescale it, e.g. with gymnasium.wrappers.RescaleAction)")
     return found
 
 

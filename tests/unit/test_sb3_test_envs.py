@@ -1,6 +1,7 @@
 """SB3's test envs (``ballast.common.envs``): spaces, rewards, episode ends and ``compute_reward``,
 checked against values worked out by hand, and Gymnasium's and Ballast's env checker on each."""
 
+import re
 import warnings
 
 import gymnasium as gym
@@ -49,7 +50,7 @@ def test_sb3_module_paths_re_export_the_same_classes():
 ENVS = {
     "IdentityEnv": lambda: IdentityEnv(),
     "IdentityEnv(dim=3)": lambda: IdentityEnv(dim=3),
-    "IdentityEnv(space=Box)": lambda: IdentityEnv(space=spaces.Box(-1, 1, (2, 3), dtype=np.float32)),
+    "IdentityEnv(space=Box)": lambda: IdentityEnv(space=spaces.Box(-1, 1, (3,), dtype=np.float32)),
     "IdentityEnvBox": lambda: IdentityEnvBox(),
     "IdentityEnvMultiBinary": lambda: IdentityEnvMultiBinary(dim=3),
     "IdentityEnvMultiDiscrete": lambda: IdentityEnvMultiDiscrete(dim=3),
@@ -74,8 +75,27 @@ def test_each_env_passes_the_env_checker_without_a_warning(name):
 
 
 def test_simple_multi_obs_env_with_box_actions_passes_with_the_warning_about_its_action_bounds():
-    with pytest.warns(UserWarning, match="not symmetric and normalised"):
+    with pytest.warns(UserWarning, match=r"is not \[-1, 1\] in every dimension"):
         check_env(SimpleMultiObsEnv(discrete_actions=False))
+
+
+@pytest.mark.parametrize(("space", "message"), [
+    (spaces.Box(-1, 1, (2, 3), dtype=np.float32), "has rank 2: MlpPolicy flattens it"),
+    (spaces.Box(0, 255, (32, 32, 3), dtype=np.uint8), "smaller than the 36 x 36 pixels"),
+    (spaces.Box(0, 255, (3, 32, 32), dtype=np.uint8), "smaller than the 36 x 36 pixels"),
+    (spaces.Box(0, 255, (64, 64, 3), dtype=np.float32), "not treated as an image"),
+])
+def test_observation_spaces_the_default_encoders_take_badly_are_warned_about(space, message):
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        check_env(IdentityEnv(space=space))
+
+
+@pytest.mark.parametrize("bounds", [(-0.1, 0.1), (0.0, 1.0), (-2.0, 2.0), (np.array([-1, -1]), np.array([1, 0.99]))])
+def test_box_actions_other_than_minus_one_to_one_are_warned_about(bounds):
+    env = IdentityEnvBox()
+    env.action_space = spaces.Box(*bounds, shape=(2,), dtype=np.float32)
+    with pytest.warns(UserWarning, match=r"is not \[-1, 1\] in every dimension"):
+        check_env(env)
 
 
 # --- IdentityEnv and its variants ----------------------------------------------------------------------

@@ -30,7 +30,10 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import shutil
+import tempfile
 import time
+from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,8 @@ ZOO_PUBLISHED = {
 CONTRIB_ALGOS = {"qrdqn": "QRDQN", "tqc": "TQC", "crossq": "CrossQ"}
 #: The subfolder of ``--out`` that holds the runs with Ballast's own entries (``hyperparams/ballast/``).
 OWN_ENTRIES = "ballast-entries"
+#: Where ``--write-docs`` puts the learning-curve figures (docs/benchmarks.md links them).
+IMAGES = ROOT / "docs" / "images"
 
 
 # --- SB3's side -----------------------------------------------------------------------------------
@@ -113,6 +118,7 @@ def train_sb3(job: BenchJob) -> BenchOutcome:
     import stable_baselines3
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import VecNormalize
 
     from ballast import evaluate_policy
@@ -132,6 +138,8 @@ def train_sb3(job: BenchJob) -> BenchOutcome:
                                        norm_reward=bool(settings.kwargs.get("normalize_rewards")),
                                        gamma=float(settings.kwargs.get("gamma", 0.99)))
     model = cls(settings.policy, env, seed=spec.seed, device=spec.device, **sb3_kwargs(settings, env))
+    log_dir = Path(tempfile.mkdtemp(prefix="zoo-table-sb3-"))
+    model.set_logger(configure(str(log_dir), ["csv"]))  # progress.csv, the columns Ballast's runs log
     adapter = FrozenNormalization(model, normalize)
     every = max(1, int(settings.n_timesteps) // spec.evals)
     evaluations: list[tuple[int, float, float]] = []
@@ -166,6 +174,12 @@ def train_sb3(job: BenchJob) -> BenchOutcome:
                            steps_per_second=model.num_timesteps / max(seconds, 1e-9))
     rows = ["timesteps,mean_reward,std_reward", *(f"{t},{m:.6g},{s:.6g}" for t, m, s in evaluations)]
     outcome.files["evaluations.csv"] = ("\n".join(rows) + "\n").encode("utf-8")
+    model.logger.close()
+    outcome.files["progress.csv"] = (log_dir / "progress.csv").read_bytes()
+    shutil.rmtree(log_dir, ignore_errors=True)
+    # What ``ballast plot`` reads to group a run folder (a Ballast run writes it with more).
+    config = {"algorithm": settings.algorithm, "env_id": settings.env_id, "seed": job.seed, "library": "sb3"}
+    outcome.files["config.json"] = json.dumps(config, indent=2).encode("utf-8")
     return outcome
 
 
@@ -251,7 +265,11 @@ def table(out: Path, budgets: dict[tuple[str, str], int]) -> str:
             if found is not None:
                 rows.append(found[0])
                 per_seed.append(found[1])
-    return "\n".join([*rows, "", "The seeds' spread, run by run:", "", *per_seed])
+    missing = sorted(cell for cell in budgets if cell not in zoo_rows)
+    not_run = [f"{algorithm} {env_id} ({budgets[(algorithm, env_id)]:,} steps)" for algorithm, env_id in missing]
+    return "\n".join([*rows, "", "The seeds' spread, run by run:", "", *per_seed, "",
+                      f"Not run yet ({len(not_run)} of the {len(budgets)} cells of the files Ballast ships, at the "
+                      f"zoo's budgets): {'; '.join(not_run) if not_run else 'none'}."])
 
 
 def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> dict[tuple[str, str], tuple[str, str]]:
@@ -277,6 +295,31 @@ def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> di
     return rows
 
 
+LIBRARY_NAMES = {"ballast": "Ballast", "sb3": "SB3"}
+
+
+def learning_curves(out: Path, images: Path) -> list[Path]:
+    """One ``ballast plot`` figure per env into ``images`` (``zoo-table-<env>.png``): the training return
+    (``rollout/ep_rew_mean``: the mean of the last 100 training episodes, as both libraries log it) of
+    each (algorithm, library) over steps, the mean over seeds with a 95 % bootstrap band; the runs with
+    Ballast's own entries as groups of their own. Runs without a ``progress.csv`` (SB3 runs made
+    before the table logged one) are left out of the figures, not of the table."""
+    from ballast.plotting import load_curve, plot_curves
+
+    by_env = defaultdict(list)
+    for folder, entry in ((out, ""), (out / OWN_ENTRIES, " (Ballast's entry)")):
+        for library, name in LIBRARY_NAMES.items():
+            for progress in sorted((folder / library / "runs").glob("*/progress.csv")):
+                if not (progress.parent / "config.json").is_file():
+                    continue
+                curve = load_curve(progress.parent)
+                if curve is not None:
+                    curve.algorithm = f"{curve.algorithm.upper()}{entry}, {name}"
+                    by_env[curve.env_id].append(curve)
+    images.mkdir(parents=True, exist_ok=True)
+    return [plot_curves(curves, images / f"zoo-table-{env_id}.png") for env_id, curves in sorted(by_env.items())]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--algos", nargs="*")
@@ -298,6 +341,7 @@ def main() -> None:
     for folder in (args.out, args.out / OWN_ENTRIES):
         for library in ("ballast", "sb3"):
             write_tables(folder / library, kept_outcomes(folder, library))
+    figures = learning_curves(args.out, IMAGES if args.write_docs else args.out / "figures")
     body = "\n".join([
         "## The zoo's table: Ballast beside SB3 on the same seeds",
         "",
@@ -310,6 +354,14 @@ def main() -> None:
         "what it changes and why.",
         "",
         table(args.out, {(c.algorithm, c.env_id): int(c.n_timesteps) for c in cells(None, None, None)}),
+        "",
+        "Learning curves, one figure per env (`ballast plot`'s): the training return each library logs "
+        "(`rollout/ep_rew_mean`, the mean of the last 100 training episodes, with exploration noise and, in "
+        "SB3's case, read before normalisation), mean over seeds with a 95 % bootstrap band. Runs of SB3 made "
+        "before the table logged its progress are in the table but not in the figures; the legend gives the "
+        "number of runs in each curve.",
+        "",
+        *(f"![{figure.stem.removeprefix('zoo-table-')}]({figure.parent.name}/{figure.name})" for figure in figures),
         "",
         f"Command: `{command_line()}` (revision {git_revision()})"
         + (", from the runs of `zoo_table.py --algos ALGO --envs ENV --seeds 5 --jobs 2 --evals 2 --eval-episodes 20`"

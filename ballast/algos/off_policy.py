@@ -561,9 +561,9 @@ class OffPolicyMethods:
         ``truncate_last_traj`` is SB3's option for HER's episodes; episodes the file ends in the
         middle of are closed either way: by the env reset of the next ``learn``, or here, when the
         model is in the middle of collecting (its next step must not continue the file's newest
-        row). A model whose ``replay_buffer`` was set to None gets a new one first, as SB3's load
-        replaces the buffer."""
-        if self.replay_buffer is None:
+        row). A model whose ``replay_buffer`` was set to None or deleted (``del model.replay_buffer``,
+        as SB3's tests do after saving it) gets a new one first, as SB3's load replaces the buffer."""
+        if getattr(self, "replay_buffer", None) is None:
             self.replay_buffer = make_replay_buffer(self, self.config.buffer_size)
         checkpointing.load_replay_buffer(self, path)
         if self.collection.observations is not None:

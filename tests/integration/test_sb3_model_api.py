@@ -169,6 +169,11 @@ def test_replay_buffer_round_trip_through_its_own_safe_file(tmp_path) -> None:
     other.replay_buffer = None  # SB3's scripts drop the buffer before loading one
     other.load_replay_buffer(path)
     assert other.replay_buffer.size() == model.replay_buffer.size()
+    del other.replay_buffer  # as SB3's own tests do
+    with pytest.raises(AttributeError):
+        other.replay_buffer  # noqa: B018
+    other.load_replay_buffer(path)
+    assert other.replay_buffer.size() == model.replay_buffer.size()
     sb3_file = tmp_path / "sb3_buffer.pkl"  # what SB3's save_replay_buffer writes: a pickle
     sb3_file.write_bytes(b"\x80\x04\x95" + bytes(32))
     with pytest.raises(CheckpointError, match="pickle.*never unpickles"):

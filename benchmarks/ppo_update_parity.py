@@ -32,12 +32,12 @@ N_ENVS, N_STEPS = 8, 128
 NAMES = {"features_extractor.": "encoder.", "action_net.": "action_head.net.", "value_net.": "value_head."}
 
 
-def settings(epochs: int) -> dict:
-    return dict(n_steps=N_STEPS, batch_size=N_STEPS * N_ENVS, n_epochs=epochs, learning_rate=2.5e-4, clip_range=0.1,
+def settings(epochs: int, batch_size: int = N_STEPS * N_ENVS) -> dict:
+    return dict(n_steps=N_STEPS, batch_size=batch_size, n_epochs=epochs, learning_rate=2.5e-4, clip_range=0.1,
                 vf_coef=0.5, ent_coef=0.01, seed=0, device="cpu")
 
 
-def sb3_rollout(env_id: str, epochs: int) -> tuple[dict, dict]:
+def sb3_rollout(env_id: str, epochs: int, batch_size: int = N_STEPS * N_ENVS) -> tuple[dict, dict]:
     """SB3's weights and rollout at the end of its first rollout, and its weights after ``train()``."""
     import ale_py
     import gymnasium
@@ -48,7 +48,7 @@ def sb3_rollout(env_id: str, epochs: int) -> tuple[dict, dict]:
 
     gymnasium.register_envs(ale_py)
     env = VecFrameStack(make_atari_env(env_id, n_envs=N_ENVS, seed=0), 4)
-    model = PPO("CnnPolicy", env, **settings(epochs))
+    model = PPO("CnnPolicy", env, **settings(epochs, batch_size))
     before: dict = {}
 
     class Snapshot(BaseCallback):
@@ -99,11 +99,51 @@ def env_parity(env_id: str, steps: int) -> dict:
     return {"observation": worst, "mismatched_steps": mismatched_steps, "dones": dones}
 
 
-def ballast_model(env_id: str, epochs: int):
+def model_env_parity(env_id: str, steps: int) -> dict:
+    """The env a Ballast PPO steps while it learns (``PPO(..., frame_stack=4).env``, reset as ``learn``
+    resets it) against SB3's, with the same random actions, and both libraries' monitor files."""
+    import glob
+    import tempfile
+
+    import ale_py
+    import gymnasium
+    from stable_baselines3.common import env_util
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    import ballast
+
+    gymnasium.register_envs(ale_py)
+    with tempfile.TemporaryDirectory() as theirs_dir, tempfile.TemporaryDirectory() as ours_dir:
+        theirs = VecFrameStack(env_util.make_atari_env(env_id, n_envs=N_ENVS, seed=0, monitor_dir=theirs_dir), 4)
+        model = ballast.PPO("CnnPolicy", ballast.make_atari_env(env_id, n_envs=N_ENVS, seed=0, monitor_dir=ours_dir),
+                            frame_stack=4, seed=0, device="cpu")
+        ours = model.env
+        obs_b, _ = ours.reset(seed=model.seed)
+        worst = float(np.abs(theirs.reset().astype(float) - np.asarray(obs_b, float)).max())
+        rng, mismatched_steps = np.random.default_rng(1), 0
+        for _ in range(steps):
+            actions = rng.integers(0, theirs.action_space.n, N_ENVS)
+            obs_s, rew_s, done_s, _ = theirs.step(actions)
+            obs_b, rew_b, terminated, truncated, _ = ours.step(actions)
+            worst = max(worst, float(np.abs(obs_s.astype(float) - np.asarray(obs_b, float)).max()))
+            mismatched_steps += int((rew_s != rew_b).any() or (done_s != (terminated | truncated)).any())
+        theirs.close()
+        ours.close()
+
+        def games(folder: str) -> list[list[str]]:
+            return [line.split(",")[:2] for path in sorted(glob.glob(f"{folder}/*.monitor.csv"))
+                    for line in open(path).read().splitlines()[2:]]
+
+        theirs_games, ours_games = games(theirs_dir), games(ours_dir)
+    return {"observation": worst, "mismatched_steps": mismatched_steps, "games": len(theirs_games),
+            "same_games": theirs_games == ours_games}
+
+
+def ballast_model(env_id: str, epochs: int, batch_size: int = N_STEPS * N_ENVS):
     import ballast
 
     return ballast.PPO("CnnPolicy", ballast.make_atari_env(env_id, n_envs=N_ENVS, seed=0), frame_stack=4,
-                       **settings(epochs))
+                       **settings(epochs, batch_size))
 
 
 def ballast_name(sb3_name: str) -> str | None:
@@ -113,10 +153,24 @@ def ballast_name(sb3_name: str) -> str | None:
     return None
 
 
-def update_parity(env_id: str, epochs: int) -> dict:
-    """Both libraries' update from SB3's first rollout and weights: the largest differences."""
-    before, sb3_after = sb3_rollout(env_id, epochs)
-    model = ballast_model(env_id, epochs)
+def update_parity(env_id: str, epochs: int, batch_size: int = N_STEPS * N_ENVS, shuffles: int = 100) -> dict:
+    """Both libraries' update from SB3's first rollout and weights: the largest differences. With
+    ``batch_size`` below the rollout, both libraries draw the same minibatches: SB3's shuffles (its
+    ``np.random.permutation`` of its env-major rollout order) are replaced by fixed ones (seeded from
+    ``shuffles``), and Ballast's (``torch.randperm`` of its step-major order) by the same ones re-indexed."""
+    import stable_baselines3.common.buffers as sb3_buffers
+
+    size = N_STEPS * N_ENVS
+    orders = [np.random.default_rng(shuffles + epoch).permutation(size) for epoch in range(epochs)]
+    theirs_calls, ours_calls = iter(orders * 2), iter([torch.as_tensor((o % N_STEPS) * N_ENVS + o // N_STEPS)
+                                                       for o in orders] * 2)
+    permutation, randperm = np.random.permutation, torch.randperm
+    sb3_buffers.np.random.permutation = lambda n: next(theirs_calls).copy() if n == size else permutation(n)
+    try:
+        before, sb3_after = sb3_rollout(env_id, epochs, batch_size)
+    finally:
+        sb3_buffers.np.random.permutation = permutation
+    model = ballast_model(env_id, epochs, batch_size)
     mapped = {ballast_name(k): v for k, v in before["weights"].items() if ballast_name(k) is not None}
     missing, unexpected = model.policy.load_state_dict(mapped, strict=False)
     if unexpected or missing:
@@ -135,7 +189,11 @@ def update_parity(env_id: str, epochs: int) -> dict:
     result = {"advantage": float(np.abs(buf.advantages - rollout["advantages"]).max()),
               "largest_advantage": float(np.abs(rollout["advantages"]).max()),
               "return": float(np.abs(buf.returns - rollout["returns"]).max()), "weight": 0.0, "relative": 0.0}
-    model.train()
+    torch.randperm = lambda n, *args, **kwargs: next(ours_calls).clone() if n == size else randperm(n, *args, **kwargs)
+    try:
+        model.train()
+    finally:
+        torch.randperm = randperm
     ours = model.policy.state_dict()
     for name, theirs in sb3_after.items():
         key = ballast_name(name)
@@ -146,6 +204,21 @@ def update_parity(env_id: str, epochs: int) -> dict:
         result["weight"] = max(result["weight"], diff)
         result["relative"] = max(result["relative"], diff / max(change, 1e-12))
     return result
+
+
+def initial_weights_difference(env_id: str) -> float:
+    """The largest difference between the weights both libraries' ``PPO("CnnPolicy", ..., seed=0)`` start from."""
+    import ale_py
+    import gymnasium
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gymnasium.register_envs(ale_py)
+    theirs = PPO("CnnPolicy", VecFrameStack(make_atari_env(env_id, n_envs=N_ENVS, seed=0), 4), seed=0, device="cpu")
+    ours = ballast_model(env_id, 1).policy.state_dict()
+    return max((ours[ballast_name(k)] - v).abs().max().item() for k, v in theirs.policy.state_dict().items()
+               if ballast_name(k) is not None)
 
 
 def training_loop_checks(env_id: str) -> dict:
@@ -199,6 +272,9 @@ def main() -> None:
                     f"{env['mismatched_steps']} | {update['advantage']:.1e}, {update['return']:.1e} (advantages up "
                     f"to {update['largest_advantage']:.2f}) | {update['weight']:.1e} ({update['relative']:.1e}) |")
         print(rows[-1], flush=True)
+    model_env = model_env_parity(args.envs[0], args.env_steps)
+    minibatches = [update_parity(args.envs[0], 4, 256, shuffles) for shuffles in (100, 200, 300)]
+    initial = initial_weights_difference(args.envs[0])
     loop = training_loop_checks(args.envs[0])
     body = "\n".join([
         "## PPO on Atari: Ballast's env pipeline and update against SB3's, step by step",
@@ -210,6 +286,17 @@ def main() -> None:
         "(`train()`) run by each library.",
         "",
         *rows,
+        "",
+        f"What a learning run adds, on {args.envs[0]}: the env the Ballast model steps while it learns "
+        f"(`PPO(..., frame_stack=4).env`, reset as `learn` resets it) against SB3's, {args.env_steps:,} steps of the "
+        f"same random actions: largest observation difference {model_env['observation']:g}, "
+        f"{model_env['mismatched_steps']} steps whose rewards or dones differ, and the monitor files' "
+        f"{model_env['games']:,} games (score, length) {'identical' if model_env['same_games'] else 'different'}. "
+        "The zoo's minibatches (4 epochs of 256), both libraries drawing the same ones from SB3's weights and "
+        "rollout, for three sets of shuffles: weights within "
+        + ", ".join(f"{m['weight']:.1e} ({m['relative']:.1e} of the update)" for m in minibatches)
+        + " of SB3's; rounding differences grow over the 16 Adam steps by amounts that depend on the order. "
+        f"Both libraries' `PPO(\"CnnPolicy\", ..., seed=0)` start from weights {initial:g} apart.",
         "",
         f"The training loop around the update, on {args.envs[0]} (5 rollouts of 16 steps, 2 epochs of minibatches "
         f"of 64, the zoo's `lin_` schedules): the learning rate and clip range of every update differ from SB3's "

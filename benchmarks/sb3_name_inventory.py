@@ -356,7 +356,7 @@ MEMBERS = """
 [BaseAlgorithm: PPO A2C SAC TD3 DDPG DQN]
 learn | translated | | returns the model; at its end it dumps the logs once more when a `log_interval` is unfinished (not with `log_interval=None`, as with `LogEveryNTimesteps`); off-policy `log_interval` counts iterations, each running until an episode has ended (SB3 counts episodes)
 predict | same | | `state`/`episode_start` accepted and ignored (no recurrent policies); also `action_masks=`
-save | same | | one zip of JSON + safetensors, to a path or a file object; returns the path; `include=["replay_buffer"]` stores the replay buffer; `exclude=` may name the optimizers' state and what a file never holds (the env, the logger), anything else raises `ConfigurationError`
+save | same | | one zip of JSON + safetensors, to a path or a file object; returns the path; `include=["replay_buffer"]` stores the replay buffer; `exclude=` may name the optimizers' state, `verbose` and what a file never holds (the env, the logger), anything else raises `ConfigurationError`; `include` wins over `exclude`, as in SB3
 load | same | | a classmethod, as in SB3; also from a file object; `custom_objects` become keyword arguments; `print_system_info` prints both versions; `force_reset` accepted (a loaded model always resets its env first)
 get_env | same | | SB3's `VecEnv` API
 set_env | same | | checks the spaces (`SpaceMismatchError`)

@@ -77,6 +77,7 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
         "env_kwargs": model.env_kwargs,
         "n_envs": model.n_envs,
         "seed": model.seed,
+        "verbose": model.verbose,
         "extensions": model.extensions.to_json(),
         "env_settings": model.env_settings.to_json(),
     }
@@ -129,7 +130,7 @@ def rng_tensors(model: Any) -> dict[str, torch.Tensor]:
 
 
 #: What SB3's ``save(exclude=...)`` may name that a Ballast file never holds (nothing to leave out).
-NEVER_SAVED = frozenset({"env", "logger", "_logger", "_custom_logger", "rollout_buffer", "device", "verbose",
+NEVER_SAVED = frozenset({"env", "logger", "_logger", "_custom_logger", "rollout_buffer", "device",
                          "tensorboard_log", "_vec_normalize_env", "_episode_storage", "_last_obs",
                          "_last_episode_starts", "_last_original_obs", "ep_info_buffer", "ep_success_buffer"})
 #: SB3's names of the optimizers, and Ballast's (``get_parameters``; ``save(exclude=...)`` leaves their state out).
@@ -141,15 +142,19 @@ def save(model: Any, path: str | Path | BinaryIO, *, exclude: Iterable[str] | No
          include: Iterable[str] | None = None, include_replay_buffer: bool = False) -> Path | None:
     """Write ``model`` to one checkpoint file (atomically) or into a binary file object; returns the path
     (None for a file object). ``exclude``/``include``: see :meth:`ballast.algos.base.Algorithm.save`."""
-    include, exclude = set(include or ()), set(exclude or ())
+    include = set(include or ())
+    exclude = set(exclude or ()) - include  # as SB3's: what include names is saved
     optimizer_names = {"optimizers", *SB3_OPTIMIZER_NAMES, *SB3_OPTIMIZER_NAMES.values()}
-    needed = exclude - NEVER_SAVED - optimizer_names - {"replay_buffer"}
+    needed = exclude - NEVER_SAVED - optimizer_names - {"replay_buffer", "verbose"}
     if needed:
         raise ConfigurationError(
             f"save(exclude={sorted(needed)}): a Ballast checkpoint needs them to rebuild the model; exclude may name "
-            f"the optimizers' state ('optimizers') and what a checkpoint never holds ({sorted(NEVER_SAVED)})")
+            f"the optimizers' state ('optimizers'), 'verbose', 'replay_buffer' and what a checkpoint never holds "
+            f"({sorted(NEVER_SAVED)})")
     checkpoint = to_checkpoint(model, (include_replay_buffer or "replay_buffer" in include)
                                and "replay_buffer" not in exclude)
+    if "verbose" in exclude:
+        checkpoint.config.pop("verbose")
     if exclude & optimizer_names:
         for name in model.optimizers.names():
             checkpoint.tensors.pop(name, None)
@@ -271,7 +276,7 @@ def _build(cls: type, ckpt: Checkpoint, env: EnvLike | None, device: str | torch
                 )
     model = cls.__new__(cls)
     policy = policy_cfg["name"] if saved_policy_class is cls.default_policy_class else saved_policy_class
-    arguments = dict(seed=cfg.get("seed"), device=device,
+    arguments = dict(seed=cfg.get("seed"), device=device, verbose=cfg.get("verbose", 0),
                      policy_kwargs={**policy_cfg["config"], **policy_cfg.get("constructor_kwargs", {})},
                      n_envs=cfg.get("n_envs", 1), normalize_observations=policy_cfg["normalize_observations"],
                      normalize_rewards=cfg["normalize_rewards"],

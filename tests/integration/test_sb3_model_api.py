@@ -153,6 +153,12 @@ def test_save_exclude_and_include(tmp_path) -> None:
         model.save(tmp_path / "x", exclude=["policy"])
     model.save(tmp_path / "with_buffer", include=["replay_buffer"])
     assert len(SAC.load(tmp_path / "with_buffer").replay_buffer) == len(model.replay_buffer) > 0
+    # verbose is saved, as SB3 saves it; exclude leaves it out, include wins over exclude, load's keyword over both
+    model.verbose = 2
+    model.save(tmp_path / "quiet", exclude=["verbose"])
+    model.save(tmp_path / "loud", exclude=["verbose"], include=["verbose"])
+    assert (SAC.load(tmp_path / "quiet").verbose, SAC.load(tmp_path / "loud").verbose) == (0, 2)
+    assert SAC.load(tmp_path / "loud", verbose=1).verbose == 1
 
 
 def test_replay_buffer_round_trip_through_its_own_safe_file(tmp_path) -> None:

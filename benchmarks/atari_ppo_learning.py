@@ -116,6 +116,24 @@ def plot(results: list[dict], bin_frames: int) -> None:
     os.replace(tmp, FIGURE)
 
 
+def summary(results: list[dict]) -> list[str]:
+    """Each library's mean score of its last 100 games over the seeds both ran, and a bootstrap 95 %
+    interval of the difference of the means (Ballast - SB3, each library's seeds resampled)."""
+    last = {(r["lib"], r["seed"]): float(np.asarray(r["games"], dtype=float).reshape(-1, 2)[-100:, 1].mean())
+            for r in results}
+    seeds = sorted({seed for lib, seed in last if (("ballast", seed) in last and ("sb3", seed) in last)})
+    if len(seeds) < 2:
+        return []
+    ours, theirs = (np.array([last[(lib, seed)] for seed in seeds]) for lib in ("ballast", "sb3"))
+    rng = np.random.default_rng(0)
+    picks = rng.integers(len(seeds), size=(2, 10_000, len(seeds)))
+    low, high = np.percentile(ours[picks[0]].mean(axis=1) - theirs[picks[1]].mean(axis=1), [2.5, 97.5])
+    ahead = int((ours > theirs).sum())
+    return [f"Last 100 games, over seeds {', '.join(map(str, seeds))}: Ballast {ours.mean():.1f} ± {ours.std():.1f}, "
+            f"SB3 {theirs.mean():.1f} ± {theirs.std():.1f} (mean ± std over seeds); Ballast ahead on {ahead} of "
+            f"{len(seeds)} seeds; bootstrap 95 % interval of the difference of the means [{low:.1f}, {high:.1f}]."]
+
+
 def render(data: dict) -> str:
     results, bin_frames = sorted(data["results"], key=lambda r: (r["seed"], r["lib"])), data["bin"]
     x, _ = curve(results[0], bin_frames)
@@ -137,6 +155,8 @@ def render(data: dict) -> str:
         f"{', '.join(str(s) for s in sorted({r['seed'] for r in results}))}).",
         "",
         *rows,
+        "",
+        *summary(results),
         "",
         "![PPO Breakout learning curves](images/atari-ppo-breakout.png)",
         "",

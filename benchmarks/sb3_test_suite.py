@@ -225,10 +225,11 @@ def markdown(results: list[FileResult], version: str, timeout_s: int, top: int) 
         f"import statements and nothing else, each run by pytest in its own process ({timeout_s} s per test). "
         f"Of {ran} tests that ran, **{totals.passed} passed** ({100 * totals.passed / max(ran, 1):.0f} %), "
         f"{totals.failed} failed and {totals.errors} errored; {totals.skipped} were skipped. "
-        f"{len(uncollected)} of the {len(results)} files could not be imported (one missing name at the top of a "
-        f"file stops all of its {sum(r.uncollected_tests for r in uncollected)} test functions, counted in no "
-        f"column). These tests check SB3's own behaviour, internals included, so "
-        f"part of the failures are the deliberate differences of docs/migrating-from-sb3.md.",
+        + (f"{len(uncollected)} of the {len(results)} files could not be imported (one missing name at the top of "
+           f"a file stops all of its {sum(r.uncollected_tests for r in uncollected)} test functions, counted in no "
+           "column). " if uncollected else f"Every one of the {len(results)} files was imported. ")
+        + "These tests check SB3's own behaviour, internals included, so "
+        "part of the failures are the deliberate differences of docs/migrating-from-sb3.md.",
         "",
         "| file | passed | failed | errors | skipped | seconds | note |",
         "|---|---:|---:|---:|---:|---:|---|",

@@ -206,6 +206,31 @@ def update_parity(env_id: str, epochs: int, batch_size: int = N_STEPS * N_ENVS, 
     return result
 
 
+def rounding_yardstick(env_id: str, epochs: int, batch_size: int, shuffles: int) -> float:
+    """How far SB3 drifts from itself over the same minibatch update (same weights, rollout and
+    shuffles as :func:`update_parity`) when only its convolutions' memory layout changes (channels
+    last): the size that float rounding alone reaches, for comparison with Ballast's difference."""
+    import stable_baselines3.common.buffers as sb3_buffers
+    from stable_baselines3.common import torch_layers
+
+    size = N_STEPS * N_ENVS
+    results = []
+    for channels_last in (False, True):
+        orders = iter([np.random.default_rng(shuffles + epoch).permutation(size) for epoch in range(epochs)])
+        permutation, forward = np.random.permutation, torch_layers.NatureCNN.forward
+        sb3_buffers.np.random.permutation = (lambda n, orders=orders, permutation=permutation:
+                                             next(orders).copy() if n == size else permutation(n))
+        if channels_last:
+            torch_layers.NatureCNN.forward = lambda self, obs: self.linear(
+                self.cnn(obs.contiguous(memory_format=torch.channels_last)))
+        try:
+            results.append(sb3_rollout(env_id, epochs, batch_size)[1])
+        finally:
+            sb3_buffers.np.random.permutation, torch_layers.NatureCNN.forward = permutation, forward
+    plain, other = results
+    return max((plain[k] - other[k]).abs().max().item() for k in plain if plain[k].is_floating_point())
+
+
 def initial_weights_difference(env_id: str) -> float:
     """The largest difference between the weights both libraries' ``PPO("CnnPolicy", ..., seed=0)`` start from."""
     import ale_py
@@ -274,6 +299,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     model_env = model_env_parity(args.envs[0], args.env_steps)
     minibatches = [update_parity(args.envs[0], 4, 256, shuffles) for shuffles in (100, 200, 300)]
+    yardsticks = [rounding_yardstick(args.envs[0], 4, 256, shuffles) for shuffles in (100, 200, 300)]
     initial = initial_weights_difference(args.envs[0])
     loop = training_loop_checks(args.envs[0])
     body = "\n".join([
@@ -295,7 +321,10 @@ def main() -> None:
         "The zoo's minibatches (4 epochs of 256), both libraries drawing the same ones from SB3's weights and "
         "rollout, for three sets of shuffles: weights within "
         + ", ".join(f"{m['weight']:.1e} ({m['relative']:.1e} of the update)" for m in minibatches)
-        + " of SB3's; rounding differences grow over the 16 Adam steps by amounts that depend on the order. "
+        + " of SB3's. That is rounding: SB3 against itself, with only its convolutions' memory layout changed "
+        "(channels last), ends " + ", ".join(f"{y:.1e}" for y in yardsticks) + " apart over the same three "
+        "updates; rounding differences grow over the 16 Adam steps (a ReLU that switches, a ratio that crosses the "
+        "clip range) by amounts that depend on the order. "
         f"Both libraries' `PPO(\"CnnPolicy\", ..., seed=0)` start from weights {initial:g} apart.",
         "",
         f"The training loop around the update, on {args.envs[0]} (5 rollouts of 16 steps, 2 epochs of minibatches "

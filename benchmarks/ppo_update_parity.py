@@ -321,9 +321,9 @@ def main() -> None:
         "The zoo's minibatches (4 epochs of 256), both libraries drawing the same ones from SB3's weights and "
         "rollout, for three sets of shuffles: weights within "
         + ", ".join(f"{m['weight']:.1e} ({m['relative']:.1e} of the update)" for m in minibatches)
-        + " of SB3's. That is rounding: SB3 against itself, with only its convolutions' memory layout changed "
+        + " of SB3's. For scale, SB3 against itself, with only its convolutions' memory layout changed "
         "(channels last), ends " + ", ".join(f"{y:.1e}" for y in yardsticks) + " apart over the same three "
-        "updates; rounding differences grow over the 16 Adam steps (a ReLU that switches, a ratio that crosses the "
+        "updates: rounding differences grow over the 16 Adam steps (a ReLU that switches, a ratio that crosses the "
         "clip range) by amounts that depend on the order. "
         f"Both libraries' `PPO(\"CnnPolicy\", ..., seed=0)` start from weights {initial:g} apart.",
         "",

@@ -342,6 +342,8 @@ def main() -> None:
         for library in ("ballast", "sb3"):
             write_tables(folder / library, kept_outcomes(folder, library))
     figures = learning_curves(args.out, IMAGES if args.write_docs else args.out / "figures")
+    unlogged = sum(not (run.parent / "progress.csv").is_file() for folder in (args.out, args.out / OWN_ENTRIES)
+                   for run in (folder / "sb3" / "runs").glob(f"*/{RESULT_FILE}"))
     body = "\n".join([
         "## The zoo's table: Ballast beside SB3 on the same seeds",
         "",
@@ -357,9 +359,10 @@ def main() -> None:
         "",
         "Learning curves, one figure per env (`ballast plot`'s): the training return each library logs "
         "(`rollout/ep_rew_mean`, the mean of the last 100 training episodes, with exploration noise and, in "
-        "SB3's case, read before normalisation), mean over seeds with a 95 % bootstrap band. Runs of SB3 made "
-        "before the table logged its progress are in the table but not in the figures; the legend gives the "
-        "number of runs in each curve.",
+        "SB3's case, read before normalisation), mean over seeds with a 95 % bootstrap band; the legend gives the "
+        "number of runs in each curve"
+        + (f" ({unlogged} SB3 runs made before the table logged its progress are in the table, not in the figures)."
+           if unlogged else "."),
         "",
         *(f"![{figure.stem.removeprefix('zoo-table-')}]({figure.parent.name}/{figure.name})" for figure in figures),
         "",

@@ -52,7 +52,8 @@ def test_a_killed_run_leaves_progress_csv_with_whole_lines(tmp_path: Path, delay
         lines_seen = 0
         while time.monotonic() < deadline and process.poll() is None:
             lines_seen = csv_path.read_bytes().count(b"\n") if csv_path.exists() else 0
-            if lines_seen >= 20:
+            # The header is widened when the row of step 160 (the 20th) is written: wait until it is on disk.
+            if lines_seen >= 22:
                 break
             time.sleep(0.05)
         assert process.poll() is None, process.stderr.read().decode()[-2000:]

@@ -302,7 +302,7 @@ def test_check_env_reports_unsupported_spaces_before_training():
         def step(self, action):
             return super().step(0)
 
-    with pytest.warns(UserWarning, match="normalised to"):
+    with pytest.warns(UserWarning, match=r"is not \[-1, 1\] in every dimension"):
         check_env(WideActions())
 
 

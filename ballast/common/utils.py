@@ -22,6 +22,7 @@ from ballast.logger import latest_run_id as get_latest_run_id
 from ballast.returns import explained_variance
 from ballast.schedules import ConstantSchedule, FloatSchedule, LinearSchedule, Schedule, as_schedule
 from ballast.seeding import set_random_seed
+from ballast.spaces import batch_observation
 from ballast.torch_compat import foreach_lerp_
 
 __all__ = ["ConstantSchedule", "FloatSchedule", "LinearSchedule", "check_for_correct_spaces", "check_shape_equal",
@@ -137,57 +138,35 @@ def check_shape_equal(space1: spaces.Space, space2: spaces.Space) -> None:
         assert space1.shape == space2.shape, f"spaces must have the same shape: {space1.shape} != {space2.shape}"
 
 
-def _batched(shape: tuple[int, ...], one: tuple[int, ...], space: spaces.Space) -> bool:
-    """False for one observation of shape ``one``, True for a batch of them; else a ``ValueError``."""
-    if shape == one:
-        return False
-    if len(shape) == len(one) + 1 and shape[1:] == one:
-        return True
-    raise ValueError(f"unexpected observation shape {shape} for {space}: use {one} for one observation or "
-                     f"(n_env, {', '.join(map(str, one))}) for a batch")
-
-
 def is_vectorized_box_observation(observation: np.ndarray, observation_space: spaces.Box) -> bool:
-    """Whether a Box observation is a batch (its shape checked; a ``ValueError`` when it fits neither)."""
-    return _batched(np.shape(observation), observation_space.shape, observation_space)
+    """Whether a Box observation is a batch (see :func:`is_vectorized_observation`)."""
+    return is_vectorized_observation(observation, observation_space)
 
 
 def is_vectorized_discrete_observation(observation: int | np.ndarray, observation_space: spaces.Discrete) -> bool:
     """Whether a Discrete observation is a batch: ``()`` one, ``(n_env,)`` a batch."""
-    return _batched(np.shape(observation), (), observation_space)
+    return is_vectorized_observation(observation, observation_space)
 
 
 def is_vectorized_multidiscrete_observation(observation: np.ndarray, observation_space: spaces.MultiDiscrete
                                             ) -> bool:
     """Whether a MultiDiscrete observation is a batch: ``(len(nvec),)`` one, ``(n_env, len(nvec))`` a batch."""
-    return _batched(np.shape(observation), (len(observation_space.nvec),), observation_space)
+    return is_vectorized_observation(observation, observation_space)
 
 
 def is_vectorized_multibinary_observation(observation: np.ndarray, observation_space: spaces.MultiBinary) -> bool:
-    """Whether a MultiBinary observation is a batch (its shape checked as a Box's)."""
-    return _batched(np.shape(observation), tuple(observation_space.shape), observation_space)
+    """Whether a MultiBinary observation is a batch (see :func:`is_vectorized_observation`)."""
+    return is_vectorized_observation(observation, observation_space)
 
 
 def is_vectorized_dict_observation(observation: dict[str, Any], observation_space: spaces.Dict) -> bool:
     """Whether a Dict observation is a batch: every entry one observation of its subspace, or every entry
-    a batch; a mix, or a shape that fits neither, is a ``ValueError``."""
-    answers = {key: is_vectorized_observation(observation[key], subspace)
-               for key, subspace in observation_space.spaces.items()}
-    if len(set(answers.values())) > 1:
-        raise ValueError(f"a Dict observation mixes batched and single entries: batched {answers}; give every "
-                         "entry one observation or every entry a batch of the same size")
-    return next(iter(answers.values()), False)
+    a batch; a mix is a ``ValueError``."""
+    return is_vectorized_observation(observation, observation_space)
 
 
 def is_vectorized_observation(observation: Any, observation_space: spaces.Space) -> bool:
-    """Whether ``observation`` is a batch of observations of ``observation_space`` or one, for Box,
-    Discrete, MultiDiscrete, MultiBinary and Dict spaces (SB3's); a shape that fits neither is a
-    ``ValueError`` saying what was expected."""
-    checks = {spaces.Box: is_vectorized_box_observation, spaces.Discrete: is_vectorized_discrete_observation,
-              spaces.MultiDiscrete: is_vectorized_multidiscrete_observation,
-              spaces.MultiBinary: is_vectorized_multibinary_observation, spaces.Dict: is_vectorized_dict_observation}
-    for space_type, check in checks.items():
-        if isinstance(observation_space, space_type):
-            return check(observation, observation_space)
-    raise ValueError(f"is_vectorized_observation takes Box, Discrete, MultiDiscrete, MultiBinary and Dict spaces, "
-                     f"got {observation_space}")
+    """Whether ``observation`` is a batch of observations of ``observation_space`` or one (SB3's), as
+    ``predict`` decides it (:func:`ballast.spaces.batch_observation`); a shape that fits neither raises
+    :class:`ballast.errors.ObservationError` (a ``ValueError``, as SB3's) saying what was expected."""
+    return batch_observation(observation_space, observation)[1]

@@ -227,8 +227,9 @@ def test_is_vectorized_observation_tells_one_from_a_batch_and_refuses_other_shap
              ({"box": np.ones(2), "discrete": np.ones(())}, both, False)]
     for observation, space, batched in cases:
         assert is_vectorized_observation(observation, space) is batched, (observation, space)
-    refused = [(np.ones((1, 2, 2)), box, "(2,) for one observation or (n_env, 2)"), (np.ones((1, 2)), discrete, "()"),
-               (np.ones((2, 1)), multi_discrete, "(2,)"), ({"box": np.ones(2), "discrete": np.ones(1)}, both, "mixes")]
+    refused = [(np.ones((1, 2, 2)), box, "(2,) for one observation or (batch, 2) for a batch"),
+               (np.ones((1, 2)), discrete, "()"), (np.ones((2, 1)), multi_discrete, "(2,)"),
+               ({"box": np.ones(2), "discrete": np.ones(1)}, both, "batched and others are not")]
     for observation, space, message in refused:
         with pytest.raises(ValueError, match=re.escape(message)):
             is_vectorized_observation(observation, space)

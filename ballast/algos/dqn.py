@@ -37,6 +37,7 @@ from ballast.checkpoint import Checkpoint
 from ballast.envs.make import EnvLike
 from ballast.errors import ConfigurationError
 from ballast.extensions import AuxModule, ExtraLoss, QOutputs, Transitions, add_extra_terms, sum_terms, term_stats
+from ballast.policies.continuous import running_statistics_pairs
 from ballast.policies.fast_mlp import Affine, Layers
 from ballast.policies.modes import set_training_mode
 from ballast.policies.q_network import DQNPolicy, QNetwork, numpy_greedy_actor
@@ -177,9 +178,7 @@ class DQN(off_policy.OffPolicyMethods, Algorithm):
             self, "optimizer", [*self.policy.q_net.parameters(), *self.extensions.shared_parameters()], self.policy,
             default_options=self._default_optimizer_options())
         pairs = [(self.policy.q_net_target, list(self.policy.q_net.parameters()))]
-        online = dict(self.policy.q_net.named_buffers())
-        statistics = [(buffer, online[name]) for name, buffer in self.policy.q_net_target.named_buffers()
-                      if "running_" in name]
+        statistics = running_statistics_pairs(self.policy.q_net_target, dict(self.policy.q_net.named_buffers()))
         self.targets = off_policy.PolyakTargets(pairs, [self.q_params], statistics)
         self.replay_buffer = off_policy.make_replay_buffer(self, cfg.buffer_size)
         self._greedy_numpy = numpy_greedy_actor(self.policy)

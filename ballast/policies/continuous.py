@@ -584,14 +584,19 @@ def target_pairs(policy: nn.Module) -> list[tuple[nn.Module, list[nn.Parameter]]
     return pairs
 
 
+def running_statistics_pairs(target: nn.Module, online: dict[str, torch.Tensor]
+                             ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``(target buffer, online buffer of the same name)`` for the batch-norm running statistics of
+    ``target`` (buffers named ``running_...``), which each target update copies, as SB3's."""
+    return [(buffer, online[name]) for name, buffer in target.named_buffers() if "running_" in name]
+
+
 def target_statistics_pairs(policy: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``(target buffer, online buffer)`` for the batch-norm running statistics of the target networks
-    (buffers named ``running_...``), which each target update copies, as SB3's."""
+    """:func:`running_statistics_pairs` of an actor-critic's target critics (and target actor)."""
     online = dict(policy.critic.named_buffers())
     if policy.critic.encoder is None:
         online.update({f"encoder.{k}": v for k, v in policy.actor.encoder.named_buffers()})
-    pairs = [(buffer, online[name]) for name, buffer in policy.critic_target.named_buffers() if "running_" in name]
+    pairs = running_statistics_pairs(policy.critic_target, online)
     if hasattr(policy, "actor_target"):
-        actor = dict(policy.actor.named_buffers())
-        pairs += [(buffer, actor[name]) for name, buffer in policy.actor_target.named_buffers() if "running_" in name]
+        pairs += running_statistics_pairs(policy.actor_target, dict(policy.actor.named_buffers()))
     return pairs

@@ -160,6 +160,9 @@ class CallbackList(BaseCallback):
     def _init_callback(self) -> None:
         for callback in self.callbacks:
             callback.init_callback(self.model)
+            # The list's parent is its callbacks' parent: an EvalCallback's StopTrainingOnRewardThreshold
+            # in a CallbackList reads the EvalCallback's best_mean_reward, as in SB3.
+            callback.parent = self.parent
 
     def _on_training_start(self) -> None:
         for callback in self.callbacks:
@@ -489,12 +492,13 @@ class CheckpointCallback(BaseCallback):
     One call steps every env copy, so with ``n_envs`` copies a checkpoint comes every
     ``save_freq * n_envs`` timesteps (SB3 suggests ``save_freq = max(save_freq // n_envs, 1)``).
 
-    ``save_replay_buffer=True`` (off-policy models) also saves the replay buffer: with the model's
-    ``save_replay_buffer(path)`` to ``{name_prefix}_replay_buffer_{num_timesteps}_steps`` (the
-    method adds its extension) where the model has that method, else inside the checkpoint file
-    itself (``save(path, include_replay_buffer=True)``). ``save_vecnormalize`` is accepted and
-    changes nothing: Ballast keeps the normalisation statistics in the model, so every checkpoint
-    holds them and there is no second file. ``verbose=2`` prints each path.
+    ``save_replay_buffer=True`` (off-policy models) also saves the replay buffer with the model's
+    ``save_replay_buffer`` to ``{name_prefix}_replay_buffer_{num_timesteps}_steps.pkl``, and
+    ``save_vecnormalize=True`` the statistics of the model's ``VecNormalize`` (when it was given one,
+    see ``get_vec_normalize_env``) to ``{name_prefix}_vecnormalize_{num_timesteps}_steps.pkl``: SB3's
+    names, read back by ``load_replay_buffer`` and ``VecNormalize.load``. The files hold JSON and
+    safetensors, no pickle, whatever the suffix says. The model's checkpoint holds its normalisation
+    statistics in any case. ``verbose=2`` prints each path.
     """
 
     def __init__(self, save_freq: int, save_path: str | Path, name_prefix: str = "rl_model",
@@ -519,19 +523,20 @@ class CheckpointCallback(BaseCallback):
         if self.n_calls % self.save_freq != 0:
             return True
         model_path = self._checkpoint_path(extension="zip")
-        has_buffer = self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None
-        save_buffer = getattr(self.model, "save_replay_buffer", None) if has_buffer else None
-        if has_buffer and save_buffer is None:
-            self.model.save(model_path, include_replay_buffer=True)
-        else:
-            self.model.save(model_path)
+        self.model.save(model_path)
         if self.verbose >= 2:
             print(f"Saving model checkpoint to {model_path}")
-        if save_buffer is not None:
-            buffer_path = self._checkpoint_path("replay_buffer_")
-            buffer_path = save_buffer(buffer_path) or buffer_path
+        if self.save_replay_buffer and getattr(self.model, "replay_buffer", None) is not None:
+            buffer_path = self._checkpoint_path("replay_buffer_", extension="pkl")
+            self.model.save_replay_buffer(buffer_path)
             if self.verbose >= 2:
                 print(f"Saving model replay buffer checkpoint to {buffer_path}")
+        vec_normalize = self.model.get_vec_normalize_env() if self.save_vecnormalize else None
+        if vec_normalize is not None:
+            statistics_path = self._checkpoint_path("vecnormalize_", extension="pkl")
+            vec_normalize.save(statistics_path)
+            if self.verbose >= 2:
+                print(f"Saving model VecNormalize to {statistics_path}")
         return True
 
 

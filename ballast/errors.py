@@ -27,6 +27,11 @@ class EnvError(BallastError, RuntimeError):
     """An environment that returned something Ballast cannot learn from (e.g. a NaN reward)."""
 
 
+class NonFiniteValueError(EnvError, ValueError):
+    """A NaN or infinity that ``VecCheckNan(raise_exception=True)`` found: an :class:`EnvError`, and a
+    ``ValueError`` as SB3's ``VecCheckNan`` raises."""
+
+
 class ActionMaskError(BallastError, ValueError):
     """An action mask that does not fit the action space, or that allows no action."""
 

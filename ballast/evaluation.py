@@ -12,7 +12,8 @@ records them (``Monitor``, Gymnasium's ``RecordEpisodeStatistics``) the same way
 counts the rewards the env returns. Those are the env's own when it has no wrapper that could
 change them, so Ballast warns only when it has one: a wrapper other than observation and action
 wrappers, ``gymnasium.make``'s own (``TimeLimit``, ``OrderEnforcing``, ``PassiveEnvChecker``) and
-Ballast's :class:`~ballast.envs.ActionMasker` and :class:`~ballast.envs.ResidualActionWrapper`, or
+Ballast's :class:`~ballast.envs.ActionMasker`, :class:`~ballast.envs.ResidualActionWrapper` and
+``ResetWithoutOptions`` (for envs whose ``reset`` takes no ``options``), or
 copies it cannot inspect (an ``AsyncVectorEnv``'s).
 """
 
@@ -44,6 +45,7 @@ from ballast.envs.masker import ActionMasker
 from ballast.envs.monitor import MonitorVectorEnv
 from ballast.envs.observation_transforms import ObservationTransformVectorEnv
 from ballast.envs.reset_arguments import NextResetArguments
+from ballast.envs.reset_signature import ResetWithoutOptions
 from ballast.envs.residual import ResidualActionWrapper
 from ballast.envs.sb3_vec_env import VecEnv as BallastVecEnv
 from ballast.envs.sb3_vec_env import WrapperChain
@@ -59,7 +61,7 @@ EPISODE_STATISTICS_ATTRIBUTE = "episode_returns"
 #: Wrappers that give the rewards and episode ends of the env they wrap.
 REWARD_PRESERVING_WRAPPERS = (gym.ObservationWrapper, gym.ActionWrapper, TimeLimit, OrderEnforcing,
                               PassiveEnvChecker, RecordEpisodeStatistics, ActionMasker, ResidualActionWrapper,
-                              WrapperChain)
+                              WrapperChain, ResetWithoutOptions)
 REWARD_PRESERVING_VECTOR_WRAPPERS = (VectorObservationWrapper, VectorActionWrapper, VectorRecordEpisodeStatistics,
                                      MonitorVectorEnv, NextResetArguments, CheckNanVectorEnv, FrameStackVectorEnv,
                                      ObservationTransformVectorEnv)

@@ -183,7 +183,7 @@ class HumanOutputFormat(KVWriter, SeqWriter):
                 key = "   " + key[len(tag):]
             truncated = self._truncate(key)
             if (tag, truncated) in rows:
-                raise ValueError(f"the key {key!r} cut to {truncated!r} clashes with another key; "
+                raise ValueError(f"Key {key!r} truncated to {truncated!r} clashes with another key; "
                                  "give HumanOutputFormat a larger max_length")
             rows[(tag, truncated)] = self._truncate(text)
         if not rows:
@@ -219,12 +219,22 @@ class JSONOutputFormat(KVWriter):
         row = {}
         for key, value in filter_excluded_keys(key_values, key_excluded, "json").items():
             _check_not_media(value, ["json"])
-            row[key] = value.tolist() if isinstance(value, np.ndarray) else value
+            row[key] = _json_value(value)
         self.file.write(json.dumps(row) + "\n")
         self.file.flush()
 
     def close(self) -> None:
         self.file.close()
+
+
+def _json_value(value: Any) -> Any:
+    """Arrays, tensors and NumPy scalars as JSON takes them, as SB3's: one element as a float, more as
+    (nested) lists."""
+    if not hasattr(value, "dtype"):
+        return value
+    if value.shape == () or len(value) == 1:
+        return float(value.item())
+    return value.tolist()
 
 
 class CSVOutputFormat(KVWriter):

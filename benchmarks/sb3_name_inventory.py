@@ -53,7 +53,7 @@ get_system_info | translated | ballast.get_system_info | the key `"Ballast"` whe
 BaseCallback | same | ballast.common.callbacks.BaseCallback | also `ballast.BaseCallback`
 EventCallback | same | ballast.common.callbacks.EventCallback |
 CallbackList | same | ballast.common.callbacks.CallbackList |
-CheckpointCallback | translated | ballast.common.callbacks.CheckpointCallback | same files; `save_vecnormalize` writes no second file (statistics are in the checkpoint); replay buffer saved without pickle
+CheckpointCallback | same | ballast.common.callbacks.CheckpointCallback | SB3's files and names (`.pkl` files hold JSON and safetensors, no pickle)
 ConvertCallback | same | ballast.common.callbacks.ConvertCallback |
 EvalCallback | same | ballast.common.callbacks.EvalCallback | also takes an env id and `seed=`; records `eval/std_reward`
 StopTrainingOnRewardThreshold | same | ballast.common.callbacks.StopTrainingOnRewardThreshold |
@@ -74,7 +74,7 @@ CloudpickleWrapper | missing | | Gymnasium's `AsyncVectorEnv` pickles the env fa
 DummyVecEnv | translated | ballast.common.vec_env.DummyVecEnv | Gymnasium's `SyncVectorEnv` (same-step autoreset) inside
 StackedObservations | missing | | frame stacking is `VecFrameStack` (a setting of the model)
 SubprocVecEnv | translated | ballast.common.vec_env.SubprocVecEnv | Gymnasium's `AsyncVectorEnv` inside
-VecCheckNan | same | ballast.common.vec_env.VecCheckNan | raises `ballast.EnvError` (a `RuntimeError`)
+VecCheckNan | same | ballast.common.vec_env.VecCheckNan | raises `ballast.errors.NonFiniteValueError`, a `ValueError` as in SB3 (and a `ballast.EnvError`)
 VecEnv | same | ballast.common.vec_env.VecEnv |
 VecEnvWrapper | same | ballast.common.vec_env.VecEnvWrapper |
 VecExtractDictObs | same | ballast.common.vec_env.VecExtractDictObs |
@@ -365,7 +365,7 @@ logger | same | |
 set_random_seed | same | |
 get_parameters | translated | | SB3's keys (`"policy"`, `"policy.optimizer"`, `"actor.optimizer"`, `"critic.optimizer"`, `"ent_coef_optimizer"`); the policy's tensors have Ballast's names (see `state_dict`)
 set_parameters | translated | | a `get_parameters` dict or a saved Ballast model (an SB3 file: `ballast.import_sb3`); `exact_match` as in SB3: an unknown or missing object raises `ConfigurationError` (a `ValueError`), a missing tensor `StateDictError` (a `RuntimeError`, as torch's strict load)
-get_vec_normalize_env | missing | | normalisation lives in the model (`normalize_observations=True`)
+get_vec_normalize_env | same | | the `VecNormalize` of the env the model was given or set, else None; its statistics are the model's (a model made with `normalize_observations=True` has None and saves its statistics with itself)
 dump_logs | missing | | logs are dumped by `learn` every `log_interval` iterations
 action_space | same | |
 observation_space | same | |

@@ -33,6 +33,7 @@ from ballast.checkpoint import Checkpoint
 from ballast.device import resolve_device
 from ballast.envs.adopt import adopt_env, sb3_env_of
 from ballast.envs.make import EnvLike, copies_for, env_id_of
+from ballast.envs.vec_normalize import VecNormalize, unwrap_vec_normalize
 from ballast.errors import ConfigurationError, SpaceMismatchError
 from ballast.extensions import AuxModule, Extensions, ExtraLoss
 from ballast.logger import Logger, latest_run_id
@@ -352,6 +353,15 @@ class Algorithm:
     def get_env(self) -> Any:
         """SB3's VecEnv API over ``self.env`` (the Gymnasium vector env the model steps); see ``ballast.envs.adopt``."""
         return sb3_env_of(self)
+
+    def get_vec_normalize_env(self) -> VecNormalize | None:
+        """The ``VecNormalize`` wrapper of the SB3-API env the model was given (or set), else None, as SB3's.
+
+        Its statistics are the model's own (the model normalises inside the policy), so its ``save``
+        writes what the model uses; a model made with ``normalize_observations=True`` and no wrapper
+        has None here, and saves its statistics with itself.
+        """
+        return unwrap_vec_normalize(self.get_env())
 
     def set_env(self, env: EnvLike, force_reset: bool = True) -> None:
         """Train or evaluate on another env with the same spaces, or spaces of other sizes when the

@@ -103,7 +103,7 @@ def to_checkpoint(model: Any, include_replay_buffer: bool = False) -> Checkpoint
         **model._extra_state(),
     }
     tensors = {
-        "policy": dict(model.policy.state_dict()),
+        "policy": policy_state_dict(model.policy),
         "rng": rng_tensors(model),
         **model.optimizers.state_tensors(),
         **model._extra_tensors(),
@@ -345,6 +345,12 @@ def restore(model: Any, ckpt: Checkpoint) -> None:
     model._load_extra(ckpt)
 
 
+def policy_state_dict(policy: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The policy's tensors under their own names, also after ``model.policy = torch.compile(model.policy)``
+    (a compiled module prefixes every name with ``_orig_mod.``): the file loads into a new policy, as in SB3."""
+    return dict(getattr(policy, "_orig_mod", policy).state_dict())
+
+
 # --- SB3's get_parameters / set_parameters -----------------------------------------------------------
 def _sb3_optimizer_name(name: str) -> str:
     return SB3_OPTIMIZER_NAMES.get(name, name)
@@ -352,7 +358,7 @@ def _sb3_optimizer_name(name: str) -> str:
 
 def get_parameters(model: Any) -> dict[str, dict[str, Any]]:
     """``{"policy": policy state dict, <SB3's optimizer name>: optimizer state dict, ...}``."""
-    params: dict[str, dict[str, Any]] = {"policy": model.policy.state_dict()}
+    params: dict[str, dict[str, Any]] = {"policy": policy_state_dict(model.policy)}
     for entry in model.optimizers:
         params[_sb3_optimizer_name(entry.name)] = entry.optimizer.state_dict()
     return params

@@ -297,14 +297,27 @@ def track_episodes(model: CollectingModel, rewards: np.ndarray, episode_end: np.
     if finished.any():
         model.episode_count += int(finished.sum())
         elapsed = round((time.time_ns() - model.start_time) / 1e9, 6)
-        success, has_success = infos.get("is_success"), infos.get("_is_success")
         for i in np.flatnonzero(finished):
             model.ep_info_buffer.append({"r": float(collection.episode_returns[i]),
                                          "l": int(collection.episode_lengths[i]), "t": elapsed})
-            if success is not None and (has_success is None or has_success[i]):
-                model.ep_success_buffer.append(float(success[i]))
+            success = _episode_success(infos, int(i))
+            if success is not None:
+                model.ep_success_buffer.append(float(success))
         collection.episode_returns[finished] = 0.0
         collection.episode_lengths[finished] = 0
+
+
+def _episode_success(infos: dict[str, Any], i: int) -> Any:
+    """``info["is_success"]`` of the last step of copy ``i``'s finished episode, or None. With same-step
+    autoreset the last step's info is ``final_info`` (the top level then holds the reset's info)."""
+    final = infos.get("final_info")
+    present = infos.get("_final_info")
+    if final is not None and (present is None or present[i]):
+        infos = final
+    values, has_value = infos.get("is_success"), infos.get("_is_success")
+    if values is None or (has_value is not None and not has_value[i]):
+        return None
+    return values[i]
 
 
 def _final_values(model: OnPolicyModel, infos: dict[str, Any], truncated: np.ndarray, t: int,

@@ -17,7 +17,7 @@ from gymnasium import spaces
 from ballast.algos.checkpointing import format_system_info, system_info
 from ballast.algos.hyperparameters import TrainFreq, TrainFrequencyUnit
 from ballast.device import resolve_device as get_device
-from ballast.errors import SpaceMismatchError
+from ballast.errors import ObservationError, SpaceMismatchError
 from ballast.logger import latest_run_id as get_latest_run_id
 from ballast.returns import explained_variance
 from ballast.schedules import ConstantSchedule, FloatSchedule, LinearSchedule, Schedule, as_schedule
@@ -168,5 +168,14 @@ def is_vectorized_dict_observation(observation: dict[str, Any], observation_spac
 def is_vectorized_observation(observation: Any, observation_space: spaces.Space) -> bool:
     """Whether ``observation`` is a batch of observations of ``observation_space`` or one (SB3's), as
     ``predict`` decides it (:func:`ballast.spaces.batch_observation`); a shape that fits neither raises
-    :class:`ballast.errors.ObservationError` (a ``ValueError``, as SB3's) saying what was expected."""
-    return batch_observation(observation_space, observation)[1]
+    :class:`ballast.errors.ObservationError` (a ``ValueError``, as SB3's) saying what was expected. A Dict
+    observation is a batch when each of its entries is one; as in SB3 the entries' batch sizes are not compared
+    (``predict`` then refuses sizes that differ)."""
+    if not isinstance(observation_space, spaces.Dict) or not isinstance(observation, dict):
+        return batch_observation(observation_space, observation)[1]
+    if any(key not in observation for key in observation_space.spaces):
+        batch_observation(observation_space, observation)  # raises, naming the missing keys
+    flags = {is_vectorized_observation(observation[key], space) for key, space in observation_space.spaces.items()}
+    if len(flags) > 1:
+        raise ObservationError("some keys of the dict observation are batched and others are not")
+    return flags.pop()

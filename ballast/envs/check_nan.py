@@ -11,14 +11,15 @@ from gymnasium.vector import VectorEnv, VectorWrapper
 
 from ballast.envs.sb3_bridge import vector_env_of
 from ballast.envs.sb3_vec_env import GymnasiumVecEnvWrapper, VecEnv
-from ballast.errors import ConfigurationError, EnvError
+from ballast.errors import ConfigurationError, NonFiniteValueError
 
 
 class CheckNanVectorEnv(VectorWrapper):
     """Checks actions, observations and rewards of a Gymnasium vector env for NaN (and, optionally, inf).
 
-    A finding raises :class:`ballast.EnvError` (``raise_exception=True``) or warns (once, with
-    ``warn_once=True``), naming what held the bad value and the last action or observation.
+    A finding raises :class:`ballast.errors.NonFiniteValueError` (``raise_exception=True``; an
+    ``EnvError`` and a ``ValueError``) or warns (once, with ``warn_once=True``), naming what held the
+    bad value and the last action or observation.
     """
 
     def __init__(self, env: VectorEnv, raise_exception: bool = False, warn_once: bool = True,
@@ -75,15 +76,15 @@ class CheckNanVectorEnv(VectorWrapper):
         }[event]
         message = f"found {', '.join(found)}; it came from {origin}"
         if self.raise_exception:
-            raise EnvError(message)
+            raise NonFiniteValueError(message)
         warnings.warn(message, UserWarning, stacklevel=3)
 
 
 class VecCheckNan(GymnasiumVecEnvWrapper):
     """SB3's ``VecCheckNan(venv, raise_exception=False, warn_once=True, check_inf=True)``.
 
-    ``raise_exception=True`` raises :class:`ballast.EnvError` (a ``RuntimeError``; SB3 raises a
-    ``ValueError``). A model given this wrapper checks its own steps too.
+    ``raise_exception=True`` raises :class:`ballast.errors.NonFiniteValueError`: a ``ValueError`` as in
+    SB3, and a :class:`ballast.EnvError`. A model given this wrapper checks its own steps too.
     """
 
     def __init__(self, venv: VecEnv, raise_exception: bool = False, warn_once: bool = True,

@@ -28,6 +28,7 @@ from typing import Any, Literal
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+from ballast.envs.reset_signature import accepting_reset_options
 from ballast.envs.sync_vector import LeanSyncVectorEnv
 from ballast.errors import ConfigurationError
 
@@ -127,7 +128,7 @@ def make_vector_env(
             )
         vec = LeanSyncVectorEnv([lambda: env], autoreset_mode=SAME_STEP)
     elif callable(env):
-        fns = [lambda: env(**env_kwargs)] * n_envs
+        fns = [accepting_reset_options(lambda: env(**env_kwargs))] * n_envs
         vector_class = gym.vector.AsyncVectorEnv if vectorization == "async" else LeanSyncVectorEnv
         vec = vector_class(fns, autoreset_mode=SAME_STEP)
     else:

@@ -101,8 +101,8 @@ class Monitor(gym.Wrapper):
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         if not self.allow_early_resets and not self.needs_reset:
-            raise EnvError("the env was reset before its episode ended; wrap it with "
-                                     "Monitor(env, filename, allow_early_resets=True) to allow that")
+            raise EnvError("Tried to reset an environment before done: the episode had not ended; wrap it "
+                           "with Monitor(env, filename, allow_early_resets=True) to allow early resets")
         self.rewards, self.needs_reset = [], False
         for key in self.reset_keywords:
             value = kwargs.get(key)
@@ -254,8 +254,12 @@ def _read_monitor_file(name: str) -> tuple[dict[str, Any], str]:
             raise LoadMonitorResultsError(f"{name} does not start with the '#{{...}}' line of a monitor file")
         header = json.loads(first[1:])
         text = handle.read()
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
+    if "\n" in text and not text.endswith("\n"):
+        # A last row without its newline is kept when it has all its fields (a file written by hand),
+        # and dropped when a crash cut it short.
+        columns, last = text[: text.index("\n")], text[text.rfind("\n") + 1:]
+        if len(next(csv.reader([last]), [])) != len(next(csv.reader([columns]), [])):
+            text = text[: text.rfind("\n") + 1]
     return header, text
 
 
@@ -277,10 +281,14 @@ def load_results(path: str | os.PathLike[str]) -> Any:
     frames, starts = [], []
     for name in files:
         header, text = _read_monitor_file(name)
+        if not text.strip():
+            raise LoadMonitorResultsError(f"{name} has no 'r,l,t' column line after its '#{{...}}' line")
         frame = pandas.read_csv(io.StringIO(text), index_col=None)
         frame["t"] += header["t_start"]
         frames.append(frame)
         starts.append(header["t_start"])
+    # Concatenating empty frames with others makes pandas warn (and guess dtypes): keep one only if all are.
+    frames = [frame for frame in frames if not frame.empty] or frames[:1]
     results = pandas.concat(frames).sort_values("t").reset_index()
     results["t"] -= min(starts)
     return results

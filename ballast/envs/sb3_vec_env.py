@@ -38,6 +38,7 @@ from gymnasium.vector import AsyncVectorEnv, AutoresetMode, SyncVectorEnv, Vecto
 
 from ballast.envs.make import autoreset_mode
 from ballast.envs.reset_arguments import NextResetArguments
+from ballast.envs.reset_signature import with_reset_options
 from ballast.envs.shared_stepping import SharedStepping
 from ballast.envs.sync_vector import LeanSyncVectorEnv
 from ballast.envs.vector_infos import (
@@ -423,7 +424,7 @@ class _MakeWithWrapperChain:
         self.env_fn = env_fn
 
     def __call__(self) -> gym.Env:
-        return WrapperChain(self.env_fn())
+        return WrapperChain(with_reset_options(self.env_fn()))
 
 
 class GymnasiumVecEnv(TranslatedStepping, VecEnv):

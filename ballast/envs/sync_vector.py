@@ -20,6 +20,8 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from ballast.envs.reset_signature import accepting_reset_options
+
 #: Spaces whose values Gymnasium stacks with ``np.stack`` and iterates with ``iter``.
 ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 
@@ -29,7 +31,7 @@ class LeanSyncVectorEnv(SyncVectorEnv):
     generic space handling where the spaces allow (see the module docstring)."""
 
     def __init__(self, env_fns: Any, **kwargs: Any) -> None:
-        super().__init__(env_fns, **kwargs)
+        super().__init__([accepting_reset_options(fn) for fn in env_fns], **kwargs)
         self._lean = (isinstance(self.single_observation_space, ARRAY_SPACES)
                       and isinstance(self.single_action_space, ARRAY_SPACES)
                       and self.autoreset_mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP))

@@ -26,6 +26,7 @@ from ballast.common.callbacks import (
     StopTrainingOnNoModelImprovement,
 )
 from ballast.common.logger import configure
+from ballast.common.vec_env import DummyVecEnv, VecNormalize
 from ballast.envs.make import autoreset_mode
 from ballast.logger import Logger
 
@@ -370,6 +371,15 @@ def test_stop_on_reward_threshold_at_the_first_evaluation_reaching_it():
     assert stopper.parent is eval_cb and stopper.n_calls == 3  # called at each new best
 
 
+def test_callbacks_in_a_list_under_an_eval_callback_see_it_as_their_parent():
+    stopper = StopTrainingOnRewardThreshold(reward_threshold=5.0)
+    eval_cb = EvalCallback(ScriptedReturns([1.0, 4.0, 5.0, 9.0]), callback_on_new_best=CallbackList([stopper]),
+                           n_eval_episodes=1, eval_freq=10, verbose=0, warn=False)
+    m = model()
+    m.learn(10_000, callback=eval_cb)
+    assert stopper.parent is eval_cb and m.num_timesteps == 30
+
+
 def test_unreached_reward_threshold_does_not_stop():
     stopper = StopTrainingOnRewardThreshold(reward_threshold=1e9)
     eval_cb = EvalCallback("CartPole-v1", callback_on_new_best=stopper, n_eval_episodes=1, eval_freq=16,
@@ -430,15 +440,22 @@ def test_checkpoint_callback_names_files_as_sb3(tmp_path):
     assert (tmp_path / "rl_model_16_steps.zip").is_file()
 
 
-def test_checkpoint_callback_saves_the_replay_buffer(tmp_path):
-    m = SAC("MlpPolicy", "Pendulum-v1", learning_starts=1000, seed=0, device="cpu")
-    m.learn(40, callback=CheckpointCallback(20, tmp_path, name_prefix="sac", save_replay_buffer=True))
-    saved = sorted(p.name for p in tmp_path.iterdir())
-    if hasattr(m, "save_replay_buffer"):
-        assert [name for name in saved if name.startswith("sac_replay_buffer_40_steps")]
-    else:  # kept inside the checkpoint itself
-        assert saved == ["sac_20_steps.zip", "sac_40_steps.zip"]
-        assert len(ballast.load(tmp_path / "sac_40_steps.zip").replay_buffer) == 40
+def test_checkpoint_callback_saves_the_replay_buffer_and_vec_normalize_as_sb3(tmp_path):
+    # SB3's test_checkpoint_additional_info: the files and their names, and that they load back.
+    vec_env = VecNormalize(DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
+    m = SAC("MlpPolicy", vec_env, learning_starts=1000, buffer_size=500, seed=0, device="cpu")
+    m.learn(40, callback=CheckpointCallback(20, tmp_path, name_prefix="sac", save_replay_buffer=True,
+                                            save_vecnormalize=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"sac_{kind}{steps}_steps.{suffix}" for steps in (20, 40)
+        for kind, suffix in (("", "zip"), ("replay_buffer_", "pkl"), ("vecnormalize_", "pkl")))
+    loaded = SAC.load(tmp_path / "sac_40_steps.zip")
+    loaded.load_replay_buffer(tmp_path / "sac_replay_buffer_40_steps.pkl")
+    assert len(loaded.replay_buffer) == 40
+    statistics = VecNormalize.load(tmp_path / "sac_vecnormalize_40_steps.pkl",
+                                   DummyVecEnv([lambda: gym.make("Pendulum-v1")]))
+    np.testing.assert_allclose(statistics.obs_rms.mean, vec_env.obs_rms.mean)
+    assert statistics.obs_rms.count > 1
 
 
 def test_save_latest_callback_keeps_one_file(tmp_path):
@@ -465,3 +482,19 @@ def test_function_callback_sees_the_same_locals():
     m = model()
     m.learn(16, callback=FunctionCallback(lambda locals_, globals_: seen.append(locals_)))
     assert seen[0]["self"] is m and "infos" in seen[0] and isinstance(seen[0]["infos"][0], dict)
+
+
+@pytest.mark.parametrize("algorithm", ["ppo", "dqn"])
+def test_rollout_success_rate_reads_the_last_step_of_each_episode(algorithm, tmp_path):
+    # The last step's info arrives as final_info (the vector env resets in the same step); a reset's
+    # info (here without is_success) must not hide it. Rewards 0..15, success from 10: 6 of 16.
+    returns = [float(r) for r in range(16)]
+    env = ScriptedReturns(returns, success_from=10.0)
+    if algorithm == "ppo":
+        m = PPO("MlpPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0, device="cpu")
+    else:
+        m = DQN("MlpPolicy", env, learning_starts=100, buffer_size=100, seed=0, device="cpu")
+    m.set_logger(configure(str(tmp_path), ["csv"]))
+    m.learn(16, log_interval=1)
+    assert list(m.ep_success_buffer) == [float(r >= 10.0) for r in returns]
+    assert float(csv_rows(tmp_path / "progress.csv")[-1]["rollout/success_rate"]) == pytest.approx(6 / 16)

@@ -209,3 +209,17 @@ def test_a_model_trained_on_an_id_with_env_kwargs_loads_with_an_env_instance(tmp
     assert loaded.env_kwargs == {"max_episode_steps": 50}
     loaded.learn(32)
     assert PPO.load(path, env="CartPole-v1").env.envs[0].spec.max_episode_steps == 50
+
+
+@pytest.mark.parametrize("algo, env_id", [("ppo", "CartPole-v1"), ("sac", "Pendulum-v1")])
+def test_a_model_saved_with_a_compiled_policy_loads(tmp_path, algo, env_id):
+    # SB3 GH#2137: model.policy = torch.compile(model.policy), then save and load.
+    cls = {"ppo": PPO, "sac": ballast.SAC}[algo]
+    model = cls("MlpPolicy", env_id, seed=0, device="cpu")
+    obs = model.observation_space.sample()
+    action = model.predict(obs, deterministic=True)[0]
+    model.policy = torch.compile(model.policy)
+    model.save(tmp_path / "compiled.zip")
+    assert all(not name.startswith("_orig_mod.") for name in model.get_parameters()["policy"])
+    loaded = cls.load(tmp_path / "compiled.zip")
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], action)

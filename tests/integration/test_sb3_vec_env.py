@@ -1,6 +1,7 @@
 """SB3's VecEnv API over Gymnasium vector envs: stepping semantics, make_vec_env, Monitor, the model's use of them."""
 
 import json
+import warnings
 
 import gymnasium as gym
 import numpy as np
@@ -24,7 +25,13 @@ from ballast.common.vec_env import (
     unwrap_vec_wrapper,
 )
 from ballast.envs import as_vector_env
-from ballast.errors import EnvError, LoadMonitorResultsError, MissingDependencyError, UnsupportedSpaceError
+from ballast.errors import (
+    ConfigurationError,
+    EnvError,
+    LoadMonitorResultsError,
+    MissingDependencyError,
+    UnsupportedSpaceError,
+)
 
 SMALL = dict(n_steps=8, batch_size=8, n_epochs=1, seed=0, device="cpu")
 
@@ -232,8 +239,9 @@ def test_vec_monitor_check_nan_and_extract_dict_obs():
 
     checked = VecCheckNan(DummyVecEnv([lambda: gym.make("Pendulum-v1")]), raise_exception=True)
     checked.reset()
-    with pytest.raises(EnvError, match="nan in actions"):
+    with pytest.raises(EnvError, match="nan in actions") as raised:
         checked.step(np.array([[np.nan]], dtype=np.float32))
+    assert isinstance(raised.value, ValueError)  # what SB3's VecCheckNan raises
 
     class DictSteps(Steps):
         observation_space = spaces.Dict({"state": Steps.observation_space, "other": spaces.Discrete(3)})
@@ -315,3 +323,61 @@ def test_the_view_of_an_env_that_cannot_reset_one_copy_says_what_to_do():
     synced = PPO("MlpPolicy", "CartPole-v1", n_envs=8, vectorization="sync", **SMALL).get_env()
     synced.reset()
     assert synced.step(np.zeros(8, dtype=np.int64))[0].shape == (8, 4)
+
+
+def test_monitor_results_of_files_without_episodes(tmp_path):
+    header = '#{"t_start": 100.0, "env_id": "Pendulum-v1"}\n'
+    (tmp_path / "empty.monitor.csv").write_text(header + "r,l,t")  # no episode yet, no final newline
+    empty = load_results(tmp_path)
+    assert empty.empty and list(empty.columns) == ["index", "r", "l", "t"]
+    # a whole last row without its newline is kept (the cut row of the test above is not)
+    (tmp_path / "0.monitor.csv").write_text(header.replace("100.0", "90.0") + "r,l,t\n-1463.5,200,1.5")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        results = load_results(tmp_path)
+    assert list(results.columns) == ["index", "r", "l", "t"] and results["r"].tolist() == [-1463.5]
+    assert results["t"].tolist() == [1.5]  # seconds from the earliest t_start of the files
+    (tmp_path / "cut.monitor.csv").write_text(header)
+    with pytest.raises(LoadMonitorResultsError, match="no 'r,l,t' column line"):
+        load_results(tmp_path)
+
+
+class ResetWithoutOptionsArgument(Steps):
+    """An env written for SB3, whose reset takes a seed but no options (SB3's DummyVecEnv runs it)."""
+
+    def reset(self, seed=None):
+        return super().reset(seed=seed)
+
+
+@pytest.mark.parametrize("vec_env_class", [DummyVecEnv, SubprocVecEnv])
+def test_envs_whose_reset_takes_no_options_run_as_in_sb3(vec_env_class):
+    vec_env = vec_env_class([lambda: ResetWithoutOptionsArgument(2, terminate=True)] * 2)
+    vec_env.seed(3)
+    assert vec_env.reset().tolist() == [[0, 2], [0, 2]]
+    assert vec_env.step(np.zeros(2, dtype=np.int64))[0].tolist() == [[1, 2], [1, 2]]
+    vec_env.set_options({"start": 1})
+    with pytest.raises(ConfigurationError, match=r"ResetWithoutOptionsArgument.reset takes no options"):
+        vec_env.reset()
+    vec_env.close()
+
+
+def test_a_model_learns_on_an_env_whose_reset_takes_no_options():
+    model = PPO("MlpPolicy", ResetWithoutOptionsArgument(3), **SMALL).learn(16)
+    assert model.num_timesteps == 16 and model.env.envs[0].unwrapped.t > 0
+    factory_model = PPO("MlpPolicy", lambda: ResetWithoutOptionsArgument(3), n_envs=2, **SMALL).learn(16)
+    assert factory_model.num_timesteps == 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert evaluate_policy(model, model.env, n_eval_episodes=2)[0] == 6.0
+
+
+def test_monitor_refuses_an_early_reset_unless_allowed():
+    env = Monitor(Steps(3), allow_early_resets=False)
+    env.reset()
+    env.step(0)
+    with pytest.raises(EnvError, match="Tried to reset an environment before done.*allow_early_resets=True"):
+        env.reset()
+    allowed = Monitor(Steps(3))
+    allowed.reset()
+    allowed.step(0)
+    assert allowed.reset()[0].tolist() == [0, 3]

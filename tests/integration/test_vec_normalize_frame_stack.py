@@ -210,3 +210,19 @@ def test_frame_stacking_is_a_setting_of_the_model(tmp_path, capsys):
     assert evaluate_policy(no_env, gym.make("CartPole-v1"), n_eval_episodes=1)[0] > 0
     restacked = PPO.load(path, env=DummyVecEnv([lambda: gym.make("CartPole-v1")]))
     assert isinstance(restacked.get_env(), VecFrameStack)
+
+
+def test_get_vec_normalize_env_is_the_wrapper_the_model_was_given():
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=0), norm_obs=True, norm_reward=True)
+    eval_env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=1, seed=1), training=False, norm_reward=False)
+    model = SAC("MlpPolicy", env, learning_starts=20, batch_size=16, policy_kwargs=dict(net_arch=[16]), seed=0,
+                device="cpu")
+    assert model.get_vec_normalize_env() is env
+    model.set_env(eval_env)
+    assert model.get_vec_normalize_env() is eval_env
+    model.set_env(env)
+    model.learn(40)
+    stats = model.get_vec_normalize_env()
+    assert stats is env and stats.obs_rms.count > 1  # the statistics the model learnt with
+    np.testing.assert_allclose(stats.obs_rms.mean, model.policy.normalizer.stats["obs"].mean.numpy())
+    assert SAC("MlpPolicy", "Pendulum-v1", normalize_observations=True, device="cpu").get_vec_normalize_env() is None

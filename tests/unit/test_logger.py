@@ -13,7 +13,7 @@ import torch
 
 from ballast.common.logger import DISABLED, Video
 from ballast.errors import ConfigurationError
-from ballast.log_formats import FormatUnsupportedError, HParam, HumanOutputFormat
+from ballast.log_formats import FormatUnsupportedError, HParam, HumanOutputFormat, JSONOutputFormat
 from ballast.logger import Logger, configure
 
 
@@ -114,6 +114,16 @@ def test_arrays_of_several_values_are_written_as_their_mean_to_csv_and_as_lists_
     logger.close()
     assert _rows(tmp_path / "progress.csv")[0]["values"] == "3.0"
     assert json.loads((tmp_path / "progress.json").read_text())["values"] == [1.0, 2.0, 6.0]
+
+
+def test_the_json_writer_takes_arrays_tensors_and_numpy_scalars_as_sb3(tmp_path: Path) -> None:
+    writer = JSONOutputFormat(tmp_path / "progress.json")
+    values = {"tensor": torch.ones(3), "scalar": np.float32(0.5), "zero_d": np.array(2), "one": np.array([[[1]]]),
+              "list": [1, 2], "text": "a"}
+    writer.write(values, {key: None for key in values})
+    writer.close()
+    assert json.loads((tmp_path / "progress.json").read_text()) == {
+        "tensor": [1.0, 1.0, 1.0], "scalar": 0.5, "zero_d": 2.0, "one": 1.0, "list": [1, 2], "text": "a"}
 
 
 def test_media_values_need_excluding_from_text_formats(tmp_path: Path) -> None:

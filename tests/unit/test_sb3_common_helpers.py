@@ -224,12 +224,14 @@ def test_is_vectorized_observation_tells_one_from_a_batch_and_refuses_other_shap
              (np.int8(1), discrete, False), (1, discrete, False), (np.ones((4, 2)), multi_discrete, True),
              (np.ones(2), multi_discrete, False), (np.ones((1, 3)), multi_binary, True),
              (np.ones(3), multi_binary, False), ({"box": np.ones((5, 2)), "discrete": np.ones(5)}, both, True),
-             ({"box": np.ones(2), "discrete": np.ones(())}, both, False)]
+             ({"box": np.ones(2), "discrete": np.ones(())}, both, False),
+             ({"box": np.ones((1, 2)), "discrete": np.ones(3)}, both, True)]  # SB3 compares no batch sizes
     for observation, space, batched in cases:
         assert is_vectorized_observation(observation, space) is batched, (observation, space)
     refused = [(np.ones((1, 2, 2)), box, "(2,) for one observation or (batch, 2) for a batch"),
                (np.ones((1, 2)), discrete, "()"), (np.ones((2, 1)), multi_discrete, "(2,)"),
-               ({"box": np.ones(2), "discrete": np.ones(1)}, both, "batched and others are not")]
+               ({"box": np.ones(2), "discrete": np.ones(1)}, both, "batched and others are not"),
+               ({"box": np.ones((1, 2))}, both, "lacks the keys ['discrete']")]
     for observation, space, message in refused:
         with pytest.raises(ValueError, match=re.escape(message)):
             is_vectorized_observation(observation, space)

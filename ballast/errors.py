@@ -32,6 +32,11 @@ class NonFiniteValueError(EnvError, ValueError):
     ``ValueError`` as SB3's ``VecCheckNan`` raises."""
 
 
+class EnvCheckError(BallastError, AssertionError):
+    """An env that ``check_env`` found breaking its spaces or Gymnasium's API: an ``AssertionError``, as
+    SB3's and Gymnasium's checkers raise."""
+
+
 class ActionMaskError(BallastError, ValueError):
     """An action mask that does not fit the action space, or that allows no action."""
 

@@ -444,3 +444,39 @@ def test_other_grid_sizes_open_their_border():
     assert set(wide.down_possible) == {0, 4, 5, 9}  # the columns at the edges; the middle row's inner cells are walls
     with pytest.raises(ConfigurationError, match="at least two cells"):
         SimpleMultiObsEnv(num_col=1, num_row=1)
+
+
+DETAILED_ERRORS = [
+    (spaces.Box(0.0, np.array([2.0, 1.0, 1.0], np.float32), (3,), np.float32), np.array([1.0, 1.5, 0.5], np.float32),
+     r"1 invalid indices:\nExpected: 0.0 <= obs\[1\] <= 1.0, actual value: 1.5"),
+    (spaces.Box(-1.0, 2.0, (2, 3, 3, 1), np.float32), 3.0 * np.ones((2, 3, 3, 1), np.float32),
+     r"18 invalid indices:\nExpected: -1.0 <= obs\[0,0,0,0\] <= 2.0, actual value: 3.0(.|\n)*obs\[1,2,1,0\]"),
+    (spaces.Box(-1.0, 2.0, (100,), np.float32), 3.0 * np.ones(100, np.float32),
+     r"100 invalid indices(.|\n)*and 80 more"),
+    (spaces.Box(-1.0, 2.0, (3,), np.float32), np.ones(3, np.float64), r"Expected: float32, actual dtype: float64"),
+    (spaces.Dict({"obs": spaces.Box(-1.0, 2.0, (3,), np.float32)}), {"obs": np.ones((2, 3), np.float32)},
+     r"Error while checking key=obs: .*Expected: \(3,\), actual shape: \(2, 3\)"),
+    (spaces.MultiBinary(3), np.array([[1, 0, 0]], np.int8), r"Expected: \(3,\), actual shape: \(1, 3\)"),
+]
+
+
+@pytest.mark.parametrize("method", ["reset", "step"])
+@pytest.mark.parametrize("space, wrong, message", DETAILED_ERRORS)
+def test_check_env_names_what_is_outside_the_observation_space(space, wrong, message, method):
+    from ballast.errors import EnvCheckError
+
+    good = space.sample()
+
+    class Returns(gym.Env):
+        observation_space = space
+        action_space = spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return (wrong if method == "reset" else good), {}
+
+        def step(self, action):
+            return wrong, 0.0, False, False, {}
+
+    with pytest.raises(EnvCheckError, match=rf"returned by the `{method}\(\)` method is not within(.|\n)*{message}"):
+        check_env(Returns())

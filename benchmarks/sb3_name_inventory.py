@@ -366,7 +366,7 @@ set_random_seed | same | |
 get_parameters | translated | | SB3's keys (`"policy"`, `"policy.optimizer"`, `"actor.optimizer"`, `"critic.optimizer"`, `"ent_coef_optimizer"`); the policy's tensors have Ballast's names (see `state_dict`)
 set_parameters | translated | | a `get_parameters` dict or a saved Ballast model (an SB3 file: `ballast.import_sb3`); `exact_match` as in SB3: an unknown or missing object raises `ConfigurationError` (a `ValueError`), a missing tensor `StateDictError` (a `RuntimeError`, as torch's strict load)
 get_vec_normalize_env | same | | the `VecNormalize` of the env the model was given or set, else None; its statistics are the model's (a model made with `normalize_observations=True` has None and saves its statistics with itself)
-dump_logs | missing | | logs are dumped by `learn` every `log_interval` iterations
+dump_logs | same | | `learn` calls it every `log_interval` iterations; `iteration` (on-policy) is logged as `time/iterations` when given
 action_space | same | |
 observation_space | same | |
 device | same | |

@@ -499,12 +499,10 @@ class Algorithm:
             if not self._learn_iteration(callback) or self.stop_requested:
                 break
             if logging and self.iteration % log_interval == 0:
-                self._log_rollout_stats()
-                self.logger.dump(self.num_timesteps)
+                self.dump_logs()
                 dumped_at = self.num_timesteps
         if logging and dumped_at != self.num_timesteps:  # the last, unfinished interval's records
-            self._log_rollout_stats()
-            self.logger.dump(self.num_timesteps)
+            self.dump_logs()
         callback.on_training_end()
         self._callback = None
         return self
@@ -558,6 +556,15 @@ class Algorithm:
     def update_progress(self) -> None:
         """The remaining progress (1 -> 0) that schedules read, from the step count."""
         self.progress_remaining = max(0.0, 1.0 - self.num_timesteps / max(self.total_timesteps, 1))
+
+    def dump_logs(self, iteration: int = 0) -> None:
+        """SB3's ``dump_logs``: record the rollout and time statistics and write every log now (``learn``
+        calls it every ``log_interval`` iterations). ``iteration``, SB3's on-policy argument, is logged as
+        ``time/iterations`` when given (else the model's own count)."""
+        self._log_rollout_stats()
+        if iteration:
+            self.logger.record("time/iterations", iteration, exclude="tensorboard")
+        self.logger.dump(self.num_timesteps)
 
     def _log_rollout_stats(self) -> None:
         if self.ep_info_buffer:

@@ -475,6 +475,10 @@ def test_set_logger_with_configure_writes_sb3_s_files(tmp_path):
     assert [r["time/total_timesteps"] for r in rows] == ["16", "32"]
     assert all(r["train/value_loss"] for r in rows)
     assert (tmp_path / "progress.json").read_text().count("\n") == 2
+    m.learn(16, reset_num_timesteps=False, log_interval=None)
+    m.dump_logs(iteration=7)  # SB3's public name: one more row, written now
+    rows = csv_rows(tmp_path / "progress.csv")
+    assert [(r["time/total_timesteps"], r["time/iterations"]) for r in rows[2:]] == [("48", "7")]
 
 
 def test_function_callback_sees_the_same_locals():

@@ -522,6 +522,10 @@ class SubprocVecEnv(GymnasiumVecEnv):
     def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
         self._call(self._get_indices(indices), "set_wrapper_attr", (attr_name, value), {})
 
+    def has_attr(self, attr_name: str) -> bool:
+        # Asked in the subprocess: an AttributeError raised there would shut its worker down.
+        return bool(self._call([0], "has_wrapper_attr", (attr_name,), {})[0])
+
     def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None,
                    **method_kwargs: Any) -> list[Any]:
         return self._call(self._get_indices(indices), method_name, method_args, method_kwargs)

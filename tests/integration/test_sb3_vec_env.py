@@ -381,3 +381,11 @@ def test_monitor_refuses_an_early_reset_unless_allowed():
     allowed.reset()
     allowed.step(0)
     assert allowed.reset()[0].tolist() == [0, 3]
+
+
+def test_subproc_has_attr_of_a_missing_attribute_keeps_the_workers():
+    vec_env = SubprocVecEnv(steps_fns())
+    assert not vec_env.has_attr("dummy") and vec_env.has_attr("length")
+    vec_env.set_attr("dummy", 12)  # the workers still answer
+    assert vec_env.get_attr("dummy") == [12, 12] and vec_env.has_attr("dummy")
+    vec_env.close()

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ballast.checkpoint import atomic_write_bytes
+from ballast.envs.vec_normalize import sync_envs_normalization, unwrap_vec_normalize
 from ballast.errors import ConfigurationError
 from ballast.evaluation import as_eval_env, evaluate_policy
 
@@ -283,6 +284,7 @@ class EvalCallback(EventCallback):
         self.seed = seed
         self.use_masking = use_masking
         self.eval_env = as_eval_env(eval_env, render)
+        self._eval_vec_normalize = unwrap_vec_normalize(eval_env)
         self.best_model_save_path = best_model_save_path
         self.log_path = os.path.join(log_path, "evaluations") if log_path is not None else None
         self.evaluations_results: list[list[float]] = []
@@ -316,6 +318,11 @@ class EvalCallback(EventCallback):
         if self.eval_freq <= 0 or self.n_calls % self.eval_freq != 0:
             return True
         self._is_success_buffer = []
+        train_normalize = self.model.get_vec_normalize_env()
+        if train_normalize is not None and self._eval_vec_normalize is not None:
+            # The model evaluates with its own statistics; the eval env's VecNormalize gets them too (SB3
+            # synchronises them here), for code that reads them there.
+            sync_envs_normalization(train_normalize, self._eval_vec_normalize)
         episode_rewards, episode_lengths = evaluate_policy(
             self.model, self.eval_env, n_eval_episodes=self.n_eval_episodes, deterministic=self.deterministic,
             render=self.render, callback=self._log_success_callback, return_episode_rewards=True,

@@ -502,3 +502,13 @@ def test_rollout_success_rate_reads_the_last_step_of_each_episode(algorithm, tmp
     m.learn(16, log_interval=1)
     assert list(m.ep_success_buffer) == [float(r >= 10.0) for r in returns]
     assert float(csv_rows(tmp_path / "progress.csv")[-1]["rollout/success_rate"]) == pytest.approx(6 / 16)
+
+
+def test_eval_callback_gives_an_eval_vec_normalize_the_training_statistics():
+    train_env = VecNormalize(DummyVecEnv([lambda: gym.make("CartPole-v1")]))
+    eval_env = VecNormalize(DummyVecEnv([lambda: gym.make("CartPole-v1")]), training=False, norm_reward=False)
+    original_obs = train_env.reset()
+    m = PPO("MlpPolicy", train_env, **SMALL)
+    m.learn(32, callback=EvalCallback(eval_env, eval_freq=16, n_eval_episodes=1, warn=False, verbose=0))
+    assert not np.allclose(train_env.normalize_obs(original_obs), original_obs)
+    np.testing.assert_allclose(eval_env.normalize_obs(original_obs), train_env.normalize_obs(original_obs))

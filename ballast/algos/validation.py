@@ -171,7 +171,7 @@ def check_env_settings(config: Any, algorithm: str, n_envs: int, action_space: s
             "(gSDE perturbs continuous actions); pass use_sde=False for this env")
     if algorithm == "dqn" and n_envs > config.target_update_interval:
         warnings.warn(
-            f"the number of env copies is greater than the target network update interval ({n_envs} > "
+            f"The number of environments used is greater than the target network update interval ({n_envs} > "
             f"{config.target_update_interval}), therefore the target network will be updated after each vector "
             f"step, which corresponds to {n_envs} steps", UserWarning, stacklevel=4)
 

@@ -21,6 +21,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from ballast.envs.reset_signature import accepting_reset_options
+from ballast.errors import ConfigurationError
 
 #: Spaces whose values Gymnasium stacks with ``np.stack`` and iterates with ``iter``.
 ARRAY_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -32,6 +33,10 @@ class LeanSyncVectorEnv(SyncVectorEnv):
 
     def __init__(self, env_fns: Any, **kwargs: Any) -> None:
         super().__init__([accepting_reset_options(fn) for fn in env_fns], **kwargs)
+        if len({id(env.unwrapped) for env in self.envs}) < len(self.envs):
+            raise ConfigurationError(
+                f"the env factories returned one env object for several of the {len(self.envs)} copies, which would "
+                "then share one state; return a new env from each call (e.g. lambda: gymnasium.make(env_id))")
         self._lean = (isinstance(self.single_observation_space, ARRAY_SPACES)
                       and isinstance(self.single_action_space, ARRAY_SPACES)
                       and self.autoreset_mode in (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP))

@@ -389,3 +389,11 @@ def test_subproc_has_attr_of_a_missing_attribute_keeps_the_workers():
     vec_env.set_attr("dummy", 12)  # the workers still answer
     assert vec_env.get_attr("dummy") == [12, 12] and vec_env.has_attr("dummy")
     vec_env.close()
+
+
+def test_factories_returning_one_env_for_several_copies_are_refused():
+    env = gym.make("CartPole-v1")
+    with pytest.raises(ConfigurationError, match="one env object for several of the 2 copies"):
+        make_vec_env(lambda: env, n_envs=2)
+    with pytest.raises(ConfigurationError, match="share one state"):
+        DummyVecEnv([lambda: env, lambda: env])

@@ -126,8 +126,8 @@ class VectorizedActionNoise(ActionNoise):
         super().__init__()
         if not isinstance(base_noise, ActionNoise):
             raise ConfigurationError(f"base_noise must be an ActionNoise, got {type(base_noise).__name__}")
-        if int(n_envs) < 1:
-            raise ConfigurationError(f"n_envs must be a positive integer, got {n_envs}")
+        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+            raise ConfigurationError(f"n_envs must be a positive integer, got {n_envs!r}")
         self.base_noise = base_noise
         self.n_envs = int(n_envs)
         self.noises = [copy.deepcopy(base_noise) for _ in range(self.n_envs)]

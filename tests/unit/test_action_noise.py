@@ -75,6 +75,11 @@ def test_vectorized_noise_copies_are_independent_and_reset_separately():
     noise.reset([1])
     np.testing.assert_array_equal(noise.noises[1].noise_prev, [0.0, 0.0])
     assert not np.allclose(noise.noises[0].noise_prev, 0.0)
+    for n_envs in (-1, 0, None, "whatever", 2.5, True):  # SB3's ValueErrors
+        with pytest.raises(ConfigurationError, match="n_envs must be a positive integer"):
+            VectorizedActionNoise(OrnsteinUhlenbeckActionNoise(np.zeros(2), np.ones(2)), n_envs)
+    with pytest.raises(ConfigurationError, match="must be an ActionNoise"):
+        VectorizedActionNoise(None, 2)
 
 
 def test_as_action_noise_accepts_objects_json_and_none():

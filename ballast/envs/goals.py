@@ -31,10 +31,8 @@ def _local_method(env: Any, name: str) -> Any:
 
 def _remote_method(vector_env: VectorEnv, name: str) -> Any:
     """``name`` called on the first copy of an asynchronous vector env, or None when it lacks it."""
-    try:
-        if not all(callable(m) for m in vector_env.get_attr(name)):
-            return None
-    except AttributeError:
+    # Asked with has_wrapper_attr: the async env's get_attr calls a method it finds, here without arguments.
+    if not all(vector_env.call("has_wrapper_attr", name)):
         return None
 
     def call(achieved_goal: Any, desired_goal: Any, info: Any) -> Any:

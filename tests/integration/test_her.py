@@ -228,3 +228,15 @@ def test_the_cli_trains_her_yml_entries_and_checkpoints_their_buffer(tmp_path: P
     plain = tmp_path / "plain" / "dqn_ballast-BitFlipping-v0_s0"
     assert json.loads((plain / "config.json").read_text())["checkpoint_replay_buffer"] is False
     assert "replay_buffer" not in read_checkpoint(plain / "checkpoint.zip").tensors
+
+
+def test_her_relabels_with_the_reward_of_envs_in_worker_processes() -> None:
+    # SB3's test_multiprocessing: compute_reward is found and called in the SubprocVecEnv's workers.
+    from ballast.common.env_util import make_vec_env
+    from ballast.common.vec_env import SubprocVecEnv
+
+    env = make_vec_env(lambda: BitFlippingEnv(n_bits=4, continuous=True), n_envs=2, vec_env_cls=SubprocVecEnv)
+    model = TD3("MultiInputPolicy", env, train_freq=4, policy_kwargs={"net_arch": [16]}, **HER, **SMALL)
+    model.learn(120)
+    assert model.n_updates > 0 and (model.replay_buffer.episode_end[: model.replay_buffer.pos] >= 0).any()
+    env.close()

@@ -20,6 +20,10 @@ from ballast.errors import SpaceMismatchError
 from ballast.policies.persistence import ENV_BUFFER_PREFIXES
 from ballast.spaces import spaces_equal
 
+#: gSDE's noise matrices, one per env copy (PPO's and A2C's ``exploration``, the SAC-family actors'
+#: ``sde_noise``): their first size follows the number of copies, which a loaded model may change.
+PER_ENV_COPY_BUFFERS = ("exploration", "sde_noise")
+
 
 def _layer(module: nn.Module, key: str) -> tuple[str, str]:
     """``("path (Class)", tensor name)`` for a state-dict key, the path being the innermost layer that is
@@ -42,7 +46,7 @@ def size_mismatches(saved: Mapping[str, torch.Tensor], module: nn.Module) -> lis
     current = module.state_dict()
     by_layer: dict[str, list[str]] = {}
     for key, value in saved.items():
-        if key not in current or key.startswith(ENV_BUFFER_PREFIXES) or key.endswith("exploration"):
+        if key not in current or key.startswith(ENV_BUFFER_PREFIXES) or key.endswith(PER_ENV_COPY_BUFFERS):
             continue
         if tuple(current[key].shape) != tuple(value.shape):
             layer, tensor = _layer(module, key)

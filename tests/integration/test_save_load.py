@@ -201,6 +201,23 @@ def test_gsde_stochastic_predictions_survive_save_and_load(tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs)[0], stochastic)
 
 
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_gsde_models_trained_on_several_copies_load_with_any_number(tmp_path, algo):
+    # gSDE keeps one noise matrix per env copy; a file from 2 copies loads with 2, 3 or no env.
+    cls = {"ppo": PPO, "sac": ballast.SAC}[algo]
+    extra = dict(n_steps=16, batch_size=32) if algo == "ppo" else dict(learning_starts=10, buffer_size=200)
+    model = cls("MlpPolicy", "Pendulum-v1", n_envs=2, use_sde=True, seed=0, device="cpu", **extra).learn(40)
+    path = model.save(tmp_path / "sde")
+    obs = observations("Pendulum-v1", 8)
+    for n_envs in (2, 3, None):
+        env = None if n_envs is None else ballast.make_vec_env("Pendulum-v1", n_envs=n_envs)
+        loaded = cls.load(path, env=env, device="cpu")
+        np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0],
+                                      model.predict(obs, deterministic=True)[0])
+        if n_envs is not None:
+            loaded.learn(8, reset_num_timesteps=False)
+
+
 def test_a_model_trained_on_an_id_with_env_kwargs_loads_with_an_env_instance(tmp_path):
     model = PPO("MlpPolicy", "CartPole-v1", env_kwargs={"max_episode_steps": 50}, n_steps=16, batch_size=16,
                         seed=0, device="cpu")

@@ -240,3 +240,10 @@ def test_her_relabels_with_the_reward_of_envs_in_worker_processes() -> None:
     model.learn(120)
     assert model.n_updates > 0 and (model.replay_buffer.episode_end[: model.replay_buffer.pos] >= 0).any()
     env.close()
+
+
+def test_sb3_1_0_s_her_class_says_what_replaced_it() -> None:
+    from ballast import HER
+
+    with pytest.raises(ImportError, match="replay_buffer_class=HerReplayBuffer; see the documentation"):
+        HER("MlpPolicy", BITS)

@@ -480,3 +480,20 @@ def test_check_env_names_what_is_outside_the_observation_space(space, wrong, mes
 
     with pytest.raises(EnvCheckError, match=rf"returned by the `{method}\(\)` method is not within(.|\n)*{message}"):
         check_env(Returns())
+
+
+def test_check_env_leaves_api_errors_to_gymnasium_s_checker():
+    class OldStep(gym.Env):  # the Gym 0.21 step: 4 values
+        observation_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+        action_space = spaces.Discrete(2)
+
+        def reset(self, *, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros(2, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(2, np.float32), 0.0, False, {}
+
+    with pytest.raises(Exception, match="5") as raised:
+        check_env(OldStep())
+    assert "not within" not in str(raised.value)

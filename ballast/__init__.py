@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 
-
 def HER(*args: object, **kwargs: object) -> None:  # noqa: N802 (SB3's name)
     """SB3 1.0's HER algorithm, a replay buffer since SB3 1.1 and in Ballast: calling it says what to use."""
     raise ImportError("HER is not an algorithm in Ballast (nor in SB3 since 1.1): train DQN, SAC, TD3, DDPG, TQC or "

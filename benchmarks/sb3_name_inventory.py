@@ -48,6 +48,7 @@ PPO | same | ballast.PPO | hyperparameters are keyword-only after `env`
 SAC | same | ballast.SAC | hyperparameters are keyword-only after `env`
 TD3 | same | ballast.TD3 | hyperparameters are keyword-only after `env`
 HerReplayBuffer | translated | ballast.HerReplayBuffer | SB3's `replay_buffer_class`/`replay_buffer_kwargs` (`n_sampled_goal`, `goal_selection_strategy`); relabels running episodes' transitions too (goals from the steps they reached), not `copy_info_dict=True`; see docs/goals.md
+HER | same | ballast.HER | SB3's stub: calling it raises an `ImportError` that names `HerReplayBuffer`
 get_system_info | translated | ballast.get_system_info | the key `"Ballast"` where SB3 has `"Stable-Baselines3"`
 [stable_baselines3.common.callbacks]
 BaseCallback | same | ballast.common.callbacks.BaseCallback | also `ballast.BaseCallback`

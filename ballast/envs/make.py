@@ -128,9 +128,11 @@ def make_vector_env(
             )
         vec = LeanSyncVectorEnv([lambda: env], autoreset_mode=SAME_STEP)
     elif callable(env):
-        fns = [accepting_reset_options(lambda: env(**env_kwargs))] * n_envs
-        vector_class = gym.vector.AsyncVectorEnv if vectorization == "async" else LeanSyncVectorEnv
-        vec = vector_class(fns, autoreset_mode=SAME_STEP)
+        fns = [lambda: env(**env_kwargs)] * n_envs
+        if vectorization == "async":  # LeanSyncVectorEnv adapts the envs' reset itself
+            vec = gym.vector.AsyncVectorEnv([accepting_reset_options(fn) for fn in fns], autoreset_mode=SAME_STEP)
+        else:
+            vec = LeanSyncVectorEnv(fns, autoreset_mode=SAME_STEP)
     else:
         raise ConfigurationError(
             f"env must be an env id, a gymnasium.Env, a factory or a gymnasium VectorEnv; got {type(env).__name__}"

@@ -366,6 +366,9 @@ def test_a_model_learns_on_an_env_whose_reset_takes_no_options():
     assert model.num_timesteps == 16 and model.env.envs[0].unwrapped.t > 0
     factory_model = PPO("MlpPolicy", lambda: ResetWithoutOptionsArgument(3), n_envs=2, **SMALL).learn(16)
     assert factory_model.num_timesteps == 16
+    async_model = PPO("MlpPolicy", lambda: ResetWithoutOptionsArgument(3), n_envs=2, vectorization="async", **SMALL)
+    assert async_model.learn(16).num_timesteps == 16
+    async_model.env.close()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert evaluate_policy(model, model.env, n_eval_episodes=2)[0] == 6.0

@@ -101,12 +101,15 @@ class RecurrentRolloutBuffer(RolloutBuffer):
 
     def minibatches(self, batch_size: int | None, generator: torch.Generator) -> Iterator[RecurrentRolloutBatch]:
         """Minibatches of ``batch_size`` valid steps, as sb3-contrib cuts them (see the module docstring);
-        the whole rollout when ``batch_size`` is None or larger."""
+        one minibatch of the whole rollout when ``batch_size`` is None or larger.
+
+        The order is rotated even then, as sb3-contrib's ``RecurrentRolloutBuffer.get`` rotates it:
+        the env copy whose steps hold the rotation point has its sequence cut there, the second part
+        starting from the state stored when its first step was collected.
+        """
         order = self._order
-        if batch_size is None or batch_size >= len(order):
-            yield self.batch(order)
-            return
-        split = int(torch.randint(len(order), (1,), generator=generator))
+        split = int(torch.randint(len(order), (1,), generator=generator)) if len(order) else 0
         rotated = torch.cat([order[split:], order[:split]])
-        for start in range(0, len(rotated), batch_size):
-            yield self.batch(rotated[start:start + batch_size])
+        size = len(rotated) if batch_size is None else batch_size
+        for start in range(0, len(rotated), max(size, 1)):
+            yield self.batch(rotated[start:start + size])

@@ -119,5 +119,18 @@ def test_minibatches_hold_whole_valid_sequences_with_their_stored_states() -> No
             # the sequence begins from the state stored at its first step
             assert torch.all(batch.lstm_states.pi[0][:, j] == 10 * first + 1)
         # no sequence of env 0 spans the reset step at t = 2 (its rows hold t <= 1 or t >= 3 only)
-    whole = next(buffer.minibatches(None, generator))
-    assert whole.sequences.n_seq == 3 and whole.sequences.max_len == 6  # env 0: t 0-1 and 3-5; env 1: t 0-5
+    # One minibatch of the whole rollout is rotated too, as sb3-contrib rotates it: in env-major order
+    # (env 0: t 0, 1, 3, 4, 5; env 1: t 0-5) the sequences start at positions 0, 2 and 5, and a rotation
+    # point inside a sequence cuts it in two.
+    order = [(0, 0), (0, 1), (0, 3), (0, 4), (0, 5), (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5)]
+    splits = set()
+    for seed in range(40):
+        generator = torch.Generator().manual_seed(seed)
+        split = int(torch.randint(len(order), (1,), generator=torch.Generator().manual_seed(seed)))
+        splits.add(split)
+        (whole,) = list(buffer.minibatches(None, generator))
+        rotated = order[split:] + order[:split]
+        assert whole.observations[:, 0].tolist() == [float(t) for _, t in rotated]
+        assert whole.sequences.n_seq == (3 if split in (0, 2, 5) else 4)
+        assert whole.sequences.starts.tolist()[0] == 0  # the rotation point begins a sequence
+    assert len(splits) > 5

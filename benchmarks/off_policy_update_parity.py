@@ -88,10 +88,15 @@ def batches(fill: int, steps: int, seed: int) -> tuple[list[np.ndarray], list[in
     return draws, [int(s) for s in rng.integers(0, 2**31, steps)]
 
 
-def peer_run(algo: str, fill: int, draws: list[np.ndarray], noise_seeds: list[int], threads: int = 1) -> Any:
-    """The peer's model after ``train`` on the batches ``draws``, its actor noise seeded per step."""
-    torch.set_num_threads(threads)
+def peer_run(algo: str, fill: int, draws: list[np.ndarray], noise_seeds: list[int], nudge: bool = False) -> Any:
+    """The peer's model after ``train`` on the batches ``draws``, its actor noise seeded per step (and
+    with ``nudge``, every parameter first moved by one unit in the last place: rounding's size), and
+    a Ballast model with the peer's starting weights."""
     peer = peer_model(algo, fill)
+    if nudge:
+        with torch.no_grad():
+            for param in peer.policy.parameters():
+                param.copy_(torch.nextafter(param, torch.full_like(param, float("inf"))))
     peer.start = ballast_weights(algo, peer_weights(peer))
     peer.start_log_ent_coef = None if getattr(peer, "log_ent_coef", None) is None else peer.log_ent_coef.item()
     buffer, calls = peer.replay_buffer, iter(zip(draws, noise_seeds))
@@ -105,7 +110,6 @@ def peer_run(algo: str, fill: int, draws: list[np.ndarray], noise_seeds: list[in
     buffer.sample = sample
     model = ballast_model(algo, fill, peer)  # built before the peer trains: its weights are the start
     peer.train(gradient_steps=len(draws), batch_size=BATCH)
-    torch.set_num_threads(1)
     return peer, model
 
 
@@ -143,7 +147,7 @@ def differences(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], 
 
 def parity(algo: str, fill: int, steps: int, seed: int) -> dict:
     """Ballast against the peer after ``train(steps)`` on the same batches from the same start, and the
-    peer against itself with two torch threads instead of one (its rounding alone)."""
+    peer against itself started from weights one unit in the last place away (rounding alone)."""
     draws, noise_seeds = batches(fill, steps, seed)
     peer, model = peer_run(algo, fill, draws, noise_seeds)
     ballast_run(model, peer, noise_seeds)
@@ -153,9 +157,9 @@ def parity(algo: str, fill: int, steps: int, seed: int) -> dict:
     result = dict(zip(("weight", "before_norm"), differences(ours, theirs, norms)))
     result["moved"] = max((theirs[k] - peer.start[k]).abs().max().item() for k in theirs
                           if theirs[k].is_floating_point() and not _bias_before_norm(k, norms))
-    threaded, _ = peer_run(algo, fill, draws, noise_seeds, threads=2)
+    nudged, _ = peer_run(algo, fill, draws, noise_seeds, nudge=True)
     result["peer_self"], result["peer_self_before_norm"] = differences(
-        ballast_weights(algo, peer_weights(threaded)), theirs, norms)
+        ballast_weights(algo, peer_weights(nudged)), theirs, norms)
     if peer.start_log_ent_coef is not None:
         result["alpha"] = abs(model.log_ent_coef.item() - peer.log_ent_coef.item())
     return result
@@ -197,12 +201,13 @@ def main() -> None:
         "model by name; then both run `train(n)` on the same batches (fixed indices) with the same actor noise "
         "(torch's generator seeded alike before each gradient step). The columns: the largest difference of any "
         "weight after the updates (target critics, batch-renorm statistics included); the same for the peer against "
-        "itself run with two torch threads instead of one, which changes nothing but rounding; the largest change "
+        "itself started from weights one unit in the last place away (each parameter nudged up: rounding's size, "
+        "to show how far such differences grow over the updates); the largest change "
         "of a weight over the updates, for scale; CrossQ's linear biases that feed a batch-renorm layer, apart "
         "(their gradient is zero but for rounding, since the normalisation subtracts them again, so Adam moves "
         "them by about the learning rate in a direction that rounding picks); and `log_ent_coef`.",
         "",
-        "| algorithm | gradient steps | Ballast vs peer | peer vs itself, 2 threads | largest weight change | "
+        "| algorithm | gradient steps | Ballast vs peer | peer vs itself, nudged by one ulp | largest weight change | "
         "biases before batch renorm: Ballast vs peer (peer vs itself) | log_ent_coef: Ballast vs peer |",
         "|---|---|---|---|---|---|---|",
         *rows,

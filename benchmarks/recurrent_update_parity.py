@@ -56,9 +56,8 @@ class MaskVelocity(gym.ObservationWrapper):
         return observation * MASK
 
 
-def rotation_points(batch_size: int, epochs: int, seed: int) -> list[int]:
+def rotation_points(epochs: int, seed: int) -> list[int]:
     """One rotation point per epoch (each library draws one per epoch, whatever the batch size)."""
-    del batch_size
     return [int(p) for p in np.random.default_rng(seed).integers(0, ROWS, epochs)]
 
 
@@ -119,7 +118,7 @@ def update_parity(batch_size: int, epochs: int, seed: int) -> dict:
     from ballast.buffers.sequences import RNNStates
     from ballast.interop.sb3 import _recurrent
 
-    points = rotation_points(batch_size, epochs, seed) + rotation_points(batch_size, epochs, seed + 1)
+    points = rotation_points(epochs, seed) + rotation_points(epochs, seed + 1)
     before, contrib_after = contrib_rollout(batch_size, epochs, points)
     model = ballast_model(batch_size, epochs)
     _, _, mapped = _recurrent({}, before["weights"])

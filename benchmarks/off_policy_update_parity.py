@@ -1,18 +1,21 @@
-"""SAC, TQC and CrossQ updates in Ballast and in SB3 / sb3-contrib from the same weights and batches: do they agree?
+"""Off-policy updates in Ballast and in SB3 / sb3-contrib from the same weights and batches: do they agree?
 
-For each algorithm, the peer library's model (``SAC`` from SB3, ``TQC`` and ``CrossQ`` from
-sb3-contrib, on Pendulum-v1 with the zoo's settings for it) fills its replay buffer with
+For each algorithm, the peer library's model (``SAC``, ``TD3`` and ``DQN`` from SB3, ``TQC``,
+``CrossQ`` and ``QRDQN`` from sb3-contrib; Pendulum-v1 for the continuous ones, CartPole-v1 for the
+discrete ones, with the zoo's settings for them) fills its replay buffer with
 ``--fill`` steps of random actions (``learning_starts`` = the fill, so no update runs), and its
-weights (actor, critics, target critics, batch-renorm statistics, ``log_ent_coef``) are copied into
+weights (actors, critics or Q-networks, their targets, batch-renorm statistics, ``log_ent_coef``) are copied into
 a Ballast model built with the same settings, by name (as ``ballast.import_sb3`` maps them). Then
 both libraries run ``train(gradient_steps=--steps)`` on the same minibatches: the peer's
 ``replay_buffer.sample`` is replaced by draws of fixed indices, and Ballast's by the same
-transitions (actions in [-1, 1], ``discounts = gamma * (1 - done)``). The actor's noise is the same
-in both: torch's generator is seeded with the same number before each gradient step, and both
-libraries draw the current observations' noise first and the next observations' second. At the
-end every weight is compared (largest difference, and relative to how far the peer's weights moved).
+transitions (actions in [-1, 1] or indices, ``discounts = gamma * (1 - done)``). The noise is the
+same in both: torch's generator is seeded with the same number before each gradient step, and both
+libraries draw in the same order (SAC, TQC, CrossQ: the current observations' actions first, the
+next observations' second; TD3: the target policy's smoothing noise). At the end every weight is
+compared, beside the peer against itself started one unit in the last place away.
 
-    .venv-bench/bin/python benchmarks/off_policy_update_parity.py [--algos SAC TQC CrossQ] [--steps 200]
+    .venv-bench/bin/python benchmarks/off_policy_update_parity.py [--algos SAC TD3 DQN TQC CrossQ QRDQN]
+        [--steps 1 10 200]
 
 Writes the section ``off-policy-update-parity`` of docs/benchmarks.md. Needs SB3 and sb3-contrib
 (benchmark environment only).
@@ -22,30 +25,45 @@ from __future__ import annotations
 
 import argparse
 import copy
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
 from common import command_line, git_revision, machine, update_section
 
-BATCH = 256
-#: Per algorithm: the peer's import, the zoo's Pendulum-v1 settings, the weight mapping of ballast.interop.sb3.
+#: Per algorithm: the peer's import, the env and the zoo's settings for it (the batch size among
+#: them), the weight mapping of ballast.interop.sb3 and the file data it reads.
 ALGOS = {
-    "SAC": dict(peer="stable_baselines3", kwargs=dict(learning_rate=1e-3), mapping="_sac", data={}),
-    "TQC": dict(peer="sb3_contrib", kwargs=dict(learning_rate=1e-3), mapping="_tqc",
-                data={"top_quantiles_to_drop_per_net": 2}),
-    "CrossQ": dict(peer="sb3_contrib", kwargs=dict(policy_delay=2, policy_kwargs=dict(net_arch=[256, 256])),
+    "SAC": dict(peer="stable_baselines3", env="Pendulum-v1", kwargs=dict(learning_rate=1e-3, batch_size=256),
+                mapping="_sac", data={}),
+    "TD3": dict(peer="stable_baselines3", env="Pendulum-v1",
+                kwargs=dict(learning_rate=1e-3, gamma=0.98, batch_size=256,
+                            policy_kwargs=dict(net_arch=[400, 300])), mapping="_td3", data={}),
+    "DQN": dict(peer="stable_baselines3", env="CartPole-v1",
+                kwargs=dict(learning_rate=2.3e-3, batch_size=64, policy_kwargs=dict(net_arch=[256, 256])),
+                mapping="_dqn", data={}),
+    "TQC": dict(peer="sb3_contrib", env="Pendulum-v1", kwargs=dict(learning_rate=1e-3, batch_size=256),
+                mapping="_tqc", data={"top_quantiles_to_drop_per_net": 2}),
+    "CrossQ": dict(peer="sb3_contrib", env="Pendulum-v1",
+                   kwargs=dict(policy_delay=2, batch_size=256, policy_kwargs=dict(net_arch=[256, 256])),
                    mapping="_crossq", data={"policy_delay": 2}),
+    "QRDQN": dict(peer="sb3_contrib", env="CartPole-v1",
+                  kwargs=dict(learning_rate=2.3e-3, batch_size=64, policy_kwargs=dict(net_arch=[256, 256],
+                                                                                       n_quantiles=10)),
+                  mapping="_qrdqn", data={"n_quantiles": 10}),
 }
+
+
+def batch_size(algo: str) -> int:
+    return ALGOS[algo]["kwargs"]["batch_size"]
 
 
 def peer_model(algo: str, fill: int) -> Any:
     import importlib
 
     module = importlib.import_module(ALGOS[algo]["peer"])
-    model = getattr(module, algo)("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", learning_starts=fill,
-                                  batch_size=BATCH, **copy.deepcopy(ALGOS[algo]["kwargs"]))
+    model = getattr(module, algo)("MlpPolicy", ALGOS[algo]["env"], seed=0, device="cpu", learning_starts=fill,
+                                  **copy.deepcopy(ALGOS[algo]["kwargs"]))
     model.learn(fill)  # random actions only: training starts after learning_starts steps
     return model
 
@@ -64,8 +82,8 @@ def ballast_model(algo: str, fill: int, peer: Any) -> Any:
     import ballast
 
     kwargs = copy.deepcopy(ALGOS[algo]["kwargs"])
-    model = getattr(ballast, algo)("MlpPolicy", "Pendulum-v1", seed=0, device="cpu", learning_starts=fill,
-                                   batch_size=BATCH, **kwargs)
+    model = getattr(ballast, algo)("MlpPolicy", ALGOS[algo]["env"], seed=0, device="cpu", learning_starts=fill,
+                                   **kwargs)
     mapped = ballast_weights(algo, peer_weights(peer))
     state = model.policy.state_dict()
     unknown = sorted(set(mapped) - set(state))
@@ -81,10 +99,10 @@ def ballast_model(algo: str, fill: int, peer: Any) -> Any:
     return model
 
 
-def batches(fill: int, steps: int, seed: int) -> tuple[list[np.ndarray], list[int]]:
-    """The replay indices of each gradient step's batch and the seed of its actor noise."""
+def batches(algo: str, fill: int, steps: int, seed: int) -> tuple[list[np.ndarray], list[int]]:
+    """The replay indices of each gradient step's batch and the seed of its noise."""
     rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, fill, BATCH) for _ in range(steps)]
+    draws = [rng.integers(0, fill, batch_size(algo)) for _ in range(steps)]
     return draws, [int(s) for s in rng.integers(0, 2**31, steps)]
 
 
@@ -109,26 +127,41 @@ def peer_run(algo: str, fill: int, draws: list[np.ndarray], noise_seeds: list[in
 
     buffer.sample = sample
     model = ballast_model(algo, fill, peer)  # built before the peer trains: its weights are the start
-    peer.train(gradient_steps=len(draws), batch_size=BATCH)
+    peer.train(gradient_steps=len(draws), batch_size=batch_size(algo))
     return peer, model
 
 
 def ballast_run(model: Any, peer: Any, noise_seeds: list[int]) -> Any:
-    """Ballast's ``model`` after ``train`` on the peer's batches, the same noise seeds."""
-    gamma, calls = peer.gamma, iter(zip(peer.samples, noise_seeds))
+    """Ballast's ``model`` after ``train`` on the peer's batches, the same noise seeds. (DQN and QR-DQN
+    draw several batches at once, which draw no noise: the next ones, one after another.)"""
+    from ballast.buffers.replay import ReplayBatch
 
-    def sample(batch_size: int, generator: Any = None, **kwargs: Any) -> Any:
-        data, noise_seed = next(calls)
-        torch.manual_seed(noise_seed)
-        return SimpleNamespace(observations=data.observations.clone(), actions=data.actions.clone(),
-                               rewards=data.rewards.reshape(-1).clone(),
-                               next_observations=data.next_observations.clone(),
-                               discounts=(gamma * (1.0 - data.dones.reshape(-1))).clone(),
-                               indices=torch.zeros(BATCH, dtype=torch.long), weights=None)
+    gamma, calls = peer.gamma, iter(zip(peer.samples, noise_seeds))
+    discrete, size = not data_is_continuous(peer), len(peer.samples[0].rewards)
+
+    def sample(rows: int, generator: Any = None, **kwargs: Any) -> ReplayBatch:
+        parts = [next(calls) for _ in range(rows // size)]
+        torch.manual_seed(parts[0][1])
+
+        def joined(field: str) -> torch.Tensor:
+            return torch.cat([getattr(data, field) for data, _ in parts]).clone()
+
+        actions = joined("actions")
+        return ReplayBatch(observations=joined("observations"),
+                           actions=actions.reshape(-1) if discrete else actions,
+                           rewards=joined("rewards").reshape(-1), next_observations=joined("next_observations"),
+                           discounts=gamma * (1.0 - joined("dones").reshape(-1)),
+                           indices=torch.zeros(rows, dtype=torch.long))
 
     model.replay_buffer.sample = sample
     model.train(len(noise_seeds))
     return model
+
+
+def data_is_continuous(peer: Any) -> bool:
+    import gymnasium as gym
+
+    return isinstance(peer.action_space, gym.spaces.Box)
 
 
 def differences(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], norms: set[str]) -> tuple[float, float]:
@@ -148,7 +181,7 @@ def differences(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], 
 def parity(algo: str, fill: int, steps: int, seed: int) -> dict:
     """Ballast against the peer after ``train(steps)`` on the same batches from the same start, and the
     peer against itself started from weights one unit in the last place away (rounding alone)."""
-    draws, noise_seeds = batches(fill, steps, seed)
+    draws, noise_seeds = batches(algo, fill, steps, seed)
     peer, model = peer_run(algo, fill, draws, noise_seeds)
     ballast_run(model, peer, noise_seeds)
     theirs = ballast_weights(algo, peer_weights(peer))
@@ -193,16 +226,18 @@ def main() -> None:
                         f"{before_norm} | {alpha} |")
             print(rows[-1], flush=True)
     body = "\n".join([
-        "## SAC, TQC and CrossQ: Ballast's updates against SB3's and sb3-contrib's, from the same weights and batches",
+        "## Off-policy updates: Ballast's against SB3's and sb3-contrib's, from the same weights and batches",
         "",
-        "Pendulum-v1 with the zoo's settings (SAC and TQC: `learning_rate=1e-3`; CrossQ: `policy_delay=2`, "
-        f"`net_arch=[256, 256]`), batches of {BATCH}. The peer library's model (SB3's SAC, sb3-contrib's TQC and "
-        f"CrossQ) fills its buffer with {args.fill:,} steps of random actions; its weights are copied into Ballast's "
-        "model by name; then both run `train(n)` on the same batches (fixed indices) with the same actor noise "
-        "(torch's generator seeded alike before each gradient step). The columns: the largest difference of any "
-        "weight after the updates (target critics, batch-renorm statistics included); the same for the peer against "
-        "itself started from weights one unit in the last place away (each parameter nudged up: rounding's size, "
-        "to show how far such differences grow over the updates); the largest change "
+        "The zoo's settings: SAC and TQC on Pendulum-v1 (`learning_rate=1e-3`, batches of 256), TD3 on Pendulum-v1 "
+        "(`learning_rate=1e-3`, `gamma=0.98`, `net_arch=[400, 300]`), CrossQ on Pendulum-v1 (`policy_delay=2`, "
+        "`net_arch=[256, 256]`), DQN and QR-DQN on CartPole-v1 (`learning_rate=2.3e-3`, batches of 64, "
+        "`net_arch=[256, 256]`, QR-DQN with 10 quantiles). The peer library's model (SB3's SAC, TD3 and DQN, "
+        f"sb3-contrib's TQC, CrossQ and QR-DQN) fills its buffer with {args.fill:,} steps of random actions; its "
+        "weights are copied into Ballast's model by name; then both run `train(n)` on the same batches (fixed "
+        "indices) with the same noise (torch's generator seeded alike before each gradient step). The columns: the "
+        "largest difference of any weight after the updates (targets and batch-renorm statistics included); the "
+        "same for the peer against itself started from weights one unit in the last place away (each parameter "
+        "nudged up: rounding's size, to show how far such differences grow over the updates); the largest change "
         "of a weight over the updates, for scale; CrossQ's linear biases that feed a batch-renorm layer, apart "
         "(their gradient is zero but for rounding, since the normalisation subtracts them again, so Adam moves "
         "them by about the learning rate in a direction that rounding picks); and `log_ent_coef`.",

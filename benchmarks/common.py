@@ -71,6 +71,29 @@ def update_section(name: str, body: str) -> None:
     os.replace(tmp, BENCHMARKS_MD)
 
 
+def sb3_rollout_snapshot(before: dict) -> Any:
+    """An SB3 callback that records into ``before``, at the end of each rollout (before ``train()``),
+    the policy's weights, the rollout buffer's fields, and the last step's values and dones (SB3
+    benchmark environment only)."""
+    import numpy as np
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Snapshot(BaseCallback):
+        def _on_step(self) -> bool:
+            return True
+
+        def _on_rollout_end(self) -> None:
+            buf = self.model.rollout_buffer
+            before["weights"] = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
+            before["rollout"] = {name: np.array(getattr(buf, name)) for name in
+                                 ("observations", "actions", "rewards", "episode_starts", "values", "log_probs",
+                                  "advantages", "returns")}
+            before["last_values"] = self.locals["values"].detach().numpy().reshape(-1)
+            before["last_dones"] = np.asarray(self.locals["dones"], dtype=bool)
+
+    return Snapshot()
+
+
 def alternating(run: Callable[[str, int], dict], seeds: list[int]) -> list[dict]:
     """``run(lib, seed)`` for each seed, ``"ballast"`` then ``"sb3"`` on the same seed, one after the
     other (so that a slower or busier stretch of the machine falls on both); each result printed as it comes."""

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from common import command_line, git_revision, machine, update_section
+from common import command_line, git_revision, machine, sb3_rollout_snapshot, update_section
 
 CASES = {
     "PPO CartPole-v1": dict(algo="PPO", env="CartPole-v1", n_envs=8,
@@ -48,7 +48,6 @@ def sb3_rollout(case: dict, orders: list[np.ndarray], nudge: bool = False) -> tu
     by one unit in the last place)."""
     import stable_baselines3
     import stable_baselines3.common.buffers as sb3_buffers
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
 
     env = make_vec_env(case["env"], n_envs=case["n_envs"], seed=0)
@@ -59,24 +58,11 @@ def sb3_rollout(case: dict, orders: list[np.ndarray], nudge: bool = False) -> tu
                 param.copy_(torch.nextafter(param, torch.full_like(param, float("inf"))))
     before: dict = {}
 
-    class Snapshot(BaseCallback):
-        def _on_step(self) -> bool:
-            return True
-
-        def _on_rollout_end(self) -> None:
-            buf = self.model.rollout_buffer
-            before["weights"] = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
-            before["rollout"] = {name: np.array(getattr(buf, name)) for name in
-                                 ("observations", "actions", "rewards", "episode_starts", "values", "log_probs",
-                                  "advantages", "returns")}
-            before["last_values"] = self.locals["values"].detach().numpy().reshape(-1)
-            before["last_dones"] = np.asarray(self.locals["dones"], dtype=bool)
-
     size = model.n_steps * case["n_envs"]
     calls, permutation = iter(orders), np.random.permutation
     sb3_buffers.np.random.permutation = lambda n: next(calls).copy() if n == size else permutation(n)
     try:
-        model.learn(size, callback=Snapshot())
+        model.learn(size, callback=sb3_rollout_snapshot(before))
     finally:
         sb3_buffers.np.random.permutation = permutation
     after = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}

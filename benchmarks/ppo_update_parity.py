@@ -25,7 +25,7 @@ import argparse
 
 import numpy as np
 import torch
-from common import command_line, git_revision, machine, update_section
+from common import command_line, git_revision, machine, sb3_rollout_snapshot, update_section
 
 N_ENVS, N_STEPS = 8, 128
 #: SB3's policy parameter names -> Ballast's (the shared encoder; SB3 also lists it as pi_/vf_features_extractor).
@@ -42,7 +42,6 @@ def sb3_rollout(env_id: str, epochs: int, batch_size: int = N_STEPS * N_ENVS) ->
     import ale_py
     import gymnasium
     from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import VecFrameStack
 
@@ -51,20 +50,7 @@ def sb3_rollout(env_id: str, epochs: int, batch_size: int = N_STEPS * N_ENVS) ->
     model = PPO("CnnPolicy", env, **settings(epochs, batch_size))
     before: dict = {}
 
-    class Snapshot(BaseCallback):
-        def _on_step(self) -> bool:
-            return True
-
-        def _on_rollout_end(self) -> None:
-            buf = self.model.rollout_buffer
-            before["weights"] = {k: v.detach().clone() for k, v in self.model.policy.state_dict().items()}
-            before["rollout"] = {name: np.array(getattr(buf, name)) for name in
-                                 ("observations", "actions", "rewards", "episode_starts", "values", "log_probs",
-                                  "advantages", "returns")}
-            before["last_values"] = self.locals["values"].detach().numpy().reshape(-1)
-            before["last_dones"] = np.asarray(self.locals["dones"], dtype=bool)
-
-    model.learn(N_STEPS * N_ENVS, callback=Snapshot())
+    model.learn(N_STEPS * N_ENVS, callback=sb3_rollout_snapshot(before))
     after = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
     return before, after
 

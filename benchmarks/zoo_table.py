@@ -36,7 +36,7 @@ import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from common import ROOT, command_line, git_revision, machine, update_section
@@ -263,13 +263,12 @@ def table(out: Path, budgets: dict[tuple[str, str], int]) -> str:
     for cell in sorted({*zoo_rows, *own_rows}):
         for found in (zoo_rows.get(cell), own_rows.get(cell)):
             if found is not None:
-                rows.append(found[0])
-                per_seed.append(found[1])
+                rows.append(found.summary)
+                per_seed.append(found.per_seed)
     missing = sorted(cell for cell in budgets if cell not in zoo_rows)
     not_run = [f"{algorithm} {env_id} ({budgets[(algorithm, env_id)]:,} steps)" for algorithm, env_id in missing]
-    seeds_run = {cell: int(row.split("|")[4]) for cell, (row, _) in zoo_rows.items()}
-    short = [f"{algorithm} {env_id} ({n} of {FULL_SEEDS})" for (algorithm, env_id), n in sorted(seeds_run.items())
-             if n < FULL_SEEDS]
+    short = [f"{algorithm} {env_id} ({found.seeds} of {FULL_SEEDS})" for (algorithm, env_id), found
+             in sorted(zoo_rows.items()) if found.seeds < FULL_SEEDS]
     partial = ([f"Run on fewer than {FULL_SEEDS} seeds so far (their other seeds not run yet): {'; '.join(short)}.", ""]
                if short else [])
     return "\n".join([*rows, "", "The seeds' spread, run by run:", "", *per_seed, "", *partial,
@@ -281,9 +280,17 @@ def table(out: Path, budgets: dict[tuple[str, str], int]) -> str:
 FULL_SEEDS = 5
 
 
-def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> dict[tuple[str, str], tuple[str, str]]:
-    """Per (algorithm, env) both libraries have runs of in ``out`` (the algorithm named with ``label``): the
-    summary row and the row of per-seed finals."""
+class CellRows(NamedTuple):
+    """One cell's summary row, its row of per-seed finals, and how many seeds both libraries ran."""
+
+    summary: str
+    per_seed: str
+    seeds: int
+
+
+def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> dict[tuple[str, str], CellRows]:
+    """Per (algorithm, env) both libraries have runs of in ``out`` (the algorithm named with ``label``): its
+    :class:`CellRows`."""
     ours = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "ballast") if o.error is None}
     theirs = {(o.algorithm, o.env_id, o.seed): o for o in kept_outcomes(out, "sb3") if o.error is None}
     rows = {}
@@ -295,12 +302,12 @@ def table_rows(out: Path, budgets: dict[tuple[str, str], int], label: str) -> di
         steps = ours[(algorithm, env_id, seeds[0])].num_timesteps
         zoo = ZOO_PUBLISHED.get((algorithm, env_id))
         budget = budgets.get((algorithm, env_id))
-        rows[(algorithm, env_id)] = (
+        rows[(algorithm, env_id)] = CellRows(
             f"| {algorithm}{label} | {env_id} | {steps:,} ({'?' if budget is None else f'{int(budget):,}'}) | "
             f"{len(seeds)} | {np.mean(a):.1f} ± {np.std(a):.1f} | {np.mean(b):.1f} ± {np.std(b):.1f} | "
             f"[{low:.1f}, {high:.1f}] | {'' if zoo is None else f'{zoo:.1f}'} |",
             f"| {algorithm}{label} | {env_id} | "
-            + "; ".join(f"seed {seed}: {x:.1f} / {y:.1f}" for seed, x, y in zip(seeds, a, b)) + " |")
+            + "; ".join(f"seed {seed}: {x:.1f} / {y:.1f}" for seed, x, y in zip(seeds, a, b)) + " |", len(seeds))
     return rows
 
 

@@ -108,8 +108,10 @@ class RecurrentRolloutBuffer(RolloutBuffer):
         starting from the state stored when its first step was collected.
         """
         order = self._order
-        split = int(torch.randint(len(order), (1,), generator=generator)) if len(order) else 0
+        if len(order) == 0:
+            return
+        split = int(torch.randint(len(order), (1,), generator=generator))
         rotated = torch.cat([order[split:], order[:split]])
-        size = len(rotated) if batch_size is None else batch_size
-        for start in range(0, len(rotated), max(size, 1)):
+        size = batch_size or len(rotated)
+        for start in range(0, len(rotated), size):
             yield self.batch(rotated[start:start + size])

@@ -106,19 +106,20 @@ def batches(algo: str, fill: int, steps: int, seed: int) -> tuple[list[np.ndarra
     return draws, [int(s) for s in rng.integers(0, 2**31, steps)]
 
 
-def peer_run(algo: str, fill: int, draws: list[np.ndarray], noise_seeds: list[int], nudge: bool = False) -> Any:
-    """The peer's model after ``train`` on the batches ``draws``, its actor noise seeded per step (and
-    with ``nudge``, every parameter first moved by one unit in the last place: rounding's size), and
-    a Ballast model with the peer's starting weights."""
+def prepared_peer(algo: str, fill: int, nudge: bool = False) -> Any:
+    """The peer's model with its buffer filled (with ``nudge``, every parameter then moved by one unit
+    in the last place: rounding's size)."""
     peer = peer_model(algo, fill)
     if nudge:
         with torch.no_grad():
             for param in peer.policy.parameters():
                 param.copy_(torch.nextafter(param, torch.full_like(param, float("inf"))))
-    peer.start = ballast_weights(algo, peer_weights(peer))
-    peer.start_log_ent_coef = None if getattr(peer, "log_ent_coef", None) is None else peer.log_ent_coef.item()
+    return peer
+
+
+def peer_train(peer: Any, algo: str, draws: list[np.ndarray], noise_seeds: list[int]) -> None:
+    """``train`` of the peer on the batches ``draws``, its noise seeded per step."""
     buffer, calls = peer.replay_buffer, iter(zip(draws, noise_seeds))
-    peer.samples = [buffer._get_samples(inds) for inds in draws]  # for Ballast: the same transitions
 
     def sample(batch_size: int, env: Any = None) -> Any:
         inds, noise_seed = next(calls)
@@ -126,18 +127,16 @@ def peer_run(algo: str, fill: int, draws: list[np.ndarray], noise_seeds: list[in
         return buffer._get_samples(inds, env=env)
 
     buffer.sample = sample
-    model = ballast_model(algo, fill, peer)  # built before the peer trains: its weights are the start
     peer.train(gradient_steps=len(draws), batch_size=batch_size(algo))
-    return peer, model
 
 
-def ballast_run(model: Any, peer: Any, noise_seeds: list[int]) -> Any:
+def ballast_run(model: Any, samples: list[Any], gamma: float, noise_seeds: list[int]) -> Any:
     """Ballast's ``model`` after ``train`` on the peer's batches, the same noise seeds. (DQN and QR-DQN
     draw several batches at once, which draw no noise: the next ones, one after another.)"""
     from ballast.buffers.replay import ReplayBatch
 
-    gamma, calls = peer.gamma, iter(zip(peer.samples, noise_seeds))
-    discrete, size = not data_is_continuous(peer), len(peer.samples[0].rewards)
+    calls = iter(zip(samples, noise_seeds))
+    discrete, size = not data_is_continuous(model), len(samples[0].rewards)
 
     def sample(rows: int, generator: Any = None, **kwargs: Any) -> ReplayBatch:
         parts = [next(calls) for _ in range(rows // size)]
@@ -158,10 +157,10 @@ def ballast_run(model: Any, peer: Any, noise_seeds: list[int]) -> Any:
     return model
 
 
-def data_is_continuous(peer: Any) -> bool:
+def data_is_continuous(model: Any) -> bool:
     import gymnasium as gym
 
-    return isinstance(peer.action_space, gym.spaces.Box)
+    return isinstance(model.action_space, gym.spaces.Box)
 
 
 def differences(ours: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], norms: set[str]) -> tuple[float, float]:
@@ -182,18 +181,23 @@ def parity(algo: str, fill: int, steps: int, seed: int) -> dict:
     """Ballast against the peer after ``train(steps)`` on the same batches from the same start, and the
     peer against itself started from weights one unit in the last place away (rounding alone)."""
     draws, noise_seeds = batches(algo, fill, steps, seed)
-    peer, model = peer_run(algo, fill, draws, noise_seeds)
-    ballast_run(model, peer, noise_seeds)
+    peer = prepared_peer(algo, fill)
+    model = ballast_model(algo, fill, peer)
+    start = ballast_weights(algo, peer_weights(peer))
+    samples = [peer.replay_buffer._get_samples(inds) for inds in draws]  # for Ballast: the same transitions
+    peer_train(peer, algo, draws, noise_seeds)
+    ballast_run(model, samples, peer.gamma, noise_seeds)
     theirs = ballast_weights(algo, peer_weights(peer))
     ours = model.policy.state_dict()
     norms = {key.removesuffix(".ra_mean") for key in ours if key.endswith(".ra_mean")}
     result = dict(zip(("weight", "before_norm"), differences(ours, theirs, norms)))
-    result["moved"] = max((theirs[k] - peer.start[k]).abs().max().item() for k in theirs
+    result["moved"] = max((theirs[k] - start[k]).abs().max().item() for k in theirs
                           if theirs[k].is_floating_point() and not _bias_before_norm(k, norms))
-    nudged, _ = peer_run(algo, fill, draws, noise_seeds, nudge=True)
+    nudged = prepared_peer(algo, fill, nudge=True)
+    peer_train(nudged, algo, draws, noise_seeds)
     result["peer_self"], result["peer_self_before_norm"] = differences(
         ballast_weights(algo, peer_weights(nudged)), theirs, norms)
-    if peer.start_log_ent_coef is not None:
+    if getattr(peer, "log_ent_coef", None) is not None:
         result["alpha"] = abs(model.log_ent_coef.item() - peer.log_ent_coef.item())
     return result
 

@@ -42,10 +42,11 @@ CASES = {
 }
 
 
-def sb3_rollout(case: dict, orders: list[np.ndarray], nudge: bool = False) -> tuple[Any, dict, dict]:
-    """SB3's model, its weights and rollout at the end of its first rollout, and its weights after
-    ``train()`` (PPO's shuffles replaced by ``orders``; with ``nudge``, every parameter first moved up
-    by one unit in the last place)."""
+def sb3_rollout(case: dict, seed: int, nudge: bool = False) -> tuple[Any, list[np.ndarray], dict, dict]:
+    """SB3's model, the minibatch orders it drew (PPO's shuffles replaced by fixed permutations seeded
+    from ``seed``, one per epoch), its weights and rollout at the end of its first rollout, and its
+    weights after ``train()`` (with ``nudge``, every parameter first moved up by one unit in the last
+    place)."""
     import stable_baselines3
     import stable_baselines3.common.buffers as sb3_buffers
     from stable_baselines3.common.env_util import make_vec_env
@@ -59,6 +60,7 @@ def sb3_rollout(case: dict, orders: list[np.ndarray], nudge: bool = False) -> tu
     before: dict = {}
 
     size = model.n_steps * case["n_envs"]
+    orders = [np.random.default_rng(seed + epoch).permutation(size) for epoch in range(getattr(model, "n_epochs", 1))]
     calls, permutation = iter(orders), np.random.permutation
     sb3_buffers.np.random.permutation = lambda n: next(calls).copy() if n == size else permutation(n)
     try:
@@ -66,7 +68,7 @@ def sb3_rollout(case: dict, orders: list[np.ndarray], nudge: bool = False) -> tu
     finally:
         sb3_buffers.np.random.permutation = permutation
     after = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
-    return model, before, after
+    return model, orders, before, after
 
 
 def mapped(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -81,11 +83,9 @@ def parity(name: str, seed: int) -> dict:
 
     case = CASES[name]
     n_envs = case["n_envs"]
-    n_steps = case["kwargs"].get("n_steps", 5)
-    epochs = case["kwargs"].get("n_epochs", 1)
+    peer, orders, before, theirs_after = sb3_rollout(case, seed)
+    n_steps = peer.n_steps
     size = n_steps * n_envs
-    orders = [np.random.default_rng(seed + epoch).permutation(size) for epoch in range(epochs)]
-    peer, before, theirs_after = sb3_rollout(case, orders)
     model = getattr(ballast, case["algo"])("MlpPolicy", case["env"], n_envs=n_envs, seed=0, device="cpu",
                                            **case["kwargs"])
     start = mapped(before["weights"])
@@ -118,7 +118,7 @@ def parity(name: str, seed: int) -> dict:
     result["weight"] = max((ours[k] - theirs[k]).abs().max().item() for k in theirs)
     result["moved"] = max((theirs[k] - start[k]).abs().max().item() for k in theirs)
     result["fast_path"] = bool(model.fast_path)
-    _, _, nudged_after = sb3_rollout(case, orders, nudge=True)
+    _, _, _, nudged_after = sb3_rollout(case, seed, nudge=True)
     nudged = mapped(nudged_after)
     result["peer_self"] = max((nudged[k] - theirs[k]).abs().max().item() for k in theirs)
     return result
